@@ -1,0 +1,18 @@
+#!/usr/bin/env node
+/**
+ * The `glmv` command. Each subcommand lives in its own file under src/cli/ and exports `register(program)`.
+ */
+import { Command } from 'commander';
+
+const program = new Command();
+program
+  .name('glmv')
+  .description('GLM-4.1V-Thinking / GLM-4.5V in TypeScript: engine, model, data, training, RL, rewards, eval, serving')
+  .version('0.1.0')
+  .showHelpAfterError();
+
+// Subcommands register themselves here, one import each.
+const modules: Array<Promise<{ register: (p: Command) => void }>> = [];
+for (const m of await Promise.all(modules)) m.register(program);
+
+await program.parseAsync(process.argv);
