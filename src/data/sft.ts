@@ -1,0 +1,106 @@
+/**
+ * Turns a `Sample` into long-CoT SFT pairs in the paper's format:
+ *   GLM-4.1V: `<think>{rationale}</think><answer><|begin_of_box|>{answer}<|end_of_box|></answer>`
+ *   GLM-4.5V: `<think>{rationale}</think>\n<|begin_of_box|>{answer}<|end_of_box|>` (no answer tags)
+ * `/nothink` variants keep the same answer with empty thinking and `/nothink` appended to the prompt (paper §4.2).
+ * Multiple-choice items convert to fill-in-the-blank form when their answer is unique (paper §5.1).
+ */
+import type { Sample, VerifierSpec } from './sample.js';
+
+export const BOX_BEGIN = '<|begin_of_box|>';
+export const BOX_END = '<|end_of_box|>';
+export const NOTHINK = '/nothink';
+export type TemplateStyle = 'glm4.1v' | 'glm4.5v';
+
+export interface SftOptions {
+  /** Thinking (default) or `/nothink` (empty thinking). */
+  thinking?: boolean;
+  style?: TemplateStyle;
+}
+
+export function boxed(answer: string): string {
+  return `${BOX_BEGIN}${answer}${BOX_END}`;
+}
+
+/** The user text of a sample: question, then lettered options for multiple choice. */
+export function promptText(sample: Sample, opts: SftOptions = {}): string {
+  let text = sample.question.trim();
+  if (sample.options?.length) {
+    text += `\n${sample.options.map((o, i) => `${String.fromCharCode(65 + i)}. ${o}`).join('\n')}`;
+  }
+  if (opts.thinking === false && !text.endsWith(NOTHINK)) text += NOTHINK;
+  return text;
+}
+
+/** The assistant target string. Thinking samples need a rationale; the error names the sample. */
+export function sftTarget(sample: Sample, opts: SftOptions = {}): string {
+  const thinking = opts.thinking ?? true;
+  const style = opts.style ?? 'glm4.1v';
+  if (style !== 'glm4.1v' && style !== 'glm4.5v')
+    throw new Error(`sftTarget: style must be glm4.1v or glm4.5v, got ${style}`);
+  if (sample.answer.includes(BOX_BEGIN) || sample.answer.includes(BOX_END)) {
+    throw new Error(
+      `sftTarget: sample ${sample.id}: answer already contains box tokens: ${JSON.stringify(sample.answer)}`,
+    );
+  }
+  let think = '';
+  if (thinking) {
+    if (!sample.rationale?.trim())
+      throw new Error(`sftTarget: sample ${sample.id} has no rationale for a thinking target`);
+    think = sample.rationale.trim();
+  }
+  if (/<\/?think>|<\/?answer>/.test(think)) {
+    throw new Error(
+      `sftTarget: sample ${sample.id}: rationale contains think/answer tags, which would break the format`,
+    );
+  }
+  const box = boxed(sample.answer);
+  return style === 'glm4.1v' ? `<think>${think}</think><answer>${box}</answer>` : `<think>${think}</think>\n${box}`;
+}
+
+export type MessagePart =
+  | { type: 'image'; image: string }
+  | { type: 'video'; video: string[] | string; fps?: number }
+  | { type: 'text'; text: string };
+export interface ChatMessage {
+  role: 'user' | 'assistant';
+  content: string | MessagePart[];
+}
+
+/** Chat messages (user with media parts first, then the assistant target), for the chat template. */
+export function toMessages(sample: Sample, opts: SftOptions = {}): ChatMessage[] {
+  const parts: MessagePart[] = sample.images.map((image) => ({ type: 'image', image }));
+  if (sample.video) {
+    const v = sample.video.frames ?? sample.video.path;
+    if (v) parts.push({ type: 'video', video: v, ...(sample.video.fps ? { fps: sample.video.fps } : {}) });
+  }
+  parts.push({ type: 'text', text: promptText(sample, opts) });
+  return [
+    { role: 'user', content: parts },
+    { role: 'assistant', content: sftTarget(sample, opts) },
+  ];
+}
+
+/**
+ * Fill-in-the-blank form of a multiple-choice sample: no options, the option text as the answer, and the
+ * verifier the generator recorded (or `vqa`). Returns null when the item cannot be converted (the option text is
+ * not unique, or the answer letter is out of range); non-MCQ samples come back unchanged.
+ */
+export function toFillInBlank(sample: Sample): Sample | null {
+  if (!sample.options?.length) return sample;
+  const idx = sample.answer.trim().toUpperCase().charCodeAt(0) - 65;
+  const text = sample.options[idx];
+  if (sample.answer.trim().length !== 1 || text === undefined) return null;
+  if (sample.options.filter((o) => o.trim().toLowerCase() === text.trim().toLowerCase()).length !== 1) return null;
+  const blank = sample.meta?.blank as { answer?: string; verifier?: VerifierSpec } | undefined;
+  const out: Sample = {
+    ...sample,
+    id: `${sample.id}#blank`,
+    answer: blank?.answer ?? text,
+    verifier: blank?.verifier ?? { type: 'vqa' },
+    meta: { ...sample.meta, fromChoice: { options: sample.options, letter: sample.answer } },
+  };
+  delete out.options;
+  if (out.rationale) out.rationale = out.rationale.replace(/\s*That is option [A-J]\.$/, '');
+  return out;
+}
