@@ -1,0 +1,2 @@
+/** Placeholder until the native addon binding lands: registers nothing. */
+export {};

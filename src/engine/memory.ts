@@ -1,0 +1,213 @@
+/**
+ * Buffer pooling and scoped cleanup. A training step allocates the same buffer sizes every step; returning them to
+ * a pool at the end of a `scope` means steady-state steps allocate (and zero) nothing new.
+ *
+ * Ownership: a Storage is shared by a tensor and its views (refcount). `scope(fn)` disposes every tensor created
+ * inside it except those returned from `fn` or passed to `keep`; a disposed tensor throws on any later use, so a
+ * mistake is an error, never silently reused memory. Tensors created outside any scope are left to the GC.
+ */
+import { allocArray, bytesPer, type DType, type TypedArray } from './dtype.js';
+
+export class Storage {
+  refs = 1;
+  released = false;
+  constructor(
+    readonly dtype: DType,
+    public data: TypedArray,
+    readonly pooled: boolean,
+  ) {}
+}
+
+// Storages that are never disposed are freed by the GC; this keeps liveBytes honest for them.
+const finalizer = new FinalizationRegistry<{ bytes: number; storage: WeakRef<Storage> | null; done: boolean[] }>(
+  (h) => {
+    if (!h.done[0]) stats.liveBytes -= h.bytes;
+  },
+);
+const doneFlags = new WeakMap<Storage, boolean[]>();
+
+function register(s: Storage, bytes: number): Storage {
+  const done = [false];
+  doneFlags.set(s, done);
+  finalizer.register(s, { bytes, storage: null, done });
+  return s;
+}
+
+interface Disposable {
+  dispose(): void;
+  readonly isDisposed: boolean;
+}
+
+const stats = { liveBytes: 0, peakBytes: 0, pooledBytes: 0, allocations: 0, reuses: 0 };
+const pool = new Map<string, TypedArray[]>();
+let poolLimitBytes = 4 * 1024 ** 3;
+
+function key(dtype: DType, n: number): string {
+  return `${dtype}:${n}`;
+}
+
+/** A buffer of exactly n elements. Contents are undefined unless `zero` (pooled buffers are dirty). */
+export function allocStorage(dtype: DType, n: number, zero: boolean): Storage {
+  const bytes = n * bytesPer(dtype);
+  stats.liveBytes += bytes;
+  if (stats.liveBytes > stats.peakBytes) stats.peakBytes = stats.liveBytes;
+  if (scopeDepth() > 0 && n >= 64) {
+    const list = pool.get(key(dtype, n));
+    const buf = list?.pop();
+    if (buf) {
+      stats.pooledBytes -= bytes;
+      stats.reuses++;
+      if (zero) buf.fill(0);
+      return register(new Storage(dtype, buf, true), bytes);
+    }
+  }
+  stats.allocations++;
+  return register(new Storage(dtype, allocArray(dtype, n), scopeDepth() > 0 && n >= 64), bytes);
+}
+
+/** Wraps caller-owned data (never pooled). */
+export function wrapStorage(dtype: DType, data: TypedArray): Storage {
+  stats.liveBytes += data.length * bytesPer(dtype);
+  if (stats.liveBytes > stats.peakBytes) stats.peakBytes = stats.liveBytes;
+  return register(new Storage(dtype, data, false), data.length * bytesPer(dtype));
+}
+
+export function releaseStorage(s: Storage): void {
+  if (--s.refs > 0 || s.released) return;
+  s.released = true;
+  const done = doneFlags.get(s);
+  if (done) done[0] = true;
+  const bytes = s.data.length * bytesPer(s.dtype);
+  stats.liveBytes -= bytes;
+  if (s.pooled && stats.pooledBytes + bytes <= poolLimitBytes) {
+    const k = key(s.dtype, s.data.length);
+    let list = pool.get(k);
+    if (!list) {
+      list = [];
+      pool.set(k, list);
+    }
+    list.push(s.data);
+    stats.pooledBytes += bytes;
+  }
+  // Make any stale access fail loudly instead of reading recycled memory.
+  s.data = EMPTY;
+}
+const EMPTY = new Float32Array(0);
+
+// ---- scopes ----
+const scopes: Set<Disposable>[] = [];
+
+function scopeDepth(): number {
+  return scopes.length;
+}
+
+export function trackTensor(t: Disposable): void {
+  const top = scopes[scopes.length - 1];
+  if (top) top.add(t);
+}
+
+/** Removes a tensor from scope tracking entirely (parameters live until disposed explicitly). */
+export function untrack(t: Disposable): void {
+  for (const sc of scopes) sc.delete(t);
+}
+
+/** Removes tensors from the current scope so they survive it (they move to the enclosing scope, if any). */
+export function keep<T>(value: T): T {
+  const top = scopes[scopes.length - 1];
+  if (!top) return value;
+  const parent = scopes[scopes.length - 2];
+  visit(value, (t) => {
+    if (top.delete(t)) parent?.add(t);
+  });
+  return value;
+}
+
+/**
+ * Runs fn; every tensor created inside and not returned (tensors found in the returned value, arrays and plain
+ * objects included) or kept is disposed at the end. Async functions are supported.
+ */
+export function scope<T>(fn: () => T): T {
+  scopes.push(new Set());
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    endScope(undefined);
+    throw e;
+  }
+  if (result instanceof Promise) {
+    throw new Error('scope: fn returned a Promise; use scopeAsync for async functions');
+  }
+  endScope(result);
+  return result;
+}
+
+export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
+  scopes.push(new Set());
+  const mine = scopes[scopes.length - 1]!;
+  try {
+    const result = await fn();
+    if (scopes[scopes.length - 1] !== mine) throw new Error('scopeAsync: scopes were interleaved by concurrent code');
+    endScope(result);
+    return result;
+  } catch (e) {
+    if (scopes[scopes.length - 1] === mine) endScope(undefined);
+    throw e;
+  }
+}
+
+function endScope(result: unknown): void {
+  const top = scopes.pop()!;
+  const parent = scopes[scopes.length - 1];
+  visit(result, (t) => {
+    if (top.delete(t)) parent?.add(t);
+  });
+  for (const t of top) if (!t.isDisposed) t.dispose();
+}
+
+function visit(value: unknown, f: (t: Disposable) => void, depth = 0): void {
+  if (value === null || value === undefined || depth > 4) return;
+  if (typeof value !== 'object') return;
+  if (typeof (value as Disposable).dispose === 'function' && 'isDisposed' in (value as object)) {
+    f(value as Disposable);
+    return;
+  }
+  if (Array.isArray(value)) {
+    for (const v of value) visit(v, f, depth + 1);
+    return;
+  }
+  if (value instanceof Map) {
+    for (const v of value.values()) visit(v, f, depth + 1);
+    return;
+  }
+  if (Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) visit(v, f, depth + 1);
+  }
+}
+
+export interface MemoryStats {
+  /** Bytes held by live tensors' storages. */
+  liveBytes: number;
+  /** High-water mark of liveBytes since the last reset. */
+  peakBytes: number;
+  /** Bytes parked in the pool for reuse. */
+  pooledBytes: number;
+  /** Fresh allocations and pool reuses since start. */
+  allocations: number;
+  reuses: number;
+}
+
+export function memoryStats(): MemoryStats {
+  return { ...stats };
+}
+
+export function resetPeak(): void {
+  stats.peakBytes = stats.liveBytes;
+}
+
+/** Drops pooled buffers (returns memory to the GC) and optionally changes the pool's cap. */
+export function clearPool(limitBytes?: number): void {
+  pool.clear();
+  stats.pooledBytes = 0;
+  if (limitBytes !== undefined) poolLimitBytes = limitBytes;
+}

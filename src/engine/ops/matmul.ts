@@ -1,0 +1,125 @@
+/**
+ * Matrix products. Transposed views are passed to the GEMM as transpose flags (no copies), so the backward's
+ * A·Bᵀ and Aᵀ·B run at full speed. Batch dims broadcast like NumPy. bf16 × bf16 (or bf16 weights with float
+ * activations) accumulate in float32 and return float32.
+ */
+import type { DType, TypedArray } from '../dtype.js';
+import { broadcastShapes, broadcastStrides, coalesce, fmt, numel } from '../shape.js';
+import { be, empty, record, type Tensor } from '../tensor.js';
+import { add, cast } from './elementwise.js';
+import { sumTo } from './reduce.js';
+import { contiguous, expand, reshape, squeeze, transpose, unsqueeze } from './shape.js';
+
+interface Operand {
+  arr: TypedArray;
+  trans: boolean;
+  batchStride: number;
+}
+
+/** Describes t [..batch, r, c] broadcast to batchShape as a GEMM operand, copying only when the layout needs it. */
+function operand(t: Tensor, batchShape: readonly number[]): Operand {
+  const r = t.shape[t.ndim - 2] as number;
+  const c = t.shape[t.ndim - 1] as number;
+  const sr = t.strides[t.ndim - 2] as number;
+  const sc = t.strides[t.ndim - 1] as number;
+  let trans: boolean | null = null;
+  if ((sc === 1 || c === 1) && (sr === c || r === 1)) trans = false;
+  else if ((sr === 1 || r === 1) && (sc === r || c === 1)) trans = true;
+  const bStrides = broadcastStrides(t.shape.slice(0, -2), t.strides.slice(0, -2), batchShape);
+  const co = coalesce(batchShape, [bStrides]);
+  const oneBatchStride = co.shape.length === 1;
+  if (trans === null || !oneBatchStride) {
+    const cc = contiguous(expand(t, [...batchShape, r, c]));
+    return { arr: cc.buf('matmul'), trans: false, batchStride: r * c };
+  }
+  return {
+    arr: t._storage.data.subarray(t.offset),
+    trans,
+    batchStride: numel(batchShape) === 1 ? 0 : (co.strides[0]![0] as number),
+  };
+}
+
+/** Raw GEMM for a [.., m, k] and b [.., k, n] (no autograd). */
+function matmulRaw(a: Tensor, b: Tensor, outType: DType): Tensor {
+  const m = a.shape[a.ndim - 2] as number;
+  const k = a.shape[a.ndim - 1] as number;
+  const n = b.shape[b.ndim - 1] as number;
+  const batchShape = broadcastShapes(a.shape.slice(0, -2), b.shape.slice(0, -2), 'matmul');
+  const A = operand(a, batchShape);
+  const B = operand(b, batchShape);
+  const out = empty([...batchShape, m, n], outType);
+  if (out.size === 0) return out;
+  if (k === 0) {
+    out.buf().fill(0);
+    return out;
+  }
+  be('matmul', a.dtype).matmul(
+    a.dtype,
+    A.arr,
+    B.arr,
+    out.buf(),
+    numel(batchShape),
+    m,
+    n,
+    k,
+    A.trans,
+    B.trans,
+    A.batchStride,
+    B.batchStride,
+    1,
+    0,
+  );
+  return out;
+}
+
+export function matmul(a0: Tensor, b0: Tensor): Tensor {
+  a0.assertAlive('matmul');
+  b0.assertAlive('matmul');
+  if (a0.ndim === 0 || b0.ndim === 0) throw new Error('matmul: both operands need at least one dimension');
+  if (a0.ndim === 1) return squeeze(matmul(unsqueeze(a0, 0), b0), -2);
+  if (b0.ndim === 1) return squeeze(matmul(a0, unsqueeze(b0, 1)), -1);
+  const k = a0.shape[a0.ndim - 1];
+  if (b0.shape[b0.ndim - 2] !== k) {
+    throw new Error(
+      `matmul: inner dimensions differ: ${fmt(a0.shape)} @ ${fmt(b0.shape)} (${k} vs ${b0.shape[b0.ndim - 2]})`,
+    );
+  }
+  // Mixed or bf16 operands: both go to bf16, accumulate in float32.
+  let a = a0;
+  let b = b0;
+  let outType: DType = a.dtype;
+  if (a.dtype === 'bfloat16' || b.dtype === 'bfloat16') {
+    a = cast(a, 'bfloat16');
+    b = cast(b, 'bfloat16');
+    outType = 'float32';
+  } else if (a.dtype !== b.dtype) {
+    throw new Error(`matmul: dtypes differ (${a.dtype} and ${b.dtype}); cast one operand first`);
+  } else if (a.dtype !== 'float32' && a.dtype !== 'float64') {
+    throw new Error(`matmul: expected float operands, got ${a.dtype}`);
+  }
+  const out = matmulRaw(a, b, outType);
+  return record(out, 'matmul', [a0, b0], (g) => [
+    a0.requiresGrad ? sumTo(matmul(g, transpose(b0, -1, -2)), a0.shape) : null,
+    b0.requiresGrad ? sumTo(matmul(transpose(a0, -1, -2), g), b0.shape) : null,
+  ]);
+}
+
+/** y = x·Wᵀ + b with W [out, in] (HF Linear layout). */
+export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
+  if (weight.ndim !== 2) throw new Error(`linear: weight must be [out, in], got ${fmt(weight.shape)}`);
+  const inF = weight.shape[1] as number;
+  if (x.shape[x.ndim - 1] !== inF) {
+    throw new Error(
+      `linear: input ${fmt(x.shape)} has ${x.shape[x.ndim - 1]} features, weight ${fmt(weight.shape)} expects ${inF}`,
+    );
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) {
+    throw new Error(`linear: bias ${fmt(bias.shape)} does not match weight ${fmt(weight.shape)}`);
+  }
+  // Flatten leading dims so the whole batch is one GEMM.
+  const lead = x.shape.slice(0, -1);
+  const x2 = x.ndim === 2 ? x : reshape(x, [-1, inF]);
+  let y = matmul(x2, transpose(weight, 0, 1));
+  if (bias) y = add(y, bias.dtype === y.dtype ? bias : cast(bias, y.dtype));
+  return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0] as number]);
+}
