@@ -346,3 +346,31 @@ export function roundRect(ctx: Ctx, x: number, y: number, w: number, h: number, 
   ctx.quadraticCurveTo(x, y, x + r, y);
   ctx.closePath();
 }
+
+let scratch: Ctx | null = null;
+/** A shared context for measuring text while planning (before any image exists). */
+export function measureCtx(): Ctx {
+  if (!scratch) scratch = newCanvas(8, 8).ctx;
+  return scratch;
+}
+
+/** Ink extent of text drawn with `drawText` at (x, cy): same numbers as the returned box, without drawing. */
+export function measureText(
+  text: string,
+  px: number,
+  role: FontRole = 'sans',
+  bold = false,
+): { w: number; ascent: number; descent: number; left: number; right: number } {
+  const ctx = measureCtx();
+  ctx.font = font(px, role, bold);
+  ctx.textBaseline = 'middle';
+  const m = ctx.measureText(text);
+  ctx.textBaseline = 'alphabetic';
+  return {
+    w: m.width,
+    ascent: m.actualBoundingBoxAscent,
+    descent: m.actualBoundingBoxDescent,
+    left: m.actualBoundingBoxLeft,
+    right: m.actualBoundingBoxRight,
+  };
+}
