@@ -246,6 +246,27 @@ class PpmReader {
   }
 }
 
+/**
+ * An ffmpeg `select` expression true exactly on the given frame numbers. Runs of consecutive indices become
+ * `between(n,a,b)`; the terms are summed as a balanced tree because ffmpeg's expression parser fails on a flat
+ * chain of more than about a hundred terms.
+ */
+export function selectExpression(indices: number[]): string {
+  const terms: string[] = [];
+  for (let i = 0; i < indices.length; ) {
+    let j = i;
+    while (j + 1 < indices.length && indices[j + 1] === indices[j] + 1) j++;
+    terms.push(i === j ? `eq(n,${indices[i]})` : `between(n,${indices[i]},${indices[j]})`);
+    i = j + 1;
+  }
+  const tree = (lo: number, hi: number): string => {
+    if (hi - lo === 1) return terms[lo];
+    const mid = (lo + hi) >> 1;
+    return `(${tree(lo, mid)}+${tree(mid, hi)})`;
+  };
+  return tree(0, terms.length);
+}
+
 export interface DecodeOptions {
   /** Called on each frame as it arrives (in index order); its result is kept instead of the full frame. */
   onFrame?: (img: RgbImage, i: number) => RgbImage;
@@ -262,7 +283,7 @@ export async function decodeFrames(path: string, indices: number[], opts: Decode
   for (let i = 1; i < indices.length; i++) {
     if (indices[i] <= indices[i - 1]) throw new Error('decodeFrames: indices must be strictly increasing');
   }
-  const expr = indices.map((i) => `eq(n,${i})`).join('+');
+  const expr = selectExpression(indices);
   const args = [
     '-v',
     'error',
