@@ -20,6 +20,23 @@ import {
 
 const FIX = join(import.meta.dirname, '../fixtures/parity/processor');
 
+interface FixtureResult {
+  image_grid_thw: GridThw[];
+  resized_height: number;
+  resized_width: number;
+  pixel_values_shape: [number, number];
+  first_rows: number[][];
+  checksum: { sum: number; sumsq: number; min: number; max: number };
+}
+
+interface FixtureImage extends FixtureResult {
+  file: string;
+  height: number;
+  width: number;
+  error?: string;
+  'transformers_5.18.0_Glm4vImageProcessorPil': FixtureResult;
+}
+
 /** Reads the float64 tensors of a safetensors file (header length, JSON header, raw little-endian data). */
 function readSafetensorsF64(path: string): Map<string, Float64Array> {
   const buf = readFileSync(path);
@@ -96,7 +113,7 @@ describe('processor parity with the reference Glm4vImageProcessor (transformers 
     expect(cfg.resample).toBe('bicubic');
   });
 
-  for (const [name, entry] of Object.entries<Record<string, any>>(expected.images)) {
+  for (const [name, entry] of Object.entries<FixtureImage>(expected.images)) {
     // 20x3000: 4.57.6 raised; 5.18.0 upscales to 28x4200. We follow 5.18.0.
     const exp = entry.error ? entry['transformers_5.18.0_Glm4vImageProcessorPil'] : entry;
     const key = entry.error ? `${name}@5.18.0` : name;
@@ -108,7 +125,7 @@ describe('processor parity with the reference Glm4vImageProcessor (transformers 
       expect([out.resizedHeight, out.resizedWidth]).toEqual([exp.resized_height, exp.resized_width]);
       expect(out.pixelValues.length).toBe(exp.pixel_values_shape[0] * exp.pixel_values_shape[1]);
       // First three rows: exactly the reference float32 values.
-      const first = (exp.first_rows as number[][]).flat();
+      const first = exp.first_rows.flat();
       let maxFirst = 0;
       for (let i = 0; i < first.length; i++) maxFirst = Math.max(maxFirst, Math.abs(first[i] - out.pixelValues[i]));
       expect(maxFirst).toBe(0);

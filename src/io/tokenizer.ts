@@ -1,0 +1,678 @@
+/**
+ * Tokenizers: loading Hugging Face `tokenizer.json` + `tokenizer_config.json` (through `@huggingface/tokenizers`,
+ * Hugging Face's JavaScript implementation), special tokens by name, encode/decode, and training a byte-level BPE
+ * tokenizer for our own small models, saved in the same `tokenizer.json` format so the loader reads it back.
+ *
+ * The trainer follows the semantics of the Rust `tokenizers` BpeTrainer (its Node binding exposes no trainer
+ * settings, so it cannot set a vocabulary size, the byte alphabet or special tokens): the same pre-tokenization as
+ * encoding, an alphabet sorted by code point, then repeatedly the most frequent adjacent pair, ties broken by the
+ * smaller pair of ids, until the vocabulary is full or no pair reaches `minFrequency`.
+ */
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Tokenizer } from '@huggingface/tokenizers';
+import { Progress } from '../util/progress.js';
+
+/** GLM-4's pre-tokenizer pattern (the cl100k-style split, digits in groups of up to three). */
+export const GLM_SPLIT_PATTERN =
+  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+/** The special tokens of our own GLM-style tokenizers, in GLM's relative order. */
+export const GLM_SPECIAL_TOKENS: readonly string[] = Object.freeze([
+  '<|endoftext|>',
+  '[gMASK]',
+  '<sop>',
+  '<|system|>',
+  '<|user|>',
+  '<|assistant|>',
+  '<|observation|>',
+  '<|begin_of_image|>',
+  '<|end_of_image|>',
+  '<|begin_of_video|>',
+  '<|end_of_video|>',
+  '<|image|>',
+  '<|video|>',
+  '<think>',
+  '</think>',
+  '<answer>',
+  '</answer>',
+  '<|begin_of_box|>',
+  '<|end_of_box|>',
+  '/nothink',
+]);
+
+/** Tokens that end a GLM assistant turn (the released generation configs stop on these). */
+export const GLM_STOP_TOKENS: readonly string[] = Object.freeze(['<|endoftext|>', '<|user|>', '<|observation|>']);
+
+type Json = Record<string, unknown>;
+
+/** The parts of a `tokenizer.json` this module reads or writes. */
+export interface TokenizerJson {
+  version?: string;
+  added_tokens: AddedTokenJson[];
+  normalizer: unknown;
+  pre_tokenizer: unknown;
+  post_processor: unknown;
+  decoder: unknown;
+  model: { type: string; vocab?: Record<string, number> | unknown; merges?: unknown; [k: string]: unknown };
+  [k: string]: unknown;
+}
+
+export interface AddedTokenJson {
+  id: number;
+  content: string;
+  single_word: boolean;
+  lstrip: boolean;
+  rstrip: boolean;
+  normalized: boolean;
+  special: boolean;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Byte-level alphabet (GPT-2's bytes-to-unicode table)
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Byte value → printable character used by byte-level BPE, and its inverse. */
+export const BYTE_TO_CHAR: readonly string[] = (() => {
+  const printable: number[] = [];
+  for (let b = 33; b <= 126; b++) printable.push(b);
+  for (let b = 161; b <= 172; b++) printable.push(b);
+  for (let b = 174; b <= 255; b++) printable.push(b);
+  const isPrintable = new Set(printable);
+  const out: string[] = new Array(256);
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    out[b] = isPrintable.has(b) ? String.fromCharCode(b) : String.fromCharCode(256 + n++);
+  }
+  return Object.freeze(out);
+})();
+
+const CHAR_TO_BYTE: ReadonlyMap<string, number> = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface EncodeOptions {
+  /** Apply the tokenizer's post-processor (e.g. a template adding `[gMASK]<sop>`). Default false: chat templates
+   * already write every special token. */
+  addSpecialTokens?: boolean;
+}
+
+export interface DecodeOptions {
+  /** Drop special tokens (`<|user|>`, `<think>`, …) from the text. Default false. */
+  skipSpecialTokens?: boolean;
+}
+
+async function readJson(path: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    throw new Error(`${what} ${path}: file not found or unreadable`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${what} ${path}: invalid JSON (${(e as Error).message})`);
+  }
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function tokenString(v: unknown): string | undefined {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as Json).content === 'string') return (v as Json).content as string;
+  return undefined;
+}
+
+function validateTokenizerJson(json: unknown, label: string): TokenizerJson {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new Error(
+      `${label}: expected a tokenizer.json object, found ${Array.isArray(json) ? 'an array' : typeof json}`,
+    );
+  }
+  const o = json as Json;
+  const model = o.model as Json | undefined;
+  if (!model || typeof model !== 'object' || typeof model.type !== 'string') {
+    throw new Error(
+      `${label}: expected "model" with a "type" (BPE, WordPiece, Unigram…), found ${JSON.stringify(model)?.slice(0, 80)}`,
+    );
+  }
+  if (model.type === 'BPE' && (typeof model.vocab !== 'object' || model.vocab === null)) {
+    throw new Error(`${label}: a BPE model needs a "vocab" object`);
+  }
+  if (o.added_tokens !== undefined && !Array.isArray(o.added_tokens)) {
+    throw new Error(`${label}: expected "added_tokens" to be an array`);
+  }
+  const added = (o.added_tokens as unknown[] | undefined) ?? [];
+  for (const t of added) {
+    const tt = t as Json;
+    if (!tt || typeof tt.content !== 'string' || typeof tt.id !== 'number') {
+      throw new Error(
+        `${label}: each added token needs "id" (number) and "content" (string), found ${JSON.stringify(t)}`,
+      );
+    }
+  }
+  return {
+    normalizer: null,
+    pre_tokenizer: null,
+    post_processor: null,
+    decoder: null,
+    ...o,
+    added_tokens: added,
+  } as TokenizerJson;
+}
+
+/** A loaded tokenizer with GLM conveniences. Immutable after construction. */
+export class GlmTokenizer {
+  readonly tokenizerJson: TokenizerJson;
+  readonly config: Json;
+  readonly chatTemplate: string | null;
+  /** Every added token marked special, by content. */
+  readonly specialTokens: ReadonlyMap<string, number>;
+  readonly vocabSize: number;
+  readonly eosTokenId: number | undefined;
+  readonly padTokenId: number | undefined;
+  private readonly tok: Tokenizer;
+  private readonly specialIds: ReadonlySet<number>;
+  private readonly addedIds: ReadonlySet<number>;
+  private readonly byteLevel: boolean;
+  private readonly idToTokenMap: Map<number, string>;
+
+  constructor(
+    tokenizerJson: unknown,
+    tokenizerConfig: unknown = {},
+    opts: { chatTemplate?: string | null; label?: string } = {},
+  ) {
+    const label = opts.label ?? 'tokenizer';
+    this.tokenizerJson = validateTokenizerJson(tokenizerJson, label);
+    if (typeof tokenizerConfig !== 'object' || tokenizerConfig === null || Array.isArray(tokenizerConfig)) {
+      throw new Error(`${label}: expected tokenizer_config to be a JSON object, found ${typeof tokenizerConfig}`);
+    }
+    // GLM sets clean_up_tokenization_spaces false; the library would default it to true.
+    this.config = { clean_up_tokenization_spaces: false, ...(tokenizerConfig as Json) };
+    try {
+      this.tok = new Tokenizer(this.tokenizerJson, this.config);
+    } catch (e) {
+      throw new Error(`${label}: the tokenizer library rejected it (${(e as Error).message})`);
+    }
+    const template = opts.chatTemplate ?? this.config.chat_template;
+    this.chatTemplate = typeof template === 'string' ? template : chatTemplateFromList(template);
+    const specials = new Map<string, number>();
+    for (const t of this.tokenizerJson.added_tokens) if (t.special) specials.set(t.content, t.id);
+    this.specialTokens = specials;
+    this.specialIds = new Set(specials.values());
+    this.addedIds = new Set(this.tokenizerJson.added_tokens.map((t) => t.id));
+    const vocab = this.tok.get_vocab(true);
+    this.idToTokenMap = new Map<number, string>();
+    let maxId = -1;
+    for (const [t, id] of vocab) {
+      this.idToTokenMap.set(id, t);
+      if (id > maxId) maxId = id;
+    }
+    this.vocabSize = maxId + 1;
+    this.byteLevel = usesByteLevel(this.tokenizerJson.decoder) || usesByteLevel(this.tokenizerJson.pre_tokenizer);
+    const eos = tokenString(this.config.eos_token);
+    this.eosTokenId = eos !== undefined ? this.tokenToId(eos) : undefined;
+    const pad = tokenString(this.config.pad_token);
+    this.padTokenId = pad !== undefined ? this.tokenToId(pad) : this.eosTokenId;
+  }
+
+  /** Reads `tokenizer.json`, `tokenizer_config.json` (optional) and `chat_template.jinja` (optional) from a folder. */
+  static async fromPretrained(dir: string): Promise<GlmTokenizer> {
+    const tjPath = join(dir, 'tokenizer.json');
+    if (!(await fileExists(tjPath))) throw new Error(`tokenizer ${dir}: no tokenizer.json in this folder`);
+    const tj = await readJson(tjPath, 'tokenizer.json');
+    const cfgPath = join(dir, 'tokenizer_config.json');
+    const cfg = (await fileExists(cfgPath)) ? await readJson(cfgPath, 'tokenizer_config.json') : {};
+    const tplPath = join(dir, 'chat_template.jinja');
+    let chatTemplate: string | null = null;
+    if (await fileExists(tplPath)) chatTemplate = await readFile(tplPath, 'utf8');
+    else {
+      const jsonTpl = join(dir, 'chat_template.json');
+      if (await fileExists(jsonTpl)) {
+        const t = (await readJson(jsonTpl, 'chat_template.json')) as Json;
+        if (typeof t.chat_template === 'string') chatTemplate = t.chat_template;
+      }
+    }
+    return new GlmTokenizer(tj, cfg, { chatTemplate: chatTemplate ?? undefined, label: `tokenizer ${dir}` });
+  }
+
+  /** Text to ids. Special-token strings in the text become their single ids. */
+  encode(text: string, opts: EncodeOptions = {}): number[] {
+    if (typeof text !== 'string') throw new Error(`tokenizer.encode: expected a string, found ${typeof text}`);
+    return this.tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? false }).ids;
+  }
+
+  /** Text to token strings (byte-level tokens show their mapped characters, e.g. "Ġword"). */
+  tokenize(text: string): string[] {
+    return this.tok.tokenize(text);
+  }
+
+  /** Ids to text. Ids outside the vocabulary are an error (a model emitting them is a bug worth seeing). */
+  decode(ids: ArrayLike<number>, opts: DecodeOptions = {}): string {
+    const arr = Array.from(ids);
+    for (const id of arr) {
+      if (!Number.isInteger(id) || id < 0 || !this.idToTokenMap.has(id)) {
+        throw new Error(`tokenizer.decode: id ${id} is not in the vocabulary (size ${this.vocabSize})`);
+      }
+    }
+    if (arr.length === 0) return ''; // the library refuses an empty list
+    return this.tok.decode(arr, {
+      skip_special_tokens: opts.skipSpecialTokens ?? false,
+      clean_up_tokenization_spaces: false,
+    });
+  }
+
+  /**
+   * The raw bytes of a token sequence (byte-level tokenizers only; special tokens as their UTF-8 text). Streaming
+   * decoders use this to emit text only at complete UTF-8 characters.
+   */
+  decodeBytes(ids: ArrayLike<number>, opts: DecodeOptions = {}): Uint8Array {
+    if (!this.byteLevel) throw new Error('tokenizer.decodeBytes: only byte-level BPE tokenizers map tokens to bytes');
+    const out: number[] = [];
+    const enc = new TextEncoder();
+    for (const id of Array.from(ids)) {
+      const t = this.idToTokenMap.get(id);
+      if (t === undefined)
+        throw new Error(`tokenizer.decodeBytes: id ${id} is not in the vocabulary (size ${this.vocabSize})`);
+      if (this.isAddedToken(id)) {
+        if (opts.skipSpecialTokens && this.specialIds.has(id)) continue;
+        out.push(...enc.encode(t));
+        continue;
+      }
+      for (const ch of t) {
+        const b = CHAR_TO_BYTE.get(ch);
+        if (b === undefined) out.push(...enc.encode(ch));
+        else out.push(b);
+      }
+    }
+    return Uint8Array.from(out);
+  }
+
+  private isAddedToken(id: number): boolean {
+    return this.addedIds.has(id);
+  }
+
+  tokenToId(token: string): number | undefined {
+    return this.tok.token_to_id(token);
+  }
+
+  idToToken(id: number): string | undefined {
+    return this.idToTokenMap.get(id);
+  }
+
+  /** Id of a token that must exist (special tokens by name: `tok.id('<|image|>')`). */
+  id(token: string): number {
+    const id = this.tokenToId(token);
+    if (id === undefined) throw new Error(`tokenizer: token ${JSON.stringify(token)} is not in the vocabulary`);
+    return id;
+  }
+
+  isSpecial(id: number): boolean {
+    return this.specialIds.has(id);
+  }
+
+  /** Ids of the GLM turn-ending tokens present in this vocabulary (plus the configured eos). */
+  stopTokenIds(): number[] {
+    const ids = new Set<number>();
+    if (this.eosTokenId !== undefined) ids.add(this.eosTokenId);
+    for (const t of GLM_STOP_TOKENS) {
+      const id = this.tokenToId(t);
+      if (id !== undefined) ids.add(id);
+    }
+    return [...ids].sort((a, b) => a - b);
+  }
+
+  /** Writes `tokenizer.json` and `tokenizer_config.json` (and `chat_template.jinja` if any) into `dir`. */
+  async save(dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'tokenizer.json'), `${JSON.stringify(this.tokenizerJson, null, 2)}\n`);
+    const { chat_template: _t, ...cfg } = this.config;
+    await writeFile(join(dir, 'tokenizer_config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
+    if (this.chatTemplate !== null) await writeFile(join(dir, 'chat_template.jinja'), this.chatTemplate);
+  }
+}
+
+function usesByteLevel(component: unknown): boolean {
+  if (!component || typeof component !== 'object') return false;
+  const c = component as Json;
+  if (c.type === 'ByteLevel') return true;
+  const children = (c.pretokenizers ?? c.decoders ?? c.processors) as unknown[] | undefined;
+  return Array.isArray(children) && children.some(usesByteLevel);
+}
+
+/** HF allows `chat_template` as a list of `{name, template}`; the one named "default" is the chat template. */
+function chatTemplateFromList(v: unknown): string | null {
+  if (!Array.isArray(v)) return null;
+  const named = v.find((x) => x && typeof x === 'object' && (x as Json).name === 'default') as Json | undefined;
+  return typeof named?.template === 'string' ? named.template : null;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Training
+// ---------------------------------------------------------------------------------------------------------------
+
+export interface BpeTrainOptions {
+  /** Final vocabulary size, special tokens included. */
+  vocabSize: number;
+  /** A pair must occur at least this often to be merged. Default 2. */
+  minFrequency?: number;
+  /** Added after the learned vocabulary, in order. Default `GLM_SPECIAL_TOKENS`. */
+  specialTokens?: readonly string[];
+  /** Pre-tokenizer split pattern (Oniguruma syntax, as in tokenizer.json). Default GLM-4's. */
+  pattern?: string;
+  /** Start from all 256 byte symbols (default true), so any text can be encoded; false: only characters seen. */
+  byteAlphabet?: boolean;
+  /** Chat template stored with the tokenizer. */
+  chatTemplate?: string;
+  /** Extra tokenizer_config.json fields. */
+  config?: Json;
+  /** Show a progress bar (default false). */
+  progress?: boolean;
+}
+
+export interface TrainedTokenizer {
+  tokenizer: GlmTokenizer;
+  /** Merges learned (vocabulary size minus alphabet and special tokens, or fewer if pairs ran out). */
+  numMerges: number;
+  alphabetSize: number;
+  /** Number of distinct pre-tokenized words counted. */
+  numWords: number;
+}
+
+/** tokenizer.json skeleton of a GLM-style byte-level BPE tokenizer. */
+function skeleton(pattern: string): TokenizerJson {
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: [],
+    normalizer: null,
+    pre_tokenizer: {
+      type: 'Sequence',
+      pretokenizers: [
+        { type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false },
+        { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
+      ],
+    },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab: {},
+      merges: [],
+    },
+  };
+}
+
+function escapeRegex(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** Max-heap entry: a candidate pair, its count when pushed, and the words it was seen in. */
+interface HeapEntry {
+  a: number;
+  b: number;
+  count: number;
+  pos: Set<number>;
+}
+
+/** True when x should pop before y: higher count, then the smaller (a, b). */
+function before(x: HeapEntry, y: HeapEntry): boolean {
+  if (x.count !== y.count) return x.count > y.count;
+  if (x.a !== y.a) return x.a < y.a;
+  return x.b < y.b;
+}
+
+class PairHeap {
+  private items: HeapEntry[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  push(e: HeapEntry): void {
+    const h = this.items;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(h[i], h[p])) break;
+      [h[i], h[p]] = [h[p], h[i]];
+      i = p;
+    }
+  }
+
+  pop(): HeapEntry | undefined {
+    const h = this.items;
+    if (h.length === 0) return undefined;
+    const top = h[0];
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && before(h[l], h[m])) m = l;
+        if (r < h.length && before(h[r], h[m])) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m], h[i]];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function addPosition(map: Map<number, Set<number>>, key: number, word: number): void {
+  const set = map.get(key);
+  if (set) set.add(word);
+  else map.set(key, new Set([word]));
+}
+
+const PAIR_SHIFT = 2 ** 21;
+const pairKey = (a: number, b: number) => a * PAIR_SHIFT + b;
+
+/**
+ * Trains a byte-level BPE tokenizer on `texts` (strings, or an iterable of them) and returns it loaded.
+ * Special-token strings inside the corpus are cut out before counting, as the reference trainer does.
+ */
+export function trainBpeTokenizer(texts: Iterable<string>, opts: BpeTrainOptions): TrainedTokenizer {
+  const specials = [...(opts.specialTokens ?? GLM_SPECIAL_TOKENS)];
+  const minFrequency = opts.minFrequency ?? 2;
+  const pattern = opts.pattern ?? GLM_SPLIT_PATTERN;
+  const byteAlphabet = opts.byteAlphabet ?? true;
+  if (!Number.isInteger(opts.vocabSize) || opts.vocabSize <= 0) {
+    throw new Error(`BPE training: expected vocabSize to be a positive integer, found ${opts.vocabSize}`);
+  }
+  if (new Set(specials).size !== specials.length) throw new Error('BPE training: special tokens contain duplicates');
+  if (specials.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new Error('BPE training: special tokens must be non-empty strings');
+  }
+  const minVocab = (byteAlphabet ? 256 : 0) + specials.length;
+  if (opts.vocabSize < minVocab) {
+    throw new Error(
+      `BPE training: vocabSize ${opts.vocabSize} is smaller than the byte alphabet plus special tokens (${minVocab})`,
+    );
+  }
+
+  const json = skeleton(pattern);
+  const pre = new Tokenizer(json, {}).pre_tokenizer;
+  if (!pre) throw new Error('BPE training: the pre-tokenizer could not be built');
+  const specialSplit = specials.length
+    ? new RegExp(
+        [...specials]
+          .sort((x, y) => y.length - x.length)
+          .map(escapeRegex)
+          .join('|'),
+        'g',
+      )
+    : null;
+
+  // 1. Count pre-tokenized words (already mapped to byte-level characters).
+  const wordCounts = new Map<string, number>();
+  let docs = 0;
+  for (const text of texts) {
+    if (typeof text !== 'string')
+      throw new Error(`BPE training: expected corpus items to be strings, found ${typeof text}`);
+    docs++;
+    const pieces = specialSplit ? text.split(specialSplit) : [text];
+    for (const piece of pieces) {
+      if (!piece) continue;
+      for (const w of pre.pre_tokenize_text(piece)) wordCounts.set(w, (wordCounts.get(w) ?? 0) + 1);
+    }
+  }
+  if (docs === 0 || wordCounts.size === 0) throw new Error('BPE training: the corpus is empty');
+
+  // 2. Alphabet sorted by code point.
+  const chars = new Set<string>(byteAlphabet ? BYTE_TO_CHAR : []);
+  for (const w of wordCounts.keys()) for (const ch of w) chars.add(ch);
+  const alphabet = [...chars].sort((x, y) => x.codePointAt(0)! - y.codePointAt(0)!);
+  const idToWord: string[] = [...alphabet];
+  const wordToId = new Map<string, number>(alphabet.map((c, i) => [c, i]));
+  const targetVocab = opts.vocabSize - specials.filter((s) => !wordToId.has(s)).length;
+
+  // 3. Words as symbol-id arrays; pair counts and where each pair occurs.
+  const words: number[][] = [];
+  const counts: number[] = [];
+  for (const [w, c] of wordCounts) {
+    words.push(Array.from(w, (ch) => wordToId.get(ch)!));
+    counts.push(c);
+  }
+  const pairCounts = new Map<number, number>();
+  const pairOf = new Map<number, [number, number]>();
+  let whereToUpdate = new Map<number, Set<number>>();
+  for (let i = 0; i < words.length; i++) {
+    const s = words[i];
+    for (let j = 0; j + 1 < s.length; j++) {
+      const k = pairKey(s[j], s[j + 1]);
+      pairCounts.set(k, (pairCounts.get(k) ?? 0) + counts[i]);
+      if (!pairOf.has(k)) pairOf.set(k, [s[j], s[j + 1]]);
+      addPosition(whereToUpdate, k, i);
+    }
+  }
+  const heap = new PairHeap();
+  for (const [k, pos] of whereToUpdate) {
+    const count = pairCounts.get(k)!;
+    if (count > 0) {
+      const [a, b] = pairOf.get(k)!;
+      heap.push({ a, b, count, pos });
+    }
+  }
+  whereToUpdate = new Map();
+
+  // 4. Merge loop.
+  const merges: Array<[string, string]> = [];
+  const progress = new Progress({
+    label: 'BPE merges',
+    total: Math.max(1, targetVocab - idToWord.length),
+    quiet: !opts.progress,
+  });
+  while (wordToId.size < targetVocab && heap.size > 0) {
+    const top = heap.pop()!;
+    const k = pairKey(top.a, top.b);
+    const current = pairCounts.get(k) ?? 0;
+    if (top.count !== current) {
+      top.count = current;
+      heap.push(top);
+      continue;
+    }
+    if (top.count < 1 || top.count < minFrequency) break;
+    const newToken = idToWord[top.a] + idToWord[top.b];
+    let newId = wordToId.get(newToken);
+    if (newId === undefined) {
+      newId = idToWord.length;
+      idToWord.push(newToken);
+      wordToId.set(newToken, newId);
+    }
+    merges.push([idToWord[top.a], idToWord[top.b]]);
+    // Apply the merge in every word that had the pair, collecting pair-count changes.
+    for (const wi of top.pos) {
+      const s = words[wi];
+      const c = counts[wi];
+      const change = (x: number, y: number, delta: number) => {
+        const key = pairKey(x, y);
+        pairCounts.set(key, (pairCounts.get(key) ?? 0) + delta * c);
+        if (delta > 0) {
+          if (!pairOf.has(key)) pairOf.set(key, [x, y]);
+          addPosition(whereToUpdate, key, wi);
+        }
+      };
+      let i = 0;
+      while (i < s.length) {
+        if (s[i] === top.a && i + 1 < s.length && s[i + 1] === top.b) {
+          if (i > 0) {
+            change(s[i - 1], top.a, -1);
+            change(s[i - 1], newId, 1);
+          }
+          s.splice(i, 2, newId);
+          if (i < s.length - 1) {
+            change(top.b, s[i + 1], -1);
+            change(newId, s[i + 1], 1);
+          }
+        }
+        i++;
+      }
+    }
+    for (const [key, pos] of whereToUpdate) {
+      const count = pairCounts.get(key)!;
+      if (count > 0) {
+        const [a, b] = pairOf.get(key)!;
+        heap.push({ a, b, count, pos });
+      }
+    }
+    whereToUpdate = new Map();
+    progress.update(wordToId.size - alphabet.length);
+  }
+  progress.stop();
+
+  // 5. Assemble tokenizer.json: learned vocabulary, then the special tokens.
+  const vocab: Record<string, number> = {};
+  idToWord.forEach((t, i) => {
+    vocab[t] = i;
+  });
+  const added: AddedTokenJson[] = [];
+  let next = idToWord.length;
+  for (const s of specials) {
+    const id = wordToId.get(s) ?? next++;
+    added.push({ id, content: s, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  }
+  json.model.vocab = vocab;
+  json.model.merges = merges;
+  json.added_tokens = added;
+
+  const eos = specials.includes('<|endoftext|>') ? '<|endoftext|>' : specials[0];
+  const addedDecoder: Record<string, Omit<AddedTokenJson, 'id'>> = {};
+  for (const { id, ...rest } of added) addedDecoder[String(id)] = rest;
+  const config: Json = {
+    tokenizer_class: 'PreTrainedTokenizerFast',
+    clean_up_tokenization_spaces: false,
+    do_lower_case: false,
+    remove_space: false,
+    padding_side: 'left',
+    model_max_length: 65536,
+    ...(eos !== undefined ? { eos_token: eos, pad_token: eos } : {}),
+    added_tokens_decoder: addedDecoder,
+    additional_special_tokens: specials.filter((s) => s !== eos),
+    ...(opts.config ?? {}),
+  };
+  const tokenizer = new GlmTokenizer(json, config, { chatTemplate: opts.chatTemplate, label: 'trained tokenizer' });
+  return { tokenizer, numMerges: merges.length, alphabetSize: alphabet.length, numWords: wordCounts.size };
+}
