@@ -18,6 +18,15 @@ import {
   type RgbImage,
   resizeRgb,
 } from './image.js';
+import {
+  CHAT_TEMPLATES,
+  type ChatMessage,
+  ChatTemplate,
+  collectMedia,
+  type RenderOptions,
+  type TemplateName,
+} from './template.js';
+import type { GlmTokenizer } from './tokenizer.js';
 import { describeVideo, type LoadedVideo, loadVideo, pyRound, type VideoSource } from './video.js';
 
 export { pyRound };
@@ -754,6 +763,51 @@ export class Glm4vProcessor {
       numVisualTokens,
     };
   }
+}
+
+export interface ChatModelInputs extends ProcessedInputs {
+  /** Token ids of the expanded prompt. */
+  inputIds: number[];
+  /** 0 text, 1 image, 2 video per token (see `mmTokenTypeIds`). */
+  mmTokenTypeIds: Uint8Array;
+}
+
+export interface PrepareChatOptions extends RenderOptions {
+  /** A built-in template name or template text; default the tokenizer's own `chat_template`. */
+  template?: TemplateName | string;
+}
+
+/**
+ * Messages to model inputs in one step: render the chat template, load and process the media in prompt order,
+ * expand the placeholders, tokenize. Checks that every visual token became exactly one `<|image|>` id.
+ */
+export async function prepareChatInputs(
+  processor: Glm4vProcessor,
+  tokenizer: GlmTokenizer,
+  messages: ChatMessage[],
+  opts: PrepareChatOptions = {},
+): Promise<ChatModelInputs> {
+  const { template, ...render } = opts;
+  const source =
+    template !== undefined ? (CHAT_TEMPLATES[template as TemplateName] ?? template) : tokenizer.chatTemplate;
+  if (!source) {
+    throw new Error('chat: the tokenizer has no chat_template; pass template "glm41v", "glm45v" or the template text');
+  }
+  const text = new ChatTemplate(source).render(messages, render);
+  const processed = await processor.process({ text, ...collectMedia(messages) });
+  const inputIds = tokenizer.encode(processed.text);
+  const types = mmTokenTypeIds(inputIds, {
+    image: tokenizer.id(IMAGE_TOKEN),
+    videoStart: tokenizer.id(BEGIN_OF_VIDEO),
+    videoEnd: tokenizer.id(END_OF_VIDEO),
+  });
+  const visual = types.reduce((s, t) => s + (t === 0 ? 0 : 1), 0);
+  if (visual !== processed.numVisualTokens) {
+    throw new Error(
+      `chat: the prompt tokenizes to ${visual} ${IMAGE_TOKEN} ids but the media need ${processed.numVisualTokens}; is ${IMAGE_TOKEN} a special token of this tokenizer?`,
+    );
+  }
+  return { ...processed, inputIds, mmTokenTypeIds: types };
 }
 
 /**

@@ -8,10 +8,11 @@
  * encoding, an alphabet sorted by code point, then repeatedly the most frequent adjacent pair, ties broken by the
  * smaller pair of ids, until the vocabulary is full or no pair reaches `minFrequency`.
  */
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
-import { Progress } from '../util/progress.js';
+import { type MetricsWriter, Progress } from '../util/progress.js';
 
 /** GLM-4's pre-tokenizer pattern (the cl100k-style split, digits in groups of up to three). */
 export const GLM_SPLIT_PATTERN =
@@ -377,6 +378,8 @@ export interface BpeTrainOptions {
   config?: Json;
   /** Show a progress bar (default false). */
   progress?: boolean;
+  /** Receives one JSONL record at the end (counts and timing). */
+  metrics?: MetricsWriter;
 }
 
 export interface TrainedTokenizer {
@@ -386,6 +389,31 @@ export interface TrainedTokenizer {
   alphabetSize: number;
   /** Number of distinct pre-tokenized words counted. */
   numWords: number;
+}
+
+/**
+ * The lines of text files, each with its newline, in order: how the Rust trainer reads training files, so a corpus
+ * gives the same tokenizer whichever way it is fed.
+ */
+export function* readCorpusFiles(paths: readonly string[]): Generator<string> {
+  if (paths.length === 0) throw new Error('BPE training: expected at least one corpus file, found none');
+  for (const path of paths) {
+    let st: ReturnType<typeof statSync>;
+    try {
+      st = statSync(path);
+    } catch {
+      throw new Error(`corpus file ${path}: file not found`);
+    }
+    if (!st.isFile()) throw new Error(`corpus file ${path}: expected a file, found a directory or special file`);
+    const text = readFileSync(path, 'utf8');
+    let start = 0;
+    while (start < text.length) {
+      const nl = text.indexOf('\n', start);
+      const end = nl === -1 ? text.length : nl + 1;
+      yield text.slice(start, end);
+      start = end;
+    }
+  }
 }
 
 /** tokenizer.json skeleton of a GLM-style byte-level BPE tokenizer. */
@@ -513,6 +541,7 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: BpeTrainOptions
     );
   }
 
+  const started = Date.now();
   const json = skeleton(pattern);
   const pre = new Tokenizer(json, {}).pre_tokenizer;
   if (!pre) throw new Error('BPE training: the pre-tokenizer could not be built');
@@ -642,6 +671,15 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: BpeTrainOptions
     progress.update(wordToId.size - alphabet.length);
   }
   progress.stop();
+  opts.metrics?.write({
+    event: 'bpe_train',
+    documents: docs,
+    words: wordCounts.size,
+    alphabet: alphabet.length,
+    merges: merges.length,
+    vocab_size: idToWord.length + specials.filter((s) => !wordToId.has(s)).length,
+    seconds: (Date.now() - started) / 1000,
+  });
 
   // 5. Assemble tokenizer.json: learned vocabulary, then the special tokens.
   const vocab: Record<string, number> = {};

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RgbImage } from '../../src/io/image.js';
-import { Glm4vProcessor, mmTokenTypeIds } from '../../src/io/processor.js';
+import { Glm4vProcessor, mmTokenTypeIds, prepareChatInputs } from '../../src/io/processor.js';
 import {
   type ChatMessage,
   ChatTemplate,
@@ -10,7 +10,7 @@ import {
   GLM45V_CHAT_TEMPLATE,
   renderChat,
 } from '../../src/io/template.js';
-import { GlmTokenizer } from '../../src/io/tokenizer.js';
+import { GlmTokenizer, trainBpeTokenizer } from '../../src/io/tokenizer.js';
 
 const SPEC_MESSAGES: ChatMessage[] = [
   { role: 'system', content: 'SYS' },
@@ -183,5 +183,37 @@ describe('template + processor + tokenizer', () => {
     expect(tok.decode(ids)).toBe(processed.text);
     expect(processed.text).toContain('<|end_of_image|>0<|begin_of_image|>');
     expect(processed.text).toContain('<|end_of_image|>1<|end_of_video|>What changes?<|assistant|>\n');
+  });
+
+  it('prepareChatInputs does it in one step and checks the image-token count', async () => {
+    const tok = await GlmTokenizer.fromPretrained(join(import.meta.dirname, '../fixtures/tokenizer'));
+    const img: RgbImage = { width: 56, height: 56, data: new Uint8Array(56 * 56 * 3).fill(9) };
+    const msgs: ChatMessage[] = [
+      {
+        role: 'user',
+        content: [
+          { type: 'image', image: img },
+          { type: 'text', text: 'Hi' },
+        ],
+      },
+    ];
+    const out = await prepareChatInputs(new Glm4vProcessor(), tok, msgs);
+    // 56x56 is below the 112·112 minimum (two frames counted): scaled up to 84x84 → 3x3 = 9 tokens.
+    expect(out.imageGridThw).toEqual([[1, 6, 6]]);
+    expect(tok.decode(out.inputIds)).toBe(
+      `[gMASK]<sop><|user|>\n<|begin_of_image|>${'<|image|>'.repeat(9)}<|end_of_image|>Hi<|assistant|>\n`,
+    );
+    expect(Array.from(out.mmTokenTypeIds).filter((t) => t === 1).length).toBe(9);
+    const off = await prepareChatInputs(new Glm4vProcessor(), tok, msgs, { template: 'glm45v', enableThinking: false });
+    expect(tok.decode(off.inputIds).endsWith('Hi/nothink<|assistant|>\n<think></think>')).toBe(true);
+    // A tokenizer without the GLM special tokens splits <|image|> into pieces: caught, not silently wrong.
+    const plain = trainBpeTokenizer(['plain text only'], {
+      vocabSize: 300,
+      specialTokens: ['<|endoftext|>'],
+    }).tokenizer;
+    await expect(prepareChatInputs(new Glm4vProcessor(), plain, msgs)).rejects.toThrow(/no chat_template/);
+    await expect(prepareChatInputs(new Glm4vProcessor(), plain, msgs, { template: 'glm41v' })).rejects.toThrow(
+      /token "<\|image\|>" is not in the vocabulary/,
+    );
   });
 });

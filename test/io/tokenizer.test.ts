@@ -9,9 +9,11 @@ import {
   BYTE_TO_CHAR,
   GLM_SPECIAL_TOKENS,
   GlmTokenizer,
+  readCorpusFiles,
   type TokenizerJson,
   trainBpeTokenizer,
 } from '../../src/io/tokenizer.js';
+import { MetricsWriter } from '../../src/util/progress.js';
 import { Rng } from '../../src/util/rng.js';
 
 const FIX = join(import.meta.dirname, '../fixtures/tokenizer');
@@ -181,6 +183,29 @@ describe('the fixture tokenizer (test/fixtures/tokenizer)', () => {
     const again = await GlmTokenizer.fromPretrained(out);
     for (const t of TRICKY) expect(again.encode(t)).toEqual(tok.encode(t));
     expect(again.chatTemplate).toBe(tok.chatTemplate);
+  });
+});
+
+describe('training from files', () => {
+  it('reads files line by line like the reference and writes a metrics record', () => {
+    const fromFiles = [...readCorpusFiles([join(FIX, 'corpus.txt')])];
+    expect(fromFiles).toEqual(lines(corpusText));
+    const metricsPath = join(dir, 'metrics', 'bpe.jsonl');
+    const t = trainBpeTokenizer(readCorpusFiles([join(FIX, 'corpus.txt')]), {
+      vocabSize: 600,
+      metrics: new MetricsWriter(metricsPath),
+    });
+    const rec = JSON.parse(readFileSync(metricsPath, 'utf8').trim());
+    expect(rec).toMatchObject({
+      event: 'bpe_train',
+      documents: fromFiles.length,
+      merges: t.numMerges,
+      vocab_size: 600,
+    });
+    expect(() => [...readCorpusFiles([join(dir, 'missing.txt')])]).toThrow(
+      /corpus file .*missing\.txt: file not found/,
+    );
+    expect(() => [...readCorpusFiles([])]).toThrow(/at least one corpus file/);
   });
 });
 
