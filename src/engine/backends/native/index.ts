@@ -1,2 +1,241 @@
-/** Placeholder until the native addon binding lands: registers nothing. */
-export {};
+/**
+ * The native backend: the N-API addon in native/ (C++ kernels, oneDNN GEMM). float32 throughout, bf16 for casts,
+ * copies and GEMM; anything else falls back to the reference backend through `supports`.
+ * Loading is attempted once at import; failure leaves the reference backend active with a one-line warning.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AttentionArgs, AttentionBackwardArgs, Backend, BinaryOp, ReduceOp, UnaryOp } from '../../backend.js';
+import { registerBackend, setBackend, setNativeError } from '../../device.js';
+import { bytesPer, type DType, type TypedArray } from '../../dtype.js';
+
+interface Addon {
+  [fn: string]: (...args: unknown[]) => unknown;
+}
+
+const UNARY: Record<UnaryOp, number> = {
+  neg: 0,
+  exp: 1,
+  log: 2,
+  sqrt: 3,
+  rsqrt: 4,
+  tanh: 5,
+  sigmoid: 6,
+  silu: 7,
+  gelu: 8,
+  gelu_tanh: 9,
+  relu: 10,
+  abs: 11,
+  sin: 12,
+  cos: 13,
+  square: 14,
+  reciprocal: 15,
+  sign: 16,
+};
+const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, max: 5, min: 6, eq: 7, ne: 8, lt: 9, le: 10, gt: 11, ge: 12 };
+const REDUCE: Record<ReduceOp, number> = { sum: 0, max: 1, min: 2, argmax: 3, argmin: 4 };
+const DT: Record<DType, number> = { float32: 0, float64: 1, bfloat16: 2, int32: 3, bool: 4 };
+
+/** Kernels that accept any dtype (byte moves and conversions). */
+const ANY_DTYPE = new Set<keyof Backend>(['stridedCopy', 'cast', 'indexSelect']);
+
+function addonPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // src/engine/backends/native or dist/engine/backends/native → repo root
+  return join(here, '..', '..', '..', '..', 'native', 'build', 'Release', 'glmv_native.node');
+}
+
+const meta = new Float64Array(1 + 5 * 12);
+
+function packMeta(shape: readonly number[], ...strides: ReadonlyArray<readonly number[]>): Float64Array {
+  const nd = shape.length;
+  if (nd > 12) throw new Error(`native backend: tensors of rank ${nd} exceed the limit of 12`);
+  meta[0] = nd;
+  for (let i = 0; i < nd; i++) meta[1 + i] = shape[i] as number;
+  strides.forEach((s, k) => {
+    for (let i = 0; i < nd; i++) meta[1 + nd * (1 + k) + i] = s[i] as number;
+  });
+  return meta;
+}
+
+/** Shifts a strided operand's base to its offset (typed-array views are zero-copy). */
+function at(a: TypedArray, offset: number): TypedArray {
+  return offset === 0 ? a : a.subarray(offset);
+}
+
+const attnMeta = new Float64Array(14);
+
+class NativeBackend implements Backend {
+  readonly name = 'native';
+  constructor(private readonly n: Addon) {}
+
+  supports(kernel: keyof Backend, dtype: DType): boolean {
+    if (ANY_DTYPE.has(kernel)) return true;
+    if (kernel === 'matmul') return dtype === 'float32' || dtype === 'bfloat16';
+    return dtype === 'float32';
+  }
+
+  info(): { threads: number; onednn: string; isa: number } {
+    return this.n.info!() as { threads: number; onednn: string; isa: number };
+  }
+
+  setThreads(n: number): number {
+    return this.n.setThreads!(n) as number;
+  }
+
+  stridedCopy(src: TypedArray, srcOffset: number, srcStrides: readonly number[], dst: TypedArray, dstOffset: number, dstStrides: readonly number[], shape: readonly number[]): void {
+    this.n.stridedCopy!(src.BYTES_PER_ELEMENT, at(src, srcOffset), at(dst, dstOffset), packMeta(shape, srcStrides, dstStrides));
+  }
+  cast(src: TypedArray, srcType: DType, dst: TypedArray, dstType: DType, n: number): void {
+    this.n.cast!(src, DT[srcType], dst, DT[dstType], n);
+  }
+  unary(op: UnaryOp, _d: DType, x: TypedArray, out: TypedArray, n: number): void {
+    this.n.unary!(UNARY[op], x, out, n);
+  }
+  unaryBackward(op: UnaryOp, _d: DType, x: TypedArray, y: TypedArray, dy: TypedArray, dx: TypedArray, n: number): void {
+    this.n.unaryBackward!(UNARY[op], x, y, dy, dx, n);
+  }
+  affine(_d: DType, x: TypedArray, alpha: number, beta: number, out: TypedArray, n: number): void {
+    this.n.affine!(x, alpha, beta, out, n);
+  }
+  binary(op: BinaryOp, _d: DType, a: TypedArray, aOffset: number, aStrides: readonly number[], b: TypedArray, bOffset: number, bStrides: readonly number[], out: TypedArray, outType: DType, shape: readonly number[]): void {
+    this.n.binary!(BINARY[op], at(a, aOffset), at(b, bOffset), out, outType === 'bool', packMeta(shape, aStrides, bStrides));
+  }
+  where(_d: DType, cond: TypedArray, cOffset: number, cStrides: readonly number[], a: TypedArray, aOffset: number, aStrides: readonly number[], b: TypedArray, bOffset: number, bStrides: readonly number[], out: TypedArray, shape: readonly number[]): void {
+    this.n.where!(at(cond, cOffset), at(a, aOffset), at(b, bOffset), out, packMeta(shape, cStrides, aStrides, bStrides));
+  }
+  reduce(op: ReduceOp, _d: DType, x: TypedArray, out: TypedArray, outer: number, r: number, inner: number): void {
+    this.n.reduce!(REDUCE[op], x, out, outer, r, inner);
+  }
+  sumSquares(_d: DType, x: TypedArray, n: number): number {
+    return this.n.sumSquares!(x, n) as number;
+  }
+  matmul(abType: DType, a: TypedArray, b: TypedArray, out: TypedArray, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, aBatch: number, bBatch: number, alpha: number, beta: number): void {
+    this.n.matmul!(abType === 'bfloat16', a, b, out, batch, m, n, k, transA, transB, aBatch, bBatch, alpha, beta);
+  }
+  softmax(_d: DType, x: TypedArray, out: TypedArray, rows: number, cols: number, log: boolean): void {
+    this.n.softmax!(x, out, rows, cols, log);
+  }
+  softmaxBackward(_d: DType, y: TypedArray, dy: TypedArray, dx: TypedArray, rows: number, cols: number, log: boolean): void {
+    this.n.softmaxBackward!(y, dy, dx, rows, cols, log);
+  }
+  layerNorm(_d: DType, x: TypedArray, w: TypedArray | null, b: TypedArray | null, out: TypedArray, mean: TypedArray, rstd: TypedArray, rows: number, cols: number, eps: number): void {
+    this.n.layerNorm!(x, w, b, out, mean, rstd, rows, cols, eps);
+  }
+  layerNormBackward(_d: DType, x: TypedArray, w: TypedArray | null, mean: TypedArray, rstd: TypedArray, dy: TypedArray, dx: TypedArray, dw: TypedArray | null, db: TypedArray | null, rows: number, cols: number): void {
+    this.n.layerNormBackward!(x, w, mean, rstd, dy, dx, dw, db, rows, cols);
+  }
+  rmsNorm(_d: DType, x: TypedArray, w: TypedArray | null, out: TypedArray, rstd: TypedArray, rows: number, cols: number, eps: number): void {
+    this.n.rmsNorm!(x, w, out, rstd, rows, cols, eps);
+  }
+  rmsNormBackward(_d: DType, x: TypedArray, w: TypedArray | null, rstd: TypedArray, dy: TypedArray, dx: TypedArray, dw: TypedArray | null, rows: number, cols: number): void {
+    this.n.rmsNormBackward!(x, w, rstd, dy, dx, dw, rows, cols);
+  }
+  crossEntropy(_d: DType, logits: TypedArray, targets: Int32Array, weights: TypedArray | null, loss: TypedArray, lse: TypedArray, rows: number, V: number, ignoreIndex: number): void {
+    this.n.crossEntropy!(logits, targets, weights, loss, lse, rows, V, ignoreIndex);
+  }
+  crossEntropyBackward(_d: DType, logits: TypedArray, targets: Int32Array, weights: TypedArray | null, lse: TypedArray, dloss: TypedArray, dlogits: TypedArray, rows: number, V: number, ignoreIndex: number): void {
+    this.n.crossEntropyBackward!(logits, targets, weights, lse, dloss, dlogits, rows, V, ignoreIndex);
+  }
+  indexSelect(dtype: DType, x: TypedArray, idx: Int32Array, out: TypedArray, outer: number, n: number, inner: number, nIdx: number): void {
+    this.n.indexSelect!(bytesPer(dtype), x, idx, out, outer, n, inner, nIdx);
+  }
+  indexAdd(_d: DType, src: TypedArray, idx: Int32Array, out: TypedArray, outer: number, n: number, inner: number, nIdx: number): void {
+    this.n.indexAdd!(src, idx, out, outer, n, inner, nIdx);
+  }
+  gather(_d: DType, x: TypedArray, idx: Int32Array, out: TypedArray, outer: number, n: number, inner: number, k: number): void {
+    this.n.gather!(x, idx, out, outer, n, inner, k);
+  }
+  scatterAdd(_d: DType, src: TypedArray, idx: Int32Array, out: TypedArray, outer: number, n: number, inner: number, k: number): void {
+    this.n.scatterAdd!(src, idx, out, outer, n, inner, k);
+  }
+  rope(_d: DType, x: TypedArray, cos: TypedArray, sin: TypedArray, out: TypedArray, B: number, L: number, H: number, D: number, rotDim: number, csBatch: number, interleaved: boolean, inverse: boolean): void {
+    this.n.rope!(x, cos, sin, out, B, L, H, D, rotDim, csBatch, interleaved, inverse);
+  }
+  private attnMeta(a: AttentionArgs): Float64Array {
+    const m = attnMeta;
+    m[0] = a.B;
+    m[1] = a.Lq;
+    m[2] = a.Lk;
+    m[3] = a.Hq;
+    m[4] = a.Hkv;
+    m[5] = a.D;
+    m[6] = a.qBatch;
+    m[7] = a.qRow;
+    m[8] = a.kBatch;
+    m[9] = a.kRow;
+    m[10] = a.vBatch;
+    m[11] = a.vRow;
+    m[12] = a.scale;
+    m[13] = a.causal ? 1 : 0;
+    return m;
+  }
+  attention(_d: DType, a: AttentionArgs): void {
+    this.n.attention!(a.q, a.k, a.v, a.out, a.lse, this.attnMeta(a), a.cuSeqlens, a.keyStart);
+  }
+  attentionBackward(_d: DType, a: AttentionBackwardArgs): void {
+    this.n.attentionBackward!(a.q, a.k, a.v, a.out, a.lse, this.attnMeta(a), a.cuSeqlens, a.keyStart, a.dout, a.dq, a.dk, a.dv);
+  }
+  topk(_d: DType, x: TypedArray, values: TypedArray, indices: Int32Array, rows: number, n: number, k: number): void {
+    this.n.topk!(x, values, indices, rows, n, k);
+  }
+  gridSampleBicubic(_d: DType, table: TypedArray, Hin: number, Win: number, C: number, gx: Float64Array, gy: Float64Array, out: TypedArray): void {
+    this.n.gridSample!(table, Hin, Win, C, gx, gy, out);
+  }
+  gridSampleBicubicBackward(_d: DType, dout: TypedArray, Hin: number, Win: number, C: number, gx: Float64Array, gy: Float64Array, dtable: TypedArray): void {
+    this.n.gridSampleBackward!(dout, Hin, Win, C, gx, gy, dtable);
+  }
+  private convMeta(N: number, C: number, inS: readonly number[], kernel: readonly number[], stride: readonly number[], padding: readonly number[], outS: readonly number[]): Float64Array {
+    return Float64Array.from([N, C, inS.length, ...inS, ...kernel, ...stride, ...padding, ...outS]);
+  }
+  im2col(_d: DType, x: TypedArray, cols: TypedArray, N: number, C: number, inS: readonly number[], kernel: readonly number[], stride: readonly number[], padding: readonly number[], outS: readonly number[]): void {
+    this.n.im2col!(x, cols, this.convMeta(N, C, inS, kernel, stride, padding, outS), false);
+  }
+  col2im(_d: DType, cols: TypedArray, dx: TypedArray, N: number, C: number, inS: readonly number[], kernel: readonly number[], stride: readonly number[], padding: readonly number[], outS: readonly number[]): void {
+    this.n.im2col!(cols, dx, this.convMeta(N, C, inS, kernel, stride, padding, outS), true);
+  }
+  adamw(_d: DType, p: TypedArray, g: TypedArray, m: TypedArray, v: TypedArray, n: number, lr: number, beta1: number, beta2: number, eps: number, wd: number, bc1: number, bc2: number): void {
+    this.n.adamw!(p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2);
+  }
+}
+
+let native: NativeBackend | null = null;
+
+function load(): void {
+  const path = addonPath();
+  if (!existsSync(path)) {
+    setNativeError(`the addon is not built (${path} is missing)`);
+    return;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(path) as Addon;
+    native = new NativeBackend(addon);
+    registerBackend(native);
+  } catch (e) {
+    const msg = (e as Error).message;
+    const lib = /lib(dnnl|gomp)[^:\s]*/.exec(msg)?.[0];
+    setNativeError(lib ? `${lib} cannot be loaded` : msg.split('\n')[0] ?? msg);
+  }
+}
+
+load();
+const forced = process.env.GLMV_BACKEND;
+if (forced === 'ref') {
+  // stay on the reference backend
+} else if (native) {
+  setBackend('native');
+} else if (forced === 'native') {
+  throw new Error('GLMV_BACKEND=native but the native backend failed to load; run `apt-get install -y libdnnl-dev && npm run build:native`');
+} else if (!process.env.GLMV_QUIET) {
+  process.stderr.write(
+    'glmv: native backend unavailable, using the slow pure-TypeScript backend. Install oneDNN and build the addon: ' +
+      '`apt-get install -y libdnnl-dev && npm run build:native`\n',
+  );
+}
+
+/** The loaded native backend (null when the addon is unavailable). */
+export function nativeBackend(): NativeBackend | null {
+  return native;
+}

@@ -1,0 +1,207 @@
+// Scaled-dot-product attention, [B, L, H, D] layout, GQA, causal / segment / left-padding masks.
+// Work is cut into (batch, head, query block) tasks that never cross a segment, so packed samples cost only their
+// own blocks. Each task does two small GEMMs (QKᵀ and PV) with a row softmax between them; the backward recomputes
+// the probabilities from the saved log-sum-exp (flash-attention style) and runs per (batch, kv head) so the
+// key/value gradients of a GQA group are accumulated by one thread without races.
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels.h"
+
+namespace glmv {
+
+static const i64 kBlock = 64;
+static const float kNegInf = -std::numeric_limits<float>::infinity();
+
+struct Task {
+  i64 b, h, q0, q1, seg0, seg1;
+};
+
+// Query blocks of every (batch, head), cut at segment boundaries.
+static std::vector<Task> make_tasks(const AttnArgs& a, i64 heads) {
+  std::vector<Task> tasks;
+  std::vector<std::pair<i64, i64>> segs;
+  if (a.cu) {
+    for (i64 s = 0; s + 1 < a.nCu; s++)
+      if (a.cu[s + 1] > a.cu[s]) segs.push_back({a.cu[s], a.cu[s + 1]});
+  } else {
+    segs.push_back({0, a.Lq});
+  }
+  for (i64 b = 0; b < a.B; b++)
+    for (i64 h = 0; h < heads; h++)
+      for (auto& s : segs)
+        for (i64 q0 = s.first; q0 < s.second; q0 += kBlock) tasks.push_back({b, h, q0, std::min(s.second, q0 + kBlock), s.first, s.second});
+  return tasks;
+}
+
+// Allowed key range [lo, hi) of query row i (absolute position i + Lk − Lq).
+static inline void key_range(const AttnArgs& a, const Task& t, i64 i, i64& lo, i64& hi) {
+  const i64 qi = i + a.Lk - a.Lq;
+  lo = a.keyStart ? a.keyStart[t.b] : 0;
+  hi = a.Lk;
+  if (a.cu) {
+    lo = std::max(lo, t.seg0);
+    hi = t.seg1;
+  }
+  if (a.causal) hi = std::min(hi, qi + 1);
+}
+
+static void sgemm(char ta, char tb, i64 m, i64 n, i64 k, float alpha, const float* A, i64 lda, const float* B, i64 ldb, float beta, float* C, i64 ldc) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (beta == 0.f)
+      for (i64 i = 0; i < m; i++) std::fill(C + i * ldc, C + i * ldc + n, 0.f);
+    return;
+  }
+  if (dnnl_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc) != dnnl_success) throw std::runtime_error("dnnl_sgemm failed in attention");
+}
+
+void attention_fwd_f32(const AttnArgs& a) {
+  const i64 group = a.Hq / a.Hkv;
+  const i64 oRow = a.Hq * a.D;
+  std::vector<Task> tasks = make_tasks(a, a.Hq);
+  const i64 nt = (i64)tasks.size();
+#pragma omp parallel
+  {
+    std::vector<float> S(kBlock * std::max<i64>(a.Lk, 1));
+#pragma omp for schedule(dynamic, 1)
+    for (i64 ti = 0; ti < nt; ti++) {
+      const Task& t = tasks[ti];
+      const i64 hk = t.h / group;
+      const i64 rows = t.q1 - t.q0;
+      i64 kLo = a.Lk, kHi = 0;
+      for (i64 i = t.q0; i < t.q1; i++) {
+        i64 lo, hi;
+        key_range(a, t, i, lo, hi);
+        if (hi > lo) {
+          kLo = std::min(kLo, lo);
+          kHi = std::max(kHi, hi);
+        }
+      }
+      float* outBase = a.out + (t.b * a.Lq + t.q0) * oRow + t.h * a.D;
+      float* lseBase = a.lse + (t.b * a.Hq + t.h) * a.Lq + t.q0;
+      if (kHi <= kLo) {
+        for (i64 r = 0; r < rows; r++) {
+          std::fill(outBase + r * oRow, outBase + r * oRow + a.D, 0.f);
+          lseBase[r] = kNegInf;
+        }
+        continue;
+      }
+      const i64 nk = kHi - kLo;
+      const float* Q = a.q + t.b * a.qBatch + t.q0 * a.qRow + t.h * a.D;
+      const float* K = a.k + t.b * a.kBatch + kLo * a.kRow + hk * a.D;
+      const float* V = a.v + t.b * a.vBatch + kLo * a.vRow + hk * a.D;
+      sgemm('N', 'T', rows, nk, a.D, a.scale, Q, a.qRow, K, a.kRow, 0.f, S.data(), nk);
+      for (i64 r = 0; r < rows; r++) {
+        float* s = S.data() + r * nk;
+        i64 lo, hi;
+        key_range(a, t, t.q0 + r, lo, hi);
+        lo -= kLo;
+        hi -= kLo;
+        if (hi <= lo) {
+          std::fill(s, s + nk, 0.f);
+          lseBase[r] = kNegInf;
+          continue;
+        }
+        float mx = kNegInf;
+        for (i64 j = lo; j < hi; j++) mx = std::max(mx, s[j]);
+        float sum = 0;
+        for (i64 j = lo; j < hi; j++) {
+          float p = fexp(s[j] - mx);
+          s[j] = p;
+          sum += p;
+        }
+        float inv = 1.f / sum;
+        for (i64 j = 0; j < lo; j++) s[j] = 0.f;
+        for (i64 j = lo; j < hi; j++) s[j] *= inv;
+        for (i64 j = hi; j < nk; j++) s[j] = 0.f;
+        lseBase[r] = mx + std::log(sum);
+      }
+      sgemm('N', 'N', rows, a.D, nk, 1.f, S.data(), nk, V, a.vRow, 0.f, outBase, oRow);
+    }
+  }
+}
+
+void attention_bwd_f32(const AttnArgs& a) {
+  const i64 group = a.Hq / a.Hkv;
+  const i64 qoRow = a.Hq * a.D;   // dout / out / dq rows (contiguous)
+  const i64 kvRow = a.Hkv * a.D;  // dk / dv rows (contiguous)
+  std::fill(a.dq, a.dq + a.B * a.Lq * qoRow, 0.f);
+  std::fill(a.dk, a.dk + a.B * a.Lk * kvRow, 0.f);
+  std::fill(a.dv, a.dv + a.B * a.Lk * kvRow, 0.f);
+  // Tasks are (batch, kv head); each walks the query blocks of every query head in its group.
+  std::vector<Task> blocks = make_tasks(a, 1);
+  const i64 nGroups = a.B * a.Hkv;
+#pragma omp parallel
+  {
+    std::vector<float> P(kBlock * std::max<i64>(a.Lk, 1)), dP(kBlock * std::max<i64>(a.Lk, 1)), delta(kBlock);
+#pragma omp for schedule(dynamic, 1)
+    for (i64 gi = 0; gi < nGroups; gi++) {
+      const i64 b = gi / a.Hkv, hk = gi % a.Hkv;
+      for (i64 h = hk * group; h < (hk + 1) * group; h++)
+        for (const Task& tb : blocks) {
+          if (tb.b != b) continue;
+          Task t = tb;
+          t.h = h;
+          const i64 rows = t.q1 - t.q0;
+          i64 kLo = a.Lk, kHi = 0;
+          for (i64 i = t.q0; i < t.q1; i++) {
+            i64 lo, hi;
+            key_range(a, t, i, lo, hi);
+            if (hi > lo) {
+              kLo = std::min(kLo, lo);
+              kHi = std::max(kHi, hi);
+            }
+          }
+          if (kHi <= kLo) continue;
+          const i64 nk = kHi - kLo;
+          const float* Q = a.q + b * a.qBatch + t.q0 * a.qRow + h * a.D;
+          const float* K = a.k + b * a.kBatch + kLo * a.kRow + hk * a.D;
+          const float* V = a.v + b * a.vBatch + kLo * a.vRow + hk * a.D;
+          const float* dO = a.dout + (b * a.Lq + t.q0) * qoRow + h * a.D;
+          const float* O = a.out + (b * a.Lq + t.q0) * qoRow + h * a.D;
+          const float* L = a.lse + (b * a.Hq + h) * a.Lq + t.q0;
+          float* dQ = a.dq + (b * a.Lq + t.q0) * qoRow + h * a.D;
+          float* dK = a.dk + (b * a.Lk + kLo) * kvRow + hk * a.D;
+          float* dV = a.dv + (b * a.Lk + kLo) * kvRow + hk * a.D;
+          sgemm('N', 'T', rows, nk, a.D, a.scale, Q, a.qRow, K, a.kRow, 0.f, P.data(), nk);
+          for (i64 r = 0; r < rows; r++) {
+            float* p = P.data() + r * nk;
+            i64 lo, hi;
+            key_range(a, t, t.q0 + r, lo, hi);
+            lo -= kLo;
+            hi -= kLo;
+            const float l = L[r];
+            if (hi <= lo || l == kNegInf) {
+              std::fill(p, p + nk, 0.f);
+            } else {
+              for (i64 j = 0; j < lo; j++) p[j] = 0.f;
+              for (i64 j = lo; j < hi; j++) p[j] = fexp(p[j] - l);
+              for (i64 j = hi; j < nk; j++) p[j] = 0.f;
+            }
+            float d = 0;
+            for (i64 c = 0; c < a.D; c++) d += dO[r * qoRow + c] * O[r * qoRow + c];
+            delta[r] = d;
+          }
+          // dV += Pᵀ·dO ; dP = dO·Vᵀ
+          sgemm('T', 'N', nk, a.D, rows, 1.f, P.data(), nk, dO, qoRow, 1.f, dV, kvRow);
+          sgemm('N', 'T', rows, nk, a.D, 1.f, dO, qoRow, V, a.vRow, 0.f, dP.data(), nk);
+          // dS = P ⊙ (dP − δ) (scale folded into the two products below)
+          for (i64 r = 0; r < rows; r++) {
+            float* p = P.data() + r * nk;
+            const float* g = dP.data() + r * nk;
+            const float d = delta[r];
+            for (i64 j = 0; j < nk; j++) p[j] = p[j] * (g[j] - d);
+          }
+          sgemm('N', 'N', rows, a.D, nk, a.scale, P.data(), nk, K, a.kRow, 0.f, dQ, qoRow);
+          sgemm('T', 'N', nk, a.D, rows, a.scale, P.data(), nk, Q, a.qRow, 1.f, dK, kvRow);
+        }
+    }
+  }
+}
+
+}  // namespace glmv

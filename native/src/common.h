@@ -1,0 +1,113 @@
+// Shared helpers for the glmv native kernels: threading and vectorisable math.
+#pragma once
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+typedef int64_t i64;
+
+namespace glmv {
+
+inline int max_threads() { return omp_get_max_threads(); }
+
+// Runs f(begin, end) over [0, n) split into contiguous chunks, one per thread, when n is large enough
+// to pay for the fork/join; otherwise inline.
+template <class F>
+inline void parallel_range(i64 n, i64 grain, F f) {
+  int nt = max_threads();
+  if (n <= grain || nt <= 1 || omp_in_parallel()) {
+    f((i64)0, n);
+    return;
+  }
+  i64 want = (n + grain - 1) / grain;
+  if (want < nt) nt = (int)want;
+#pragma omp parallel num_threads(nt)
+  {
+    int t = omp_get_thread_num();
+    int T = omp_get_num_threads();
+    i64 b = n * t / T, e = n * (t + 1) / T;
+    f(b, e);
+  }
+}
+
+// exp with ~2 ulp error that GCC vectorises (no libm call): Cody–Waite reduction, degree-7 polynomial,
+// exponent built with integer ops. exp(-inf) = 0, exp(NaN) = NaN.
+inline float fexp(float x) {
+  const float hi = 88.7f, lo = -87.3f;
+  float xc = x > hi ? hi : x;
+  xc = xc < lo ? lo : xc;
+  float n = std::nearbyint(xc * 1.4426950408889634f);
+  float r = xc - n * 0.693145751953125f;
+  r = r - n * 1.428606765330187e-06f;
+  float p = 1.f / 5040.f;
+  p = p * r + 1.f / 720.f;
+  p = p * r + 1.f / 120.f;
+  p = p * r + 1.f / 24.f;
+  p = p * r + 1.f / 6.f;
+  p = p * r + 0.5f;
+  p = p * r + 1.f;
+  p = p * r + 1.f;
+  int32_t e = ((int32_t)n + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &e, 4);
+  float y = p * scale;
+  y = x < lo ? 0.f : y;
+  return x != x ? x : y;
+}
+
+// exp(x) − 1 without cancellation near 0.
+inline float fexpm1(float x) {
+  float a = x < 0 ? -x : x;
+  // Taylor to x^9/9! for |x| < 0.5 (error < 1e-9 relative).
+  float p = 1.f / 362880.f;
+  p = p * x + 1.f / 40320.f;
+  p = p * x + 1.f / 5040.f;
+  p = p * x + 1.f / 720.f;
+  p = p * x + 1.f / 120.f;
+  p = p * x + 1.f / 24.f;
+  p = p * x + 1.f / 6.f;
+  p = p * x + 0.5f;
+  p = p * x + 1.f;
+  p = p * x;
+  float big = fexp(x) - 1.f;
+  return a < 0.5f ? p : big;
+}
+
+inline float ftanh(float x) {
+  // tanh = expm1(2x) / (expm1(2x) + 2), on |x| with the sign restored (no overflow for large |x|).
+  float a = x < 0 ? -x : x;
+  a = a > 20.f ? 20.f : a;
+  float e = fexpm1(2.f * a);
+  float t = e / (e + 2.f);
+  t = x < 0 ? -t : t;
+  return x != x ? x : t;
+}
+
+inline float fsigmoid(float x) { return 1.f / (1.f + fexp(-x)); }
+
+// erf via the Numerical Recipes erfc Chebyshev fit (fractional error < 1.2e-7), vectorisable.
+inline float ferf(float x) {
+  float z = x < 0 ? -x : x;
+  float t = 1.f / (1.f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  float erfc = t * fexp(-z * z + p);
+  float r = 1.f - erfc;
+  return x < 0 ? -r : r;
+}
+
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+constexpr float kInvSqrt2 = 0.7071067811865476f;
+constexpr float kInvSqrt2Pi = 0.3989422804014327f;
+
+}  // namespace glmv

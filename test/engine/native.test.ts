@@ -1,0 +1,124 @@
+/**
+ * Native vs reference: every op case in float32 on both backends, outputs and input gradients compared; plus
+ * larger and odd-shaped stress cases that exercise the threaded and blocked paths of the C++ kernels.
+ */
+import { describe, expect, it } from 'vitest';
+import { availableBackends, F, fromArray, nativeLoadError, type Tensor, withBackend } from '../../src/engine/index.js';
+import { Rng } from '../../src/util/rng.js';
+import { CASES, type OpCase, rnd } from './cases.js';
+
+interface Run {
+  out: Float64Array;
+  grads: Array<Float64Array | null>;
+}
+
+function run(c: OpCase, backend: string): Run {
+  return withBackend(backend, () => {
+    const inputs = c.inputs('float32', new Rng(11));
+    const gradIdx = c.grad ?? inputs.map((_, i) => i).filter((i) => inputs[i]!.dtype === 'float32');
+    for (const i of gradIdx) inputs[i]!.requireGrad();
+    const y = c.fn(inputs);
+    const w = new Float32Array(y.size);
+    const r = new Rng(5);
+    for (let i = 0; i < w.length; i++) w[i] = r.uniform(-1, 1);
+    y.to('float32').mul(fromArray(w, y.shape)).sum().backward();
+    return { out: y.toFloat64(), grads: inputs.map((t, i) => (gradIdx.includes(i) ? (t.grad?.toFloat64() ?? null) : null)) };
+  });
+}
+
+function maxRelErr(a: Float64Array, b: Float64Array): number {
+  expect(a.length).toBe(b.length);
+  let scale = 1e-6;
+  for (const v of b) scale = Math.max(scale, Math.abs(v));
+  let err = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    if (Number.isNaN(d)) return Number.POSITIVE_INFINITY;
+    err = Math.max(err, d / scale);
+  }
+  return err;
+}
+
+const STRESS: OpCase[] = [
+  { name: 'stress: matmul 131×67 @ 67×259', inputs: (d, g) => [rnd(g, [131, 67], d), rnd(g, [67, 259], d)], fn: ([a, b]) => a!.matmul(b!) },
+  { name: 'stress: batched transposed matmul', inputs: (d, g) => [rnd(g, [6, 33, 17], d), rnd(g, [6, 40, 33], d)], fn: ([a, b]) => a!.mT.matmul(b!.mT) },
+  { name: 'stress: big elementwise (threaded)', inputs: (d, g) => [rnd(g, [300, 257], d), rnd(g, [257], d)], fn: ([a, b]) => a!.mul(b!).gelu().add(a!.silu()).tanh() },
+  { name: 'stress: softmax wide rows', inputs: (d, g) => [rnd(g, [70, 1001], d, { lo: -10, hi: 10 })], fn: ([a]) => a!.softmax(-1) },
+  { name: 'stress: layerNorm/rmsNorm many rows', inputs: (d, g) => [rnd(g, [513, 96], d), rnd(g, [96], d)], fn: ([a, w]) => F.rmsNorm(F.layerNorm(a!, w!, w!), w!) },
+  { name: 'stress: sum of a transposed 3d view', inputs: (d, g) => [rnd(g, [17, 300, 9], d)], fn: ([a]) => a!.permute([2, 0, 1]).sum([1, 2]) },
+  {
+    name: 'stress: cross-entropy vocab 1000',
+    inputs: (d, g) => [rnd(g, [257, 1000], d, { lo: -5, hi: 5 })],
+    grad: [0],
+    fn: ([l]) => {
+      const r = new Rng(1);
+      const t = Int32Array.from({ length: 257 }, (_, i) => (i % 13 === 0 ? -100 : r.int(0, 999)));
+      return F.crossEntropy(l!, fromArray(t, [257]));
+    },
+  },
+  {
+    name: 'stress: attention 2×150 tokens, 4q/2kv heads, causal, multi-block',
+    inputs: (d, g) => [rnd(g, [2, 150, 4, 16], d), rnd(g, [2, 150, 2, 16], d), rnd(g, [2, 150, 2, 16], d)],
+    fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true }),
+  },
+  {
+    name: 'stress: attention packed segments crossing blocks',
+    inputs: (d, g) => [rnd(g, [1, 200, 2, 8], d), rnd(g, [1, 200, 2, 8], d), rnd(g, [1, 200, 2, 8], d)],
+    fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, cuSeqlens: [0, 70, 71, 150, 200] }),
+  },
+  {
+    name: 'stress: attention decode with left padding',
+    inputs: (d, g) => [rnd(g, [3, 1, 4, 8], d), rnd(g, [3, 90, 1, 8], d), rnd(g, [3, 90, 1, 8], d)],
+    fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, keyStart: [0, 40, 89] }),
+  },
+  {
+    name: 'stress: embedding backward with many repeats',
+    inputs: (d, g) => [rnd(g, [50, 200], d)],
+    fn: ([w]) => {
+      const r = new Rng(2);
+      return F.embedding(w!, fromArray(Int32Array.from({ length: 600 }, () => r.int(0, 49)), [600]));
+    },
+  },
+  { name: 'stress: conv2d 3×3 stride 1 pad 1', inputs: (d, g) => [rnd(g, [2, 5, 13, 11], d), rnd(g, [7, 5, 3, 3], d), rnd(g, [7], d)], fn: ([x, w, b]) => F.conv2d(x!, w!, b!, { padding: 1 }) },
+  {
+    name: 'stress: bicubic resample 24×24×64 table to a 10×15 grid',
+    inputs: (d, g) => [rnd(g, [24, 24, 64], d)],
+    fn: ([t]) => {
+      const gx: number[] = [];
+      const gy: number[] = [];
+      for (let h = 0; h < 10; h++)
+        for (let w = 0; w < 15; w++) {
+          gx.push((2 * (w + 0.5)) / 15 - 1);
+          gy.push((2 * (h + 0.5)) / 10 - 1);
+        }
+      return F.gridSampleBicubic(t!, Float64Array.from(gx), Float64Array.from(gy));
+    },
+  },
+];
+
+describe('native backend vs reference (float32)', () => {
+  it('the native backend is available', () => {
+    expect(availableBackends(), `native backend failed to load: ${nativeLoadError()}`).toContain('native');
+  });
+  const results: Array<[string, number]> = [];
+  for (const c of [...CASES, ...STRESS]) {
+    it(c.name, () => {
+      const ref = run(c, 'ref');
+      const nat = run(c, 'native');
+      const outErr = maxRelErr(nat.out, ref.out);
+      let gradErr = 0;
+      ref.grads.forEach((g, i) => {
+        if (g) gradErr = Math.max(gradErr, maxRelErr(nat.grads[i]!, g));
+      });
+      results.push([c.name, Math.max(outErr, gradErr)]);
+      expect(outErr, 'output').toBeLessThan(2e-5);
+      expect(gradErr, 'gradient').toBeLessThan(5e-5);
+    });
+  }
+  it('reports the worst relative error', () => {
+    results.sort((a, b) => b[1] - a[1]);
+    console.log('worst native-vs-ref relative errors:', results.slice(0, 5).map(([n, e]) => `${n}: ${e.toExponential(2)}`).join('; '));
+  });
+});
+
+export type { Tensor };
