@@ -1,0 +1,529 @@
+/**
+ * Parses a normalised math answer into a structured value: numbers (exact integers kept as bigint), expressions
+ * (compiled with mathjs after an AST whitelist), tuples / intervals / sets / lists, interval unions, matrices,
+ * relations (equations, inequalities, chains), `a ± b`, and text. The whitelist is the safety boundary of the
+ * in-process path: only arithmetic, a fixed set of elementary functions and single-letter variables ever reach
+ * mathjs evaluation, so no answer can allocate a huge matrix, call a unit conversion or loop in `combinations`.
+ */
+import { type MathNode, parse as mathParse } from 'mathjs';
+import { LatexError, type LatexFlags, latexToPlain } from './latex.js';
+
+export type Bracket = '(' | ')' | '[' | ']' | '{' | '}' | '';
+
+export interface Complexish {
+  re: number;
+  im: number;
+}
+
+export type MathValue =
+  | { kind: 'number'; value: number /** exact when the literal was an integer */; int?: bigint; percent: boolean }
+  | {
+      kind: 'expr';
+      src: string;
+      vars: string[];
+      evaluate: (scope: Record<string, number>) => Complexish | null;
+      percent: boolean;
+    }
+  | { kind: 'seq'; open: Bracket; close: Bracket; items: MathValue[] }
+  | { kind: 'union'; parts: MathValue[] }
+  | { kind: 'matrix'; rows: MathValue[][] }
+  | { kind: 'relation'; ops: RelOp[]; terms: MathValue[] }
+  | { kind: 'pm'; base: MathValue; delta: MathValue }
+  | { kind: 'empty' }
+  | { kind: 'text'; text: string };
+
+export type RelOp = '=' | '<' | '<=' | '>' | '>=' | '!=';
+
+export interface ParseLimits {
+  /** Longest plain text parsed in process (default 400 characters). */
+  maxLength: number;
+  /** Deepest bracket nesting (default 32). */
+  maxDepth: number;
+  /** Most AST nodes in one expression (default 300). */
+  maxNodes: number;
+}
+
+export const DEFAULT_LIMITS: ParseLimits = { maxLength: 400, maxDepth: 32, maxNodes: 300 };
+
+export class TooComplexError extends Error {}
+
+const FUNCS = new Set([
+  'sqrt',
+  'nthRoot',
+  'sin',
+  'cos',
+  'tan',
+  'sec',
+  'csc',
+  'cot',
+  'asin',
+  'acos',
+  'atan',
+  'sinh',
+  'cosh',
+  'tanh',
+  'log',
+  'log10',
+  'log2',
+  'exp',
+  'abs',
+  'floor',
+  'ceil',
+  'combinations',
+  'factorial',
+]);
+const CONSTS = new Set(['pi', 'e', 'i', 'Infinity']);
+const GREEK = new Set([
+  'alpha',
+  'beta',
+  'gamma',
+  'delta',
+  'epsilon',
+  'varepsilon',
+  'zeta',
+  'eta',
+  'theta',
+  'vartheta',
+  'iota',
+  'kappa',
+  'lambda',
+  'mu',
+  'nu',
+  'xi',
+  'rho',
+  'sigma',
+  'tau',
+  'upsilon',
+  'phi',
+  'varphi',
+  'chi',
+  'psi',
+  'omega',
+]);
+/** Short English words: an answer containing them is prose, not a product of single-letter variables. */
+const PROSE = new Set(
+  'or and to is the of no yes not are any all for but nor yet was its it be at by on if then than so as an'.split(' '),
+);
+const OPS = new Set(['add', 'subtract', 'multiply', 'divide', 'pow', 'unaryMinus', 'unaryPlus', 'factorial']);
+
+const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INT_RE = /^[+-]?\d+$/;
+const THOUSANDS_RE = /^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$/;
+const SCI_RE = /^([+-]?(?:\d+\.?\d*|\.\d+))\s*\*\s*10\s*\^\s*\(?\s*([+-]?\d+)\s*\)?$/;
+
+/** Answer-level clean-up shared by every math-like verifier: LaTeX → plain, trailing period, `\text` units. */
+export function normalizeMathText(raw: string, flags?: LatexFlags): string {
+  let s = raw.trim();
+  if (s.length > 20_000) throw new TooComplexError(`answer too long (${s.length} characters)`);
+  s = latexToPlain(s, {}, flags);
+  s = s.replace(/\s*\.$/, '').trim();
+  s = stripUnitWords(s);
+  return s;
+}
+
+/**
+ * Unit and noun words after a number carry no mathematical content in math answers (`5 cm`, `12 square feet`,
+ * `$3`, `4 apples`): the math verifier compares the number. Physics and chemistry parse units instead.
+ */
+const UNIT_WORDS = new Set(
+  (
+    'cm mm km m meter meters metre metres inch inches in ft foot feet yard yards mile miles mph kg g gram grams ' +
+    'lb lbs pound pounds oz ounce ounces s sec second seconds min minute minutes h hr hrs hour hours day days week ' +
+    'weeks month months year years dollar dollars cent cents unit units square sq cubic degree degrees deg rad ' +
+    'radians liter liters litre litres ml l students people ways points cookies apples marbles items times ' +
+    'person persons children coins cards balls books pages boxes sides edges faces vertices numbers integers digits'
+  ).split(' '),
+);
+
+function stripUnitWords(s: string): string {
+  let t = s.replace(/^\$\s*(?=[-+\d.])/, '').replace(/(\d)\s*\$$/, '$1');
+  const m = /^(.*?[\d)}\]])\s+((?:[A-Za-z]+\s*(?:\^\(?\d\)?)?\s*)+)$/.exec(t);
+  if (
+    m &&
+    m[2]!
+      .trim()
+      .split(/\s+/)
+      .every((w) => UNIT_WORDS.has(w.replace(/\^.*$/, '').toLowerCase()))
+  )
+    t = m[1]!;
+  return t.trim();
+}
+
+/** Parses raw answer text (LaTeX or plain) into a value. Throws TooComplexError / LatexError on limits. */
+export function parseMathValue(raw: string, limits: ParseLimits = DEFAULT_LIMITS): MathValue {
+  const flags: LatexFlags = { degrees: false, percent: false, hadText: false, plusMinus: false };
+  const plain = normalizeMathText(raw, flags);
+  if (plain.length > limits.maxLength)
+    throw new TooComplexError(`answer too long for in-process math (${plain.length} > ${limits.maxLength})`);
+  checkDepth(plain, limits.maxDepth);
+  return parsePlain(plain, limits);
+}
+
+function checkDepth(s: string, max: number): void {
+  let d = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 40 || c === 91 || c === 123) {
+      if (++d > max) throw new TooComplexError(`nesting deeper than ${max}`);
+    } else if (c === 41 || c === 93 || c === 125) d--;
+  }
+}
+
+const OPENERS = '([{';
+const CLOSERS = ')]}';
+
+/** Splits on any of `seps` at bracket depth 0. */
+export function splitTop(s: string, seps: string[]): { parts: string[]; used: string[] } {
+  const parts: string[] = [];
+  const used: string[] = [];
+  let depth = 0;
+  let start = 0;
+  let i = 0;
+  outer: while (i < s.length) {
+    const c = s[i]!;
+    if (OPENERS.includes(c)) depth++;
+    else if (CLOSERS.includes(c)) depth--;
+    else if (depth === 0) {
+      for (const sep of seps) {
+        if (s.startsWith(sep, i)) {
+          parts.push(s.slice(start, i));
+          used.push(sep);
+          i += sep.length;
+          start = i;
+          continue outer;
+        }
+      }
+    }
+    i++;
+  }
+  parts.push(s.slice(start));
+  return { parts, used };
+}
+
+/** Index of the bracket closing the one at 0 (any of `)]` for `([`, `}` for `{`), or -1. */
+function closingIndex(s: string): number {
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (OPENERS.includes(c)) depth++;
+    else if (CLOSERS.includes(c)) {
+      depth--;
+      if (depth === 0) return i;
+    }
+  }
+  return -1;
+}
+
+const REL_SEPS = ['<=', '>=', '!=', '==', '=', '<', '>'];
+
+function parsePlain(s0: string, limits: ParseLimits): MathValue {
+  let s = s0.trim().replace(/^["']|["']$/g, '');
+  if (s === '') return { kind: 'text', text: '' };
+  if (s === '∅' || /^\{\s*\}$/.test(s) || /^(?:empty set|no solutions?|none)$/i.test(s)) return { kind: 'empty' };
+
+  const union = splitTop(s, ['∪']);
+  if (union.parts.length > 1) return { kind: 'union', parts: union.parts.map((p) => parsePlain(p, limits)) };
+
+  const rel = splitTop(s, REL_SEPS);
+  if (rel.parts.length > 1 && rel.parts.every((p) => p.trim() !== '')) {
+    return {
+      kind: 'relation',
+      ops: rel.used.map((o) => (o === '==' ? '=' : o) as RelOp),
+      terms: rel.parts.map((p) => parsePlain(p, limits)),
+    };
+  }
+
+  // Bracketed sequences: sets, tuples, intervals, matrices.
+  const first = s[0]!;
+  if (OPENERS.includes(first) && closingIndex(s) === s.length - 1) {
+    const inner = s.slice(1, -1);
+    const close = s[s.length - 1] as Bracket;
+    if (first === '{') {
+      const items = splitTop(inner, [',', ';']).parts.filter((p) => p.trim() !== '');
+      return { kind: 'seq', open: '{', close: '}', items: items.map((p) => parsePlain(p, limits)) };
+    }
+    const commas = splitTop(inner, [',', ';']);
+    if (commas.parts.length > 1 && !THOUSANDS_RE.test(inner.trim())) {
+      const items = commas.parts.map((p) => parsePlain(p, limits));
+      if (first === '[' && items.length > 0 && items.every((it) => it.kind === 'seq' && it.open === '[')) {
+        const rows = items.map((it) => (it as Extract<MathValue, { kind: 'seq' }>).items);
+        if (rows.every((r) => r.length === rows[0]!.length)) return { kind: 'matrix', rows };
+      }
+      return { kind: 'seq', open: first as Bracket, close, items };
+    }
+    if (first === '[' && close === ']') {
+      // `[x]` alone: a one-element list (or a 1×n matrix row); keep as a sequence.
+      return { kind: 'seq', open: '[', close: ']', items: [parsePlain(inner, limits)] };
+    }
+  }
+
+  if (THOUSANDS_RE.test(s)) s = s.replace(/,/g, '');
+  const list = splitTop(s, [',', ';']);
+  if (list.parts.length > 1) {
+    const items = list.parts.filter((p) => p.trim() !== '').map((p) => parsePlain(p, limits));
+    return items.length === 1 ? items[0]! : { kind: 'seq', open: '', close: '', items };
+  }
+
+  const pm = splitTop(s, ['±', '∓']);
+  if (pm.parts.length === 2 && pm.parts[1]!.trim() !== '') {
+    const base =
+      pm.parts[0]!.trim() === ''
+        ? { kind: 'number' as const, value: 0, int: 0n, percent: false }
+        : parsePlain(pm.parts[0]!, limits);
+    return { kind: 'pm', base, delta: parsePlain(pm.parts[1]!, limits) };
+  }
+
+  let percent = false;
+  if (s.endsWith('%')) {
+    percent = true;
+    s = s.slice(0, -1).trim();
+  }
+  const num = parseNumberLiteral(s, percent);
+  if (num) return num;
+  return parseExpression(s, percent, limits);
+}
+
+export function parseNumberLiteral(s: string, percent = false): MathValue | null {
+  const t = s.replace(/\s+/g, '');
+  if (NUMBER_RE.test(t)) {
+    return INT_RE.test(t)
+      ? { kind: 'number', value: Number(t), int: BigInt(t), percent }
+      : { kind: 'number', value: Number(t), percent };
+  }
+  const sci = SCI_RE.exec(t);
+  if (sci) return { kind: 'number', value: Number(`${sci[1]}e${sci[2]}`), percent };
+  return null;
+}
+
+/** Inserts explicit structure mathjs needs: splits letter runs into variables, wraps bare function arguments. */
+function prepareExpression(s0: string): string | null {
+  const s = absBars(s0);
+  if (s === null) return null;
+  let out = '';
+  let i = 0;
+  while (i < s.length) {
+    const c = s[i]!;
+    if (/[A-Za-z]/.test(c)) {
+      let j = i;
+      while (j < s.length && /[A-Za-z]/.test(s[j]!)) j++;
+      let word = s.slice(i, j);
+      // Subscripted variable x_1, a_n, x_10.
+      if (s[j] === '_') {
+        let k = j + 1;
+        while (k < s.length && /[A-Za-z0-9]/.test(s[k]!)) k++;
+        if (k > j + 1 && word.length === 1) {
+          out += ` ${s.slice(i, k)} `;
+          i = k;
+          continue;
+        }
+      }
+      if (FUNCS.has(word)) {
+        // `sin x`, `sin^(2) x`: give the function an explicit argument.
+        let k = j;
+        while (s[k] === ' ') k++;
+        let power = '';
+        if (s[k] === '^') {
+          const m = /^\^\s*\(([^()]*)\)|^\^\s*(\d+)/.exec(s.slice(k));
+          if (m) {
+            power = m[1] ?? m[2]!;
+            k += m[0].length;
+            while (s[k] === ' ') k++;
+          }
+        }
+        if (s[k] !== '(') {
+          const m = /^(?:\d+\.?\d*|[A-Za-z](?![A-Za-z])|pi|[A-Za-z](?=\s))/.exec(s.slice(k));
+          if (!m) return null;
+          const arg = m[0];
+          out += power ? ` (${word}(${arg}))^(${power}) ` : ` ${word}(${arg}) `;
+          i = k + arg.length;
+          continue;
+        }
+        if (power) {
+          const close = closingIndex(s.slice(k));
+          if (close < 0) return null;
+          out += ` (${word}${s.slice(k, k + close + 1)})^(${power}) `;
+          i = k + close + 1;
+          continue;
+        }
+        out += ` ${word}`;
+        i = j;
+        continue;
+      }
+      if (PROSE.has(word.toLowerCase())) return null;
+      if (CONSTS.has(word) || GREEK.has(word)) {
+        out += ` ${word} `;
+        i = j;
+        continue;
+      }
+      if (word.length > 3) {
+        // Leading constant/function names glued to single letters, e.g. `pir` → pi r; otherwise it is prose.
+        const m = /^(pi)([a-z]{1,2})$/.exec(word);
+        if (!m) return null;
+        word = `${m[1]} ${m[2]!.split('').join(' ')}`;
+        out += ` ${word} `;
+        i = j;
+        continue;
+      }
+      out += ` ${word.split('').join(' ')} `;
+      i = j;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return out;
+}
+
+/** `|a|` → `abs(a)`: bars alternate open/close at the same bracket depth. */
+function absBars(s: string): string | null {
+  if (!s.includes('|')) return s;
+  let out = '';
+  const openDepths: number[] = [];
+  let depth = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    if (c !== '|') {
+      out += c;
+      continue;
+    }
+    // A bar closes when an abs is open at this depth and the previous character ends an operand.
+    const prev = out.trimEnd().slice(-1);
+    if (
+      openDepths.length > 0 &&
+      openDepths[openDepths.length - 1] === depth &&
+      prev !== '' &&
+      !/[-+*/^(,|]/.test(prev)
+    ) {
+      openDepths.pop();
+      out += ')';
+    } else {
+      openDepths.push(depth);
+      out += ' abs(';
+    }
+  }
+  return openDepths.length === 0 ? out : null;
+}
+
+function validate(node: MathNode, limits: ParseLimits): string[] {
+  const vars = new Set<string>();
+  let count = 0;
+  let bad: string | null = null;
+  node.traverse((n: MathNode, _path: string, parent: MathNode | null) => {
+    if (bad) return;
+    if (++count > limits.maxNodes) {
+      bad = `more than ${limits.maxNodes} nodes`;
+      return;
+    }
+    switch (n.type) {
+      case 'ConstantNode': {
+        const v = (n as unknown as { value: unknown }).value;
+        if (typeof v !== 'number') bad = 'non-numeric constant';
+        break;
+      }
+      case 'ParenthesisNode':
+        break;
+      case 'OperatorNode': {
+        const fn = (n as unknown as { fn: string }).fn;
+        if (!OPS.has(fn)) bad = `operator ${fn}`;
+        if (fn === 'factorial') {
+          const arg = (n as unknown as { args: MathNode[] }).args[0]!;
+          if (!isSmallIntConstant(arg)) bad = 'factorial of a non-constant or large value';
+        }
+        break;
+      }
+      case 'FunctionNode': {
+        const fnNode = (n as unknown as { fn: MathNode }).fn;
+        const name = (fnNode as unknown as { name?: string }).name ?? '';
+        if (!FUNCS.has(name)) bad = `function ${name}`;
+        if (name === 'combinations' || name === 'factorial') {
+          const args = (n as unknown as { args: MathNode[] }).args;
+          if (!args.every(isSmallIntConstant)) bad = `${name} of non-constant or large arguments`;
+        }
+        break;
+      }
+      case 'SymbolNode': {
+        const name = (n as unknown as { name: string }).name;
+        const isCallee = parent?.type === 'FunctionNode' && (parent as unknown as { fn: MathNode }).fn === n;
+        if (isCallee) break;
+        if (CONSTS.has(name)) break;
+        if (GREEK.has(name) || /^[A-Za-z](?:_[A-Za-z0-9]+)?$/.test(name)) vars.add(name);
+        else bad = `symbol ${name}`;
+        break;
+      }
+      default:
+        bad = n.type;
+    }
+  });
+  if (bad) throw new TooComplexError(`unsupported expression (${bad})`);
+  return [...vars].sort();
+}
+
+function isSmallIntConstant(n: MathNode): boolean {
+  let x: MathNode = n;
+  while (x.type === 'ParenthesisNode') x = (x as unknown as { content: MathNode }).content;
+  if (x.type !== 'ConstantNode') return false;
+  const v = (x as unknown as { value: unknown }).value;
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 1000;
+}
+
+function toComplexish(v: unknown): Complexish | null {
+  if (typeof v === 'number') return { re: v, im: 0 };
+  if (v && typeof v === 'object' && 're' in v && 'im' in v) {
+    const c = v as { re: number; im: number };
+    return { re: c.re, im: c.im };
+  }
+  return null;
+}
+
+function parseExpression(s: string, percent: boolean, limits: ParseLimits): MathValue {
+  const prepared = prepareExpression(s);
+  if (prepared === null) return textValue(s);
+  let node: MathNode;
+  try {
+    node = mathParse(prepared);
+  } catch {
+    return textValue(s);
+  }
+  let vars: string[];
+  try {
+    vars = validate(node, limits);
+  } catch (e) {
+    if (
+      e instanceof TooComplexError &&
+      /^unsupported expression \((?:symbol|function|operator|AccessorNode|ArrayNode|non-numeric)/.test(e.message)
+    )
+      return textValue(s);
+    throw e;
+  }
+  const compiled = node.compile();
+  const evaluate = (scope: Record<string, number>): Complexish | null => {
+    try {
+      return toComplexish(compiled.evaluate({ ...scope }));
+    } catch {
+      return null;
+    }
+  };
+  if (vars.length === 0) {
+    const v = evaluate({});
+    if (v && v.im === 0 && !Number.isNaN(v.re)) return { kind: 'number', value: v.re, percent };
+  }
+  return { kind: 'expr', src: prepared.trim(), vars, evaluate, percent };
+}
+
+export function textValue(s: string): MathValue {
+  return { kind: 'text', text: normalizeText(s) };
+}
+
+/** Text comparison form: lower case, no spaces, no surrounding punctuation, unified quotes. */
+export function normalizeText(s: string): string {
+  return s
+    .toLowerCase()
+    .replace(/[\s\u3000]+/g, '')
+    .replace(/[“”„"]/g, '"')
+    .replace(/[‘’']/g, "'")
+    .replace(/^[.,;:!。，；：！]+|[.,;:!。，；：！]+$/g, '');
+}
+
+export { LatexError };

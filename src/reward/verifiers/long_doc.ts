@@ -1,0 +1,22 @@
+/**
+ * Long documents: normalised exact match, else LLM semantic matching (Table 1). Without a judge the result is
+ * `unjudged`, never a silent 0. (The released system defines a long_doc config but registers no verifier.)
+ */
+import { z } from 'zod';
+import { normalizeVqa } from '../text.js';
+import type { Verifier } from '../types.js';
+import { judgeVerdict, pass } from './common.js';
+
+export const JudgeOnlyParams = z.object({}).strict();
+
+export const longDocVerifier: Verifier<z.infer<typeof JudgeOnlyParams>> = {
+  type: 'long_doc',
+  params: JudgeOnlyParams,
+  boxed: true,
+  judgeKind: 'long_doc',
+  async verify(ctx) {
+    if (normalizeVqa(ctx.answer) === normalizeVqa(ctx.sample.answer) && ctx.judgeMode !== 'always')
+      return pass('long_doc:exact');
+    return judgeVerdict(ctx, 'long_doc', 'semantic matching needs the judge');
+  },
+};

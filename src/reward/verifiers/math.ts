@@ -1,0 +1,70 @@
+/**
+ * Math: exact string match, then hedge rejection, then structured equivalence (numbers, fractions, percent,
+ * scientific notation, intervals, sets, tuples, matrices, equations, symbolic expressions) with a relative
+ * tolerance; inputs beyond the in-process limits go to the CAS pool; what the rules cannot decide goes to the judge.
+ */
+import { z } from 'zod';
+import { detectHedge } from '../hedge.js';
+import type { Verdict, Verifier, VerifyContext } from '../types.js';
+import { fail, judgeVerdict, mathEquivalent, pass } from './common.js';
+
+export const MathParams = z
+  .object({
+    /** Relative tolerance for numbers (default 1e-6). */
+    tolerance: z.number().min(0).max(1).default(1e-6),
+    /** Absolute tolerance near zero (default 1e-9). */
+    absTolerance: z.number().min(0).default(1e-9),
+    /** Accept `25%` against `0.25` or `25` (default true). */
+    percentVariants: z.boolean().default(true),
+    /** Longest answer considered, in characters (longer answers are wrong: no real answer is that long). */
+    maxAnswerChars: z.number().int().positive().default(2000),
+  })
+  .strict();
+export type MathParams = z.infer<typeof MathParams>;
+
+/** Several solutions in the reference make "or"/"and" separators legitimate in the answer. */
+export function referenceIsMultiValued(ref: string): boolean {
+  return /,|\\pm|±|\bor\b|\band\b|\\cup|∪/.test(ref);
+}
+
+export async function verifyMathLike(
+  ctx: VerifyContext<unknown>,
+  p: { tolerance: number; absTolerance: number; percentVariants: boolean; maxAnswerChars: number },
+  domain: 'math' | 'spatial' | 'physics' | 'chemistry',
+): Promise<Verdict> {
+  const answer = ctx.answer.trim();
+  const ref = ctx.sample.answer.trim();
+  if (answer.replace(/\s+/g, '') === ref.replace(/\s+/g, '')) return pass(`${domain}:exact`);
+  if (answer.length > p.maxAnswerChars)
+    return fail(`${domain}:length`, `answer of ${answer.length} characters is not a definite value`);
+  const multi = referenceIsMultiValued(ref);
+  const hedge = detectHedge(answer, ref, { allow: multi ? ['or'] : [] });
+  if (hedge) return fail(`${domain}:hedge`, hedge);
+  const pred = multi ? answer.replace(/\s+(?:or|and)\s+/gi, ', ') : answer;
+  const r = await mathEquivalent(ctx, pred, ref, {
+    relTol: p.tolerance,
+    absTol: p.absTolerance,
+    percentVariants: p.percentVariants,
+  });
+  const path = `${domain}:${r.path}${r.via !== 'inline' ? `:${r.via}` : ''}`;
+  if (r.equal === true && ctx.judgeMode !== 'always') return pass(path, 'equivalent to the reference');
+  if (r.equal === false && ctx.judgeMode !== 'always')
+    return fail(path, `not equivalent to the reference${r.detail ? ` (${r.detail})` : ''}`);
+  const rule =
+    r.equal === true
+      ? pass(path)
+      : fail(path, r.parseError ?? r.tooComplex ?? r.detail ?? 'rules could not decide', false);
+  const why =
+    r.equal === null
+      ? `rules could not decide (${r.parseError ?? r.tooComplex ?? r.detail ?? r.path})`
+      : 'judge mode always';
+  return judgeVerdict(ctx, domain === 'spatial' ? 'spatial' : domain, why, rule);
+}
+
+export const mathVerifier: Verifier<MathParams> = {
+  type: 'math',
+  params: MathParams,
+  boxed: true,
+  judgeKind: 'math',
+  verify: (ctx) => verifyMathLike(ctx, ctx.params, 'math'),
+};
