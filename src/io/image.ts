@@ -258,46 +258,44 @@ function computeCoeffs(inSize: number, outSize: number, filter: FilterDef): Coef
   return { start, count, weights, ksize };
 }
 
-function clip8(acc: number): number {
-  // acc is an exact integer (< 2^31); floor division by 2^22 equals the arithmetic shift.
-  const v = Math.floor(acc / ONE);
-  return v < 0 ? 0 : Math.min(v, 255);
-}
+// Outputs are written through Uint8ClampedArray views: storing the integer `acc >> 22` clamps to 0..255, which is
+// Pillow's clip8 (|acc| < 2^31: 8-bit values times 22-bit weights summing to about 1, so the int32 shift is exact).
 
 function resampleHorizontal(src: Uint8Array, w: number, h: number, outW: number, c: Coeffs): Uint8Array {
-  const out = new Uint8Array(outW * h * 3);
+  const buf = new ArrayBuffer(outW * h * 3);
+  const out = new Uint8ClampedArray(buf);
   const { start, count, weights, ksize } = c;
   for (let y = 0; y < h; y++) {
     const row = y * w * 3;
-    const orow = y * outW * 3;
+    let o = y * outW * 3;
     for (let xx = 0; xx < outW; xx++) {
-      const x0 = start[xx];
       const n = count[xx];
-      const kb = xx * ksize;
+      let kb = xx * ksize;
+      let p = row + start[xx] * 3;
       let r = HALF;
       let g = HALF;
       let b = HALF;
       for (let k = 0; k < n; k++) {
-        const wk = weights[kb + k];
-        const p = row + (x0 + k) * 3;
-        r += src[p] * wk;
-        g += src[p + 1] * wk;
-        b += src[p + 2] * wk;
+        const wk = weights[kb++];
+        r = (r + Math.imul(src[p], wk)) | 0;
+        g = (g + Math.imul(src[p + 1], wk)) | 0;
+        b = (b + Math.imul(src[p + 2], wk)) | 0;
+        p += 3;
       }
-      const o = orow + xx * 3;
-      out[o] = clip8(r);
-      out[o + 1] = clip8(g);
-      out[o + 2] = clip8(b);
+      out[o++] = r >> PRECISION_BITS;
+      out[o++] = g >> PRECISION_BITS;
+      out[o++] = b >> PRECISION_BITS;
     }
   }
-  return out;
+  return new Uint8Array(buf);
 }
 
 function resampleVertical(src: Uint8Array, w: number, outH: number, c: Coeffs): Uint8Array {
-  const out = new Uint8Array(w * outH * 3);
+  const buf = new ArrayBuffer(w * outH * 3);
+  const out = new Uint8ClampedArray(buf);
   const { start, count, weights, ksize } = c;
   const stride = w * 3;
-  const acc = new Float64Array(stride);
+  const acc = new Int32Array(stride);
   for (let yy = 0; yy < outH; yy++) {
     const y0 = start[yy];
     const n = count[yy];
@@ -306,12 +304,12 @@ function resampleVertical(src: Uint8Array, w: number, outH: number, c: Coeffs): 
     for (let k = 0; k < n; k++) {
       const wk = weights[kb + k];
       const row = (y0 + k) * stride;
-      for (let i = 0; i < stride; i++) acc[i] += src[row + i] * wk;
+      for (let i = 0; i < stride; i++) acc[i] = (acc[i] + Math.imul(src[row + i], wk)) | 0;
     }
     const orow = yy * stride;
-    for (let i = 0; i < stride; i++) out[orow + i] = clip8(acc[i]);
+    for (let i = 0; i < stride; i++) out[orow + i] = acc[i] >> PRECISION_BITS;
   }
-  return out;
+  return new Uint8Array(buf);
 }
 
 /**
