@@ -11,8 +11,17 @@
  * second.
  */
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
-import { describeSource, type ImageSource, loadImage, type RgbImage, resizeRgb } from './image.js';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  decodeDataUrl,
+  describeSource,
+  type ImageSource,
+  loadImage,
+  type RgbImage,
+  resizeRgb,
+} from './image.js';
 
 /** Python's `round()` for floats: round half to even (JavaScript's Math.round rounds half up). */
 export function pyRound(x: number): number {
@@ -348,8 +357,11 @@ export async function decodeFrames(path: string, indices: number[], opts: Decode
 // One entry point for files and frame lists
 // ---------------------------------------------------------------------------------------------------------------
 
-/** A video file path, or frames already extracted (images in order, with their frame rate; default 2 fps). */
-export type VideoSource = string | { frames: ImageSource[]; fps?: number };
+/**
+ * A video file path, a `data:` URL or the encoded bytes, or frames already extracted (images in order, with their
+ * frame rate; default 2 fps).
+ */
+export type VideoSource = string | Buffer | Uint8Array | { frames: ImageSource[]; fps?: number };
 
 export interface LoadedVideo {
   /** Sampled frames in order, padded to an even count (resized if `targetSize` was given). */
@@ -375,12 +387,30 @@ export interface LoadVideoOptions extends SamplingOptions {
 }
 
 export function describeVideo(src: VideoSource): string {
-  return typeof src === 'string' ? src : `frame list (${src.frames.length} frames)`;
+  if (typeof src === 'string') return src.startsWith('data:') ? `data URL (${src.length} chars)` : src;
+  if (src instanceof Uint8Array) return `buffer (${src.length} bytes)`;
+  return Array.isArray(src?.frames) ? `frame list (${src.frames.length} frames)` : 'video';
 }
 
 /** Loads and samples a video file or a frame list. */
 export async function loadVideo(src: VideoSource, opts: LoadVideoOptions = {}): Promise<LoadedVideo> {
   const tps = opts.temporalPatchSize ?? 2;
+  if (src instanceof Uint8Array || (typeof src === 'string' && src.startsWith('data:'))) {
+    // ffmpeg needs a seekable file for most containers: spill the bytes to a private temporary file.
+    const label = describeVideo(src);
+    const bytes = typeof src === 'string' ? decodeDataUrl(src) : src;
+    if (bytes.length === 0) throw new Error(`video ${label}: no bytes to decode (empty input)`);
+    const tmp = await mkdtemp(join(tmpdir(), 'glmv-video-'));
+    try {
+      const path = join(tmp, 'input');
+      await writeFile(path, bytes);
+      return await loadVideo(path, opts);
+    } catch (e) {
+      throw new Error((e as Error).message.replace(join(tmp, 'input'), label));
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
   if (typeof src === 'string') {
     const metadata = await probeVideo(src, opts.timeoutMs);
     const indices = sampleFrameIndices(metadata, opts);

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadImage, type RgbImage } from '../../src/io/image.js';
@@ -259,6 +260,36 @@ describe('configuration', () => {
     expect(parsePreprocessorConfig({ min_pixels: 100, max_pixels: 200000 }).maxPixels).toBe(200000);
     expect(DEFAULT_VIDEO_CONFIG.maxPixels).toBe(28 * 28 * 2 * 30000);
   });
+  it('Glm4vProcessor.fromPretrained reads both configs from a model folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glmv-proc-'));
+    try {
+      writeFileSync(
+        join(dir, 'preprocessor_config.json'),
+        JSON.stringify({ size: { shortest_edge: 3136, longest_edge: 200704 } }),
+      );
+      writeFileSync(
+        join(dir, 'video_preprocessor_config.json'),
+        JSON.stringify({ size: { shortest_edge: 3136, longest_edge: 1000000 }, fps: 1 }),
+      );
+      const p = await Glm4vProcessor.fromPretrained(dir);
+      expect([p.imageConfig.minPixels, p.imageConfig.maxPixels]).toEqual([3136, 200704]);
+      expect([p.videoConfig.maxPixels, p.videoConfig.fps]).toEqual([1000000, 1]);
+      // 200704 = 2·28·28·128: the per-image cap follows the config.
+      expect(p.budget.maxImageTokens).toBe(128);
+      writeFileSync(join(dir, 'preprocessor_config.json'), '{ broken');
+      await expect(Glm4vProcessor.fromPretrained(dir)).rejects.toThrow(
+        /preprocessor config .*preprocessor_config\.json: invalid JSON/,
+      );
+      // No configs at all: the GLM defaults.
+      rmSync(join(dir, 'preprocessor_config.json'));
+      rmSync(join(dir, 'video_preprocessor_config.json'));
+      const d = await Glm4vProcessor.fromPretrained(dir);
+      expect([d.imageConfig.maxPixels, d.videoConfig.maxPixels]).toEqual([9633792, 47040000]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('rejects malformed values with the key named', () => {
     expect(() => parsePreprocessorConfig({ size: { shortest_edge: -1 } }, 'cfg')).toThrow(
       /cfg size: expected "shortest_edge" to be a positive number, found -1/,

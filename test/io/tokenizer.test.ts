@@ -176,6 +176,14 @@ describe('the fixture tokenizer (test/fixtures/tokenizer)', () => {
     expect(BYTE_TO_CHAR[32]).toBe('Ġ');
   });
 
+  it('reads the older "a b" string form of merges the same way', async () => {
+    const tok = await GlmTokenizer.fromPretrained(FIX);
+    const json = structuredClone(tok.tokenizerJson);
+    json.model.merges = (json.model.merges as string[][]).map(([a, b]) => `${a} ${b}`);
+    const old = new GlmTokenizer(json, tok.config);
+    for (const t of TRICKY) expect(old.encode(t)).toEqual(tok.encode(t));
+  });
+
   it('saves and reloads to the same tokenizer', async () => {
     const tok = await GlmTokenizer.fromPretrained(FIX);
     const out = join(dir, 'saved');

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +19,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function ffmpeg(args: string[], input?: Buffer): void {
   const r = spawnSync('ffmpeg', ['-v', 'error', '-y', ...args], { input });
+  if (r.error) throw new Error(`these tests need the ffmpeg binary (apt-get install ffmpeg): ${r.error.message}`);
   if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr.toString()}`);
 }
 
@@ -123,6 +124,20 @@ describe('video decoding with ffmpeg', () => {
     expect(v.indices.length).toBe(600);
     expect(v.frames.map((f) => f.data[0])).toEqual(v.indices.map((i) => i % 256));
     expect(v.timestamps[v.timestamps.length - 1]).toBe(Math.trunc(v.indices[598] / 2));
+  });
+
+  it('accepts the encoded bytes or a data URL as well as a path', async () => {
+    const bytes = readFileSync(clip);
+    const fromPath = await loadVideo(clip);
+    for (const src of [bytes, `data:video/x-matroska;base64,${bytes.toString('base64')}`]) {
+      const v = await loadVideo(src);
+      expect(v.indices).toEqual(fromPath.indices);
+      expect(v.frames.map((f) => f.data[0])).toEqual(fromPath.frames.map((f) => f.data[0]));
+    }
+    await expect(loadVideo(Buffer.from('garbage bytes, not a container'))).rejects.toThrow(
+      /video buffer \(30 bytes\): cannot read as a video/,
+    );
+    await expect(loadVideo(new Uint8Array(0))).rejects.toThrow(/buffer \(0 bytes\): no bytes to decode/);
   });
 
   it('applies display rotation', async () => {
