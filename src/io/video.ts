@@ -14,14 +14,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  decodeDataUrl,
-  describeSource,
-  type ImageSource,
-  loadImage,
-  type RgbImage,
-  resizeRgb,
-} from './image.js';
+import { decodeDataUrl, describeSource, type ImageSource, loadImage, type RgbImage, resizeRgb } from './image.js';
 
 /** Python's `round()` for floats: round half to even (JavaScript's Math.round rounds half up). */
 export function pyRound(x: number): number {
