@@ -87,6 +87,28 @@ export function scatterAlong(src: Tensor, axis: number, index: Tensor, shape: re
   return record(out, 'scatterAdd', [src], (g) => [gather(g, a, index)]);
 }
 
+/**
+ * out = zeros(shape) with src's slices added at `index` along `axis` (torch index_add on zeros): MoE combine,
+ * scatter of expert outputs back to their tokens. Differentiable in src (the gradient is an indexSelect).
+ */
+export function indexAdd(shape: readonly number[], axis: number, index: Tensor, src: Tensor): Tensor {
+  src.assertAlive('indexAdd');
+  const a = normAxis(axis, shape.length, 'indexAdd');
+  const n = shape[a] as number;
+  const idx = checkIndex(index, n, 'indexAdd');
+  if (index.ndim !== 1) throw new Error(`indexAdd: index must be 1-d, got ${fmt(index.shape)}`);
+  const expected = [...shape.slice(0, a), idx.length, ...shape.slice(a + 1)];
+  if (src.ndim !== expected.length || src.shape.some((d, i) => d !== expected[i])) {
+    throw new Error(`indexAdd: src ${fmt(src.shape)} does not match ${fmt(expected)} (shape ${fmt(shape)} with ${idx.length} indices on axis ${axis})`);
+  }
+  const outer = numel(shape.slice(0, a));
+  const inner = numel(shape.slice(a + 1));
+  const sc = contiguous(src);
+  const out = zeros(shape, src.dtype);
+  be('indexAdd', src.dtype).indexAdd(src.dtype, sc.buf('indexAdd'), idx, out.buf(), outer, n, inner, idx.length);
+  return record(out, 'indexAdd', [src], (g) => [indexSelect(g, a, index)]);
+}
+
 /** One-hot float32 encoding of int32 ids: [..., numClasses]. */
 export function oneHot(ids: Tensor, numClasses: number): Tensor {
   const idx = checkIndex(ids, numClasses, 'oneHot');

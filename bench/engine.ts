@@ -1,0 +1,188 @@
+/**
+ * Engine benchmark (npm run bench:engine): fp32 GEMM against numpy, and a full train step of the reference
+ * transformer (4 layers, d=256, 4 heads, FFN 1024, seq 256, batch 4, vocab 1000) against the same model in PyTorch,
+ * both measured in this run on this machine. Prints a table with ratios and a kernel-time profile of our step.
+ *
+ *   npm run bench:engine                 # everything
+ *   npm run bench:engine -- --quick      # shorter timings
+ *   GLMV_PYTHON=/path/to/python npm run bench:engine
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TinyGpt } from '../src/demo/tinyGpt.js';
+import { getBackend, manualSeed, memoryStats, noGrad, optim, randn, resetPeak, scope, fromArray } from '../src/engine/index.js';
+import { Rng } from '../src/util/rng.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const quick = process.argv.includes('--quick');
+const SECS = quick ? 0.5 : 1.5;
+const STEPS = quick ? 5 : 15;
+const WARMUP = 3;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+function findPython(): { bin: string; how: string } | null {
+  const candidates: Array<[string, string]> = [];
+  if (process.env.GLMV_PYTHON) candidates.push([process.env.GLMV_PYTHON, 'GLMV_PYTHON']);
+  candidates.push([join(here, '..', '.venv', 'bin', 'python'), 'pip venv (.venv)']);
+  candidates.push(['python3', 'python3 on PATH']);
+  candidates.push(['/usr/bin/python3', 'Debian python3 (python3-torch)']);
+  for (const [bin, how] of candidates) {
+    if (bin.includes('/') && !existsSync(bin)) continue;
+    const r = spawnSync(bin, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
+    if (r.status === 0) return { bin, how };
+  }
+  return null;
+}
+
+/** The environment numpy runs in: OpenBLAS's forced Haswell core halves its speed, so those two are unset here only. */
+function numpyEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  return env;
+}
+
+function gemmOurs(n: number): number {
+  const a = randn([n, n]);
+  const b = randn([n, n]);
+  scope(() => a.matmul(b));
+  let it = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < SECS * 1000) {
+    scope(() => a.matmul(b));
+    it++;
+  }
+  return (2 * n ** 3 * it) / ((performance.now() - t0) / 1000) / 1e9;
+}
+
+/** Wraps every backend kernel to accumulate its wall time (for the profile). */
+function instrument(): { reset(): void; table(): Array<[string, number, number]> } {
+  const be = getBackend() as unknown as Record<string, unknown>;
+  const times = new Map<string, [number, number]>();
+  const proto = Object.getPrototypeOf(be) as object;
+  for (const k of Object.getOwnPropertyNames(proto)) {
+    const f = be[k];
+    if (k === 'constructor' || k === 'supports' || typeof f !== 'function') continue;
+    be[k] = (...args: unknown[]) => {
+      const t = performance.now();
+      const r = (f as (...a: unknown[]) => unknown).apply(be, args);
+      const e = times.get(k) ?? [0, 0];
+      e[0] += performance.now() - t;
+      e[1]++;
+      times.set(k, e);
+      return r;
+    };
+  }
+  return {
+    reset: () => times.clear(),
+    table: () => [...times.entries()].map(([k, [t, c]]) => [k, t, c] as [string, number, number]).sort((a, b) => b[1] - a[1]),
+  };
+}
+
+function trainOurs(profile: boolean) {
+  manualSeed(0);
+  const cfg = { vocab: 1000, dim: 256, heads: 4, layers: 4, ffn: 1024, maxLen: 256, gelu: 'tanh' as const };
+  const model = new TinyGpt(cfg);
+  const opt = new optim.AdamW(model.parameters(), { lr: 3e-4 });
+  const rng = new Rng(0);
+  const B = 4;
+  const L = 256;
+  const ids = Int32Array.from({ length: B * L }, () => rng.int(0, 999));
+  const tg = Int32Array.from({ length: B * L }, () => rng.int(0, 999));
+  const step = () =>
+    scope(() => {
+      const loss = model.loss(fromArray(ids, [B, L]), fromArray(tg, [B, L]));
+      loss.backward();
+      opt.step();
+      opt.zeroGrad();
+    });
+  const times: number[] = [];
+  const peaks: number[] = [];
+  for (let i = 0; i < WARMUP + STEPS; i++) {
+    resetPeak();
+    const t0 = performance.now();
+    step();
+    if (i >= WARMUP) {
+      times.push(performance.now() - t0);
+      peaks.push(memoryStats().peakBytes);
+    }
+  }
+  const fwd: number[] = [];
+  for (let i = 0; i < WARMUP + STEPS; i++) {
+    const t0 = performance.now();
+    noGrad(() => scope(() => model.forward(fromArray(ids, [B, L]))));
+    if (i >= WARMUP) fwd.push(performance.now() - t0);
+  }
+  let prof: Array<[string, number, number]> = [];
+  if (profile) {
+    const p = instrument();
+    for (let i = 0; i < 3; i++) {
+      p.reset();
+      step();
+    }
+    prof = p.table();
+  }
+  return { step: median(times), fwd: median(fwd), peakMB: Math.max(...peaks) / 1e6, params: model.numParameters(), prof };
+}
+
+function main() {
+  const be = getBackend() as unknown as { name: string; info?: () => { threads: number; onednn: string } };
+  const info = be.info?.();
+  console.log(`glmv engine benchmark — ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, backend ${be.name}` + (info ? ` (oneDNN ${info.onednn}, ${info.threads} threads)` : ''));
+  if (be.name !== 'native') console.log('WARNING: the native backend is not active; numbers are for the pure-TypeScript reference backend.');
+  const py = findPython();
+  console.log(py ? `peers: ${py.bin} (${py.how})` : 'peers: no Python with torch+numpy found (set GLMV_PYTHON or create .venv); peer columns are empty');
+
+  // 1. GEMM
+  const sizes = [512, 1024, 2048];
+  const ours = sizes.map((n) => gemmOurs(n));
+  let np: Record<string, number | string> = {};
+  if (py) {
+    const r = spawnSync(py.bin, [join(here, 'peers', 'numpy_gemm.py'), String(SECS), ...sizes.map(String)], { encoding: 'utf8', env: numpyEnv() });
+    if (r.status === 0) np = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    else console.log(`numpy peer failed: ${r.stderr.slice(-500)}`);
+  }
+  console.log(`\n1. fp32 GEMM, GFLOPS (numpy ${np.numpy ?? 'n/a'} with OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset)`);
+  console.log('   n      glmv    numpy   glmv/numpy');
+  sizes.forEach((n, i) => {
+    const p = np[String(n)] as number | undefined;
+    console.log(`   ${String(n).padEnd(6)} ${ours[i]!.toFixed(1).padStart(6)}  ${p ? p.toFixed(1).padStart(6) : '   n/a'}   ${p ? `${(ours[i]! / p).toFixed(2)}×` : ''}`);
+  });
+
+  // 2. train step
+  const mine = trainOurs(true);
+  let torchRes: { torch: string; threads: number; step_ms: number[]; fwd_ms: number[]; max_rss_mb: number; params: number } | null = null;
+  if (py) {
+    const r = spawnSync(py.bin, [join(here, 'peers', 'torch_transformer.py'), String(STEPS), String(WARMUP), String(cpus().length)], { encoding: 'utf8', env: numpyEnv() });
+    if (r.status === 0) torchRes = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    else console.log(`torch peer failed: ${r.stderr.slice(-500)}`);
+  }
+  const tStep = torchRes ? median(torchRes.step_ms) : null;
+  const tFwd = torchRes ? median(torchRes.fwd_ms) : null;
+  console.log(`\n2. train step of the reference transformer (${(mine.params / 1e6).toFixed(2)}M params, batch 4 × 256 tokens), median of ${STEPS} steps`);
+  console.log(`   PyTorch ${torchRes ? `${torchRes.torch}, ${torchRes.threads} threads` : 'n/a'}`);
+  console.log('                       glmv      PyTorch   glmv/PyTorch');
+  console.log(`   step (fwd+bwd+AdamW) ${mine.step.toFixed(1).padStart(7)} ms ${tStep ? `${tStep.toFixed(1).padStart(7)} ms` : '      n/a'}   ${tStep ? `${(mine.step / tStep).toFixed(2)}×` : ''}`);
+  console.log(`   forward only         ${mine.fwd.toFixed(1).padStart(7)} ms ${tFwd ? `${tFwd.toFixed(1).padStart(7)} ms` : '      n/a'}   ${tFwd ? `${(mine.fwd / tFwd).toFixed(2)}×` : ''}`);
+  console.log(`\n3. memory: peak tensor memory per step ${mine.peakMB.toFixed(1)} MB; process RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB${torchRes ? `; PyTorch max RSS ${torchRes.max_rss_mb.toFixed(0)} MB` : ''}`);
+  const total = mine.prof.reduce((a, [, t]) => a + t, 0) / 3;
+  console.log(`\nprofile of one glmv step (kernel time ${total.toFixed(1)} ms of ${mine.step.toFixed(1)} ms; the rest is TypeScript dispatch):`);
+  for (const [k, t, c] of mine.prof.slice(0, 10)) console.log(`   ${k.padEnd(22)} ${(t / 3).toFixed(1).padStart(7)} ms  ${String(c / 3).padStart(4)} calls`);
+  const gemmTarget = np['1024'] ? ours[1]! / (np['1024'] as number) : null;
+  console.log('\ntargets:');
+  console.log(`   GEMM at n=1024 >= 1.05× numpy: ${gemmTarget ? `${gemmTarget.toFixed(2)}× — ${gemmTarget >= 1.05 ? 'met' : 'MISSED'}` : 'not measured'}`);
+  console.log(`   train step <= 0.8× PyTorch:    ${tStep ? `${(mine.step / tStep).toFixed(2)}× — ${mine.step / tStep <= 0.8 ? 'met' : 'MISSED'}` : 'not measured'}`);
+  const out = join(here, '..', 'runs', 'bench');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'engine.json'), JSON.stringify({ date: new Date().toISOString(), gemm: { sizes, glmv: ours, numpy: np }, step: { glmv: mine, torch: torchRes } }, null, 2));
+  console.log(`\nwrote ${join('runs', 'bench', 'engine.json')}`);
+}
+
+main();

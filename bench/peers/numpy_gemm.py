@@ -1,0 +1,20 @@
+"""numpy peer for the GEMM benchmark. Prints one JSON line {n: GFLOPS}. Usage: python numpy_gemm.py SECONDS N..."""
+import json
+import sys
+import time
+
+import numpy as np
+
+secs = float(sys.argv[1])
+out = {"numpy": np.__version__}
+for n in map(int, sys.argv[2:]):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    a @ b
+    it, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < secs:
+        a @ b
+        it += 1
+    out[str(n)] = 2 * n**3 * it / (time.perf_counter() - t0) / 1e9
+print(json.dumps(out))
