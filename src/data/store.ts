@@ -77,17 +77,22 @@ export class ShardWriter {
   }
 
   write(g: Generated): void {
+    this.writeRecord(g.sample, g.media, g.sample.domain);
+  }
+
+  /** Writes any JSON record (a Sample, a pre-training document) with its media files. */
+  writeRecord(record: object, media: Generated['media'], domain: string): void {
     if (this.current === null) {
       this.current = join(this.outDir, `${shardName(this.shardIndex)}.partial`);
       mkdirSync(join(this.current, 'img'), { recursive: true });
     }
-    for (const m of g.media) {
+    for (const m of media) {
       const p = join(this.current, m.path);
       if (dirname(p) !== join(this.current, 'img')) mkdirSync(dirname(p), { recursive: true });
       writeFileSync(p, m.png);
     }
-    this.lines.push(JSON.stringify(g.sample));
-    this.byDomain[g.sample.domain] = (this.byDomain[g.sample.domain] ?? 0) + 1;
+    this.lines.push(JSON.stringify(record));
+    this.byDomain[domain] = (this.byDomain[domain] ?? 0) + 1;
     if (this.lines.length >= this.shardSize) this.flush();
   }
 
@@ -110,7 +115,7 @@ export class ShardWriter {
     const byDomain: Record<string, number> = {};
     for (const s of this.shards) {
       for (const line of readFileSync(join(this.outDir, s.dir, MANIFEST_FILE), 'utf8').split('\n')) {
-        const m = /"domain":"([a-z_]+)"/.exec(line);
+        const m = /"(?:domain|kind)":"([a-z_]+)"/.exec(line);
         if (m) byDomain[m[1]!] = (byDomain[m[1]!] ?? 0) + 1;
       }
     }

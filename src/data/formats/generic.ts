@@ -56,7 +56,11 @@ export function imageValueToPath(v: unknown, ctx: RecordContext, field: string):
   if (v instanceof Uint8Array) return storeImage(v, cache, ctx.file, ctx.row, field);
   if (typeof v === 'string') {
     const t = v.trim();
-    if (t.startsWith('data:image/') || (t.length > 256 && !/[./\\]\w{2,5}$/.test(t))) {
+    // Long strings of base64 characters are embedded images; paths contain a '.' (the extension) and are short.
+    if (
+      t.startsWith('data:image/') ||
+      (t.length > 256 && !t.includes('.') && /^[A-Za-z0-9+/=\s]+$/.test(t.slice(0, 2048)))
+    ) {
       return storeImage(decodeBase64Image(t, ctx.file, ctx.row, field), cache, ctx.file, ctx.row, field);
     }
     if (t === '') throw new RowError(ctx.file, ctx.row, field, 'expected an image path, found an empty string');
