@@ -143,10 +143,10 @@ export function languageGate(
 
 // ------------------------------------------------------------------------------------------------- repetition
 
-/** Tokens for n-grams: Latin words / numbers, and single CJK characters. */
+/** Tokens for n-grams: Latin words / numbers, and single CJK characters (punctuation and brackets do not count). */
 function tokens(text: string, cap = 200_000): string[] {
   const t = text.length > cap ? text.slice(0, cap / 2) + text.slice(-cap / 2) : text;
-  return t.match(/[A-Za-z0-9_]+|[\u3400-\u9fff]|[^\sA-Za-z0-9_\u3400-\u9fff]/g) ?? [];
+  return t.match(/[A-Za-z0-9_]+|[\u3400-\u9fff]/g) ?? [];
 }
 
 /** Share of word n-grams that repeat an earlier n-gram. */

@@ -79,8 +79,13 @@ export function normalizeUnit(u: string): string {
  */
 export function parseQuantity(raw: string): Quantity | null {
   let plain: string;
+  // Degree signs are units here, not the math converter's "drop the degree mark".
+  const pre = raw
+    .replace(/(?:\^\s*\{?\s*\\circ\s*\}?|°)\s*C(?![A-Za-z])|℃/g, ' degC')
+    .replace(/(?:\^\s*\{?\s*\\circ\s*\}?|°)\s*F(?![A-Za-z])|℉/g, ' degF')
+    .replace(/\^\s*\{?\s*\\circ\s*\}?|°/g, ' deg');
   try {
-    plain = latexToPlain(raw);
+    plain = latexToPlain(pre);
   } catch {
     return null;
   }

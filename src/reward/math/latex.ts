@@ -303,6 +303,7 @@ class Reader {
     this.skipSpaces();
     const c = this.peek();
     if (c === '{') return this.group();
+    if (c === '(') return `(${this.group('(', ')')})`;
     if (c === '\\') {
       const start = this.pos;
       this.command();

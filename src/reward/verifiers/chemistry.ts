@@ -10,8 +10,7 @@ import { PhysicsParams, verifyQuantity } from './physics.js';
 /** `H_2O`, `\mathrm{H_{2}O}`, `\ce{2H2 + O2 -> 2H2O}` → `H2O`, `2H2+O2->2H2O` (states kept, spacing dropped). */
 export function normalizeChem(s: string): string {
   return s
-    .replace(/\\ce\{([\s\S]*)\}/g, '$1')
-    .replace(/\\(?:mathrm|text|rm|textrm|mathbf)\s*\{([^{}]*)\}/g, '$1')
+    .replace(/\\(?:ce|mathrm|text|rm|textrm|mathbf)(?![A-Za-z])/g, '')
     .replace(/\\(?:longrightarrow|rightarrow|to)|⟶|→|=+>|-+>/g, '->')
     .replace(/\\rightleftharpoons|⇌|<=+>|<-+>/g, '<=>')
     .replace(/[_{}^$\\\s]/g, '')

@@ -86,7 +86,7 @@ export const guiVerifier: Verifier<GuiParams> = {
       const target: Box | null = a.box ?? null;
       if (a.box) {
         const problem = boxProblem(a.box, system);
-        if (problem) return fail('gui:box', `box ${JSON.stringify(a.box)} is ${problem.replace('_', ' ')}`);
+        if (problem) return fail('gui:box', `box ${JSON.stringify(a.box)} is ${problem.replace(/_/g, ' ')}`);
       }
       const pt: Point | null = target ? boxCenter(target) : (a.point ?? null);
       if (!pt) return fail('gui:target', 'the action has no target');
