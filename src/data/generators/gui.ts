@@ -3,6 +3,7 @@
  * every element's box known. Tasks: "what should I click to …" → `{"action_type":"click","box_2d":[[x1,y1,x2,y2]]}`,
  * typing into a field → `{"action_type":"type","box_2d":[[…]],"text":"…"}`, element grounding → `[x1,y1,x2,y2]`,
  * and element QA (states, prices, counts, titles). Coordinates are integers 0–999 as in GLM's agent prompts.
+ * Actions use the `gui` verifier; element grounding the `grounding` verifier in the 0–999 system; QA `vqa`/`counting`.
  */
 import { pixelToNorm } from '../../io/answer.js';
 import type { Rng } from '../../util/rng.js';
@@ -179,7 +180,7 @@ function planGui(rng: Rng, cfg: GenConfig): GuiPlan | null {
   const s = planScreen(rng, cfg, screen);
   if (!s) return null;
   const { els, w, h } = s;
-  const actionV: VerifierSpec = { type: 'gui', params: { task: 'action', coords: 999 } };
+  const actionV: VerifierSpec = { type: 'gui' };
   if (task === 'click') {
     const cands = els.filter((e) => e.goal);
     if (cands.length === 0) return null;
@@ -232,11 +233,11 @@ function planGui(rng: Rng, cfg: GenConfig): GuiPlan | null {
         question: `Where is the "${e.label}" ${e.kind} on the screen? Give its bounding box [x1,y1,x2,y2] in 0-999 coordinates.`,
         answer: `[${b.join(',')}]`,
         rationale: `The "${e.label}" ${e.kind} spans x ${b[0]}-${b[2]}, y ${b[1]}-${b[3]}.`,
-        verifier: { type: 'gui', params: { task: 'grounding', coords: 999, iouThreshold: 0.5 } },
+        verifier: { type: 'grounding', params: { system: 'gui', iouThreshold: 0.5 } },
       },
     };
   }
-  const qaV: VerifierSpec = { type: 'gui', params: { task: 'qa' } };
+  const qaV: VerifierSpec = { type: 'vqa' };
   if (screen === 'settings') {
     const t = rng.pick(els.filter((e) => e.kind === 'toggle'));
     return {
@@ -262,7 +263,7 @@ function planGui(rng: Rng, cfg: GenConfig): GuiPlan | null {
         question: 'How many unread emails (marked with a blue dot and bold name) are in the inbox?',
         answer: String(unread.length),
         rationale: `Rows: ${rows.map((r) => `${r.label} (${r.on ? 'unread' : 'read'})`).join(', ')}. Unread: ${unread.length}.`,
-        verifier: { type: 'gui', params: { task: 'qa', numeric: true } },
+        verifier: { type: 'counting' },
       },
     };
   }

@@ -469,7 +469,9 @@ export const spatial: Generator<SpatialPlan> = {
       task: p.task,
       question: p.qa.question,
       answer: p.qa.answer,
-      verifier: p.qa.choices ? { type: 'multiple_choice', params: { choices: p.qa.choices } } : SPATIAL,
+      // The candidates are drawn in the image; the option texts name them so the letter is checkable as usual.
+      ...(p.qa.choices ? { options: p.qa.choices.map((l) => `shape ${l}`) } : {}),
+      verifier: p.qa.choices ? { type: 'multiple_choice' } : SPATIAL,
       rationale: p.qa.rationale,
       images: [render(p, cfg.size)],
     };

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import type { Sample } from '../../src/data/sample.js';
+import { promptText, sftTarget, toFillInBlank, toMessages } from '../../src/data/sft.js';
+import { checkFormat } from '../../src/io/answer.js';
+
+const base: Sample = {
+  id: 'x/train/1',
+  domain: 'vqa',
+  source: 'x',
+  split: 'train',
+  images: ['a.png'],
+  question: 'What color is the circle?',
+  answer: 'red',
+  verifier: { type: 'vqa' },
+  rationale: 'There is one circle. It is red.',
+};
+
+describe('SFT targets', () => {
+  it('GLM-4.1V thinking form', () => {
+    expect(sftTarget(base)).toBe(
+      '<think>There is one circle. It is red.</think><answer><|begin_of_box|>red<|end_of_box|></answer>',
+    );
+    expect(checkFormat(sftTarget(base)).ok).toBe(true);
+  });
+  it('/nothink keeps the answer with empty thinking and marks the prompt', () => {
+    expect(sftTarget(base, { thinking: false })).toBe(
+      '<think></think><answer><|begin_of_box|>red<|end_of_box|></answer>',
+    );
+    expect(promptText(base, { thinking: false })).toBe('What color is the circle?/nothink');
+    expect(promptText({ ...base, question: 'Q/nothink' }, { thinking: false })).toBe('Q/nothink');
+  });
+  it('GLM-4.5V form drops the answer tags', () => {
+    expect(sftTarget(base, { style: 'glm4.5v' })).toBe(
+      '<think>There is one circle. It is red.</think>\n<|begin_of_box|>red<|end_of_box|>',
+    );
+  });
+  it('refuses targets that would break the format', () => {
+    expect(() => sftTarget({ ...base, rationale: undefined })).toThrow(/x\/train\/1 has no rationale/);
+    expect(() => sftTarget({ ...base, rationale: 'a </think> b' })).toThrow(/think\/answer tags/);
+    expect(() => sftTarget({ ...base, answer: '<|begin_of_box|>1' })).toThrow(/box tokens/);
+  });
+  it('messages put media first, then the prompt, then the target', () => {
+    const m = toMessages({ ...base, images: [], video: { frames: ['f0.png', 'f1.png'], fps: 2 } });
+    expect(m[0]!.content).toEqual([
+      { type: 'video', video: ['f0.png', 'f1.png'], fps: 2 },
+      { type: 'text', text: 'What color is the circle?' },
+    ]);
+    expect(m[1]!.role).toBe('assistant');
+  });
+});
+
+describe('multiple choice', () => {
+  const mcq: Sample = {
+    ...base,
+    options: ['blue', 'red', 'green'],
+    answer: 'B',
+    verifier: { type: 'multiple_choice' },
+    rationale: 'It is red. That is option B.',
+    meta: { blank: { answer: 'red', verifier: { type: 'vqa' } } },
+  };
+  it('prompts list lettered options', () => {
+    expect(promptText(mcq)).toBe('What color is the circle?\nA. blue\nB. red\nC. green');
+  });
+  it('converts to fill-in-the-blank with the recorded verifier', () => {
+    const b = toFillInBlank(mcq)!;
+    expect(b.options).toBeUndefined();
+    expect(b.answer).toBe('red');
+    expect(b.verifier).toEqual({ type: 'vqa' });
+    expect(b.rationale).toBe('It is red.');
+    expect(b.id).toBe('x/train/1#blank');
+  });
+  it('uses the option text when nothing was recorded, and refuses non-unique options', () => {
+    expect(toFillInBlank({ ...mcq, meta: undefined })!.answer).toBe('red');
+    expect(toFillInBlank({ ...mcq, options: ['red', 'red', 'x'], answer: 'A' })).toBeNull();
+    expect(toFillInBlank({ ...mcq, answer: 'E' })).toBeNull();
+    expect(toFillInBlank(base)).toBe(base);
+  });
+});
