@@ -101,6 +101,13 @@ Napi::Value StridedCopy(const Napi::CallbackInfo& info) {
   GUARD_END
 }
 
+Napi::Value StridedAdd(const Napi::CallbackInfo& info) {
+  GUARD_BEGIN
+  Meta m = readMeta(info[2], 2);
+  strided_add_f32(ptr<float>(info[0]), m.st[0], ptr<float>(info[1]), m.st[1], m.shape, m.nd);
+  GUARD_END
+}
+
 Napi::Value Cast(const Napi::CallbackInfo& info) {
   GUARD_BEGIN
   cast(ptr(info[0]), (int)I(info, 1), ptr(info[2]), (int)I(info, 3), I(info, 4));
@@ -332,6 +339,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("binary", Binary);
   REG("where", Where);
   REG("stridedCopy", StridedCopy);
+  REG("stridedAdd", StridedAdd);
   REG("cast", Cast);
   REG("reduce", Reduce);
   REG("sumSquares", SumSquares);

@@ -247,6 +247,19 @@ void strided_copy(int elemBytes, const void* src, const i64* ss, void* dst, cons
   }
 }
 
+void strided_add_f32(const float* src, const i64* ss, float* dst, const i64* ds, const i64* shape, int nd) {
+  const i64* strides[2] = {ss, ds};
+  for_rows<2>(nd, shape, strides, [&](i64, const i64* off, i64 n, const i64* is) {
+    const float* s = src + off[0];
+    float* d = dst + off[1];
+    if (is[0] == 1 && is[1] == 1) {
+      for (i64 i = 0; i < n; i++) d[i] += s[i];
+    } else {
+      for (i64 i = 0; i < n; i++) d[i * is[1]] += s[i * is[0]];
+    }
+  });
+}
+
 static inline float bf16_to_f32(uint16_t h) {
   uint32_t u = (uint32_t)h << 16;
   float f;

@@ -21,6 +21,7 @@ void affine_f32(const float* x, float alpha, float beta, float* out, i64 n);
 void binary_f32(int op, const float* a, const i64* as, const float* b, const i64* bs, void* out, bool outBool, const i64* shape, int nd);
 void where_f32(const uint8_t* c, const i64* cs, const float* a, const i64* as, const float* b, const i64* bs, float* out, const i64* shape, int nd);
 void strided_copy(int elemBytes, const void* src, const i64* ss, void* dst, const i64* ds, const i64* shape, int nd);
+void strided_add_f32(const float* src, const i64* ss, float* dst, const i64* ds, const i64* shape, int nd);
 void cast(const void* src, int st, void* dst, int dt, i64 n);
 
 // rows.cc

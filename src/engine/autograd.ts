@@ -9,6 +9,21 @@ export interface GradNode {
   readonly inputs: readonly Tensor[];
   /** Gradients for each input (null where none flows), given the output's gradient. */
   readonly backward: (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
+  /**
+   * Optional faster form for views (slice/select): adds the gradient straight into the input's accumulation
+   * buffer, `bufferFor(k)` (zero-initialised, owned by the backward pass), instead of materialising a full-size
+   * zero tensor per view.
+   */
+  readonly backwardInto?: (grad: Tensor, bufferFor: (k: number) => Tensor) => void;
+}
+
+/** What the backward pass needs from the tensor module (kept out of this file to avoid an import cycle). */
+export interface BackwardOps {
+  accumulateLeaf(leaf: Tensor, g: Tensor): void;
+  add(a: Tensor, b: Tensor): Tensor;
+  addInPlace(dst: Tensor, src: Tensor): void;
+  zeros(shape: readonly number[], like: Tensor): Tensor;
+  clone(t: Tensor): Tensor;
 }
 
 let gradEnabled = true;
@@ -39,13 +54,19 @@ export function enableGrad<T>(fn: () => T): T {
 }
 
 /** Attaches a node to `out` when recording and some input requires grad. Returns out. */
-export function record(out: Tensor, name: string, inputs: readonly Tensor[], backward: GradNode['backward']): Tensor {
+export function record(
+  out: Tensor,
+  name: string,
+  inputs: readonly Tensor[],
+  backward: GradNode['backward'],
+  backwardInto?: GradNode['backwardInto'],
+): Tensor {
   if (!gradEnabled) return out;
   let any = false;
   for (const t of inputs) if (t.requiresGrad) any = true;
   if (!any) return out;
   out.requiresGrad = true;
-  out._node = { name, inputs, backward };
+  out._node = backwardInto ? { name, inputs, backward, backwardInto } : { name, inputs, backward };
   return out;
 }
 
@@ -95,42 +116,91 @@ export interface BackwardOptions {
 
 /**
  * Accumulates d(root)/d(leaf) into every leaf's `.grad` (adding to what is there: gradient accumulation).
- * `accumulate(leaf, g)` is supplied by the tensor module so this file stays free of kernels.
+ * Intermediate gradients are reference-counted and disposed as soon as the tensor they belong to has been
+ * processed, and sums are accumulated in place into buffers the pass owns, so peak memory stays near the forward's.
  */
-export function runBackward(
-  root: Tensor,
-  grad: Tensor,
-  accumulate: (leaf: Tensor, g: Tensor) => void,
-  add: (a: Tensor, b: Tensor) => Tensor,
-  opts: BackwardOptions = {},
-): void {
+export function runBackward(root: Tensor, grad: Tensor, ops: BackwardOps, opts: BackwardOptions = {}): void {
   const order = topoSort(root);
-  const grads = new Map<Tensor, Tensor>();
-  grads.set(root, grad);
+  // slot: the current gradient of a tensor; owned = created by this pass for this slot only (safe to mutate).
+  const slots = new Map<Tensor, { g: Tensor; owned: boolean }>();
+  const refs = new Map<Tensor, number>();
+  const inc = (g: Tensor) => refs.set(g, (refs.get(g) ?? 0) + 1);
+  const release = (g: Tensor) => {
+    const n = (refs.get(g) ?? 0) - 1;
+    if (n > 0) {
+      refs.set(g, n);
+      return;
+    }
+    refs.delete(g);
+    if (g !== grad) g.dispose();
+  };
+  /** Drops a gradient that was returned but not stored anywhere. */
+  const dropIfLoose = (g: Tensor) => {
+    if (!refs.has(g) && g !== grad) g.dispose();
+  };
+  const addTo = (inp: Tensor, gi: Tensor) => {
+    const slot = slots.get(inp);
+    if (!slot) {
+      slots.set(inp, { g: gi, owned: false });
+      inc(gi);
+      return;
+    }
+    if (slot.owned) {
+      ops.addInPlace(slot.g, gi);
+      dropIfLoose(gi);
+      return;
+    }
+    const sum = ops.add(slot.g, gi);
+    release(slot.g);
+    dropIfLoose(gi);
+    slots.set(inp, { g: sum, owned: true });
+    inc(sum);
+  };
+  const bufferFor = (inp: Tensor, like: Tensor): Tensor => {
+    const slot = slots.get(inp);
+    if (slot?.owned) return slot.g;
+    const buf = slot ? ops.clone(slot.g) : ops.zeros(inp.shape, like);
+    if (slot) release(slot.g);
+    slots.set(inp, { g: buf, owned: true });
+    inc(buf);
+    return buf;
+  };
+  slots.set(root, { g: grad, owned: false });
+  inc(grad);
   noGrad(() => {
     for (let idx = order.length - 1; idx >= 0; idx--) {
       const t = order[idx]!;
-      const g = grads.get(t);
-      if (!g) continue;
-      grads.delete(t);
+      const slot = slots.get(t);
+      if (!slot) continue;
+      slots.delete(t);
+      const g = slot.g;
       const node = t._node;
       if (!node) {
-        accumulate(t, g);
+        ops.accumulateLeaf(t, g);
+        release(g);
         continue;
       }
-      const gs = node.backward(g);
-      for (let k = 0; k < node.inputs.length; k++) {
-        const inp = node.inputs[k]!;
-        const gi = gs[k];
-        if (!gi || !inp.requiresGrad) continue;
-        if (gi.shape.length !== inp.shape.length || gi.shape.some((d, j) => d !== inp.shape[j])) {
-          throw new Error(
-            `backward of ${node.name}: gradient shape [${gi.shape.join(', ')}] does not match input shape [${inp.shape.join(', ')}]`,
-          );
+      if (node.backwardInto) {
+        node.backwardInto(g, (k) => bufferFor(node.inputs[k]!, g));
+      } else {
+        const gs = node.backward(g);
+        for (let k = 0; k < node.inputs.length; k++) {
+          const inp = node.inputs[k]!;
+          const gi = gs[k];
+          if (!gi) continue;
+          if (!inp.requiresGrad) {
+            dropIfLoose(gi);
+            continue;
+          }
+          if (gi.shape.length !== inp.shape.length || gi.shape.some((d, j) => d !== inp.shape[j])) {
+            throw new Error(
+              `backward of ${node.name}: gradient shape [${gi.shape.join(', ')}] does not match input shape [${inp.shape.join(', ')}]`,
+            );
+          }
+          addTo(inp, gi);
         }
-        const prev = grads.get(inp);
-        grads.set(inp, prev ? add(prev, gi) : gi);
       }
+      release(g);
       if (!opts.retainGraph) t._node = freedNode(node.name);
     }
   });

@@ -83,6 +83,16 @@ export interface Backend {
     dstStrides: readonly number[],
     shape: readonly number[],
   ): void;
+  /** dst[…] += src[…], strided like stridedCopy (float dtypes): gradient accumulation into views. */
+  stridedAdd(
+    src: TypedArray,
+    srcOffset: number,
+    srcStrides: readonly number[],
+    dst: TypedArray,
+    dstOffset: number,
+    dstStrides: readonly number[],
+    shape: readonly number[],
+  ): void;
   /** Elementwise conversion of n elements. */
   cast(src: TypedArray, srcType: DType, dst: TypedArray, dstType: DType, n: number): void;
 

@@ -3,8 +3,7 @@
  * backward. Trades one extra forward of fn for the memory of everything inside it (long sequences).
  */
 import { enableGrad, isGradEnabled, noGrad, runBackward } from './autograd.js';
-import { add } from './ops/elementwise.js';
-import { accumulateGrad, type Tensor } from './tensor.js';
+import { BACKWARD_OPS, type Tensor } from './tensor.js';
 
 export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, ...inputs: Tensor[]): Tensor {
   if (!isGradEnabled()) return fn(...inputs);
@@ -22,7 +21,7 @@ export function checkpoint(fn: (...inputs: Tensor[]) => Tensor, ...inputs: Tenso
       });
       const again = enableGrad(() => fn(...detached));
       if (!again.requiresGrad) return inputs.map(() => null);
-      runBackward(again, g, accumulateGrad, (a, b) => add(a, b));
+      runBackward(again, g, BACKWARD_OPS);
       return detached.map((d) => d.grad);
     },
   };

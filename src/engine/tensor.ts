@@ -3,7 +3,14 @@
  * data, permute, transpose, slice, expand) share storage; everything else allocates through the pool.
  * Math lives in ops/; the methods here are thin PyTorch-style shims over those functions.
  */
-import { type BackwardOptions, type GradNode, isGradEnabled, record, runBackward } from './autograd.js';
+import {
+  type BackwardOps,
+  type BackwardOptions,
+  type GradNode,
+  isGradEnabled,
+  record,
+  runBackward,
+} from './autograd.js';
 import { be } from './device.js';
 import { allocArray, bf16ToF32, type DType, f32ToBf16, isFloat, type TypedArray } from './dtype.js';
 import { allocStorage, keep, releaseStorage, type Storage, trackTensor, wrapStorage } from './memory.js';
@@ -173,7 +180,7 @@ export class Tensor {
       throw new Error(`backward: output has shape ${fmt(this.shape)}; pass a gradient for non-scalar outputs`);
     }
     const g = grad ?? full(this.shape, 1, this.dtype);
-    runBackward(this, g, accumulateGrad, (a, b) => E.add(a, b), opts);
+    runBackward(this, g, BACKWARD_OPS, opts);
   }
 
   /** A tensor sharing storage but cut from the graph. */
@@ -497,6 +504,14 @@ export function accumulateGrad(leaf: Tensor, g: Tensor): void {
   const own = g.dtype === leaf.dtype ? S.clone(g) : E.cast(g, leaf.dtype);
   leaf.grad = keep(own);
 }
+
+export const BACKWARD_OPS: BackwardOps = {
+  accumulateLeaf: (leaf, g) => accumulateGrad(leaf, g),
+  add: (a, b) => E.add(a, b),
+  addInPlace: (dst, src) => E.addInPlace(dst, src, 1),
+  zeros: (shape, like) => zeros(shape, like.dtype),
+  clone: (t) => S.clone(t),
+};
 
 /** A view sharing `base`'s storage. */
 export function makeView(base: Tensor, shape: readonly number[], strides: readonly number[], offset: number): Tensor {

@@ -99,7 +99,9 @@ export function indexAdd(shape: readonly number[], axis: number, index: Tensor, 
   if (index.ndim !== 1) throw new Error(`indexAdd: index must be 1-d, got ${fmt(index.shape)}`);
   const expected = [...shape.slice(0, a), idx.length, ...shape.slice(a + 1)];
   if (src.ndim !== expected.length || src.shape.some((d, i) => d !== expected[i])) {
-    throw new Error(`indexAdd: src ${fmt(src.shape)} does not match ${fmt(expected)} (shape ${fmt(shape)} with ${idx.length} indices on axis ${axis})`);
+    throw new Error(
+      `indexAdd: src ${fmt(src.shape)} does not match ${fmt(expected)} (shape ${fmt(shape)} with ${idx.length} indices on axis ${axis})`,
+    );
   }
   const outer = numel(shape.slice(0, a));
   const inner = numel(shape.slice(a + 1));

@@ -119,7 +119,36 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   // Flatten leading dims so the whole batch is one GEMM.
   const lead = x.shape.slice(0, -1);
   const x2 = x.ndim === 2 ? x : reshape(x, [-1, inF]);
-  let y = matmul(x2, transpose(weight, 0, 1));
-  if (bias) y = add(y, bias.dtype === y.dtype ? bias : cast(bias, y.dtype));
+  let y: Tensor;
+  if (bias && x.dtype === weight.dtype && bias.dtype === x.dtype && (x.dtype === 'float32' || x.dtype === 'float64')) {
+    y = linearBias(x2, weight, bias);
+  } else {
+    y = matmul(x2, transpose(weight, 0, 1));
+    if (bias) y = add(y, bias.dtype === y.dtype ? bias : cast(bias, y.dtype));
+  }
   return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0] as number]);
+}
+
+/** x [M, in] · Wᵀ + b in one GEMM: the bias rows are written first and the product accumulates onto them. */
+function linearBias(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+  const M = x.shape[0] as number;
+  const K = x.shape[1] as number;
+  const N = weight.shape[0] as number;
+  const out = empty([M, N], x.dtype);
+  const b = contiguous(bias);
+  be('stridedCopy', x.dtype).stridedCopy(b.buf('linear'), 0, [0, 1], out.buf(), 0, [N, 1], [M, N]);
+  if (M > 0 && K > 0) {
+    const A = operand(x, []);
+    const W = operand(transpose(weight, 0, 1), []);
+    be('matmul', x.dtype).matmul(x.dtype, A.arr, W.arr, out.buf(), 1, M, N, K, A.trans, W.trans, 0, 0, 1, 1);
+  }
+  return record(out, 'linear', [x, weight, bias], (g) => [
+    x.requiresGrad ? matmul(g, weight) : null,
+    weight.requiresGrad ? matmul(transpose(g, 0, 1), x) : null,
+    bias.requiresGrad ? sumRows(g) : null,
+  ]);
+}
+
+function sumRows(g: Tensor): Tensor {
+  return sumTo(g, [g.shape[1] as number]);
 }

@@ -119,11 +119,33 @@ export function slice(x: Tensor, axis: number, start: number, end?: number, step
   strides[a] = (x.strides[a] as number) * step;
   const out = makeView(x, shape, strides, x.offset + s * (x.strides[a] as number));
   const xs = x.shape;
-  return record(out, 'slice', [x], (g) => {
-    const dx = zeros(xs, g.dtype);
-    copyRaw(slice(dx, a, s, e, step), g);
-    return [dx];
-  });
+  return record(
+    out,
+    'slice',
+    [x],
+    (g) => {
+      const dx = zeros(xs, g.dtype);
+      copyRaw(slice(dx, a, s, e, step), g);
+      return [dx];
+    },
+    (g, bufferFor) => addIntoView(slice(bufferFor(0), a, s, e, step), g),
+  );
+}
+
+/** dst (a view) += src broadcast to its shape, no autograd. */
+export function addIntoView(dst: Tensor, src: Tensor): void {
+  dst.assertAlive('addInto');
+  const s = src.dtype === dst.dtype ? src : cast(src, dst.dtype);
+  s.assertAlive('addInto');
+  be('stridedAdd', dst.dtype).stridedAdd(
+    s._storage.data,
+    s.offset,
+    broadcastStrides(s.shape, s.strides, dst.shape),
+    dst._storage.data,
+    dst.offset,
+    dst.strides,
+    dst.shape,
+  );
 }
 
 /** Index `index` along `axis`, dropping that axis (a view). */

@@ -34,7 +34,21 @@ const UNARY: Record<UnaryOp, number> = {
   reciprocal: 15,
   sign: 16,
 };
-const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3, pow: 4, max: 5, min: 6, eq: 7, ne: 8, lt: 9, le: 10, gt: 11, ge: 12 };
+const BINARY: Record<BinaryOp, number> = {
+  add: 0,
+  sub: 1,
+  mul: 2,
+  div: 3,
+  pow: 4,
+  max: 5,
+  min: 6,
+  eq: 7,
+  ne: 8,
+  lt: 9,
+  le: 10,
+  gt: 11,
+  ge: 12,
+};
 const REDUCE: Record<ReduceOp, number> = { sum: 0, max: 1, min: 2, argmax: 3, argmin: 4 };
 const DT: Record<DType, number> = { float32: 0, float64: 1, bfloat16: 2, int32: 3, bool: 4 };
 
@@ -85,8 +99,32 @@ class NativeBackend implements Backend {
     return this.n.setThreads!(n) as number;
   }
 
-  stridedCopy(src: TypedArray, srcOffset: number, srcStrides: readonly number[], dst: TypedArray, dstOffset: number, dstStrides: readonly number[], shape: readonly number[]): void {
-    this.n.stridedCopy!(src.BYTES_PER_ELEMENT, at(src, srcOffset), at(dst, dstOffset), packMeta(shape, srcStrides, dstStrides));
+  stridedCopy(
+    src: TypedArray,
+    srcOffset: number,
+    srcStrides: readonly number[],
+    dst: TypedArray,
+    dstOffset: number,
+    dstStrides: readonly number[],
+    shape: readonly number[],
+  ): void {
+    this.n.stridedCopy!(
+      src.BYTES_PER_ELEMENT,
+      at(src, srcOffset),
+      at(dst, dstOffset),
+      packMeta(shape, srcStrides, dstStrides),
+    );
+  }
+  stridedAdd(
+    src: TypedArray,
+    srcOffset: number,
+    srcStrides: readonly number[],
+    dst: TypedArray,
+    dstOffset: number,
+    dstStrides: readonly number[],
+    shape: readonly number[],
+  ): void {
+    this.n.stridedAdd!(at(src, srcOffset), at(dst, dstOffset), packMeta(shape, srcStrides, dstStrides));
   }
   cast(src: TypedArray, srcType: DType, dst: TypedArray, dstType: DType, n: number): void {
     this.n.cast!(src, DT[srcType], dst, DT[dstType], n);
@@ -100,11 +138,49 @@ class NativeBackend implements Backend {
   affine(_d: DType, x: TypedArray, alpha: number, beta: number, out: TypedArray, n: number): void {
     this.n.affine!(x, alpha, beta, out, n);
   }
-  binary(op: BinaryOp, _d: DType, a: TypedArray, aOffset: number, aStrides: readonly number[], b: TypedArray, bOffset: number, bStrides: readonly number[], out: TypedArray, outType: DType, shape: readonly number[]): void {
-    this.n.binary!(BINARY[op], at(a, aOffset), at(b, bOffset), out, outType === 'bool', packMeta(shape, aStrides, bStrides));
+  binary(
+    op: BinaryOp,
+    _d: DType,
+    a: TypedArray,
+    aOffset: number,
+    aStrides: readonly number[],
+    b: TypedArray,
+    bOffset: number,
+    bStrides: readonly number[],
+    out: TypedArray,
+    outType: DType,
+    shape: readonly number[],
+  ): void {
+    this.n.binary!(
+      BINARY[op],
+      at(a, aOffset),
+      at(b, bOffset),
+      out,
+      outType === 'bool',
+      packMeta(shape, aStrides, bStrides),
+    );
   }
-  where(_d: DType, cond: TypedArray, cOffset: number, cStrides: readonly number[], a: TypedArray, aOffset: number, aStrides: readonly number[], b: TypedArray, bOffset: number, bStrides: readonly number[], out: TypedArray, shape: readonly number[]): void {
-    this.n.where!(at(cond, cOffset), at(a, aOffset), at(b, bOffset), out, packMeta(shape, cStrides, aStrides, bStrides));
+  where(
+    _d: DType,
+    cond: TypedArray,
+    cOffset: number,
+    cStrides: readonly number[],
+    a: TypedArray,
+    aOffset: number,
+    aStrides: readonly number[],
+    b: TypedArray,
+    bOffset: number,
+    bStrides: readonly number[],
+    out: TypedArray,
+    shape: readonly number[],
+  ): void {
+    this.n.where!(
+      at(cond, cOffset),
+      at(a, aOffset),
+      at(b, bOffset),
+      out,
+      packMeta(shape, cStrides, aStrides, bStrides),
+    );
   }
   reduce(op: ReduceOp, _d: DType, x: TypedArray, out: TypedArray, outer: number, r: number, inner: number): void {
     this.n.reduce!(REDUCE[op], x, out, outer, r, inner);
@@ -112,46 +188,182 @@ class NativeBackend implements Backend {
   sumSquares(_d: DType, x: TypedArray, n: number): number {
     return this.n.sumSquares!(x, n) as number;
   }
-  matmul(abType: DType, a: TypedArray, b: TypedArray, out: TypedArray, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, aBatch: number, bBatch: number, alpha: number, beta: number): void {
+  matmul(
+    abType: DType,
+    a: TypedArray,
+    b: TypedArray,
+    out: TypedArray,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    aBatch: number,
+    bBatch: number,
+    alpha: number,
+    beta: number,
+  ): void {
     this.n.matmul!(abType === 'bfloat16', a, b, out, batch, m, n, k, transA, transB, aBatch, bBatch, alpha, beta);
   }
   softmax(_d: DType, x: TypedArray, out: TypedArray, rows: number, cols: number, log: boolean): void {
     this.n.softmax!(x, out, rows, cols, log);
   }
-  softmaxBackward(_d: DType, y: TypedArray, dy: TypedArray, dx: TypedArray, rows: number, cols: number, log: boolean): void {
+  softmaxBackward(
+    _d: DType,
+    y: TypedArray,
+    dy: TypedArray,
+    dx: TypedArray,
+    rows: number,
+    cols: number,
+    log: boolean,
+  ): void {
     this.n.softmaxBackward!(y, dy, dx, rows, cols, log);
   }
-  layerNorm(_d: DType, x: TypedArray, w: TypedArray | null, b: TypedArray | null, out: TypedArray, mean: TypedArray, rstd: TypedArray, rows: number, cols: number, eps: number): void {
+  layerNorm(
+    _d: DType,
+    x: TypedArray,
+    w: TypedArray | null,
+    b: TypedArray | null,
+    out: TypedArray,
+    mean: TypedArray,
+    rstd: TypedArray,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void {
     this.n.layerNorm!(x, w, b, out, mean, rstd, rows, cols, eps);
   }
-  layerNormBackward(_d: DType, x: TypedArray, w: TypedArray | null, mean: TypedArray, rstd: TypedArray, dy: TypedArray, dx: TypedArray, dw: TypedArray | null, db: TypedArray | null, rows: number, cols: number): void {
+  layerNormBackward(
+    _d: DType,
+    x: TypedArray,
+    w: TypedArray | null,
+    mean: TypedArray,
+    rstd: TypedArray,
+    dy: TypedArray,
+    dx: TypedArray,
+    dw: TypedArray | null,
+    db: TypedArray | null,
+    rows: number,
+    cols: number,
+  ): void {
     this.n.layerNormBackward!(x, w, mean, rstd, dy, dx, dw, db, rows, cols);
   }
-  rmsNorm(_d: DType, x: TypedArray, w: TypedArray | null, out: TypedArray, rstd: TypedArray, rows: number, cols: number, eps: number): void {
+  rmsNorm(
+    _d: DType,
+    x: TypedArray,
+    w: TypedArray | null,
+    out: TypedArray,
+    rstd: TypedArray,
+    rows: number,
+    cols: number,
+    eps: number,
+  ): void {
     this.n.rmsNorm!(x, w, out, rstd, rows, cols, eps);
   }
-  rmsNormBackward(_d: DType, x: TypedArray, w: TypedArray | null, rstd: TypedArray, dy: TypedArray, dx: TypedArray, dw: TypedArray | null, rows: number, cols: number): void {
+  rmsNormBackward(
+    _d: DType,
+    x: TypedArray,
+    w: TypedArray | null,
+    rstd: TypedArray,
+    dy: TypedArray,
+    dx: TypedArray,
+    dw: TypedArray | null,
+    rows: number,
+    cols: number,
+  ): void {
     this.n.rmsNormBackward!(x, w, rstd, dy, dx, dw, rows, cols);
   }
-  crossEntropy(_d: DType, logits: TypedArray, targets: Int32Array, weights: TypedArray | null, loss: TypedArray, lse: TypedArray, rows: number, V: number, ignoreIndex: number): void {
+  crossEntropy(
+    _d: DType,
+    logits: TypedArray,
+    targets: Int32Array,
+    weights: TypedArray | null,
+    loss: TypedArray,
+    lse: TypedArray,
+    rows: number,
+    V: number,
+    ignoreIndex: number,
+  ): void {
     this.n.crossEntropy!(logits, targets, weights, loss, lse, rows, V, ignoreIndex);
   }
-  crossEntropyBackward(_d: DType, logits: TypedArray, targets: Int32Array, weights: TypedArray | null, lse: TypedArray, dloss: TypedArray, dlogits: TypedArray, rows: number, V: number, ignoreIndex: number): void {
+  crossEntropyBackward(
+    _d: DType,
+    logits: TypedArray,
+    targets: Int32Array,
+    weights: TypedArray | null,
+    lse: TypedArray,
+    dloss: TypedArray,
+    dlogits: TypedArray,
+    rows: number,
+    V: number,
+    ignoreIndex: number,
+  ): void {
     this.n.crossEntropyBackward!(logits, targets, weights, lse, dloss, dlogits, rows, V, ignoreIndex);
   }
-  indexSelect(dtype: DType, x: TypedArray, idx: Int32Array, out: TypedArray, outer: number, n: number, inner: number, nIdx: number): void {
+  indexSelect(
+    dtype: DType,
+    x: TypedArray,
+    idx: Int32Array,
+    out: TypedArray,
+    outer: number,
+    n: number,
+    inner: number,
+    nIdx: number,
+  ): void {
     this.n.indexSelect!(bytesPer(dtype), x, idx, out, outer, n, inner, nIdx);
   }
-  indexAdd(_d: DType, src: TypedArray, idx: Int32Array, out: TypedArray, outer: number, n: number, inner: number, nIdx: number): void {
+  indexAdd(
+    _d: DType,
+    src: TypedArray,
+    idx: Int32Array,
+    out: TypedArray,
+    outer: number,
+    n: number,
+    inner: number,
+    nIdx: number,
+  ): void {
     this.n.indexAdd!(src, idx, out, outer, n, inner, nIdx);
   }
-  gather(_d: DType, x: TypedArray, idx: Int32Array, out: TypedArray, outer: number, n: number, inner: number, k: number): void {
+  gather(
+    _d: DType,
+    x: TypedArray,
+    idx: Int32Array,
+    out: TypedArray,
+    outer: number,
+    n: number,
+    inner: number,
+    k: number,
+  ): void {
     this.n.gather!(x, idx, out, outer, n, inner, k);
   }
-  scatterAdd(_d: DType, src: TypedArray, idx: Int32Array, out: TypedArray, outer: number, n: number, inner: number, k: number): void {
+  scatterAdd(
+    _d: DType,
+    src: TypedArray,
+    idx: Int32Array,
+    out: TypedArray,
+    outer: number,
+    n: number,
+    inner: number,
+    k: number,
+  ): void {
     this.n.scatterAdd!(src, idx, out, outer, n, inner, k);
   }
-  rope(_d: DType, x: TypedArray, cos: TypedArray, sin: TypedArray, out: TypedArray, B: number, L: number, H: number, D: number, rotDim: number, csBatch: number, interleaved: boolean, inverse: boolean): void {
+  rope(
+    _d: DType,
+    x: TypedArray,
+    cos: TypedArray,
+    sin: TypedArray,
+    out: TypedArray,
+    B: number,
+    L: number,
+    H: number,
+    D: number,
+    rotDim: number,
+    csBatch: number,
+    interleaved: boolean,
+    inverse: boolean,
+  ): void {
     this.n.rope!(x, cos, sin, out, B, L, H, D, rotDim, csBatch, interleaved, inverse);
   }
   private attnMeta(a: AttentionArgs): Float64Array {
@@ -176,27 +388,102 @@ class NativeBackend implements Backend {
     this.n.attention!(a.q, a.k, a.v, a.out, a.lse, this.attnMeta(a), a.cuSeqlens, a.keyStart);
   }
   attentionBackward(_d: DType, a: AttentionBackwardArgs): void {
-    this.n.attentionBackward!(a.q, a.k, a.v, a.out, a.lse, this.attnMeta(a), a.cuSeqlens, a.keyStart, a.dout, a.dq, a.dk, a.dv);
+    this.n.attentionBackward!(
+      a.q,
+      a.k,
+      a.v,
+      a.out,
+      a.lse,
+      this.attnMeta(a),
+      a.cuSeqlens,
+      a.keyStart,
+      a.dout,
+      a.dq,
+      a.dk,
+      a.dv,
+    );
   }
   topk(_d: DType, x: TypedArray, values: TypedArray, indices: Int32Array, rows: number, n: number, k: number): void {
     this.n.topk!(x, values, indices, rows, n, k);
   }
-  gridSampleBicubic(_d: DType, table: TypedArray, Hin: number, Win: number, C: number, gx: Float64Array, gy: Float64Array, out: TypedArray): void {
+  gridSampleBicubic(
+    _d: DType,
+    table: TypedArray,
+    Hin: number,
+    Win: number,
+    C: number,
+    gx: Float64Array,
+    gy: Float64Array,
+    out: TypedArray,
+  ): void {
     this.n.gridSample!(table, Hin, Win, C, gx, gy, out);
   }
-  gridSampleBicubicBackward(_d: DType, dout: TypedArray, Hin: number, Win: number, C: number, gx: Float64Array, gy: Float64Array, dtable: TypedArray): void {
+  gridSampleBicubicBackward(
+    _d: DType,
+    dout: TypedArray,
+    Hin: number,
+    Win: number,
+    C: number,
+    gx: Float64Array,
+    gy: Float64Array,
+    dtable: TypedArray,
+  ): void {
     this.n.gridSampleBackward!(dout, Hin, Win, C, gx, gy, dtable);
   }
-  private convMeta(N: number, C: number, inS: readonly number[], kernel: readonly number[], stride: readonly number[], padding: readonly number[], outS: readonly number[]): Float64Array {
+  private convMeta(
+    N: number,
+    C: number,
+    inS: readonly number[],
+    kernel: readonly number[],
+    stride: readonly number[],
+    padding: readonly number[],
+    outS: readonly number[],
+  ): Float64Array {
     return Float64Array.from([N, C, inS.length, ...inS, ...kernel, ...stride, ...padding, ...outS]);
   }
-  im2col(_d: DType, x: TypedArray, cols: TypedArray, N: number, C: number, inS: readonly number[], kernel: readonly number[], stride: readonly number[], padding: readonly number[], outS: readonly number[]): void {
+  im2col(
+    _d: DType,
+    x: TypedArray,
+    cols: TypedArray,
+    N: number,
+    C: number,
+    inS: readonly number[],
+    kernel: readonly number[],
+    stride: readonly number[],
+    padding: readonly number[],
+    outS: readonly number[],
+  ): void {
     this.n.im2col!(x, cols, this.convMeta(N, C, inS, kernel, stride, padding, outS), false);
   }
-  col2im(_d: DType, cols: TypedArray, dx: TypedArray, N: number, C: number, inS: readonly number[], kernel: readonly number[], stride: readonly number[], padding: readonly number[], outS: readonly number[]): void {
+  col2im(
+    _d: DType,
+    cols: TypedArray,
+    dx: TypedArray,
+    N: number,
+    C: number,
+    inS: readonly number[],
+    kernel: readonly number[],
+    stride: readonly number[],
+    padding: readonly number[],
+    outS: readonly number[],
+  ): void {
     this.n.im2col!(cols, dx, this.convMeta(N, C, inS, kernel, stride, padding, outS), true);
   }
-  adamw(_d: DType, p: TypedArray, g: TypedArray, m: TypedArray, v: TypedArray, n: number, lr: number, beta1: number, beta2: number, eps: number, wd: number, bc1: number, bc2: number): void {
+  adamw(
+    _d: DType,
+    p: TypedArray,
+    g: TypedArray,
+    m: TypedArray,
+    v: TypedArray,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    wd: number,
+    bc1: number,
+    bc2: number,
+  ): void {
     this.n.adamw!(p, g, m, v, n, lr, beta1, beta2, eps, wd, bc1, bc2);
   }
 }
@@ -216,7 +503,7 @@ function load(): void {
   } catch (e) {
     const msg = (e as Error).message;
     const lib = /lib(dnnl|gomp)[^:\s]*/.exec(msg)?.[0];
-    setNativeError(lib ? `${lib} cannot be loaded` : msg.split('\n')[0] ?? msg);
+    setNativeError(lib ? `${lib} cannot be loaded` : (msg.split('\n')[0] ?? msg));
   }
 }
 
@@ -227,7 +514,9 @@ if (forced === 'ref') {
 } else if (native) {
   setBackend('native');
 } else if (forced === 'native') {
-  throw new Error('GLMV_BACKEND=native but the native backend failed to load; run `apt-get install -y libdnnl-dev && npm run build:native`');
+  throw new Error(
+    'GLMV_BACKEND=native but the native backend failed to load; run `apt-get install -y libdnnl-dev && npm run build:native`',
+  );
 } else if (!process.env.GLMV_QUIET) {
   process.stderr.write(
     'glmv: native backend unavailable, using the slow pure-TypeScript backend. Install oneDNN and build the addon: ' +

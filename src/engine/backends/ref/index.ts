@@ -182,6 +182,20 @@ export class RefBackend implements Backend {
     });
   }
 
+  stridedAdd(
+    src: TypedArray,
+    srcOffset: number,
+    srcStrides: readonly number[],
+    dst: TypedArray,
+    dstOffset: number,
+    dstStrides: readonly number[],
+    shape: readonly number[],
+  ): void {
+    forEachIndex(shape, [srcStrides, dstStrides], [srcOffset, dstOffset], (_i, o) => {
+      dst[o[1]!] = (dst[o[1]!] as number) + (src[o[0]!] as number);
+    });
+  }
+
   cast(src: TypedArray, srcType: DType, dst: TypedArray, dstType: DType, n: number): void {
     for (let i = 0; i < n; i++) {
       const v = readAs(srcType, src, i);
