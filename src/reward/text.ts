@@ -206,7 +206,8 @@ export function dominantScript(s: string, minLetters = 4): 'cjk' | 'latin' | 'ot
   // A CJK character carries about a word; weigh it like 3 Latin letters.
   const cjk = c.cjk * 3;
   const total = cjk + c.latin + c.other;
-  if (c.cjk + c.latin + c.other < minLetters) return null;
+  // One CJK character counts like four letters toward "enough to tell" (红色 is as clear as "red").
+  if (c.cjk * 4 + c.latin + c.other < minLetters) return null;
   if (cjk >= 0.6 * total) return 'cjk';
   if (c.latin >= 0.6 * total) return 'latin';
   if (c.other >= 0.6 * total) return 'other';

@@ -224,15 +224,6 @@ function parsePlain(s0: string, limits: ParseLimits): MathValue {
   const union = splitTop(s, ['∪']);
   if (union.parts.length > 1) return { kind: 'union', parts: union.parts.map((p) => parsePlain(p, limits)) };
 
-  const rel = splitTop(s, REL_SEPS);
-  if (rel.parts.length > 1 && rel.parts.every((p) => p.trim() !== '')) {
-    return {
-      kind: 'relation',
-      ops: rel.used.map((o) => (o === '==' ? '=' : o) as RelOp),
-      terms: rel.parts.map((p) => parsePlain(p, limits)),
-    };
-  }
-
   // Bracketed sequences: sets, tuples, intervals, matrices.
   const first = s[0]!;
   if (OPENERS.includes(first) && closingIndex(s) === s.length - 1) {
@@ -262,6 +253,15 @@ function parsePlain(s0: string, limits: ParseLimits): MathValue {
   if (list.parts.length > 1) {
     const items = list.parts.filter((p) => p.trim() !== '').map((p) => parsePlain(p, limits));
     return items.length === 1 ? items[0]! : { kind: 'seq', open: '', close: '', items };
+  }
+
+  const rel = splitTop(s, REL_SEPS);
+  if (rel.parts.length > 1 && rel.parts.every((p) => p.trim() !== '')) {
+    return {
+      kind: 'relation',
+      ops: rel.used.map((o) => (o === '==' ? '=' : o) as RelOp),
+      terms: rel.parts.map((p) => parsePlain(p, limits)),
+    };
   }
 
   const pm = splitTop(s, ['±', '∓']);
