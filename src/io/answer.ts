@@ -431,6 +431,13 @@ function extractWithTags(text: string, tags: Tag[], split: ThinkSplit, mode: Ext
   }
   // A truncated response has no answer part; other models' answers may then sit in the reasoning.
   const haystack = answerText.trim() === '' && !split.thinkClosed && split.reasoning ? split.reasoning : answerText;
+  if (haystack !== answerText) {
+    // Box tokens inside the unclosed reasoning (a model that skipped `</think>`, SGLang #37645): the last one.
+    const inner = matchBoxTokens(haystack, scanTags(haystack));
+    const last = inner.failure ? undefined : inner.spans[inner.spans.length - 1];
+    if (last && last.inner.trim() !== '')
+      return { ok: true, value: last.inner.trim(), source: 'box', count: inner.spans.length };
+  }
   const boxed = findLatexBoxed(haystack);
   if (boxed.length > 0) {
     const value = boxed[boxed.length - 1]!.trim();
