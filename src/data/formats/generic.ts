@@ -68,6 +68,14 @@ export function imageValueToPath(v: unknown, ctx: RecordContext, field: string):
   }
   if (v && typeof v === 'object') {
     const o = v as { bytes?: unknown; path?: unknown };
+    // Some writers store struct bytes as a list of integers.
+    if (
+      Array.isArray(o.bytes) &&
+      o.bytes.length > 0 &&
+      o.bytes.every((x) => Number.isInteger(x) && x >= 0 && x < 256)
+    ) {
+      return storeImage(Uint8Array.from(o.bytes as number[]), cache, ctx.file, ctx.row, `${field}.bytes`);
+    }
     if (o.bytes instanceof Uint8Array && o.bytes.length > 0)
       return storeImage(o.bytes, cache, ctx.file, ctx.row, `${field}.bytes`);
     if (typeof o.bytes === 'string' && o.bytes.length > 0) {
@@ -111,6 +119,7 @@ function collectOptions(rec: Record<string, unknown>, ctx: RecordContext): strin
   const key = firstKey(rec, OPTION_KEYS, ctx.opts.fields?.options);
   if (key !== undefined) {
     let v = rec[key];
+    if (typeof v === 'string' && v.trim() === '') return undefined;
     if (typeof v === 'string') {
       const parsed = parseListLiteral(v);
       if (!parsed)

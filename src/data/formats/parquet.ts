@@ -5,7 +5,15 @@
 import { dirname, resolve } from 'node:path';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import type { Sample } from '../sample.js';
-import { checkDefaults, defaultCacheDir, type RawRow, RowError, SampleStream, sourceName } from './common.js';
+import {
+  checkDefaults,
+  defaultCacheDir,
+  type RawRow,
+  RowError,
+  SampleStream,
+  sniffImage,
+  sourceName,
+} from './common.js';
 import { type GenericOptions, genericRecordToSample } from './generic.js';
 
 export type ParquetOptions = GenericOptions;
@@ -28,7 +36,7 @@ async function* parquetRows(file: string): AsyncGenerator<RawRow> {
         metadata: meta,
         rowStart: start,
         rowEnd: end,
-        utf8: true,
+        utf8: false,
       })) as Record<string, unknown>[];
     } catch (e) {
       throw new Error(
@@ -48,6 +56,10 @@ export function openParquet(file: string, opts: ParquetOptions = {}): SampleStre
   const convert = ({ row, value }: RawRow): Sample[] => {
     if (value === null || typeof value !== 'object') throw new RowError(file, row, '(row)', 'expected a record');
     const rec = value as Record<string, unknown>;
+    // Binary columns stay bytes (utf8: false keeps image bytes intact); unannotated text columns are decoded here.
+    for (const [k, v] of Object.entries(rec)) {
+      if (v instanceof Uint8Array && !sniffImage(v)) rec[k] = Buffer.from(v).toString('utf8');
+    }
     return [genericRecordToSample(rec, { file, row, root, source, opts: { ...opts, cacheDir }, checkFiles: true })];
   };
   return new SampleStream(file, 'parquet', () => parquetRows(file), convert, opts);

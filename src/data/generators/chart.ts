@@ -268,7 +268,7 @@ function render(p: ChartPlan, size: number) {
   }
   const n = p.labels.length;
   const slot = (x1 - x0) / n;
-  p.labels.forEach((l, i) =>
+  p.labels.forEach((l, i) => {
     drawText(
       ctx,
       l,
@@ -279,16 +279,16 @@ function render(p: ChartPlan, size: number) {
       'sans',
       false,
       'center',
-    ),
-  );
+    );
+  });
   if (p.kind === 'line') {
     for (const s of p.series) {
       ctx.strokeStyle = s.color;
       ctx.lineWidth = Math.max(1.5, W / 160);
       ctx.beginPath();
-      s.values.forEach((v, i) =>
-        i === 0 ? ctx.moveTo(x0 + slot * (i + 0.5), sy(v)) : ctx.lineTo(x0 + slot * (i + 0.5), sy(v)),
-      );
+      s.values.forEach((v, i) => {
+        i === 0 ? ctx.moveTo(x0 + slot * (i + 0.5), sy(v)) : ctx.lineTo(x0 + slot * (i + 0.5), sy(v));
+      });
       ctx.stroke();
       s.values.forEach((v, i) => {
         ctx.beginPath();
@@ -312,15 +312,15 @@ function render(p: ChartPlan, size: number) {
   } else {
     const k = p.series.length;
     const bw = (slot * 0.7) / k;
-    p.series.forEach((s, j) =>
+    p.series.forEach((s, j) => {
       s.values.forEach((v, i) => {
         const bx = x0 + slot * i + slot * 0.15 + j * bw;
         ctx.fillStyle = s.color;
         ctx.fillRect(bx, sy(v), bw * 0.92, y0 - sy(v));
         if (p.showValues)
           drawText(ctx, String(v), bx + bw / 2, sy(v) - fs * 0.6, fs * 0.8, '#111111', 'sans', false, 'center');
-      }),
-    );
+      });
+    });
   }
   if (p.series.length > 1) {
     p.series.forEach((s, j) => {

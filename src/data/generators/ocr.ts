@@ -6,7 +6,7 @@
 import type { Rng } from '../../util/rng.js';
 import { addClutter, addNoise, drawText, type FontRole, measureText, newCanvas } from '../render.js';
 import { fullName, titleCase, word } from '../words.js';
-import { type Built, type GenConfig, type Generator, pickTask } from './types.js';
+import type { Built, GenConfig, Generator } from './types.js';
 
 const TASKS = ['word', 'phrase', 'code', 'lines'] as const;
 type Task = (typeof TASKS)[number];
@@ -106,18 +106,28 @@ export const ocr: Generator<OcrPlan> = {
   plan(rng, cfg) {
     const d = cfg.difficulty;
     const size = cfg.size;
+    // Tiny images hold one short word or code; longer text starts at 112 px.
     const allowed: Task[] =
-      d <= 1
-        ? ['word']
-        : d === 2
-          ? ['word', 'phrase']
-          : d === 3
-            ? ['word', 'phrase', 'code']
-            : ['phrase', 'code', 'lines'];
-    const task = pickTask(rng, TASKS, {
-      ...cfg,
-      tasks: cfg.tasks ? allowed.filter((t) => cfg.tasks!.includes(t)) : allowed,
-    });
+      size < 112
+        ? d <= 1
+          ? ['word']
+          : ['word', 'code']
+        : d <= 1
+          ? ['word']
+          : d === 2
+            ? ['word', 'phrase']
+            : d === 3
+              ? ['word', 'phrase', 'code']
+              : ['phrase', 'code', 'lines'];
+    // Requested tasks outside this level's set are still honoured; only what cannot fit the image is refused.
+    const possible: readonly Task[] = size < 112 ? ['word', 'code'] : TASKS;
+    let want = cfg.tasks ? allowed.filter((t) => cfg.tasks!.includes(t)) : allowed;
+    if (want.length === 0) want = possible.filter((t) => cfg.tasks!.includes(t));
+    if (want.length === 0)
+      throw new Error(
+        `ocr: tasks ${cfg.tasks!.join(', ')} do not fit a ${size}-px image; possible: ${possible.join(', ')}`,
+      );
+    const task = rng.pick(want);
     const fonts: FontRole[] =
       d <= 1
         ? ['sans']
@@ -133,7 +143,7 @@ export const ocr: Generator<OcrPlan> = {
       if (size < 112 && (lines.length > 1 || lines[0]!.length > 7)) continue;
       const f = rng.pick(fonts);
       const rot = d <= 2 ? 0 : d === 3 ? rng.uniform(-8, 8) : rng.uniform(-14, 14);
-      const maxPx = size * (d <= 1 ? 0.3 : d <= 3 ? 0.2 : 0.14);
+      const maxPx = Math.max(minPx, size * (d <= 1 ? 0.3 : d <= 3 ? 0.2 : 0.14));
       let px = maxPx;
       for (;;) {
         const b = blockSize(lines, px, f);
@@ -176,9 +186,9 @@ export const ocr: Generator<OcrPlan> = {
     ctx.translate(p.cx, p.cy);
     ctx.rotate((p.rot * Math.PI) / 180);
     const lh = p.px * 1.35;
-    p.lines.forEach((l, i) =>
-      drawText(ctx, l, 0, (i - (p.lines.length - 1) / 2) * lh, p.px, p.color, p.font, false, 'center'),
-    );
+    p.lines.forEach((l, i) => {
+      drawText(ctx, l, 0, (i - (p.lines.length - 1) / 2) * lh, p.px, p.color, p.font, false, 'center');
+    });
     ctx.restore();
     if (p.noise) addNoise(ctx, size, size, rng, p.noise);
     const answer = p.lines.join('\n');

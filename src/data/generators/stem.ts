@@ -530,7 +530,7 @@ function renderStem(p: StemPlan, size: number): Built['images'][number] {
     case 'equation': {
       const lines = P.lines as unknown as string[];
       const px = Math.min(...lines.map((l) => fitFont(ctx, l, W * 0.9, H * (lines.length > 1 ? 0.17 : 0.22), p.font)));
-      lines.forEach((l, i) =>
+      lines.forEach((l, i) => {
         drawText(
           ctx,
           l,
@@ -541,8 +541,8 @@ function renderStem(p: StemPlan, size: number): Built['images'][number] {
           p.font,
           false,
           'center',
-        ),
-      );
+        );
+      });
       break;
     }
     case 'rect': {
@@ -838,7 +838,7 @@ function drawCircuit(
     ctx.fillStyle = '#ffffff';
     resistor(x1, (y0 + y1) / 2 + 10 * s, R[1]!);
   } else {
-    R.forEach((r, i) => resistor(x0 + ((x1 - x0) * (i + 1)) / (R.length + 1), y0, r));
+    for (const [i, r] of R.entries()) resistor(x0 + ((x1 - x0) * (i + 1)) / (R.length + 1), y0, r);
   }
   ctx.lineWidth = Math.max(1, 2 * s);
 }

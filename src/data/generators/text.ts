@@ -55,7 +55,7 @@ function wordProblem(rng: Rng, d: number): TextPlan {
     question: `A box holds ${startText}. Then ${ops.join(', then ')}. How many ${askOne ? target.name : 'shapes'} are in the box now?`,
     answer: String(askOne ? target.n : total),
     rationale: askOne
-      ? `Tracking only the ${target.name}: start with ${startOf.get(target.name)}; ${ops.filter((o) => o.endsWith(target.name + ' are removed') || o.endsWith(target.name + ' are added')).join(', ') || 'no change'}. They end at ${target.n}.`
+      ? `Tracking only the ${target.name}: start with ${startOf.get(target.name)}; ${ops.filter((o) => o.endsWith(`${target.name} are removed`) || o.endsWith(`${target.name} are added`)).join(', ') || 'no change'}. They end at ${target.n}.`
       : steps.join(' '),
     kind: 'math',
   };
