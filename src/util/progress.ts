@@ -22,6 +22,7 @@ export class Progress {
   private readonly start = Date.now();
   private value = 0;
   private extra = '';
+  private printedFinal = false;
 
   constructor(private readonly opts: ProgressOptions) {
     if (opts.quiet) return;
@@ -49,7 +50,9 @@ export class Progress {
       return;
     }
     const now = Date.now();
-    if (now - this.lastPlain > 5000 || value >= this.opts.total) {
+    const final = value >= this.opts.total && !this.printedFinal;
+    if (now - this.lastPlain > 5000 || final) {
+      if (final) this.printedFinal = true;
       this.lastPlain = now;
       process.stderr.write(`${this.opts.label} ${value}/${this.opts.total} ETA ${this.eta()} ${extra}\n`);
     }

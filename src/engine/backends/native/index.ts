@@ -496,6 +496,9 @@ function load(): void {
     setNativeError(`the addon is not built (${path} is missing)`);
     return;
   }
+  // OpenMP threads that spin while waiting make a busy machine crawl (10× slower steps when other processes share
+  // the cores); sleeping waits cost little when it is idle. libgomp reads this when the addon loads it.
+  process.env.OMP_WAIT_POLICY ??= 'passive';
   try {
     const addon = createRequire(import.meta.url)(path) as Addon;
     native = new NativeBackend(addon);

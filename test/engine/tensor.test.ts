@@ -1,0 +1,253 @@
+/** The tensor front: views share storage, broadcasting, dtypes, errors that name the op and shapes, scopes. */
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  F,
+  fromArray,
+  keep,
+  loadSafetensors,
+  manualSeed,
+  memoryStats,
+  noGrad,
+  randn,
+  SafetensorsFile,
+  saveSafetensors,
+  scope,
+  tensor,
+  zeros,
+} from '../../src/engine/index.js';
+
+describe('views', () => {
+  it('transpose, slice and expand share storage without copying', () => {
+    const x = tensor([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
+    const t = x.mT;
+    expect(t.shape).toEqual([3, 2]);
+    expect(t.isContiguous()).toBe(false);
+    expect(t._storage).toBe(x._storage);
+    expect(t.tolist()).toEqual([
+      [1, 4],
+      [2, 5],
+      [3, 6],
+    ]);
+    const s = x.slice(1, 1, 3);
+    expect(s._storage).toBe(x._storage);
+    expect(s.tolist()).toEqual([
+      [2, 3],
+      [5, 6],
+    ]);
+    const e = tensor([7, 8]).reshape([2, 1]).expand([2, 3]);
+    expect(e.strides).toEqual([1, 0]);
+    expect(e.tolist()).toEqual([
+      [7, 7, 7],
+      [8, 8, 8],
+    ]);
+    // a strided view made contiguous copies exactly once
+    expect(t.contiguous().isContiguous()).toBe(true);
+    expect(x.contiguous()).toBe(x);
+  });
+
+  it('in-place writes through a view reach the base', () => {
+    const x = zeros([2, 3]);
+    x.slice(1, 1, 2).fill_(5);
+    expect(x.toArray()).toEqual([0, 5, 0, 0, 5, 0]);
+  });
+
+  it('slice with step and negative bounds, select, split, chunk', () => {
+    const x = tensor([0, 1, 2, 3, 4, 5, 6]);
+    expect(x.slice(0, 1, -1, 2).toArray()).toEqual([1, 3, 5]);
+    expect(x.select(0, -1).item()).toBe(6);
+    expect(x.split([3, 4]).map((t) => t.size)).toEqual([3, 4]);
+    expect(x.chunk(3).map((t) => t.size)).toEqual([3, 3, 1]);
+  });
+
+  it('broadcasting follows NumPy rules', () => {
+    const a = tensor([[1], [2]]);
+    const b = tensor([10, 20, 30]);
+    expect(a.add(b).tolist()).toEqual([
+      [11, 21, 31],
+      [12, 22, 32],
+    ]);
+  });
+});
+
+describe('errors name the op and the shapes', () => {
+  it('shape mismatches', () => {
+    expect(() => randn([2, 3]).add(randn([4]))).toThrow(/add: shapes \[2, 3\] and \[4\] cannot be broadcast/);
+    expect(() => randn([2, 3]).matmul(randn([4, 5]))).toThrow(/matmul: inner dimensions differ: \[2, 3\] @ \[4, 5\]/);
+    expect(() => randn([2, 3]).reshape([4, 2])).toThrow(/reshape: cannot reshape \[2, 3\] \(6 elements\) into \[4, 2\]/);
+    expect(() => F.linear(randn([2, 3]), randn([5, 4]))).toThrow(/linear: input \[2, 3\] has 3 features, weight \[5, 4\] expects 4/);
+    expect(() => F.attention(randn([1, 2, 3, 4]), randn([1, 2, 2, 4]), randn([1, 2, 2, 4]))).toThrow(/multiple of key\/value heads/);
+  });
+
+  it('dtypes', () => {
+    const ids = tensor([1, 2], { dtype: 'int32' });
+    expect(() => ids.exp()).toThrow(/exp: expected a float tensor, got int32/);
+    expect(() => ids.requireGrad()).toThrow(/only float tensors can require grad/);
+    expect(() => F.crossEntropy(randn([2, 3]), tensor([0, 1]))).toThrow(/targets must be int32, got float32/);
+  });
+
+  it('out-of-range indices and targets', () => {
+    expect(() => F.embedding(randn([4, 2]), tensor([1, 4], { dtype: 'int32' }))).toThrow(/index 4 at position 1 is out of range \[0, 4\)/);
+    expect(() => F.crossEntropy(randn([2, 3]), tensor([0, 3], { dtype: 'int32' }))).toThrow(/target 3 at position 1 is out of range \[0, 3\)/);
+    expect(() => randn([3]).select(0, 3)).toThrow(/index 3 out of range/);
+  });
+
+  it('NaN guards: a non-finite gradient norm is refused before it reaches the weights', () => {
+    const p = randn([3]).requireGrad();
+    p.mul(Number.NaN).sum().backward();
+    expect(() => optimClip([p])).toThrow(/total gradient norm is NaN/);
+  });
+
+  it('backward without a scalar output or twice through a freed graph', () => {
+    const x = randn([3]).requireGrad();
+    expect(() => x.mul(2).backward()).toThrow(/pass a gradient for non-scalar outputs/);
+    const y = x.square().sum();
+    y.backward();
+    expect(() => y.backward()).toThrow(/already used by a previous backward/);
+  });
+});
+
+import { clipGradNorm as optimClipImpl } from '../../src/engine/optim/clip.js';
+function optimClip(ps: ReturnType<typeof randn>[]): number {
+  return optimClipImpl(ps, 1);
+}
+
+describe('autograd details', () => {
+  it('gradients accumulate across backward calls until zeroed', () => {
+    const w = tensor([1, 2, 3]).requireGrad();
+    w.square().sum().backward();
+    w.square().sum().backward();
+    expect(w.grad!.toArray()).toEqual([4, 8, 12]);
+  });
+
+  it('noGrad records nothing; detach cuts the graph', () => {
+    const w = tensor([1, 2]).requireGrad();
+    const y = noGrad(() => w.mul(3));
+    expect(y.requiresGrad).toBe(false);
+    const z = w.detach().mul(3);
+    expect(z.requiresGrad).toBe(false);
+  });
+
+  it('the cast gradient converts back to the input dtype', () => {
+    const x = tensor([1.5, -2], { dtype: 'float64' }).requireGrad();
+    x.to('float32').square().sum().backward();
+    expect(x.grad!.dtype).toBe('float64');
+    expect(x.grad!.toArray()).toEqual([3, -4]);
+  });
+});
+
+describe('dtypes', () => {
+  it('bfloat16 round-to-nearest-even storage and bf16 matmul with float32 accumulation', () => {
+    const v = tensor([1.00390625, 1.01171875, -3.1415927], { dtype: 'bfloat16' });
+    // 1 + 2^-8 is a tie between 1 and 1 + 2^-7: rounds to even (1); 1 + 3·2^-8 rounds up.
+    expect(v.toArray()).toEqual([1, 1.015625, -3.140625]);
+    const a = randn([5, 8]);
+    const b = randn([8, 3]);
+    const exact = a.matmul(b).toArray();
+    const viaBf16 = a.to('bfloat16').matmul(b.to('bfloat16'));
+    expect(viaBf16.dtype).toBe('float32');
+    const got = viaBf16.toArray();
+    for (let i = 0; i < exact.length; i++) expect(Math.abs(got[i]! - exact[i]!)).toBeLessThan(0.1);
+  });
+});
+
+describe('memory', () => {
+  it('scope disposes temporaries, keeps results, and later use of a disposed tensor throws', () => {
+    let leaked: ReturnType<typeof randn> | null = null;
+    const before = memoryStats().liveBytes;
+    const kept = scope(() => {
+      const a = randn([64, 64]);
+      leaked = a.mul(2);
+      return a.add(1);
+    });
+    expect(kept.isDisposed).toBe(false);
+    expect(leaked!.isDisposed).toBe(true);
+    expect(() => leaked!.toArray()).toThrow(/was disposed/);
+    expect(memoryStats().liveBytes - before).toBe(64 * 64 * 4);
+    const k2 = scope(() => keep(randn([2])));
+    expect(k2.isDisposed).toBe(false);
+  });
+
+  it('steady-state steps reuse pooled buffers instead of allocating', () => {
+    const w = randn([32, 32]).requireGrad();
+    const step = () =>
+      scope(() => {
+        const l = randn([16, 32]).matmul(w).gelu().sum();
+        l.backward();
+        w.grad!.dispose();
+        w.grad = null;
+      });
+    step();
+    const a0 = memoryStats().allocations;
+    step();
+    step();
+    // the two later steps may allocate only tiny (< 64 element) buffers, never the big ones
+    expect(memoryStats().reuses).toBeGreaterThan(0);
+    expect(memoryStats().allocations - a0).toBeLessThan(40);
+  });
+});
+
+describe('determinism', () => {
+  it('same seed, same numbers', () => {
+    manualSeed(42);
+    const a = randn([10]).toArray();
+    manualSeed(42);
+    expect(randn([10]).toArray()).toEqual(a);
+  });
+});
+
+describe('safetensors', () => {
+  it('round-trips float32, bf16, int32, bool with metadata, and validates headers', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glmv-st-'));
+    const path = join(dir, 'x.safetensors');
+    const t = {
+      'model.a': tensor([
+        [1, 2],
+        [3, 4],
+      ]),
+      'model.b': tensor([0.5, -1.25], { dtype: 'bfloat16' }),
+      'model.c': tensor([7, -8], { dtype: 'int32' }),
+      'model.d': tensor([1, 0, 1], { dtype: 'bool' }),
+    };
+    saveSafetensors(path, t, { format: 'pt' });
+    const bytes = readFileSync(path);
+    const headerLen = Number(bytes.readBigUInt64LE(0));
+    expect((8 + headerLen) % 8).toBe(0);
+    const f = new SafetensorsFile(path);
+    expect(f.metadata).toEqual({ format: 'pt' });
+    expect(f.tensors.get('model.b')?.dtype).toBe('BF16');
+    f.close();
+    const back = loadSafetensors(path);
+    expect(back.get('model.a')!.tolist()).toEqual([
+      [1, 2],
+      [3, 4],
+    ]);
+    expect(back.get('model.b')!.dtype).toBe('bfloat16');
+    expect(back.get('model.b')!.toArray()).toEqual([0.5, -1.25]);
+    expect(back.get('model.c')!.toArray()).toEqual([7, -8]);
+    expect(back.get('model.d')!.toArray()).toEqual([1, 0, 1]);
+    expect(loadSafetensors(path, 'float32').get('model.b')!.dtype).toBe('float32');
+
+    writeFileSync(join(dir, 'trunc.safetensors'), bytes.subarray(0, bytes.length - 3));
+    expect(() => new SafetensorsFile(join(dir, 'trunc.safetensors'))).toThrow(/outside the .*data section/);
+    const bad = Buffer.concat([Buffer.from([4, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"a"')]);
+    writeFileSync(join(dir, 'bad.safetensors'), bad);
+    expect(() => new SafetensorsFile(join(dir, 'bad.safetensors'))).toThrow(/header is not valid JSON/);
+    expect(() => new SafetensorsFile(join(dir, 'missing.safetensors'))).toThrow(/cannot open/);
+  });
+});
+
+describe('fromArray', () => {
+  it('wraps without copying and checks sizes', () => {
+    const d = new Float32Array([1, 2, 3, 4]);
+    const t = fromArray(d, [2, 2]);
+    d[0] = 9;
+    expect(t.toArray()[0]).toBe(9);
+    expect(() => fromArray(d, [3])).toThrow(/4 values cannot have shape \[3\]/);
+  });
+});
