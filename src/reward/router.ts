@@ -208,7 +208,7 @@ export class RewardRouter {
     const parsed = parseResponse(response, {
       style: g.format.style,
       prefilledThink: g.format.prefilledThink,
-      mode: 'strict',
+      mode: meta.extract ?? 'strict',
     });
     const formatReport: GateResult = g.format.enabled
       ? {

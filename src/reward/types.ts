@@ -60,6 +60,11 @@ export interface ResponseMeta {
   tokens?: number;
   /** Why generation stopped (`length` = truncated). */
   finishReason?: string;
+  /**
+   * Answer extraction: `strict` (default, the GLM reward rule: exactly one box in the answer part) or `lenient`
+   * (eval of any model: last box, then `\\boxed{}`, `Answer:` line, last line; see io/answer.ts).
+   */
+  extract?: 'strict' | 'lenient';
 }
 
 export interface Verdict {
