@@ -12,7 +12,11 @@ program
   .showHelpAfterError();
 
 // Subcommands register themselves here, one import each.
-const modules: Array<Promise<{ register: (p: Command) => void }>> = [import('./demo.js'), import('./data.js'), import('./reward.js')];
+const modules: Array<Promise<{ register: (p: Command) => void }>> = [
+  import('./demo.js'),
+  import('./data.js'),
+  import('./reward.js'),
+];
 for (const m of await Promise.all(modules)) m.register(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,252 @@
+/**
+ * `glmv reward …`: score responses offline, serve rewards over HTTP for OpenRLHF / verl, validate a routes file.
+ */
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import type { Sample } from '../data/sample.js';
+import { loadRewardConfig, type RewardConfig } from '../reward/config.js';
+import { RewardRouter, type ScoreItem } from '../reward/router.js';
+import { buildRewardServer } from '../reward/server.js';
+import type { ResponseMeta, RewardResult } from '../reward/types.js';
+import { MetricsWriter, Progress } from '../util/progress.js';
+
+function fail(e: unknown): never {
+  process.stderr.write(`error: ${(e as Error).message}\n`);
+  process.exit(1);
+}
+
+function int(name: string) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}: expected a positive integer, got "${v}"`);
+    return n;
+  };
+}
+
+function config(path: string | undefined): RewardConfig | Record<string, never> {
+  return path ? loadRewardConfig(path) : {};
+}
+
+/**
+ * One input line → a score item. Accepted shapes: `{ sample, response, meta? }`, or a Sample with `response`
+ * (and optional `meta`, `tokens`, `finish_reason`) fields next to its own.
+ */
+export function itemFromLine(line: string, lineNo: number): ScoreItem | string {
+  let obj: unknown;
+  try {
+    obj = JSON.parse(line);
+  } catch (e) {
+    return `line ${lineNo}: invalid JSON (${(e as Error).message})`;
+  }
+  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return `line ${lineNo}: expected a JSON object`;
+  const o = obj as Record<string, unknown>;
+  const metaOf = (x: Record<string, unknown>): ResponseMeta => {
+    const m = (x.meta && typeof x.meta === 'object' ? x.meta : {}) as ResponseMeta;
+    const tokens = typeof x.tokens === 'number' ? x.tokens : m.tokens;
+    const finishReason = typeof x.finish_reason === 'string' ? x.finish_reason : m.finishReason;
+    return { ...(tokens !== undefined ? { tokens } : {}), ...(finishReason !== undefined ? { finishReason } : {}) };
+  };
+  if (typeof o.response !== 'string') return `line ${lineNo}: missing string field "response"`;
+  if (o.sample && typeof o.sample === 'object')
+    return { sample: o.sample as Sample, response: o.response, meta: metaOf(o) };
+  const { response, meta: _m, tokens: _t, finish_reason: _f, ...rest } = o;
+  return { sample: rest as unknown as Sample, response: response as string, meta: metaOf(o) };
+}
+
+async function countLines(path: string): Promise<number> {
+  let n = 0;
+  const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of rl) if (line.trim() !== '') n++;
+  return n;
+}
+
+function loadSamples(path: string): Map<string, Sample> {
+  const map = new Map<string, Sample>();
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (line.trim() === '') return;
+      let s: Sample;
+      try {
+        s = JSON.parse(line) as Sample;
+      } catch (e) {
+        throw new Error(`--samples ${path} line ${i + 1}: invalid JSON (${(e as Error).message})`);
+      }
+      if (typeof s.id !== 'string') throw new Error(`--samples ${path} line ${i + 1}: missing string "id"`);
+      map.set(s.id, s);
+    });
+  return map;
+}
+
+export function register(program: Command): void {
+  const reward = program
+    .command('reward')
+    .description('multi-domain rewards: score responses, serve a reward endpoint, validate routes');
+
+  reward
+    .command('score')
+    .description('score responses (JSONL) and print per-domain statistics')
+    .requiredOption('--in <file>', 'JSONL: {"sample": {...}, "response": "..."} or a Sample with a "response" field')
+    .requiredOption('--out <file>', 'JSONL of results, one per input line, in input order')
+    .option(
+      '--config <file>',
+      'routes file (YAML or JSON); default: each sample’s own verifier, default gates, no judge',
+    )
+    .option('--concurrency <n>', 'responses in flight (judge calls overlap)', int('--concurrency'), 16)
+    .option('--metrics <file>', 'JSONL metrics (progress every 1000 lines, then per-domain statistics)')
+    .option('--quiet', 'no progress bar')
+    .addHelpText(
+      'after',
+      `
+Input lines:
+  {"sample": {"id": "...", "domain": "chart", "source": "...", "question": "...", "answer": "2019",
+              "verifier": {"type": "chart"}, ...}, "response": "<think>…</think><answer>…</answer>",
+   "meta": {"tokens": 812, "finishReason": "stop"}}
+
+Examples:
+  glmv reward score --in rollouts.jsonl --out scored.jsonl
+  glmv reward score --config routes.yaml --in rollouts.jsonl --out scored.jsonl --metrics runs/reward.jsonl
+  glmv reward score --config routes.yaml --in eval.jsonl --out eval.scored.jsonl --concurrency 64   # with an LLM judge`,
+    )
+    .action(async (o) => {
+      let router: RewardRouter;
+      try {
+        if (!existsSync(o.in)) throw new Error(`--in ${o.in}: no such file`);
+        router = new RewardRouter(config(o.config));
+      } catch (e) {
+        fail(e);
+      }
+      const total = await countLines(o.in);
+      const progress = new Progress({ label: 'reward', total, quiet: !!o.quiet });
+      const metrics = o.metrics ? new MetricsWriter(o.metrics) : null;
+      const out = createWriteStream(o.out);
+      const rl = createInterface({ input: createReadStream(o.in), crlfDelay: Infinity });
+      let lineNo = 0;
+      let done = 0;
+      let inputErrors = 0;
+      let pending: Array<ScoreItem | string> = [];
+      const flush = async () => {
+        const items = pending;
+        pending = [];
+        const good = items.filter((x): x is ScoreItem => typeof x !== 'string');
+        const scored = await router.scoreBatch(good, { concurrency: o.concurrency });
+        let k = 0;
+        for (const it of items) {
+          const r: RewardResult | { id: string; status: 'error'; reason: string } =
+            typeof it === 'string' ? { id: it.replace(/:.*$/, ''), status: 'error', reason: it } : scored[k++]!;
+          if (!out.write(`${JSON.stringify(r)}\n`)) await once(out, 'drain');
+          done++;
+        }
+        const all = router.stats.snapshot().find((s) => s.domain === '*');
+        progress.update(
+          done,
+          all ? `reward ${all.rewardMean.toFixed(3)} pass ${(all.passRate * 100).toFixed(1)}%` : '',
+        );
+        if (metrics && Math.floor(done / 1000) !== Math.floor((done - items.length) / 1000))
+          metrics.write({ event: 'progress', done, total, rewardMean: all?.rewardMean, passRate: all?.passRate });
+      };
+      for await (const line of rl) {
+        lineNo++;
+        if (line.trim() === '') continue;
+        const item = itemFromLine(line, lineNo);
+        if (typeof item === 'string') {
+          inputErrors++;
+          process.stderr.write(`warning: ${item}\n`);
+        }
+        pending.push(item);
+        if (pending.length >= Math.max(256, o.concurrency * 4)) await flush();
+      }
+      await flush();
+      out.end();
+      await once(out, 'finish');
+      progress.stop();
+      await router.close();
+      for (const row of router.stats.snapshot()) metrics?.write({ event: 'domain_stats', ...row });
+      process.stdout.write(`${router.stats.table()}\n`);
+      if (router.judge) {
+        const j = router.judge.stats;
+        process.stdout.write(
+          `judge: ${j.requests} requests, ${j.cacheHits} cache hits, ${j.retries} retries, ${j.failures} failures\n`,
+        );
+      }
+      if (inputErrors > 0) {
+        process.stderr.write(
+          `error: ${inputErrors} input line(s) could not be read (see warnings; written as errors to ${o.out})\n`,
+        );
+        process.exitCode = 1;
+      }
+    });
+
+  reward
+    .command('serve')
+    .description('serve rewards over HTTP: OpenRLHF --remote_rm_url, a verl adapter, and the native API')
+    .option('--config <file>', 'routes file (YAML or JSON)')
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--port <port>', 'port', int('--port'), 8100)
+    .option('--samples <file>', 'JSONL manifest: lets OpenRLHF labels be plain sample ids')
+    .option('--metrics <file>', 'JSONL metrics: one line per request')
+    .addHelpText(
+      'after',
+      `
+Endpoints:
+  POST /get_reward                  OpenRLHF remote RM: {"query": [...], "prompts": [...], "labels": [...]}
+  POST /verl/compute_score          {"data_source", "solution_str", "ground_truth", "extra_info"} → {"score", ...}
+  POST /verl/compute_score_batch    {"items": [ ...compute_score bodies ]}
+  POST /score, /score/batch         native: {"sample", "response", "meta"}
+  GET  /stats, /health
+
+Examples:
+  glmv reward serve --config routes.yaml --port 8100
+  glmv reward serve --config routes.yaml --samples data/rl/train.jsonl --host 0.0.0.0 --metrics runs/rm.jsonl
+  # OpenRLHF: --remote_rm_url http://<host>:8100/get_reward      verl: see docs/reward-server.md`,
+    )
+    .action(async (o) => {
+      let router: RewardRouter;
+      let samples: Map<string, Sample> | undefined;
+      try {
+        router = new RewardRouter(config(o.config));
+        samples = o.samples ? loadSamples(o.samples) : undefined;
+      } catch (e) {
+        fail(e);
+      }
+      const app = buildRewardServer(router, { samples, metrics: o.metrics ? new MetricsWriter(o.metrics) : undefined });
+      try {
+        await app.listen({ host: o.host, port: o.port });
+      } catch (e) {
+        fail(new Error(`cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`));
+      }
+      process.stderr.write(
+        `reward server on http://${o.host}:${o.port} (${router.config.routes.length} routes, judge ${router.judge ? 'on' : 'off'}${samples ? `, ${samples.size} samples` : ''})\n`,
+      );
+      const stop = async () => {
+        await app.close();
+        await router.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+
+  reward
+    .command('validate')
+    .description('check a routes file and print the resolved routes')
+    .argument('<config>', 'routes file (YAML or JSON)')
+    .addHelpText('after', '\nExamples:\n  glmv reward validate routes.yaml')
+    .action((path: string) => {
+      try {
+        const cfg = loadRewardConfig(path);
+        process.stdout.write(
+          `${path}: ok — ${cfg.routes.length} route(s), judge ${cfg.judge ? `${cfg.judge.endpoints.length} endpoint(s)` : 'none'}\n`,
+        );
+        cfg.routes.forEach((r, i) => {
+          process.stdout.write(
+            `  ${String(i).padStart(2)} ${(r.name ?? '').padEnd(16)} match ${JSON.stringify(r.match)} → ${r.verifier ?? '(sample verifier)'} judge:${r.judge}\n`,
+          );
+        });
+      } catch (e) {
+        fail(e);
+      }
+    });
+}

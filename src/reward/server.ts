@@ -1,0 +1,258 @@
+/**
+ * The reward server: the router over HTTP for trainers that run elsewhere (Ray-based OpenRLHF or verl).
+ *
+ * - `POST /get_reward` — OpenRLHF remote reward model (`--remote_rm_url http://host:port/get_reward`):
+ *   `{ query: string[], prompts: string[], labels: string[] }` → `{ rewards, scores, extra_logs }`. The response is
+ *   `query` minus its `prompt` prefix; each label is a JSON-encoded Sample or a sample id from `--samples`.
+ * - `POST /verl/compute_score` — one verl `compute_score(data_source, solution_str, ground_truth, extra_info)`
+ *   call → `{ score, acc, pred, status, reason, ... }`; `POST /verl/compute_score_batch` for batch reward managers.
+ * - `POST /score`, `POST /score/batch` — the native API: `{ sample, response, meta? }` → RewardResult.
+ * - `GET /stats` (per-domain statistics), `GET /health`.
+ * Bodies are validated; a malformed request gets 400 with the field at fault, a bad item inside a batch gets an
+ * error result in its slot (the batch still answers).
+ */
+import { createHash } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { DOMAINS, type Sample } from '../data/sample.js';
+import type { MetricsWriter } from '../util/progress.js';
+import { formatZodError } from './judge.js';
+import type { RewardRouter } from './router.js';
+import type { RewardResult } from './types.js';
+
+export interface RewardServerOptions {
+  /** Samples by id, for labels that carry only an id. */
+  samples?: Map<string, Sample>;
+  /** JSONL metrics: one line per request with its size, latency and reward mean. */
+  metrics?: MetricsWriter;
+  /** Largest request body in bytes (default 64 MiB: long rollouts in big batches). */
+  bodyLimit?: number;
+  logger?: boolean;
+}
+
+const OpenRlhfBody = z.object({
+  query: z.array(z.string()),
+  prompts: z.array(z.string()).optional(),
+  labels: z.array(z.unknown()).optional(),
+});
+
+const VerlItem = z.object({
+  data_source: z.string(),
+  solution_str: z.string(),
+  ground_truth: z.unknown(),
+  extra_info: z.record(z.string(), z.unknown()).nullish(),
+});
+
+const ScoreItem = z.object({
+  sample: z.unknown(),
+  response: z.string(),
+  meta: z.object({ tokens: z.number().optional(), finishReason: z.string().optional() }).optional(),
+});
+
+/** Special tokens a decoded rollout may end with. */
+const TRAILING_SPECIALS = /(?:<\|endoftext\|>|<\|user\|>|<\|observation\|>)+\s*$/;
+
+/** The response part of an OpenRLHF query: after the prompt, else after the last `<|assistant|>`. */
+export function responseOf(query: string, prompt: string | undefined): string | null {
+  let r: string | null = null;
+  if (prompt !== undefined && query.startsWith(prompt)) r = query.slice(prompt.length);
+  else {
+    const i = query.lastIndexOf('<|assistant|>');
+    if (i >= 0) r = query.slice(i + '<|assistant|>'.length);
+  }
+  return r === null ? null : r.replace(TRAILING_SPECIALS, '').replace(/^\n/, '');
+}
+
+function hashId(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\u0000')).digest('hex').slice(0, 16);
+}
+
+/** Resolves an OpenRLHF label: a JSON Sample, a Sample object, or an id known to the server. */
+export function sampleFromLabel(label: unknown, samples?: Map<string, Sample>): Sample | string {
+  if (label && typeof label === 'object') return label as Sample;
+  if (typeof label !== 'string') return `label: expected a JSON sample or a sample id, found ${typeof label}`;
+  const t = label.trim();
+  if (t.startsWith('{')) {
+    try {
+      return JSON.parse(t) as Sample;
+    } catch (e) {
+      return `label: invalid JSON sample (${(e as Error).message})`;
+    }
+  }
+  const s = samples?.get(t);
+  if (s) return s;
+  return samples
+    ? `label: no sample with id "${t.slice(0, 80)}" among the ${samples.size} loaded with --samples`
+    : `label "${t.slice(0, 80)}" is not a JSON sample and no --samples manifest is loaded`;
+}
+
+/**
+ * Builds the Sample of a verl call. `extra_info.sample` (a full Sample) wins; else `ground_truth` as a JSON Sample;
+ * else a sample from the pieces: source = data_source, answer = ground_truth, question / domain / verifier /
+ * options / id from extra_info (the route matched by data_source supplies the verifier when extra_info has none).
+ */
+export function sampleFromVerl(item: z.infer<typeof VerlItem>): Sample | string {
+  const extra = (item.extra_info ?? {}) as Record<string, unknown>;
+  if (extra.sample && typeof extra.sample === 'object') return extra.sample as Sample;
+  const gt = item.ground_truth;
+  if (typeof gt === 'string' && gt.trim().startsWith('{"') && gt.includes('"verifier"')) {
+    try {
+      return JSON.parse(gt) as Sample;
+    } catch {
+      // Not a sample: a JSON-looking reference answer.
+    }
+  }
+  const answer =
+    typeof gt === 'string' ? gt : Array.isArray(gt) ? gt.map(String).join(', ') : gt === undefined ? '' : String(gt);
+  const domain = typeof extra.domain === 'string' ? extra.domain : 'text';
+  if (!(DOMAINS as readonly string[]).includes(domain))
+    return `extra_info.domain: expected one of ${DOMAINS.join(', ')}, found ${JSON.stringify(extra.domain)}`;
+  const verifier =
+    typeof extra.verifier === 'string' ? { type: extra.verifier } : (extra.verifier as Sample['verifier'] | undefined);
+  return {
+    id:
+      typeof extra.id === 'string'
+        ? extra.id
+        : `${item.data_source}/${extra.index ?? hashId(answer, item.solution_str)}`,
+    domain: domain as Sample['domain'],
+    source: item.data_source,
+    split: 'train',
+    images: [],
+    question: typeof extra.question === 'string' ? extra.question : '',
+    answer,
+    ...(Array.isArray(extra.options) ? { options: extra.options as string[] } : {}),
+    verifier: verifier ?? ({ type: 'general' } as Sample['verifier']),
+  } as Sample;
+}
+
+function verlView(r: RewardResult) {
+  return {
+    score: r.reward,
+    acc: r.correct,
+    pred: r.answer ?? '',
+    status: r.status,
+    confident: r.confident,
+    reason: r.reason,
+    verifier: r.verifier,
+    domain: r.domain,
+    path: r.path,
+  };
+}
+
+export function buildRewardServer(router: RewardRouter, opts: RewardServerOptions = {}): FastifyInstance {
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024 });
+  const bad = (reply: { code: (n: number) => { send: (b: unknown) => unknown } }, where: string, e: z.ZodError) =>
+    reply.code(400).send({ error: `${where}: ${formatZodError(e)}` });
+  const record = (route: string, results: RewardResult[], t0: number) => {
+    opts.metrics?.write({
+      route,
+      n: results.length,
+      ms: performance.now() - t0,
+      rewardMean: results.length ? results.reduce((s, r) => s + r.reward, 0) / results.length : 0,
+      errors: results.filter((r) => r.status === 'error').length,
+      unjudged: results.filter((r) => r.status === 'unjudged').length,
+    });
+  };
+  const errorFor = (id: string, reason: string): RewardResult => ({
+    id,
+    reward: router.config.minReward,
+    correct: false,
+    domain: 'text',
+    verifier: 'general',
+    reason,
+    confident: false,
+    status: 'error',
+    route: '-',
+    answer: null,
+    path: 'error',
+    gates: [],
+    ms: 0,
+  });
+
+  app.get('/health', async () => ({ ok: true }));
+  app.get('/stats', async () => ({ domains: router.stats.snapshot() }));
+
+  app.post('/get_reward', async (req, reply) => {
+    const t0 = performance.now();
+    const body = OpenRlhfBody.safeParse(req.body);
+    if (!body.success) return bad(reply, 'get_reward body', body.error);
+    const { query, prompts, labels } = body.data;
+    if (prompts && prompts.length !== query.length)
+      return reply.code(400).send({ error: `get_reward body: ${prompts.length} prompts for ${query.length} queries` });
+    if (!labels || labels.length !== query.length)
+      return reply.code(400).send({
+        error: `get_reward body: "labels" must have one entry per query (${query.length}), found ${labels?.length ?? 0}`,
+      });
+    const results = await Promise.all(
+      query.map(async (q, i) => {
+        const s = sampleFromLabel(labels[i], opts.samples);
+        if (typeof s === 'string') return errorFor(`item ${i}`, s);
+        const response = responseOf(q, prompts?.[i]);
+        if (response === null)
+          return errorFor(String(s.id), `query ${i}: cannot find the response (no prompt prefix, no <|assistant|>)`);
+        return router.score(s, response);
+      }),
+    );
+    record('get_reward', results, t0);
+    return {
+      rewards: results.map((r) => r.reward),
+      // OpenRLHF uses `scores` (0–1) for dynamic filtering.
+      scores: results.map((r) => Math.min(1, Math.max(0, r.reward))),
+      extra_logs: {
+        correct: results.map((r) => (r.correct ? 1 : 0)),
+        format_fail: results.map((r) => (r.gates.some((g) => g.name === 'format' && g.tripped) ? 1 : 0)),
+        unjudged: results.map((r) => (r.status === 'unjudged' ? 1 : 0)),
+        error: results.map((r) => (r.status === 'error' ? 1 : 0)),
+      },
+    };
+  });
+
+  app.post('/verl/compute_score', async (req, reply) => {
+    const t0 = performance.now();
+    const item = VerlItem.safeParse(req.body);
+    if (!item.success) return bad(reply, 'compute_score body', item.error);
+    const s = sampleFromVerl(item.data);
+    const r =
+      typeof s === 'string' ? errorFor(item.data.data_source, s) : await router.score(s, item.data.solution_str);
+    record('verl', [r], t0);
+    return verlView(r);
+  });
+
+  app.post('/verl/compute_score_batch', async (req, reply) => {
+    const t0 = performance.now();
+    const body = z.object({ items: z.array(z.unknown()) }).safeParse(req.body);
+    if (!body.success) return bad(reply, 'compute_score_batch body', body.error);
+    const results = await Promise.all(
+      body.data.items.map(async (raw, i) => {
+        const item = VerlItem.safeParse(raw);
+        if (!item.success) return errorFor(`item ${i}`, `items[${i}]: ${formatZodError(item.error)}`);
+        const s = sampleFromVerl(item.data);
+        return typeof s === 'string' ? errorFor(`item ${i}`, s) : router.score(s, item.data.solution_str);
+      }),
+    );
+    record('verl_batch', results, t0);
+    return { results: results.map(verlView) };
+  });
+
+  app.post('/score', async (req, reply) => {
+    const t0 = performance.now();
+    const item = ScoreItem.safeParse(req.body);
+    if (!item.success) return bad(reply, 'score body', item.error);
+    const r = await router.score(item.data.sample as Sample, item.data.response, item.data.meta);
+    record('score', [r], t0);
+    return r;
+  });
+
+  app.post('/score/batch', async (req, reply) => {
+    const t0 = performance.now();
+    const body = z.object({ items: z.array(ScoreItem) }).safeParse(req.body);
+    if (!body.success) return bad(reply, 'score/batch body', body.error);
+    const results = await router.scoreBatch(
+      body.data.items.map((it) => ({ sample: it.sample as Sample, response: it.response, meta: it.meta })),
+    );
+    record('score_batch', results, t0);
+    return { results };
+  });
+
+  return app;
+}
