@@ -16,7 +16,7 @@ describe('reward CLI', () => {
     });
     const flat = itemFromLine(JSON.stringify({ ...s, response: 'r', finish_reason: 'length' }), 2);
     expect(flat).toMatchObject({ response: 'r', meta: { finishReason: 'length' } });
-    expect((flat as { sample: Record<string, unknown> }).sample.response).toBeUndefined();
+    expect((flat as unknown as { sample: Record<string, unknown> }).sample.response).toBeUndefined();
     expect(itemFromLine('{', 3)).toMatch(/line 3: invalid JSON/);
     expect(itemFromLine('{"sample": {}}', 4)).toMatch(/line 4: missing string field "response"/);
   });
