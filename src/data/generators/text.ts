@@ -28,6 +28,7 @@ function wordProblem(rng: Rng, d: number): TextPlan {
   let total = items.reduce((a, b) => a + b.n, 0);
   const startText = items.map((x) => `${x.n} ${x.name}`).join(', ');
   const startOf = new Map(items.map((x) => [x.name, x.n]));
+  const deltas: Array<[string, number]> = [];
   const steps = [
     `Start: ${items.map((x) => `${x.n} ${x.name}`).join(', ')}, total ${items.map((x) => x.n).join(' + ')} = ${total}.`,
   ];
@@ -37,13 +38,15 @@ function wordProblem(rng: Rng, d: number): TextPlan {
     if (rng.random() < 0.5 && it.n > 1) {
       const m = rng.int(1, it.n - 1);
       it.n -= m;
-      ops.push(`${m} ${it.name} are removed`);
+      ops.push(m === 1 ? `1 ${it.name.replace(/s$/, '')} is removed` : `${m} ${it.name} are removed`);
+      deltas.push([it.name, -m]);
       steps.push(`Remove ${m}: ${total} - ${m} = ${total - m}.`);
       total -= m;
     } else {
       const m = rng.int(1, 6);
       it.n += m;
-      ops.push(`${m} more ${it.name} are added`);
+      ops.push(m === 1 ? `1 more ${it.name.replace(/s$/, '')} is added` : `${m} more ${it.name} are added`);
+      deltas.push([it.name, m]);
       steps.push(`Add ${m}: ${total} + ${m} = ${total + m}.`);
       total += m;
     }
@@ -54,11 +57,17 @@ function wordProblem(rng: Rng, d: number): TextPlan {
     task: 'word_problem',
     question: `A box holds ${startText}. Then ${ops.join(', then ')}. How many ${askOne ? target.name : 'shapes'} are in the box now?`,
     answer: String(askOne ? target.n : total),
-    rationale: askOne
-      ? `Tracking only the ${target.name}: start with ${startOf.get(target.name)}; ${ops.filter((o) => o.endsWith(`${target.name} are removed`) || o.endsWith(`${target.name} are added`)).join(', ') || 'no change'}. They end at ${target.n}.`
-      : steps.join(' '),
+    rationale: askOne ? oneItem(target.name, startOf.get(target.name)!, deltas, target.n) : steps.join(' '),
     kind: 'math',
   };
+}
+
+/** Rationale for one item's count: its start, each change to it, and the sum. */
+function oneItem(name: string, start: number, deltas: Array<[string, number]>, end: number): string {
+  const mine = deltas.filter(([n]) => n === name).map(([, v]) => v);
+  if (mine.length === 0) return `The ${name} start at ${start} and are never changed, so there are ${end}.`;
+  const expr = `${start}${mine.map((v) => (v < 0 ? ` - ${-v}` : ` + ${v}`)).join('')}`;
+  return `Only changes to the ${name} matter. They start at ${start}; the changes are ${mine.map((v) => (v < 0 ? `-${-v}` : `+${v}`)).join(', ')}. ${expr} = ${end}.`;
 }
 
 function table(rng: Rng, d: number): TextPlan {
