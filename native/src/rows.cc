@@ -68,15 +68,19 @@ void reduce_f32(int op, const float* x, void* out, i64 outer, i64 r, i64 inner) 
 }
 
 double sum_squares_f32(const float* x, i64 n) {
+  // Fixed 4096-element chunks summed in chunk order: the same result for any thread count.
+  const i64 nChunks = (n + 4095) / 4096;
+  std::vector<double> part(nChunks);
+  parallel_range(nChunks, 16, [&](i64 b, i64 e) {
+    for (i64 c = b; c < e; c++) {
+      i64 lo = c * 4096, hi = std::min(n, lo + 4096);
+      float s = 0;
+      for (i64 i = lo; i < hi; i++) s += x[i] * x[i];
+      part[c] = s;
+    }
+  });
   double total = 0;
-  int nt = n > (1 << 16) ? max_threads() : 1;
-#pragma omp parallel for reduction(+ : total) num_threads(nt) schedule(static)
-  for (i64 c = 0; c < (n + 4095) / 4096; c++) {
-    i64 b = c * 4096, e = std::min(n, b + 4096);
-    float s = 0;
-    for (i64 i = b; i < e; i++) s += x[i] * x[i];
-    total += s;
-  }
+  for (double p : part) total += p;
   return total;
 }
 
