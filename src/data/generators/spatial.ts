@@ -238,10 +238,11 @@ function randomPoly(rng: Rng, k: number): Cells {
   return normalize(cells);
 }
 
-function polyomino(rng: Rng, d: number): SpatialPlan {
+function polyomino(rng: Rng, d: number, size: number): SpatialPlan {
   const k = d <= 2 ? rng.int(3, 5) : rng.int(5, 7);
   const target = randomPoly(rng, k);
-  if (d <= 2) {
+  // Four candidate shapes need room: below 112 px only the counting variant is legible.
+  if (d <= 2 || size < 112) {
     return {
       task: 'polyomino',
       data: { target },
@@ -254,7 +255,7 @@ function polyomino(rng: Rng, d: number): SpatialPlan {
   }
   const rots = rotations(target);
   const mirrored = rotations(mirror(target));
-  if (mirrored.some((m) => rots.includes(m))) return polyomino(rng, d); // symmetric shapes make mirror distractors invalid
+  if (mirrored.some((m) => rots.includes(m))) return polyomino(rng, d, size); // symmetric shapes make mirror distractors invalid
   let x = target;
   const turns = rng.int(1, 3);
   for (let i = 0; i < turns; i++) x = rot90(x);
@@ -266,7 +267,7 @@ function polyomino(rng: Rng, d: number): SpatialPlan {
     const ok = !rots.includes(keyOf(o)) && !distract.some((q) => rotations(q).includes(keyOf(o)));
     if (ok) distract.push(o);
   }
-  if (distract.length < 3) return polyomino(rng, d);
+  if (distract.length < 3) return polyomino(rng, d, size);
   const opts = rng.shuffle([correct, ...distract]);
   const letter = LETTERS[opts.findIndex((o) => keyOf(o) === keyOf(correct))]!;
   return {
@@ -461,7 +462,7 @@ export const spatial: Generator<SpatialPlan> = {
     if (task === 'clock') return clock(rng, d);
     if (task === 'maze') return maze(rng, d, cfg.size);
     if (task === 'grid') return grid(rng, d);
-    return polyomino(rng, d);
+    return polyomino(rng, d, cfg.size);
   },
   key: (p) => `${p.task}|${JSON.stringify(p.data)}|${p.qa.question}`,
   build(p, cfg): Built {

@@ -853,7 +853,12 @@ export const stem: Generator<StemPlan> = {
   minSize: 56,
   plan(rng: Rng, cfg: GenConfig): StemPlan {
     const d = cfg.difficulty;
-    const task = pickTask(rng, TASKS, cfg);
+    // Below 112 px, physics diagrams and plot tick labels are unreadable: those tasks only when asked for.
+    const task = pickTask(
+      rng,
+      TASKS,
+      cfg.size < 112 && !cfg.tasks ? { ...cfg, tasks: ['arithmetic', 'equation', 'geometry'] } : cfg,
+    );
     const make = { arithmetic, equation, geometry, plot, physics: physicsTask }[task];
     const part = make(rng, d);
     const fonts: FontRole[] = d <= 2 ? ['sans'] : ['sans', 'serif', 'mono'];
