@@ -50,6 +50,20 @@ static inline void key_range(const AttnArgs& a, const Task& t, i64 i, i64& lo, i
   if (a.causal) hi = std::min(hi, qi + 1);
 }
 
+// Union of the allowed key ranges of a task's rows; kHi <= kLo when every row is fully masked.
+static inline void block_key_range(const AttnArgs& a, const Task& t, i64& kLo, i64& kHi) {
+  kLo = a.Lk;
+  kHi = 0;
+  for (i64 i = t.q0; i < t.q1; i++) {
+    i64 lo, hi;
+    key_range(a, t, i, lo, hi);
+    if (hi > lo) {
+      kLo = std::min(kLo, lo);
+      kHi = std::max(kHi, hi);
+    }
+  }
+}
+
 static void sgemm(char ta, char tb, i64 m, i64 n, i64 k, float alpha, const float* A, i64 lda, const float* B, i64 ldb, float beta, float* C, i64 ldc) {
   if (m == 0 || n == 0) return;
   if (k == 0) {
@@ -73,15 +87,8 @@ void attention_fwd_f32(const AttnArgs& a) {
       const Task& t = tasks[ti];
       const i64 hk = t.h / group;
       const i64 rows = t.q1 - t.q0;
-      i64 kLo = a.Lk, kHi = 0;
-      for (i64 i = t.q0; i < t.q1; i++) {
-        i64 lo, hi;
-        key_range(a, t, i, lo, hi);
-        if (hi > lo) {
-          kLo = std::min(kLo, lo);
-          kHi = std::max(kHi, hi);
-        }
-      }
+      i64 kLo, kHi;
+      block_key_range(a, t, kLo, kHi);
       float* outBase = a.out + (t.b * a.Lq + t.q0) * oRow + t.h * a.D;
       float* lseBase = a.lse + (t.b * a.Hq + t.h) * a.Lq + t.q0;
       if (kHi <= kLo) {
@@ -148,15 +155,8 @@ void attention_bwd_f32(const AttnArgs& a) {
           Task t = tb;
           t.h = h;
           const i64 rows = t.q1 - t.q0;
-          i64 kLo = a.Lk, kHi = 0;
-          for (i64 i = t.q0; i < t.q1; i++) {
-            i64 lo, hi;
-            key_range(a, t, i, lo, hi);
-            if (hi > lo) {
-              kLo = std::min(kLo, lo);
-              kHi = std::max(kHi, hi);
-            }
-          }
+          i64 kLo, kHi;
+          block_key_range(a, t, kLo, kHi);
           if (kHi <= kLo) continue;
           const i64 nk = kHi - kLo;
           const float* Q = a.q + b * a.qBatch + t.q0 * a.qRow + h * a.D;

@@ -212,13 +212,23 @@ static void conv_plane(i64 C, const i64* inS, const i64* k, const i64* st, const
   }
 }
 
-void im2col_f32(const float* x, float* cols, i64 N, i64 C, const i64* inS, const i64* k, const i64* st, const i64* pad, const i64* outS, int nd) {
-  i64 inTot = 1, oTot = 1, kTot = 1;
+struct ConvSizes {
+  i64 in = 1, out = 1, k = 1;
+};
+
+static ConvSizes conv_sizes(const i64* inS, const i64* k, const i64* outS, int nd) {
+  ConvSizes s;
   for (int d = 0; d < nd; d++) {
-    inTot *= inS[d];
-    oTot *= outS[d];
-    kTot *= k[d];
+    s.in *= inS[d];
+    s.out *= outS[d];
+    s.k *= k[d];
   }
+  return s;
+}
+
+void im2col_f32(const float* x, float* cols, i64 N, i64 C, const i64* inS, const i64* k, const i64* st, const i64* pad, const i64* outS, int nd) {
+  const ConvSizes z = conv_sizes(inS, k, outS, nd);
+  const i64 inTot = z.in, oTot = z.out, kTot = z.k;
   parallel_range(N * C, 1, [&](i64 b, i64 e) {
     for (i64 t = b; t < e; t++) {
       i64 n = t / C, c = t % C;
@@ -230,12 +240,8 @@ void im2col_f32(const float* x, float* cols, i64 N, i64 C, const i64* inS, const
 }
 
 void col2im_f32(const float* cols, float* dx, i64 N, i64 C, const i64* inS, const i64* k, const i64* st, const i64* pad, const i64* outS, int nd) {
-  i64 inTot = 1, oTot = 1, kTot = 1;
-  for (int d = 0; d < nd; d++) {
-    inTot *= inS[d];
-    oTot *= outS[d];
-    kTot *= k[d];
-  }
+  const ConvSizes z = conv_sizes(inS, k, outS, nd);
+  const i64 inTot = z.in, oTot = z.out, kTot = z.k;
   parallel_range(N * C, 1, [&](i64 b, i64 e) {
     for (i64 t = b; t < e; t++) {
       i64 n = t / C, c = t % C;

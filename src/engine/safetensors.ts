@@ -5,7 +5,7 @@
  * atomic (temporary file + rename): a crash never leaves a half-written file under the final name.
  */
 import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
-import { bytesPer, type DType, f16ToF32 } from './dtype.js';
+import { allocArray, bytesPer, type DType, f16ToF32 } from './dtype.js';
 import { fromArray, type Tensor } from './tensor.js';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -125,7 +125,7 @@ export class SafetensorsFile {
       case 'I32':
       case 'BOOL': {
         // Straight into the tensor's own buffer: no second copy.
-        const arr = allocFor(native, n);
+        const arr = allocArray(native, n);
         readInto(this.fd, new Uint8Array(arr.buffer, arr.byteOffset, bytes), pos, this.path, name);
         t = fromArray(arr, info.shape, native);
         break;
@@ -167,21 +167,6 @@ function nativeType(d: StDType): DType {
       return 'bool';
     default:
       return 'int32';
-  }
-}
-
-function allocFor(d: DType, n: number): Float64Array | Float32Array | Uint16Array | Int32Array | Uint8Array {
-  switch (d) {
-    case 'float64':
-      return new Float64Array(n);
-    case 'float32':
-      return new Float32Array(n);
-    case 'bfloat16':
-      return new Uint16Array(n);
-    case 'int32':
-      return new Int32Array(n);
-    case 'bool':
-      return new Uint8Array(n);
   }
 }
 

@@ -20,28 +20,26 @@ function check(o: ScheduleOptions): void {
     throw new Error(`schedule: warmupSteps must be in [0, totalSteps], got ${w}`);
 }
 
-/** Linear warmup then cosine decay to minRatio·lr. `step` counts from 0. */
-export function cosineSchedule(o: ScheduleOptions): (step: number) => number {
+/** Linear warmup to lr over warmupSteps, then `decay(t)` ∈ [0, 1] of the way from lr down to the floor. */
+function warmupThen(o: ScheduleOptions, decay: (t: number) => number): (step: number) => number {
   check(o);
   const w = o.warmupSteps ?? 0;
   const floor = (o.minRatio ?? 0) * o.lr;
   return (step) => {
     if (step < w) return (o.lr * (step + 1)) / w;
     const t = Math.min(1, (step - w) / Math.max(1, o.totalSteps - w));
-    return floor + (o.lr - floor) * 0.5 * (1 + Math.cos(Math.PI * t));
+    return floor + (o.lr - floor) * decay(t);
   };
+}
+
+/** Linear warmup then cosine decay to minRatio·lr. `step` counts from 0. */
+export function cosineSchedule(o: ScheduleOptions): (step: number) => number {
+  return warmupThen(o, (t) => 0.5 * (1 + Math.cos(Math.PI * t)));
 }
 
 /** Linear warmup then linear decay to minRatio·lr. */
 export function linearSchedule(o: ScheduleOptions): (step: number) => number {
-  check(o);
-  const w = o.warmupSteps ?? 0;
-  const floor = (o.minRatio ?? 0) * o.lr;
-  return (step) => {
-    if (step < w) return (o.lr * (step + 1)) / w;
-    const t = Math.min(1, (step - w) / Math.max(1, o.totalSteps - w));
-    return o.lr + (floor - o.lr) * t;
-  };
+  return warmupThen(o, (t) => 1 - t);
 }
 
 /** Linear warmup then constant. */
