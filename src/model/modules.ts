@@ -1,0 +1,215 @@
+/**
+ * Building blocks of the GLM-V modules with explicit control over parameter creation, so one code path serves
+ * (a) random init for training from scratch and (b) empty placeholders that a checkpoint replaces without ever
+ * writing them (a 9B model must not be initialised, or even touched, before its weights are read from disk).
+ *
+ * Init scheme (the reference's `_init_weights`): Linear/Conv weights and Embedding tables ~ N(0, initializer_range),
+ * biases 0, RMSNorm/LayerNorm weights 1 and LayerNorm biases 0, the MoE router weight ~ N(0, initializer_range),
+ * `e_score_correction_bias` 0. Vision modules use vision_config.initializer_range, text modules text_config's.
+ */
+import { type DType, empty, F, fromArray, Module, Parameter, type Tensor } from '../engine/index.js';
+import type { Rng } from '../util/rng.js';
+import type { Activation } from './config.js';
+
+export type InitMode = 'normal' | 'empty';
+
+/** Creates parameters: normal-initialised (training) or empty placeholders (to be replaced by a checkpoint). */
+export class ParamFactory {
+  constructor(
+    readonly mode: InitMode,
+    readonly dtype: DType,
+    private readonly rng: Rng | null,
+    readonly std: number,
+  ) {
+    if (mode === 'normal' && !rng) throw new Error('ParamFactory: normal init needs an Rng');
+  }
+
+  /** The same factory with another std (vision vs text initializer_range). */
+  withStd(std: number): ParamFactory {
+    return new ParamFactory(this.mode, this.dtype, this.rng, std);
+  }
+
+  private make(
+    shape: readonly number[],
+    fill: (buf: Float32Array) => void,
+    trainable = true,
+    dtype = this.dtype,
+  ): Parameter {
+    // Placeholders are zero-filled by the allocator but never written: the OS commits no memory for them.
+    if (this.mode === 'empty') return Parameter.from(empty(shape, dtype, true), trainable);
+    const n = shape.reduce((a, b) => a * b, 1);
+    const vals = new Float32Array(n);
+    fill(vals);
+    const t = F.reshape(tensorFrom(vals), shape);
+    return Parameter.from(dtype === 'float32' ? t : t.to(dtype), trainable);
+  }
+
+  normal(shape: readonly number[], std = this.std): Parameter {
+    const rng = this.rng;
+    return this.make(shape, (b) => {
+      for (let i = 0; i < b.length; i++) b[i] = rng!.normal(0, std);
+    });
+  }
+
+  constant(shape: readonly number[], value: number, trainable = true, dtype = this.dtype): Parameter {
+    return this.make(shape, (b) => b.fill(value), trainable, dtype);
+  }
+}
+
+function tensorFrom(vals: Float32Array): Tensor {
+  return fromArray(vals, [vals.length], 'float32');
+}
+
+export class Linear extends Module {
+  weight: Parameter;
+  bias: Parameter | null;
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    bias: boolean,
+    pf: ParamFactory,
+  ) {
+    super();
+    this.weight = pf.normal([outFeatures, inFeatures]);
+    this.bias = bias ? pf.constant([outFeatures], 0) : null;
+  }
+  forward(x: Tensor): Tensor {
+    return F.linear(x, this.weight, this.bias);
+  }
+}
+
+export class RMSNorm extends Module {
+  weight: Parameter;
+  constructor(
+    readonly dim: number,
+    readonly eps: number,
+    pf: ParamFactory,
+  ) {
+    super();
+    this.weight = pf.constant([dim], 1);
+  }
+  forward(x: Tensor): Tensor {
+    return F.rmsNorm(x, this.weight, this.eps);
+  }
+}
+
+export class LayerNorm extends Module {
+  weight: Parameter;
+  bias: Parameter;
+  constructor(
+    readonly dim: number,
+    readonly eps: number,
+    pf: ParamFactory,
+  ) {
+    super();
+    this.weight = pf.constant([dim], 1);
+    this.bias = pf.constant([dim], 0);
+  }
+  forward(x: Tensor): Tensor {
+    return F.layerNorm(x, this.weight, this.bias, this.eps);
+  }
+}
+
+export class Embedding extends Module {
+  weight: Parameter;
+  constructor(
+    readonly num: number,
+    readonly dim: number,
+    pf: ParamFactory,
+  ) {
+    super();
+    this.weight = pf.normal([num, dim]);
+  }
+  /** ids int32 [..] → float32 [.., dim] (bf16 tables are widened). */
+  forward(ids: Tensor): Tensor {
+    const e = F.embedding(this.weight, ids);
+    return e.dtype === 'float32' ? e : e.to('float32');
+  }
+}
+
+/** A convolution whose kernel equals its stride (patch embedding, 2×2 merge): weight [out, in, ...kernel], bias. */
+export class PatchConv extends Module {
+  weight: Parameter;
+  bias: Parameter;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly kernel: readonly number[],
+    pf: ParamFactory,
+  ) {
+    super();
+    this.weight = pf.normal([outChannels, inChannels, ...kernel]);
+    this.bias = pf.constant([outChannels], 0);
+  }
+  /**
+   * rows [N, in·Πkernel] in (channel, ...kernel) order → [N, out]. With kernel == stride the convolution of one
+   * window is a dot product with the flattened kernel, so this is one GEMM with no im2col.
+   */
+  forwardRows(rows: Tensor): Tensor {
+    return F.linear(rows, F.reshape(this.weight, [this.outChannels, -1]), this.bias);
+  }
+}
+
+export function activation(name: Activation): (x: Tensor) => Tensor {
+  switch (name) {
+    case 'silu':
+      return F.silu;
+    case 'gelu':
+      return (x) => F.gelu(x, 'none');
+    case 'gelu_pytorch_tanh':
+      return (x) => F.gelu(x, 'tanh');
+    case 'relu':
+      return F.relu;
+  }
+}
+
+/** SwiGLU-style MLP with separate gate/up/down projections (ViT blocks, merger, GLM-4.5V dense and experts). */
+export class GatedMlp extends Module {
+  gate_proj: Linear;
+  up_proj: Linear;
+  down_proj: Linear;
+  private readonly act: (x: Tensor) => Tensor;
+  constructor(hidden: number, inter: number, act: Activation, pf: ParamFactory) {
+    super();
+    this.gate_proj = new Linear(hidden, inter, false, pf);
+    this.up_proj = new Linear(hidden, inter, false, pf);
+    this.down_proj = new Linear(inter, hidden, false, pf);
+    this.act = activation(act);
+  }
+  forward(x: Tensor): Tensor {
+    return this.down_proj.forward(F.mul(this.act(this.gate_proj.forward(x)), this.up_proj.forward(x)));
+  }
+}
+
+/** Looks a parameter up by its dotted name. */
+export function getParameter(root: Module, name: string): Parameter | undefined {
+  const { owner, key } = resolve(root, name);
+  const v = owner?.[key];
+  return v instanceof Parameter ? v : undefined;
+}
+
+/**
+ * Replaces the parameter at a dotted name (`model.language_model.layers.3.self_attn.q_proj.weight`) with a new one,
+ * disposing the old. Throws if the name does not lead to an existing parameter field.
+ */
+export function setParameter(root: Module, name: string, value: Parameter): void {
+  const { owner, key } = resolve(root, name);
+  const old = owner?.[key];
+  if (!owner || !(old instanceof Parameter)) throw new Error(`setParameter: the model has no parameter '${name}'`);
+  if (old !== value) {
+    owner[key] = value;
+    old.dispose();
+  }
+}
+
+function resolve(root: object, name: string): { owner: Record<string, unknown> | null; key: string } {
+  const parts = name.split('.');
+  let cur: unknown = root;
+  for (let i = 0; i < parts.length - 1; i++) {
+    const p = parts[i] as string;
+    if (cur === null || typeof cur !== 'object') return { owner: null, key: '' };
+    cur = Array.isArray(cur) ? (/^\d+$/.test(p) ? cur[Number(p)] : undefined) : (cur as Record<string, unknown>)[p];
+  }
+  if (!(cur instanceof Module)) return { owner: null, key: '' };
+  return { owner: cur as unknown as Record<string, unknown>, key: parts[parts.length - 1] as string };
+}

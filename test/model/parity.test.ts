@@ -1,0 +1,131 @@
+/**
+ * Parity with the Hugging Face reference (fixtures made by transformers 4.57.6 in ../shared/parity, and by our own
+ * tools/parity/make_fixtures.py with transformers 5.18.0 in the seed1 folders): positions and rope deltas identical,
+ * vision embeddings / hidden states / logits within 1e-4 in float32, greedy tokens identical with and without the
+ * KV cache, MoE expert choices identical.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { noGrad } from '../../src/engine/index.js';
+import { Glm4vForConditionalGeneration, Glm4vMoeForConditionalGeneration } from '../../src/model/glm4v.js';
+import { FIXTURES, greedy, loadFixture, maxAbsDiff } from './helpers.js';
+
+const TOL = 1e-4;
+
+const FOLDERS = [
+  { dir: 'glm4v', kind: 'glm4v' },
+  { dir: 'glm4v_moe', kind: 'glm4v_moe' },
+  { dir: 'glm4v/seed1', kind: 'glm4v' },
+  { dir: 'glm4v_moe/seed1', kind: 'glm4v_moe' },
+] as const;
+
+for (const { dir, kind } of FOLDERS) {
+  describe(`parity ${dir}`, () => {
+    const path = join(FIXTURES, dir);
+    const { model, report } = Glm4vForConditionalGeneration.fromPretrained(path);
+    const cases = loadFixture(path);
+
+    it('loads every tensor by name (strict) into the right class', () => {
+      expect(report.missing).toEqual([]);
+      expect(report.unexpected).toEqual([]);
+      expect(report.loaded).toBe(model.namedParameters().length);
+      expect(model instanceof Glm4vMoeForConditionalGeneration).toBe(kind === 'glm4v_moe');
+    });
+
+    for (const c of cases) {
+      describe(c.name, () => {
+        const B = c.ids.length;
+        const L = c.ids[0]!.length;
+        const out = noGrad(() => model.forward({ ...c.inputs, outputHiddenStates: true, outputRouterStats: true }));
+        const real = (b: number, l: number) => c.mask[b]![l] === 1;
+
+        it('position ids and rope deltas are identical to get_rope_index', () => {
+          const exp = c.expected.position_ids;
+          for (let a = 0; a < 3; a++)
+            for (let b = 0; b < B; b++)
+              for (let l = 0; l < L; l++) {
+                if (!real(b, l)) continue; // pads: 1 in 4.57, 0 in 5.x, never attended
+                const e =
+                  B === 1 && !Array.isArray((exp[a] as unknown[])[0])
+                    ? (exp[a] as number[])[l]
+                    : (exp as number[][][])[a]![b]![l];
+                expect(out.positionIds[a * B * L + b * L + l], `axis ${a} row ${b} pos ${l}`).toBe(e);
+              }
+          // Ours is relative to the padded length (decode position = absolute index + delta); transformers 5.x's to
+          // the unpadded length. Both give the same decode positions.
+          const pads = c.mask.map((r) => r.filter((m) => m === 0).length);
+          expect(out.ropeDeltas).toEqual(c.expected.rope_deltas.map((d, b) => d - pads[b]!));
+        });
+
+        it('vision embeddings match', () => {
+          const img = c.ref.get('image_embeds');
+          const vid = c.ref.get('video_embeds');
+          expect(!!out.imageEmbeds).toBe(!!img);
+          expect(!!out.videoEmbeds).toBe(!!vid);
+          if (img) expect(maxAbsDiff(out.imageEmbeds!, img)).toBeLessThan(TOL);
+          if (vid) expect(maxAbsDiff(out.videoEmbeds!, vid)).toBeLessThan(TOL);
+        });
+
+        it('hidden states and logits match at every real position', () => {
+          const refLogits = c.ref.get('logits')!;
+          const refHidden = c.ref.get('hidden_states')!;
+          expect(out.hiddenStates!.length).toBe(refHidden.shape[0]);
+          const V = out.logits.shape[2] as number;
+          for (let b = 0; b < B; b++)
+            for (let l = 0; l < L; l++) {
+              if (!real(b, l)) continue;
+              const ours = out.logits.select(0, b).select(0, l);
+              const theirs = B === 1 ? refLogits.select(0, l) : refLogits.select(0, b).select(0, l);
+              expect(ours.shape[0]).toBe(V);
+              expect(maxAbsDiff(ours, theirs), `logits row ${b} pos ${l}`).toBeLessThan(TOL);
+              out.hiddenStates!.forEach((h, i) => {
+                const r = refHidden.select(0, i);
+                const rr = B === 1 ? r.select(0, l) : r.select(0, b).select(0, l);
+                expect(maxAbsDiff(h.select(0, b).select(0, l), rr), `hidden ${i} row ${b} pos ${l}`).toBeLessThan(TOL);
+              });
+            }
+        });
+
+        if (kind === 'glm4v_moe') {
+          it('the MoE layer picks the same experts for every token', () => {
+            const expected =
+              c.expected.router_topk_experts ??
+              (c.expected.layer1_router_topk_experts ? { 1: c.expected.layer1_router_topk_experts } : null);
+            if (!expected) return;
+            for (const [layer, pairs] of Object.entries(expected)) {
+              const st = out.routerStats!.find((s) => s.layer === Number(layer))!;
+              const k = st.topk.length / (B * L);
+              for (let i = 0; i < B * L; i++) {
+                if (!real(Math.floor(i / L), i % L)) continue;
+                const ours = Array.from(st.topk.subarray(i * k, (i + 1) * k)).sort((x, y) => x - y);
+                expect(ours, `layer ${layer} token ${i}`).toEqual(pairs[i]);
+              }
+            }
+          });
+        }
+
+        if (c.expected.generated_tokens) {
+          it('greedy continuation is identical with and without the KV cache', () => {
+            const steps =
+              B === 1
+                ? (c.expected.generated_tokens as number[]).length
+                : (c.expected.generated_tokens as number[][])[0]!.length;
+            const want =
+              B === 1 ? [c.expected.generated_tokens as number[]] : (c.expected.generated_tokens as number[][]);
+            const cached = greedy(model, c.inputs, steps, true);
+            const full = greedy(model, c.inputs, steps, false);
+            expect(cached.tokens).toEqual(want);
+            expect(full.tokens).toEqual(want);
+            const scores = c.ref.get('generate_scores');
+            if (scores) {
+              cached.stepLogits.forEach((s, step) => {
+                const r = B === 1 ? scores.select(0, step) : scores.select(1, step);
+                expect(maxAbsDiff(s, r), `step ${step} scores`).toBeLessThan(TOL);
+              });
+            }
+          });
+        }
+      });
+    }
+  });
+}
