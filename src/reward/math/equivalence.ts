@@ -16,6 +16,11 @@ import {
 
 export interface MathCheckOptions extends CompareOptions {
   limits?: ParseLimits;
+  /**
+   * Reuse parsed references (default true): an RL group compares G responses with one reference, so the reference
+   * is parsed once. Parsed values are immutable, so sharing them is safe.
+   */
+  goldCache?: boolean;
   /** Try mathjs `simplify(pred − gold) = 0` when evaluation cannot decide (worker only: it can be slow). */
   symbolic?: boolean;
 }
@@ -27,13 +32,25 @@ export interface MathCheck extends Comparison {
   parseError?: string;
 }
 
+const GOLD_CACHE_SIZE = 4096;
+const goldCache = new Map<string, MathValue>();
+
 export function checkMath(pred: string, gold: string, opts: MathCheckOptions = {}): MathCheck {
   const limits = opts.limits ?? DEFAULT_LIMITS;
   let g: MathValue;
-  try {
-    g = parseMathValue(gold, limits);
-  } catch (e) {
-    return failure(e, 'reference');
+  const useCache = (opts.goldCache ?? true) && limits === DEFAULT_LIMITS;
+  const cached = useCache ? goldCache.get(gold) : undefined;
+  if (cached) g = cached;
+  else {
+    try {
+      g = parseMathValue(gold, limits);
+    } catch (e) {
+      return failure(e, 'reference');
+    }
+    if (useCache) {
+      if (goldCache.size >= GOLD_CACHE_SIZE) goldCache.delete(goldCache.keys().next().value!);
+      goldCache.set(gold, g);
+    }
   }
   let p: MathValue;
   try {

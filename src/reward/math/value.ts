@@ -6,6 +6,7 @@
  * mathjs evaluation, so no answer can allocate a huge matrix, call a unit conversion or loop in `combinations`.
  */
 import { type MathNode, parse as mathParse } from 'mathjs';
+import { compileNode } from './evaluate.js';
 import { LatexError, type LatexFlags, latexToPlain } from './latex.js';
 
 export type Bracket = '(' | ')' | '[' | ']' | '{' | '}' | '';
@@ -151,6 +152,8 @@ function stripUnitWords(s: string): string {
 
 /** Parses raw answer text (LaTeX or plain) into a value. Throws TooComplexError / LatexError on limits. */
 export function parseMathValue(raw: string, limits: ParseLimits = DEFAULT_LIMITS): MathValue {
+  // Plain numbers need no normalisation.
+  if (raw.length < 40 && NUMBER_RE.test(raw)) return parseNumberLiteral(raw)!;
   const flags: LatexFlags = { degrees: false, percent: false, hadText: false, plusMinus: false };
   const plain = normalizeMathText(raw, flags);
   if (plain.length > limits.maxLength)
@@ -174,6 +177,7 @@ const CLOSERS = ')]}';
 
 /** Splits on any of `seps` at bracket depth 0. */
 export function splitTop(s: string, seps: string[]): { parts: string[]; used: string[] } {
+  if (!seps.some((sep) => s.includes(sep))) return { parts: [s], used: [] };
   const parts: string[] = [];
   const used: string[] = [];
   let depth = 0;
@@ -283,8 +287,13 @@ function parsePlain(s0: string, limits: ParseLimits): MathValue {
   return parseExpression(s, percent, limits);
 }
 
+const RATIONAL_RE = /^\(*([+-]?\d+(?:\.\d+)?)\)*\/\(*(\d+(?:\.\d+)?)\)*$/;
+
 export function parseNumberLiteral(s: string, percent = false): MathValue | null {
   const t = s.replace(/\s+/g, '');
+  // `a/b` and the converter's `((a)/(b))`: a number without a parser round trip (balanced parentheses only).
+  const q = RATIONAL_RE.exec(t);
+  if (q && balanced(t)) return { kind: 'number', value: Number(q[1]) / Number(q[2]), percent };
   if (NUMBER_RE.test(t)) {
     return INT_RE.test(t)
       ? { kind: 'number', value: Number(t), int: BigInt(t), percent }
@@ -293,6 +302,15 @@ export function parseNumberLiteral(s: string, percent = false): MathValue | null
   const sci = SCI_RE.exec(t);
   if (sci) return { kind: 'number', value: Number(`${sci[1]}e${sci[2]}`), percent };
   return null;
+}
+
+function balanced(s: string): boolean {
+  let d = 0;
+  for (const ch of s) {
+    if (ch === '(') d++;
+    else if (ch === ')' && --d < 0) return false;
+  }
+  return d === 0;
 }
 
 /** Inserts explicit structure mathjs needs: splits letter runs into variables, wraps bare function arguments. */
@@ -497,13 +515,10 @@ function parseExpression(s: string, percent: boolean, limits: ParseLimits): Math
       return textValue(s);
     throw e;
   }
-  const compiled = node.compile();
+  const compiled = compileNode(node);
   const evaluate = (scope: Record<string, number>): Complexish | null => {
-    try {
-      return toComplexish(compiled.evaluate({ ...scope }));
-    } catch {
-      return null;
-    }
+    const v = compiled(scope);
+    return Number.isNaN(v.re) || Number.isNaN(v.im) ? null : v;
   };
   if (vars.length === 0) {
     const v = evaluate({});
