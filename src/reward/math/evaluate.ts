@@ -29,7 +29,8 @@ function exp(a: C): C {
 }
 function log(a: C): C {
   if (a.im === 0 && a.re >= 0) return c(Math.log(a.re));
-  return c(Math.log(abs(a)), Math.atan2(a.im, a.re));
+  // +0 for a real negative argument: the principal branch (mathjs), whatever the sign of a zero imaginary part.
+  return c(Math.log(abs(a)), Math.atan2(a.im === 0 ? 0 : a.im, a.re));
 }
 function sqrt(a: C): C {
   if (a.im === 0) return a.re >= 0 ? c(Math.sqrt(a.re)) : c(0, Math.sqrt(-a.re));
@@ -161,7 +162,7 @@ export function compileNode(node: MathNode): Fn {
         case 'unaryMinus':
           return (s) => {
             const x = a(s);
-            return c(-x.re, -x.im);
+            return c(-x.re, x.im === 0 ? 0 : -x.im);
           };
         case 'unaryPlus':
           return a;
