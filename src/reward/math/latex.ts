@@ -246,7 +246,7 @@ const SUPERSCRIPTS: Record<string, string> = {
 /** Unicode clean-up: superscript digits to `^(…)`, full-width forms (NFKC), math symbols to LaTeX commands. */
 export function normalizeUnicode(s: string): string {
   // Most answers are ASCII: nothing to do (the check is far cheaper than NFKC plus the replacements).
-  if (/^[\x00-\x7f]*$/.test(s)) return s;
+  if (!/[^\p{ASCII}]/u.test(s)) return s;
   let out = s.replace(/[⁰¹²³⁴⁵⁶⁷⁸⁹⁻]+/g, (m) => `^(${[...m].map((c) => SUPERSCRIPTS[c]).join('')})`);
   out = out.normalize('NFKC');
   for (const [re, rep] of UNICODE) out = out.replace(re, rep);

@@ -486,15 +486,6 @@ function isSmallIntConstant(n: MathNode): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 1000;
 }
 
-function toComplexish(v: unknown): Complexish | null {
-  if (typeof v === 'number') return { re: v, im: 0 };
-  if (v && typeof v === 'object' && 're' in v && 'im' in v) {
-    const c = v as { re: number; im: number };
-    return { re: c.re, im: c.im };
-  }
-  return null;
-}
-
 function parseExpression(s: string, percent: boolean, limits: ParseLimits): MathValue {
   const prepared = prepareExpression(s);
   if (prepared === null) return textValue(s);
