@@ -16,6 +16,7 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./demo.js'),
   import('./data.js'),
   import('./reward.js'),
+  import('./eval.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
 
