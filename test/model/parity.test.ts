@@ -4,9 +4,10 @@
  * vision embeddings / hidden states / logits within 1e-4 in float32, greedy tokens identical with and without the
  * KV cache, MoE expert choices identical.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { noGrad } from '../../src/engine/index.js';
+import { loadSafetensors, noGrad } from '../../src/engine/index.js';
 import { Glm4vForConditionalGeneration, Glm4vMoeForConditionalGeneration } from '../../src/model/glm4v.js';
 import { FIXTURES, greedy, loadFixture, maxAbsDiff } from './helpers.js';
 
@@ -31,6 +32,51 @@ for (const { dir, kind } of FOLDERS) {
       expect(report.loaded).toBe(model.namedParameters().length);
       expect(model instanceof Glm4vMoeForConditionalGeneration).toBe(kind === 'glm4v_moe');
     });
+
+    if (existsSync(join(path, 'grads.safetensors'))) {
+      it('training: loss and every parameter gradient match the reference', () => {
+        const train = JSON.parse(readFileSync(join(path, 'expected.json'), 'utf8')).cases.train;
+        const grads = loadSafetensors(join(path, 'grads.safetensors'));
+        // transformers 5.x trains fused expert tensors (gate_up_proj [E, 2I, H], down_proj [E, H, I]); split them.
+        let fused = 0;
+        for (const [name, g] of [...grads]) {
+          const m = /^(.*\.mlp\.experts)\.(gate_up_proj|down_proj)$/.exec(name);
+          if (!m) continue;
+          fused++;
+          grads.delete(name);
+          for (let e = 0; e < (g.shape[0] as number); e++) {
+            const ge = g.select(0, e);
+            if (m[2] === 'down_proj') grads.set(`${m[1]}.${e}.down_proj.weight`, ge);
+            else {
+              const I = (ge.shape[0] as number) / 2;
+              grads.set(`${m[1]}.${e}.gate_proj.weight`, ge.slice(0, 0, I));
+              grads.set(`${m[1]}.${e}.up_proj.weight`, ge.slice(0, I, 2 * I));
+            }
+          }
+        }
+        const c = cases.find((x) => x.name === train.case)!;
+        const { model: m } = Glm4vForConditionalGeneration.fromPretrained(path);
+        m.train();
+        const out = m.forward({ ...c.inputs, labels: [train.labels] });
+        expect(Math.abs(out.loss!.item() - train.loss)).toBeLessThan(1e-5);
+        out.loss!.backward();
+        let compared = 0;
+        for (const [name, p] of m.namedParameters()) {
+          const ref = grads.get(name);
+          if (!ref) {
+            // The reference has no gradient for the router-bias buffer (and, unfused, for unchosen experts).
+            expect(p.grad === null || maxAbsDiff(p.grad, new Float32Array(p.size)) === 0, name).toBe(true);
+            continue;
+          }
+          if (p.grad === null && maxAbsDiff(ref, new Float32Array(ref.size)) === 0) continue; // unchosen expert
+          expect(p.grad, name).not.toBeNull();
+          const scale = Math.max(1, maxAbsDiff(ref, new Float32Array(ref.size)));
+          expect(maxAbsDiff(p.grad!, ref) / scale, name).toBeLessThan(TOL);
+          compared++;
+        }
+        expect(compared).toBeGreaterThanOrEqual(train.grad_count - fused);
+      });
+    }
 
     for (const c of cases) {
       describe(c.name, () => {

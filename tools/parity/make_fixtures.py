@@ -10,6 +10,7 @@ what the TypeScript tests compare against:
   inputs.json                         per case: input_ids, attention_mask, grids, token types, which pixels it uses
   expected.json                       per case: position_ids, rope_deltas (reference convention), greedy tokens, ...
   logits.safetensors                  per case: logits, hidden_states, image/video embeddings, generation scores
+  grads.safetensors                   gradient of every parameter for the image prompt with labels (expected.train)
 
 Usage (the venv at /work/main/.venv has torch; install transformers there first, see README):
   .venv/bin/python tools/parity/make_fixtures.py --kind glm4v --seed 1 --out test/fixtures/parity/glm4v/seed1
@@ -307,6 +308,25 @@ def main() -> None:
             "pixel_rows": [img_off, img_off + img_rows] if c["images"] else None,
             "uses": (["pixel_values"] if c["images"] else []) + (["pixel_values_videos"] if c["video"] else []),
         }
+
+    # Training: the image prompt with labels (image tokens ignored): loss and the gradient of every parameter.
+    c = cases["image"]
+    ids = torch.tensor(c["rows"])
+    labels = ids.clone()
+    labels[ids == cfg_dict["image_token_id"]] = -100
+    model.zero_grad()
+    out = model(
+        input_ids=ids,
+        attention_mask=torch.ones_like(ids),
+        mm_token_type_ids=torch.tensor([token_types(c["rows"][0], cfg_dict)]),
+        pixel_values=pixel_images[: n_img[0]],
+        image_grid_thw=torch.tensor([grids[0]]),
+        labels=labels,
+    )
+    out.loss.backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+    save_file(grads, os.path.join(a.out, "grads.safetensors"))
+    expected["train"] = {"case": "image", "labels": labels[0].tolist(), "loss": out.loss.item(), "grad_count": len(grads)}
 
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(a.out, "logits.safetensors"))
     meta = {
