@@ -17,9 +17,14 @@ export const GatesSchema = z
         style: z.enum(['glm41v', 'glm45v', 'auto']).default('auto'),
         /** The prompt pre-opened `<think>`. */
         prefilledThink: z.boolean().default(false),
+        /**
+         * `strict` (GLM): exactly one box token in the answer part. `lenient` (other models, eval): the last box
+         * token, else the last `\boxed{}`, else an "Answer:" line, else the last line (src/io/answer.ts).
+         */
+        extraction: z.enum(['strict', 'lenient']).default('strict'),
       })
       .strict()
-      .default({ enabled: true, style: 'auto', prefilledThink: false }),
+      .default({ enabled: true, style: 'auto', prefilledThink: false, extraction: 'strict' }),
     /** Require real thinking: a non-empty `<think>` of at least `minChars` characters. */
     thinking: z
       .object({ required: z.boolean().default(false), minChars: z.number().int().min(1).default(16) })

@@ -31,6 +31,7 @@ import {
 import { formatZodError, JudgeClient, type JudgeClientOptions } from './judge.js';
 import { RewardStats } from './stats.js';
 import type { ResponseMeta, RewardResult, Verdict } from './types.js';
+import { judgeVerdict } from './verifiers/common.js';
 import { VERIFIERS } from './verifiers/index.js';
 
 export interface RouterOptions {
@@ -208,7 +209,7 @@ export class RewardRouter {
     const parsed = parseResponse(response, {
       style: g.format.style,
       prefilledThink: g.format.prefilledThink,
-      mode: meta.extract ?? 'strict',
+      mode: meta.extract ?? g.format.extraction,
     });
     const formatReport: GateResult = g.format.enabled
       ? {
@@ -271,6 +272,20 @@ export class RewardRouter {
         answer,
         gates: reports,
       });
+    }
+
+    // `judge: always`: the judge has the last word for every verifier (the rule verdict stays in the reason).
+    if (rr.route?.judge === 'always' && this.judge && !verdict.judge) {
+      const rule = verdict;
+      verdict = await judgeVerdict(
+        { sample, response: parsed, answer, params: params.data, cas: null, judge: this.judge, judgeMode: 'always' },
+        verifier.judgeKind,
+        'judge mode always',
+      );
+      verdict = {
+        ...verdict,
+        reason: `${verdict.reason}; rules said ${rule.correct ? 'correct' : 'incorrect'} (${rule.path})`,
+      };
     }
 
     const penalty = reports.reduce((s, r) => s + (r.penalty ?? 0), 0);

@@ -161,3 +161,39 @@ describe('RewardRouter', () => {
     expect(r.stats.table()).toMatch(/ALL/);
   });
 });
+
+describe('extraction modes and judge: always', () => {
+  let judgeMock: MockJudge;
+  beforeAll(async () => {
+    judgeMock = await startMockJudge();
+  });
+  afterAll(async () => {
+    await judgeMock.close();
+  });
+
+  it('lenient extraction scores other models (route setting or per response)', async () => {
+    const other = '<think>work</think>So the final answer is \\boxed{\\frac{1}{2}}.';
+    const s = sample({ answer: '0.5' });
+    const strict = new RewardRouter({ gates: { format: { enabled: false } } }, { cas: null });
+    expect((await strict.score(s, other)).path).toBe('gate:extract');
+    expect((await strict.score(s, other, { extract: 'lenient' })).correct).toBe(true);
+    const lenient = new RewardRouter({ gates: { format: { enabled: false, extraction: 'lenient' } } }, { cas: null });
+    expect((await lenient.score(s, 'Answer: 0.5')).correct).toBe(true);
+  });
+
+  it('judge: always lets the judge overrule the rules', async () => {
+    const r = new RewardRouter(
+      {
+        judge: { endpoints: [{ baseURL: judgeMock.url, model: 'always-incorrect' }] },
+        routes: [{ match: {}, judge: 'always' }],
+      },
+      { cas: null },
+    );
+    const res = await r.score(
+      sample({ domain: 'chart', answer: '100', verifier: { type: 'chart' } }),
+      R41('x', B('100.5')),
+    );
+    expect(res).toMatchObject({ correct: false, path: 'judge' });
+    expect(res.reason).toMatch(/rules said correct/);
+  });
+});
