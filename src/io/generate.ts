@@ -1,0 +1,428 @@
+/**
+ * Generation with a KV cache: batched prefill (left padding), one-token decode steps, greedy or seeded sampling
+ * (temperature, top-k, top-p, repetition penalty), stop ids, streaming text split into reasoning and content, and
+ * the paper's force answering: when thinking reaches its budget without `</think>`, the closing tokens are inserted
+ * and the model goes on to answer.
+ *
+ * The loop is async and yields to the event loop between decode steps, so a server can accept and cancel
+ * requests while a batch decodes.
+ */
+import { noGrad, scope, type Tensor } from '../engine/index.js';
+import type { Glm4vForConditionalGeneration } from '../model/glm4v.js';
+import type { KVCache } from '../model/text.js';
+import type { Grid } from '../model/rope.js';
+import { Rng } from '../util/rng.js';
+import { ThinkStreamSplitter } from './answer.js';
+
+/** One prompt: token ids plus the visual inputs its image tokens stand for (processor output). */
+export interface GenerationInput {
+  inputIds: readonly number[];
+  pixelValues?: Float32Array | null;
+  imageGridThw?: readonly Grid[] | null;
+  pixelValuesVideos?: Float32Array | null;
+  videoGridThw?: readonly Grid[] | null;
+}
+
+export interface SamplingOptions {
+  /** 0 (default) = greedy. */
+  temperature?: number;
+  /** Keep the k most likely tokens (0 = off). */
+  topK?: number;
+  /** Nucleus sampling; 1 (default, the paper's rollout setting) = off. */
+  topP?: number;
+  /** HF-style penalty on tokens already present (prompt included); 1 = off. */
+  repetitionPenalty?: number;
+  /** Seed of the sampler (each row gets its own stream derived from it). */
+  seed?: number;
+}
+
+/** Converts token ids to text for streaming; `GlmTokenizer` satisfies it. */
+export interface StreamDecoder {
+  decodeBytes(ids: ArrayLike<number>, opts?: { skipSpecialTokens?: boolean }): Uint8Array;
+}
+
+export interface StreamEvent {
+  row: number;
+  tokenId: number;
+  /** Whether the token was inserted by force answering rather than chosen by the model. */
+  forced: boolean;
+  /** Decoded text delta (complete UTF-8 characters only), and its reasoning / content split. */
+  text: string;
+  reasoning: string;
+  content: string;
+}
+
+export interface GenerateOptions extends SamplingOptions {
+  maxNewTokens: number;
+  /** Generation of a row ends after any of these (the stop token is kept in `tokens`, not in `text`). */
+  stopTokenIds: readonly number[];
+  /** Pad id for left padding (never attended); defaults to the first stop id. */
+  padTokenId?: number;
+  /**
+   * Force answering: once this many tokens have been generated without `thinkCloseId`, the `forceAnswerIds`
+   * (`</think><answer>` for GLM-4.1V, `</think>` for GLM-4.5V) are inserted and generation continues.
+   */
+  thinkingBudget?: number | null;
+  thinkCloseId?: number;
+  forceAnswerIds?: readonly number[];
+  /** Needed for text output and streaming. */
+  decoder?: StreamDecoder;
+  /** The prompt already opened `<think>` (so text starts as reasoning). */
+  startInReasoning?: boolean;
+  onToken?: (e: StreamEvent) => void;
+  /** Stops every row (finish reason 'abort'). */
+  signal?: AbortSignal;
+  /** Per-row cancellation (e.g. a client disconnected); checked every step. */
+  shouldStop?: (row: number) => boolean;
+  /** Return the model's log-probability (temperature 1, before any truncation) of each generated token. */
+  returnLogprobs?: boolean;
+  /** Yield to the event loop every n decode steps (default 1); 0 = never (pure compute). */
+  yieldEvery?: number;
+}
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface GenerationOutput {
+  /** Generated ids, forced ones included, the stop token included when one ended the row. */
+  tokens: number[];
+  text: string;
+  reasoning: string;
+  content: string;
+  finishReason: FinishReason;
+  /** Force answering fired for this row. */
+  forced: boolean;
+  /** Tokens generated before `</think>` (or all, when it never came). */
+  thinkingTokens: number;
+  logprobs?: number[];
+  promptTokens: number;
+}
+
+export interface GenerationStats {
+  prefillMs: number;
+  decodeMs: number;
+  decodeSteps: number;
+  /** Generated tokens per second of decode time, over all rows. */
+  tokensPerSecond: number;
+}
+
+function checkOptions(o: GenerateOptions, n: number, vocab: number): void {
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
+  if (n === 0) throw new Error('generate: no inputs');
+  const t = o.temperature ?? 0;
+  if (!(t >= 0) || !Number.isFinite(t)) throw new Error(`generate: temperature must be >= 0, got ${t}`);
+  const p = o.topP ?? 1;
+  if (!(p > 0 && p <= 1)) throw new Error(`generate: topP must be in (0, 1], got ${p}`);
+  const k = o.topK ?? 0;
+  if (!Number.isInteger(k) || k < 0) throw new Error(`generate: topK must be a non-negative integer, got ${k}`);
+  const rp = o.repetitionPenalty ?? 1;
+  if (!(rp > 0)) throw new Error(`generate: repetitionPenalty must be > 0, got ${rp}`);
+  for (const id of o.stopTokenIds) if (!(id >= 0 && id < vocab)) throw new Error(`generate: stop token ${id} outside the vocabulary [0, ${vocab})`);
+  if (o.thinkingBudget != null) {
+    if (!Number.isInteger(o.thinkingBudget) || o.thinkingBudget < 0) throw new Error(`generate: thinkingBudget must be a non-negative integer, got ${o.thinkingBudget}`);
+    if (o.thinkCloseId === undefined || !o.forceAnswerIds?.length) throw new Error('generate: a thinkingBudget needs thinkCloseId and forceAnswerIds');
+  }
+}
+
+/** Next token from one row of logits under the sampling options. */
+export function sampleToken(logits: Float32Array, history: ReadonlySet<number>, o: SamplingOptions, rng: Rng): number {
+  const V = logits.length;
+  const rp = o.repetitionPenalty ?? 1;
+  const x = rp !== 1 ? Float32Array.from(logits) : logits;
+  if (rp !== 1) {
+    for (const id of history) {
+      const v = x[id] as number;
+      x[id] = v > 0 ? v / rp : v * rp;
+    }
+  }
+  const temp = o.temperature ?? 0;
+  if (temp === 0) {
+    let best = 0;
+    for (let i = 1; i < V; i++) if ((x[i] as number) > (x[best] as number)) best = i;
+    return best;
+  }
+  const topK = o.topK ?? 0;
+  const topP = o.topP ?? 1;
+  let mx = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < V; i++) mx = Math.max(mx, x[i] as number);
+  if (topK === 0 && topP >= 1) {
+    // Full distribution: one pass, no sort.
+    let total = 0;
+    const p = new Float64Array(V);
+    for (let i = 0; i < V; i++) {
+      p[i] = Math.exp(((x[i] as number) - mx) / temp);
+      total += p[i] as number;
+    }
+    let r = rng.random() * total;
+    for (let i = 0; i < V; i++) {
+      r -= p[i] as number;
+      if (r < 0) return i;
+    }
+    return V - 1;
+  }
+  const order = Array.from({ length: V }, (_, i) => i);
+  order.sort((a, b) => (x[b] as number) - (x[a] as number) || a - b);
+  const keep = topK > 0 ? Math.min(topK, V) : V;
+  const probs: number[] = [];
+  let total = 0;
+  for (let j = 0; j < keep; j++) {
+    const v = Math.exp(((x[order[j]!] as number) - mx) / temp);
+    probs.push(v);
+    total += v;
+  }
+  // Nucleus: the smallest prefix whose mass reaches topP (always at least one token).
+  let cut = probs.length;
+  if (topP < 1) {
+    let acc = 0;
+    for (let j = 0; j < probs.length; j++) {
+      acc += (probs[j] as number) / total;
+      if (acc >= topP) {
+        cut = j + 1;
+        break;
+      }
+    }
+  }
+  let mass = 0;
+  for (let j = 0; j < cut; j++) mass += probs[j] as number;
+  let r = rng.random() * mass;
+  for (let j = 0; j < cut; j++) {
+    r -= probs[j] as number;
+    if (r < 0) return order[j] as number;
+  }
+  return order[cut - 1] as number;
+}
+
+interface RowState {
+  tokens: number[];
+  logprobs: number[];
+  history: Set<number>;
+  done: FinishReason | null;
+  forced: boolean;
+  pendingForced: number[];
+  thinkClosed: boolean;
+  thinkingTokens: number;
+  rng: Rng;
+  utf8: TextDecoder;
+  splitter: ThinkStreamSplitter;
+  text: string;
+  reasoning: string;
+  content: string;
+}
+
+/**
+ * Generates a continuation for every input, as one batch. Returns one output per input, in order, and stats.
+ */
+export async function generate(
+  model: Glm4vForConditionalGeneration,
+  inputs: readonly GenerationInput[],
+  opts: GenerateOptions,
+): Promise<{ outputs: GenerationOutput[]; stats: GenerationStats }> {
+  const vocab = model.config.text.vocabSize;
+  checkOptions(opts, inputs.length, vocab);
+  for (const [r, inp] of inputs.entries()) {
+    if (inp.inputIds.length === 0) throw new Error(`generate: input ${r} has no tokens`);
+    for (const id of inp.inputIds) if (!(Number.isInteger(id) && id >= 0 && id < vocab)) throw new Error(`generate: input ${r} has token ${id} outside the vocabulary [0, ${vocab})`);
+  }
+  const B = inputs.length;
+  const stop = new Set(opts.stopTokenIds);
+  const pad = opts.padTokenId ?? opts.stopTokenIds[0] ?? 0;
+  const maxLen = Math.max(...inputs.map((i) => i.inputIds.length));
+  const ids: number[][] = [];
+  const mask: number[][] = [];
+  for (const inp of inputs) {
+    const padN = maxLen - inp.inputIds.length;
+    ids.push([...new Array(padN).fill(pad), ...inp.inputIds]);
+    mask.push([...new Array(padN).fill(0), ...new Array(inp.inputIds.length).fill(1)]);
+  }
+  const visual = concatVisual(inputs);
+  const baseSeed = opts.seed ?? 0;
+  const rows: RowState[] = inputs.map((inp, r) => ({
+    tokens: [],
+    logprobs: [],
+    history: new Set(opts.repetitionPenalty && opts.repetitionPenalty !== 1 ? inp.inputIds : []),
+    done: null,
+    forced: false,
+    pendingForced: [],
+    thinkClosed: false,
+    thinkingTokens: 0,
+    rng: new Rng(baseSeed * 1000003 + r),
+    utf8: new TextDecoder('utf-8', { fatal: false }),
+    splitter: new ThinkStreamSplitter({ startInReasoning: opts.startInReasoning }),
+    text: '',
+    reasoning: '',
+    content: '',
+  }));
+
+  const cache: KVCache = model.newCache(maxLen + opts.maxNewTokens + (opts.forceAnswerIds?.length ?? 0) + 1);
+  const yieldEvery = opts.yieldEvery ?? 1;
+  const t0 = performance.now();
+  let prefillMs = 0;
+  let steps = 0;
+  let generated = 0;
+  try {
+    let lastLogits = noGrad(() =>
+      scope(() =>
+        rowsOf(
+          model.forward({
+            inputIds: ids,
+            attentionMask: mask,
+            pixelValues: visual.pixelValues,
+            imageGridThw: visual.imageGridThw,
+            pixelValuesVideos: visual.pixelValuesVideos,
+            videoGridThw: visual.videoGridThw,
+            cache,
+            logitsToKeep: 1,
+          }).logits,
+        ),
+      ),
+    );
+    prefillMs = performance.now() - t0;
+    const stepMask = mask.map((m) => [...m]);
+    for (let t = 0; ; t++) {
+      const next: number[] = new Array(B).fill(pad);
+      let active = 0;
+      for (let r = 0; r < B; r++) {
+        const row = rows[r]!;
+        if (row.done) continue;
+        if (opts.signal?.aborted || opts.shouldStop?.(r)) {
+          finish(row, 'abort', opts);
+          continue;
+        }
+        const logits = lastLogits[r]!;
+        let id: number;
+        let isForced = false;
+        if (row.pendingForced.length > 0) {
+          id = row.pendingForced.shift()!;
+          isForced = true;
+        } else {
+          id = sampleToken(logits, row.history, opts, row.rng);
+        }
+        if (opts.returnLogprobs) row.logprobs.push(logProb(logits, id));
+        accept(row, r, id, isForced, opts, stop);
+        generated++;
+        if (row.done) continue;
+        if (row.tokens.length >= opts.maxNewTokens) {
+          finish(row, 'length', opts);
+          continue;
+        }
+        next[r] = id;
+        active++;
+      }
+      if (active === 0) break;
+      // Finished rows keep decoding a pad (their outputs are ignored); their mask stays 1 so padding stays left-only.
+      for (let r = 0; r < B; r++) stepMask[r]!.push(1);
+      if (yieldEvery > 0 && t % yieldEvery === 0) await new Promise((res) => setImmediate(res));
+      lastLogits = noGrad(() =>
+        scope(() => rowsOf(model.forward({ inputIds: next.map((id) => [id]), attentionMask: stepMask, cache, logitsToKeep: 1 }).logits)),
+      );
+      steps++;
+    }
+  } finally {
+    cache.dispose();
+  }
+  const decodeMs = performance.now() - t0 - prefillMs;
+  const outputs = rows.map((row, r) => ({
+    tokens: row.tokens,
+    text: row.text,
+    reasoning: row.reasoning,
+    content: row.content,
+    finishReason: row.done ?? 'length',
+    forced: row.forced,
+    thinkingTokens: row.thinkingTokens,
+    ...(opts.returnLogprobs ? { logprobs: row.logprobs } : {}),
+    promptTokens: inputs[r]!.inputIds.length,
+  }));
+  return { outputs, stats: { prefillMs, decodeMs, decodeSteps: steps, tokensPerSecond: decodeMs > 0 ? (generated / decodeMs) * 1000 : 0 } };
+}
+
+/** Records a token: stop handling, thinking budget, streaming text. */
+function accept(row: RowState, r: number, id: number, forced: boolean, o: GenerateOptions, stop: Set<number>): void {
+  row.tokens.push(id);
+  row.history.add(id);
+  if (stop.has(id) && !forced) {
+    finish(row, 'stop', o, id, r);
+    return;
+  }
+  if (o.thinkCloseId !== undefined && id === o.thinkCloseId) row.thinkClosed = true;
+  if (!row.thinkClosed) row.thinkingTokens++;
+  if (o.thinkingBudget != null && !row.thinkClosed && !row.forced && row.thinkingTokens >= o.thinkingBudget) {
+    // Budget spent without `</think>`: insert the closing tokens next, then let the model answer.
+    row.forced = true;
+    row.pendingForced.push(...(o.forceAnswerIds ?? []));
+    row.thinkClosed = true;
+  }
+  emit(row, r, id, forced, o);
+}
+
+function finish(row: RowState, reason: FinishReason, o: GenerateOptions, stopId?: number, r?: number): void {
+  row.done = reason;
+  if (o.decoder) {
+    const tail = row.utf8.decode();
+    const d = row.splitter.push(tail);
+    const e = row.splitter.end();
+    row.text += tail;
+    row.reasoning += d.reasoning + e.reasoning;
+    row.content += d.content + e.content;
+    if (o.onToken && r !== undefined && stopId !== undefined) {
+      o.onToken({ row: r, tokenId: stopId, forced: false, text: tail, reasoning: d.reasoning + e.reasoning, content: d.content + e.content });
+    }
+  }
+}
+
+function emit(row: RowState, r: number, id: number, forced: boolean, o: GenerateOptions): void {
+  if (!o.decoder) {
+    o.onToken?.({ row: r, tokenId: id, forced, text: '', reasoning: '', content: '' });
+    return;
+  }
+  const text = row.utf8.decode(o.decoder.decodeBytes([id], { skipSpecialTokens: false }), { stream: true });
+  const d = row.splitter.push(text);
+  row.text += text;
+  row.reasoning += d.reasoning;
+  row.content += d.content;
+  o.onToken?.({ row: r, tokenId: id, forced, text, reasoning: d.reasoning, content: d.content });
+}
+
+/** log softmax of one logit row at `id`. */
+function logProb(logits: Float32Array, id: number): number {
+  let mx = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < logits.length; i++) mx = Math.max(mx, logits[i] as number);
+  let s = 0;
+  for (let i = 0; i < logits.length; i++) s += Math.exp((logits[i] as number) - mx);
+  return (logits[id] as number) - mx - Math.log(s);
+}
+
+/** [B, 1, V] logits → one Float32Array per row. */
+function rowsOf(logits: Tensor): Float32Array[] {
+  const [B, , V] = logits.shape as [number, number, number];
+  const all = logits.toFloat32();
+  return Array.from({ length: B }, (_, r) => all.subarray(r * V, (r + 1) * V));
+}
+
+function concatVisual(inputs: readonly GenerationInput[]): {
+  pixelValues: Float32Array | null;
+  imageGridThw: Grid[] | null;
+  pixelValuesVideos: Float32Array | null;
+  videoGridThw: Grid[] | null;
+} {
+  const cat = (parts: Array<Float32Array | null | undefined>) => {
+    const list = parts.filter((p): p is Float32Array => !!p && p.length > 0);
+    if (list.length === 0) return null;
+    const out = new Float32Array(list.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of list) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  };
+  const grids = (g: Array<readonly Grid[] | null | undefined>) => {
+    const all = g.flatMap((x) => x ?? []);
+    return all.length ? [...all] : null;
+  };
+  return {
+    pixelValues: cat(inputs.map((i) => i.pixelValues)),
+    imageGridThw: grids(inputs.map((i) => i.imageGridThw)),
+    pixelValuesVideos: cat(inputs.map((i) => i.pixelValuesVideos)),
+    videoGridThw: grids(inputs.map((i) => i.videoGridThw)),
+  };
+}
+
