@@ -4,7 +4,7 @@
  * rerun of the same command resumes from the content-addressed cache.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { type Benchmark, loadBenchmarkFile } from '../eval/benchmark.js';
 import { BUILTIN_BENCHMARKS, expandBenchNames } from '../eval/benchmarks/index.js';
@@ -31,9 +31,10 @@ function collect(v: string, prev: string[]): string[] {
   return [...prev, v];
 }
 
-function fail(e: unknown): never {
+function fail(e: unknown): void {
+  // No process.exit: the finally blocks close the model, and the command stays callable in-process (tests).
   process.stderr.write(`error: ${(e as Error).message}\n`);
-  process.exit(1);
+  process.exitCode = 1;
 }
 
 /** Built-in names, `synthetic`, `paper`, or definition files (.yaml/.yml/.json). */
@@ -116,6 +117,7 @@ export function register(program: Command): void {
     .option('--image-tokens <n>', 'visual token cap per image', int('--image-tokens'), DEFAULT_CAPS.imageTokens)
     .option('--video-tokens <n>', 'visual token cap per video', int('--video-tokens'), DEFAULT_CAPS.videoTokens)
     .option('--media <how>', 'send media as data URLs (data) or file:// URLs (file, server on this machine)', 'data')
+    .option('--video-frames <how>', 'frame-list videos: encoded to MP4 (video) or sent as images', 'video')
     .option('--extract <mode>', 'answer extraction for every benchmark: strict or lenient (default: per benchmark)')
     .option('--judge <url>', 'LLM judge endpoint(s) for verifier fallbacks, comma-separated')
     .option('--judge-model <name>', 'judge model name (one, or one per --judge URL, comma-separated)')
@@ -240,6 +242,8 @@ Interrupted runs resume: rerun the same command (answers come from <out>/cache).
           continuation: o.continuation,
           style: o.style,
           media: o.media,
+          videoFrames: o.videoFrames,
+          mediaDir: join(resolve(o.cacheDir ?? join(o.out, 'cache')), 'media'),
         });
         process.once('SIGINT', onSigint);
         const summary = await runEval({

@@ -385,6 +385,7 @@ async function runMode(
     return cacheKey({
       v: 1,
       model: o.model.id,
+      traits: o.model.requestTraits(),
       system: pr.system ?? null,
       text: pr.text,
       images: await Promise.all(pr.images.map(hashOf)),

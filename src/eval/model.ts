@@ -3,21 +3,15 @@
  * server (vLLM / SGLang serving GLM-4.5V, our own `glmv serve`) through the glmv client. A local-engine model will
  * implement the same interface once generation exists in the engine (not yet: `glmv eval --model DIR` says so).
  *
- * Visual token caps (paper §6.1: 6144 tokens per image, 48k per video) are enforced before sending: an image whose
- * processor token count exceeds the cap is resized here to the size the GLM processor would pick under the cap
- * (a multiple of 28 within budget, so the server's own smart_resize leaves it unchanged). Frame-list videos are sent
- * as consecutive images sharing the video budget; video files are sent whole (the server's frame sampling and
- * `--media-io-kwargs` decide their tokens).
+ * Visual token caps (paper §6.1: 6144 tokens per image, 48k per video) are enforced before sending (./media.ts).
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { extname, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import sharp from 'sharp';
-import { encodePng, loadImage, resizeRgb } from '../io/image.js';
-import { DEFAULT_IMAGE_CONFIG, imageTargetSize, imageTokenCount } from '../io/processor.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type ChatMessageParam, type ChatResult, GlmvClient } from '../serve/client.js';
 import type { EvalPrompt } from './data.js';
+import { capVideoFile, type EncodedImage, encodeImage, framesToVideo, videoUrl } from './media.js';
 
 export interface GenerationParams {
   /** Thinking mode on (`chat_template_kwargs.enable_thinking`). */
@@ -51,9 +45,13 @@ export interface ModelUnderTest {
   readonly id: string;
   /** What the report shows about the model. */
   describe(): Record<string, unknown>;
+  /** Settings that change the request a prompt becomes (part of the cache key). */
+  requestTraits(): Record<string, unknown>;
   generate(prompt: EvalPrompt, params: GenerationParams, signal?: AbortSignal): Promise<Generation>;
   close(): Promise<void>;
 }
+
+export type { EncodedImage };
 
 export interface VisualCaps {
   /** LLM tokens per image (default 6144). */
@@ -63,81 +61,6 @@ export interface VisualCaps {
 }
 
 export const DEFAULT_CAPS: VisualCaps = { imageTokens: 6144, videoTokens: 48_000 };
-
-const IMAGE_MIME: Record<string, string> = {
-  png: 'image/png',
-  jpeg: 'image/jpeg',
-  gif: 'image/gif',
-  webp: 'image/webp',
-};
-const VIDEO_MIME: Record<string, string> = {
-  '.mp4': 'video/mp4',
-  '.webm': 'video/webm',
-  '.mkv': 'video/x-matroska',
-  '.mov': 'video/quicktime',
-  '.avi': 'video/x-msvideo',
-};
-
-export interface EncodedImage {
-  url: string;
-  /** Processor tokens of what is sent. */
-  tokens: number;
-  resized: boolean;
-  width: number;
-  height: number;
-}
-
-/**
- * Encodes an image file for a chat request under a token cap: the original bytes when they fit (and the format is
- * one servers decode), else a PNG resized to the processor's size under the cap. `file` mode sends a `file://` URL
- * of the original when no resize is needed (vLLM `--allowed-local-media-path`).
- */
-export async function encodeImage(
-  path: string,
-  maxTokens: number,
-  mode: 'data' | 'file' = 'data',
-): Promise<EncodedImage> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new Error(`image ${path}: cannot read (${(e as Error).message})`);
-  }
-  let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
-  try {
-    meta = await sharp(bytes).metadata();
-  } catch (e) {
-    throw new Error(`image ${path}: not a decodable image (${(e as Error).message.split('\n')[0]})`);
-  }
-  if (!meta.width || !meta.height) throw new Error(`image ${path}: no dimensions in the file`);
-  // EXIF orientations 5–8 swap width and height once applied (the processor applies them).
-  const swap = (meta.orientation ?? 1) >= 5;
-  const width = swap ? meta.height : meta.width;
-  const height = swap ? meta.width : meta.height;
-  const tokens = imageTokenCount(height, width);
-  const fmt = String(meta.format) === 'jpg' ? 'jpeg' : meta.format;
-  if (tokens <= maxTokens && fmt && IMAGE_MIME[fmt] && (meta.orientation ?? 1) === 1) {
-    const url =
-      mode === 'file'
-        ? pathToFileURL(resolve(path)).href
-        : `data:${IMAGE_MIME[fmt]};base64,${bytes.toString('base64')}`;
-    return { url, tokens, resized: false, width, height };
-  }
-  const target = imageTargetSize(height, width, DEFAULT_IMAGE_CONFIG, maxTokens);
-  const img = await loadImage(bytes, path);
-  const resized =
-    target.width === img.width && target.height === img.height
-      ? img
-      : resizeRgb(img, target.width, target.height, 'bicubic');
-  const png = await encodePng(resized);
-  return {
-    url: `data:image/png;base64,${png.toString('base64')}`,
-    tokens: imageTokenCount(target.height, target.width),
-    resized: true,
-    width: target.width,
-    height: target.height,
-  };
-}
 
 export interface EndpointModelOptions {
   baseURL: string;
@@ -156,6 +79,10 @@ export interface EndpointModelOptions {
   media?: 'data' | 'file';
   /** Extra body fields for every request (`top_k`, `repetition_penalty`, …). */
   extraBody?: Record<string, unknown>;
+  /** Frame-list videos: encoded to MP4 (`video`, default) or sent as consecutive images sharing the budget. */
+  videoFrames?: 'video' | 'images';
+  /** Folder for encoded videos (default: a folder under the OS temp dir). */
+  mediaDir?: string;
 }
 
 /** A small LRU so repeated images (circular copies, multi-turn) are encoded once without holding a whole set. */
@@ -219,6 +146,16 @@ export class EndpointModel implements ModelUnderTest {
       stream: !!this.opts.stream,
       continuation: this.opts.continuation ?? 'chat',
       style: this.opts.style ?? 'glm45v',
+      videoFrames: this.opts.videoFrames ?? 'video',
+    };
+  }
+
+  requestTraits(): Record<string, unknown> {
+    return {
+      videoFrames: this.opts.videoFrames ?? 'video',
+      style: this.opts.style ?? 'glm45v',
+      continuation: this.opts.continuation ?? 'chat',
+      extraBody: this.opts.extraBody ?? null,
     };
   }
 
@@ -241,25 +178,17 @@ export class EndpointModel implements ModelUnderTest {
       parts.push({ type: 'image_url', image_url: { url: img.url } });
     }
     const v = prompt.video;
-    if (v?.frames?.length) {
+    const mode = this.opts.media ?? 'data';
+    const mediaDir = this.opts.mediaDir ?? join(tmpdir(), 'glmv-eval-media');
+    if (v?.frames?.length && (this.opts.videoFrames ?? 'video') === 'images') {
       const per = Math.max(1, Math.floor(this.caps.videoTokens / v.frames.length));
       for (const f of v.frames) parts.push({ type: 'image_url', image_url: { url: (await this.image(f, per)).url } });
+    } else if (v?.frames?.length) {
+      const mp4 = await framesToVideo(v.frames, v.fps ?? 2, this.caps.videoTokens, mediaDir);
+      parts.push({ type: 'video_url', video_url: { url: await videoUrl(mp4, mode) } });
     } else if (v?.path) {
-      const mime = VIDEO_MIME[extname(v.path).toLowerCase()];
-      if (!mime)
-        throw new Error(`video ${v.path}: unsupported extension; expected ${Object.keys(VIDEO_MIME).join(', ')}`);
-      let url: string;
-      if (this.opts.media === 'file') url = pathToFileURL(resolve(v.path)).href;
-      else {
-        let bytes: Buffer;
-        try {
-          bytes = await readFile(v.path);
-        } catch (e) {
-          throw new Error(`video ${v.path}: cannot read (${(e as Error).message})`);
-        }
-        url = `data:${mime};base64,${bytes.toString('base64')}`;
-      }
-      parts.push({ type: 'video_url', video_url: { url } });
+      const capped = await capVideoFile(v.path, this.caps.videoTokens, mediaDir);
+      parts.push({ type: 'video_url', video_url: { url: await videoUrl(capped.path, mode) } });
     }
     parts.push({ type: 'text', text: prompt.text });
     const out: ChatMessageParam[] = [];

@@ -24,6 +24,11 @@ interface Bar {
   values: Array<{ series: Mode; value: number; low: number; high: number }>;
 }
 
+/** A horizontal confidence interval with end caps. */
+function whisker(x1: number, x2: number, y: number, cap: number): string {
+  return `<path d="M${x1} ${y}H${x2}M${x1} ${y - cap}V${y + cap}M${x2} ${y - cap}V${y + cap}" class="ci"/>`;
+}
+
 /** Horizontal grouped bars on a 0–100 axis with CI whiskers. */
 export function barChart(bars: Bar[], title: string): string {
   if (bars.length === 0) return '';
@@ -58,11 +63,12 @@ export function barChart(bars: Bar[], title: string): string {
           `${b.label} [${v.series}] ${fmt(v.value, 2)} (95% CI ${fmt(v.low, 2)}–${fmt(v.high, 2)})`,
         )}</title></rect>`,
       );
-      if (Number.isFinite(v.low) && Number.isFinite(v.high))
-        parts.push(
-          `<line x1="${x(v.low)}" x2="${x(v.high)}" y1="${y + (bh - 3) / 2}" y2="${y + (bh - 3) / 2}" class="ci"/>`,
-        );
-      parts.push(`<text x="${x(v.value) + 4}" y="${y + bh - 4}" class="val">${fmt(v.value)}</text>`);
+      const hasCi = Number.isFinite(v.low) && Number.isFinite(v.high);
+      if (hasCi) parts.push(whisker(x(v.low), x(v.high), y + (bh - 3) / 2, 3));
+      // The label sits right of the bar and its whisker, so neither hides it.
+      parts.push(
+        `<text x="${Math.max(x(v.value), hasCi ? x(v.high) : 0) + 5}" y="${y + bh - 4}" class="val">${fmt(v.value)}</text>`,
+      );
     }
   });
   parts.push('</svg>');
@@ -74,7 +80,7 @@ export function deltaChart(rows: Array<{ label: string; diff: number; low: numbe
   if (rows.length === 0) return '';
   const left = 170;
   const width = 720;
-  const plotW = width - left - 40;
+  const plotW = width - left - 70;
   const bh = 18;
   const height = 40 + rows.length * (bh + 6) + 30;
   const span = Math.max(
@@ -98,8 +104,8 @@ export function deltaChart(rows: Array<{ label: string; diff: number; low: numbe
       `<rect x="${a}" y="${y}" width="${Math.abs(x(r.diff) - x(0))}" height="${bh}" fill="${r.diff >= 0 ? '#2e9e5b' : '#c94a4a'}"><title>${esc(
         `${r.label}: ${fmt(r.diff, 2)} (${fmt(r.low, 2)} to ${fmt(r.high, 2)})`,
       )}</title></rect>`,
-      `<line x1="${x(r.low)}" x2="${x(r.high)}" y1="${y + bh / 2}" y2="${y + bh / 2}" class="ci"/>`,
-      `<text x="${Math.max(x(r.diff), x(0)) + 4}" y="${y + bh - 5}" class="val">${r.diff >= 0 ? '+' : ''}${fmt(r.diff)}</text>`,
+      Number.isFinite(r.low) && Number.isFinite(r.high) ? whisker(x(r.low), x(r.high), y + bh / 2, 4) : '',
+      `<text x="${Math.max(x(r.diff), x(0), Number.isFinite(r.high) ? x(r.high) : 0) + 5}" y="${y + bh - 5}" class="val">${r.diff >= 0 ? '+' : ''}${fmt(r.diff)}</text>`,
     );
   });
   parts.push('</svg>');
@@ -143,7 +149,7 @@ table{border-collapse:collapse;margin:8px 0 16px}td,th{border:1px solid #dde2ea;
 th{background:#f3f5f9}td.num{text-align:right;font-variant-numeric:tabular-nums}table.small{font-size:12.5px}
 table.ex td{max-width:320px;word-break:break-word}.muted{color:#6b7385}.warn{color:#b3261e}
 svg .t{font-size:13px;font-weight:600}svg .ax{font-size:11px;fill:#6b7385}svg .lbl{font-size:12px}svg .val{font-size:11px}
-svg .grid{stroke:#e8ebf1}svg .zero{stroke:#333}svg .ci{stroke:#111;stroke-width:1.5}
+svg .grid{stroke:#e8ebf1}svg .zero{stroke:#333}svg .ci{stroke:#111;stroke-width:1.2;fill:none}
 .legend span{display:inline-block;margin-right:16px}.legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}
 .flex{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}`;
 
