@@ -1,0 +1,47 @@
+/** Public API of the eval harness (`glmv/eval`). */
+export {
+  type Benchmark,
+  type BenchmarkInput,
+  BenchmarkSchema,
+  loadBenchmarkFile,
+  type Metric,
+  parseBenchmark,
+  resolveDataPath,
+} from './benchmark.js';
+export { BUILTIN_BENCHMARKS, expandBenchNames } from './benchmarks/index.js';
+export { cacheKey, GenerationCache } from './cache.js';
+export {
+  answersOf,
+  buildPrompt,
+  type DataError,
+  type EvalItem,
+  type EvalPrompt,
+  type PreparedBenchmark,
+  prepareBenchmark,
+} from './data.js';
+export {
+  aggregate,
+  type Comparison,
+  EvalInterrupted,
+  type EvalSummary,
+  type Mode,
+  type ModeResult,
+  type RunOptions,
+  readSamples,
+  runEval,
+  type SampleRecord,
+} from './harness.js';
+export { capVideoFile, encodeImage, framesToVideo } from './media.js';
+export * from './metrics.js';
+export {
+  DEFAULT_CAPS,
+  EndpointModel,
+  type EndpointModelOptions,
+  type Generation,
+  type GenerationParams,
+  type ModelUnderTest,
+  type VisualCaps,
+} from './model.js';
+export { renderHtmlReport } from './report/html.js';
+export { summaryCsv } from './report/summary.js';
+export { EVAL_GATES, type ScoreResult, Scorer } from './score.js';
