@@ -14,6 +14,7 @@ program
 // Subcommands register themselves here, one import each.
 const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./demo.js'),
+  import('./chat.js'),
   import('./data.js'),
   import('./reward.js'),
   import('./eval.js'),

@@ -1,0 +1,96 @@
+/** `glmv chat` end to end on a tiny random model folder: JSON output, thinking off, force answering, errors. */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ChatModel } from '../../src/io/chat.js';
+import { tinyModelDir } from '../helpers/tinyModelDir.js';
+
+let dir = '';
+let image = '';
+
+beforeAll(async () => {
+  dir = tinyModelDir();
+  image = join(dir, 'red.png');
+  writeFileSync(
+    image,
+    await sharp({ create: { width: 64, height: 48, channels: 3, background: '#d00' } })
+      .png()
+      .toBuffer(),
+  );
+});
+
+function cli(args: string[]) {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'chat', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, GLMV_QUIET: '1' },
+  });
+}
+
+describe('ChatModel', () => {
+  it('answers with an image, thinking on and off, and forces an answer after the budget', async () => {
+    const chat = await ChatModel.load(dir);
+    expect(chat.style).toBe('glm41v');
+    const msgs = [
+      {
+        role: 'user' as const,
+        content: [
+          { type: 'image' as const, image },
+          { type: 'text' as const, text: 'what colour?' },
+        ],
+      },
+    ];
+    const on = await chat.chat(msgs, { maxNewTokens: 6 });
+    expect(on.promptTokens).toBeGreaterThan(10);
+    expect(on.completionTokens).toBeGreaterThan(0);
+    const off = await chat.prepare(msgs, false);
+    const onIds = await chat.prepare(msgs, true);
+    expect(chat.tokenizer.decode(off.inputIds, { skipSpecialTokens: false })).toContain('/nothink');
+    expect(chat.tokenizer.decode(onIds.inputIds, { skipSpecialTokens: false })).not.toContain('/nothink');
+    const forced = await chat.chat(msgs, { maxNewTokens: 8, thinkingBudget: 2 });
+    if (forced.forced) expect(forced.text).toContain('</think><answer>');
+  });
+});
+
+describe('glmv chat', () => {
+  it('prints one JSON object with --json', () => {
+    const r = cli(['--model', dir, '--image', image, '--max-tokens', '5', '--json', 'what', 'is', 'this?']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.usage.completion_tokens).toBeGreaterThan(0);
+    expect(out.usage.completion_tokens).toBeLessThanOrEqual(5);
+    expect(['stop', 'length']).toContain(out.finish_reason);
+  });
+
+  it('explains bad input with a non-zero exit', () => {
+    const badTok = cli(['--model', dir, '--max-tokens', 'x', 'hi']);
+    expect(badTok.status).not.toBe(0);
+    expect(badTok.stderr).toMatch(/--max-tokens must be/);
+  });
+
+  it('has --help with examples', () => {
+    const help = execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'chat', '--help'], {
+      encoding: 'utf8',
+    });
+    expect(help).toMatch(/Examples:/);
+    expect(help).toMatch(/--think-budget/);
+  });
+});
+
+describe('ChatModel errors', () => {
+  it('names a missing model folder and an unreadable image', async () => {
+    await expect(ChatModel.load(join(dir, 'nope'))).rejects.toThrow(/is not a model folder/);
+    const chat = await ChatModel.load(dir);
+    const msgs = [
+      {
+        role: 'user' as const,
+        content: [
+          { type: 'image' as const, image: join(dir, 'config.json') },
+          { type: 'text' as const, text: 'hi' },
+        ],
+      },
+    ];
+    await expect(chat.chat(msgs, { maxNewTokens: 2 })).rejects.toThrow(/image/i);
+  });
+});
