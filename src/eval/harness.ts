@@ -401,11 +401,17 @@ async function runMode(
 
   const one = async (i: number): Promise<void> => {
     const it = items[i]!;
-    const key = await keyOf(it);
-    let gen: Generation | undefined = cache.get(key);
-    const cached = gen !== undefined;
+    let key = '';
     let error: string | null = null;
-    if (!gen) {
+    try {
+      key = await keyOf(it);
+    } catch (e) {
+      // A media file that vanished since loading: this item fails, the run goes on.
+      error = (e as Error).message;
+    }
+    let gen: Generation | undefined = key ? cache.get(key) : undefined;
+    const cached = gen !== undefined;
+    if (!gen && !error) {
       try {
         gen = await o.model.generate(it.prompt, p, o.signal);
         if (aborted()) return; // a reply racing the interrupt: do not trust a half-cancelled request

@@ -329,3 +329,65 @@ describe('eval end to end against a mock endpoint', () => {
     }
   });
 });
+
+describe('LLM judge fallback through the reward verifiers', () => {
+  it('records judge provenance per sample and reuses the judge cache on reruns', async () => {
+    const { startMockJudge } = await import('../reward/mock-judge.js');
+    const judge = await startMockJudge();
+    const dir = mkdtempSync(join(tmpdir(), 'glmv-judge-'));
+    writeFileSync(
+      join(dir, 'qa.jsonl'),
+      `${JSON.stringify({ id: 'q1', question: 'What is the grey thing?', answer: 'sofa' })}\n${JSON.stringify({ id: 'q2', question: 'How many cups?', answer: '3' })}\n`,
+    );
+    writeFileSync(
+      join(dir, 'qa.yaml'),
+      'name: qa\ndata: { format: jsonl, path: qa.jsonl, verifier: { type: vqa } }\nmetric: { name: reward }\n',
+    );
+    const model = await startMockOpenAI((body) => ({
+      json: chatJson({ content: box(lastUserText(body).startsWith('What is the grey') ? 'couch' : '3') }),
+    }));
+    try {
+      const opts: RunOptions = {
+        model: await EndpointModel.open({ baseURL: model.url }),
+        benchmarks: [loadBenchmarkFile(join(dir, 'qa.yaml'))],
+        out: join(dir, 'out'),
+        modes: ['think'],
+        concurrency: 2,
+        generation: { maxTokens: 64, temperature: 0 },
+        caps: { imageTokens: 6144, videoTokens: 48000 },
+        dataDirs: [],
+        judge: {
+          endpoints: [{ baseURL: judge.url, model: 'always-correct', votes: 1 }],
+          temperature: 0,
+          maxTokens: 64,
+          timeoutMs: 5000,
+          retries: 0,
+          backoffMs: 0,
+          concurrency: 2,
+          structured: 'json_schema',
+        },
+        quiet: true,
+      };
+      const s = await runEval(opts);
+      expect(s.results[0]!.score).toBe(100);
+      const recs = readSamples(opts.out, 'qa', 'think');
+      const q1 = recs.find((r) => r.id === 'qa/q1')!;
+      expect(q1).toMatchObject({ path: 'judge', extracted: 'couch', correct: true });
+      expect(q1.judge!.votes).toEqual([
+        expect.objectContaining({ model: 'always-correct', verdict: 'correct', cached: false }),
+      ]);
+      expect(recs.find((r) => r.id === 'qa/q2')!.judge).toBeUndefined();
+      expect(judge.requests).toHaveLength(1);
+      expect(existsSync(join(opts.out, 'cache', 'judge.jsonl'))).toBe(true);
+
+      const again = await runEval(opts);
+      expect(again.results[0]!.score).toBe(100);
+      expect(judge.requests).toHaveLength(1);
+      expect(readSamples(opts.out, 'qa', 'think').find((r) => r.id === 'qa/q1')!.judge!.votes[0]!.cached).toBe(true);
+    } finally {
+      await model.close();
+      await judge.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

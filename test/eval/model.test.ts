@@ -9,6 +9,7 @@ import type { EvalItem } from '../../src/eval/data.js';
 import { capVideoFile, encodeImage, framesToVideo } from '../../src/eval/media.js';
 import { EndpointModel } from '../../src/eval/model.js';
 import { Scorer } from '../../src/eval/score.js';
+import { parseResponse } from '../../src/io/answer.js';
 import { imageTokenCount } from '../../src/io/processor.js';
 import { probeVideo } from '../../src/io/video.js';
 import { chatJson, type MockServer, startMockOpenAI } from './mock-openai.js';
@@ -204,6 +205,37 @@ describe('Scorer on the standard metrics', () => {
     const strict = await mk('strict').score(it, 'I count them.\nThe answer is 12.');
     expect(strict).toMatchObject({ score: 0, status: 'no_answer' });
     expect((await mk('strict').score(it, B('13'))).correct).toBe(false);
+  });
+
+  it('extraction is exactly the shared parser, on both scoring paths', async () => {
+    const texts = [
+      '<think>maybe <|begin_of_box|>1<|end_of_box|></think><answer><|begin_of_box|>2<|end_of_box|></answer>',
+      '<think>r</think>first <|begin_of_box|>a<|end_of_box|> then <|begin_of_box|>b<|end_of_box|>',
+      'no tags at all\nFinal answer: 42',
+      '<think>cut off while thinking \\boxed{7}',
+      'So \\boxed{\\frac{1}{2}} and \\boxed{3}',
+    ];
+    for (const mode of ['strict', 'lenient'] as const) {
+      const exact = new Scorer(
+        parseBenchmark({ name: 'e', data: { path: 'x' }, metric: { name: 'exact_match' }, extraction: mode }, 't'),
+        {
+          judge: null,
+        },
+      );
+      const reward = new Scorer(
+        parseBenchmark(
+          { name: 'r', data: { path: 'x' }, metric: { name: 'reward' }, extraction: mode, judge: 'never' },
+          't',
+        ),
+        { judge: null },
+      );
+      for (const t of texts) {
+        const want = parseResponse(t, { mode }).answer;
+        expect((await exact.score(item({}), t)).extracted, `${mode}: ${t}`).toBe(want);
+        expect((await reward.score(item({}), t)).extracted, `${mode} via router: ${t}`).toBe(want);
+      }
+      await reward.close();
+    }
   });
 
   it('judge "always" without a judge is refused up front', () => {
