@@ -9,8 +9,8 @@
  */
 import { noGrad, scope, type Tensor } from '../engine/index.js';
 import type { Glm4vForConditionalGeneration } from '../model/glm4v.js';
-import type { KVCache } from '../model/text.js';
 import type { Grid } from '../model/rope.js';
+import type { KVCache } from '../model/text.js';
 import { Rng } from '../util/rng.js';
 import { ThinkStreamSplitter } from './answer.js';
 
@@ -106,7 +106,8 @@ export interface GenerationStats {
 }
 
 function checkOptions(o: GenerateOptions, n: number, vocab: number): void {
-  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1) throw new Error(`generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
+  if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1)
+    throw new Error(`generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
   if (n === 0) throw new Error('generate: no inputs');
   const t = o.temperature ?? 0;
   if (!(t >= 0) || !Number.isFinite(t)) throw new Error(`generate: temperature must be >= 0, got ${t}`);
@@ -116,10 +117,13 @@ function checkOptions(o: GenerateOptions, n: number, vocab: number): void {
   if (!Number.isInteger(k) || k < 0) throw new Error(`generate: topK must be a non-negative integer, got ${k}`);
   const rp = o.repetitionPenalty ?? 1;
   if (!(rp > 0)) throw new Error(`generate: repetitionPenalty must be > 0, got ${rp}`);
-  for (const id of o.stopTokenIds) if (!(id >= 0 && id < vocab)) throw new Error(`generate: stop token ${id} outside the vocabulary [0, ${vocab})`);
+  for (const id of o.stopTokenIds)
+    if (!(id >= 0 && id < vocab)) throw new Error(`generate: stop token ${id} outside the vocabulary [0, ${vocab})`);
   if (o.thinkingBudget != null) {
-    if (!Number.isInteger(o.thinkingBudget) || o.thinkingBudget < 0) throw new Error(`generate: thinkingBudget must be a non-negative integer, got ${o.thinkingBudget}`);
-    if (o.thinkCloseId === undefined || !o.forceAnswerIds?.length) throw new Error('generate: a thinkingBudget needs thinkCloseId and forceAnswerIds');
+    if (!Number.isInteger(o.thinkingBudget) || o.thinkingBudget < 0)
+      throw new Error(`generate: thinkingBudget must be a non-negative integer, got ${o.thinkingBudget}`);
+    if (o.thinkCloseId === undefined || !o.forceAnswerIds?.length)
+      throw new Error('generate: a thinkingBudget needs thinkCloseId and forceAnswerIds');
   }
 }
 
@@ -220,7 +224,9 @@ export async function generate(
   checkOptions(opts, inputs.length, vocab);
   for (const [r, inp] of inputs.entries()) {
     if (inp.inputIds.length === 0) throw new Error(`generate: input ${r} has no tokens`);
-    for (const id of inp.inputIds) if (!(Number.isInteger(id) && id >= 0 && id < vocab)) throw new Error(`generate: input ${r} has token ${id} outside the vocabulary [0, ${vocab})`);
+    for (const id of inp.inputIds)
+      if (!(Number.isInteger(id) && id >= 0 && id < vocab))
+        throw new Error(`generate: input ${r} has token ${id} outside the vocabulary [0, ${vocab})`);
   }
   const B = inputs.length;
   const stop = new Set(opts.stopTokenIds);
@@ -312,7 +318,11 @@ export async function generate(
       for (let r = 0; r < B; r++) stepMask[r]!.push(1);
       if (yieldEvery > 0 && t % yieldEvery === 0) await new Promise((res) => setImmediate(res));
       lastLogits = noGrad(() =>
-        scope(() => rowsOf(model.forward({ inputIds: next.map((id) => [id]), attentionMask: stepMask, cache, logitsToKeep: 1 }).logits)),
+        scope(() =>
+          rowsOf(
+            model.forward({ inputIds: next.map((id) => [id]), attentionMask: stepMask, cache, logitsToKeep: 1 }).logits,
+          ),
+        ),
       );
       steps++;
     }
@@ -331,7 +341,15 @@ export async function generate(
     ...(opts.returnLogprobs ? { logprobs: row.logprobs } : {}),
     promptTokens: inputs[r]!.inputIds.length,
   }));
-  return { outputs, stats: { prefillMs, decodeMs, decodeSteps: steps, tokensPerSecond: decodeMs > 0 ? (generated / decodeMs) * 1000 : 0 } };
+  return {
+    outputs,
+    stats: {
+      prefillMs,
+      decodeMs,
+      decodeSteps: steps,
+      tokensPerSecond: decodeMs > 0 ? (generated / decodeMs) * 1000 : 0,
+    },
+  };
 }
 
 /** Records a token: stop handling, thinking budget, streaming text. */
@@ -363,7 +381,14 @@ function finish(row: RowState, reason: FinishReason, o: GenerateOptions, stopId?
     row.reasoning += d.reasoning + e.reasoning;
     row.content += d.content + e.content;
     if (o.onToken && r !== undefined && stopId !== undefined) {
-      o.onToken({ row: r, tokenId: stopId, forced: false, text: tail, reasoning: d.reasoning + e.reasoning, content: d.content + e.content });
+      o.onToken({
+        row: r,
+        tokenId: stopId,
+        forced: false,
+        text: tail,
+        reasoning: d.reasoning + e.reasoning,
+        content: d.content + e.content,
+      });
     }
   }
 }
@@ -425,4 +450,3 @@ function concatVisual(inputs: readonly GenerationInput[]): {
     videoGridThw: grids(inputs.map((i) => i.videoGridThw)),
   };
 }
-

@@ -1,10 +1,10 @@
 /** Generation: KV-cache decoding equals full recomputation, batching with left padding, sampling, force answering. */
 import { describe, expect, it } from 'vitest';
 import { noGrad, randn, scope } from '../../src/engine/index.js';
-import { tinyConfig } from '../../src/model/config.js';
-import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
 import { generate, sampleToken } from '../../src/io/generate.js';
 import { GlmTokenizer } from '../../src/io/tokenizer.js';
+import { tinyConfig } from '../../src/model/config.js';
+import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
 import { Rng } from '../../src/util/rng.js';
 
 const cfg = tinyConfig('glm4v', { layers: 2 });
@@ -12,13 +12,22 @@ const model = Glm4vForConditionalGeneration.random(cfg, { seed: 1 });
 model.eval();
 
 /** Greedy decoding by recomputing the whole sequence every step (no cache). */
-function greedyNoCache(prompt: number[], n: number, visual: { pixelValues?: Float32Array; imageGridThw?: number[][] } = {}): number[] {
+function greedyNoCache(
+  prompt: number[],
+  n: number,
+  visual: { pixelValues?: Float32Array; imageGridThw?: number[][] } = {},
+): number[] {
   const seq = [...prompt];
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
     const next = noGrad(() =>
       scope(() => {
-        const logits = model.forward({ inputIds: [seq], pixelValues: visual.pixelValues, imageGridThw: visual.imageGridThw, logitsToKeep: 1 }).logits;
+        const logits = model.forward({
+          inputIds: [seq],
+          pixelValues: visual.pixelValues,
+          imageGridThw: visual.imageGridThw,
+          logitsToKeep: 1,
+        }).logits;
         return logits.argmax(-1).toArray()[0]!;
       }),
     );
@@ -32,17 +41,35 @@ const prompt = [3, 17, 250, 9, 41, 7, 199];
 
 describe('generate', () => {
   it('KV-cache greedy decoding equals recomputing the full sequence', async () => {
-    const { outputs } = await generate(model, [{ inputIds: prompt }], { maxNewTokens: 10, stopTokenIds: [] as number[] });
+    const { outputs } = await generate(model, [{ inputIds: prompt }], {
+      maxNewTokens: 10,
+      stopTokenIds: [] as number[],
+    });
     expect(outputs[0]!.tokens).toEqual(greedyNoCache(prompt, 10));
     expect(outputs[0]!.finishReason).toBe('length');
   });
 
   it('with an image: cached decoding equals recomputation', async () => {
     const special = cfg.imageTokenId;
-    const p = [3, 17, cfg.imageStartTokenId, special, special, special, special, special, special, cfg.imageEndTokenId, 88];
+    const p = [
+      3,
+      17,
+      cfg.imageStartTokenId,
+      special,
+      special,
+      special,
+      special,
+      special,
+      special,
+      cfg.imageEndTokenId,
+      88,
+    ];
     const pix = randn([24, 1176]).toFloat32();
     const grid = [[1, 4, 6]];
-    const { outputs } = await generate(model, [{ inputIds: p, pixelValues: pix, imageGridThw: grid }], { maxNewTokens: 6, stopTokenIds: [] });
+    const { outputs } = await generate(model, [{ inputIds: p, pixelValues: pix, imageGridThw: grid }], {
+      maxNewTokens: 6,
+      stopTokenIds: [],
+    });
     expect(outputs[0]!.tokens).toEqual(greedyNoCache(p, 6, { pixelValues: pix, imageGridThw: grid }));
   });
 
@@ -127,10 +154,18 @@ describe('generate', () => {
   });
 
   it('rejects bad options and out-of-vocabulary tokens', async () => {
-    await expect(generate(model, [{ inputIds: [1, 99999] }], { maxNewTokens: 2, stopTokenIds: [] })).rejects.toThrow(/token 99999 outside the vocabulary/);
-    await expect(generate(model, [{ inputIds: [1] }], { maxNewTokens: 0, stopTokenIds: [] })).rejects.toThrow(/maxNewTokens/);
-    await expect(generate(model, [{ inputIds: [1] }], { maxNewTokens: 2, stopTokenIds: [], topP: 0 })).rejects.toThrow(/topP/);
-    await expect(generate(model, [{ inputIds: [1] }], { maxNewTokens: 2, stopTokenIds: [], thinkingBudget: 3 })).rejects.toThrow(/thinkCloseId/);
+    await expect(generate(model, [{ inputIds: [1, 99999] }], { maxNewTokens: 2, stopTokenIds: [] })).rejects.toThrow(
+      /token 99999 outside the vocabulary/,
+    );
+    await expect(generate(model, [{ inputIds: [1] }], { maxNewTokens: 0, stopTokenIds: [] })).rejects.toThrow(
+      /maxNewTokens/,
+    );
+    await expect(generate(model, [{ inputIds: [1] }], { maxNewTokens: 2, stopTokenIds: [], topP: 0 })).rejects.toThrow(
+      /topP/,
+    );
+    await expect(
+      generate(model, [{ inputIds: [1] }], { maxNewTokens: 2, stopTokenIds: [], thinkingBudget: 3 }),
+    ).rejects.toThrow(/thinkCloseId/);
   });
 });
 
@@ -155,7 +190,7 @@ describe('sampleToken', () => {
     const N = 20000;
     for (let i = 0; i < N; i++) counts[sampleToken(logits, new Set(), { temperature: 1 }, rng)]!++;
     const z = [...logits].reduce((a, v) => a + Math.exp(v), 0);
-    counts.forEach((c, i) => expect(Math.abs(c / N - Math.exp(logits[i]!) / z)).toBeLessThan(0.015));
+    for (const [i, c] of counts.entries()) expect(Math.abs(c / N - Math.exp(logits[i]!) / z)).toBeLessThan(0.015);
   });
 
   it('top-p keeps the smallest prefix reaching the mass', () => {
