@@ -137,7 +137,8 @@ export class Glm4vForConditionalGeneration extends Module {
     opts: LoadOptions & { seed?: number } = {},
   ): { model: Glm4vForConditionalGeneration; config: Glm4vConfig; report: LoadReport } {
     const config = loadConfig(dir);
-    const model = createModel(config, { init: 'empty' });
+    // bf16 placeholders: never written, but they halve the address space reserved until the real tensors arrive.
+    const model = createModel(config, { init: 'empty', dtype: 'bfloat16' });
     const reader = new CheckpointReader(dir);
     let report: LoadReport;
     try {
@@ -155,7 +156,11 @@ export class Glm4vForConditionalGeneration extends Module {
     } finally {
       reader.close();
     }
-    if (report.missing.length) model.initMissing(report.missing, opts.seed ?? 0);
+    if (report.missing.length) {
+      const anyBf16 = model.namedParameters().some(([n, p]) => !report.missing.includes(n) && p.dtype === 'bfloat16');
+      const dtype = opts.dtype && opts.dtype !== 'auto' ? opts.dtype : anyBf16 ? 'bfloat16' : 'float32';
+      model.initMissing(report.missing, opts.seed ?? 0, dtype);
+    }
     model.eval();
     return { model, config, report };
   }
@@ -173,7 +178,7 @@ export class Glm4vForConditionalGeneration extends Module {
   }
 
   /** Random init (the scheme of `random`) for parameters a lenient load did not find. */
-  initMissing(names: readonly string[], seed: number): void {
+  initMissing(names: readonly string[], seed: number, dtype: DType = 'float32'): void {
     const rng = new Rng(seed);
     const params = new Map(this.namedParameters());
     for (const name of names) {
@@ -181,13 +186,14 @@ export class Glm4vForConditionalGeneration extends Module {
       if (!p) continue;
       const vision = name.startsWith('model.visual.');
       const std = vision ? this.config.vision.initializerRange : this.config.text.initializerRange;
-      const pf = new ParamFactory('normal', p.dtype, rng, std);
+      const router = name.endsWith('e_score_correction_bias');
+      const pf = new ParamFactory('normal', router ? 'float32' : dtype, rng, std);
       const isNorm = /(norm\d?|layernorm)\.weight$/.test(name);
       const fresh =
-        name.endsWith('.bias') || name.endsWith('e_score_correction_bias')
-          ? pf.constant(p.shape, 0, p.requiresGrad, p.dtype)
+        name.endsWith('.bias') || router
+          ? pf.constant(p.shape, 0, p.requiresGrad)
           : isNorm
-            ? pf.constant(p.shape, 1, p.requiresGrad, p.dtype)
+            ? pf.constant(p.shape, 1, p.requiresGrad)
             : pf.normal(p.shape);
       fresh.requiresGrad = p.requiresGrad;
       setParameter(this, name, fresh);

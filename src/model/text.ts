@@ -16,8 +16,10 @@ import {
   F,
   fromArray,
   isGradEnabled,
+  keep,
   Module,
   type Parameter,
+  scope,
   type Tensor,
 } from '../engine/index.js';
 import { untrack } from '../engine/memory.js';
@@ -380,7 +382,8 @@ export class Glm4vMoeTextMoE extends Module {
         layer: this.layerIdx,
         counts,
         topk: indices,
-        auxLoss: ctx.auxSequences ? this.balanceLoss(scores, indices, ctx.auxSequences) : null,
+        // keep: the layer may run inside its own scope (inference), the loss must outlive it.
+        auxLoss: ctx.auxSequences ? keep(this.balanceLoss(scores, indices, ctx.auxSequences)) : null,
       });
     }
     return F.reshape(out, shape);
@@ -480,7 +483,14 @@ export class Glm4vTextModel extends Module {
           first = false;
           return layer.forward(t, c);
         }, h);
-      } else h = layer.forward(h, ctx);
+      } else if (isGradEnabled()) {
+        h = layer.forward(h, ctx);
+      } else {
+        // Inference: free each layer's intermediates as soon as it returns (a 40-layer prefill would otherwise
+        // hold every layer's activations until the caller's scope ends).
+        const x = h;
+        h = scope(() => layer.forward(x, ctx));
+      }
       if (states && i < this.layers.length - 1) states.push(h);
     });
     const hidden = this.norm.forward(h);

@@ -8,7 +8,7 @@
  *     gate/up/down (width intermediate_size)}.
  * Attention is bidirectional and confined to each temporal slice of each image or video (block-diagonal segments).
  */
-import { F, fromArray, Module, type Tensor } from '../engine/index.js';
+import { F, fromArray, isGradEnabled, Module, scope, type Tensor } from '../engine/index.js';
 import type { VisionConfig } from './config.js';
 import {
   activation,
@@ -171,7 +171,12 @@ export class Glm4vVisionModel extends Module {
     x = F.add(x, F.gridSampleBicubic(table, gx, gy));
 
     const { cos, sin } = visionRopeTables(layout, c.headDim, c.ropeTheta);
-    for (const blk of this.blocks) x = blk.forward(x, cos, sin, layout.cuSeqlens);
+    const grad = isGradEnabled();
+    for (const blk of this.blocks) {
+      const h = x;
+      // Inference frees each block's intermediates at once (large images have ~10⁵ patches).
+      x = grad ? blk.forward(h, cos, sin, layout.cuSeqlens) : scope(() => blk.forward(h, cos, sin, layout.cuSeqlens));
+    }
     x = this.post_layernorm.forward(x);
 
     // Four consecutive rows are one merge window (mh, mw); the 2×2 conv reads them in (channel, mh, mw) order.
