@@ -25,7 +25,7 @@ import {
 import { configToJson, type Glm4vConfig, loadConfig, validateConfig } from './config.js';
 import { type InitMode, ParamFactory, setParameter } from './modules.js';
 import { type Grid, getRopeIndex, IMAGE, type TokenBatch, textRopeTables, tokenTypes, VIDEO } from './rope.js';
-import { Glm4vTextModel, KVCache, type RouterStats, type TextContext } from './text.js';
+import { Glm4vMoeTextMoE, Glm4vTextModel, KVCache, type RouterStats, type TextContext } from './text.js';
 import { Glm4vVisionModel } from './vision.js';
 
 type Rows = readonly (readonly number[])[];
@@ -198,6 +198,36 @@ export class Glm4vForConditionalGeneration extends Module {
       fresh.requiresGrad = p.requiresGrad;
       setParameter(this, name, fresh);
     }
+  }
+
+  /**
+   * Auxiliary-loss-free load balancing (DeepSeek-V3; the paper's "loss-free" routing with update rate 1e-3): for
+   * every MoE layer in `stats` (from a forward with outputRouterStats), e_score_correction_bias[i] += rate ·
+   * sign(mean load − load[i]), so overloaded experts become less likely to be chosen. Returns the layers updated.
+   */
+  updateRouterBiases(stats: readonly RouterStats[], rate = 1e-3): number {
+    if (!(rate >= 0)) throw new Error(`updateRouterBiases: rate must be ≥ 0, got ${rate}`);
+    const byLayer = new Map<number, Int32Array>();
+    for (const s of stats) {
+      const acc = byLayer.get(s.layer);
+      if (!acc) byLayer.set(s.layer, Int32Array.from(s.counts));
+      else s.counts.forEach((c, i) => (acc[i]! += c));
+    }
+    for (const [layer, counts] of byLayer) {
+      const mlp = this.model.language_model.layers[layer]?.mlp;
+      if (!(mlp instanceof Glm4vMoeTextMoE))
+        throw new Error(`updateRouterBiases: layer ${layer} has no MoE router (stats from another model?)`);
+      const bias = mlp.gate.e_score_correction_bias;
+      if (counts.length !== bias.size)
+        throw new Error(
+          `updateRouterBiases: layer ${layer} stats cover ${counts.length} experts, the router has ${bias.size}`,
+        );
+      const mean = counts.reduce((a, b) => a + b, 0) / counts.length;
+      const b = bias.toFloat32();
+      for (let i = 0; i < b.length; i++) b[i]! += rate * Math.sign(mean - (counts[i] as number));
+      bias.copy_(fromArray(b, [b.length]));
+    }
+    return byLayer.size;
   }
 
   get gradientCheckpointing(): boolean {

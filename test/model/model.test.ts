@@ -240,6 +240,21 @@ describe('MoE routing', () => {
     expect(r2.weights.toArray()[0]).toBeCloseTo(0.5, 5);
   });
 
+  it('loss-free balancing moves each router bias against its expert load', () => {
+    const m = Glm4vForConditionalGeneration.random(tinyConfig('glm4v_moe'), { seed: 2 });
+    const out = noGrad(() => m.forward({ inputIds: [[3, 4, 5, 6, 7, 8, 9, 10]], outputRouterStats: true }));
+    const st = out.routerStats!;
+    expect(st.map((s) => s.layer)).toEqual([1]);
+    const counts = st[0]!.counts;
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(16);
+    expect(m.updateRouterBiases(st, 0.01)).toBe(1);
+    const bias = (m.model.language_model.layers[1]!.mlp as Glm4vMoeTextMoE).gate.e_score_correction_bias.toArray();
+    counts.forEach((c, i) => expect(bias[i]).toBeCloseTo(c > 2 ? -0.01 : c < 2 ? 0.01 : 0, 6));
+    expect(() => m.updateRouterBiases([{ layer: 0, counts, topk: new Int32Array(0), auxLoss: null }])).toThrow(
+      /layer 0 has no MoE router/,
+    );
+  });
+
   it('sequence-level balance loss = Σᵢ fᵢ·Pᵢ averaged over sequences', () => {
     const c = tinyConfig('glm4v_moe');
     const layer = new Glm4vMoeTextMoE(c.text, 1, new ParamFactory('normal', 'float32', new Rng(3), 0.3));
