@@ -13,7 +13,18 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TinyGpt } from '../src/demo/tinyGpt.js';
-import { getBackend, manualSeed, memoryStats, noGrad, optim, randn, resetPeak, scope, fromArray } from '../src/engine/index.js';
+import {
+  fromArray,
+  getBackend,
+  manualSeed,
+  memoryStats,
+  noGrad,
+  optim,
+  randn,
+  resetPeak,
+  scope,
+  setMatmulPrecision,
+} from '../src/engine/index.js';
 import { Rng } from '../src/util/rng.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -82,7 +93,8 @@ function instrument(): { reset(): void; table(): Array<[string, number, number]>
   }
   return {
     reset: () => times.clear(),
-    table: () => [...times.entries()].map(([k, [t, c]]) => [k, t, c] as [string, number, number]).sort((a, b) => b[1] - a[1]),
+    table: () =>
+      [...times.entries()].map(([k, [t, c]]) => [k, t, c] as [string, number, number]).sort((a, b) => b[1] - a[1]),
   };
 }
 
@@ -129,23 +141,40 @@ function trainOurs(profile: boolean) {
     }
     prof = p.table();
   }
-  return { step: median(times), fwd: median(fwd), peakMB: Math.max(...peaks) / 1e6, params: model.numParameters(), prof };
+  return {
+    step: median(times),
+    fwd: median(fwd),
+    peakMB: Math.max(...peaks) / 1e6,
+    params: model.numParameters(),
+    prof,
+  };
 }
 
 function main() {
   const be = getBackend() as unknown as { name: string; info?: () => { threads: number; onednn: string } };
   const info = be.info?.();
-  console.log(`glmv engine benchmark — ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, backend ${be.name}` + (info ? ` (oneDNN ${info.onednn}, ${info.threads} threads)` : ''));
-  if (be.name !== 'native') console.log('WARNING: the native backend is not active; numbers are for the pure-TypeScript reference backend.');
+  console.log(
+    `glmv engine benchmark — ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, backend ${be.name}` +
+      (info ? ` (oneDNN ${info.onednn}, ${info.threads} threads)` : ''),
+  );
+  if (be.name !== 'native')
+    console.log('WARNING: the native backend is not active; numbers are for the pure-TypeScript reference backend.');
   const py = findPython();
-  console.log(py ? `peers: ${py.bin} (${py.how})` : 'peers: no Python with torch+numpy found (set GLMV_PYTHON or create .venv); peer columns are empty');
+  console.log(
+    py
+      ? `peers: ${py.bin} (${py.how})`
+      : 'peers: no Python with torch+numpy found (set GLMV_PYTHON or create .venv); peer columns are empty',
+  );
 
   // 1. GEMM
   const sizes = [512, 1024, 2048];
   const ours = sizes.map((n) => gemmOurs(n));
   let np: Record<string, number | string> = {};
   if (py) {
-    const r = spawnSync(py.bin, [join(here, 'peers', 'numpy_gemm.py'), String(SECS), ...sizes.map(String)], { encoding: 'utf8', env: numpyEnv() });
+    const r = spawnSync(py.bin, [join(here, 'peers', 'numpy_gemm.py'), String(SECS), ...sizes.map(String)], {
+      encoding: 'utf8',
+      env: numpyEnv(),
+    });
     if (r.status === 0) np = JSON.parse(r.stdout.trim().split('\n').pop()!);
     else console.log(`numpy peer failed: ${r.stderr.slice(-500)}`);
   }
@@ -153,35 +182,80 @@ function main() {
   console.log('   n      glmv    numpy   glmv/numpy');
   sizes.forEach((n, i) => {
     const p = np[String(n)] as number | undefined;
-    console.log(`   ${String(n).padEnd(6)} ${ours[i]!.toFixed(1).padStart(6)}  ${p ? p.toFixed(1).padStart(6) : '   n/a'}   ${p ? `${(ours[i]! / p).toFixed(2)}×` : ''}`);
+    console.log(
+      `   ${String(n).padEnd(6)} ${ours[i]!.toFixed(1).padStart(6)}  ${p ? p.toFixed(1).padStart(6) : '   n/a'}   ${p ? `${(ours[i]! / p).toFixed(2)}×` : ''}`,
+    );
   });
 
-  // 2. train step
+  // 2. train step (float32, then with bf16 GEMM inputs: mixed precision)
   const mine = trainOurs(true);
-  let torchRes: { torch: string; threads: number; step_ms: number[]; fwd_ms: number[]; max_rss_mb: number; params: number } | null = null;
+  setMatmulPrecision('bfloat16');
+  const mixed = trainOurs(false);
+  setMatmulPrecision('float32');
+  let torchRes: {
+    torch: string;
+    threads: number;
+    step_ms: number[];
+    fwd_ms: number[];
+    max_rss_mb: number;
+    params: number;
+  } | null = null;
   if (py) {
-    const r = spawnSync(py.bin, [join(here, 'peers', 'torch_transformer.py'), String(STEPS), String(WARMUP), String(cpus().length)], { encoding: 'utf8', env: numpyEnv() });
+    const r = spawnSync(
+      py.bin,
+      [join(here, 'peers', 'torch_transformer.py'), String(STEPS), String(WARMUP), String(cpus().length)],
+      { encoding: 'utf8', env: numpyEnv() },
+    );
     if (r.status === 0) torchRes = JSON.parse(r.stdout.trim().split('\n').pop()!);
     else console.log(`torch peer failed: ${r.stderr.slice(-500)}`);
   }
   const tStep = torchRes ? median(torchRes.step_ms) : null;
   const tFwd = torchRes ? median(torchRes.fwd_ms) : null;
-  console.log(`\n2. train step of the reference transformer (${(mine.params / 1e6).toFixed(2)}M params, batch 4 × 256 tokens), median of ${STEPS} steps`);
+  console.log(
+    `\n2. train step of the reference transformer (${(mine.params / 1e6).toFixed(2)}M params, batch 4 × 256 tokens), median of ${STEPS} steps`,
+  );
   console.log(`   PyTorch ${torchRes ? `${torchRes.torch}, ${torchRes.threads} threads` : 'n/a'}`);
   console.log('                       glmv      PyTorch   glmv/PyTorch');
-  console.log(`   step (fwd+bwd+AdamW) ${mine.step.toFixed(1).padStart(7)} ms ${tStep ? `${tStep.toFixed(1).padStart(7)} ms` : '      n/a'}   ${tStep ? `${(mine.step / tStep).toFixed(2)}×` : ''}`);
-  console.log(`   forward only         ${mine.fwd.toFixed(1).padStart(7)} ms ${tFwd ? `${tFwd.toFixed(1).padStart(7)} ms` : '      n/a'}   ${tFwd ? `${(mine.fwd / tFwd).toFixed(2)}×` : ''}`);
-  console.log(`\n3. memory: peak tensor memory per step ${mine.peakMB.toFixed(1)} MB; process RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB${torchRes ? `; PyTorch max RSS ${torchRes.max_rss_mb.toFixed(0)} MB` : ''}`);
+  console.log(
+    `   step (fwd+bwd+AdamW) ${mine.step.toFixed(1).padStart(7)} ms ${tStep ? `${tStep.toFixed(1).padStart(7)} ms` : '      n/a'}   ${tStep ? `${(mine.step / tStep).toFixed(2)}×` : ''}`,
+  );
+  console.log(
+    `   forward only         ${mine.fwd.toFixed(1).padStart(7)} ms ${tFwd ? `${tFwd.toFixed(1).padStart(7)} ms` : '      n/a'}   ${tFwd ? `${(mine.fwd / tFwd).toFixed(2)}×` : ''}`,
+  );
+  console.log(
+    `   step, bf16 GEMMs     ${mixed.step.toFixed(1).padStart(7)} ms ${tStep ? `${tStep.toFixed(1).padStart(7)} ms` : '      n/a'}   ${tStep ? `${(mixed.step / tStep).toFixed(2)}×` : ''}   (setMatmulPrecision('bfloat16'); PyTorch column is its fp32 step)`,
+  );
+  console.log(
+    `\n3. memory: peak tensor memory per step ${mine.peakMB.toFixed(1)} MB; process RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB${torchRes ? `; PyTorch max RSS ${torchRes.max_rss_mb.toFixed(0)} MB` : ''}`,
+  );
   const total = mine.prof.reduce((a, [, t]) => a + t, 0) / 3;
-  console.log(`\nprofile of one glmv step (kernel time ${total.toFixed(1)} ms of ${mine.step.toFixed(1)} ms; the rest is TypeScript dispatch):`);
-  for (const [k, t, c] of mine.prof.slice(0, 10)) console.log(`   ${k.padEnd(22)} ${(t / 3).toFixed(1).padStart(7)} ms  ${String(c / 3).padStart(4)} calls`);
+  console.log(
+    `\nprofile of one glmv step (kernel time ${total.toFixed(1)} ms of ${mine.step.toFixed(1)} ms; the rest is TypeScript dispatch):`,
+  );
+  for (const [k, t, c] of mine.prof.slice(0, 10))
+    console.log(`   ${k.padEnd(22)} ${(t / 3).toFixed(1).padStart(7)} ms  ${String(c / 3).padStart(4)} calls`);
   const gemmTarget = np['1024'] ? ours[1]! / (np['1024'] as number) : null;
   console.log('\ntargets:');
-  console.log(`   GEMM at n=1024 >= 1.05× numpy: ${gemmTarget ? `${gemmTarget.toFixed(2)}× — ${gemmTarget >= 1.05 ? 'met' : 'MISSED'}` : 'not measured'}`);
-  console.log(`   train step <= 0.8× PyTorch:    ${tStep ? `${(mine.step / tStep).toFixed(2)}× — ${mine.step / tStep <= 0.8 ? 'met' : 'MISSED'}` : 'not measured'}`);
+  console.log(
+    `   GEMM at n=1024 >= 1.05× numpy: ${gemmTarget ? `${gemmTarget.toFixed(2)}× — ${gemmTarget >= 1.05 ? 'met' : 'MISSED'}` : 'not measured'}`,
+  );
+  console.log(
+    `   train step <= 0.8× PyTorch:    ${tStep ? `${(mine.step / tStep).toFixed(2)}× — ${mine.step / tStep <= 0.8 ? 'met' : 'MISSED'}` : 'not measured'}`,
+  );
   const out = join(here, '..', 'runs', 'bench');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'engine.json'), JSON.stringify({ date: new Date().toISOString(), gemm: { sizes, glmv: ours, numpy: np }, step: { glmv: mine, torch: torchRes } }, null, 2));
+  writeFileSync(
+    join(out, 'engine.json'),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        gemm: { sizes, glmv: ours, numpy: np },
+        step: { glmv: mine, glmvBf16Gemm: mixed, torch: torchRes },
+      },
+      null,
+      2,
+    ),
+  );
   console.log(`\nwrote ${join('runs', 'bench', 'engine.json')}`);
 }
 

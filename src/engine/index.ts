@@ -47,7 +47,14 @@ export const F = {
 };
 
 export { where } from './ops/elementwise.js';
-export { linear, matmul } from './ops/matmul.js';
+export {
+  getMatmulPrecision,
+  linear,
+  type MatmulPrecision,
+  matmul,
+  setMatmulPrecision,
+  withMatmulPrecision,
+} from './ops/matmul.js';
 export { concat, stack } from './ops/shape.js';
 
 import * as init from './nn/init.js';

@@ -22,7 +22,10 @@ function run(c: OpCase, backend: string): Run {
     const r = new Rng(5);
     for (let i = 0; i < w.length; i++) w[i] = r.uniform(-1, 1);
     y.to('float32').mul(fromArray(w, y.shape)).sum().backward();
-    return { out: y.toFloat64(), grads: inputs.map((t, i) => (gradIdx.includes(i) ? (t.grad?.toFloat64() ?? null) : null)) };
+    return {
+      out: y.toFloat64(),
+      grads: inputs.map((t, i) => (gradIdx.includes(i) ? (t.grad?.toFloat64() ?? null) : null)),
+    };
   });
 }
 
@@ -40,12 +43,36 @@ function maxRelErr(a: Float64Array, b: Float64Array): number {
 }
 
 const STRESS: OpCase[] = [
-  { name: 'stress: matmul 131×67 @ 67×259', inputs: (d, g) => [rnd(g, [131, 67], d), rnd(g, [67, 259], d)], fn: ([a, b]) => a!.matmul(b!) },
-  { name: 'stress: batched transposed matmul', inputs: (d, g) => [rnd(g, [6, 33, 17], d), rnd(g, [6, 40, 33], d)], fn: ([a, b]) => a!.mT.matmul(b!.mT) },
-  { name: 'stress: big elementwise (threaded)', inputs: (d, g) => [rnd(g, [300, 257], d), rnd(g, [257], d)], fn: ([a, b]) => a!.mul(b!).gelu().add(a!.silu()).tanh() },
-  { name: 'stress: softmax wide rows', inputs: (d, g) => [rnd(g, [70, 1001], d, { lo: -10, hi: 10 })], fn: ([a]) => a!.softmax(-1) },
-  { name: 'stress: layerNorm/rmsNorm many rows', inputs: (d, g) => [rnd(g, [513, 96], d), rnd(g, [96], d)], fn: ([a, w]) => F.rmsNorm(F.layerNorm(a!, w!, w!), w!) },
-  { name: 'stress: sum of a transposed 3d view', inputs: (d, g) => [rnd(g, [17, 300, 9], d)], fn: ([a]) => a!.permute([2, 0, 1]).sum([1, 2]) },
+  {
+    name: 'stress: matmul 131×67 @ 67×259',
+    inputs: (d, g) => [rnd(g, [131, 67], d), rnd(g, [67, 259], d)],
+    fn: ([a, b]) => a!.matmul(b!),
+  },
+  {
+    name: 'stress: batched transposed matmul',
+    inputs: (d, g) => [rnd(g, [6, 33, 17], d), rnd(g, [6, 40, 33], d)],
+    fn: ([a, b]) => a!.mT.matmul(b!.mT),
+  },
+  {
+    name: 'stress: big elementwise (threaded)',
+    inputs: (d, g) => [rnd(g, [300, 257], d), rnd(g, [257], d)],
+    fn: ([a, b]) => a!.mul(b!).gelu().add(a!.silu()).tanh(),
+  },
+  {
+    name: 'stress: softmax wide rows',
+    inputs: (d, g) => [rnd(g, [70, 1001], d, { lo: -10, hi: 10 })],
+    fn: ([a]) => a!.softmax(-1),
+  },
+  {
+    name: 'stress: layerNorm/rmsNorm many rows',
+    inputs: (d, g) => [rnd(g, [513, 96], d), rnd(g, [96], d)],
+    fn: ([a, w]) => F.rmsNorm(F.layerNorm(a!, w!, w!), w!),
+  },
+  {
+    name: 'stress: sum of a transposed 3d view',
+    inputs: (d, g) => [rnd(g, [17, 300, 9], d)],
+    fn: ([a]) => a!.permute([2, 0, 1]).sum([1, 2]),
+  },
   {
     name: 'stress: cross-entropy vocab 1000',
     inputs: (d, g) => [rnd(g, [257, 1000], d, { lo: -5, hi: 5 })],
@@ -76,10 +103,20 @@ const STRESS: OpCase[] = [
     inputs: (d, g) => [rnd(g, [50, 200], d)],
     fn: ([w]) => {
       const r = new Rng(2);
-      return F.embedding(w!, fromArray(Int32Array.from({ length: 600 }, () => r.int(0, 49)), [600]));
+      return F.embedding(
+        w!,
+        fromArray(
+          Int32Array.from({ length: 600 }, () => r.int(0, 49)),
+          [600],
+        ),
+      );
     },
   },
-  { name: 'stress: conv2d 3×3 stride 1 pad 1', inputs: (d, g) => [rnd(g, [2, 5, 13, 11], d), rnd(g, [7, 5, 3, 3], d), rnd(g, [7], d)], fn: ([x, w, b]) => F.conv2d(x!, w!, b!, { padding: 1 }) },
+  {
+    name: 'stress: conv2d 3×3 stride 1 pad 1',
+    inputs: (d, g) => [rnd(g, [2, 5, 13, 11], d), rnd(g, [7, 5, 3, 3], d), rnd(g, [7], d)],
+    fn: ([x, w, b]) => F.conv2d(x!, w!, b!, { padding: 1 }),
+  },
   {
     name: 'stress: bicubic resample 24×24×64 table to a 10×15 grid',
     inputs: (d, g) => [rnd(g, [24, 24, 64], d)],
@@ -117,7 +154,13 @@ describe('native backend vs reference (float32)', () => {
   }
   it('reports the worst relative error', () => {
     results.sort((a, b) => b[1] - a[1]);
-    console.log('worst native-vs-ref relative errors:', results.slice(0, 5).map(([n, e]) => `${n}: ${e.toExponential(2)}`).join('; '));
+    console.log(
+      'worst native-vs-ref relative errors:',
+      results
+        .slice(0, 5)
+        .map(([n, e]) => `${n}: ${e.toExponential(2)}`)
+        .join('; '),
+    );
   });
 });
 

@@ -79,9 +79,15 @@ describe('errors name the op and the shapes', () => {
   it('shape mismatches', () => {
     expect(() => randn([2, 3]).add(randn([4]))).toThrow(/add: shapes \[2, 3\] and \[4\] cannot be broadcast/);
     expect(() => randn([2, 3]).matmul(randn([4, 5]))).toThrow(/matmul: inner dimensions differ: \[2, 3\] @ \[4, 5\]/);
-    expect(() => randn([2, 3]).reshape([4, 2])).toThrow(/reshape: cannot reshape \[2, 3\] \(6 elements\) into \[4, 2\]/);
-    expect(() => F.linear(randn([2, 3]), randn([5, 4]))).toThrow(/linear: input \[2, 3\] has 3 features, weight \[5, 4\] expects 4/);
-    expect(() => F.attention(randn([1, 2, 3, 4]), randn([1, 2, 2, 4]), randn([1, 2, 2, 4]))).toThrow(/multiple of key\/value heads/);
+    expect(() => randn([2, 3]).reshape([4, 2])).toThrow(
+      /reshape: cannot reshape \[2, 3\] \(6 elements\) into \[4, 2\]/,
+    );
+    expect(() => F.linear(randn([2, 3]), randn([5, 4]))).toThrow(
+      /linear: input \[2, 3\] has 3 features, weight \[5, 4\] expects 4/,
+    );
+    expect(() => F.attention(randn([1, 2, 3, 4]), randn([1, 2, 2, 4]), randn([1, 2, 2, 4]))).toThrow(
+      /multiple of key\/value heads/,
+    );
   });
 
   it('dtypes', () => {
@@ -92,8 +98,12 @@ describe('errors name the op and the shapes', () => {
   });
 
   it('out-of-range indices and targets', () => {
-    expect(() => F.embedding(randn([4, 2]), tensor([1, 4], { dtype: 'int32' }))).toThrow(/index 4 at position 1 is out of range \[0, 4\)/);
-    expect(() => F.crossEntropy(randn([2, 3]), tensor([0, 3], { dtype: 'int32' }))).toThrow(/target 3 at position 1 is out of range \[0, 3\)/);
+    expect(() => F.embedding(randn([4, 2]), tensor([1, 4], { dtype: 'int32' }))).toThrow(
+      /index 4 at position 1 is out of range \[0, 4\)/,
+    );
+    expect(() => F.crossEntropy(randn([2, 3]), tensor([0, 3], { dtype: 'int32' }))).toThrow(
+      /target 3 at position 1 is out of range \[0, 3\)/,
+    );
     expect(() => randn([3]).select(0, 3)).toThrow(/index 3 out of range/);
   });
 
@@ -113,6 +123,7 @@ describe('errors name the op and the shapes', () => {
 });
 
 import { clipGradNorm as optimClipImpl } from '../../src/engine/optim/clip.js';
+
 function optimClip(ps: ReturnType<typeof randn>[]): number {
   return optimClipImpl(ps, 1);
 }
@@ -249,5 +260,26 @@ describe('fromArray', () => {
     d[0] = 9;
     expect(t.toArray()[0]).toBe(9);
     expect(() => fromArray(d, [3])).toThrow(/4 values cannot have shape \[3\]/);
+  });
+});
+
+import { getMatmulPrecision, withMatmulPrecision } from '../../src/engine/index.js';
+
+describe('bf16 matmul precision (mixed precision)', () => {
+  it('rounds GEMM inputs to bf16, accumulates in float32, keeps gradients float32', () => {
+    const a = randn([33, 70]).requireGrad();
+    const w = randn([20, 70]).requireGrad();
+    const exact = F.linear(a, w).toArray();
+    const y = withMatmulPrecision('bfloat16', () => F.linear(a, w));
+    expect(getMatmulPrecision()).toBe('float32');
+    expect(y.dtype).toBe('float32');
+    const got = y.toArray();
+    let worst = 0;
+    for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i]! - exact[i]!) / Math.sqrt(70));
+    expect(worst).toBeGreaterThan(0); // really rounded
+    expect(worst).toBeLessThan(0.05); // bf16 inputs: ~2^-8 relative per product
+    withMatmulPrecision('bfloat16', () => a.matmul(w.mT).sum().backward());
+    expect(a.grad!.dtype).toBe('float32');
+    expect(w.grad!.shape).toEqual([20, 70]);
   });
 });

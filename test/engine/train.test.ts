@@ -64,7 +64,10 @@ describe('AdamW', () => {
       const lin = new nn.Linear(4, 3);
       const opt = new optim.AdamW(lin.parameters(), { lr: 0.05 });
       const rng = new Rng(9);
-      const x = tensor(Array.from({ length: 8 }, () => rng.normal()), { shape: [2, 4] });
+      const x = tensor(
+        Array.from({ length: 8 }, () => rng.normal()),
+        { shape: [2, 4] },
+      );
       const step = () => {
         lin.forward(x).square().sum().backward();
         opt.step();
@@ -75,7 +78,11 @@ describe('AdamW', () => {
         // snapshot, then rebuild everything from the snapshot
         const params = new Map([...lin.stateDict()].map(([k, t]) => [k, t.clone()]));
         const sd = opt.stateDict();
-        const saved = { step: sd.step, lrs: sd.lrs, moments: sd.moments.map((mo) => (mo ? { m: mo.m.clone(), v: mo.v.clone() } : null)) };
+        const saved = {
+          step: sd.step,
+          lrs: sd.lrs,
+          moments: sd.moments.map((mo) => (mo ? { m: mo.m.clone(), v: mo.v.clone() } : null)),
+        };
         manualSeed(123);
         const lin2 = new nn.Linear(4, 3);
         lin2.loadStateDict(params);
