@@ -149,10 +149,27 @@ Examples:
             --judge http://localhost:8001/v1 --judge-model qwen2.5-72b --out runs/mathvista
   glmv eval --endpoint http://localhost:8000/v1 --bench my_bench.yaml --data my_bench=/data/my.tsv --out runs/mine
   glmv eval --list
-Interrupted runs resume: rerun the same command (answers come from <out>/cache).`,
+Interrupted runs resume: rerun the same command (answers come from <out>/cache).
+
+A benchmark definition file (YAML or JSON):
+  name: my_chartqa
+  data: { format: tsv, path: ChartQA_TEST.tsv }     # tsv | parquet | jsonl | llava | dataset | auto
+  prompt: { template: "{question}\\nAnswer with a single word or number." }
+  extraction: lenient                                # or strict (exactly one box)
+  metric: { name: relaxed_accuracy }                 # reward | mcq | anls | vqa_score | ocrbench |
+                                                     # exact_match | iou | point_in_box
+  judge: never                                       # never | fallback | always
+  groupBy: [category]
+Outputs: summary.json, summary.csv, report.html, metrics.jsonl, <bench>/<mode>/samples.jsonl,
+<bench>/data_errors.jsonl (malformed rows with their row numbers).`,
     )
     .action(async (o) => {
       if (o.list) {
+        // `glmv eval --list | head` closes the pipe early: that is not an error.
+        process.stdout.once('error', (e: NodeJS.ErrnoException) => {
+          if (e.code === 'EPIPE') process.exit(0);
+          throw e;
+        });
         for (const b of BUILTIN_BENCHMARKS.values()) {
           const where =
             b.data.format === 'synthetic'
