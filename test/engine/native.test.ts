@@ -164,4 +164,3 @@ describe('native backend vs reference (float32)', () => {
   });
 });
 
-export type { Tensor };
