@@ -30,7 +30,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { fromArray, getBackend, noGrad, saveSafetensors, scope, type Tensor } from '../src/engine/index.js';
-import { configToJson, countParameters, type Glm4vConfig, glm41v9bConfig } from '../src/model/config.js';
+import { configJsonText, countParameters, type Glm4vConfig, glm41v9bConfig } from '../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
 
@@ -165,7 +165,7 @@ function writeCheckpoint(dir: string, cfg: Glm4vConfig, seed: number): void {
     join(dir, 'model.safetensors.index.json'),
     JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }),
   );
-  writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...configToJson(cfg), torch_dtype: 'bfloat16' }, null, 1));
+  writeFileSync(join(dir, 'config.json'), configJsonText(cfg, { torch_dtype: 'bfloat16' }));
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -372,7 +372,12 @@ export function saveWeights(model: Module, dir: string, opts: SaveOptions = {}):
 }
 
 export function writeJsonAtomic(path: string, value: unknown): void {
+  writeTextAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Writes via a temporary file and a rename: readers never see a half-written file. */
+export function writeTextAtomic(path: string, text: string): void {
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-  writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
+  writeFileSync(tmp, text);
   renameSync(tmp, path);
 }

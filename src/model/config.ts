@@ -526,6 +526,24 @@ export function configToJson(cfg: Glm4vConfig): Json {
   return out;
 }
 
+/** Fields the reference declares as floats; its strict config classes reject `1` where `1.0` is expected. */
+const FLOAT_KEYS = [
+  'rope_theta',
+  'partial_rotary_factor',
+  'rms_norm_eps',
+  'initializer_range',
+  'attention_dropout',
+  'routed_scaling_factor',
+  'router_aux_loss_coef',
+];
+
+/** `config.json` text: configToJson with float fields written as floats (`10000.0`), as Python writes them. */
+export function configJsonText(cfg: Glm4vConfig, extra: Json = {}): string {
+  const text = JSON.stringify({ ...configToJson(cfg), ...extra }, null, 2);
+  const re = new RegExp(`("(?:${FLOAT_KEYS.join('|')})": )(-?\\d+)(?=[,\\n}])`, 'g');
+  return `${text.replace(re, '$1$2.0')}\n`;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Presets.
 

@@ -20,9 +20,9 @@ import {
   type LoadReport,
   loadWeights,
   saveWeights,
-  writeJsonAtomic,
+  writeTextAtomic,
 } from './checkpoint.js';
-import { configToJson, type Glm4vConfig, loadConfig, validateConfig } from './config.js';
+import { configJsonText, type Glm4vConfig, loadConfig, validateConfig } from './config.js';
 import { type InitMode, ParamFactory, setParameter } from './modules.js';
 import { type Grid, getRopeIndex, IMAGE, type TokenBatch, textRopeTables, tokenTypes, VIDEO } from './rope.js';
 import { Glm4vMoeTextMoE, Glm4vTextModel, KVCache, type RouterStats, type TextContext } from './text.js';
@@ -169,11 +169,16 @@ export class Glm4vForConditionalGeneration extends Module {
   save(dir: string, opts: { shardBytes?: number } = {}): { files: string[]; bytes: number } {
     mkdirSync(dir, { recursive: true });
     const res = saveWeights(this, dir, { shardBytes: opts.shardBytes });
-    const dtypes = new Set(this.namedParameters().map(([, p]) => p.dtype));
-    writeJsonAtomic(join(dir, 'config.json'), {
-      ...configToJson(this.config),
-      torch_dtype: dtypes.has('bfloat16') && !dtypes.has('float32') ? 'bfloat16' : 'float32',
-    });
+    // The dtype holding most of the weights (a bf16 GLM-4.5V keeps its float32 router biases).
+    let bf16 = 0;
+    let other = 0;
+    for (const [, p] of this.namedParameters())
+      if (p.dtype === 'bfloat16') bf16 += p.size;
+      else other += p.size;
+    writeTextAtomic(
+      join(dir, 'config.json'),
+      configJsonText(this.config, { torch_dtype: bf16 > other ? 'bfloat16' : 'float32' }),
+    );
     return { files: ['config.json', ...res.files], bytes: res.bytes };
   }
 

@@ -132,9 +132,13 @@ describe('checkpoints', () => {
 
   it('bf16 checkpoints stay bf16 (router bias float32) and give logits close to float32; dtype float32 converts', () => {
     const dir = fresh();
-    const bf = Glm4vForConditionalGeneration.fromPretrained(fixture).model.toDtype('bfloat16');
+    const bf = Glm4vForConditionalGeneration.fromPretrained(fixture, { dtype: 'bfloat16' }).model;
     bf.save(dir);
     expect(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).torch_dtype).toBe('bfloat16');
+    const onDisk = new CheckpointReader(dir);
+    expect(onDisk.tensors.get('model.language_model.layers.1.mlp.gate.e_score_correction_bias')!.dtype).toBe('F32');
+    expect(onDisk.tensors.get('model.language_model.layers.1.mlp.gate.weight')!.dtype).toBe('BF16');
+    onDisk.close();
     const { model } = Glm4vForConditionalGeneration.fromPretrained(dir);
     const p = params(model);
     expect(p.get('model.language_model.embed_tokens.weight')!.dtype).toBe('bfloat16');

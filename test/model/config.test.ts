@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  configJsonText,
   configToJson,
   countParameters,
   glm41v9bConfig,
@@ -45,6 +46,11 @@ describe('config', () => {
       expect({ ...tiny.text, maxPositionEmbeddings: 0 }).toEqual({ ...fixture.text, maxPositionEmbeddings: 0 });
       expect(tiny.vision).toEqual(fixture.vision);
       expect(parseConfig(configToJson(tiny))).toEqual(tiny);
+      // Python-style floats: transformers' strict config classes reject 1 for a float field.
+      const text = configJsonText(tiny);
+      expect(text).toMatch(/"rope_theta": 10000\.0,/);
+      if (kind === 'glm4v_moe') expect(text).toMatch(/"routed_scaling_factor": 1\.0,/);
+      expect(parseConfig(JSON.parse(text))).toEqual(tiny);
     }
   });
 
