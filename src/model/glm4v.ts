@@ -216,7 +216,10 @@ export class Glm4vForConditionalGeneration extends Module {
     for (const s of stats) {
       const acc = byLayer.get(s.layer);
       if (!acc) byLayer.set(s.layer, Int32Array.from(s.counts));
-      else s.counts.forEach((c, i) => (acc[i]! += c));
+      else
+        s.counts.forEach((c, i) => {
+          acc[i]! += c;
+        });
     }
     for (const [layer, counts] of byLayer) {
       const mlp = this.model.language_model.layers[layer]?.mlp;

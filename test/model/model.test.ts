@@ -249,7 +249,9 @@ describe('MoE routing', () => {
     expect(counts.reduce((a, b) => a + b, 0)).toBe(16);
     expect(m.updateRouterBiases(st, 0.01)).toBe(1);
     const bias = (m.model.language_model.layers[1]!.mlp as Glm4vMoeTextMoE).gate.e_score_correction_bias.toArray();
-    counts.forEach((c, i) => expect(bias[i]).toBeCloseTo(c > 2 ? -0.01 : c < 2 ? 0.01 : 0, 6));
+    counts.forEach((c, i) => {
+      expect(bias[i]).toBeCloseTo(c > 2 ? -0.01 : c < 2 ? 0.01 : 0, 6);
+    });
     expect(() => m.updateRouterBiases([{ layer: 0, counts, topk: new Int32Array(0), auxLoss: null }])).toThrow(
       /layer 0 has no MoE router/,
     );
