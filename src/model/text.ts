@@ -128,6 +128,20 @@ export class KVCache {
     return { k: K.slice(1, 0, need), v: V.slice(1, 0, need) };
   }
 
+  /**
+   * Views [B, length, Hkv, D] of the keys and values stored for `layer` (null before the first step). Read-only use:
+   * the serving batcher copies rows out of them to let requests join and leave a running batch.
+   */
+  stored(layer: number): { k: Tensor; v: Tensor } | null {
+    this.check();
+    if (layer < 0 || layer >= this.numLayers)
+      throw new Error(`KVCache: layer ${layer} out of range [0, ${this.numLayers})`);
+    const K = this.keys[layer];
+    const V = this.values[layer];
+    if (!K || !V || this.length === 0) return null;
+    return { k: K.slice(1, 0, this.length), v: V.slice(1, 0, this.length) };
+  }
+
   /** Marks `steps` new positions as stored (after every layer has called update). */
   advance(steps: number, batch: number): void {
     this.check();

@@ -20,14 +20,35 @@ import {
   PatchConv,
   RMSNorm,
 } from './modules.js';
-import { checkGrids, type Grid, positionTableCoords, visionLayout, visionRopeTables } from './rope.js';
+import {
+  checkGrids,
+  type Grid,
+  positionTableCoords,
+  type VisionLayout,
+  visionLayout,
+  visionRopeTables,
+} from './rope.js';
 
 export class Glm4vVisionEmbeddings extends Module {
   position_embedding: Embedding;
-  constructor(cfg: VisionConfig, pf: ParamFactory) {
+  constructor(
+    private readonly cfg: VisionConfig,
+    pf: ParamFactory,
+  ) {
     super();
     const side = cfg.imageSize / cfg.patchSize;
     this.position_embedding = new Embedding(side * side, cfg.hiddenSize, pf);
+  }
+
+  /**
+   * The learned side×side table resampled to every row's own grid (bicubic, align_corners=False, border), in
+   * float32: [N, hidden], added to the patch embeddings after the post-conv norm.
+   */
+  forward(layout: VisionLayout): Tensor {
+    const side = this.cfg.imageSize / this.cfg.patchSize;
+    const table = F.reshape(this.position_embedding.weight, [side, side, this.cfg.hiddenSize]);
+    const { gx, gy } = positionTableCoords(layout);
+    return F.gridSampleBicubic(table, gx, gy);
   }
 }
 
@@ -165,10 +186,7 @@ export class Glm4vVisionModel extends Module {
     if (N === 0) throw new Error(`vision: no patches (${what} is empty)`);
 
     let x = this.post_conv_layernorm.forward(this.patch_embed.proj.forwardRows(px));
-    const side = c.imageSize / c.patchSize;
-    const table = F.reshape(this.embeddings.position_embedding.weight, [side, side, c.hiddenSize]);
-    const { gx, gy } = positionTableCoords(layout);
-    x = F.add(x, F.gridSampleBicubic(table, gx, gy));
+    x = F.add(x, this.embeddings.forward(layout));
 
     const { cos, sin } = visionRopeTables(layout, c.headDim, c.ropeTheta);
     const grad = isGradEnabled();

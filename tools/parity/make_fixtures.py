@@ -11,6 +11,7 @@ what the TypeScript tests compare against:
   expected.json                       per case: position_ids, rope_deltas (reference convention), greedy tokens, ...
   logits.safetensors                  per case: logits, hidden_states, image/video embeddings, generation scores
   grads.safetensors                   gradient of every parameter for the image prompt with labels (expected.train)
+  resample.safetensors (--resample)   a 24×24 position table and its bicubic resampling to real-size grids
 
 Usage (the venv at /work/main/.venv has torch; install transformers there first, see README):
   .venv/bin/python tools/parity/make_fixtures.py --kind glm4v --seed 1 --out test/fixtures/parity/glm4v/seed1
@@ -164,6 +165,46 @@ def build_cases(cfg: dict, rng: torch.Generator) -> tuple:
     return cases, grids
 
 
+def resample_fixture(out_dir: str, seed: int) -> None:
+    """The learned position table at the real size (24×24, image_size 336) resampled by the reference's vision
+    embeddings to real-size grids: captured around `model.visual.embeddings` of a one-block vision tower."""
+    from safetensors.torch import save_file
+    from transformers import Glm4vConfig, Glm4vForConditionalGeneration
+
+    C = 8
+    cfg = Glm4vConfig(
+        text_config={"vocab_size": 512, "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "num_key_value_heads": 1,
+                     "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5,
+                                         "mrope_section": [1, 0, 1]}},
+        vision_config={"depth": 1, "hidden_size": C, "num_heads": 2, "image_size": 336, "patch_size": 14,
+                       "out_hidden_size": 16, "intermediate_size": 16},
+        image_token_id=504, video_token_id=505, image_start_token_id=500, image_end_token_id=501,
+        video_start_token_id=502, video_end_token_id=503,
+    )
+    model = Glm4vForConditionalGeneration(cfg).eval()
+    g = torch.Generator().manual_seed(seed)
+    table = torch.randn(576, C, generator=g)
+    emb = model.model.visual.embeddings
+    with torch.no_grad():
+        emb.position_embedding.weight.copy_(table)
+    captured = {}
+
+    def hook(_m, args, out):
+        captured["pos"] = (out - args[0]).detach().clone()
+
+    emb.register_forward_hook(hook)
+    # Grids of the processor fixtures (50x50, 333x517, 768x1024, 1080x1920, 30x3000) and a tiny one.
+    grids = [[1, 6, 6], [1, 24, 36], [1, 54, 74], [1, 78, 138], [1, 2, 214], [1, 2, 2]]
+    tensors = {"table": table}
+    for gr in grids:
+        n = gr[0] * gr[1] * gr[2]
+        with torch.no_grad():
+            model.model.visual(torch.zeros(n, 1176), grid_thw=torch.tensor([gr]))
+        tensors["x".join(map(str, gr))] = captured["pos"]
+    save_file(tensors, os.path.join(out_dir, "resample.safetensors"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kind", choices=["glm4v", "glm4v_moe"], required=True)
@@ -176,6 +217,7 @@ def main() -> None:
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--vision-depth", type=int, default=2)
     ap.add_argument("--new-tokens", type=int, default=8)
+    ap.add_argument("--resample", action="store_true", help="also write resample.safetensors (real-size position table)")
     a = ap.parse_args()
 
     import transformers
@@ -340,6 +382,8 @@ def main() -> None:
         json.dump({**meta, "cases": inputs_json}, f, indent=1)
     with open(os.path.join(a.out, "expected.json"), "w") as f:
         json.dump({**meta, "cases": expected}, f, indent=1)
+    if a.resample:
+        resample_fixture(a.out, a.seed)
     print(f"wrote {a.out}: {', '.join(sorted(os.listdir(a.out)))}")
 
 
