@@ -71,6 +71,18 @@ Napi::Value UnaryBwd(const Napi::CallbackInfo& info) {
   GUARD_END
 }
 
+Napi::Value Swiglu(const Napi::CallbackInfo& info) {
+  GUARD_BEGIN
+  swiglu_f32(ptr<float>(info[0]), I(info, 1), ptr<float>(info[2]), I(info, 3), ptr<float>(info[4]), I(info, 5), I(info, 6));
+  GUARD_END
+}
+
+Napi::Value SwigluBwd(const Napi::CallbackInfo& info) {
+  GUARD_BEGIN
+  swiglu_bwd_f32(ptr<float>(info[0]), I(info, 1), ptr<float>(info[2]), I(info, 3), ptr<float>(info[4]), ptr<float>(info[5]), ptr<float>(info[6]), I(info, 7), I(info, 8));
+  GUARD_END
+}
+
 Napi::Value Affine(const Napi::CallbackInfo& info) {
   GUARD_BEGIN
   affine_f32(ptr<float>(info[0]), (float)Dbl(info, 1), (float)Dbl(info, 2), ptr<float>(info[3]), I(info, 4));
@@ -335,6 +347,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #define REG(name, fn) exports.Set(name, Napi::Function::New(env, fn))
   REG("unary", Unary);
   REG("unaryBackward", UnaryBwd);
+  REG("swiglu", Swiglu);
+  REG("swigluBackward", SwigluBwd);
   REG("affine", Affine);
   REG("binary", Binary);
   REG("where", Where);

@@ -115,8 +115,10 @@ void attention_fwd_f32(const AttnArgs& a) {
           continue;
         }
         float mx = kNegInf;
+        #pragma omp simd reduction(max : mx)
         for (i64 j = lo; j < hi; j++) mx = std::max(mx, s[j]);
         float sum = 0;
+#pragma omp simd reduction(+ : sum)
         for (i64 j = lo; j < hi; j++) {
           float p = fexp(s[j] - mx);
           s[j] = p;
@@ -184,6 +186,7 @@ void attention_bwd_f32(const AttnArgs& a) {
               for (i64 j = hi; j < nk; j++) p[j] = 0.f;
             }
             float d = 0;
+            #pragma omp simd reduction(+ : d)
             for (i64 c = 0; c < a.D; c++) d += dO[r * qoRow + c] * O[r * qoRow + c];
             delta[r] = d;
           }

@@ -96,6 +96,34 @@ void unary_bwd_f32(int op, const float* __restrict x, const float* __restrict y,
   });
 }
 
+void swiglu_f32(const float* gate, i64 gRow, const float* up, i64 uRow, float* out, i64 rows, i64 cols) {
+  parallel_range(rows, std::max<i64>(1, kGrain / std::max<i64>(cols, 1)), [&](i64 b, i64 e) {
+    for (i64 r = b; r < e; r++) {
+      const float* __restrict g = gate + r * gRow;
+      const float* __restrict u = up + r * uRow;
+      float* __restrict o = out + r * cols;
+      for (i64 c = 0; c < cols; c++) o[c] = g[c] * fsigmoid(g[c]) * u[c];
+    }
+  });
+}
+
+void swiglu_bwd_f32(const float* gate, i64 gRow, const float* up, i64 uRow, const float* dout, float* dgate, float* dup, i64 rows, i64 cols) {
+  parallel_range(rows, std::max<i64>(1, kGrain / std::max<i64>(cols, 1)), [&](i64 b, i64 e) {
+    for (i64 r = b; r < e; r++) {
+      const float* __restrict g = gate + r * gRow;
+      const float* __restrict u = up + r * uRow;
+      const float* __restrict d = dout + r * cols;
+      float* __restrict dg = dgate + r * cols;
+      float* __restrict du = dup + r * cols;
+      for (i64 c = 0; c < cols; c++) {
+        const float s = fsigmoid(g[c]);
+        dg[c] = d[c] * u[c] * s * (1.f + g[c] * (1.f - s));
+        du[c] = d[c] * g[c] * s;
+      }
+    }
+  });
+}
+
 void affine_f32(const float* __restrict x, float alpha, float beta, float* out, i64 n) {
   parallel_range(n, kGrain, [&](i64 b, i64 e) {
     for (i64 i = b; i < e; i++) out[i] = alpha * x[i] + beta;
@@ -268,11 +296,13 @@ static inline float bf16_to_f32(uint16_t h) {
 }
 
 static inline uint16_t f32_to_bf16(float f) {
+  // Round to nearest even; NaNs stay quiet NaNs. Branch-free so the loop vectorises.
   uint32_t u;
   std::memcpy(&u, &f, 4);
-  if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) return (uint16_t)((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t nan = (u >> 16) | 0x40u;
+  const bool isNan = (u & 0x7fffffffu) > 0x7f800000u;
+  return (uint16_t)(isNan ? nan : rounded);
 }
 
 static inline double load(const void* p, int t, i64 i) {

@@ -17,6 +17,8 @@ constexpr int kMaxDims = 12;
 // elementwise.cc
 void unary_f32(int op, const float* x, float* out, i64 n);
 void unary_bwd_f32(int op, const float* x, const float* y, const float* dy, float* dx, i64 n);
+void swiglu_f32(const float* gate, i64 gRow, const float* up, i64 uRow, float* out, i64 rows, i64 cols);
+void swiglu_bwd_f32(const float* gate, i64 gRow, const float* up, i64 uRow, const float* dout, float* dgate, float* dup, i64 rows, i64 cols);
 void affine_f32(const float* x, float alpha, float beta, float* out, i64 n);
 void binary_f32(int op, const float* a, const i64* as, const float* b, const i64* bs, void* out, bool outBool, const i64* shape, int nd);
 void where_f32(const uint8_t* c, const i64* cs, const float* a, const i64* as, const float* b, const i64* bs, float* out, const i64* shape, int nd);

@@ -20,6 +20,7 @@ void reduce_f32(int op, const float* x, void* out, i64 outer, i64 r, i64 inner) 
       for (i64 o = b; o < e; o++) {
         const float* p = x + o * r;
         double s = 0;
+        #pragma omp simd reduction(+ : s)
         for (i64 j = 0; j < r; j++) s += p[j];
         of[o] = (float)s;
       }
@@ -75,6 +76,7 @@ double sum_squares_f32(const float* x, i64 n) {
     for (i64 c = b; c < e; c++) {
       i64 lo = c * 4096, hi = std::min(n, lo + 4096);
       float s = 0;
+      #pragma omp simd reduction(+ : s)
       for (i64 i = lo; i < hi; i++) s += x[i] * x[i];
       part[c] = s;
     }
@@ -90,14 +92,17 @@ void softmax_f32(const float* x, float* out, i64 rows, i64 cols, bool log) {
       const float* p = x + r * cols;
       float* o = out + r * cols;
       float mx = -std::numeric_limits<float>::infinity();
+      #pragma omp simd reduction(max : mx)
       for (i64 c = 0; c < cols; c++) mx = std::max(mx, p[c]);
       if (mx == -std::numeric_limits<float>::infinity()) mx = 0;
       float s = 0;
       if (log) {
+        #pragma omp simd reduction(+ : s)
         for (i64 c = 0; c < cols; c++) s += fexp(p[c] - mx);
         float lse = mx + std::log(s);
         for (i64 c = 0; c < cols; c++) o[c] = p[c] - lse;
       } else {
+#pragma omp simd reduction(+ : s)
         for (i64 c = 0; c < cols; c++) {
           float v = fexp(p[c] - mx);
           o[c] = v;
@@ -118,9 +123,11 @@ void softmax_bwd_f32(const float* y, const float* dy, float* dx, i64 rows, i64 c
       float* o = dx + r * cols;
       float s = 0;
       if (log) {
+        #pragma omp simd reduction(+ : s)
         for (i64 c = 0; c < cols; c++) s += g[c];
         for (i64 c = 0; c < cols; c++) o[c] = g[c] - fexp(p[c]) * s;
       } else {
+        #pragma omp simd reduction(+ : s)
         for (i64 c = 0; c < cols; c++) s += g[c] * p[c];
         for (i64 c = 0; c < cols; c++) o[c] = p[c] * (g[c] - s);
       }
@@ -134,9 +141,11 @@ void layernorm_f32(const float* x, const float* w, const float* bias, float* out
       const float* p = x + r * cols;
       float* o = out + r * cols;
       float s = 0;
+      #pragma omp simd reduction(+ : s)
       for (i64 c = 0; c < cols; c++) s += p[c];
       float mu = s / cols;
       float v = 0;
+      #pragma omp simd reduction(+ : v)
       for (i64 c = 0; c < cols; c++) v += (p[c] - mu) * (p[c] - mu);
       float rs = 1.f / std::sqrt(v / cols + eps);
       mean[r] = mu;
@@ -181,6 +190,7 @@ void layernorm_bwd_f32(const float* x, const float* w, const float* mean, const 
     float* o = dx + r * cols;
     const float mu = mean[r], rs = rstd[r];
     float sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
     for (i64 c = 0; c < cols; c++) {
       float xh = (p[c] - mu) * rs;
       float gw = w ? g[c] * w[c] : g[c];
@@ -206,6 +216,7 @@ void rmsnorm_f32(const float* x, const float* w, float* out, float* rstd, i64 ro
       const float* p = x + r * cols;
       float* o = out + r * cols;
       float ss = 0;
+      #pragma omp simd reduction(+ : ss)
       for (i64 c = 0; c < cols; c++) ss += p[c] * p[c];
       float rs = 1.f / std::sqrt(ss / cols + eps);
       rstd[r] = rs;
@@ -224,6 +235,7 @@ void rmsnorm_bwd_f32(const float* x, const float* w, const float* rstd, const fl
     float* o = dx + r * cols;
     const float rs = rstd[r];
     float sgx = 0;
+    #pragma omp simd reduction(+ : sgx)
     for (i64 c = 0; c < cols; c++) sgx += (w ? g[c] * w[c] : g[c]) * p[c];
     if (pw)
       for (i64 c = 0; c < cols; c++) pw[c] += g[c] * p[c] * rs;
@@ -237,8 +249,10 @@ void cross_entropy_f32(const float* logits, const int32_t* t, const float* w, fl
     for (i64 r = b; r < e; r++) {
       const float* p = logits + r * V;
       float mx = -std::numeric_limits<float>::infinity();
+      #pragma omp simd reduction(max : mx)
       for (i64 c = 0; c < V; c++) mx = std::max(mx, p[c]);
       float s = 0;
+      #pragma omp simd reduction(+ : s)
       for (i64 c = 0; c < V; c++) s += fexp(p[c] - mx);
       float l = mx + std::log(s);
       lse[r] = l;

@@ -107,6 +107,33 @@ export interface Backend {
     dx: TypedArray,
     n: number,
   ): void;
+  /**
+   * SwiGLU: out[r, c] = silu(gate[r, c]) · up[r, c] over rows × cols, where gate and up rows start every gRow / uRow
+   * elements (so they can be the two halves of one fused projection). out is contiguous.
+   */
+  swiglu(
+    dtype: DType,
+    gate: TypedArray,
+    gRow: number,
+    up: TypedArray,
+    uRow: number,
+    out: TypedArray,
+    rows: number,
+    cols: number,
+  ): void;
+  /** dgate = dout · up · silu'(gate), dup = dout · silu(gate); dgate, dup and dout contiguous [rows, cols]. */
+  swigluBackward(
+    dtype: DType,
+    gate: TypedArray,
+    gRow: number,
+    up: TypedArray,
+    uRow: number,
+    dout: TypedArray,
+    dgate: TypedArray,
+    dup: TypedArray,
+    rows: number,
+    cols: number,
+  ): void;
   /** out = alpha·x + beta. */
   affine(dtype: DType, x: TypedArray, alpha: number, beta: number, out: TypedArray, n: number): void;
   /**

@@ -61,6 +61,19 @@ export const CASES: OpCase[] = [
     inputs: (d: DType, g: Rng) => [rnd(g, [3, 7], d, r)],
     fn: (xs: Tensor[]) => f(xs[0]!),
   })),
+  {
+    name: 'swiglu',
+    inputs: (d, g) => [rnd(g, [3, 5], d, { lo: -4, hi: 4 }), rnd(g, [3, 5], d)],
+    fn: ([a, b]) => F.swiglu(a!, b!),
+  },
+  {
+    name: 'swiglu on the halves of a fused projection',
+    inputs: (d, g) => [rnd(g, [2, 3, 8], d, { lo: -4, hi: 4 })],
+    fn: ([x]) => {
+      const [gate, up] = x!.chunk(2, -1);
+      return F.swiglu(gate!, up!);
+    },
+  },
   { name: 'unary on a transposed view', inputs: (d, g) => [rnd(g, [5, 6], d)], fn: ([x]) => x!.mT.silu() },
   { name: 'add broadcast', inputs: (d, g) => [rnd(g, [3, 1, 4], d), rnd(g, [2, 4], d)], fn: ([a, b]) => a!.add(b!) },
   { name: 'sub broadcast', inputs: (d, g) => [rnd(g, [2, 3], d), rnd(g, [3], d)], fn: ([a, b]) => a!.sub(b!) },

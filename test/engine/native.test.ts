@@ -163,4 +163,3 @@ describe('native backend vs reference (float32)', () => {
     );
   });
 });
-

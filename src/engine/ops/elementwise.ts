@@ -65,6 +65,64 @@ export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
   return unary(approximate === 'tanh' ? 'gelu_tanh' : 'gelu', x);
 }
 
+/** Rows view of a [..., cols] tensor whose last dim is contiguous: base array, row stride, row count. */
+function rowsOf(t: Tensor, op: string): { arr: ReturnType<Tensor['buf']>; row: number; rows: number } | null {
+  const cols = t.shape[t.ndim - 1] as number;
+  if (t.strides[t.ndim - 1] !== 1 && cols !== 1) return null;
+  // All leading dims must collapse into one row stride.
+  let rows = 1;
+  let row = -1;
+  for (let i = t.ndim - 2; i >= 0; i--) {
+    const d = t.shape[i] as number;
+    if (d === 1) continue;
+    const expected = row < 0 ? -1 : row * rows;
+    if (row < 0) row = t.strides[i] as number;
+    else if (t.strides[i] !== expected) return null;
+    rows *= d;
+  }
+  if (row < 0) row = cols;
+  t.assertAlive(op);
+  return { arr: t._storage.data.subarray(t.offset), row, rows };
+}
+
+/**
+ * SwiGLU, silu(gate)·up, fused: one pass forward, one backward. gate and up may be the two halves of one fused
+ * projection (`chunk(2, -1)` of gate_up_proj) without copies.
+ */
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  if (!sameShape(gate.shape, up.shape))
+    throw new Error(`swiglu: gate ${fmt(gate.shape)} and up ${fmt(up.shape)} differ`);
+  requireFloat(gate, 'swiglu');
+  if (gate.dtype !== up.dtype || gate.dtype === 'bfloat16')
+    return mul(silu(cast(gate, 'float32')), cast(up, 'float32'));
+  let g = rowsOf(gate, 'swiglu');
+  let u = rowsOf(up, 'swiglu');
+  const gc = g ? gate : gate.contiguous();
+  const uc = u ? up : up.contiguous();
+  g ??= rowsOf(gc, 'swiglu');
+  u ??= rowsOf(uc, 'swiglu');
+  const cols = gate.shape[gate.ndim - 1] as number;
+  const out = empty(gate.shape, gate.dtype);
+  be('swiglu', gate.dtype).swiglu(gate.dtype, g!.arr, g!.row, u!.arr, u!.row, out.buf(), g!.rows, cols);
+  return record(out, 'swiglu', [gate, up], (d) => {
+    const dg = empty(gate.shape, gate.dtype);
+    const du = empty(gate.shape, gate.dtype);
+    be('swigluBackward', gate.dtype).swigluBackward(
+      gate.dtype,
+      g!.arr,
+      g!.row,
+      u!.arr,
+      u!.row,
+      d.contiguous().buf('swiglu'),
+      dg.buf(),
+      du.buf(),
+      g!.rows,
+      cols,
+    );
+    return [dg, du];
+  });
+}
+
 /** alpha·x + beta, one pass (scalar arithmetic fast path). */
 export function affine(x: Tensor, alpha: number, beta: number): Tensor {
   x.assertAlive('affine');

@@ -125,15 +125,24 @@ export function matmul(a0: Tensor, b0: Tensor): Tensor {
       `matmul: inner dimensions differ: ${fmt(a0.shape)} @ ${fmt(b0.shape)} (${k} vs ${b0.shape[b0.ndim - 2]})`,
     );
   }
-  // Mixed or bf16 operands (or bf16 matmul precision): both go to bf16, accumulate in float32.
+  if (precision === 'bfloat16' && a0.dtype === 'float32' && b0.dtype === 'float32') {
+    // Mixed precision: the bf16 copies made for the forward are reused by the backward's two products.
+    const aB = toBf16(a0);
+    const bB = toBf16(b0);
+    const out = matmulRaw(aB, bB, 'float32');
+    return record(out, 'matmul', [a0, b0], (g) => {
+      const gB = toBf16(g);
+      return [
+        a0.requiresGrad ? sumTo(matmulRaw(gB, transpose(bB, -1, -2), 'float32'), a0.shape) : null,
+        b0.requiresGrad ? sumTo(matmulRaw(transpose(aB, -1, -2), gB, 'float32'), b0.shape) : null,
+      ];
+    });
+  }
+  // Mixed or bf16 operands: both go to bf16, accumulate in float32.
   let a = a0;
   let b = b0;
   let outType: DType = a.dtype;
-  if (precision === 'bfloat16' && a.dtype === 'float32' && b.dtype === 'float32') {
-    a = toBf16(a);
-    b = toBf16(b);
-    outType = 'float32';
-  } else if (a.dtype === 'bfloat16' || b.dtype === 'bfloat16') {
+  if (a.dtype === 'bfloat16' || b.dtype === 'bfloat16') {
     a = cast(a, 'bfloat16');
     b = cast(b, 'bfloat16');
     outType = 'float32';
@@ -182,18 +191,31 @@ function linearBias(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
   const out = empty([M, N], x.dtype);
   const b = contiguous(bias);
   be('stridedCopy', x.dtype).stridedCopy(b.buf('linear'), 0, [0, 1], out.buf(), 0, [N, 1], [M, N]);
+  // Under bf16 precision the bf16 copies of x and W are made once and reused by the backward.
+  const bf16 = precision === 'bfloat16' && x.dtype === 'float32';
+  const xg = bf16 ? toBf16(x) : x;
+  const wg = bf16 ? toBf16(weight) : weight;
   if (M > 0 && K > 0) {
-    const bf16 = precision === 'bfloat16' && x.dtype === 'float32';
-    const A = operand(bf16 ? toBf16(x) : x, []);
-    const W = operand(transpose(bf16 ? toBf16(weight) : weight, 0, 1), []);
+    const A = operand(xg, []);
+    const W = operand(transpose(wg, 0, 1), []);
     const abType: DType = bf16 ? 'bfloat16' : x.dtype;
     be('matmul', abType).matmul(abType, A.arr, W.arr, out.buf(), 1, M, N, K, A.trans, W.trans, 0, 0, 1, 1);
   }
-  return record(out, 'linear', [x, weight, bias], (g) => [
-    x.requiresGrad ? matmul(g, weight) : null,
-    weight.requiresGrad ? matmul(transpose(g, 0, 1), x) : null,
-    bias.requiresGrad ? sumRows(g) : null,
-  ]);
+  return record(out, 'linear', [x, weight, bias], (g) => {
+    if (!bf16) {
+      return [
+        x.requiresGrad ? matmul(g, weight) : null,
+        weight.requiresGrad ? matmul(transpose(g, 0, 1), x) : null,
+        bias.requiresGrad ? sumRows(g) : null,
+      ];
+    }
+    const gB = toBf16(g);
+    return [
+      x.requiresGrad ? matmulRaw(gB, wg, 'float32') : null,
+      weight.requiresGrad ? matmulRaw(transpose(gB, 0, 1), xg, 'float32') : null,
+      bias.requiresGrad ? sumRows(g) : null,
+    ];
+  });
 }
 
 function sumRows(g: Tensor): Tensor {

@@ -135,6 +135,32 @@ class NativeBackend implements Backend {
   unaryBackward(op: UnaryOp, _d: DType, x: TypedArray, y: TypedArray, dy: TypedArray, dx: TypedArray, n: number): void {
     this.n.unaryBackward!(UNARY[op], x, y, dy, dx, n);
   }
+  swiglu(
+    _d: DType,
+    gate: TypedArray,
+    gRow: number,
+    up: TypedArray,
+    uRow: number,
+    out: TypedArray,
+    rows: number,
+    cols: number,
+  ): void {
+    this.n.swiglu!(gate, gRow, up, uRow, out, rows, cols);
+  }
+  swigluBackward(
+    _d: DType,
+    gate: TypedArray,
+    gRow: number,
+    up: TypedArray,
+    uRow: number,
+    dout: TypedArray,
+    dgate: TypedArray,
+    dup: TypedArray,
+    rows: number,
+    cols: number,
+  ): void {
+    this.n.swigluBackward!(gate, gRow, up, uRow, dout, dgate, dup, rows, cols);
+  }
   affine(_d: DType, x: TypedArray, alpha: number, beta: number, out: TypedArray, n: number): void {
     this.n.affine!(x, alpha, beta, out, n);
   }

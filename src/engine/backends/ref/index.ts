@@ -233,6 +233,46 @@ export class RefBackend implements Backend {
     for (let i = 0; i < n; i++) dx[i] = (dy[i] as number) * g(x[i] as number, y[i] as number);
   }
 
+  swiglu(
+    _dtype: DType,
+    gate: TypedArray,
+    gRow: number,
+    up: TypedArray,
+    uRow: number,
+    out: TypedArray,
+    rows: number,
+    cols: number,
+  ): void {
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) {
+        const g = gate[r * gRow + c] as number;
+        out[r * cols + c] = g * sigmoid(g) * (up[r * uRow + c] as number);
+      }
+  }
+
+  swigluBackward(
+    _dtype: DType,
+    gate: TypedArray,
+    gRow: number,
+    up: TypedArray,
+    uRow: number,
+    dout: TypedArray,
+    dgate: TypedArray,
+    dup: TypedArray,
+    rows: number,
+    cols: number,
+  ): void {
+    for (let r = 0; r < rows; r++)
+      for (let c = 0; c < cols; c++) {
+        const g = gate[r * gRow + c] as number;
+        const u = up[r * uRow + c] as number;
+        const d = dout[r * cols + c] as number;
+        const s = sigmoid(g);
+        dgate[r * cols + c] = d * u * s * (1 + g * (1 - s));
+        dup[r * cols + c] = d * g * s;
+      }
+  }
+
   affine(_dtype: DType, x: TypedArray, alpha: number, beta: number, out: TypedArray, n: number): void {
     for (let i = 0; i < n; i++) out[i] = alpha * (x[i] as number) + beta;
   }
