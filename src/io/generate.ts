@@ -105,7 +105,8 @@ export interface GenerationStats {
   tokensPerSecond: number;
 }
 
-function checkOptions(o: GenerateOptions, n: number, vocab: number): void {
+/** Checks generation options (and that there are `n` > 0 inputs); throws naming the bad option. */
+export function checkGenerateOptions(o: GenerateOptions, n: number, vocab: number): void {
   if (!Number.isInteger(o.maxNewTokens) || o.maxNewTokens < 1)
     throw new Error(`generate: maxNewTokens must be a positive integer, got ${o.maxNewTokens}`);
   if (n === 0) throw new Error('generate: no inputs');
@@ -195,7 +196,8 @@ export function sampleToken(logits: Float32Array, history: ReadonlySet<number>, 
   return order[cut - 1] as number;
 }
 
-interface RowState {
+/** Decoding state of one row; shared by `generate` and the serving batcher (rows that join and leave a batch). */
+export interface RowState {
   tokens: number[];
   logprobs: number[];
   history: Set<number>;
@@ -221,7 +223,7 @@ export async function generate(
   opts: GenerateOptions,
 ): Promise<{ outputs: GenerationOutput[]; stats: GenerationStats }> {
   const vocab = model.config.text.vocabSize;
-  checkOptions(opts, inputs.length, vocab);
+  checkGenerateOptions(opts, inputs.length, vocab);
   for (const [r, inp] of inputs.entries()) {
     if (inp.inputIds.length === 0) throw new Error(`generate: input ${r} has no tokens`);
     for (const id of inp.inputIds)
@@ -241,29 +243,13 @@ export async function generate(
   }
   const visual = concatVisual(inputs);
   const baseSeed = opts.seed ?? 0;
-  const rows: RowState[] = inputs.map((inp, r) => ({
-    tokens: [],
-    logprobs: [],
-    history: new Set(opts.repetitionPenalty && opts.repetitionPenalty !== 1 ? inp.inputIds : []),
-    done: null,
-    forced: false,
-    pendingForced: [],
-    thinkClosed: false,
-    thinkingTokens: 0,
-    rng: new Rng(baseSeed * 1000003 + r),
-    utf8: new TextDecoder('utf-8', { fatal: false }),
-    splitter: new ThinkStreamSplitter({ startInReasoning: opts.startInReasoning }),
-    text: '',
-    reasoning: '',
-    content: '',
-  }));
+  const rows: RowState[] = inputs.map((inp, r) => newRowState(inp.inputIds, opts, baseSeed * 1000003 + r));
 
   const cache: KVCache = model.newCache(maxLen + opts.maxNewTokens + (opts.forceAnswerIds?.length ?? 0) + 1);
   const yieldEvery = opts.yieldEvery ?? 1;
   const t0 = performance.now();
   let prefillMs = 0;
   let steps = 0;
-  let generated = 0;
   try {
     let lastLogits = noGrad(() =>
       scope(() =>
@@ -289,27 +275,8 @@ export async function generate(
       for (let r = 0; r < B; r++) {
         const row = rows[r]!;
         if (row.done) continue;
-        if (opts.signal?.aborted || opts.shouldStop?.(r)) {
-          finish(row, 'abort', opts);
-          continue;
-        }
-        const logits = lastLogits[r]!;
-        let id: number;
-        let isForced = false;
-        if (row.pendingForced.length > 0) {
-          id = row.pendingForced.shift()!;
-          isForced = true;
-        } else {
-          id = sampleToken(logits, row.history, opts, row.rng);
-        }
-        if (opts.returnLogprobs) row.logprobs.push(logProb(logits, id));
-        accept(row, r, id, isForced, opts, stop);
-        generated++;
-        if (row.done) continue;
-        if (row.tokens.length >= opts.maxNewTokens) {
-          finish(row, 'length', opts);
-          continue;
-        }
+        const id = stepRow(row, r, lastLogits[r]!, opts, stop, !!opts.signal?.aborted || !!opts.shouldStop?.(r));
+        if (id === null) continue;
         next[r] = id;
         active++;
       }
@@ -330,17 +297,8 @@ export async function generate(
     cache.dispose();
   }
   const decodeMs = performance.now() - t0 - prefillMs;
-  const outputs = rows.map((row, r) => ({
-    tokens: row.tokens,
-    text: row.text,
-    reasoning: row.reasoning,
-    content: row.content,
-    finishReason: row.done ?? 'length',
-    forced: row.forced,
-    thinkingTokens: row.thinkingTokens,
-    ...(opts.returnLogprobs ? { logprobs: row.logprobs } : {}),
-    promptTokens: inputs[r]!.inputIds.length,
-  }));
+  const outputs = rows.map((row, r) => rowOutput(row, inputs[r]!.inputIds.length, opts));
+  const generated = rows.reduce((a, row) => a + row.tokens.length, 0);
   return {
     outputs,
     stats: {
@@ -352,8 +310,85 @@ export async function generate(
   };
 }
 
+/** Fresh state for one row; `seed` seeds its own sampler (generate uses seed * 1000003 + row). */
+export function newRowState(promptIds: readonly number[], o: GenerateOptions, seed: number): RowState {
+  return {
+    tokens: [],
+    logprobs: [],
+    history: new Set(o.repetitionPenalty && o.repetitionPenalty !== 1 ? promptIds : []),
+    done: null,
+    forced: false,
+    pendingForced: [],
+    thinkClosed: false,
+    thinkingTokens: 0,
+    rng: new Rng(seed),
+    utf8: new TextDecoder('utf-8', { fatal: false }),
+    splitter: new ThinkStreamSplitter({ startInReasoning: o.startInReasoning }),
+    text: '',
+    reasoning: '',
+    content: '',
+  };
+}
+
+/**
+ * One decode step of one unfinished row: takes a pending forced token or samples from `logits`, records it
+ * (stop ids, thinking budget, streaming) and returns the id to feed next, or null when the row just finished.
+ * `r` is only passed through to `onToken`.
+ */
+export function stepRow(
+  row: RowState,
+  r: number,
+  logits: Float32Array,
+  o: GenerateOptions,
+  stop: ReadonlySet<number>,
+  cancelled: boolean,
+): number | null {
+  if (cancelled) {
+    finish(row, 'abort', o);
+    return null;
+  }
+  let id: number;
+  let isForced = false;
+  if (row.pendingForced.length > 0) {
+    id = row.pendingForced.shift()!;
+    isForced = true;
+  } else {
+    id = sampleToken(logits, row.history, o, row.rng);
+  }
+  if (o.returnLogprobs) row.logprobs.push(logProb(logits, id));
+  accept(row, r, id, isForced, o, stop);
+  if (row.done) return null;
+  if (row.tokens.length >= o.maxNewTokens) {
+    finish(row, 'length', o);
+    return null;
+  }
+  return id;
+}
+
+/** The output of a row (finished or not: an unfinished row reports 'length'). */
+export function rowOutput(row: RowState, promptTokens: number, o: GenerateOptions): GenerationOutput {
+  return {
+    tokens: row.tokens,
+    text: row.text,
+    reasoning: row.reasoning,
+    content: row.content,
+    finishReason: row.done ?? 'length',
+    forced: row.forced,
+    thinkingTokens: row.thinkingTokens,
+    ...(o.returnLogprobs ? { logprobs: row.logprobs } : {}),
+    promptTokens,
+  };
+}
+
 /** Records a token: stop handling, thinking budget, streaming text. */
-function accept(row: RowState, r: number, id: number, forced: boolean, o: GenerateOptions, stop: Set<number>): void {
+function accept(
+  row: RowState,
+  r: number,
+  id: number,
+  forced: boolean,
+  o: GenerateOptions,
+  stop: ReadonlySet<number>,
+): void {
   row.tokens.push(id);
   row.history.add(id);
   if (stop.has(id) && !forced) {
@@ -416,13 +451,14 @@ function logProb(logits: Float32Array, id: number): number {
 }
 
 /** [B, 1, V] logits → one Float32Array per row. */
-function rowsOf(logits: Tensor): Float32Array[] {
+export function rowsOf(logits: Tensor): Float32Array[] {
   const [B, , V] = logits.shape as [number, number, number];
   const all = logits.toFloat32();
   return Array.from({ length: B }, (_, r) => all.subarray(r * V, (r + 1) * V));
 }
 
-function concatVisual(inputs: readonly GenerationInput[]): {
+/** The visual inputs of several prompts as one batch (rows in input order). */
+export function concatVisual(inputs: readonly GenerationInput[]): {
   pixelValues: Float32Array | null;
   imageGridThw: Grid[] | null;
   pixelValuesVideos: Float32Array | null;

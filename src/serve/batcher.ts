@@ -1,0 +1,505 @@
+/**
+ * Continuous batching for serving (and local eval): requests join a running batch between decode steps and leave it
+ * as soon as they finish, so one slow request never holds up the others and a new one never waits for a whole
+ * batch to drain.
+ *
+ * How joining works with the engine's KV cache (one [B, T, Hkv, D] buffer per layer, left padding given by
+ * `keyStart`, decode positions by per-row `ropeDeltas`): newcomers are prefilled together in a cache of their own,
+ * their first token is sampled, and then one rebuild copies every surviving row (old and new) right-aligned into a
+ * fresh cache of width T = the longest row, adjusting each row's `keyStart` and `ropeDelta` so its next position is
+ * unchanged. Finished or cancelled rows are dropped at the same rebuild. The rebuild costs one copy of the cache,
+ * about the memory traffic of one attention step, and happens only on steps where the batch membership changed.
+ *
+ * Decoding of each row (sampling, stop ids, thinking budget with force answering, streaming text) is the shared
+ * row machinery of src/io/generate.ts, with each request's own options: a request decoded in a batch gives the
+ * tokens it gets from `generate` alone with the same seed (up to float rounding of batched matmuls).
+ */
+import { noGrad, scope, zeros } from '../engine/index.js';
+import {
+  checkGenerateOptions,
+  concatVisual,
+  type GenerateOptions,
+  type GenerationInput,
+  type GenerationOutput,
+  newRowState,
+  type RowState,
+  rowOutput,
+  rowsOf,
+  stepRow,
+} from '../io/generate.js';
+import type { Glm4vForConditionalGeneration } from '../model/glm4v.js';
+import type { KVCache } from '../model/text.js';
+
+export interface BatcherOptions {
+  /** Most requests decoding together (rows of the batch). Default 16. */
+  maxBatch?: number;
+  /** Most requests waiting for a slot; more are refused with `QueueFullError`. Default 64. */
+  maxQueue?: number;
+  /** Prompt tokens prefilled in one admission round (at least one request is always admitted). Default 8192. */
+  maxPrefillTokens?: number;
+}
+
+/** What one request asks for: the generation options of `generate` (one row), its seed and choice index. */
+export interface JobOptions extends Omit<GenerateOptions, 'signal' | 'shouldStop' | 'seed'> {
+  /** Sampling seed; the row's sampler is seeded like row `choice` of `generate` with this seed. */
+  seed: number;
+  /** Index of this choice among copies of the same prompt (n > 1). Default 0. */
+  choice?: number;
+  /** Aborting ends the request (removed from the queue, or its row dropped at the next step). */
+  signal?: AbortSignal;
+}
+
+export type JobFinish = GenerationOutput['finishReason'];
+
+export interface JobResult extends GenerationOutput {
+  /** Milliseconds spent waiting for a slot. */
+  queueMs: number;
+  /** Milliseconds from submission to the first generated token (null when none came). */
+  ttftMs: number | null;
+  /** Milliseconds from submission to the end. */
+  totalMs: number;
+}
+
+/** The queue is full: the caller should answer 429 and retry after `retryAfterS`. */
+export class QueueFullError extends Error {
+  constructor(
+    readonly queued: number,
+    readonly retryAfterS: number,
+  ) {
+    super(`the request queue is full (${queued} waiting); retry after ${retryAfterS} s`);
+    this.name = 'QueueFullError';
+  }
+}
+
+export interface BatcherStats {
+  queued: number;
+  running: number;
+  /** Requests finished, by finish reason. */
+  finished: Record<JobFinish, number>;
+  promptTokens: number;
+  generatedTokens: number;
+  decodeSteps: number;
+  prefills: number;
+  rebuilds: number;
+  /** Largest number of rows decoded in one step. */
+  peakBatch: number;
+}
+
+/** A submitted request. */
+export class Job {
+  readonly result: Promise<JobResult>;
+  state: 'queued' | 'running' | 'done' = 'queued';
+  row: RowState | null = null;
+  /** The token to feed at the next decode step. */
+  next = -1;
+  readonly submittedAt = performance.now();
+  startedAt = 0;
+  firstTokenAt = 0;
+  /** A finish reason requested from outside (`end`), applied when the row leaves. */
+  endReason: JobFinish | null = null;
+  resolve!: (r: JobResult) => void;
+  reject!: (e: Error) => void;
+  readonly stop: ReadonlySet<number>;
+  readonly gen: GenerateOptions;
+
+  constructor(
+    readonly input: GenerationInput,
+    readonly opts: JobOptions,
+    private readonly wake: () => void,
+  ) {
+    this.result = new Promise<JobResult>((res, rej) => {
+      this.resolve = res;
+      this.reject = rej;
+    });
+    this.stop = new Set(opts.stopTokenIds);
+    const onToken = opts.onToken;
+    this.gen = {
+      ...opts,
+      onToken: (e) => {
+        if (!this.firstTokenAt) this.firstTokenAt = performance.now();
+        onToken?.(e);
+      },
+    };
+  }
+
+  /** Ends the request at the next step with this finish reason (the server's stop strings use 'stop'). */
+  end(reason: JobFinish): void {
+    if (this.state === 'done' || this.endReason) return;
+    this.endReason = reason;
+    this.wake();
+  }
+
+  get cancelled(): boolean {
+    return this.endReason !== null || !!this.opts.signal?.aborted;
+  }
+}
+
+interface Running {
+  job: Job;
+  /** Row index in the current cache. */
+  row: number;
+}
+
+/** Continuous batcher over one model. Submissions run as soon as a slot is free; `close` aborts everything. */
+export class ContinuousBatcher {
+  readonly maxBatch: number;
+  readonly maxQueue: number;
+  readonly maxPrefillTokens: number;
+  private readonly queue: Job[] = [];
+  private running: Running[] = [];
+  private cache: KVCache | null = null;
+  private loop: Promise<void> | null = null;
+  private closed = false;
+  /** Recent request durations (ms), for Retry-After estimates. */
+  private readonly recent: number[] = [];
+  private readonly counters: BatcherStats = {
+    queued: 0,
+    running: 0,
+    finished: { stop: 0, length: 0, abort: 0 },
+    promptTokens: 0,
+    generatedTokens: 0,
+    decodeSteps: 0,
+    prefills: 0,
+    rebuilds: 0,
+    peakBatch: 0,
+  };
+  /** Called after every decode step with the number of rows decoded (metrics). */
+  onStep?: (rows: number, ms: number) => void;
+
+  constructor(
+    readonly model: Glm4vForConditionalGeneration,
+    opts: BatcherOptions = {},
+  ) {
+    this.maxBatch = positiveInt(opts.maxBatch ?? 16, 'maxBatch');
+    this.maxQueue = nonNegativeInt(opts.maxQueue ?? 64, 'maxQueue');
+    this.maxPrefillTokens = positiveInt(opts.maxPrefillTokens ?? 8192, 'maxPrefillTokens');
+  }
+
+  stats(): BatcherStats {
+    return {
+      ...this.counters,
+      finished: { ...this.counters.finished },
+      queued: this.queue.length,
+      running: this.running.length,
+    };
+  }
+
+  /** Whether a submission now would be refused. */
+  get full(): boolean {
+    return this.queue.length >= this.maxQueue + Math.max(0, this.maxBatch - this.live);
+  }
+
+  /** Seconds a refused client should wait: about one request's duration per batch slot ahead of it. */
+  retryAfterSeconds(): number {
+    const avg = this.recent.length ? this.recent.reduce((a, b) => a + b, 0) / this.recent.length : 1000;
+    const ahead = Math.ceil((this.queue.length + 1) / this.maxBatch);
+    return Math.max(1, Math.min(600, Math.ceil((avg * ahead) / 1000)));
+  }
+
+  /**
+   * Queues a request. Throws `QueueFullError` when `maxQueue` requests already wait, and a plain `Error` for
+   * invalid options (checked here, so a bad request never reaches the running batch).
+   */
+  submit(input: GenerationInput, opts: JobOptions): Job {
+    if (this.closed) throw new Error('batcher: closed; no new requests are accepted');
+    const vocab = this.model.config.text.vocabSize;
+    checkGenerateOptions({ ...opts, seed: opts.seed }, 1, vocab);
+    if (input.inputIds.length === 0) throw new Error('batcher: the prompt has no tokens');
+    for (const id of input.inputIds)
+      if (!(Number.isInteger(id) && id >= 0 && id < vocab))
+        throw new Error(`batcher: prompt token ${id} is outside the vocabulary [0, ${vocab})`);
+    if (!Number.isSafeInteger(opts.seed)) throw new Error(`batcher: seed must be an integer, got ${opts.seed}`);
+    if (this.full) throw new QueueFullError(this.queue.length, this.retryAfterSeconds());
+    const job = new Job(input, opts, () => this.wake());
+    if (opts.signal) {
+      if (opts.signal.aborted) {
+        this.settle(job, 'abort');
+        return job;
+      }
+      opts.signal.addEventListener('abort', () => this.cancelQueued(job), { once: true });
+    }
+    this.queue.push(job);
+    this.counters.promptTokens += input.inputIds.length;
+    this.wake();
+    return job;
+  }
+
+  /** Aborts every request and waits for the loop to stop; the cache is freed. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const job of [...this.queue]) this.cancelQueued(job, true);
+    for (const r of this.running) r.job.end('abort');
+    this.wake();
+    await this.loop;
+  }
+
+  /** Resolves when nothing is queued or running. */
+  async idle(): Promise<void> {
+    while (this.loop) await this.loop;
+  }
+
+  private cancelQueued(job: Job, force = false): void {
+    if (job.state !== 'queued') {
+      if (force) job.end('abort');
+      return;
+    }
+    const i = this.queue.indexOf(job);
+    if (i >= 0) this.queue.splice(i, 1);
+    this.settle(job, 'abort');
+  }
+
+  private wake(): void {
+    if (!this.loop && (this.queue.length || this.running.length)) {
+      this.loop = this.run().finally(() => {
+        this.loop = null;
+        if (this.queue.length && !this.closed) this.wake();
+      });
+    }
+  }
+
+  private fail(job: Job, e: Error): void {
+    if (job.state === 'done') return;
+    job.state = 'done';
+    job.reject(e);
+  }
+
+  private async run(): Promise<void> {
+    try {
+      for (;;) {
+        this.dropFinished(this.admit());
+        if (this.running.length === 0) {
+          if (this.queue.length === 0 || this.closed) break;
+          continue;
+        }
+        this.decodeStep();
+        // Let the server accept, stream and cancel between steps.
+        await new Promise<void>((res) => setImmediate(res));
+      }
+    } catch (e) {
+      // A failure inside the model (a bug, or memory): the requests in flight get the error, the server lives on.
+      const err = new Error(`generation failed: ${(e as Error).message}`);
+      for (const r of this.running) this.fail(r.job, err);
+      this.running = [];
+    } finally {
+      this.cache?.dispose();
+      this.cache = null;
+      for (const r of this.running) this.settle(r.job, 'abort');
+      this.running = [];
+    }
+  }
+
+  /** Rows of the running batch that have not finished. */
+  private get live(): number {
+    let n = 0;
+    for (const r of this.running) if (r.job.state === 'running') n++;
+    return n;
+  }
+
+  /** Prefills waiting requests into free slots; returns the newcomers' caches (rows in job order). */
+  private admit(): Array<{ cache: KVCache; jobs: Job[] }> {
+    const free = this.maxBatch - this.live;
+    if (free <= 0 || this.queue.length === 0 || this.closed) return [];
+    const jobs: Job[] = [];
+    let tokens = 0;
+    while (jobs.length < free && this.queue.length) {
+      const j = this.queue[0]!;
+      if (jobs.length > 0 && tokens + j.input.inputIds.length > this.maxPrefillTokens) break;
+      this.queue.shift();
+      tokens += j.input.inputIds.length;
+      jobs.push(j);
+    }
+    const now = performance.now();
+    for (const j of jobs) {
+      j.state = 'running';
+      j.startedAt = now;
+      const seed = (((j.opts.seed % 2 ** 32) + 2 ** 32) % 2 ** 32) * 1000003 + (j.opts.choice ?? 0);
+      j.row = newRowState(j.input.inputIds, j.gen, seed);
+    }
+    try {
+      return [this.prefill(jobs)];
+    } catch (e) {
+      if (jobs.length === 1) {
+        this.fail(jobs[0]!, new Error(`generation failed: ${(e as Error).message}`));
+        return [];
+      }
+    }
+    // The batched prefill failed: prefill one by one so that only the request at fault fails.
+    const out: Array<{ cache: KVCache; jobs: Job[] }> = [];
+    for (const j of jobs) {
+      try {
+        out.push(this.prefill([j]));
+      } catch (e) {
+        this.fail(j, new Error(`generation failed: ${(e as Error).message}`));
+      }
+    }
+    return out;
+  }
+
+  /** One prefill forward over `jobs` (left-padded) in a cache of their own; samples each row's first token. */
+  private prefill(jobs: Job[]): { cache: KVCache; jobs: Job[] } {
+    const maxLen = Math.max(...jobs.map((j) => j.input.inputIds.length));
+    const pad = jobs[0]!.opts.padTokenId ?? jobs[0]!.opts.stopTokenIds[0] ?? 0;
+    const ids = jobs.map((j) => [...new Array(maxLen - j.input.inputIds.length).fill(pad), ...j.input.inputIds]);
+    const mask = jobs.map((j) => [
+      ...new Array(maxLen - j.input.inputIds.length).fill(0),
+      ...new Array(j.input.inputIds.length).fill(1),
+    ]);
+    const visual = concatVisual(jobs.map((j) => j.input));
+    const cache = this.model.newCache(maxLen + 16);
+    let logits: Float32Array[];
+    try {
+      logits = noGrad(() =>
+        scope(() =>
+          rowsOf(
+            this.model.forward({
+              inputIds: ids,
+              attentionMask: mask,
+              pixelValues: visual.pixelValues,
+              imageGridThw: visual.imageGridThw,
+              pixelValuesVideos: visual.pixelValuesVideos,
+              videoGridThw: visual.videoGridThw,
+              cache,
+              logitsToKeep: 1,
+            }).logits,
+          ),
+        ),
+      );
+    } catch (e) {
+      cache.dispose();
+      throw e;
+    }
+    this.counters.prefills++;
+    for (const [r, j] of jobs.entries()) this.step(j, r, logits[r]!);
+    return { cache, jobs };
+  }
+
+  /** Samples and records one token of a row from its logits. */
+  private step(j: Job, r: number, logits: Float32Array): void {
+    const row = j.row!;
+    const id = stepRow(row, r, logits, j.gen, j.stop, j.cancelled);
+    if (id === null) this.settle(j, j.endReason ?? row.done ?? 'length');
+    else j.next = id;
+  }
+
+  /** Rebuilds the cache when rows finished or newcomers arrived. */
+  private dropFinished(fresh: Array<{ cache: KVCache; jobs: Job[] }>): void {
+    const keepOld = this.running.filter((r) => r.job.state === 'running');
+    if (keepOld.length === this.running.length && fresh.length === 0) return;
+    const parts: Array<{ cache: KVCache; rows: Running[] }> = [];
+    if (this.cache && keepOld.length) parts.push({ cache: this.cache, rows: keepOld });
+    for (const f of fresh) {
+      const rows = f.jobs.map((job, row) => ({ job, row })).filter((r) => r.job.state === 'running');
+      if (rows.length) parts.push({ cache: f.cache, rows });
+    }
+    let rebuilt: KVCache | null = null;
+    try {
+      rebuilt = parts.length ? this.rebuild(parts) : null;
+    } finally {
+      for (const f of fresh) f.cache.dispose();
+    }
+    this.cache?.dispose();
+    this.cache = rebuilt;
+    this.running = parts.flatMap((p) => p.rows).map((r, i) => ({ job: r.job, row: i }));
+  }
+
+  /** Copies the given rows of one or more caches, right-aligned, into one new cache. */
+  private rebuild(parts: Array<{ cache: KVCache; rows: Running[] }>): KVCache {
+    this.counters.rebuilds++;
+    const lengths = parts.flatMap((p) => p.rows.map((r) => p.cache.length - (p.cache.keyStart?.[r.row] ?? 0)));
+    const T = Math.max(...lengths);
+    const B = lengths.length;
+    const remaining = Math.max(...parts.flatMap((p) => p.rows.map((r) => r.job.opts.maxNewTokens)));
+    const out = this.model.newCache(T + Math.min(remaining, 256));
+    const keyStart = new Int32Array(B);
+    const deltas: number[] = [];
+    let b = 0;
+    for (const p of parts) {
+      for (const r of p.rows) {
+        const n = p.cache.length - (p.cache.keyStart?.[r.row] ?? 0);
+        keyStart[b] = T - n;
+        // Next position stays length + delta.
+        deltas.push((p.cache.ropeDeltas?.[r.row] ?? 0) + p.cache.length - T);
+        b++;
+      }
+    }
+    noGrad(() =>
+      scope(() => {
+        for (let layer = 0; layer < out.numLayers; layer++) {
+          const first = parts[0]!.cache.stored(layer);
+          if (!first) throw new Error(`batcher: cache layer ${layer} is empty`);
+          const [, , H, D] = first.k.shape as [number, number, number, number];
+          const { k, v } = out.update(layer, zeros([B, T, H, D]), zeros([B, T, H, D]));
+          let dst = 0;
+          for (const p of parts) {
+            const src = p.cache.stored(layer)!;
+            const L = p.cache.length;
+            for (const r of p.rows) {
+              const n = L - (p.cache.keyStart?.[r.row] ?? 0);
+              k.slice(0, dst, dst + 1)
+                .slice(1, T - n, T)
+                .copy_(src.k.slice(0, r.row, r.row + 1).slice(1, L - n, L));
+              v.slice(0, dst, dst + 1)
+                .slice(1, T - n, T)
+                .copy_(src.v.slice(0, r.row, r.row + 1).slice(1, L - n, L));
+              dst++;
+            }
+          }
+        }
+      }),
+    );
+    out.advance(T, B);
+    out.keyStart = keyStart;
+    out.ropeDeltas = deltas;
+    return out;
+  }
+
+  /** One decode step over every running row. */
+  private decodeStep(): void {
+    const t0 = performance.now();
+    const rows = this.running;
+    const B = rows.length;
+    this.counters.peakBatch = Math.max(this.counters.peakBatch, B);
+    const logits = noGrad(() =>
+      scope(() =>
+        rowsOf(
+          this.model.forward({ inputIds: rows.map((r) => [r.job.next]), cache: this.cache, logitsToKeep: 1 }).logits,
+        ),
+      ),
+    );
+    this.counters.decodeSteps++;
+    for (const r of rows) this.step(r.job, r.row, logits[r.row]!);
+    this.onStep?.(B, performance.now() - t0);
+  }
+
+  /** Resolves a job with its output. */
+  private settle(job: Job, reason: JobFinish): void {
+    if (job.state === 'done') return;
+    job.state = 'done';
+    const now = performance.now();
+    const row = job.row ?? newRowState(job.input.inputIds, job.gen, 0);
+    const out = rowOutput(row, job.input.inputIds.length, job.gen);
+    out.finishReason = job.endReason ?? reason;
+    this.counters.finished[out.finishReason]++;
+    this.counters.generatedTokens += out.tokens.length;
+    if (job.startedAt) {
+      this.recent.push(now - job.startedAt);
+      if (this.recent.length > 32) this.recent.shift();
+    }
+    job.resolve({
+      ...out,
+      queueMs: (job.startedAt || now) - job.submittedAt,
+      ttftMs: job.firstTokenAt ? job.firstTokenAt - job.submittedAt : null,
+      totalMs: now - job.submittedAt,
+    });
+  }
+}
+
+function positiveInt(v: number, name: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new Error(`batcher ${name}: expected a positive integer, found ${v}`);
+  return v;
+}
+
+function nonNegativeInt(v: number, name: string): number {
+  if (!Number.isInteger(v) || v < 0) throw new Error(`batcher ${name}: expected a non-negative integer, found ${v}`);
+  return v;
+}
