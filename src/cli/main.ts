@@ -17,6 +17,7 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./chat.js'),
   import('./data.js'),
   import('./reward.js'),
+  import('./rl.js'),
   import('./eval.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);

@@ -1,0 +1,15 @@
+/** Public API of the RL stack (see src/rl/types.ts for the Policy and RolloutEngine seams). */
+export * from './checkpoint.js';
+export * from './config.js';
+export * from './expansion.js';
+export * from './grpo.js';
+export * from './inspect.js';
+export * from './passk.js';
+export * from './rlcs.js';
+export { type ServerEngineOptions, ServerRolloutEngine, sampleMessages } from './rollout/openai.js';
+export * from './rollout/sampling.js';
+export { type ToyEngineOptions, ToyRolloutEngine } from './rollout/toy.js';
+export * from './setup.js';
+export * from './toy.js';
+export * from './trainer.js';
+export type * from './types.js';

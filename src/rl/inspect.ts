@@ -1,0 +1,249 @@
+/**
+ * Reading a run back: sampled responses of a step with their rewards and gate reasons, grouped by domain (the paper's
+ * advice: read rollouts per domain to catch reward hacking, §5.2), per-domain learning curves, and the RLCS tier
+ * populations over time — all from the run folder's JSONL files.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stepName } from './checkpoint.js';
+import { TIERS } from './rlcs.js';
+
+export interface RolloutLine {
+  step: number;
+  id: string;
+  domain: string;
+  source: string;
+  question: string;
+  reference: string;
+  tier: string;
+  group: number;
+  k: number;
+  kept: boolean;
+  advantage: number | null;
+  text: string;
+  reward: number | null;
+  correct: boolean;
+  status: string;
+  path: string | null;
+  reason: string | null;
+  answer: string | null;
+  gates: Array<{ name: string; detail: string | null }>;
+  forced: boolean;
+  finish: string;
+  tokens: number;
+  thinking_tokens: number;
+  answer_tokens: number;
+}
+
+function readJsonl<T>(path: string): T[] {
+  const out: T[] = [];
+  readFileSync(path, 'utf8')
+    .split('\n')
+    .forEach((line, i) => {
+      if (!line.trim()) return;
+      try {
+        out.push(JSON.parse(line) as T);
+      } catch (e) {
+        throw new Error(`${path}:${i + 1}: not valid JSON (${(e as Error).message})`);
+      }
+    });
+  return out;
+}
+
+function checkRun(runDir: string): void {
+  if (!existsSync(runDir)) throw new Error(`run ${runDir}: no such folder`);
+  if (!existsSync(join(runDir, 'metrics.jsonl')) && !existsSync(join(runDir, 'rollouts')))
+    throw new Error(`run ${runDir}: no metrics.jsonl or rollouts/ here; expected the run.dir of a glmv rl run`);
+}
+
+/** Steps with a rollout file, ascending. */
+export function rolloutSteps(runDir: string): number[] {
+  checkRun(runDir);
+  const dir = join(runDir, 'rollouts');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .map((f) => /^step-(\d+)\.jsonl$/.exec(f))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+/** The rollouts of one step (`'last'` = the newest). */
+export function readRollouts(runDir: string, step: number | 'last'): { step: number; rows: RolloutLine[] } {
+  const steps = rolloutSteps(runDir);
+  if (!steps.length)
+    throw new Error(`run ${runDir}: no rollouts saved (run.saveRollouts was false, or no step has finished yet)`);
+  const s = step === 'last' ? steps[steps.length - 1]! : step;
+  if (!steps.includes(s)) {
+    const near = steps.filter((x) => Math.abs(x - s) <= 3);
+    throw new Error(
+      `run ${runDir}: no rollouts for step ${s}; saved steps are ${steps[0]}..${steps[steps.length - 1]}${near.length ? ` (nearby: ${near.join(', ')})` : ''}`,
+    );
+  }
+  return { step: s, rows: readJsonl<RolloutLine>(join(runDir, 'rollouts', `${stepName(s)}.jsonl`)) };
+}
+
+export type RolloutFilter = 'all' | 'correct' | 'wrong' | 'gated' | 'forced' | 'kept' | 'error';
+export const ROLLOUT_FILTERS: readonly RolloutFilter[] = [
+  'all',
+  'correct',
+  'wrong',
+  'gated',
+  'forced',
+  'kept',
+  'error',
+];
+
+export function filterRollouts(
+  rows: readonly RolloutLine[],
+  o: { domain?: string; only?: RolloutFilter },
+): RolloutLine[] {
+  const only = o.only ?? 'all';
+  if (!ROLLOUT_FILTERS.includes(only))
+    throw new Error(`--only: expected one of ${ROLLOUT_FILTERS.join(', ')}, got ${JSON.stringify(only)}`);
+  return rows.filter((r) => {
+    if (o.domain && r.domain !== o.domain) return false;
+    switch (only) {
+      case 'correct':
+        return r.correct;
+      case 'wrong':
+        return !r.correct && r.status === 'scored';
+      case 'gated':
+        return r.status === 'gated';
+      case 'forced':
+        return r.forced;
+      case 'kept':
+        return r.kept;
+      case 'error':
+        return r.status === 'error' || r.status === 'unjudged';
+      default:
+        return true;
+    }
+  });
+}
+
+function clip(s: string, n: number): string {
+  const one = s.replace(/\s+/g, ' ');
+  return one.length > n ? `${one.slice(0, n - 1)}…` : one;
+}
+
+/** Human-readable listing, per domain: a summary line, then up to `limit` responses with reward and reasons. */
+export function formatRollouts(
+  step: number,
+  rows: readonly RolloutLine[],
+  o: { limit?: number; width?: number; full?: boolean } = {},
+): string {
+  const limit = o.limit ?? 8;
+  const width = o.width ?? 160;
+  const byDomain = new Map<string, RolloutLine[]>();
+  for (const r of rows) byDomain.set(r.domain, [...(byDomain.get(r.domain) ?? []), r]);
+  const out: string[] = [`step ${step}: ${rows.length} rollouts`];
+  for (const [d, list] of [...byDomain.entries()].sort()) {
+    const n = list.length;
+    const pct = (k: number) => `${((100 * k) / Math.max(1, n)).toFixed(0)}%`;
+    const gates = new Map<string, number>();
+    for (const r of list) for (const g of r.gates) gates.set(g.name, (gates.get(g.name) ?? 0) + 1);
+    out.push(
+      '',
+      `== ${d}: ${n} rollouts, pass ${pct(list.filter((r) => r.correct).length)}, mean reward ${(list.reduce((a, r) => a + (r.reward ?? 0), 0) / Math.max(1, n)).toFixed(3)}, forced ${pct(list.filter((r) => r.forced).length)}, gated ${pct(list.filter((r) => r.status === 'gated').length)}` +
+        (gates.size ? ` (${[...gates.entries()].map(([k, v]) => `${k}:${v}`).join(' ')})` : ''),
+    );
+    for (const r of list.slice(0, limit)) {
+      const mark =
+        r.status === 'gated' ? 'G' : r.status === 'error' || r.status === 'unjudged' ? 'E' : r.correct ? '✓' : '✗';
+      const adv = r.advantage === null ? '' : ` adv ${r.advantage >= 0 ? '+' : ''}${r.advantage.toFixed(2)}`;
+      out.push(
+        `${mark} ${r.id} [${r.tier}] reward ${r.reward === null ? '-' : r.reward.toFixed(3)}${adv}${r.forced ? ' forced' : ''} finish ${r.finish} tokens ${r.tokens}`,
+        `    question: ${clip(r.question, width)}`,
+        `    reference: ${clip(r.reference, width)}   answer: ${r.answer === null ? '(none)' : clip(r.answer, width)}`,
+        `    why: ${r.path ?? '-'} — ${clip(r.reason ?? '', width)}`,
+        `    response: ${o.full ? r.text : clip(r.text, width)}`,
+      );
+    }
+    if (list.length > limit) out.push(`    … ${list.length - limit} more (raise --limit)`);
+  }
+  return out.join('\n');
+}
+
+export interface MetricsRow {
+  step?: number;
+  event?: string;
+  reward_mean?: number;
+  pass_rate?: number;
+  domains?: Record<
+    string,
+    { reward: number; pass: number; format_fail: number; forced: number; response_tokens: number; n: number }
+  >;
+  tiers?: Record<string, Record<string, number>>;
+  [k: string]: unknown;
+}
+
+export function readMetrics(runDir: string): MetricsRow[] {
+  checkRun(runDir);
+  const p = join(runDir, 'metrics.jsonl');
+  if (!existsSync(p)) throw new Error(`run ${runDir}: no metrics.jsonl yet`);
+  return readJsonl<MetricsRow>(p).filter((r) => typeof r.step === 'number');
+}
+
+/** Evenly spaced rows (always the first and last). */
+function thin<T>(rows: readonly T[], every: number): T[] {
+  return rows.filter((_, i) => i % every === 0 || i === rows.length - 1);
+}
+
+function table(head: string[], body: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => x.padStart(w[i]!)).join('  ');
+  return [line(head), ...body.map(line)].join('\n');
+}
+
+/** Per-domain curves: reward, pass rate, format failures, forced rate, response length per step. */
+export function formatCurves(rows: readonly MetricsRow[], o: { domain?: string; every?: number } = {}): string {
+  if (!rows.length) return '(no steps yet)';
+  const domains = o.domain ? [o.domain] : [...new Set(rows.flatMap((r) => Object.keys(r.domains ?? {})))].sort();
+  const every = o.every ?? Math.max(1, Math.ceil(rows.length / 25));
+  const parts: string[] = [];
+  for (const d of domains) {
+    const sel = thin(
+      rows.filter((r) => r.domains?.[d]),
+      every,
+    );
+    if (!sel.length) {
+      parts.push(`${d}: no steps sampled this domain`);
+      continue;
+    }
+    const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+    parts.push(
+      `== ${d}`,
+      table(
+        ['step', 'reward', 'pass', 'format✗', 'forced', 'resp tok', 'n'],
+        sel.map((r) => {
+          const v = r.domains![d]!;
+          return [
+            String(r.step),
+            v.reward.toFixed(3),
+            pct(v.pass),
+            pct(v.format_fail),
+            pct(v.forced),
+            v.response_tokens.toFixed(1),
+            String(v.n),
+          ];
+        }),
+      ),
+    );
+  }
+  return parts.join('\n');
+}
+
+/** Tier populations over time (all domains, or one). */
+export function formatTiers(rows: readonly MetricsRow[], o: { domain?: string; every?: number } = {}): string {
+  const key = o.domain ?? '*';
+  const sel = thin(
+    rows.filter((r) => r.tiers?.[key]),
+    o.every ?? Math.max(1, Math.ceil(rows.length / 25)),
+  );
+  if (!sel.length) return `(no tier populations for ${key === '*' ? 'all domains' : key})`;
+  return table(
+    ['step', ...TIERS],
+    sel.map((r) => [String(r.step), ...TIERS.map((t) => String(r.tiers![key]![t] ?? 0))]),
+  );
+}
