@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ExpansionController, expansionRatio, imbalance, isInvalidGroup, selectBalanced } from '../../src/rl/expansion.js';
+import {
+  ExpansionController,
+  expansionRatio,
+  imbalance,
+  isInvalidGroup,
+  selectBalanced,
+} from '../../src/rl/expansion.js';
 
 describe('expansion ratio', () => {
   it('is 1 / (1 − invalid share), capped at maxRatio', () => {

@@ -70,7 +70,9 @@ describe('aggregation weights', () => {
   });
 
   it('token-mean: 1/tokens', () => {
-    expect(Array.from(aggregationWeights(masks, 3, 'token-mean', norm))).toEqual([0.2, 0.2, 0.2, 0.2, 0.2, 0].map(Math.fround));
+    expect(Array.from(aggregationWeights(masks, 3, 'token-mean', norm))).toEqual(
+      [0.2, 0.2, 0.2, 0.2, 0.2, 0].map(Math.fround),
+    );
   });
 
   it('seq-mean-token-mean (per-sample): 1/(n_i · seqs)', () => {
@@ -101,13 +103,20 @@ describe('clipped surrogate', () => {
   // Row 0: A = +1, ratios 1, 1.5, 0.5. Row 1: A = −1, ratios 0.5, 2, 4.
   const ratios = [1, 1.5, 0.5, 0.5, 2, 4];
   const old = new Float32Array(6).fill(-1);
-  const cur = () => leaf(ratios.map((r) => Math.log(r) - 1), [2, 3]);
+  const cur = () =>
+    leaf(
+      ratios.map((r) => Math.log(r) - 1),
+      [2, 3],
+    );
   const adv = Float32Array.from([1, -1]);
   const w = new Float32Array(6).fill(1 / 6);
 
   function run(cfg: Partial<PolicyLossConfig>) {
     const lp = cur();
-    const { loss, stats } = policyLoss({ logprobs: lp, oldLogprobs: old, advantages: adv, weights: w }, { ...DEFAULT_LOSS, ...cfg });
+    const { loss, stats } = policyLoss(
+      { logprobs: lp, oldLogprobs: old, advantages: adv, weights: w },
+      { ...DEFAULT_LOSS, ...cfg },
+    );
     loss.backward();
     return { loss: loss.item(), grad: lp.grad!.toArray(), stats };
   }
@@ -194,7 +203,11 @@ describe('KL estimators', () => {
     expect(klValue(-1, -1.5, 'k3')).toBeCloseTo(Math.exp(-0.5) - 0.5, 12);
     expect(klValue(-1, -1, 'k3')).toBe(0);
     const t = noGrad(() =>
-      klEstimate(fromArray(Float32Array.from([-1, -3]), [2]), fromArray(Float32Array.from([-1.5, -1]), [2]), 'k3').toArray(),
+      klEstimate(
+        fromArray(Float32Array.from([-1, -3]), [2]),
+        fromArray(Float32Array.from([-1.5, -1]), [2]),
+        'k3',
+      ).toArray(),
     );
     expect(t[0]).toBeCloseTo(Math.exp(-0.5) - 0.5, 6);
     expect(t[1]).toBeCloseTo(Math.exp(2) - 3, 5);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/data/sample.js';
-import { sampleMessages, ServerRolloutEngine } from '../../src/rl/rollout/openai.js';
+import { ServerRolloutEngine, sampleMessages } from '../../src/rl/rollout/openai.js';
 import { ToyCodec } from '../../src/rl/toy.js';
 import type { SamplingParams } from '../../src/rl/types.js';
 import { GlmvClient } from '../../src/serve/client.js';
@@ -52,7 +52,8 @@ describe('server rollout engine', () => {
       await new Promise((r) => setTimeout(r, 15));
       inFlight--;
       const q = lastUserText(body);
-      if (body.continue_final_message) return { json: chatJson({ content: '<|begin_of_box|>7<|end_of_box|></answer>' }) };
+      if (body.continue_final_message)
+        return { json: chatJson({ content: '<|begin_of_box|>7<|end_of_box|></answer>' }) };
       if (q.startsWith('long'))
         return { json: chatJson({ reasoning_content: 'one two three', content: '' }, 'length') };
       return {
@@ -68,7 +69,10 @@ describe('server rollout engine', () => {
       concurrency: 3,
       encodeText: (t) => codec.encode(t),
     });
-    const prompts = [sample('a', 'long one'), sample('b', 'quick')].map((s) => ({ sample: s, input: { ids: new Int32Array(0) } }));
+    const prompts = [sample('a', 'long one'), sample('b', 'quick')].map((s) => ({
+      sample: s,
+      input: { ids: new Int32Array(0) },
+    }));
     const out = await engine.generate(prompts, 4, params());
     expect(out.map((g) => g.length)).toEqual([4, 4]);
     const f = out[0]![0]!;
@@ -117,7 +121,11 @@ describe('server rollout engine', () => {
     expect(ok[0]!.every((r) => r.finishReason === 'stop')).toBe(true);
     expect(ok[1]!.every((r) => r.finishReason === 'error' && /bad prompt/.test(r.error ?? ''))).toBe(true);
     await expect(
-      engine.generate([{ sample: sample('g', 'broken'), input: { ids: new Int32Array(0) } }], 2, params({ forceAnswer: false })),
+      engine.generate(
+        [{ sample: sample('g', 'broken'), input: { ids: new Int32Array(0) } }],
+        2,
+        params({ forceAnswer: false }),
+      ),
     ).rejects.toThrow(/2 of 2 requests failed.*bad prompt/);
   });
 
@@ -129,7 +137,9 @@ describe('server rollout engine', () => {
     const parts = (m[0] as { content: Array<{ type: string; image_url?: { url: string }; text?: string }> }).content;
     expect(parts[0]!.image_url!.url).toBe('data:image/png;base64,iVBORw==');
     expect(parts[1]).toEqual({ type: 'text', text: 'what?' });
-    expect(() => sampleMessages({ ...sample('j', 'q'), images: [join(dir, 'missing.png')] })).toThrow(/sample j: cannot read image/);
+    expect(() => sampleMessages({ ...sample('j', 'q'), images: [join(dir, 'missing.png')] })).toThrow(
+      /sample j: cannot read image/,
+    );
     expect(() => sampleMessages({ ...sample('k', 'q'), video: { frames: ['a.png'] } })).toThrow(/video.path/);
   });
 });

@@ -99,11 +99,13 @@ describe('weights schedule', () => {
           ],
         }),
     ).toThrow(/steps must increase/);
-    expect(() => new Curriculum([sample('a')], { thresholds: { tooHard: 0.5, hard: 0.3, medium: 0.6, easy: 0.9 } })).toThrow(
-      /tooHard <= hard/,
-    );
+    expect(
+      () => new Curriculum([sample('a')], { thresholds: { tooHard: 0.5, hard: 0.3, medium: 0.6, easy: 0.9 } }),
+    ).toThrow(/tooHard <= hard/);
     expect(() => new Curriculum([sample('a'), sample('a')])).toThrow(/duplicate sample id "a"/);
-    expect(() => new Curriculum([sample('a')], { mix: { ocr: 1 } })).toThrow(/domain "ocr" has weight 1 but no prompts/);
+    expect(() => new Curriculum([sample('a')], { mix: { ocr: 1 } })).toThrow(
+      /domain "ocr" has weight 1 but no prompts/,
+    );
   });
 });
 
@@ -138,8 +140,10 @@ describe('drawing prompts', () => {
       schedule: [{ step: 0, weights: { ...only('medium', 1), too_easy: 0.02, too_hard: 0 } }],
     });
     samples.forEach((s, i) => {
-      if (i < 10) c.observe(s.id, 8, 8, 0); // too_easy
-      else if (i < 20) c.observe(s.id, 4, 8, 0); // medium
+      if (i < 10)
+        c.observe(s.id, 8, 8, 0); // too_easy
+      else if (i < 20)
+        c.observe(s.id, 4, 8, 0); // medium
       else c.observe(s.id, 0, 8, 0); // too_hard
     });
     const tally: Record<string, number> = {};

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseResponse } from '../../src/io/answer.js';
 import { RewardRouter } from '../../src/reward/index.js';
-import { ToyRolloutEngine } from '../../src/rl/rollout/toy.js';
 import { type ControlTokens, forcedSuffix, ResponseBuilder, sampleToken } from '../../src/rl/rollout/sampling.js';
+import { ToyRolloutEngine } from '../../src/rl/rollout/toy.js';
 import { coldStart, ToyCodec, ToyPolicy, toySamples } from '../../src/rl/toy.js';
 import type { SamplingParams } from '../../src/rl/types.js';
 import { Rng } from '../../src/util/rng.js';
@@ -98,7 +98,11 @@ describe('force answering (the response state machine)', () => {
     }
     b.beforeSample();
     expect(b.done).toBe(true);
-    expect(b.build((ids) => codec.decode(ids))).toMatchObject({ forced: false, finishReason: 'length', text: '<think>.' });
+    expect(b.build((ids) => codec.decode(ids))).toMatchObject({
+      forced: false,
+      finishReason: 'length',
+      text: '<think>.',
+    });
   });
 
   it('a model that closes thinking itself is not forced, and the answer budget truncates', () => {
