@@ -65,7 +65,11 @@ async function train(o: TrainOptions): Promise<void> {
   const log = (l: string) => process.stderr.write(`${l}\n`);
   const prompts = await loadPrompts(config);
   log(`rl: ${prompts.length} prompts from ${config.data.sources.length} source(s); run folder ${config.run.dir}`);
-  const policy = buildPolicy(config, prompts, { skipInit: !!o.resume, quiet: o.quiet, log });
+  const policy = await buildPolicy(config, prompts, { skipInit: !!o.resume, quiet: o.quiet, log });
+  if (config.rollout.engine === 'server')
+    log(
+      'rl: server rollouts — the server keeps the weights it loaded; this trainer does not push its updates to it, so rollouts drift off-policy as training goes (reload the server from RUN/checkpoints to resync)',
+    );
   const engine = buildEngine(config, policy);
   const router = buildRouter(config);
   const trainer = new RlTrainer(config, { policy, engine, router, samples: prompts, log, quiet: o.quiet });
@@ -120,14 +124,13 @@ async function passk(o: {
     prompts = prompts.slice(0, n);
   }
   // A server needs no local policy to be graded; the toy local engine does.
-  const policy = config.rollout.engine === 'local' ? buildPolicy(config, prompts, { quiet: o.quiet, log }) : null;
+  const policy = config.rollout.engine === 'local' ? await buildPolicy(config, prompts, { quiet: o.quiet, log }) : null;
   const engine = buildEngine(config, policy);
   const router = buildRouter(config);
   try {
-    const rp: RolloutPrompt[] = prompts.map((s) => ({
-      sample: s,
-      input: policy ? policy.encodePrompt(s) : { ids: new Int32Array(0) },
-    }));
+    const rp: RolloutPrompt[] = [];
+    for (const s of prompts)
+      rp.push({ sample: s, input: policy ? await policy.encodePrompt(s) : { ids: new Int32Array(0) } });
     const r = config.rollout;
     const results = await passAtKResults(
       engine,

@@ -260,6 +260,10 @@ export function parseRlConfig(input: unknown, where = 'rl config', purpose: 'tra
     throw new Error(
       `${where}: rollout.engine server with the toy policy: a server serves a GLM model whose tokens the toy policy cannot score; use rollout.engine local for the toy policy`,
     );
+  if (g.oldLogprobs === 'rollout' && c.policy.kind === 'glm' && c.rollout.temperature !== 1)
+    throw new Error(
+      `${where}: grpo.oldLogprobs rollout with the GLM engine needs rollout.temperature 1 (the generator reports untempered log-probs); use recompute`,
+    );
   if (g.oldLogprobs === 'rollout' && c.rollout.engine === 'server')
     throw new Error(
       `${where}: grpo.oldLogprobs rollout needs sampler logprobs, which server rollouts do not return; use recompute`,

@@ -10,6 +10,7 @@ import { loadRewardConfig, RewardRouter } from '../reward/index.js';
 import { GlmvClient } from '../serve/client.js';
 import { Progress } from '../util/progress.js';
 import type { RlConfig } from './config.js';
+import { GlmPolicy, GlmRolloutEngine } from './glm.js';
 import { ServerRolloutEngine } from './rollout/openai.js';
 import { ToyRolloutEngine } from './rollout/toy.js';
 import { coldStart, ToyPolicy, toySamples } from './toy.js';
@@ -45,13 +46,23 @@ export interface PolicyBuildOptions {
   log?: (line: string) => void;
 }
 
-/** The policy of the config, initialised (cold start or `init` weights) unless skipInit. */
-export function buildPolicy(config: RlConfig, prompts: readonly Sample[], opts: PolicyBuildOptions = {}): Policy {
+/**
+ * The policy of the config: a GLM checkpoint (loaded as it is: the cold start is the SFT stage's job), or the toy
+ * model initialised by its format cold start or `init` weights (unless skipInit: a resume loads the checkpoint).
+ */
+export async function buildPolicy(
+  config: RlConfig,
+  prompts: readonly Sample[],
+  opts: PolicyBuildOptions = {},
+): Promise<Policy> {
   const p = config.policy;
-  if (p.kind === 'glm')
-    throw new Error(
-      `policy.kind glm (${p.path}): the GLM model (src/model) and local generation (src/io/generate.ts) are not in this build yet, so a GLM policy cannot be trained here; use policy.kind toy, or \`glmv rl passk\` with a server to grade prompts`,
+  if (p.kind === 'glm') {
+    const policy = await GlmPolicy.load(p.path);
+    opts.log?.(
+      `policy: ${policy.name} from ${p.path}, ${(policy.chat.model.numParameters() / 1e6).toFixed(1)}M parameters (float32 for training)`,
     );
+    return policy;
+  }
   const policy = ToyPolicy.create({ dim: p.dim, layers: p.layers, heads: p.heads, maxLen: p.maxLen }, config.run.seed);
   if (opts.skipInit) return policy;
   if (p.init) {
@@ -83,9 +94,9 @@ export function buildPolicy(config: RlConfig, prompts: readonly Sample[], opts: 
 export function buildEngine(config: RlConfig, policy: Policy | null): RolloutEngine {
   const r = config.rollout;
   if (r.engine === 'local') {
-    if (!(policy instanceof ToyPolicy))
-      throw new Error('rollout.engine local: needs the toy policy (the GLM local engine is not in this build)');
-    return new ToyRolloutEngine(policy, { batchSize: r.batchSize });
+    if (policy instanceof ToyPolicy) return new ToyRolloutEngine(policy, { batchSize: r.batchSize });
+    if (policy instanceof GlmPolicy) return new GlmRolloutEngine(policy, { batchSize: r.batchSize });
+    throw new Error('rollout.engine local: needs a local policy (policy.kind toy or glm)');
   }
   const s = r.server!;
   const apiKey = s.apiKeyEnv ? process.env[s.apiKeyEnv] : undefined;

@@ -228,7 +228,8 @@ export class RlTrainer {
     const rng = new Rng(stepSeed(this.config.run.seed, -1, 7));
     let ids = this.curriculum.allSamples().map((x) => x.id);
     if (o.maxPrompts && ids.length > o.maxPrompts) ids = rng.shuffle(ids).slice(0, o.maxPrompts);
-    const prompts = ids.map((id) => this.prompt(this.curriculum.sample(id)!));
+    const prompts: RolloutPrompt[] = [];
+    for (const id of ids) prompts.push(await this.prompt(this.curriculum.sample(id)!));
     const results = await passAtKResults(
       this.engine,
       this.router,
@@ -252,11 +253,12 @@ export class RlTrainer {
     });
   }
 
-  private prompt(sample: Sample): RolloutPrompt {
+  private async prompt(sample: Sample): Promise<RolloutPrompt> {
     let input = this.encoded.get(sample.id);
     if (!input) {
-      input = this.policy.encodePrompt(sample);
-      this.encoded.set(sample.id, input);
+      input = await this.policy.encodePrompt(sample);
+      // Text-only prompts are cheap to keep; image prompts hold pixel rows, so only the ids are cached for them.
+      if (!input.extra) this.encoded.set(sample.id, input);
     }
     return { sample, input };
   }
@@ -345,7 +347,8 @@ export class RlTrainer {
 
     // 1. prompts
     const drawn = this.curriculum.draw(nGen, t, new Rng(stepSeed(seed, t, 1)));
-    const prompts = drawn.map((d) => this.prompt(d.sample));
+    const prompts: RolloutPrompt[] = [];
+    for (const d of drawn) prompts.push(await this.prompt(d.sample));
 
     // 2. rollouts
     const t0 = performance.now();

@@ -8,9 +8,10 @@
  *   server) with sampling parameters, a thinking budget and force answering, and reports exactly which tokens it
  *   sampled and which it inserted.
  *
- * Implementations in this folder: `ToyPolicy` + `ToyRolloutEngine` (rollout/toy.ts, the stand-in over the engine's
- * TinyGpt until the GLM model and src/io/generate.ts exist) and `ServerRolloutEngine` (rollout/openai.ts, any vLLM /
- * SGLang server through src/serve/client.ts).
+ * Implementations in this folder: `GlmPolicy` + `GlmRolloutEngine` (glm.ts: a GLM-4.1V / 4.5V checkpoint, rollouts
+ * with the KV-cache generator of src/io/generate.ts), `ToyPolicy` + `ToyRolloutEngine` (toy.ts, rollout/toy.ts: the
+ * engine's TinyGpt on a character vocabulary, small enough to learn on a CPU in minutes) and `ServerRolloutEngine`
+ * (rollout/openai.ts: any vLLM / SGLang server through src/serve/client.ts).
  */
 
 import type { Sample } from '../data/sample.js';
@@ -102,7 +103,7 @@ export interface LogProbOptions {
 export interface Policy {
   readonly name: string;
   /** Turns a sample into the policy's prompt (template + tokenizer + processor). Throws naming the sample. */
-  encodePrompt(sample: Sample): PromptInput;
+  encodePrompt(sample: Sample): PromptInput | Promise<PromptInput>;
   /** Token log-probs of responses given prompts; differentiable unless called under `noGrad`. */
   logProbs(items: readonly PolicyItem[], opts?: LogProbOptions): PolicyOutput;
   /** Trainable parameters (what the optimizer updates). */

@@ -128,7 +128,7 @@ describe('clipped surrogate', () => {
     expect(loss).toBeCloseTo(tok.reduce((a, b) => a + b) / 6, 5);
     // d/dlogp of −A·r is −A·r·w where unclipped, 0 where the clip is active.
     const g = [-1 / 6, 0, -0.5 / 6, 0, 2 / 6, 4 / 6];
-    grad.forEach((x, i) => expect(x).toBeCloseTo(g[i]!, 5));
+    for (const [i, x] of grad.entries()) expect(x).toBeCloseTo(g[i]!, 5);
     expect(stats.clipHigh).toBe(1);
     expect(stats.clipLow).toBe(1);
     expect(stats.tokens).toBe(6);
@@ -239,7 +239,7 @@ describe('with a real policy', () => {
         const out = policy.logProbs(sub);
         const t = out.logprobs.shape[1]!;
         const o = new Float32Array(sub.length * t);
-        idx.forEach((i, b) => o.set(old.subarray(i * T, i * T + items[i]!.response.length), b * t));
+        for (const [b, i] of idx.entries()) o.set(old.subarray(i * T, i * T + items[i]!.response.length), b * t);
         policyLoss(
           {
             logprobs: out.logprobs,
@@ -262,7 +262,7 @@ describe('with a real policy', () => {
     for (const mode of ['seq-mean-token-mean', 'token-mean'] as const) {
       const full = gradOf([[0, 1, 2, 3]], mode);
       const split = gradOf([[0, 2], [3], [1]], mode);
-      full.forEach((g, i) => g.forEach((x, j) => expect(split[i]![j]).toBeCloseTo(x, 6)));
+      for (const [i, g] of full.entries()) for (const [j, x] of g.entries()) expect(split[i]![j]).toBeCloseTo(x, 6);
     }
   });
 

@@ -32,7 +32,7 @@ describe('sampleToken', () => {
       counts[token]!++;
       expect(logprob).toBeCloseTo(logits[token]! - logZ, 6);
     }
-    logits.forEach((l, i) => expect(counts[i]! / n).toBeCloseTo(Math.exp(l - logZ), 1));
+    for (const [i, l] of logits.entries()) expect(counts[i]! / n).toBeCloseTo(Math.exp(l - logZ), 1);
     const t2 = sampleToken(logits, { temperature: 2, topP: 1, topK: 0 }, new Rng(1));
     const z2 = Math.log(logits.reduce((a, x) => a + Math.exp(x / 2), 0));
     expect(t2.logprob).toBeCloseTo(logits[t2.token]! / 2 - z2, 6);

@@ -30,7 +30,7 @@ function config(name: string, o: Partial<RlConfigInput> & { sets?: string[] } = 
 
 async function build(cfg: RlConfig, opts: { resume?: boolean; wrap?: (e: RolloutEngine) => RolloutEngine } = {}) {
   const prompts = await loadPrompts(cfg);
-  const policy = buildPolicy(cfg, prompts, { quiet: true, skipInit: !!opts.resume });
+  const policy = await buildPolicy(cfg, prompts, { quiet: true, skipInit: !!opts.resume });
   const engine0 = buildEngine(cfg, policy);
   const engine = opts.wrap ? opts.wrap(engine0) : engine0;
   const router = buildRouter(cfg);
@@ -238,9 +238,14 @@ describe('config', () => {
     });
   });
 
-  it('a GLM policy says plainly that the model is not in this build', async () => {
-    const cfg = parseRlConfig(applyOverrides(toyPreset(join(root, 'glm')), ['policy={kind: glm, path: /models/glm}']));
-    expect(() => buildPolicy(cfg, [])).toThrow(/GLM model .* not in this build yet/);
+  it('a GLM policy path that is not a model folder is named in the error', async () => {
+    const cfg = parseRlConfig(
+      applyOverrides(toyPreset(join(root, 'glm')), [
+        'policy={kind: glm, path: /nonexistent/glm}',
+        'data.sources=[{kind: dataset, path: x}]',
+      ]),
+    );
+    await expect(buildPolicy(cfg, [])).rejects.toThrow(/\/nonexistent\/glm is not a model folder/);
   });
 });
 

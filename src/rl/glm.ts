@@ -1,0 +1,260 @@
+/**
+ * The real local policy: a GLM-4.1V / 4.5V checkpoint (src/model) behind the `Policy` interface, and local rollouts
+ * with the KV-cache generator (src/io/generate.ts) behind `RolloutEngine`. Prompts go through the same path as
+ * `glmv chat` (chat template, image/video processor, tokenizer: src/io/chat.ts).
+ *
+ * Log-probs: prompt + response rows are left-padded so every response ends at the last column; the model then only
+ * computes logits for the last (longest response + 1) positions (`logitsToKeep`), which is what keeps a 150k-token
+ * vocabulary affordable. Left padding gives the same 3D positions as generation's left-padded prefill, so the
+ * trainer's recomputed log-probs match the sampler's (checked in the tests).
+ *
+ * Weights are trained in float32 (AdamW keeps float32 master weights): a bf16 checkpoint is converted on load, which
+ * needs ~4 bytes per parameter plus Adam's 8 — a 9B model does not fit this machine's 24 GiB, the small pipeline
+ * models do.
+ */
+import type { Sample } from '../data/sample.js';
+import { promptText } from '../data/sft.js';
+import { F, fromArray, type Parameter, type Tensor } from '../engine/index.js';
+import { ChatModel } from '../io/chat.js';
+import { type GenerationInput, generate } from '../io/generate.js';
+import type { ChatMessage, ContentPart } from '../io/template.js';
+import { createModel } from '../model/glm4v.js';
+import { validateSampling } from './rollout/sampling.js';
+import type {
+  LogProbOptions,
+  Policy,
+  PolicyItem,
+  PolicyOutput,
+  PromptInput,
+  Rollout,
+  RolloutEngine,
+  RolloutPrompt,
+  SamplingParams,
+} from './types.js';
+
+/** The visual part of a prompt (what `PromptInput.extra` holds for the GLM policy). */
+type Visual = Omit<GenerationInput, 'inputIds'>;
+
+/** The user turn of a sample: its images, its video, then the question (with lettered options). */
+export function sampleChat(sample: Sample): ChatMessage[] {
+  const parts: ContentPart[] = sample.images.map((image) => ({ type: 'image', image }));
+  if (sample.video) {
+    const v =
+      sample.video.path ?? (sample.video.frames ? { frames: sample.video.frames, fps: sample.video.fps } : null);
+    if (!v) throw new Error(`sample ${sample.id}: video has neither path nor frames`);
+    parts.push({ type: 'video', video: v });
+  }
+  parts.push({ type: 'text', text: promptText(sample) });
+  return [{ role: 'user', content: parts }];
+}
+
+export class GlmPolicy implements Policy {
+  readonly name: string;
+
+  constructor(readonly chat: ChatModel) {
+    const m = chat.model;
+    if (m.namedParameters().some(([, p]) => p.dtype !== 'float32')) m.toDtype('float32');
+    m.train();
+    this.name = `glm:${m.config.modelType}`;
+  }
+
+  static async load(dir: string): Promise<GlmPolicy> {
+    return new GlmPolicy(await ChatModel.load(dir));
+  }
+
+  async encodePrompt(sample: Sample): Promise<PromptInput> {
+    let g: GenerationInput;
+    try {
+      g = await this.chat.prepare(sampleChat(sample), true);
+    } catch (e) {
+      throw new Error(`sample ${sample.id}: ${(e as Error).message}`);
+    }
+    const { inputIds, ...visual } = g;
+    return { ids: Int32Array.from(inputIds), extra: visual satisfies Visual };
+  }
+
+  encodeText(text: string): number[] {
+    return this.chat.tokenizer.encode(text);
+  }
+
+  parameters(): Parameter[] {
+    return this.chat.model.parameters();
+  }
+
+  stateDict(): Map<string, Tensor> {
+    return this.chat.model.stateDict();
+  }
+
+  loadStateDict(state: Map<string, Tensor>): void {
+    this.chat.model.loadStateDict(state);
+  }
+
+  snapshot(): GlmPolicy {
+    const m = createModel(this.chat.model.config, { init: 'empty', dtype: 'float32' });
+    m.loadStateDict(this.chat.model.stateDict());
+    const copy = new GlmPolicy(new ChatModel(m, this.chat.tokenizer, this.chat.processor, this.chat.dir));
+    m.requiresGrad_(false);
+    m.eval();
+    return copy;
+  }
+
+  logProbs(items: readonly PolicyItem[], opts: LogProbOptions = {}): PolicyOutput {
+    if (items.length === 0) throw new Error('glm policy logProbs: empty batch');
+    const temperature = opts.temperature ?? 1;
+    if (!(temperature > 0)) throw new Error(`glm policy logProbs: temperature must be > 0, got ${temperature}`);
+    const B = items.length;
+    const lens = items.map((it) => it.prompt.ids.length + it.response.length);
+    const L = Math.max(...lens);
+    const T = Math.max(1, ...items.map((it) => it.response.length));
+    const ids: number[][] = [];
+    const mask: number[][] = [];
+    for (const [b, it] of items.entries()) {
+      if (it.prompt.ids.length === 0) throw new Error(`glm policy logProbs: item ${b} has an empty prompt`);
+      const pad = L - lens[b]!;
+      ids.push([...new Array(pad).fill(0), ...it.prompt.ids, ...it.response]);
+      mask.push([...new Array(pad).fill(0), ...new Array(lens[b]!).fill(1)]);
+    }
+    const visual = concatVisual(items.map((it) => (it.prompt.extra ?? {}) as Visual));
+    // Every response ends at column L − 1, so the last T + 1 positions hold every prediction needed.
+    const keep = Math.min(L, T + 1);
+    let logits = this.chat.model.forward({
+      inputIds: ids,
+      attentionMask: mask,
+      pixelValues: visual.pixelValues,
+      imageGridThw: visual.imageGridThw,
+      pixelValuesVideos: visual.pixelValuesVideos,
+      videoGridThw: visual.videoGridThw,
+      logitsToKeep: keep,
+    }).logits;
+    if (temperature !== 1) logits = logits.mul(1 / temperature);
+    // Kept column j is absolute position L − keep + j and predicts the token at L − keep + j + 1.
+    const targets = new Int32Array(B * keep).fill(-100);
+    const index = new Int32Array(B * T);
+    const valid = new Float32Array(B * T);
+    for (const [b, it] of items.entries()) {
+      const R = it.response.length;
+      const c0 = keep - 1 - R; // the column predicting response token 0
+      for (let t = 0; t < R; t++) targets[b * keep + c0 + t] = it.response[t]!;
+      for (let t = 0; t < T; t++) {
+        index[b * T + t] = t < R ? c0 + t : keep - 1; // the last column's target is always ignored (value 0)
+        valid[b * T + t] = t < R ? 1 : 0;
+      }
+    }
+    const nll = F.crossEntropy(logits, fromArray(targets, [B, keep]), { reduction: 'none' });
+    const idx = fromArray(index, [B, T]);
+    const logprobs = nll.neg().gather(1, idx);
+    if (!opts.entropy) return { logprobs };
+    const lsm = logits.logSoftmax(-1);
+    const ent = lsm.exp().mul(lsm).sum(-1).neg();
+    return { logprobs, entropy: ent.gather(1, idx).mul(fromArray(valid, [B, T])) };
+  }
+}
+
+function concatVisual(parts: readonly Visual[]): Required<Visual> {
+  const cat = (xs: Array<Float32Array | null | undefined>) => {
+    const list = xs.filter((x): x is Float32Array => !!x && x.length > 0);
+    if (!list.length) return null;
+    const out = new Float32Array(list.reduce((a, x) => a + x.length, 0));
+    let o = 0;
+    for (const x of list) {
+      out.set(x, o);
+      o += x.length;
+    }
+    return out;
+  };
+  const grids = (xs: Array<Visual['imageGridThw']>) => {
+    const all = xs.flatMap((g) => g ?? []);
+    return all.length ? all : null;
+  };
+  return {
+    pixelValues: cat(parts.map((p) => p.pixelValues)),
+    imageGridThw: grids(parts.map((p) => p.imageGridThw)),
+    pixelValuesVideos: cat(parts.map((p) => p.pixelValuesVideos)),
+    videoGridThw: grids(parts.map((p) => p.videoGridThw)),
+  };
+}
+
+export interface GlmEngineOptions {
+  /** Responses decoded together. Default 64. */
+  batchSize?: number;
+}
+
+/** Local rollouts of a GLM policy with the KV-cache generator (thinking budget and force answering included). */
+export class GlmRolloutEngine implements RolloutEngine {
+  readonly name = 'glm-local';
+  private readonly batchSize: number;
+  sampledTokens = 0;
+
+  constructor(
+    readonly policy: GlmPolicy,
+    opts: GlmEngineOptions = {},
+  ) {
+    this.batchSize = opts.batchSize ?? 64;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
+      throw new Error(`glm engine batchSize: expected a positive integer, got ${opts.batchSize}`);
+  }
+
+  async generate(prompts: readonly RolloutPrompt[], groupSize: number, params: SamplingParams): Promise<Rollout[][]> {
+    validateSampling(params);
+    if (!Number.isInteger(groupSize) || groupSize < 1)
+      throw new Error(`glm engine: groupSize must be a positive integer, got ${groupSize}`);
+    const chat = this.policy.chat;
+    if ((chat.style === 'glm45v') !== (params.style === 'glm45v'))
+      throw new Error(
+        `glm engine: rollout.style is ${params.style} but the checkpoint is a ${chat.style} model; set rollout.style: ${chat.style}`,
+      );
+    const base = chat.generateOptions({
+      temperature: params.temperature,
+      topP: params.topP,
+      topK: params.topK,
+      thinkingBudget: params.forceAnswer ? params.maxThinkingTokens : null,
+      returnLogprobs: params.temperature === 1,
+    });
+    const forcedIds = base.forceAnswerIds ?? [];
+    const maxNew = params.maxThinkingTokens + (params.forceAnswer ? forcedIds.length : 0) + params.maxAnswerTokens;
+    const rows = prompts.flatMap((p, i) => Array.from({ length: groupSize }, (_, j) => ({ i, j, p })));
+    const out: Rollout[][] = prompts.map(() => new Array<Rollout>(groupSize));
+    for (let s = 0; s < rows.length; s += this.batchSize) {
+      const chunk = rows.slice(s, s + this.batchSize);
+      const inputs: GenerationInput[] = chunk.map(({ p }) => ({
+        inputIds: Array.from(p.input.ids),
+        ...((p.input.extra ?? {}) as Visual),
+      }));
+      // One seed per chunk: generate derives a stream per row from it, so rows never share samples.
+      const { outputs } = await generate(chat.model, inputs, {
+        ...base,
+        maxNewTokens: maxNew,
+        seed: (params.seed + s) >>> 0,
+        yieldEvery: 0,
+      });
+      for (const [k, o] of outputs.entries()) {
+        const { i, j } = chunk[k]!;
+        const mask = new Uint8Array(o.tokens.length).fill(1);
+        if (o.forced) {
+          // generate inserts the forced ids right after the budget's last thinking token.
+          const at = o.thinkingTokens;
+          const ok = forcedIds.every((id, m) => o.tokens[at + m] === id);
+          if (!ok)
+            throw new Error(
+              `glm engine: forced tokens not found at position ${at} of a forced response (generate changed its layout?)`,
+            );
+          for (let m = 0; m < forcedIds.length; m++) mask[at + m] = 0;
+        }
+        const stopped = o.finishReason === 'stop';
+        this.sampledTokens += mask.reduce((a, b) => a + b, 0);
+        out[i]![j] = {
+          tokenIds: Int32Array.from(o.tokens),
+          lossMask: mask,
+          text: o.text,
+          logprobs: o.logprobs ? Float32Array.from(o.logprobs) : null,
+          finishReason: o.finishReason === 'abort' ? 'error' : stopped ? 'stop' : 'length',
+          forced: o.forced,
+          thinkingTokens: o.thinkingTokens,
+          answerTokens: Math.max(0, o.tokens.length - o.thinkingTokens - (o.forced ? forcedIds.length : 0)),
+          ...(o.finishReason === 'abort' ? { error: 'generation aborted' } : {}),
+        };
+      }
+    }
+    return out;
+  }
+}
