@@ -19,6 +19,7 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./reward.js'),
   import('./rl.js'),
   import('./eval.js'),
+  import('./serve.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
 

@@ -250,10 +250,14 @@ export class ContinuousBatcher {
 
   private wake(): void {
     if (!this.loop && (this.queue.length || this.running.length)) {
-      this.loop = this.run().finally(() => {
-        this.loop = null;
-        if (this.queue.length && !this.closed) this.wake();
-      });
+      // Start on the next turn of the event loop: submissions made together (the n choices of a request, a burst of
+      // requests) are then prefilled together, and no callback runs before `submit` has returned its job.
+      this.loop = new Promise<void>((res) => setImmediate(res))
+        .then(() => this.run())
+        .finally(() => {
+          this.loop = null;
+          if (this.queue.length && !this.closed) this.wake();
+        });
     }
   }
 

@@ -1,0 +1,429 @@
+/**
+ * `glmv serve`: an OpenAI-compatible HTTP server for our models (fastify).
+ *
+ * Routes: `POST /v1/chat/completions` (stream and non-stream), `POST /v1/completions` (raw prompts; the glmv
+ * client's two-phase thinking budget uses it), `GET /v1/models`, `GET /v1/models/:id`, `GET /health`,
+ * `GET /metrics` (Prometheus text).
+ *
+ * Responses carry `reasoning_content` and/or `reasoning` (vLLM's two spellings; `reasoningField`) next to
+ * `content`, like vLLM/SGLang with a GLM reasoning parser. Streams are SSE `data:` chunks ending with
+ * `data: [DONE]`. Errors are OpenAI-shaped JSON with a 4xx status for anything the client got wrong, 429 with
+ * Retry-After when the queue is full, 503 while shutting down.
+ *
+ * Requests are decoded by the continuous batcher (./batcher.ts): a request joins the running batch at the next
+ * decode step after its prefill, and a client that disconnects frees its row at the next step.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { ChatModel } from '../io/chat.js';
+import { MetricsWriter } from '../util/progress.js';
+import { ContinuousBatcher } from './batcher.js';
+import { ApiError } from './errors.js';
+import { DEFAULT_MEDIA_POLICY, type MediaPolicy, resolveRoots } from './media.js';
+import { ServerMetrics } from './metrics.js';
+import { type ChatParams, type CompletionParams, parseChatRequest, parseCompletionRequest } from './protocol.js';
+import { ChatService, type ChoiceDelta, type ChoiceResult, type PreparedPrompt } from './service.js';
+
+export type ReasoningField = 'reasoning_content' | 'reasoning' | 'both';
+
+export interface ServerOptions {
+  chat: ChatModel;
+  /** Name in `/v1/models` and responses; requests naming another model get 404. Default: the folder name. */
+  modelName?: string;
+  /** Rows decoded together. Default 16. */
+  maxBatch?: number;
+  /** Requests waiting beyond the batch; more get 429. Default 64. */
+  maxQueue?: number;
+  /** Prompt tokens prefilled per admission round. Default 8192. */
+  maxPrefillTokens?: number;
+  /** Prompt + completion tokens. Default: the model's max_position_embeddings. */
+  maxModelLen?: number;
+  /** Completion tokens when max_tokens is absent. Default 4096 (capped by the context left). */
+  defaultMaxTokens?: number;
+  /** Most choices per request. Default 8. */
+  maxN?: number;
+  /** Most request body bytes. Default 64 MiB. */
+  bodyLimit?: number;
+  media?: Partial<MediaPolicy>;
+  /** Which reasoning field(s) responses carry. Default both. */
+  reasoningField?: ReasoningField;
+  /** Require `Authorization: Bearer <key>` on /v1 routes. */
+  apiKey?: string;
+  /** Append one JSON line per finished request here. */
+  requestLog?: string;
+  /** Add Node process metrics to /metrics. */
+  processMetrics?: boolean;
+}
+
+export interface GlmvServer {
+  app: FastifyInstance;
+  batcher: ContinuousBatcher;
+  service: ChatService;
+  metrics: ServerMetrics;
+  modelName: string;
+  /** Starts listening; resolves to the base URL (`http://host:port`). */
+  listen(port: number, host: string): Promise<string>;
+  /**
+   * Stops accepting requests (503 for new ones), lets those in flight finish for up to `graceMs`, then aborts what is
+   * left and closes.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+interface StreamOut {
+  write(obj: unknown): void;
+  end(): void;
+}
+
+export async function createServer(o: ServerOptions): Promise<GlmvServer> {
+  const chat = o.chat;
+  const cfg = chat.model.config;
+  const modelName = o.modelName ?? (chat.dir.split(/[\\/]/).filter(Boolean).pop() || 'glmv');
+  const maxModelLen = o.maxModelLen ?? cfg.text.maxPositionEmbeddings;
+  if (!Number.isInteger(maxModelLen) || maxModelLen < 2)
+    throw new Error(`serve maxModelLen: expected an integer >= 2, found ${maxModelLen}`);
+  const media: MediaPolicy = { ...DEFAULT_MEDIA_POLICY, ...(o.media ?? {}) };
+  media.fileRoots = await resolveRoots(media.fileRoots);
+  const batcher = new ContinuousBatcher(chat.model, {
+    maxBatch: o.maxBatch ?? 16,
+    maxQueue: o.maxQueue ?? 64,
+    maxPrefillTokens: o.maxPrefillTokens ?? 8192,
+  });
+  const maxN = o.maxN ?? 8;
+  const service = new ChatService(chat, batcher, {
+    modelName,
+    maxModelLen,
+    defaultMaxTokens: o.defaultMaxTokens ?? 4096,
+    maxN,
+    media,
+  });
+  const metrics = new ServerMetrics(batcher, { processMetrics: o.processMetrics });
+  const log = o.requestLog ? new MetricsWriter(o.requestLog) : null;
+  const reasoningField = o.reasoningField ?? 'both';
+  const created = Math.floor(Date.now() / 1000);
+  let closing = false;
+
+  const app = Fastify({ bodyLimit: o.bodyLimit ?? 64 * 2 ** 20, logger: false, return503OnClosing: true });
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const e = toApiError(err, o.bodyLimit ?? 64 * 2 ** 20);
+    if (e.status === 413) metrics.rejected.inc({ reason: 'too_large' });
+    else if (e.status < 500) metrics.rejected.inc({ reason: 'invalid' });
+    void reply.status(e.status).headers(e.headers).send(e.body());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError(404, `no route ${req.method} ${req.url}`, null, 'route_not_found');
+    void reply.status(404).send(e.body());
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.httpRequests.inc({
+      route: req.routeOptions.url ?? 'unknown',
+      method: req.method,
+      status: String(reply.statusCode),
+    });
+  });
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/v1/')) {
+      if (closing) {
+        metrics.rejected.inc({ reason: 'shutting_down' });
+        throw new ApiError(503, 'the server is shutting down', null, 'shutting_down');
+      }
+      if (o.apiKey && req.headers.authorization !== `Bearer ${o.apiKey}`)
+        throw new ApiError(
+          401,
+          'missing or incorrect API key (send Authorization: Bearer <key>)',
+          null,
+          'invalid_api_key',
+        );
+    }
+  });
+
+  const checkModel = (m: string | null) => {
+    if (m !== null && m !== modelName)
+      throw new ApiError(
+        404,
+        `The model \`${m}\` does not exist; this server serves \`${modelName}\``,
+        'model',
+        'model_not_found',
+      );
+  };
+  const busy = () => {
+    if (batcher.full) {
+      metrics.rejected.inc({ reason: 'queue_full' });
+      const s = batcher.retryAfterSeconds();
+      throw new ApiError(
+        429,
+        `The server is busy: ${batcher.stats().queued} requests are waiting. Retry after ${s} s.`,
+        null,
+        'queue_full',
+        'rate_limit_error',
+        {
+          'retry-after': String(s),
+        },
+      );
+    }
+  };
+
+  app.get('/health', async (_req, reply) => {
+    const s = batcher.stats();
+    return reply
+      .status(closing ? 503 : 200)
+      .send({ status: closing ? 'shutting_down' : 'ok', model: modelName, running: s.running, queued: s.queued });
+  });
+  app.get('/metrics', async (_req, reply) =>
+    reply.header('content-type', metrics.contentType).send(await metrics.text()),
+  );
+  const modelCard = () => ({
+    id: modelName,
+    object: 'model',
+    created,
+    owned_by: 'glmv',
+    root: chat.dir,
+    max_model_len: maxModelLen,
+  });
+  app.get('/v1/models', async () => ({ object: 'list', data: [modelCard()] }));
+  app.get('/v1/models/:id', async (req: FastifyRequest<{ Params: { id: string } }>) => {
+    checkModel(req.params.id);
+    return modelCard();
+  });
+
+  /** Aborts generation when the client goes away before the response is complete. */
+  const disconnectSignal = (reply: FastifyReply) => {
+    const ac = new AbortController();
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) ac.abort();
+    });
+    return ac;
+  };
+
+  const record = (rec: Record<string, unknown>, results: ChoiceResult[], t0: number, prepMs: number) => {
+    for (const r of results) {
+      metrics.finished.inc({ finish_reason: r.finishReason, endpoint: String(rec.endpoint) });
+      metrics.generationTokens.inc(r.completionTokens);
+      if (r.job.ttftMs !== null) metrics.ttft.observe((prepMs + r.job.ttftMs) / 1000);
+      metrics.queueTime.observe(r.job.queueMs / 1000);
+      if (r.completionTokens > 1 && r.job.ttftMs !== null)
+        metrics.timePerOutputToken.observe((r.job.totalMs - r.job.ttftMs) / 1000 / (r.completionTokens - 1));
+    }
+    const total = performance.now() - t0;
+    metrics.e2e.observe(total / 1000);
+    log?.write({
+      ...rec,
+      completion_tokens: results.reduce((a, r) => a + r.completionTokens, 0),
+      finish_reasons: results.map((r) => r.finishReason),
+      ttft_ms: results[0]?.job.ttftMs == null ? null : round(prepMs + results[0].job.ttftMs),
+      queue_ms: round(results[0]?.job.queueMs ?? 0),
+      total_ms: round(total),
+    });
+  };
+
+  const reasoningFields = (v: string | null) =>
+    reasoningField === 'both' ? { reasoning_content: v, reasoning: v } : { [reasoningField]: v };
+
+  const usage = (prompt: number, results: ChoiceResult[]) => {
+    const completion = results.reduce((a, r) => a + r.completionTokens, 0);
+    return {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      completion_tokens_details: { reasoning_tokens: results.reduce((a, r) => a + r.reasoningTokens, 0) },
+    };
+  };
+
+  /** Opens an SSE response (hijacked from fastify, which does not stream). */
+  const openStream = (reply: FastifyReply): StreamOut => {
+    reply.hijack();
+    reply.raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    return {
+      write: (obj) => {
+        if (!reply.raw.destroyed) reply.raw.write(`data: ${JSON.stringify(obj)}\n\n`);
+      },
+      end: () => {
+        if (!reply.raw.destroyed) reply.raw.end('data: [DONE]\n\n');
+        metrics.httpRequests.inc({ route: reply.request.routeOptions.url ?? 'unknown', method: 'POST', status: '200' });
+      },
+    };
+  };
+
+  /** Shared by both endpoints: prepare, submit, then stream or answer once. */
+  const serve = async (
+    reply: FastifyReply,
+    endpoint: 'chat' | 'completions',
+    p: ChatParams | CompletionParams,
+    prepare: (signal: AbortSignal) => Promise<PreparedPrompt>,
+  ) => {
+    const t0 = performance.now();
+    checkModel(p.model);
+    busy();
+    const ac = disconnectSignal(reply);
+    const prepared = await prepare(ac.signal);
+    const prepMs = performance.now() - t0;
+    metrics.promptTokens.inc(prepared.promptTokens);
+    const id = `${endpoint === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replace(/-/g, '')}`;
+    const now = Math.floor(Date.now() / 1000);
+    const chatP = endpoint === 'chat' ? (p as ChatParams) : null;
+    const rec = {
+      id,
+      endpoint,
+      stream: p.stream,
+      n: p.n,
+      prompt_tokens: prepared.promptTokens,
+      prep_ms: round(prepMs),
+    };
+    const budget = chatP?.thinkingBudget ?? null;
+
+    if (!p.stream) {
+      const results = await service.start(prepared, { ...p, thinkingBudget: budget }, ac.signal).done;
+      record(rec, results, t0, prepMs);
+      if (ac.signal.aborted) return reply; // nobody to answer
+      const base = { id, created: now, model: modelName, system_fingerprint: null };
+      if (chatP)
+        return reply.send({
+          ...base,
+          object: 'chat.completion',
+          choices: results.map((r) => ({
+            index: r.index,
+            message: {
+              role: 'assistant',
+              content: r.content,
+              ...reasoningFields(r.thought && chatP.includeReasoning ? r.reasoning : null),
+              tool_calls: [],
+            },
+            logprobs: p.logprobs ? { content: r.logprobs } : null,
+            finish_reason: r.finishReason,
+            stop_reason: null,
+          })),
+          usage: usage(prepared.promptTokens, results),
+        });
+      return reply.send({
+        ...base,
+        object: 'text_completion',
+        choices: results.map((r) => ({ index: r.index, text: r.text, logprobs: null, finish_reason: r.finishReason })),
+        usage: usage(prepared.promptTokens, results),
+      });
+    }
+
+    // Streaming: submit first (a full queue is still a plain 429), then open the SSE response.
+    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
+      id,
+      object: chatP ? 'chat.completion.chunk' : 'text_completion',
+      created: now,
+      model: modelName,
+      choices,
+      ...extra,
+    });
+    let out: StreamOut | null = null;
+    const early: Array<[number, ChoiceDelta]> = [];
+    const send = (i: number, d: ChoiceDelta) => {
+      if (!out) {
+        early.push([i, d]);
+        return;
+      }
+      if (chatP) {
+        const delta: Record<string, unknown> = {};
+        if (d.reasoning && chatP.includeReasoning) Object.assign(delta, reasoningFields(d.reasoning));
+        if (d.content) delta.content = d.content;
+        if (Object.keys(delta).length === 0 && !d.logprobs.length) return;
+        out.write(
+          chunk([{ index: i, delta, logprobs: p.logprobs ? { content: d.logprobs } : null, finish_reason: null }]),
+        );
+      } else if (d.content) out.write(chunk([{ index: i, text: d.content, logprobs: null, finish_reason: null }]));
+    };
+    const run = service.start(prepared, { ...p, thinkingBudget: budget }, ac.signal, send);
+    out = openStream(reply);
+    if (chatP)
+      for (let i = 0; i < p.n; i++)
+        out.write(
+          chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
+        );
+    for (const [i, d] of early.splice(0)) send(i, d);
+    try {
+      const results = await run.done;
+      record(rec, results, t0, prepMs);
+      for (const r of results)
+        out.write(
+          chunk([
+            chatP
+              ? { index: r.index, delta: {}, logprobs: null, finish_reason: r.finishReason, stop_reason: null }
+              : { index: r.index, text: '', logprobs: null, finish_reason: r.finishReason },
+          ]),
+        );
+      if (p.includeUsage) out.write(chunk([], { usage: usage(prepared.promptTokens, results) }));
+    } catch (e) {
+      const err = e instanceof ApiError ? e : new ApiError(500, (e as Error).message, null, 'generation_failed');
+      out.write(err.body());
+    }
+    out.end();
+    return reply;
+  };
+
+  app.post('/v1/chat/completions', async (req, reply) => {
+    const p = parseChatRequest(req.body, { maxN });
+    return serve(reply, 'chat', p, (signal) => service.prepareChat(p, signal));
+  });
+  app.post('/v1/completions', async (req, reply) => {
+    const p = parseCompletionRequest(req.body, { maxN });
+    return serve(reply, 'completions', p, async () => service.prepareCompletion(p));
+  });
+
+  await app.ready();
+
+  return {
+    app,
+    batcher,
+    service,
+    metrics,
+    modelName,
+    async listen(port: number, host: string) {
+      await app.listen({ port, host });
+      const addr = app.server.address();
+      const actual = typeof addr === 'object' && addr ? addr.port : port;
+      const h = host.includes(':') ? `[${host}]` : host;
+      return `http://${h === '0.0.0.0' ? '127.0.0.1' : h}:${actual}`;
+    },
+    async close(graceMs = 30_000) {
+      closing = true;
+      const drained = (async () => {
+        while (batcher.stats().running + batcher.stats().queued > 0) await new Promise((r) => setTimeout(r, 50));
+      })();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+      await batcher.close();
+      await app.close();
+    },
+  };
+}
+
+function round(x: number): number {
+  return Math.round(x * 10) / 10;
+}
+
+/** Any error thrown in a route or by fastify itself → an OpenAI-shaped ApiError with the right status. */
+function toApiError(err: Error & { statusCode?: number; code?: string }, bodyLimit: number): ApiError {
+  if (err instanceof ApiError) return err;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiError(413, `request body: larger than the limit of ${bodyLimit} bytes`, null, 'body_too_large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiError(415, 'request body: expected Content-Type: application/json', null, 'unsupported_media_type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new ApiError(400, 'request body: expected a JSON object, found an empty body', null, 'invalid_json');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiError(400, `request body: not valid JSON (${err.message})`, null, 'invalid_json');
+  }
+  if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH')
+    return new ApiError(400, `request body: not valid JSON (${err.message})`, null, 'invalid_json');
+  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+  return new ApiError(
+    status,
+    status === 500 ? `internal error: ${err.message}` : err.message,
+    null,
+    status === 500 ? 'internal_error' : null,
+  );
+}

@@ -1,0 +1,437 @@
+/**
+ * Between the HTTP layer and the batcher: builds prompts from checked requests (media resolved under the policy,
+ * chat template with the thinking switch, context-length checks), runs the n choices of a request as batcher jobs,
+ * and turns token events into what the protocol sends: reasoning / content deltas with stop sequences cut out
+ * (text that could still begin a stop sequence is held back, so a stream never shows a stop sequence or text
+ * after it), per-token logprobs, usage counts.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { THINK_CLOSE, THINK_OPEN, ThinkStreamSplitter } from '../io/answer.js';
+import type { ChatModel } from '../io/chat.js';
+import type { GenerationInput, StreamEvent } from '../io/generate.js';
+import type { ChatMessage, ContentPart } from '../io/template.js';
+import { ContinuousBatcher, type Job, type JobFinish, type JobResult, QueueFullError } from './batcher.js';
+import { ApiError } from './errors.js';
+import { fetchMediaBytes, loadRequestImage, type MediaPolicy } from './media.js';
+import type { ChatParams, CompletionParams, SamplingParams } from './protocol.js';
+
+export interface SamplingDefaults {
+  temperature: number;
+  topP: number;
+  topK: number;
+  repetitionPenalty: number;
+}
+
+export interface ServiceOptions {
+  /** Name the model is served under (`/v1/models`, the `model` field). */
+  modelName: string;
+  /** Prompt + completion tokens of one sequence. */
+  maxModelLen: number;
+  /** Completion tokens when the request gives no max_tokens (capped by the context left). */
+  defaultMaxTokens: number;
+  /** Most choices per request (`n`). */
+  maxN: number;
+  media: MediaPolicy;
+  /** Sampling defaults; default: the model folder's generation_config.json, else OpenAI's (temperature 1). */
+  defaults?: Partial<SamplingDefaults>;
+}
+
+/** A prompt ready for generation. */
+export interface PreparedPrompt {
+  input: GenerationInput;
+  promptTokens: number;
+  /** The prompt ends inside `<think>` (continuing an assistant turn mid-thought). */
+  startInReasoning: boolean;
+  /** Split the output into reasoning and content (chat) or keep it raw (completions). */
+  split: boolean;
+  thinking: boolean;
+}
+
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  bytes: number[];
+  top_logprobs: never[];
+}
+
+export interface ChoiceDelta {
+  reasoning: string;
+  content: string;
+  logprobs: TokenLogprob[];
+}
+
+export interface ChoiceResult {
+  index: number;
+  /** Raw text (think tags included), stop sequences cut. */
+  text: string;
+  reasoning: string;
+  content: string;
+  /** Whether the output had a thinking part at all. */
+  thought: boolean;
+  finishReason: JobFinish;
+  completionTokens: number;
+  reasoningTokens: number;
+  logprobs: TokenLogprob[];
+  forced: boolean;
+  job: JobResult;
+}
+
+/** Reads sampling defaults from a model folder's generation_config.json (as vLLM's `--generation-config auto`). */
+export function generationDefaults(dir: string): Partial<SamplingDefaults> {
+  const p = join(dir, 'generation_config.json');
+  if (!existsSync(p)) return {};
+  let g: Record<string, unknown>;
+  try {
+    g = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`${p}: not valid JSON (${(e as Error).message})`);
+  }
+  const num = (k: string) => (typeof g[k] === 'number' ? (g[k] as number) : undefined);
+  const out: Partial<SamplingDefaults> = {};
+  if (g.do_sample === false) out.temperature = 0;
+  else if (num('temperature') !== undefined) out.temperature = num('temperature');
+  if (num('top_p') !== undefined) out.topP = num('top_p');
+  if (num('top_k') !== undefined) out.topK = num('top_k');
+  if (num('repetition_penalty') !== undefined) out.repetitionPenalty = num('repetition_penalty');
+  return out;
+}
+
+/** Holds back text that may begin a stop sequence; cuts at the first complete one. */
+class StopFilter {
+  private pending = '';
+  stopped = false;
+  constructor(private readonly stops: readonly string[]) {}
+
+  push(delta: string): string {
+    if (this.stopped) return '';
+    if (this.stops.length === 0) return delta;
+    const buf = this.pending + delta;
+    let cut = -1;
+    for (const s of this.stops) {
+      const i = buf.indexOf(s);
+      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+    }
+    if (cut >= 0) {
+      this.stopped = true;
+      this.pending = '';
+      return buf.slice(0, cut);
+    }
+    let hold = 0;
+    for (const s of this.stops)
+      for (let k = Math.min(s.length - 1, buf.length); k > hold; k--)
+        if (buf.endsWith(s.slice(0, k))) {
+          hold = k;
+          break;
+        }
+    this.pending = buf.slice(buf.length - hold);
+    return buf.slice(0, buf.length - hold);
+  }
+
+  end(): string {
+    const out = this.stopped ? '' : this.pending;
+    this.pending = '';
+    return out;
+  }
+}
+
+class ChoiceState {
+  text = '';
+  reasoning = '';
+  content = '';
+  logprobs: TokenLogprob[] = [];
+  readonly stop: StopFilter;
+  readonly splitter: ThinkStreamSplitter | null;
+  job: Job | null = null;
+
+  constructor(
+    readonly index: number,
+    stops: readonly string[],
+    readonly prepared: PreparedPrompt,
+  ) {
+    this.stop = new StopFilter(stops);
+    this.splitter = prepared.split ? new ThinkStreamSplitter({ startInReasoning: prepared.startInReasoning }) : null;
+  }
+
+  /** Text released by the stop filter → reasoning/content delta. */
+  feed(text: string, final: boolean): { reasoning: string; content: string } {
+    this.text += text;
+    const d = { reasoning: '', content: '' };
+    if (!this.splitter) d.content = text;
+    else {
+      const a = this.splitter.push(text);
+      d.reasoning += a.reasoning;
+      d.content += a.content;
+      if (final) {
+        const b = this.splitter.end();
+        d.reasoning += b.reasoning;
+        d.content += b.content;
+      }
+    }
+    this.reasoning += d.reasoning;
+    this.content += d.content;
+    return d;
+  }
+
+  get thought(): boolean {
+    return !!this.splitter && (this.prepared.startInReasoning || this.splitter.reasoningDone || this.reasoning !== '');
+  }
+}
+
+export class ChatService {
+  readonly defaults: SamplingDefaults;
+
+  constructor(
+    readonly chat: ChatModel,
+    readonly batcher: ContinuousBatcher,
+    readonly opts: ServiceOptions,
+  ) {
+    this.defaults = {
+      temperature: 1,
+      topP: 1,
+      topK: 0,
+      repetitionPenalty: 1,
+      ...generationDefaults(chat.dir),
+      ...(opts.defaults ?? {}),
+    };
+  }
+
+  /** Resolves media and renders the chat template. */
+  async prepareChat(p: ChatParams, signal?: AbortSignal): Promise<PreparedPrompt> {
+    const media = p.messages.reduce((a, m) => a + m.parts.filter((x) => x.type !== 'text').length, 0);
+    if (media > this.opts.media.maxMediaItems)
+      throw new ApiError(
+        413,
+        `messages: ${media} images and videos, more than the limit of ${this.opts.media.maxMediaItems} per request`,
+        'messages',
+        'too_many_media',
+      );
+    const msgs: ChatMessage[] = [];
+    for (const [i, m] of p.messages.entries()) {
+      if (m.role === 'tool' && this.chat.style === 'glm41v')
+        throw new ApiError(
+          400,
+          `messages[${i}].role: this model's chat template (GLM-4.1V) has no tool role`,
+          `messages[${i}].role`,
+          'invalid_role',
+        );
+      let content: string | ContentPart[];
+      if (m.plain) content = (m.parts[0] as { text: string }).text;
+      else {
+        content = [];
+        for (const part of m.parts) {
+          if (part.type === 'text') content.push(part);
+          else {
+            const bytes = await fetchMediaBytes(part.url, this.opts.media, part.param, signal);
+            if (part.type === 'image')
+              content.push({ type: 'image', image: await loadRequestImage(bytes, this.opts.media, part.param) });
+            else content.push({ type: 'video', video: bytes });
+          }
+        }
+      }
+      msgs.push({
+        role: m.role,
+        content,
+        ...(m.reasoning !== null ? { reasoning_content: m.reasoning } : {}),
+      });
+    }
+    const thinking = p.enableThinking ?? true;
+    let input: GenerationInput;
+    let startInReasoning = false;
+    try {
+      if (p.continueFinalMessage) {
+        const last = msgs.pop()!;
+        if (msgs.length === 0)
+          throw new ApiError(
+            400,
+            'messages: continue_final_message needs at least one message before the assistant message it continues',
+            'messages',
+          );
+        const base = await this.chat.prepare(msgs, thinking);
+        let prefix =
+          typeof last.content === 'string'
+            ? last.content
+            : last.content.map((c) => (c as { text: string }).text).join('');
+        if (last.reasoning_content !== undefined)
+          prefix = `${THINK_OPEN}${last.reasoning_content}${THINK_CLOSE}${prefix}`;
+        // GLM-4.5V writes a newline after `<|assistant|>` itself; a continued turn must look like a generated one.
+        if (this.chat.style === 'glm45v' && thinking && !prefix.startsWith('\n')) prefix = `\n${prefix}`;
+        const open = prefix.lastIndexOf(THINK_OPEN);
+        startInReasoning = open >= 0 && prefix.indexOf(THINK_CLOSE, open) < 0;
+        input = { ...base, inputIds: [...base.inputIds, ...this.chat.tokenizer.encode(prefix)] };
+      } else input = await this.chat.prepare(msgs, thinking);
+    } catch (e) {
+      if (e instanceof ApiError) throw e;
+      throw new ApiError(400, `messages: ${(e as Error).message}`, 'messages', 'invalid_messages');
+    }
+    return this.checkPrompt({ input, promptTokens: input.inputIds.length, startInReasoning, split: true, thinking });
+  }
+
+  /** Tokenizes a raw prompt (`/v1/completions`). */
+  prepareCompletion(p: CompletionParams): PreparedPrompt {
+    const tok = this.chat.tokenizer;
+    let ids: number[];
+    if (typeof p.prompt === 'string') {
+      ids = tok.encode(p.prompt, { addSpecialTokens: p.addSpecialTokens });
+    } else {
+      ids = p.prompt;
+      const V = this.chat.model.config.text.vocabSize;
+      const bad = ids.findIndex((id) => id >= V);
+      if (bad >= 0)
+        throw new ApiError(
+          400,
+          `prompt[${bad}]: token id ${ids[bad]} is outside the vocabulary [0, ${V})`,
+          `prompt[${bad}]`,
+          'invalid_value',
+        );
+    }
+    if (ids.length === 0) throw new ApiError(400, 'prompt: the prompt encodes to no tokens', 'prompt');
+    const text = typeof p.prompt === 'string' ? p.prompt : tok.decode(ids, { skipSpecialTokens: false });
+    const open = text.lastIndexOf(THINK_OPEN);
+    return this.checkPrompt({
+      input: { inputIds: ids },
+      promptTokens: ids.length,
+      startInReasoning: open >= 0 && text.indexOf(THINK_CLOSE, open) < 0,
+      split: false,
+      thinking: true,
+    });
+  }
+
+  private checkPrompt(p: PreparedPrompt): PreparedPrompt {
+    const L = this.opts.maxModelLen;
+    if (p.promptTokens >= L)
+      throw new ApiError(
+        400,
+        `This model's maximum context length is ${L} tokens. However, your prompt is ${p.promptTokens} tokens (images and videos included), which leaves no room to generate.`,
+        'messages',
+        'context_length_exceeded',
+      );
+    return p;
+  }
+
+  /** max_tokens checked against the context left (vLLM's rule), or the default. */
+  maxTokensFor(p: SamplingParams, prepared: PreparedPrompt): number {
+    const left = this.opts.maxModelLen - prepared.promptTokens;
+    if (p.maxTokens === null) return Math.min(this.opts.defaultMaxTokens, left);
+    if (p.maxTokens > left)
+      throw new ApiError(
+        400,
+        `This model's maximum context length is ${this.opts.maxModelLen} tokens. However, you requested ${prepared.promptTokens + p.maxTokens} tokens (${prepared.promptTokens} in the prompt, ${p.maxTokens} for the completion). Reduce the prompt or max_tokens.`,
+        'max_tokens',
+        'context_length_exceeded',
+      );
+    return p.maxTokens;
+  }
+
+  /**
+   * Submits every choice (synchronously: a full queue or a bad option throws ApiError here, before any response is
+   * started); `onDelta` then receives each choice's deltas as they are certain, and `done` resolves when all
+   * choices finished (or were aborted through `signal`).
+   */
+  start(
+    prepared: PreparedPrompt,
+    p: SamplingParams & { thinkingBudget?: number | null },
+    signal: AbortSignal,
+    onDelta?: (index: number, d: ChoiceDelta) => void,
+  ): { done: Promise<ChoiceResult[]> } {
+    const maxNewTokens = this.maxTokensFor(p, prepared);
+    const V = this.chat.model.config.text.vocabSize;
+    p.stopTokenIds.forEach((id, i) => {
+      if (id >= V)
+        throw new ApiError(
+          400,
+          `stop_token_ids[${i}]: token id ${id} is outside the vocabulary [0, ${V})`,
+          `stop_token_ids[${i}]`,
+        );
+    });
+    const seed = p.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const gen = this.chat.generateOptions({
+      thinking: prepared.thinking,
+      thinkingBudget: prepared.thinking ? (p.thinkingBudget ?? null) : null,
+      maxNewTokens,
+      temperature: p.temperature ?? this.defaults.temperature,
+      topP: p.topP ?? this.defaults.topP,
+      topK: p.topK ?? this.defaults.topK,
+      repetitionPenalty: p.repetitionPenalty ?? this.defaults.repetitionPenalty,
+      stopTokenIds: p.stopTokenIds,
+      returnLogprobs: p.logprobs,
+    });
+    const tok = this.chat.tokenizer;
+    const choices = Array.from({ length: p.n }, (_, i) => new ChoiceState(i, p.stop, prepared));
+    const jobs: Job[] = [];
+    try {
+      for (const c of choices) {
+        const onToken = (e: StreamEvent) => {
+          const job = c.job;
+          const lp: TokenLogprob[] = [];
+          if (p.logprobs && job?.row && job.row.done !== 'stop' && !c.stop.stopped) {
+            const v = job.row.logprobs[job.row.logprobs.length - 1] ?? 0;
+            lp.push({
+              token: tok.decode([e.tokenId], { skipSpecialTokens: false }),
+              logprob: v,
+              bytes: Array.from(tok.decodeBytes([e.tokenId], { skipSpecialTokens: false })),
+              top_logprobs: [],
+            });
+            c.logprobs.push(...lp);
+          }
+          const released = c.stop.push(e.text);
+          if (c.stop.stopped) job?.end('stop');
+          const d = c.feed(released, false);
+          if (onDelta && (d.reasoning || d.content || lp.length))
+            onDelta(c.index, { reasoning: d.reasoning, content: d.content, logprobs: lp });
+        };
+        const job = this.batcher.submit(prepared.input, {
+          ...gen,
+          startInReasoning: prepared.startInReasoning,
+          seed,
+          choice: c.index,
+          signal,
+          onToken,
+        });
+        c.job = job;
+        jobs.push(job);
+      }
+    } catch (e) {
+      for (const j of jobs) j.end('abort');
+      if (e instanceof QueueFullError)
+        throw new ApiError(
+          429,
+          `The server is busy: ${e.queued} requests are waiting for a slot. Retry after ${e.retryAfterS} s.`,
+          null,
+          'queue_full',
+          'rate_limit_error',
+          { 'retry-after': String(e.retryAfterS) },
+        );
+      if (e instanceof ApiError) throw e;
+      throw new ApiError(400, (e as Error).message, null, 'invalid_value');
+    }
+    return { done: Promise.all(jobs.map((j) => j.result)).then((results) => this.finish(results, choices, onDelta)) };
+  }
+
+  private finish(
+    results: JobResult[],
+    choices: ChoiceState[],
+    onDelta?: (index: number, d: ChoiceDelta) => void,
+  ): ChoiceResult[] {
+    return results.map((r, i) => {
+      const c = choices[i]!;
+      const d = c.feed(c.stop.end(), true);
+      if (onDelta && (d.reasoning || d.content)) onDelta(i, { ...d, logprobs: [] });
+      return {
+        index: i,
+        text: c.text,
+        reasoning: c.reasoning,
+        content: c.content,
+        thought: c.thought,
+        finishReason: r.finishReason,
+        completionTokens: r.tokens.length,
+        reasoningTokens: c.thought ? Math.min(r.thinkingTokens, r.tokens.length) : 0,
+        logprobs: c.logprobs,
+        forced: r.forced,
+        job: r,
+      };
+    });
+  }
+}
+
+export { ContinuousBatcher };
