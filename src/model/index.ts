@@ -40,7 +40,7 @@ export {
   Glm4vMoeForConditionalGeneration,
   type Glm4vOutput,
 } from './glm4v.js';
-export { getParameter, type InitMode, ParamFactory, setParameter } from './modules.js';
+export { getParameter, type InitMode, ParamFactory, rowChunked, setInferenceRows, setParameter } from './modules.js';
 export {
   type Grid,
   getRopeIndex,

@@ -7,7 +7,17 @@
  * biases 0, RMSNorm/LayerNorm weights 1 and LayerNorm biases 0, the MoE router weight ~ N(0, initializer_range),
  * `e_score_correction_bias` 0. Vision modules use vision_config.initializer_range, text modules text_config's.
  */
-import { type DType, empty, F, fromArray, Module, Parameter, type Tensor } from '../engine/index.js';
+import {
+  type DType,
+  empty,
+  F,
+  fromArray,
+  isGradEnabled,
+  Module,
+  Parameter,
+  scope,
+  type Tensor,
+} from '../engine/index.js';
 import type { Rng } from '../util/rng.js';
 import type { Activation } from './config.js';
 
@@ -163,6 +173,34 @@ export function activation(name: Activation): (x: Tensor) => Tensor {
   }
 }
 
+let inferenceRows = 1024;
+
+/** Rows per chunk for position-wise blocks in inference (bounds activation memory for long inputs). */
+export function setInferenceRows(rows: number): number {
+  if (!Number.isInteger(rows) || rows <= 0)
+    throw new Error(`setInferenceRows: expected a positive integer, got ${rows}`);
+  const prev = inferenceRows;
+  inferenceRows = rows;
+  return prev;
+}
+
+/**
+ * fn applied to x [..., H] row by row. Without gradient recording, long inputs go through in chunks of `rows` rows,
+ * each in its own scope, so a 8k-token prefill of a 13696-wide MLP holds 1k rows of intermediates, not 8k. With
+ * gradients the whole input goes at once (backward needs every intermediate anyway).
+ */
+export function rowChunked(x: Tensor, fn: (x: Tensor) => Tensor, rows = inferenceRows): Tensor {
+  const H = x.shape[x.ndim - 1] as number;
+  const n = H === 0 ? 0 : x.size / H;
+  if (isGradEnabled() || n <= rows) return fn(x);
+  const flat = F.reshape(x, [n, H]);
+  const parts: Tensor[] = [];
+  for (let s = 0; s < n; s += rows) parts.push(scope(() => fn(flat.slice(0, s, Math.min(n, s + rows)))));
+  const out = F.concat(parts, 0);
+  for (const p of parts) p.dispose();
+  return F.reshape(out, [...x.shape.slice(0, -1), out.shape[1] as number]);
+}
+
 /** SwiGLU-style MLP with separate gate/up/down projections (ViT blocks, merger, GLM-4.5V dense and experts). */
 export class GatedMlp extends Module {
   gate_proj: Linear;
@@ -177,7 +215,9 @@ export class GatedMlp extends Module {
     this.act = activation(act);
   }
   forward(x: Tensor): Tensor {
-    return this.down_proj.forward(F.mul(this.act(this.gate_proj.forward(x)), this.up_proj.forward(x)));
+    return rowChunked(x, (t) =>
+      this.down_proj.forward(F.mul(this.act(this.gate_proj.forward(t)), this.up_proj.forward(t))),
+    );
   }
 }
 

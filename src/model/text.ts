@@ -24,7 +24,7 @@ import {
 } from '../engine/index.js';
 import { untrack } from '../engine/memory.js';
 import type { MoeConfig, TextConfig } from './config.js';
-import { activation, Embedding, GatedMlp, Linear, type ParamFactory, RMSNorm } from './modules.js';
+import { activation, Embedding, GatedMlp, Linear, type ParamFactory, RMSNorm, rowChunked } from './modules.js';
 
 /** What every layer of one forward shares. */
 export interface TextContext {
@@ -217,10 +217,10 @@ export class Glm4vTextMLP extends Module {
   }
   forward(x: Tensor): Tensor {
     const I = this.cfg.intermediateSize;
-    const gu = this.gate_up_proj.forward(x);
-    const gate = gu.slice(-1, 0, I);
-    const up = gu.slice(-1, I, 2 * I);
-    return this.down_proj.forward(F.mul(up, this.act(gate)));
+    return rowChunked(x, (t) => {
+      const gu = this.gate_up_proj.forward(t);
+      return this.down_proj.forward(F.mul(gu.slice(-1, I, 2 * I), this.act(gu.slice(-1, 0, I))));
+    });
   }
 }
 

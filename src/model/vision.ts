@@ -19,6 +19,7 @@ import {
   type ParamFactory,
   PatchConv,
   RMSNorm,
+  rowChunked,
 } from './modules.js';
 import {
   checkGrids,
@@ -128,8 +129,10 @@ export class Glm4vVisionPatchMerger extends Module {
     this.act = activation(cfg.hiddenAct);
   }
   forward(x: Tensor): Tensor {
-    const h = F.gelu(this.post_projection_norm.forward(this.proj.forward(x)), 'none');
-    return this.down_proj.forward(F.mul(this.act(this.gate_proj.forward(h)), this.up_proj.forward(h)));
+    return rowChunked(x, (t) => {
+      const h = F.gelu(this.post_projection_norm.forward(this.proj.forward(t)), 'none');
+      return this.down_proj.forward(F.mul(this.act(this.gate_proj.forward(h)), this.up_proj.forward(h)));
+    });
   }
 }
 

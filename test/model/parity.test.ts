@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSafetensors, noGrad } from '../../src/engine/index.js';
 import { Glm4vForConditionalGeneration, Glm4vMoeForConditionalGeneration } from '../../src/model/glm4v.js';
+import { setInferenceRows } from '../../src/model/modules.js';
 import { FIXTURES, greedy, loadFixture, maxAbsDiff } from './helpers.js';
 
 const TOL = 1e-4;
@@ -77,6 +78,18 @@ for (const { dir, kind } of FOLDERS) {
         expect(compared).toBeGreaterThanOrEqual(train.grad_count - fused);
       });
     }
+
+    it('inference in row chunks (long-input memory bound) gives the same logits', () => {
+      const c = cases[0]!;
+      const prev = setInferenceRows(3);
+      try {
+        const chunked = noGrad(() => model.forward(c.inputs)).logits;
+        const ref = c.ref.get('logits')!;
+        expect(maxAbsDiff(c.ids.length === 1 ? chunked.select(0, 0) : chunked, ref)).toBeLessThan(TOL);
+      } finally {
+        setInferenceRows(prev);
+      }
+    });
 
     for (const c of cases) {
       describe(c.name, () => {
