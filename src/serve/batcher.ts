@@ -180,7 +180,7 @@ export class ContinuousBatcher {
       ...this.counters,
       finished: { ...this.counters.finished },
       queued: this.queue.length,
-      running: this.running.length,
+      running: this.live,
     };
   }
 

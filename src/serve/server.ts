@@ -103,8 +103,17 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
   const created = Math.floor(Date.now() / 1000);
   let closing = false;
 
-  const app = Fastify({ bodyLimit: o.bodyLimit ?? 64 * 2 ** 20, logger: false, return503OnClosing: true });
+  // Connections are closed outright at the end of `close` (after the drain): an idle keep-alive socket must not
+  // hold shutdown up for seconds.
+  const app = Fastify({
+    bodyLimit: o.bodyLimit ?? 64 * 2 ** 20,
+    logger: false,
+    return503OnClosing: true,
+    forceCloseConnections: true,
+  });
 
+  // JSON only: a form or text body is a 415, not a confusing type error.
+  app.removeContentTypeParser('text/plain');
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const e = toApiError(err, o.bodyLimit ?? 64 * 2 ** 20);
     if (e.status === 413) metrics.rejected.inc({ reason: 'too_large' });

@@ -142,7 +142,7 @@ describe('chat completions (openai client)', () => {
     expect(m.content).toMatch(/^<answer>/); // GLM-4.1V force answering: `</think><answer>`
     expect(r.usage.completion_tokens_details.reasoning_tokens).toBe(3);
     // Streamed: the same split.
-    const st = await client.chat.completions.create({ ...(body as never), stream: true });
+    const st = await client.chat.completions.create({ ...body, stream: true } as never);
     let reasoning = '';
     let content = '';
     for await (const c of st as unknown as AsyncIterable<OpenAI.ChatCompletionChunk>) {
