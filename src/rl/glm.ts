@@ -16,7 +16,7 @@ import type { Sample } from '../data/sample.js';
 import { promptText } from '../data/sft.js';
 import { F, fromArray, type Parameter, type Tensor } from '../engine/index.js';
 import { ChatModel } from '../io/chat.js';
-import { type GenerationInput, generate } from '../io/generate.js';
+import { type GenerationInput, type GenerationOutput, generate } from '../io/generate.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
 import { createModel } from '../model/glm4v.js';
 import { validateSampling } from './rollout/sampling.js';
@@ -211,6 +211,15 @@ export class GlmRolloutEngine implements RolloutEngine {
       returnLogprobs: params.temperature === 1,
     });
     const forcedIds = base.forceAnswerIds ?? [];
+    const mc = chat.model.config;
+    const vision = new Set([
+      mc.imageTokenId,
+      mc.videoTokenId,
+      mc.imageStartTokenId,
+      mc.imageEndTokenId,
+      mc.videoStartTokenId,
+      mc.videoEndTokenId,
+    ]);
     const maxNew = params.maxThinkingTokens + (params.forceAnswer ? forcedIds.length : 0) + params.maxAnswerTokens;
     const rows = prompts.flatMap((p, i) => Array.from({ length: groupSize }, (_, j) => ({ i, j, p })));
     const out: Rollout[][] = prompts.map(() => new Array<Rollout>(groupSize));
@@ -227,18 +236,19 @@ export class GlmRolloutEngine implements RolloutEngine {
         seed: (params.seed + s) >>> 0,
         yieldEvery: 0,
       });
-      for (const [k, o] of outputs.entries()) {
+      for (const [k, o0] of outputs.entries()) {
         const { i, j } = chunk[k]!;
+        const o = cutAtVisionToken(o0, vision, (ids) => chat.tokenizer.decode(ids, { skipSpecialTokens: false }));
         const mask = new Uint8Array(o.tokens.length).fill(1);
         if (o.forced) {
           // generate inserts the forced ids right after the budget's last thinking token.
           const at = o.thinkingTokens;
-          const ok = forcedIds.every((id, m) => o.tokens[at + m] === id);
+          const ok = forcedIds.every((id, m) => at + m >= o.tokens.length || o.tokens[at + m] === id);
           if (!ok)
             throw new Error(
               `glm engine: forced tokens not found at position ${at} of a forced response (generate changed its layout?)`,
             );
-          for (let m = 0; m < forcedIds.length; m++) mask[at + m] = 0;
+          for (let m = 0; m < forcedIds.length && at + m < mask.length; m++) mask[at + m] = 0;
         }
         const stopped = o.finishReason === 'stop';
         this.sampledTokens += mask.reduce((a, b) => a + b, 0);
@@ -252,9 +262,35 @@ export class GlmRolloutEngine implements RolloutEngine {
           thinkingTokens: o.thinkingTokens,
           answerTokens: Math.max(0, o.tokens.length - o.thinkingTokens - (o.forced ? forcedIds.length : 0)),
           ...(o.finishReason === 'abort' ? { error: 'generation aborted' } : {}),
+          ...(o.note ? { note: o.note } : {}),
         };
       }
     }
     return out;
   }
+}
+
+/**
+ * A sampled vision placeholder (`<|image|>`, `<|begin_of_video|>`, …) cannot be scored in a training forward: the
+ * model would look for pixels behind it. Such a response is cut before that token (a trained model practically never
+ * emits one; a randomly initialised one does) and reported as truncated with a note.
+ */
+export function cutAtVisionToken(
+  o: GenerationOutput,
+  vision: ReadonlySet<number>,
+  decode: (ids: number[]) => string,
+): GenerationOutput & { note?: string } {
+  const k = o.tokens.findIndex((id) => vision.has(id));
+  if (k < 0) return o;
+  const tokens = o.tokens.slice(0, k);
+  return {
+    ...o,
+    tokens,
+    text: decode(tokens),
+    finishReason: 'length',
+    forced: o.forced && o.thinkingTokens < k,
+    thinkingTokens: Math.min(o.thinkingTokens, k),
+    ...(o.logprobs ? { logprobs: o.logprobs.slice(0, k) } : {}),
+    note: `cut at token ${k}: the model emitted vision placeholder ${o.tokens[k]}`,
+  };
 }

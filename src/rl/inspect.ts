@@ -26,6 +26,8 @@ export interface RolloutLine {
   status: string;
   path: string | null;
   reason: string | null;
+  /** What the engine changed (e.g. a response cut before a vision placeholder). */
+  note?: string | null;
   answer: string | null;
   gates: Array<{ name: string; detail: string | null }>;
   forced: boolean;
@@ -156,7 +158,7 @@ export function formatRollouts(
         `${mark} ${r.id} [${r.tier}] reward ${r.reward === null ? '-' : r.reward.toFixed(3)}${adv}${r.forced ? ' forced' : ''} finish ${r.finish} tokens ${r.tokens}`,
         `    question: ${clip(r.question, width)}`,
         `    reference: ${clip(r.reference, width)}   answer: ${r.answer === null ? '(none)' : clip(r.answer, width)}`,
-        `    why: ${r.path ?? '-'} — ${clip(r.reason ?? '', width)}`,
+        `    why: ${r.path ?? '-'} — ${clip(r.reason ?? '', width)}${r.note ? ` (${r.note})` : ''}`,
         `    response: ${o.full ? r.text : clip(r.text, width)}`,
       );
     }

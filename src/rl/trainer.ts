@@ -770,6 +770,7 @@ export class RlTrainer {
         status: r?.status ?? 'error',
         path: r?.path ?? null,
         reason: r?.reason ?? s.rollout.error ?? null,
+        note: s.rollout.note ?? null,
         answer: r?.answer ?? null,
         gates: (r?.gates ?? []).filter((g) => g.tripped).map((g) => ({ name: g.name, detail: g.detail ?? null })),
         forced: s.rollout.forced,

@@ -70,6 +70,8 @@ export interface Rollout {
   answerTokens: number;
   /** Why the rollout failed (finishReason `error`): the request never produced text. */
   error?: string;
+  /** Something the engine changed, e.g. a response cut before a vision placeholder token it cannot train on. */
+  note?: string;
 }
 
 export interface RolloutEngine {

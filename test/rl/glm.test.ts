@@ -9,7 +9,7 @@ import { noGrad, scope } from '../../src/engine/index.js';
 import type { RewardRouter } from '../../src/reward/router.js';
 import type { RewardResult } from '../../src/reward/types.js';
 import { parseRlConfig } from '../../src/rl/config.js';
-import { GlmPolicy, GlmRolloutEngine } from '../../src/rl/glm.js';
+import { cutAtVisionToken, GlmPolicy, GlmRolloutEngine } from '../../src/rl/glm.js';
 import { RlTrainer } from '../../src/rl/trainer.js';
 import type { RolloutPrompt, SamplingParams } from '../../src/rl/types.js';
 import { tinyModelDir } from '../helpers/tinyModelDir.js';
@@ -142,5 +142,34 @@ describe('GLM policy', () => {
         .some(([n, p]) => p.toFloat32().some((v, i) => v !== before.get(n)![i]));
     expect(changed('model.language_model.')).toBe(true);
     expect(changed('model.visual.')).toBe(true);
+  });
+});
+
+describe('vision placeholders in responses', () => {
+  it('cuts a response before a sampled vision token and says so', () => {
+    const out = cutAtVisionToken(
+      {
+        tokens: [10, 11, 503, 12],
+        text: 'x',
+        reasoning: '',
+        content: '',
+        finishReason: 'stop',
+        forced: true,
+        thinkingTokens: 3,
+        logprobs: [-1, -2, -3, -4],
+        promptTokens: 5,
+      },
+      new Set([503]),
+      (ids) => ids.join(','),
+    );
+    expect(out).toMatchObject({
+      tokens: [10, 11],
+      text: '10,11',
+      finishReason: 'length',
+      forced: false,
+      thinkingTokens: 2,
+    });
+    expect(out.logprobs).toEqual([-1, -2]);
+    expect(out.note).toMatch(/cut at token 2: the model emitted vision placeholder 503/);
   });
 });
