@@ -145,8 +145,12 @@ const GrpoSchema = z
   .object({
     clipLow: z.number().min(0).lt(1).default(0.2),
     clipHigh: z.number().min(0).default(0.28),
+    /** token (PPO/GRPO) or sequence (GSPO; use small clips, e.g. 3e-4 / 4e-4). */
+    importanceLevel: z.enum(['token', 'sequence']).default('token'),
     /** Dual-clip constant c > 1, or null. */
     dualClip: z.number().gt(1).nullable().default(null),
+    /** grpo (group-normalised) or rloo (leave-one-out baseline). */
+    estimator: z.enum(['grpo', 'rloo']).default('grpo'),
     normStd: z.boolean().default(true),
     stdScope: z.enum(['group', 'batch']).default('group'),
     eps: z.number().positive().default(1e-6),
@@ -170,6 +174,8 @@ const GrpoSchema = z
       .strict()
       .default({ coef: 0, estimator: 'k3', mode: 'loss' }),
     entropyCoef: z.number().min(0).default(0),
+    /** Train nothing on responses cut by the length limit (TRL's mask_truncated_completions); they still count in group statistics. */
+    maskTruncated: z.boolean().default(false),
     /** Log the policy entropy of the trained tokens every step (one extra softmax over the vocabulary). */
     logEntropy: z.boolean().default(true),
     lr: z.number().positive().default(1e-6),

@@ -32,6 +32,10 @@ export type KlEstimator = (typeof KL_ESTIMATORS)[number];
 // ---------------------------------------------------------------------------------------------------------------
 
 export interface AdvantageOptions {
+  /**
+   * `grpo` (default): group-normalised; `rloo`: leave-one-out baseline r_i − mean of the other rewards (no std).
+   */
+  estimator?: 'grpo' | 'rloo';
   /** Divide by the std (GRPO); false gives Dr.GRPO's mean-only baseline. Default true. */
   normStd?: boolean;
   /** Where the std comes from: each group (GRPO) or the whole batch (TRL `scale_rewards: batch`). Default group. */
@@ -78,11 +82,19 @@ export function groupAdvantages(
     const all = groups.flatMap((g) => g.filter((r): r is number => r !== null));
     batchStd = unbiasedStd(all);
   }
+  const estimator = opts.estimator ?? 'grpo';
+  if (estimator !== 'grpo' && estimator !== 'rloo')
+    throw new Error(`advantages: estimator must be grpo or rloo, got ${estimator}`);
   return groups.map((g) => {
     const vals = g.filter((r): r is number => r !== null);
     if (vals.length < 2) return g.map(() => 0);
     const m = meanOf(vals);
     const allSame = vals.every((v) => v === vals[0]);
+    if (estimator === 'rloo') {
+      const n = vals.length;
+      const sum = m * n;
+      return g.map((r) => (r === null || allSame ? 0 : r - (sum - r) / (n - 1)));
+    }
     const std = scope === 'batch' ? batchStd : unbiasedStd(vals);
     return g.map((r) => {
       if (r === null || allSame) return 0;
@@ -173,6 +185,11 @@ export interface PolicyLossConfig {
   klEstimator: KlEstimator;
   /** Entropy bonus coefficient; 0 = off (the paper's default: it caused garbled output). */
   entropyCoef: number;
+  /**
+   * Importance ratio per token (PPO / GRPO, default) or per sequence (GSPO: exp of the mean log-ratio over the
+   * sequence's weighted tokens, clipped as a whole; its gradient reaches every token as s_i·∇log π).
+   */
+  importanceLevel?: 'token' | 'sequence';
 }
 
 export const DEFAULT_LOSS: PolicyLossConfig = {
@@ -281,7 +298,24 @@ export function policyLoss(input: PolicyLossInput, cfg: PolicyLossConfig): { los
     Float32Array.from(input.advantages, (a) => -a),
     [B, 1],
   );
-  const ratio = lp.sub(old).clamp(-20, 20).exp();
+  let logRatio: Tensor;
+  const seqLogRatio = new Float32Array(B);
+  if ((cfg.importanceLevel ?? 'token') === 'sequence') {
+    const v = lp.toFloat32();
+    for (let b = 0; b < B; b++) {
+      let s = 0;
+      let n = 0;
+      for (let t = 0; t < T; t++)
+        if (input.weights[b * T + t]! > 0) {
+          s += v[b * T + t]! - input.oldLogprobs[b * T + t]!;
+          n++;
+        }
+      seqLogRatio[b] = n ? s / n : 0;
+    }
+    // Value: the sequence's mean log-ratio on every token; gradient: ∇log π of the token (stop-gradient trick).
+    logRatio = lp.sub(lp.detach()).add(fromArray(seqLogRatio, [B, 1]));
+  } else logRatio = lp.sub(old);
+  const ratio = logRatio.clamp(-20, 20).exp();
   const pg1 = ratio.mul(negAdv);
   const pg2 = ratio.clamp(1 - cfg.clipLow, 1 + cfg.clipHigh).mul(negAdv);
   let pg = F.maximum(pg1, pg2);
@@ -334,7 +368,10 @@ export function policyLoss(input: PolicyLossInput, cfg: PolicyLossConfig): { los
     for (let t = 0; t < T; t++) {
       const i = b * T + t;
       if (!(input.weights[i]! > 0)) continue;
-      const d = Math.min(20, Math.max(-20, lpv[i]! - input.oldLogprobs[i]!));
+      const d =
+        (cfg.importanceLevel ?? 'token') === 'sequence'
+          ? Math.min(20, Math.max(-20, seqLogRatio[b]!))
+          : Math.min(20, Math.max(-20, lpv[i]! - input.oldLogprobs[i]!));
       const r = Math.exp(d);
       stats.tokens++;
       stats.ratioSum += r;

@@ -286,6 +286,7 @@ export class RlTrainer {
       klCoef: g.kl.mode === 'loss' ? g.kl.coef : 0,
       klEstimator: g.kl.estimator,
       entropyCoef: g.entropyCoef,
+      importanceLevel: g.importanceLevel,
     };
   }
 
@@ -451,7 +452,12 @@ export class RlTrainer {
         return r;
       }),
     );
-    const adv = groupAdvantages(shaped, { normStd: c.grpo.normStd, stdScope: c.grpo.stdScope, eps: c.grpo.eps });
+    const adv = groupAdvantages(shaped, {
+      estimator: c.grpo.estimator,
+      normStd: c.grpo.normStd,
+      stdScope: c.grpo.stdScope,
+      eps: c.grpo.eps,
+    });
     idx = 0;
     for (const [gi, g] of keptGroups.entries())
       for (const [k, s] of g.entries()) {
@@ -460,7 +466,10 @@ export class RlTrainer {
         items.push({
           prompt: prompts[s.group]!.input,
           response: s.rollout.tokenIds,
-          mask: s.rollout.lossMask,
+          mask:
+            c.grpo.maskTruncated && s.rollout.finishReason === 'length'
+              ? new Uint8Array(s.rollout.lossMask.length)
+              : s.rollout.lossMask,
           advantage: adv[gi]![k]!,
           old: c.grpo.oldLogprobs === 'rollout' && s.rollout.logprobs ? s.rollout.logprobs : oldLp[i]!,
           ref: refLp ? refLp[i]! : null,
@@ -469,7 +478,9 @@ export class RlTrainer {
       }
     const msOld = performance.now() - t2;
     const t3 = performance.now();
-    const upd = items.length ? this.update(items, new Rng(stepSeed(seed, t, 4))) : null;
+    // Rollouts with nothing to train on (all tokens masked: truncated with maskTruncated) stay out of the update.
+    const trainable = items.filter((it) => it.mask.some((m) => m === 1));
+    const upd = trainable.length ? this.update(trainable, new Rng(stepSeed(seed, t, 4))) : null;
     if (!upd) this.skipped++;
     const msUpdate = performance.now() - t3;
 
@@ -501,7 +512,9 @@ export class RlTrainer {
     });
     if (!upd)
       this.log(
-        `step ${t}: no group with reward variance among ${summaries.length} (all correct or all wrong); update skipped, expansion EMA now ${exp.ema.toFixed(2)}`,
+        sel.kept.length === 0
+          ? `step ${t}: no group with reward variance among ${summaries.length} (all correct or all wrong); update skipped, expansion EMA now ${exp.ema.toFixed(2)}`
+          : `step ${t}: the ${sel.kept.length} kept groups have no trainable tokens (truncated responses masked, or empty); update skipped`,
       );
     else if (sel.kept.length < N / 2)
       this.log(

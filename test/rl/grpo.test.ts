@@ -56,6 +56,13 @@ describe('group advantages', () => {
     expect(adv[1]).toEqual([0, 0]);
   });
 
+  it('RLOO: each reward against the mean of the others', () => {
+    const [a] = groupAdvantages([[1, 0, 0, 0]], { estimator: 'rloo' });
+    expect(a![0]).toBeCloseTo(1, 12);
+    for (const x of a!.slice(1)) expect(x).toBeCloseTo(-1 / 3, 12);
+    expect(groupAdvantages([[2, 2, 2]], { estimator: 'rloo' })).toEqual([[0, 0, 0]]);
+  });
+
   it('rejects non-finite rewards with their position', () => {
     expect(() => groupAdvantages([[1, Number.NaN]])).toThrow(/reward \[0\]\[1\]/);
   });
@@ -181,6 +188,26 @@ describe('clipped surrogate', () => {
     // dk3/dlogp = 1 − exp(−d)
     expect(lp.grad!.toArray()[0]).toBeCloseTo((0.1 * (1 - Math.exp(-0.5))) / 2, 6);
     expect(ent.grad!.toArray()).toEqual([-0.005, -0.005].map(Math.fround));
+  });
+
+  it('GSPO: one clipped ratio per sequence (exp of the mean token log-ratio), its gradient on every token', () => {
+    // Row 0 (A = +1): log-ratios ln 1.5 and 0 → s = √1.5 ≈ 1.2247, inside (0.8, 1.28): loss −s per token.
+    // Row 1 (A = −1): log-ratios ln 0.5 twice → s = 0.5 < 0.8: clipped, constant 0.8, no gradient.
+    const lp = leaf([Math.log(1.5) - 1, -1, Math.log(0.5) - 1, Math.log(0.5) - 1], [2, 2]);
+    const w = new Float32Array(4).fill(0.25);
+    const { loss, stats } = policyLoss(
+      { logprobs: lp, oldLogprobs: new Float32Array(4).fill(-1), advantages: Float32Array.from([1, -1]), weights: w },
+      { ...DEFAULT_LOSS, importanceLevel: 'sequence' },
+    );
+    const s = Math.sqrt(1.5);
+    expect(loss.item()).toBeCloseTo((-2 * s + 2 * 0.8) / 4, 5);
+    loss.backward();
+    const g = lp.grad!.toArray();
+    expect(g[0]).toBeCloseTo(-s / 4, 5);
+    expect(g[1]).toBeCloseTo(-s / 4, 5);
+    expect(g[2]).toBe(0);
+    expect(g[3]).toBe(0);
+    expect(stats.clipLow).toBe(2);
   });
 
   it('validates its inputs', () => {

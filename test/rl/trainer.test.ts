@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { register } from '../../src/cli/rl.js';
+import type { RewardRouter } from '../../src/reward/router.js';
 import { applyOverrides, parseRlConfig, type RlConfig, type RlConfigInput, toyPreset } from '../../src/rl/config.js';
 import {
   filterRollouts,
@@ -214,6 +215,63 @@ describe('RL trainer on the toy task', () => {
     expect(logs.some((l) => /update skipped/.test(l))).toBe(true);
     const rows = readRollouts(cfg.run.dir, 0).rows;
     expect(rows.filter((r) => r.status === 'error').every((r) => r.reason === 'boom')).toBe(true);
+  });
+});
+
+describe('truncated responses', () => {
+  it('maskTruncated trains nothing on responses cut by the length limit', async () => {
+    const run = async (mask: boolean) => {
+      const cfg = config(`mask-${mask}`, {
+        sets: [
+          'data.sources=[{kind: toy, task: name, max: 9}]',
+          'curriculum.mix={}',
+          'batch.prompts=2',
+          'rollout.groupSize=3',
+          'run.steps=1',
+          'policy.coldStart.steps=0',
+          'expansion.enabled=false',
+          `grpo.maskTruncated=${mask}`,
+        ],
+      });
+      const prompts = await loadPrompts(cfg);
+      const policy = await buildPolicy(cfg, prompts, { quiet: true });
+      const inner = buildEngine(cfg, policy);
+      const engine: RolloutEngine = {
+        name: 'all-truncated',
+        generate: async (p, g, sp) =>
+          (await inner.generate(p, g, sp)).map((grp) => grp.map((r) => ({ ...r, finishReason: 'length' as const }))),
+      };
+      let k = 0;
+      const router = {
+        scoreBatch: async (items: Array<{ sample: { id: string; domain: string } }>) =>
+          items.map((it) => ({
+            id: it.sample.id,
+            reward: k++ % 2,
+            correct: k % 2 === 0,
+            domain: it.sample.domain,
+            verifier: 'counting',
+            reason: 'stub',
+            confident: true,
+            status: 'scored',
+            route: 't',
+            answer: null,
+            path: 'stub',
+            gates: [],
+            ms: 0,
+          })),
+      } as unknown as RewardRouter;
+      const before = policy.parameters().map((p) => Float32Array.from(p.toFloat32()));
+      const trainer = new RlTrainer(cfg, { policy, engine, router, samples: prompts, quiet: true, log: () => {} });
+      await trainer.start({ resume: false });
+      const [rec] = await trainer.run();
+      const moved = policy.parameters().some((p, i) => p.toFloat32().some((v, j) => v !== before[i]![j]));
+      return { rec: rec!, moved };
+    };
+    const masked = await run(true);
+    expect(masked.rec.skipped_update).toBe(true);
+    expect(masked.moved).toBe(false);
+    const unmasked = await run(false);
+    expect(unmasked.moved).toBe(true);
   });
 });
 
