@@ -9,7 +9,8 @@ import type { Command } from 'commander';
 import { type Benchmark, loadBenchmarkFile } from '../eval/benchmark.js';
 import { BUILTIN_BENCHMARKS, expandBenchNames } from '../eval/benchmarks/index.js';
 import { EvalInterrupted, type Mode, runEval } from '../eval/harness.js';
-import { DEFAULT_CAPS, EndpointModel } from '../eval/model.js';
+import { LocalModel } from '../eval/local.js';
+import { DEFAULT_CAPS, EndpointModel, type ModelUnderTest } from '../eval/model.js';
 
 function int(name: string, min = 1) {
   return (v: string) => {
@@ -86,7 +87,7 @@ export function register(program: Command): void {
       '--endpoint <url>',
       'OpenAI-compatible base URL (vLLM / SGLang / glmv serve), e.g. http://localhost:8000/v1',
     )
-    .option('--model <dir>', 'local checkpoint folder (pending: needs engine generation)')
+    .option('--model <dir>', 'local checkpoint folder (default without --endpoint: the embedded model)')
     .option('--model-name <name>', 'served model name (default: the first one at /v1/models)')
     .option('--bench <list>', 'benchmarks: built-in names, "synthetic", "paper", or .yaml/.json definition files')
     .option('--list', 'list the built-in benchmarks and exit')
@@ -189,14 +190,9 @@ Outputs: summary.json, summary.csv, report.html, metrics.jsonl, <bench>/<mode>/s
         process.stderr.write('\ninterrupting: finishing the cache and report (Ctrl-C again to quit at once)…\n');
         controller.abort();
       };
-      let model: EndpointModel | undefined;
+      let model: ModelUnderTest | undefined;
       try {
         if (o.model && o.endpoint) throw new Error('pass either --model or --endpoint, not both');
-        if (o.model)
-          throw new Error(
-            `--model ${o.model}: evaluating a local checkpoint needs generation in the engine, which is not available yet; serve the model with vLLM/SGLang and use --endpoint`,
-          );
-        if (!o.endpoint) throw new Error('--endpoint URL is required (e.g. http://localhost:8000/v1)');
         if (!o.bench) throw new Error('--bench is required (see --list)');
         if (!o.out) throw new Error('--out DIR is required');
         if (o.continuation !== 'chat' && o.continuation !== 'completions')
@@ -248,20 +244,23 @@ Outputs: summary.json, summary.csv, report.html, metrics.jsonl, <bench>/<mode>/s
         const apiKey = o.apiKeyEnv ? process.env[o.apiKeyEnv] : undefined;
         if (o.apiKeyEnv && !apiKey) throw new Error(`--api-key-env: environment variable ${o.apiKeyEnv} is not set`);
         const caps = { imageTokens: o.imageTokens as number, videoTokens: o.videoTokens as number };
-        model = await EndpointModel.open({
-          baseURL: o.endpoint,
-          ...(o.modelName ? { model: o.modelName } : {}),
-          ...(apiKey ? { apiKey } : {}),
-          timeoutMs: (o.timeout as number) * 1000,
-          maxRetries: o.retries,
-          caps,
-          stream: !!o.stream,
-          continuation: o.continuation,
-          style: o.style,
-          media: o.media,
-          videoFrames: o.videoFrames,
-          mediaDir: join(resolve(o.cacheDir ?? join(o.out, 'cache')), 'media'),
-        });
+        model = !o.endpoint
+          ? // Local checkpoint (or the embedded model): requests in flight are decoded as one batch.
+            await LocalModel.open({ ...(o.model ? { dir: o.model } : {}), caps, maxBatch: o.concurrency })
+          : await EndpointModel.open({
+              baseURL: o.endpoint,
+              ...(o.modelName ? { model: o.modelName } : {}),
+              ...(apiKey ? { apiKey } : {}),
+              timeoutMs: (o.timeout as number) * 1000,
+              maxRetries: o.retries,
+              caps,
+              stream: !!o.stream,
+              continuation: o.continuation,
+              style: o.style,
+              media: o.media,
+              videoFrames: o.videoFrames,
+              mediaDir: join(resolve(o.cacheDir ?? join(o.out, 'cache')), 'media'),
+            });
         process.once('SIGINT', onSigint);
         const summary = await runEval({
           model,

@@ -31,6 +31,7 @@ export {
   runEval,
   type SampleRecord,
 } from './harness.js';
+export { checkpointId, LocalModel, type LocalModelOptions } from './local.js';
 export { capVideoFile, encodeImage, framesToVideo } from './media.js';
 export * from './metrics.js';
 export {

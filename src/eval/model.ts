@@ -1,7 +1,7 @@
 /**
  * Models under test. `ModelUnderTest` is what the harness talks to; `EndpointModel` reaches any OpenAI-compatible
- * server (vLLM / SGLang serving GLM-4.5V, our own `glmv serve`) through the glmv client. A local-engine model will
- * implement the same interface once generation exists in the engine (not yet: `glmv eval --model DIR` says so).
+ * server (vLLM / SGLang serving GLM-4.5V, our own `glmv serve`) through the glmv client; `LocalModel` (./local.ts)
+ * runs a checkpoint folder in this process.
  *
  * Visual token caps (paper §6.1: 6144 tokens per image, 48k per video) are enforced before sending (./media.ts).
  */

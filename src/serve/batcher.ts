@@ -98,6 +98,8 @@ export class Job {
   /** A finish reason requested from outside (`end`), applied when the row leaves. */
   endReason: JobFinish | null = null;
   resolve!: (r: JobResult) => void;
+  /** Removes the job's abort listener. */
+  detach: () => void = () => {};
   reject!: (e: Error) => void;
   readonly stop: ReadonlySet<number>;
   readonly gen: GenerateOptions;
@@ -216,7 +218,10 @@ export class ContinuousBatcher {
         this.settle(job, 'abort');
         return job;
       }
-      opts.signal.addEventListener('abort', () => this.cancelQueued(job), { once: true });
+      // Removed when the job ends: one signal may serve thousands of jobs (an eval run), listeners must not pile up.
+      const onAbort = () => this.cancelQueued(job);
+      opts.signal.addEventListener('abort', onAbort, { once: true });
+      job.detach = () => opts.signal?.removeEventListener('abort', onAbort);
     }
     this.queue.push(job);
     this.counters.promptTokens += input.inputIds.length;
@@ -264,6 +269,7 @@ export class ContinuousBatcher {
   private fail(job: Job, e: Error): void {
     if (job.state === 'done') return;
     job.state = 'done';
+    job.detach();
     job.reject(e);
   }
 
@@ -479,6 +485,7 @@ export class ContinuousBatcher {
   private settle(job: Job, reason: JobFinish): void {
     if (job.state === 'done') return;
     job.state = 'done';
+    job.detach();
     const now = performance.now();
     const row = job.row ?? newRowState(job.input.inputIds, job.gen, 0);
     const out = rowOutput(row, job.input.inputIds.length, job.gen);

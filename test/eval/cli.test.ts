@@ -106,10 +106,10 @@ describe('glmv eval CLI', () => {
     expect(readFileSync(join(out, 'docvqa', 'data_errors.jsonl'), 'utf8')).toContain('"row":4');
   }, 60_000);
 
-  it('clear errors: local model pending, unknown benchmark, missing data, bad flags', async () => {
-    const pending = await glmvIn(['--model', 'ckpt/', '--bench', 'mmstar', '--out', join(dir, 'x')]);
-    expect(pending.code).toBe(1);
-    expect(pending.stderr).toMatch(/needs generation in the engine, which is not available yet/);
+  it('clear errors: not a model folder, unknown benchmark, missing data, bad flags', async () => {
+    const notModel = await glmvIn(['--model', 'ckpt/', '--bench', 'mmstar', '--out', join(dir, 'x')]);
+    expect(notModel.code).toBe(1);
+    expect(notModel.stderr).toMatch(/ckpt\/ is not a model folder \(no config\.json\)/);
     const unknown = await glmvIn(['--endpoint', server.url, '--bench', 'nosuch', '--out', join(dir, 'x')]);
     expect(unknown.stderr).toMatch(/unknown benchmark "nosuch"/);
     const missing = await glmvIn([
