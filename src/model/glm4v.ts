@@ -53,6 +53,7 @@ export interface Glm4vInputs {
   labelWeights?: Tensor | null;
   /** 'mean' over counted tokens (default), 'sum', or 'none' (per-position losses [B, L], 0 where ignored). */
   lossReduction?: 'mean' | 'sum' | 'none';
+  /** Generation: keys/values of earlier steps. Inference only: a forward with a cache records no gradients. */
   cache?: KVCache | null;
   /** Only the last n positions get logits (0 = all). */
   logitsToKeep?: number;

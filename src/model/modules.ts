@@ -173,7 +173,7 @@ export function activation(name: Activation): (x: Tensor) => Tensor {
   }
 }
 
-let inferenceRows = 1024;
+let inferenceRows = 512;
 
 /** Rows per chunk for position-wise blocks in inference (bounds activation memory for long inputs). */
 export function setInferenceRows(rows: number): number {
@@ -186,7 +186,7 @@ export function setInferenceRows(rows: number): number {
 
 /**
  * fn applied to x [..., H] row by row. Without gradient recording, long inputs go through in chunks of `rows` rows,
- * each in its own scope, so a 8k-token prefill of a 13696-wide MLP holds 1k rows of intermediates, not 8k. With
+ * each in its own scope, so a 8k-token prefill of a 13696-wide MLP holds 512 rows of intermediates, not 8k. With
  * gradients the whole input goes at once (backward needs every intermediate anyway).
  */
 export function rowChunked(x: Tensor, fn: (x: Tensor) => Tensor, rows = inferenceRows): Tensor {
