@@ -20,6 +20,7 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./rl.js'),
   import('./eval.js'),
   import('./serve.js'),
+  import('./train.js'),
 ];
 for (const m of await Promise.all(modules)) m.register(program);
 

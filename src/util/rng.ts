@@ -110,6 +110,26 @@ export class Rng {
     return weights.length - 1;
   }
 
+  /** The full generator state (four 32-bit words and the cached normal or null), JSON-safe, for checkpoints. */
+  getState(): Array<number | null> {
+    return [this.s0, this.s1, this.s2, this.s3, this.spareNormal];
+  }
+
+  /** Restores a state from `getState`, so the stream continues exactly where it was saved. */
+  setState(state: ReadonlyArray<number | null>): void {
+    const [a, b, c, d, spare] = state;
+    const words = [a, b, c, d];
+    if (state.length !== 5 || !words.every((w) => Number.isInteger(w) && (w as number) >= 0 && (w as number) < 2 ** 32))
+      throw new Error(
+        `Rng.setState: expected 4 unsigned 32-bit words and a cached normal, got ${JSON.stringify(state)}`,
+      );
+    if ((a! | b! | c! | d!) === 0) throw new Error('Rng.setState: the all-zero state is invalid for xoshiro128**');
+    [this.s0, this.s1, this.s2, this.s3] = words as number[];
+    if (spare !== null && !Number.isFinite(spare))
+      throw new Error(`Rng.setState: the cached normal must be a finite number or null, got ${spare}`);
+    this.spareNormal = spare ?? null;
+  }
+
   /** A new independent generator derived from this one (for per-worker or per-sample streams). */
   fork(): Rng {
     return new Rng(this.nextU32());

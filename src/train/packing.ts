@@ -1,0 +1,164 @@
+/**
+ * Sequence packing: variable-length examples go into fixed-length sequences (bins of `seqLen` tokens) by best fit,
+ * and each forward row is a run of bins. Attention, 3D positions and loss stay inside each example through the
+ * row's segment offsets (`cuSeqlens`): a packed row computes exactly what its examples compute one by one.
+ *
+ * A row is the bins' examples laid end to end without each bin's tail padding (padding costs compute and changes
+ * nothing), padded once at its end to a multiple of `padMultiple` with a segment of its own that has no loss, so
+ * step shapes repeat and pooled buffers are reused.
+ */
+import type { Grid } from '../model/rope.js';
+import { type Example, IGNORE } from './encode.js';
+
+export interface Bin {
+  examples: Example[];
+  /** Tokens used. */
+  used: number;
+}
+
+/** Best-fit packing into at most `maxBins` bins of `seqLen`. */
+export class Packer {
+  readonly bins: Bin[] = [];
+
+  constructor(
+    readonly seqLen: number,
+    readonly maxBins: number,
+  ) {
+    if (!Number.isInteger(seqLen) || seqLen < 2)
+      throw new Error(`Packer: seqLen must be an integer ≥ 2, got ${seqLen}`);
+    if (!Number.isInteger(maxBins) || maxBins < 1)
+      throw new Error(`Packer: maxBins must be a positive integer, got ${maxBins}`);
+  }
+
+  /**
+   * Places the example in the fullest bin it fits, or a new bin while fewer than maxBins exist. Returns false when it
+   * fits nowhere (the batch is full). An example longer than seqLen is an error: fit it first (`fitExample`).
+   */
+  add(ex: Example): boolean {
+    const n = ex.ids.length;
+    if (n > this.seqLen)
+      throw new Error(`Packer: example ${ex.id} has ${n} tokens, more than the sequence length ${this.seqLen}`);
+    let best: Bin | null = null;
+    for (const b of this.bins) if (this.seqLen - b.used >= n && (!best || b.used > best.used)) best = b;
+    if (!best) {
+      if (this.bins.length >= this.maxBins) return false;
+      best = { examples: [], used: 0 };
+      this.bins.push(best);
+    }
+    best.examples.push(ex);
+    best.used += n;
+    return true;
+  }
+
+  get tokens(): number {
+    return this.bins.reduce((a, b) => a + b.used, 0);
+  }
+
+  /** Real tokens over the capacity of maxBins fixed-length sequences. */
+  efficiency(): number {
+    return this.tokens / (this.maxBins * this.seqLen);
+  }
+}
+
+export interface PackedRow {
+  /** [L] ids of one row (batch 1). */
+  inputIds: Int32Array;
+  labels: Int32Array;
+  /** Per-token loss weights (only for per-sample loss averaging). */
+  weights: Float32Array | null;
+  /** Segment offsets [0, …, L]: one segment per example, plus the padding segment if any. */
+  cuSeqlens: number[];
+  pixelValues: Float32Array | null;
+  imageGridThw: Grid[];
+  pixelValuesVideos: Float32Array | null;
+  videoGridThw: Grid[];
+  /** Non-padding tokens. */
+  realTokens: number;
+  /** Labels that count. */
+  targets: number;
+  examples: number;
+}
+
+function concat(parts: Float32Array[]): Float32Array | null {
+  if (parts.length === 0) return null;
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export interface RowOptions {
+  /** Pad the row to a multiple of this (default 1: no padding). */
+  padMultiple?: number;
+  /** Token used for padding (must not be a media token). */
+  padId: number;
+  /** Per-example loss weight for every counted label (per-sample averaging); null = unweighted. */
+  exampleWeight?: ((ex: Example) => number) | null;
+}
+
+/** Lays examples end to end in one row with their segment offsets and visual inputs in order. */
+export function assembleRow(examples: readonly Example[], opts: RowOptions): PackedRow {
+  if (examples.length === 0) throw new Error('assembleRow: no examples');
+  const real = examples.reduce((a, e) => a + e.ids.length, 0);
+  const mult = opts.padMultiple ?? 1;
+  const L = Math.ceil(real / mult) * mult;
+  const inputIds = new Int32Array(L).fill(opts.padId);
+  const labels = new Int32Array(L).fill(IGNORE);
+  const weights = opts.exampleWeight ? new Float32Array(L) : null;
+  const cu = [0];
+  let o = 0;
+  let targets = 0;
+  const images: Float32Array[] = [];
+  const videos: Float32Array[] = [];
+  const imageGridThw: Grid[] = [];
+  const videoGridThw: Grid[] = [];
+  for (const ex of examples) {
+    if (ex.ids.length !== ex.labels.length)
+      throw new Error(`assembleRow: example ${ex.id} has ${ex.ids.length} ids but ${ex.labels.length} labels`);
+    inputIds.set(ex.ids, o);
+    labels.set(ex.labels, o);
+    if (weights) {
+      const w = opts.exampleWeight!(ex);
+      for (let i = 0; i < ex.labels.length; i++) if (ex.labels[i] !== IGNORE) weights[o + i] = w;
+    }
+    o += ex.ids.length;
+    cu.push(o);
+    targets += ex.targets;
+    for (const m of ex.images) {
+      images.push(m.pixelValues);
+      imageGridThw.push(m.grid);
+    }
+    for (const m of ex.videos) {
+      videos.push(m.pixelValues);
+      videoGridThw.push(m.grid);
+    }
+  }
+  if (L > real) cu.push(L);
+  return {
+    inputIds,
+    labels,
+    weights,
+    cuSeqlens: cu,
+    pixelValues: concat(images),
+    imageGridThw,
+    pixelValuesVideos: concat(videos),
+    videoGridThw,
+    realTokens: real,
+    targets,
+    examples: examples.length,
+  };
+}
+
+/** Splits bins into micro-batches of `microRows` bins (in order) and assembles each as one row. */
+export function microBatches(bins: readonly Bin[], microRows: number, opts: RowOptions): PackedRow[] {
+  const rows: PackedRow[] = [];
+  for (let i = 0; i < bins.length; i += microRows) {
+    const exs = bins.slice(i, i + microRows).flatMap((b) => b.examples);
+    if (exs.length) rows.push(assembleRow(exs, opts));
+  }
+  return rows;
+}

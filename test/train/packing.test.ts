@@ -1,0 +1,164 @@
+/** Packing: best fit by hand, row layout, and a packed row computing exactly what its examples compute alone. */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fromArray, noGrad, scope } from '../../src/engine/index.js';
+import { CHAT_TEMPLATES } from '../../src/io/template.js';
+import { GlmTokenizer } from '../../src/io/tokenizer.js';
+import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
+import { loadTrainConfig, type ModelStageConfig } from '../../src/train/config.js';
+import { Encoder, type Example, IGNORE } from '../../src/train/encode.js';
+import { archConfig, defaultProcessorConfigs } from '../../src/train/model.js';
+import { assembleRow, microBatches, Packer } from '../../src/train/packing.js';
+import { openRecords } from '../../src/train/records.js';
+import { baseConfig, type Fixture, fixture } from './helpers.js';
+
+function fake(id: string, n: number, targets = n - 1): Example {
+  const ids = Int32Array.from({ length: n }, (_, i) => 10 + i);
+  const labels = Int32Array.from(ids, (v, i) => (i === 0 || i > targets ? IGNORE : v));
+  return { id, group: 'g', ids, labels, targets, images: [], videos: [] };
+}
+
+describe('Packer (best fit)', () => {
+  it('puts each example in the fullest bin it fits, opens bins up to the limit, then refuses', () => {
+    const p = new Packer(10, 2);
+    expect(p.add(fake('a', 6))).toBe(true); // bin 0: 6
+    expect(p.add(fake('b', 5))).toBe(true); // does not fit bin 0 (4 left) → bin 1: 5
+    expect(p.add(fake('c', 4))).toBe(true); // fits both; bin 0 is fuller → bin 0: 10
+    expect(p.add(fake('d', 5))).toBe(true); // bin 1: 10
+    expect(p.add(fake('e', 1))).toBe(false); // full
+    expect(p.bins.map((b) => b.examples.map((e) => e.id))).toEqual([
+      ['a', 'c'],
+      ['b', 'd'],
+    ]);
+    expect(p.efficiency()).toBe(1);
+  });
+
+  it('rejects an example longer than the sequence with a clear error', () => {
+    expect(() => new Packer(8, 1).add(fake('long', 9))).toThrow(
+      /example long has 9 tokens, more than the sequence length 8/,
+    );
+    expect(() => new Packer(1, 1)).toThrow(/seqLen must be an integer ≥ 2/);
+  });
+
+  it('lays examples end to end with one segment each and a padding segment without loss', () => {
+    const row = assembleRow([fake('a', 5), fake('b', 3)], { padId: 0, padMultiple: 4 });
+    expect(row.inputIds.length).toBe(8);
+    expect(row.cuSeqlens).toEqual([0, 5, 8]);
+    const padded = assembleRow([fake('a', 5), fake('b', 4)], { padId: 0, padMultiple: 4 });
+    expect(padded.cuSeqlens).toEqual([0, 5, 9, 12]);
+    expect([...padded.inputIds.slice(9)]).toEqual([0, 0, 0]);
+    expect([...padded.labels.slice(9)]).toEqual([IGNORE, IGNORE, IGNORE]);
+    expect(padded.realTokens).toBe(9);
+    expect(padded.targets).toBe(4 + 3);
+  });
+
+  it('splits bins into micro-batches in order', () => {
+    const p = new Packer(6, 4);
+    for (const [i, n] of [5, 5, 5, 5].entries()) p.add(fake(`x${i}`, n));
+    const rows = microBatches(p.bins, 2, { padId: 0 });
+    expect(rows.map((r) => r.cuSeqlens)).toEqual([
+      [0, 5, 10],
+      [0, 5, 10],
+    ]);
+  });
+});
+
+describe('a packed row equals its examples one by one', () => {
+  let f: Fixture;
+  let examples: Example[];
+  let model: Glm4vForConditionalGeneration;
+  beforeAll(async () => {
+    f = await fixture();
+    const cfg = loadTrainConfig(baseConfig(f, '/unused'), 'pretrain') as ModelStageConfig;
+    const tokenizer = await GlmTokenizer.fromPretrained(f.tokenizer);
+    const pc = defaultProcessorConfigs(cfg.model.arch);
+    const enc = new Encoder({
+      tokenizer,
+      imageConfig: pc.image,
+      videoConfig: pc.video,
+      template: CHAT_TEMPLATES.glm41v,
+      style: 'glm4.1v',
+    });
+    const src = await openRecords(f.docs);
+    examples = [];
+    // Documents with one image, several images and none.
+    for (let i = 0; examples.length < 6 && i < src.size; i++) {
+      const r = src.get(i);
+      if (r.type === 'doc') examples.push(await enc.encodeDoc(r.doc));
+    }
+    src.close();
+    model = Glm4vForConditionalGeneration.random(archConfig(cfg.model.arch, tokenizer), { seed: 5 });
+  });
+
+  const lossOf = (exs: Example[]) =>
+    noGrad(() =>
+      scope(() => {
+        const row = assembleRow(exs, { padId: 0, padMultiple: 16 });
+        const L = row.inputIds.length;
+        return model
+          .forward({
+            inputIds: fromArray(row.inputIds, [1, L], 'int32'),
+            labels: fromArray(row.labels, [1, L], 'int32'),
+            cuSeqlens: row.cuSeqlens,
+            pixelValues: row.pixelValues,
+            imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
+            lossReduction: 'sum',
+          })
+          .loss!.item();
+      }),
+    );
+
+  it('gives the same summed loss (and the same token count) as the examples alone', () => {
+    expect(examples.some((e) => e.images.length > 1)).toBe(true);
+    expect(examples.some((e) => e.images.length === 0)).toBe(true);
+    const alone = examples.map((e) => lossOf([e]));
+    const packed = lossOf(examples);
+    const sum = alone.reduce((a, b) => a + b, 0);
+    expect(Math.abs(packed - sum) / sum).toBeLessThan(1e-5);
+    // Reordering the examples in the row changes nothing either.
+    const reversed = lossOf([...examples].reverse());
+    expect(Math.abs(reversed - sum) / sum).toBeLessThan(1e-5);
+  });
+
+  it('gives the same gradients as the examples accumulated one by one', () => {
+    const grad = (batches: Example[][]) => {
+      model.zeroGrad();
+      for (const exs of batches)
+        scope(() => {
+          const row = assembleRow(exs, { padId: 0 });
+          const L = row.inputIds.length;
+          model
+            .forward({
+              inputIds: fromArray(row.inputIds, [1, L], 'int32'),
+              labels: fromArray(row.labels, [1, L], 'int32'),
+              cuSeqlens: row.cuSeqlens,
+              pixelValues: row.pixelValues,
+              imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
+              lossReduction: 'sum',
+            })
+            .loss!.backward();
+        });
+      const out = new Map<string, Float32Array>();
+      for (const [n, p] of model.namedParameters())
+        if (
+          n.endsWith('embed_tokens.weight') ||
+          n.includes('visual.blocks.0.attn.qkv.weight') ||
+          n === 'lm_head.weight'
+        )
+          out.set(n, p.grad!.toFloat32());
+      model.zeroGrad();
+      return out;
+    };
+    const a = grad(examples.map((e) => [e]));
+    const b = grad([examples]);
+    for (const [n, g] of a) {
+      const h = b.get(n)!;
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < g.length; i++) {
+        num += (g[i]! - h[i]!) ** 2;
+        den += g[i]! ** 2;
+      }
+      expect(Math.sqrt(num / den), n).toBeLessThan(1e-4);
+    }
+  });
+});
