@@ -31,6 +31,7 @@ import {
   VIDEO_TOKEN,
   type VisionProcessorConfig,
 } from '../io/processor.js';
+import { sampleMessage } from '../io/chat.js';
 import { type ChatMessage, ChatTemplate, type ContentPart } from '../io/template.js';
 import type { GlmTokenizer } from '../io/tokenizer.js';
 import type { VideoSource } from '../io/video.js';
@@ -334,10 +335,7 @@ export class Encoder {
 
   /** The user turn of a sample (media parts, then the question), as the chat template takes it. */
   userMessage(sample: Sample, opts: SftOptions = {}): ChatMessage {
-    const parts: ContentPart[] = sample.images.map((image) => ({ type: 'image' as const, image }));
-    if (sample.video) parts.push({ type: 'video', video: videoSource(sample.video) });
-    parts.push({ type: 'text', text: promptText(sample, opts) });
-    return { role: 'user', content: parts };
+    return sampleMessage(sample, opts);
   }
 
   /** The sample in SFT form: multiple choice converted to fill-in-the-blank when asked and possible. */
