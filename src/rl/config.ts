@@ -34,10 +34,10 @@ const ToyPolicySchema = z
         lr: z.number().positive().default(3e-3),
         maxThink: nonneg().default(6),
         /** Share of cold-start targets with the right answer in the box (the rest random): 0 = format only. */
-        correctShare: z.number().min(0).max(1).default(0.3),
+        correctShare: z.number().min(0).max(1).default(0.5),
       })
       .strict()
-      .default({ steps: 300, batch: 32, lr: 3e-3, maxThink: 6, correctShare: 0.3 }),
+      .default({ steps: 300, batch: 32, lr: 3e-3, maxThink: 6, correctShare: 0.5 }),
   })
   .strict();
 
@@ -344,21 +344,21 @@ export function applyOverrides(raw: unknown, sets: readonly string[]): unknown {
 /** The built-in toy preset: learns "name → digits" and "a+b" from a format-only cold start in a few CPU minutes. */
 export function toyPreset(dir = 'runs/rl-toy'): RlConfigInput {
   return {
-    run: { dir, seed: 0, steps: 120, checkpointEvery: 20 },
+    run: { dir, seed: 0, steps: 150, checkpointEvery: 25 },
     policy: {
       kind: 'toy',
       dim: 64,
       layers: 2,
       heads: 4,
       maxLen: 48,
-      coldStart: { steps: 300, batch: 32, lr: 3e-3, maxThink: 6, correctShare: 0.3 },
+      coldStart: { steps: 300, batch: 32, lr: 3e-3, maxThink: 6, correctShare: 0.5 },
     },
     rollout: {
       engine: 'local',
       groupSize: 8,
       temperature: 1,
       topP: 1,
-      maxThinkingTokens: 4,
+      maxThinkingTokens: 6,
       maxAnswerTokens: 8,
       style: 'glm41v',
     },
@@ -369,7 +369,7 @@ export function toyPreset(dir = 'runs/rl-toy'): RlConfigInput {
       ],
     },
     batch: { prompts: 16 },
-    grpo: { lr: 2e-3, clipLow: 0.2, clipHigh: 0.28, epochs: 1, miniBatches: 2, microBatch: 128 },
+    grpo: { lr: 1e-3, clipLow: 0.2, clipHigh: 0.28, epochs: 1, miniBatches: 2, microBatch: 128 },
     expansion: { enabled: true, decay: 0.8, maxRatio: 4 },
     curriculum: { enabled: true, mix: { text: 0.5, stem: 0.5 }, offlinePassK: { k: 4 } },
     reward: { cas: { enabled: false } },

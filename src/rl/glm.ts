@@ -13,11 +13,10 @@
  * models do.
  */
 import type { Sample } from '../data/sample.js';
-import { promptText } from '../data/sft.js';
 import { F, fromArray, type Parameter, type Tensor } from '../engine/index.js';
-import { ChatModel } from '../io/chat.js';
+import { ChatModel, sampleMessage } from '../io/chat.js';
 import { type GenerationInput, type GenerationOutput, generate } from '../io/generate.js';
-import type { ChatMessage, ContentPart } from '../io/template.js';
+import type { ChatMessage } from '../io/template.js';
 import { createModel } from '../model/glm4v.js';
 import { validateSampling } from './rollout/sampling.js';
 import type {
@@ -37,15 +36,7 @@ type Visual = Omit<GenerationInput, 'inputIds'>;
 
 /** The user turn of a sample: its images, its video, then the question (with lettered options). */
 export function sampleChat(sample: Sample): ChatMessage[] {
-  const parts: ContentPart[] = sample.images.map((image) => ({ type: 'image', image }));
-  if (sample.video) {
-    const v =
-      sample.video.path ?? (sample.video.frames ? { frames: sample.video.frames, fps: sample.video.fps } : null);
-    if (!v) throw new Error(`sample ${sample.id}: video has neither path nor frames`);
-    parts.push({ type: 'video', video: v });
-  }
-  parts.push({ type: 'text', text: promptText(sample) });
-  return [{ role: 'user', content: parts }];
+  return [sampleMessage(sample)];
 }
 
 export class GlmPolicy implements Policy {
