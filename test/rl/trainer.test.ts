@@ -173,7 +173,7 @@ describe('RL trainer on the toy task', () => {
       applyOverrides(JSON.parse(readFileSync(join(b.run.dir, 'config.json'), 'utf8')), ['grpo.lr=0.5']),
     );
     const rc = await build(changed, { resume: true });
-    await expect(rc.trainer.start({ resume: true })).rejects.toThrow(/grpo.lr: 0.002 vs 0.5/);
+    await expect(rc.trainer.start({ resume: true })).rejects.toThrow(/grpo.lr: 0.001 vs 0.5/);
     await rc.router.close();
     const rd = await build(b);
     await expect(rd.trainer.start({ resume: false })).rejects.toThrow(/already holds a run; pass --resume/);
