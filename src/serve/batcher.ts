@@ -14,7 +14,7 @@
  * row machinery of src/io/generate.ts, with each request's own options: a request decoded in a batch gives the
  * tokens it gets from `generate` alone with the same seed (up to float rounding of batched matmuls).
  */
-import { noGrad, scope, zeros } from '../engine/index.js';
+import { noGrad, scope, type Tensor, zeros } from '../engine/index.js';
 import {
   checkGenerateOptions,
   concatVisual,
@@ -37,6 +37,11 @@ export interface BatcherOptions {
   maxQueue?: number;
   /** Prompt tokens prefilled in one admission round (at least one request is always admitted). Default 8192. */
   maxPrefillTokens?: number;
+  /**
+   * Decode steps between admission rounds while requests are running (default 4). Each join costs a cache rebuild,
+   * so newcomers are gathered for a few steps; an idle batch, or a queue of a quarter of `maxBatch`, admits at once.
+   */
+  joinEvery?: number;
 }
 
 /** What one request asks for: the generation options of `generate` (one row), its seed and choice index. */
@@ -147,6 +152,9 @@ export class ContinuousBatcher {
   readonly maxBatch: number;
   readonly maxQueue: number;
   readonly maxPrefillTokens: number;
+  readonly joinEvery: number;
+  /** Decode steps since the batch last changed membership. */
+  private sinceRebuild = 0;
   private readonly queue: Job[] = [];
   private running: Running[] = [];
   private cache: KVCache | null = null;
@@ -175,6 +183,7 @@ export class ContinuousBatcher {
     this.maxBatch = positiveInt(opts.maxBatch ?? 16, 'maxBatch');
     this.maxQueue = nonNegativeInt(opts.maxQueue ?? 64, 'maxQueue');
     this.maxPrefillTokens = positiveInt(opts.maxPrefillTokens ?? 8192, 'maxPrefillTokens');
+    this.joinEvery = positiveInt(opts.joinEvery ?? 4, 'joinEvery');
   }
 
   stats(): BatcherStats {
@@ -276,8 +285,8 @@ export class ContinuousBatcher {
   private async run(): Promise<void> {
     try {
       for (;;) {
-        this.dropFinished(this.admit());
-        if (this.running.length === 0) {
+        this.compact(this.admissionDue() ? this.admit() : []);
+        if (this.live === 0) {
           if (this.queue.length === 0 || this.closed) break;
           continue;
         }
@@ -391,10 +400,21 @@ export class ContinuousBatcher {
     else j.next = id;
   }
 
-  /** Rebuilds the cache when rows finished or newcomers arrived. */
-  private dropFinished(fresh: Array<{ cache: KVCache; jobs: Job[] }>): void {
+  /** Whether to admit now: an idle batch at once, otherwise every `joinEvery` steps or when many wait. */
+  private admissionDue(): boolean {
+    if (this.queue.length === 0 || this.closed || this.live >= this.maxBatch) return false;
+    return this.live === 0 || this.sinceRebuild >= this.joinEvery || this.queue.length * 4 >= this.maxBatch;
+  }
+
+  /**
+   * Rebuilds the cache when newcomers arrived, or when finished rows make up a quarter of the batch. Until then a
+   * finished row stays in the batch, fed a dummy token and ignored: a rebuild costs more than a few idle rows.
+   */
+  private compact(fresh: Array<{ cache: KVCache; jobs: Job[] }>): void {
     const keepOld = this.running.filter((r) => r.job.state === 'running');
-    if (keepOld.length === this.running.length && fresh.length === 0) return;
+    const dead = this.running.length - keepOld.length;
+    const mustDrop = dead > 0 && (keepOld.length === 0 || dead * 4 >= this.running.length);
+    if (fresh.length === 0 && !mustDrop) return;
     const parts: Array<{ cache: KVCache; rows: Running[] }> = [];
     if (this.cache && keepOld.length) parts.push({ cache: this.cache, rows: keepOld });
     for (const f of fresh) {
@@ -410,6 +430,7 @@ export class ContinuousBatcher {
     this.cache?.dispose();
     this.cache = rebuilt;
     this.running = parts.flatMap((p) => p.rows).map((r, i) => ({ job: r.job, row: i }));
+    this.sinceRebuild = 0;
   }
 
   /** Copies the given rows of one or more caches, right-aligned, into one new cache. */
@@ -443,15 +464,15 @@ export class ContinuousBatcher {
           for (const p of parts) {
             const src = p.cache.stored(layer)!;
             const L = p.cache.length;
-            for (const r of p.rows) {
-              const n = L - (p.cache.keyStart?.[r.row] ?? 0);
-              k.slice(0, dst, dst + 1)
-                .slice(1, T - n, T)
-                .copy_(src.k.slice(0, r.row, r.row + 1).slice(1, L - n, L));
-              v.slice(0, dst, dst + 1)
-                .slice(1, T - n, T)
-                .copy_(src.v.slice(0, r.row, r.row + 1).slice(1, L - n, L));
-              dst++;
+            // Runs of consecutive source rows move in one copy each, over the run's longest row: the extra
+            // positions of shorter rows land before their keyStart, where attention never looks.
+            for (const run of runsOf(p.rows.map((r) => r.row))) {
+              const m = Math.max(...run.rows.map((row) => L - (p.cache.keyStart?.[row] ?? 0)));
+              const to = (t: Tensor) => t.slice(0, dst, dst + run.rows.length).slice(1, T - m, T);
+              const from = (t: Tensor) => t.slice(0, run.start, run.start + run.rows.length).slice(1, L - m, L);
+              to(k).copy_(from(src.k));
+              to(v).copy_(from(src.v));
+              dst += run.rows.length;
             }
           }
         }
@@ -468,7 +489,7 @@ export class ContinuousBatcher {
     const t0 = performance.now();
     const rows = this.running;
     const B = rows.length;
-    this.counters.peakBatch = Math.max(this.counters.peakBatch, B);
+    this.counters.peakBatch = Math.max(this.counters.peakBatch, this.live);
     const logits = noGrad(() =>
       scope(() =>
         rowsOf(
@@ -477,7 +498,9 @@ export class ContinuousBatcher {
       ),
     );
     this.counters.decodeSteps++;
-    for (const r of rows) this.step(r.job, r.row, logits[r.row]!);
+    this.sinceRebuild++;
+    // Finished rows still in the batch decode their last token again; their output is ignored.
+    for (const r of rows) if (r.job.state === 'running') this.step(r.job, r.row, logits[r.row]!);
     this.onStep?.(B, performance.now() - t0);
   }
 
@@ -513,4 +536,15 @@ function positiveInt(v: number, name: string): number {
 function nonNegativeInt(v: number, name: string): number {
   if (!Number.isInteger(v) || v < 0) throw new Error(`batcher ${name}: expected a non-negative integer, found ${v}`);
   return v;
+}
+
+/** Consecutive runs of row indices (in order): [3,4,5,8,9] → {start 3, rows [3,4,5]}, {start 8, rows [8,9]}. */
+function runsOf(rows: number[]): Array<{ start: number; rows: number[] }> {
+  const out: Array<{ start: number; rows: number[] }> = [];
+  for (const r of rows) {
+    const last = out[out.length - 1];
+    if (last && r === last.start + last.rows.length) last.rows.push(r);
+    else out.push({ start: r, rows: [r] });
+  }
+  return out;
 }

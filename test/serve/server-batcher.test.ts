@@ -55,6 +55,27 @@ describe('ContinuousBatcher', () => {
     await b.close();
   });
 
+  it('finished rows linger until a quarter of the batch is done; gaps between survivors are copied correctly', async () => {
+    const b = new ContinuousBatcher(model, { maxBatch: 16, joinEvery: 2 });
+    const lens = [3, 20, 5, 20, 7, 20, 9, 20, 4, 18];
+    const prompt = (i: number) => Array.from({ length: 2 + ((i * 3) % 7) }, (_, j) => 10 + i * 7 + j);
+    const jobs = lens.map((n, i) => b.submit({ inputIds: prompt(i) }, { ...base, maxNewTokens: n }));
+    await steps(12);
+    // A late joiner lands after survivors with gaps between them (rows 1, 3, 5, 7, 9 remain).
+    const late = b.submit({ inputIds: [77, 78, 79] }, { ...base, maxNewTokens: 6 });
+    const results = await Promise.all([...jobs, late].map((j) => j.result));
+    for (const [i, r] of results.entries()) {
+      const ref = i < lens.length ? { inputIds: prompt(i) } : { inputIds: [77, 78, 79] };
+      const n = i < lens.length ? lens[i]! : 6;
+      expect(r.tokens, `request ${i}`).toEqual((await alone(ref, { maxNewTokens: n }))[0]!.tokens);
+    }
+    const s = b.stats();
+    // Five rows finished at five different steps, plus a join: fewer rebuilds than membership changes.
+    expect(s.rebuilds).toBeLessThan(lens.length + 1);
+    expect(s.running).toBe(0);
+    await b.close();
+  });
+
   it('seeded sampling, choices and thinking budgets are per request, as in generate', async () => {
     const b = new ContinuousBatcher(model, { maxBatch: 4 });
     const p = { inputIds: [3, 17, 250, 9] };
