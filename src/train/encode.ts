@@ -15,6 +15,7 @@
 import type { PretrainDoc } from '../data/pretrain.js';
 import type { Sample } from '../data/sample.js';
 import { promptText, type SftOptions, sftTarget, type TemplateStyle, toFillInBlank } from '../data/sft.js';
+import { sampleMessage } from '../io/chat.js';
 import { loadImage, type RgbImage, resizeRgb } from '../io/image.js';
 import {
   BEGIN_OF_IMAGE,
@@ -31,8 +32,7 @@ import {
   VIDEO_TOKEN,
   type VisionProcessorConfig,
 } from '../io/processor.js';
-import { sampleMessage } from '../io/chat.js';
-import { type ChatMessage, ChatTemplate, type ContentPart } from '../io/template.js';
+import { type ChatMessage, ChatTemplate } from '../io/template.js';
 import type { GlmTokenizer } from '../io/tokenizer.js';
 import type { VideoSource } from '../io/video.js';
 
