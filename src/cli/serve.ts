@@ -15,6 +15,7 @@ interface ServeCliOptions {
   maxBatch: string;
   maxQueue: string;
   maxPrefillTokens: string;
+  joinEvery: string;
   maxModelLen?: string;
   defaultMaxTokens: string;
   maxN: string;
@@ -50,6 +51,7 @@ export function register(program: Command): void {
     .option('--max-batch <n>', 'requests decoded together', '16')
     .option('--max-queue <n>', 'requests waiting for a slot before 429s', '64')
     .option('--max-prefill-tokens <n>', 'prompt tokens prefilled per admission round', '8192')
+    .option('--join-every <n>', 'decode steps between admissions of new requests into a running batch', '4')
     .option('--max-model-len <n>', 'prompt + completion tokens (default: the model config)')
     .option('--default-max-tokens <n>', 'completion tokens when a request gives no max_tokens', '4096')
     .option('--max-n <n>', 'most choices per request (n)', '8')
@@ -96,6 +98,7 @@ async function runServe(o: ServeCliOptions): Promise<void> {
     maxBatch: int(o.maxBatch, 'max-batch', 1),
     maxQueue: int(o.maxQueue, 'max-queue', 0),
     maxPrefillTokens: int(o.maxPrefillTokens, 'max-prefill-tokens', 1),
+    joinEvery: int(o.joinEvery, 'join-every', 1),
     ...(o.maxModelLen !== undefined ? { maxModelLen: int(o.maxModelLen, 'max-model-len', 2) } : {}),
     defaultMaxTokens: int(o.defaultMaxTokens, 'default-max-tokens', 1),
     maxN: int(o.maxN, 'max-n', 1),

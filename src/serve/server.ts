@@ -36,6 +36,8 @@ export interface ServerOptions {
   maxQueue?: number;
   /** Prompt tokens prefilled per admission round. Default 8192. */
   maxPrefillTokens?: number;
+  /** Decode steps between admission rounds while requests run (each join rebuilds the KV cache). Default 4. */
+  joinEvery?: number;
   /** Prompt + completion tokens. Default: the model's max_position_embeddings. */
   maxModelLen?: number;
   /** Completion tokens when max_tokens is absent. Default 4096 (capped by the context left). */
@@ -88,6 +90,7 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
     maxBatch: o.maxBatch ?? 16,
     maxQueue: o.maxQueue ?? 64,
     maxPrefillTokens: o.maxPrefillTokens ?? 8192,
+    joinEvery: o.joinEvery ?? 4,
   });
   const maxN = o.maxN ?? 8;
   const service = new ChatService(chat, batcher, {
