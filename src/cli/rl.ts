@@ -19,7 +19,7 @@ import {
 } from '../rl/inspect.js';
 import { passAtKResults, writePassK } from '../rl/passk.js';
 import { buildEngine, buildPolicy, buildRouter, loadPrompts } from '../rl/setup.js';
-import { RlTrainer, stepSeed } from '../rl/trainer.js';
+import { assertFreshRunDir, RlTrainer, stepSeed } from '../rl/trainer.js';
 import type { RolloutPrompt } from '../rl/types.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -63,6 +63,7 @@ interface TrainOptions {
 async function train(o: TrainOptions): Promise<void> {
   const config = loadConfig(o.config, o.set);
   const log = (l: string) => process.stderr.write(`${l}\n`);
+  if (!o.resume) assertFreshRunDir(config.run.dir); // before the (possibly long) cold start
   const prompts = await loadPrompts(config);
   log(`rl: ${prompts.length} prompts from ${config.data.sources.length} source(s); run folder ${config.run.dir}`);
   const policy = await buildPolicy(config, prompts, { skipInit: !!o.resume, quiet: o.quiet, log });
@@ -163,8 +164,18 @@ async function passk(o: {
 export function register(program: Command): void {
   const rl = program
     .command('rl')
-    .description(
-      'GRPO reinforcement learning with RLCS curriculum, EMA dynamic-sampling expansion and force answering',
+    .description('GRPO reinforcement learning with RLCS curriculum, EMA dynamic-sampling expansion and force answering')
+    .addHelpText(
+      'after',
+      `
+Without a subcommand, \`glmv rl --config FILE\` trains (see \`glmv rl train --help\` for every option).
+
+Examples:
+  glmv rl --config toy                          # the built-in toy run (a few CPU minutes)
+  glmv rl --config rl.yaml --resume             # continue a run exactly
+  glmv rl inspect runs/rl-toy --step last       # read rollouts per domain
+  glmv rl curves runs/rl-toy --tiers            # tier populations over time
+  glmv rl passk --config rl.yaml --k 8 --out passk.json`,
     );
 
   rl.command('train', { isDefault: true })

@@ -169,8 +169,7 @@ export class RlTrainer {
       this.log(`resumed ${dir} from ${ckpt} at step ${this.step}`);
       return this.step;
     }
-    if (ckpt || (existsSync(join(dir, 'metrics.jsonl')) && readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim()))
-      throw new Error(`${dir} already holds a run; pass --resume to continue it or choose another run.dir`);
+    assertFreshRunDir(dir);
     writeFileSync(cfgPath, JSON.stringify(this.config, null, 2));
     saveSafetensors(join(dir, 'init.safetensors'), this.policy.stateDict());
     if (this.needsReference) this.loadReference();
@@ -795,6 +794,13 @@ export class RlTrainer {
     });
     writeFileSync(join(dir, `${stepName(t)}.jsonl`), lines.length ? `${lines.join('\n')}\n` : '');
   }
+}
+
+/** Throws when `dir` already holds a run (a fresh start would mix two runs' logs). */
+export function assertFreshRunDir(dir: string): void {
+  const metrics = join(dir, 'metrics.jsonl');
+  if (latestCheckpoint(dir) || (existsSync(metrics) && readFileSync(metrics, 'utf8').trim()))
+    throw new Error(`${dir} already holds a run; pass --resume to continue it or choose another run.dir`);
 }
 
 /** Paths where two configs differ, ignoring run.steps (a resumed run may be extended). */
