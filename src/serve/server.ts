@@ -292,7 +292,6 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
     if (!p.stream) {
       const results = await service.start(prepared, { ...p, thinkingBudget: budget }, ac.signal).done;
       record(rec, results, t0, prepMs);
-      if (ac.signal.aborted) return reply; // nobody to answer
       const base = { id, created: now, model: modelName, system_fingerprint: null };
       if (chatP)
         return reply.send({

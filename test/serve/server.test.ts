@@ -3,6 +3,10 @@
  * stream, thinking on and off, reasoning fields, usage, n, stop, logprobs, images; every answer is checked against
  * the same model run directly (ChatModel / generate), so the server adds no drift.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createParser } from 'eventsource-parser';
 import OpenAI from 'openai';
 import sharp from 'sharp';
@@ -235,6 +239,54 @@ describe('chat completions (openai client)', () => {
     expect(r.usage!.prompt_tokens).toBe(ref.promptTokens);
     expect(ref.promptTokens).toBeGreaterThan(6); // the image tokens are counted
     expect(r.choices[0]!.message.content).toBe(ref.content);
+  });
+
+  it('a video as a data URL (video_url): the same prompt tokens and answer as the model run directly', async () => {
+    const clip = join(mkdtempSync(join(tmpdir(), 'glmv-clip-')), 'clip.mp4');
+    execFileSync(
+      'ffmpeg',
+      ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=56x56:rate=4', '-t', '1'].concat([
+        '-pix_fmt',
+        'yuv420p',
+        clip,
+      ]),
+    );
+    const bytes = readFileSync(clip);
+    const url = `data:video/mp4;base64,${bytes.toString('base64')}`;
+    const r = await post(s.url, {
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'video_url', video_url: { url } },
+            { type: 'text', text: 'What happens?' },
+          ],
+        },
+      ],
+      max_tokens: 4,
+      temperature: 0,
+    });
+    const ref = await s.chat.chat(
+      [
+        {
+          role: 'user',
+          content: [
+            { type: 'video', video: bytes },
+            { type: 'text', text: 'What happens?' },
+          ],
+        },
+      ],
+      { maxNewTokens: 4, temperature: 0 },
+    );
+    expect(r.status).toBe(200);
+    expect((r.json.usage as { prompt_tokens: number }).prompt_tokens).toBe(ref.promptTokens);
+    expect(ref.promptTokens).toBeGreaterThan(12); // the video's tokens are counted
+    expect((r.json.choices as Array<{ message: { content: string } }>)[0]!.message.content).toBe(ref.content);
+    const bad = await post(s.url, {
+      messages: [{ role: 'user', content: [{ type: 'video_url', video_url: { url: 'data:video/mp4;base64,AAAA' } }] }],
+    });
+    expect(bad.status).toBe(400);
+    expect((bad.json.error as { message: string }).message).toMatch(/cannot read as a video/);
   });
 
   it('models, health and metrics', async () => {
