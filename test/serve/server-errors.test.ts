@@ -2,12 +2,13 @@
  * Malformed and oversized requests: every one gets a 4xx with an OpenAI-shaped JSON error naming the field, and the
  * server keeps serving afterwards.
  */
-import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generationDefaults } from '../../src/serve/service.js';
 import { errorOf, post, type Served, serve, user } from './server-harness.js';
 
 let s: Served;
@@ -216,5 +217,68 @@ describe('media', () => {
     const m = await (await fetch(`${s.url}/metrics`)).text();
     expect(Number(/glmv_requests_rejected_total\{reason="invalid"\} (\d+)/.exec(m)?.[1])).toBeGreaterThan(20);
     expect(Number(/glmv_requests_rejected_total\{reason="too_large"\} (\d+)/.exec(m)?.[1])).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('configuration', () => {
+  it('an API key is required when configured (401 in OpenAI shape), and accepted as a bearer token', async () => {
+    const t = await serve({ apiKey: 'sesame' });
+    try {
+      const no = await post(t.url, { messages: user('hi'), max_tokens: 1 });
+      expect(no.status).toBe(401);
+      expect(errorOf(no.json).code).toBe('invalid_api_key');
+      const wrong = await post(
+        t.url,
+        { messages: user('hi'), max_tokens: 1 },
+        { headers: { authorization: 'Bearer x' } },
+      );
+      expect(wrong.status).toBe(401);
+      const ok = await post(
+        t.url,
+        { messages: user('hi'), max_tokens: 1 },
+        { headers: { authorization: 'Bearer sesame' } },
+      );
+      expect(ok.status).toBe(200);
+      expect((await fetch(`${t.url}/health`)).status).toBe(200); // health and metrics stay open
+    } finally {
+      await t.server.close(0);
+    }
+  });
+
+  it('--request-log writes one JSON line per request', async () => {
+    const log = join(mkdtempSync(join(tmpdir(), 'glmv-log-')), 'serve.jsonl');
+    const t = await serve({ requestLog: log });
+    try {
+      await post(t.url, { messages: user('hi'), max_tokens: 3, temperature: 0 });
+      await post(t.url, { messages: user('hi'), max_tokens: 2, temperature: 0, stream: true, n: 2 });
+      const lines = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(2);
+      expect(lines[0]).toMatchObject({ endpoint: 'chat', stream: false, n: 1, completion_tokens: 3 });
+      expect(lines[1]).toMatchObject({
+        stream: true,
+        n: 2,
+        completion_tokens: 4,
+        finish_reasons: ['length', 'length'],
+      });
+      expect(lines[0].prompt_tokens).toBeGreaterThan(0);
+      expect(lines[0].ttft_ms).toBeGreaterThanOrEqual(0);
+      expect(lines[0].total_ms).toBeGreaterThanOrEqual(lines[0].ttft_ms);
+    } finally {
+      await t.server.close(0);
+    }
+  });
+
+  it('sampling defaults come from generation_config.json', () => {
+    const d = mkdtempSync(join(tmpdir(), 'glmv-gen-'));
+    expect(generationDefaults(d)).toEqual({});
+    writeFileSync(join(d, 'generation_config.json'), JSON.stringify({ temperature: 0.6, top_p: 0.9, top_k: 2 }));
+    expect(generationDefaults(d)).toEqual({ temperature: 0.6, topP: 0.9, topK: 2 });
+    writeFileSync(join(d, 'generation_config.json'), JSON.stringify({ do_sample: false, temperature: 0.6 }));
+    expect(generationDefaults(d)).toEqual({ temperature: 0 });
+    writeFileSync(join(d, 'generation_config.json'), '{oops');
+    expect(() => generationDefaults(d)).toThrow(/generation_config\.json: not valid JSON/);
   });
 });
