@@ -159,8 +159,12 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
         'model_not_found',
       );
   };
+  /** Requests between the queue check and their submission (decoding media, rendering the template). */
+  let preparing = 0;
   const busy = () => {
-    if (batcher.full) {
+    // Requests still preparing count as queued: a burst must not all decode their images only to get 429s.
+    const s0 = batcher.stats();
+    if (s0.queued + preparing >= batcher.maxQueue + Math.max(0, batcher.maxBatch - s0.running)) {
       metrics.rejected.inc({ reason: 'queue_full' });
       const s = batcher.retryAfterSeconds();
       throw new ApiError(
@@ -273,7 +277,13 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
     checkModel(p.model);
     busy();
     const ac = disconnectSignal(reply);
-    const prepared = await prepare(ac.signal);
+    preparing++;
+    let prepared: PreparedPrompt;
+    try {
+      prepared = await prepare(ac.signal);
+    } finally {
+      preparing--;
+    }
     const prepMs = performance.now() - t0;
     metrics.promptTokens.inc(prepared.promptTokens);
     const id = `${endpoint === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replace(/-/g, '')}`;

@@ -306,6 +306,56 @@ describe('chat completions (openai client)', () => {
   });
 });
 
+describe('/v1/completions', () => {
+  it('a raw prompt (text or token ids), stream and not, equals generate on the same tokens', async () => {
+    const prompt = '[gMASK]<sop><|user|>\nhello<|assistant|>\n<think>';
+    const ids = s.chat.tokenizer.encode(prompt, { addSpecialTokens: false });
+    const { outputs } = await generate(s.chat.model, [{ inputIds: ids }], {
+      ...s.chat.generateOptions({ maxNewTokens: 6, temperature: 0 }),
+      startInReasoning: true,
+    });
+    const ref = outputs[0]!;
+    const r = await client.completions.create({
+      model: 'tiny',
+      prompt,
+      max_tokens: 6,
+      temperature: 0,
+      // @ts-expect-error vLLM extension
+      add_special_tokens: false,
+    });
+    expect(r.object).toBe('text_completion');
+    expect(r.choices[0]!.text).toBe(ref.text);
+    expect(r.usage).toMatchObject({ prompt_tokens: ids.length, completion_tokens: ref.tokens.length });
+    const byIds = await client.completions.create({ model: 'tiny', prompt: ids, max_tokens: 6, temperature: 0 });
+    expect(byIds.choices[0]!.text).toBe(ref.text);
+    const st = await client.completions.create({
+      model: 'tiny',
+      prompt: ids,
+      max_tokens: 6,
+      temperature: 0,
+      stream: true,
+    });
+    let text = '';
+    let finish = '';
+    for await (const c of st) {
+      text += c.choices[0]?.text ?? '';
+      finish = c.choices[0]?.finish_reason ?? finish;
+    }
+    expect(text).toBe(ref.text);
+    expect(finish).toBe(ref.finishReason);
+    // The legacy default max_tokens is 16; errors name the field.
+    const d = await client.completions.create({ model: 'tiny', prompt: ids, temperature: 0 });
+    expect(d.usage!.completion_tokens).toBeLessThanOrEqual(16);
+    const bad = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: [1, 2, 10 ** 7] }),
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { param: string } }).error.param).toBe('prompt[2]');
+  });
+});
+
 describe('the glmv client against glmv serve', () => {
   it('chat, and the two-phase thinking budget through chat continuation and /v1/completions', async () => {
     const c = new GlmvClient({ baseURL: `${s.url}/v1`, maxRetries: 0 });
