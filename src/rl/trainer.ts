@@ -347,6 +347,14 @@ export class RlTrainer {
 
     // 1. prompts
     const drawn = this.curriculum.draw(nGen, t, new Rng(stepSeed(seed, t, 1)));
+    if (drawn.length === 0) {
+      const pops = this.curriculum.populations()['*']!;
+      const w = this.curriculum.weightsAt(t);
+      throw new Error(
+        `step ${t}: the curriculum drew no prompt — every prompt sits in a tier whose weight is 0 at this step ` +
+          `(populations ${JSON.stringify(pops)}, weights ${JSON.stringify(w)}); give those tiers a weight in curriculum.schedule`,
+      );
+    }
     const prompts: RolloutPrompt[] = [];
     for (const d of drawn) prompts.push(await this.prompt(d.sample));
 
@@ -389,7 +397,15 @@ export class RlTrainer {
     for (const [i, g] of summaries.entries()) this.curriculum.observe(prompts[i]!.sample.id, g.correct, g.total, t);
     const invalid = summaries.filter(isInvalidGroup).length;
     const invalidShare = summaries.length ? invalid / summaries.length : 1;
-    const exp = c.expansion.enabled ? this.expansion.observe(invalidShare) : { ratio: 1, ema: 1 };
+    // An iteration whose every rollout failed says nothing about difficulty: the EMA is left alone.
+    const informative = summaries.some((g) => g.total > 0);
+    const exp =
+      c.expansion.enabled && informative
+        ? this.expansion.observe(invalidShare)
+        : {
+            ratio: c.expansion.enabled ? (this.expansion.state.lastRatio ?? 1) : 1,
+            ema: c.expansion.enabled ? this.expansion.state.ema : 1,
+          };
 
     // 5. selection
     const tieRng = new Rng(stepSeed(seed, t, 3));

@@ -275,6 +275,26 @@ describe('truncated responses', () => {
   });
 });
 
+describe('curriculum misconfiguration', () => {
+  it('says which tiers have no weight when nothing can be drawn', async () => {
+    const cfg = config('zero-tiers', {
+      sets: [
+        'data.sources=[{kind: toy, task: name, max: 9}]',
+        'curriculum.mix={}',
+        'batch.prompts=2',
+        'rollout.groupSize=2',
+        'run.steps=1',
+        'policy.coldStart.steps=0',
+        'curriculum.schedule=[{step: 0, weights: {unseen: 0, too_hard: 0, hard: 0, medium: 0, easy: 0, too_easy: 1}}]',
+      ],
+    });
+    const { trainer, router } = await build(cfg);
+    await trainer.start({ resume: false });
+    await expect(trainer.run()).rejects.toThrow(/drew no prompt .*"too_easy":0.*give those tiers a weight/);
+    await router.close();
+  });
+});
+
 describe('config', () => {
   it('reports every problem with its path', () => {
     const good = toyPreset(join(root, 'cfg'));
