@@ -15,6 +15,7 @@ program
 const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./demo.js'),
   import('./chat.js'),
+  import('./pipeline.js'),
   import('./data.js'),
   import('./reward.js'),
   import('./rl.js'),
@@ -24,4 +25,11 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
 ];
 for (const m of await Promise.all(modules)) m.register(program);
 
-await program.parseAsync(process.argv);
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  // Bad input gets one clear line; GLMV_DEBUG=1 shows the stack.
+  if (process.env.GLMV_DEBUG) throw e;
+  process.stderr.write(`glmv: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+}

@@ -40,7 +40,8 @@ interface Disposable {
 
 const stats = { liveBytes: 0, peakBytes: 0, pooledBytes: 0, allocations: 0, reuses: 0 };
 const pool = new Map<string, TypedArray[]>();
-let poolLimitBytes = 4 * 1024 ** 3;
+// Freed buffers parked for reuse; `clearPool(limit)` changes it (a large model server may want less).
+let poolLimitBytes = 2 * 1024 ** 3;
 
 function key(dtype: DType, n: number): string {
   return `${dtype}:${n}`;

@@ -1,0 +1,323 @@
+/**
+ * The pipeline's report: one static, self-contained HTML page (inline SVG charts, images as data URLs) that opens in
+ * any browser — loss curves per stage, per-domain reward and pass-rate curves during RL, RLCS tier populations and
+ * the expansion ratio, the SFT difficulty filter, the per-domain accuracy table after each stage (think and
+ * /nothink), and sample responses with their images (grounding boxes drawn).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseBoxes } from '../io/answer.js';
+import type { EvalExample, StageEval } from './evaluate.js';
+import { type PipelineState, readState, runPaths } from './run.js';
+
+function esc(s: unknown): string {
+  return String(s ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;');
+}
+
+function readJsonl(path: string): Array<Record<string, unknown>> {
+  if (!existsSync(path)) return [];
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      // a torn last line of an interrupted run
+    }
+  }
+  return out;
+}
+
+const PALETTE = [
+  '#1f77b4',
+  '#d62728',
+  '#2ca02c',
+  '#ff7f0e',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#7f7f7f',
+  '#bcbd22',
+  '#17becf',
+  '#393b79',
+  '#637939',
+];
+
+export interface Series {
+  name: string;
+  points: Array<[number, number]>;
+}
+
+/** A line chart as inline SVG. */
+export function lineChart(
+  series: Series[],
+  o: {
+    title: string;
+    xLabel?: string;
+    yLabel?: string;
+    width?: number;
+    height?: number;
+    yMin?: number;
+    yMax?: number;
+    logY?: boolean;
+  },
+): string {
+  const W = o.width ?? 560;
+  const H = o.height ?? 260;
+  const m = { l: 52, r: 12, t: 26, b: 34 };
+  const all = series
+    .flatMap((s) => s.points)
+    .filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0));
+  if (all.length === 0) return `<div class="empty">${esc(o.title)}: no data</div>`;
+  const tr = (y: number) => (o.logY ? Math.log10(y) : y);
+  const xs = all.map((p) => p[0]);
+  const ys = all.map((p) => tr(p[1]));
+  const x0 = Math.min(...xs);
+  const x1 = Math.max(...xs) === x0 ? x0 + 1 : Math.max(...xs);
+  let y0 = o.yMin !== undefined ? tr(o.yMin) : Math.min(...ys);
+  let y1 = o.yMax !== undefined ? tr(o.yMax) : Math.max(...ys);
+  if (y1 === y0) {
+    y0 -= 0.5;
+    y1 += 0.5;
+  }
+  const X = (x: number) => m.l + ((x - x0) / (x1 - x0)) * (W - m.l - m.r);
+  const Y = (y: number) => H - m.b - ((tr(y) - y0) / (y1 - y0)) * (H - m.t - m.b);
+  const ticks = (lo: number, hi: number, n: number) =>
+    Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
+  let svg = `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(o.title)}">`;
+  svg += `<text x="${W / 2}" y="16" text-anchor="middle" class="title">${esc(o.title)}</text>`;
+  for (const v of ticks(y0, y1, 4)) {
+    const yy = H - m.b - ((v - y0) / (y1 - y0)) * (H - m.t - m.b);
+    const label = o.logY ? (10 ** v).toPrecision(2) : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+    svg += `<line x1="${m.l}" x2="${W - m.r}" y1="${yy}" y2="${yy}" class="grid"/><text x="${m.l - 4}" y="${yy + 4}" text-anchor="end" class="tick">${esc(label)}</text>`;
+  }
+  for (const v of ticks(x0, x1, 5)) {
+    svg += `<text x="${X(v)}" y="${H - m.b + 14}" text-anchor="middle" class="tick">${esc(Math.round(v))}</text>`;
+  }
+  if (o.xLabel) svg += `<text x="${W / 2}" y="${H - 4}" text-anchor="middle" class="axis">${esc(o.xLabel)}</text>`;
+  if (o.yLabel)
+    svg += `<text x="12" y="${H / 2}" transform="rotate(-90 12 ${H / 2})" text-anchor="middle" class="axis">${esc(o.yLabel)}</text>`;
+  series.forEach((s, i) => {
+    const pts = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y) && (!o.logY || y > 0));
+    if (!pts.length) return;
+    const color = PALETTE[i % PALETTE.length];
+    svg += `<polyline fill="none" stroke="${color}" stroke-width="1.6" points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"><title>${esc(s.name)}</title></polyline>`;
+  });
+  svg += '</svg>';
+  const legend =
+    series.length > 1
+      ? `<div class="legend">${series.map((s, i) => `<span><i style="background:${PALETTE[i % PALETTE.length]}"></i>${esc(s.name)}</span>`).join('')}</div>`
+      : '';
+  return `<figure>${svg}${legend}</figure>`;
+}
+
+/** Exponential moving average of a curve (noisy per-step losses). */
+function smooth(points: Array<[number, number]>, alpha = 0.1): Array<[number, number]> {
+  let ema: number | null = null;
+  return points.map(([x, y]) => {
+    ema = ema === null ? y : (1 - alpha) * ema + alpha * y;
+    return [x, ema];
+  });
+}
+
+function pct(v: number | undefined): string {
+  return v === undefined || !Number.isFinite(v) ? '–' : `${(100 * v).toFixed(1)}`;
+}
+
+function imageDataUrl(path: string): string | null {
+  try {
+    const buf = readFileSync(path);
+    const type = path.endsWith('.jpg') || path.endsWith('.jpeg') ? 'image/jpeg' : 'image/png';
+    return `data:${type};base64,${buf.toString('base64')}`;
+  } catch {
+    return null;
+  }
+}
+
+/** An image with the predicted (red) and reference (green) grounding boxes drawn over it. */
+function exampleImage(path: string, ex: EvalExample): string {
+  const url = imageDataUrl(path);
+  if (!url) return `<div class="missing">image not found: ${esc(path)}</div>`;
+  const size = 168;
+  let boxes = '';
+  if (ex.domain === 'grounding' || ex.domain === 'gui') {
+    const system = ex.domain === 'gui' ? 'gui' : 'grounding';
+    const max = system === 'gui' ? 999 : 1000;
+    const draw = (text: string | null, color: string) => {
+      if (!text) return;
+      for (const b of parseBoxes(text, { system })) {
+        const [x1, y1, x2, y2] = b.box;
+        boxes += `<rect x="${(x1 / max) * size}" y="${(y1 / max) * size}" width="${((x2 - x1) / max) * size}" height="${((y2 - y1) / max) * size}" fill="none" stroke="${color}" stroke-width="2"/>`;
+      }
+    };
+    draw(ex.reference, '#2ca02c');
+    draw(ex.extracted, '#d62728');
+  }
+  return `<svg width="${size}" height="${size}" viewBox="0 0 ${size} ${size}"><image href="${url}" width="${size}" height="${size}" preserveAspectRatio="none"/>${boxes}</svg>`;
+}
+
+function accuracyTable(state: PipelineState): string {
+  const cols: Array<{ label: string; ev: StageEval }> = [];
+  for (const stage of ['eval-pretrain', 'eval-sft', 'eval-rl'] as const) {
+    const rec = state.stages[stage];
+    const modes = (rec?.summary.modes ?? {}) as Record<string, StageEval>;
+    for (const [mode, ev] of Object.entries(modes)) cols.push({ label: `${stage.replace('eval-', '')} · ${mode}`, ev });
+  }
+  if (!cols.length) return '<p class="empty">No evaluation yet.</p>';
+  const domains = [...new Set(cols.flatMap((c) => Object.keys(c.ev.perDomain)))].sort();
+  let h = '<table class="acc"><thead><tr><th>domain</th>';
+  h += cols.map((c) => `<th>${esc(c.label)}</th>`).join('');
+  h += '</tr></thead><tbody>';
+  for (const d of domains) {
+    h += `<tr><td>${esc(d)}</td>${cols.map((c) => `<td>${pct(c.ev.perDomain[d]?.accuracy)}</td>`).join('')}</tr>`;
+  }
+  h += `<tr class="total"><td>all (accuracy %)</td>${cols.map((c) => `<td>${pct(c.ev.accuracy)}</td>`).join('')}</tr>`;
+  h += `<tr><td>mean reward</td>${cols.map((c) => `<td>${c.ev.meanReward.toFixed(3)}</td>`).join('')}</tr>`;
+  h += `<tr><td>format (%)</td>${cols.map((c) => `<td>${pct(c.ev.formatRate)}</td>`).join('')}</tr>`;
+  h += `<tr><td>forced answer (%)</td>${cols.map((c) => `<td>${pct(c.ev.forcedRate)}</td>`).join('')}</tr>`;
+  h += `<tr><td>samples</td>${cols.map((c) => `<td>${c.ev.n}</td>`).join('')}</tr>`;
+  h += '</tbody></table>';
+  return h;
+}
+
+function stageTimes(state: PipelineState): string {
+  const rows = Object.values(state.stages).map(
+    (r) => `<tr><td>${esc(r!.stage)}</td><td>${esc(r!.status)}</td><td>${(r!.seconds / 60).toFixed(1)}</td></tr>`,
+  );
+  const total = Object.values(state.stages).reduce((a, r) => a + r!.seconds, 0);
+  return `<table><thead><tr><th>stage</th><th>status</th><th>minutes</th></tr></thead><tbody>${rows.join('')}<tr class="total"><td>total</td><td></td><td>${(total / 60).toFixed(1)}</td></tr></tbody></table>`;
+}
+
+function trainingCurves(out: string): string {
+  const p = runPaths(out);
+  let h = '';
+  for (const stage of ['pretrain', 'longctx', 'sft'] as const) {
+    const rows = readJsonl(join(p.stage(stage), 'metrics.jsonl'));
+    const train = rows.filter((r) => r.event === 'train' && typeof r.loss === 'number');
+    if (!train.length) continue;
+    const pts = train.map((r) => [r.step as number, r.loss as number] as [number, number]);
+    const evals = rows.filter((r) => r.event === 'eval' && typeof r.heldout_loss === 'number');
+    const series: Series[] = [
+      { name: 'loss (per step)', points: pts },
+      { name: 'loss (EMA)', points: smooth(pts) },
+    ];
+    if (evals.length)
+      series.push({ name: 'held-out loss', points: evals.map((r) => [r.step as number, r.heldout_loss as number]) });
+    const tps = train.map((r) => r.tokens_per_s as number).filter(Number.isFinite);
+    const meanTps = tps.length ? tps.reduce((a, b) => a + b, 0) / tps.length : 0;
+    h += `<div class="card">${lineChart(series, { title: `${stage}: loss`, xLabel: 'step', yLabel: 'loss', logY: true })}<p class="note">${train.length} steps, mean ${meanTps.toFixed(0)} tokens/s</p></div>`;
+  }
+  return h || '<p class="empty">No training metrics yet.</p>';
+}
+
+function filterSection(state: PipelineState): string {
+  const f = (state.stages.sft?.summary.filter ?? null) as {
+    perDomain?: Record<string, Record<string, number>>;
+    kept?: number;
+    candidates?: number;
+  } | null;
+  if (!f?.perDomain) return '<p class="empty">No difficulty filter report.</p>';
+  const keys = [...new Set(Object.values(f.perDomain).flatMap((d) => Object.keys(d)))];
+  let h = `<table><thead><tr><th>domain</th>${keys.map((k) => `<th>${esc(k)}</th>`).join('')}</tr></thead><tbody>`;
+  for (const [d, v] of Object.entries(f.perDomain))
+    h += `<tr><td>${esc(d)}</td>${keys.map((k) => `<td>${esc(v[k] ?? '')}</td>`).join('')}</tr>`;
+  return `${h}</tbody></table>`;
+}
+
+function rlSection(out: string): string {
+  const rows = readJsonl(join(runPaths(out).stage('rl'), 'metrics.jsonl')).filter(
+    (r) => typeof r.step === 'number' && r.reward_mean !== undefined,
+  );
+  if (!rows.length) return '<p class="empty">No RL metrics.</p>';
+  const domains = [...new Set(rows.flatMap((r) => Object.keys((r.domains ?? {}) as object)))].sort();
+  const per = (key: 'reward' | 'pass') =>
+    domains.map((d) => ({
+      name: d,
+      points: smooth(
+        rows
+          .filter((r) => (r.domains as Record<string, Record<string, number>>)?.[d])
+          .map(
+            (r) =>
+              [r.step as number, (r.domains as Record<string, Record<string, number>>)[d]![key]!] as [number, number],
+          ),
+        0.3,
+      ),
+    }));
+  const tiers = [...new Set(rows.flatMap((r) => Object.keys((r.tiers ?? {}) as object)))];
+  const tierSeries = tiers.map((t) => ({
+    name: t,
+    points: rows.map(
+      (r) => [r.step as number, ((r.tiers as Record<string, number>) ?? {})[t] ?? 0] as [number, number],
+    ),
+  }));
+  const overall: Series[] = [
+    { name: 'reward (mean)', points: rows.map((r) => [r.step as number, r.reward_mean as number]) },
+    { name: 'pass rate', points: rows.map((r) => [r.step as number, r.pass_rate as number]) },
+  ];
+  const expansion: Series[] = [
+    { name: 'expansion ratio', points: rows.map((r) => [r.step as number, r.expansion_ratio as number]) },
+    { name: 'EMA', points: rows.map((r) => [r.step as number, r.expansion_ema as number]) },
+  ];
+  return [
+    `<div class="card">${lineChart(overall, { title: 'RL: reward and pass rate', xLabel: 'step', yMin: 0, yMax: 1 })}</div>`,
+    `<div class="card">${lineChart(per('reward'), { title: 'RL: reward per domain (smoothed)', xLabel: 'step', yMin: 0, yMax: 1 })}</div>`,
+    `<div class="card">${lineChart(per('pass'), { title: 'RL: pass rate per domain (smoothed)', xLabel: 'step', yMin: 0, yMax: 1 })}</div>`,
+    `<div class="card">${lineChart(tierSeries, { title: 'RLCS: prompts per difficulty tier', xLabel: 'step', yLabel: 'prompts' })}</div>`,
+    `<div class="card">${lineChart(expansion, { title: 'dynamic sampling: expansion ratio', xLabel: 'step' })}</div>`,
+  ].join('');
+}
+
+function examplesSection(state: PipelineState): string {
+  const finalStage = state.stages['eval-rl']?.status === 'done' ? 'eval-rl' : 'eval-sft';
+  const modes = (state.stages[finalStage]?.summary.modes ?? {}) as Record<string, StageEval>;
+  const ev = modes.think ?? Object.values(modes)[0];
+  if (!ev?.examples?.length) return '<p class="empty">No sample responses.</p>';
+  return `<p class="note">From the ${esc(finalStage.replace('eval-', ''))} model, thinking on; green = reference box, red = predicted.</p><div class="examples">${ev.examples
+    .map(
+      (x) => `<div class="ex ${x.correct ? 'ok' : 'bad'}">
+  <div class="imgs">${x.images.map((p) => exampleImage(p, x)).join('')}</div>
+  <div class="txt"><div class="dom">${esc(x.domain)} · ${x.correct ? '✓ correct' : '✗ wrong'} · reward ${x.reward.toFixed(2)}</div>
+  <div class="q"><b>Q:</b> ${esc(x.question)}</div>
+  <div class="think">${esc(x.reasoning) || '<i>(no thinking)</i>'}</div>
+  <div class="a"><b>A:</b> ${esc(x.content)}</div>
+  <div class="ref"><b>reference:</b> ${esc(x.reference)} · <b>extracted:</b> ${esc(x.extracted ?? '(none)')}</div></div>
+</div>`,
+    )
+    .join('')}</div>`;
+}
+
+const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
+h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
+tr.total td{font-weight:600;background:#f6f6f6}.cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #eee;padding:6px}
+.chart .title{font-size:13px;font-weight:600}.chart .tick{font-size:10px;fill:#555}.chart .axis{font-size:11px;fill:#333}.chart .grid{stroke:#eee}
+.legend{font-size:11px;display:flex;flex-wrap:wrap;gap:8px;max-width:560px}.legend i{display:inline-block;width:10px;height:10px;margin-right:3px}
+.note{color:#666;font-size:12px}.empty{color:#999}.examples{display:grid;grid-template-columns:1fr 1fr;gap:10px}
+.ex{display:flex;gap:8px;border:1px solid #ddd;padding:6px}.ex.ok{border-left:4px solid #2ca02c}.ex.bad{border-left:4px solid #d62728}
+.think{color:#777;font-size:12px;white-space:pre-wrap;max-height:140px;overflow:auto;margin:4px 0}.dom{font-size:12px;color:#555}.imgs{display:flex;flex-direction:column;gap:4px}`;
+
+/** Writes RUN/report.html from what the run folder holds now (any stage may be missing). */
+export function writeReport(out: string): string {
+  const state = readState(out);
+  if (!state) throw new Error(`report: ${out} has no pipeline.json; is it a pipeline run folder?`);
+  const c = state.config;
+  const params = (state.stages.pretrain?.summary.parameters as number | undefined) ?? null;
+  const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>glmv pipeline report</title><style>${CSS}</style></head><body>
+<h1>glmv pipeline report</h1>
+<p>Preset <b>${esc(c.preset)}</b>, seed ${c.seed}${params ? `, ${(params / 1e6).toFixed(2)}M parameters` : ''}; images ${c.data.imageSize} px; started ${esc(state.startedAt)}.
+Held-out evaluation: ${c.eval.n} samples over all domains, greedy, scored by the reward verifiers (strict box extraction).</p>
+<h2>Stages</h2>${stageTimes(state)}
+<h2>Accuracy per domain after each stage (%)</h2>${accuracyTable(state)}
+<h2>Training curves</h2><div class="cards">${trainingCurves(out)}</div>
+<h2>SFT difficulty filter (pass@k of the long-context model)</h2>${filterSection(state)}
+<h2>Reinforcement learning</h2><div class="cards">${rlSection(out)}</div>
+<h2>Sample responses</h2>${examplesSection(state)}
+</body></html>`;
+  const file = runPaths(out).report;
+  writeFileSync(file, html);
+  return file;
+}

@@ -1,0 +1,514 @@
+/**
+ * `glmv pipeline`: the paper's recipe end to end on this machine — synthetic data → tokenizer → multimodal
+ * pre-training → long-context continual training → long-CoT SFT (difficulty-filtered) → RL (GRPO + RLCS) — with a
+ * held-out evaluation per domain after each model stage (thinking and /nothink) and an HTML report.
+ *
+ * Every stage records itself in RUN/pipeline.json when it finishes; running the same command again skips finished
+ * stages and resumes an interrupted training stage from its last checkpoint, so a killed run finishes where it left.
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { generateDataset } from '../data/dataset.js';
+import { generatePretrain } from '../data/pretrain.js';
+import { listShards } from '../data/store.js';
+import { Glm4vForConditionalGeneration } from '../model/glm4v.js';
+import { parseRlConfig, type RlConfigInput } from '../rl/config.js';
+import { GlmPolicy } from '../rl/glm.js';
+import { buildEngine, buildPolicy, buildRouter, loadPrompts } from '../rl/setup.js';
+import { RlTrainer } from '../rl/trainer.js';
+import { parseTrainConfig, type TrainConfig } from '../train/config.js';
+import { runStage, type StageResult } from '../train/trainer.js';
+import { MetricsWriter } from '../util/progress.js';
+import { deepMerge, type PipelineConfig } from './config.js';
+import { evaluateStage, type StageEval } from './evaluate.js';
+import { writeReport } from './report.js';
+
+export const STAGES = [
+  'data',
+  'tokenizer',
+  'pretrain',
+  'eval-pretrain',
+  'longctx',
+  'sft',
+  'eval-sft',
+  'rl',
+  'eval-rl',
+  'report',
+  'ship',
+] as const;
+export type PipelineStage = (typeof STAGES)[number];
+
+export interface StageRecord {
+  stage: PipelineStage;
+  status: 'done' | 'skipped';
+  seconds: number;
+  finishedAt: string;
+  /** Stage-specific summary (training result, evaluation, data counts, …). */
+  summary: Record<string, unknown>;
+}
+
+export interface PipelineState {
+  config: PipelineConfig;
+  startedAt: string;
+  stages: Partial<Record<PipelineStage, StageRecord>>;
+}
+
+export interface PipelineOptions {
+  out: string;
+  signal?: AbortSignal;
+  quiet?: boolean;
+  log?: (line: string) => void;
+  /** Stop after this stage (the run can be continued later with the same command). */
+  until?: PipelineStage;
+}
+
+/** Paths inside a run folder. */
+export function runPaths(out: string) {
+  const data = join(out, 'data');
+  return {
+    state: join(out, 'pipeline.json'),
+    metrics: join(out, 'metrics.jsonl'),
+    report: join(out, 'report.html'),
+    data: {
+      pretrain: join(data, 'pretrain'),
+      pretrainHeldout: join(data, 'pretrain-heldout'),
+      sft: join(data, 'sft'),
+      text: join(data, 'text'),
+      rl: join(data, 'rl'),
+      heldout: join(data, 'heldout'),
+    },
+    tokenizer: join(out, 'tokenizer'),
+    stage: (s: 'pretrain' | 'longctx' | 'sft' | 'rl') => join(out, s),
+    final: (s: 'pretrain' | 'longctx' | 'sft' | 'rl') => join(out, s, 'final'),
+    eval: (s: string) => join(out, 'eval', s),
+  };
+}
+
+export function readState(out: string): PipelineState | null {
+  const p = runPaths(out).state;
+  if (!existsSync(p)) return null;
+  try {
+    return JSON.parse(readFileSync(p, 'utf8')) as PipelineState;
+  } catch (e) {
+    throw new Error(`pipeline: ${p} is not valid JSON (${(e as Error).message}); remove it to start the run over`);
+  }
+}
+
+function writeState(out: string, s: PipelineState): void {
+  const p = runPaths(out).state;
+  writeFileSync(`${p}.tmp`, JSON.stringify(s, null, 2));
+  renameSync(`${p}.tmp`, p);
+}
+
+export interface PipelineResult {
+  state: PipelineState;
+  interrupted: boolean;
+  report: string | null;
+}
+
+export async function runPipeline(config: PipelineConfig, o: PipelineOptions): Promise<PipelineResult> {
+  const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  mkdirSync(o.out, { recursive: true });
+  const paths = runPaths(o.out);
+  let state = readState(o.out);
+  if (state) {
+    const changed = configChanges(state.config, config);
+    if (changed.length) {
+      throw new Error(
+        `pipeline: ${o.out} was started with a different config (${changed.slice(0, 6).join('; ')}${changed.length > 6 ? '; …' : ''}); use another --out or the same settings`,
+      );
+    }
+    log(`pipeline: continuing ${o.out} (done: ${Object.keys(state.stages).join(', ') || 'nothing yet'})`);
+  } else {
+    state = { config, startedAt: new Date().toISOString(), stages: {} };
+    writeState(o.out, state);
+  }
+  const metrics = new MetricsWriter(paths.metrics);
+  const ctx: StageContext = { config, out: o.out, paths, signal: o.signal, quiet: !!o.quiet, log, state };
+  for (const stage of STAGES) {
+    if (state.stages[stage]) continue;
+    if (o.signal?.aborted) return { state, interrupted: true, report: null };
+    if (stage === 'ship' && !config.ship) continue;
+    const t0 = performance.now();
+    log(`pipeline: ${stage} …`);
+    metrics.write({ event: 'stage_start', stage });
+    const res = await STAGE_RUNNERS[stage](ctx);
+    if (res === 'interrupted') {
+      metrics.write({ event: 'stage_interrupted', stage });
+      log(`pipeline: ${stage} interrupted; run the same command again to continue`);
+      return { state, interrupted: true, report: null };
+    }
+    const rec: StageRecord = {
+      stage,
+      status: res.skipped ? 'skipped' : 'done',
+      seconds: (performance.now() - t0) / 1000,
+      finishedAt: new Date().toISOString(),
+      summary: res.summary,
+    };
+    state.stages[stage] = rec;
+    writeState(o.out, state);
+    metrics.write({ event: 'stage_done', stage, seconds: rec.seconds, status: rec.status });
+    log(`pipeline: ${stage} ${rec.status} in ${rec.seconds.toFixed(0)} s`);
+    if (o.until === stage) break;
+  }
+  return { state, interrupted: false, report: existsSync(paths.report) ? paths.report : null };
+}
+
+interface StageContext {
+  config: PipelineConfig;
+  out: string;
+  paths: ReturnType<typeof runPaths>;
+  signal?: AbortSignal;
+  quiet: boolean;
+  log: (l: string) => void;
+  state: PipelineState;
+}
+
+type StageOutcome = { skipped?: boolean; summary: Record<string, unknown> } | 'interrupted';
+
+const STAGE_RUNNERS: Record<PipelineStage, (c: StageContext) => Promise<StageOutcome>> = {
+  data: dataStage,
+  tokenizer: tokenizerStage,
+  pretrain: (c) => trainStage(c, 'pretrain'),
+  'eval-pretrain': (c) => evalStage(c, 'pretrain'),
+  longctx: (c) => trainStage(c, 'longctx'),
+  sft: (c) => trainStage(c, 'sft'),
+  'eval-sft': (c) => evalStage(c, 'sft'),
+  rl: rlStage,
+  'eval-rl': (c) => evalStage(c, 'rl'),
+  report: reportStage,
+  ship: shipStage,
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// data
+
+async function dataStage(c: StageContext): Promise<StageOutcome> {
+  const d = c.config.data;
+  const p = c.paths.data;
+  const size = String(d.imageSize);
+  const seed = c.config.seed;
+  const counts: Record<string, number> = {};
+  const gen = (name: string, out: string, spec: Parameters<typeof generateDataset>[0]) => {
+    const have = listShards(out).reduce((a, s) => a + s.count, 0);
+    if (have >= spec.n) {
+      counts[name] = have;
+      return;
+    }
+    const r = generateDataset(spec, { out, resume: have > 0, quiet: c.quiet });
+    counts[name] = r.info.count;
+  };
+  const pretrain = (name: string, out: string, n: number, split: 'train' | 'heldout') => {
+    if (listShards(out).reduce((a, s) => a + s.count, 0) >= n) {
+      counts[name] = n;
+      return;
+    }
+    rmSync(out, { recursive: true, force: true });
+    counts[name] = generatePretrain(
+      { kinds: 'all', n, split, seed, difficulty: '1-5', size: d.imageSize },
+      out,
+      c.quiet,
+    ).count;
+  };
+  pretrain('pretrain', p.pretrain, d.pretrainDocs, 'train');
+  pretrain('pretrain-heldout', p.pretrainHeldout, d.pretrainHeldout, 'heldout');
+  gen('sft', p.sft, {
+    domains: d.domains,
+    n: d.sftSamples,
+    split: 'train',
+    seed,
+    difficulty: d.difficulty,
+    size,
+    mcq: 'blank',
+  });
+  gen('text', p.text, { domains: 'text', n: d.textSamples, split: 'train', seed: seed + 1, difficulty: d.difficulty });
+  // RL prompts: the train split under another seed, so SFT never saw them.
+  gen('rl', p.rl, {
+    domains: d.domains,
+    n: d.rlSamples,
+    split: 'train',
+    seed: seed + 7,
+    difficulty: d.difficulty,
+    size,
+    mcq: 'blank',
+  });
+  gen('heldout', p.heldout, {
+    domains: d.domains,
+    n: d.heldout,
+    split: 'heldout',
+    seed,
+    difficulty: d.difficulty,
+    size,
+    mcq: 'blank',
+  });
+  return { summary: { counts } };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// training stages
+
+function stageConfig(c: StageContext, stage: 'tokenizer' | 'pretrain' | 'longctx' | 'sft'): TrainConfig {
+  const p = c.paths;
+  const cfg = c.config;
+  const seed = cfg.seed;
+  let base: Record<string, unknown>;
+  switch (stage) {
+    case 'tokenizer':
+      base = {
+        stage,
+        run: { dir: p.tokenizer, seed },
+        data: { sources: [{ path: p.data.pretrain }, { path: p.data.sft }, { path: p.data.text }] },
+        tokenizer: { vocabSize: cfg.tokenizer.vocabSize, template: 'glm41v' },
+      };
+      return parseTrainConfig(base, stage, 'pipeline tokenizer stage');
+    case 'pretrain':
+      base = {
+        stage,
+        run: { dir: p.stage('pretrain'), seed, steps: 400, checkpointEvery: 50, keepCheckpoints: 2, logEvery: 1 },
+        model: { init: 'scratch', tokenizer: join(p.tokenizer, 'tokenizer'), arch: cfg.arch },
+        data: {
+          sources: [{ path: p.data.pretrain }],
+          mixture: { caption: 3, interleaved: 1, ocr: 1, grounding: 2, instruction: 2, text: 1 },
+        },
+        pack: { seqLen: 1024 },
+        batch: { rows: 16, microRows: 4 },
+        optim: { lr: 2e-3, warmupSteps: 20, minLrRatio: 0.1, weightDecay: 0.1, betas: [0.9, 0.95] },
+        precision: 'bf16',
+        eval: { every: 0, loss: { path: p.data.pretrainHeldout, n: 64 } },
+      };
+      break;
+    case 'longctx':
+      base = {
+        stage,
+        run: { dir: p.stage('longctx'), seed, steps: 40, checkpointEvery: 20, keepCheckpoints: 2 },
+        model: { init: p.final('pretrain') },
+        data: {
+          sources: [{ path: p.data.pretrain }],
+          mixture: { caption: 2, interleaved: 3, ocr: 1, grounding: 1, instruction: 2, video_caption: 3, text: 1 },
+        },
+        pack: { seqLen: 4096 },
+        batch: { rows: 4, microRows: 1 },
+        optim: { lr: 5e-4, warmupSteps: 5, minLrRatio: 0.2 },
+        precision: 'bf16',
+        eval: { every: 0, loss: { path: p.data.pretrainHeldout, n: 64 } },
+      };
+      break;
+    case 'sft':
+      base = {
+        stage,
+        run: { dir: p.stage('sft'), seed, steps: 300, checkpointEvery: 50, keepCheckpoints: 2 },
+        model: { init: p.final('longctx') },
+        data: {
+          sources: [
+            { path: p.data.sft, weight: 1 },
+            { path: p.data.text, weight: 0.15 },
+          ],
+        },
+        pack: { seqLen: 1024 },
+        batch: { rows: 16, microRows: 4 },
+        optim: { lr: 1e-3, warmupSteps: 10, minLrRatio: 0.1, lossAverage: 'token' },
+        precision: 'bf16',
+        sft: {
+          nothinkShare: 0.2,
+          mcq: 'blank',
+          filter: {
+            enabled: true,
+            k: 4,
+            prompt: 'pretrain',
+            maxNewTokens: 24,
+            maxPassRate: 1,
+            minPassRate: 0,
+            hardLevel: 4,
+          },
+        },
+      };
+      break;
+  }
+  const merged = deepMerge(base, cfg[stage]) as { run: { steps: number }; optim: { warmupSteps: number } };
+  // The built-in warmup shrinks with short runs unless the config sets it.
+  const fragOptim = (cfg[stage] as { optim?: { warmupSteps?: number } }).optim;
+  if (fragOptim?.warmupSteps === undefined)
+    merged.optim.warmupSteps = Math.min(merged.optim.warmupSteps, Math.floor(merged.run.steps / 10));
+  return parseTrainConfig(merged, stage, `pipeline ${stage} stage`);
+}
+
+async function tokenizerStage(c: StageContext): Promise<StageOutcome> {
+  const cfg = stageConfig(c, 'tokenizer');
+  const r = await runStage(cfg, { quiet: c.quiet, log: c.log, signal: c.signal });
+  return { summary: { ...(r as unknown as Record<string, unknown>) } };
+}
+
+async function trainStage(c: StageContext, stage: 'pretrain' | 'longctx' | 'sft'): Promise<StageOutcome> {
+  const cfg = stageConfig(c, stage);
+  const runDir = c.paths.stage(stage);
+  // An interrupted stage left checkpoints: continue it exactly.
+  const resume = existsSync(join(runDir, 'checkpoints', 'latest')) ? runDir : undefined;
+  if (!resume && existsSync(runDir)) rmSync(runDir, { recursive: true, force: true });
+  const r = (await runStage(cfg, {
+    quiet: c.quiet,
+    log: c.log,
+    signal: c.signal,
+    ...(resume ? { resume } : {}),
+  })) as StageResult;
+  if (r.interrupted) return 'interrupted';
+  return {
+    summary: {
+      steps: r.steps,
+      loss: r.loss,
+      tokensPerSecond: r.tokensPerSecond,
+      meanStepMs: r.meanStepMs,
+      packingEfficiency: r.packingEfficiency,
+      parameters: r.parameters,
+      seconds: r.seconds,
+      checkpoint: r.checkpoint,
+      eval: r.eval,
+      filter: r.filter,
+      resumedFrom: r.resumedFrom,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// RL
+
+function rlConfig(c: StageContext): RlConfigInput {
+  const p = c.paths;
+  const base: RlConfigInput = {
+    run: { dir: p.stage('rl'), seed: c.config.seed, steps: 40, checkpointEvery: 10, keepCheckpoints: 2 },
+    policy: { kind: 'glm', path: p.final('sft') },
+    data: { sources: [{ kind: 'dataset', path: p.data.rl }] },
+    batch: { prompts: 16 },
+    rollout: { groupSize: 8, temperature: 1, topP: 1, maxThinkingTokens: 160, maxAnswerTokens: 32, style: 'glm41v' },
+    grpo: { lr: 5e-5 },
+  } as RlConfigInput;
+  return deepMerge(base, c.config.rl) as RlConfigInput;
+}
+
+async function rlStage(c: StageContext): Promise<StageOutcome> {
+  const raw = rlConfig(c) as Record<string, unknown>;
+  if (raw.skip === true) return { skipped: true, summary: { reason: 'rl.skip is set' } };
+  const config = parseRlConfig(raw, 'pipeline rl stage');
+  const runDir = config.run.dir;
+  const resume = existsSync(join(runDir, 'checkpoints', 'latest'));
+  if (!resume && existsSync(runDir)) rmSync(runDir, { recursive: true, force: true });
+  const prompts = await loadPrompts(config);
+  const policy = await buildPolicy(config, prompts, { skipInit: resume, quiet: c.quiet, log: c.log });
+  const engine = buildEngine(config, policy);
+  const router = buildRouter(config);
+  const trainer = new RlTrainer(config, { policy, engine, router, samples: prompts, log: c.log, quiet: c.quiet });
+  try {
+    await trainer.start({ resume });
+    const records = await trainer.run({ shouldStop: () => !!c.signal?.aborted });
+    if (c.signal?.aborted) return 'interrupted';
+    // The final policy as a complete model folder (what eval, chat and ship read): weights from the policy, the
+    // tokenizer, template and processor config from the SFT model it started from.
+    if (!(policy instanceof GlmPolicy)) throw new Error('pipeline: the RL stage needs the GLM policy');
+    const final = c.paths.final('rl');
+    const tmp = `${final}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    policy.chat.model.save(tmp);
+    copyModelFiles(c.paths.final('sft'), tmp);
+    rmSync(final, { recursive: true, force: true });
+    renameSync(tmp, final);
+    const last = records[records.length - 1] ?? null;
+    return { summary: { steps: trainer.step, skippedUpdates: trainer.skipped, last, final } };
+  } finally {
+    await engine.close?.();
+    await router.close();
+  }
+}
+
+/** Tokenizer, chat template and processor configs of a model folder (everything but config and weights). */
+const MODEL_FILES = [
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'chat_template.jinja',
+  'preprocessor_config.json',
+  'video_preprocessor_config.json',
+  'generation_config.json',
+];
+
+function copyModelFiles(from: string, to: string): void {
+  for (const f of MODEL_FILES) if (existsSync(join(from, f))) cpSync(join(from, f), join(to, f));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// evaluation, report, ship
+
+async function evalStage(c: StageContext, model: 'pretrain' | 'sft' | 'rl'): Promise<StageOutcome> {
+  if (model === 'rl' && c.state.stages.rl?.status === 'skipped')
+    return { skipped: true, summary: { reason: 'no RL stage' } };
+  const e = c.config.eval;
+  const out: Record<string, StageEval> = {};
+  for (const mode of e.modes) {
+    const r = await evaluateStage({
+      modelDir: c.paths.final(model),
+      heldout: c.paths.data.heldout,
+      n: e.n,
+      mode,
+      maxNewTokens: e.maxNewTokens,
+      batchSize: e.batchSize,
+      out: c.paths.eval(`${model}-${mode}`),
+      signal: c.signal,
+      quiet: c.quiet,
+      examplesPerDomain: e.examplesPerDomain,
+    });
+    if (c.signal?.aborted) return 'interrupted';
+    out[mode] = r;
+    c.log(
+      `pipeline: ${model} model, ${mode}: accuracy ${(100 * r.accuracy).toFixed(1)}%, format ${(100 * r.formatRate).toFixed(1)}%`,
+    );
+  }
+  return { summary: { model: c.paths.final(model), modes: out } };
+}
+
+async function reportStage(c: StageContext): Promise<StageOutcome> {
+  const file = writeReport(c.out);
+  return { summary: { file } };
+}
+
+/** Copies the final model into the package as bf16 weights (the embedded default is models/glmv-small). */
+async function shipStage(c: StageContext): Promise<StageOutcome> {
+  const target = c.config.ship!;
+  const src = c.state.stages.rl?.status === 'done' ? c.paths.final('rl') : c.paths.final('sft');
+  const tmp = `${target}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  const { model } = Glm4vForConditionalGeneration.fromPretrained(src);
+  model.toDtype('bfloat16');
+  model.save(tmp);
+  copyModelFiles(src, tmp);
+  const card = {
+    source: src,
+    pipeline: c.out,
+    preset: c.config.preset,
+    evaluation: Object.fromEntries(
+      (['eval-pretrain', 'eval-sft', 'eval-rl'] as const)
+        .filter((s) => c.state.stages[s])
+        .map((s) => [s, c.state.stages[s]!.summary]),
+    ),
+  };
+  writeFileSync(join(tmp, 'training_summary.json'), JSON.stringify(card, null, 2));
+  rmSync(target, { recursive: true, force: true });
+  cpSync(tmp, target, { recursive: true });
+  rmSync(tmp, { recursive: true, force: true });
+  return { summary: { target, from: src } };
+}
+
+/** Paths of leaves that differ between two configs (for refusing to continue a run under other settings). */
+function configChanges(a: unknown, b: unknown, prefix = ''): string[] {
+  if (JSON.stringify(a) === JSON.stringify(b)) return [];
+  if (
+    typeof a !== 'object' ||
+    typeof b !== 'object' ||
+    a === null ||
+    b === null ||
+    Array.isArray(a) ||
+    Array.isArray(b)
+  ) {
+    return [`${prefix || '(root)'}: ${JSON.stringify(a)} → ${JSON.stringify(b)}`];
+  }
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...keys].flatMap((k) =>
+    configChanges((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], prefix ? `${prefix}.${k}` : k),
+  );
+}
