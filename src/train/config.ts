@@ -112,6 +112,8 @@ const DataSchema = z
     mixture: z.record(z.string(), z.number().min(0)).optional(),
     /** Decoded, resized images kept in memory across epochs (MiB). */
     imageCacheMB: nonneg().default(512),
+    /** Train on records that have a video (the paper's stage 1 has none; stage 2 adds them). */
+    video: z.boolean().default(true),
   })
   .strict();
 

@@ -25,6 +25,8 @@ export interface RecordSource {
   id(i: number): string;
   /** Difficulty label (samples), if any. */
   difficulty(i: number): number | undefined;
+  /** Whether the record has a video. */
+  hasVideo(i: number): boolean;
   get(i: number): TrainRecord;
   close(): void;
 }
@@ -106,6 +108,7 @@ class JsonlSource implements RecordSource {
   private readonly groupOf: Uint16Array;
   private readonly ids: string[];
   private readonly diffs: Uint8Array;
+  private readonly videos: Uint8Array;
   private readonly fds = new Map<number, number>();
 
   constructor(
@@ -120,6 +123,7 @@ class JsonlSource implements RecordSource {
     const groupOf: number[] = [];
     const ids: string[] = [];
     const diffs: number[] = [];
+    const videos: number[] = [];
     const groupIndex = new Map<string, number>();
     outer: for (const [f, file] of this.files.entries()) {
       const buf = readFileSync(file);
@@ -147,6 +151,7 @@ class JsonlSource implements RecordSource {
           groupOf.push(g);
           ids.push(rec.type === 'doc' ? rec.doc.id : rec.sample.id);
           diffs.push(rec.type === 'sample' ? (rec.sample.difficulty ?? 0) : 0);
+          videos.push((rec.type === 'doc' ? rec.doc.video : rec.sample.video) ? 1 : 0);
         }
         pos = end + 1;
       }
@@ -159,6 +164,7 @@ class JsonlSource implements RecordSource {
     this.groupOf = Uint16Array.from(groupOf);
     this.ids = ids;
     this.diffs = Uint8Array.from(diffs);
+    this.videos = Uint8Array.from(videos);
   }
 
   group(i: number): string {
@@ -171,6 +177,10 @@ class JsonlSource implements RecordSource {
 
   difficulty(i: number): number | undefined {
     return this.diffs[i] || undefined;
+  }
+
+  hasVideo(i: number): boolean {
+    return this.videos[i] === 1;
   }
 
   get(i: number): TrainRecord {
@@ -221,6 +231,10 @@ class MemorySource implements RecordSource {
 
   difficulty(i: number): number | undefined {
     return this.samples[i]!.difficulty;
+  }
+
+  hasVideo(i: number): boolean {
+    return !!this.samples[i]!.video;
   }
 
   get(i: number): TrainRecord {

@@ -271,16 +271,19 @@ class StageRunner {
 
     // Data.
     for (const s of c.data.sources) this.sources.push(await openRecords(s.path, { format: s.format, limit: s.limit }));
-    let keep: ((src: RecordSource, i: number) => boolean) | undefined;
+    let keep: ((src: RecordSource, i: number) => boolean) | undefined = c.data.video
+      ? undefined
+      : (src, i) => !src.hasVideo(i);
     if (c.stage === 'sft') {
       for (const s of this.sources)
         if (s.size > 0 && s.get(0).type !== 'sample')
           throw new Error(`data source ${s.name}: holds pre-training documents; the sft stage trains on samples`);
       if (c.sft.filter.enabled && !dryRun) {
         const decisions = await this.filter(c);
+        const media = keep;
         keep = (src, i) => {
           const d = decisions.get(`${this.sources.indexOf(src)}:${i}`);
-          return d === undefined || d === 'keep' || d === 'unscored';
+          return (d === undefined || d === 'keep' || d === 'unscored') && (!media || media(src, i));
         };
       }
     }

@@ -17,6 +17,7 @@ function fakeSource(name: string, groups: Record<string, number>): RecordSource 
     group: (i) => g[i]!,
     id: (i) => `${name}/${i}`,
     difficulty: () => undefined,
+    hasVideo: () => false,
     get: (i) => ({ type: 'sample', sample: { id: `${name}/${i}` } }) as unknown as TrainRecord,
     close: () => {},
   };
