@@ -114,7 +114,7 @@ export async function evaluateStage(o: EvaluateOptions): Promise<StageEval> {
       batch.forEach((s, i) => {
         const r = results[i]!;
         const sc = scores[i]!;
-        const d = (perDomain[s.domain] ??= {
+        perDomain[s.domain] ??= {
           n: 0,
           correct: 0,
           accuracy: 0,
@@ -122,7 +122,8 @@ export async function evaluateStage(o: EvaluateOptions): Promise<StageEval> {
           meanReward: 0,
           formatted: 0,
           rewardSum: 0,
-        });
+        };
+        const d = perDomain[s.domain]!;
         d.n++;
         const ok = !!sc.correct;
         const hasBox = sc.answer !== null && r.box.ok;
