@@ -6,7 +6,8 @@
  *
  * Extensions (vLLM / SGLang spellings where they exist): `chat_template_kwargs.enable_thinking`, `thinking_budget`
  * (ours: force the answer after that many thinking tokens), `top_k`, `repetition_penalty`, `stop_token_ids`,
- * `continue_final_message` + `add_generation_prompt`, `include_reasoning`, `add_special_tokens` (completions).
+ * `include_stop_str_in_output`, `continue_final_message` + `add_generation_prompt`, `include_reasoning`,
+ * `add_special_tokens` (completions); `skip_special_tokens: false` (true is refused: special tokens are kept).
  */
 import { z } from 'zod';
 import { ApiError, badParam, describe } from './errors.js';
@@ -21,6 +22,8 @@ export interface SamplingParams {
   /** Most tokens to generate; null: the server default, capped by the context left. */
   maxTokens: number | null;
   stop: string[];
+  /** Keep the matched stop string at the end of the output (vLLM's include_stop_str_in_output). */
+  includeStop: boolean;
   stopTokenIds: number[];
   n: number;
   stream: boolean;
@@ -84,6 +87,8 @@ const Common = z.looseObject({
   n: nullish(z.number().int().min(1)),
   stop: nullish(z.union([z.string(), z.array(z.string())])),
   stop_token_ids: nullish(z.array(z.number().int().min(0))),
+  include_stop_str_in_output: nullish(z.boolean()),
+  skip_special_tokens: nullish(z.boolean()),
   logit_bias: nullish(z.record(z.string(), z.number())),
   user: nullish(z.string()),
 });
@@ -135,6 +140,11 @@ function sampling(b: z.infer<typeof Common>, maxN: number, logprobs: boolean): S
   if (b.frequency_penalty)
     throw unsupported('frequency_penalty', 'a non-zero frequency_penalty (use repetition_penalty)');
   if (b.logit_bias && Object.keys(b.logit_bias).length) throw unsupported('logit_bias', 'logit_bias');
+  if (b.skip_special_tokens === true)
+    throw unsupported(
+      'skip_special_tokens',
+      'skip_special_tokens: true (special tokens such as <|begin_of_box|> are always kept in the text; send false or leave it out)',
+    );
   const stop = b.stop == null ? [] : typeof b.stop === 'string' ? [b.stop] : b.stop;
   if (stop.length > 16) throw badParam('stop', 'at most 16 stop sequences', stop);
   stop.forEach((s, i) => {
@@ -151,6 +161,7 @@ function sampling(b: z.infer<typeof Common>, maxN: number, logprobs: boolean): S
     seed: seed === null ? null : Number(BigInt.asUintN(32, BigInt(Math.trunc(seed)))),
     maxTokens: b.max_completion_tokens ?? b.max_tokens ?? null,
     stop: [...new Set(stop)],
+    includeStop: b.include_stop_str_in_output ?? false,
     stopTokenIds: b.stop_token_ids ?? [],
     n,
     stream: b.stream ?? false,

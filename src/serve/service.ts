@@ -101,21 +101,28 @@ export function generationDefaults(dir: string): Partial<SamplingDefaults> {
 class StopFilter {
   private pending = '';
   stopped = false;
-  constructor(private readonly stops: readonly string[]) {}
+  constructor(
+    private readonly stops: readonly string[],
+    private readonly include = false,
+  ) {}
 
   push(delta: string): string {
     if (this.stopped) return '';
     if (this.stops.length === 0) return delta;
     const buf = this.pending + delta;
     let cut = -1;
+    let len = 0;
     for (const s of this.stops) {
       const i = buf.indexOf(s);
-      if (i >= 0 && (cut < 0 || i < cut)) cut = i;
+      if (i >= 0 && (cut < 0 || i < cut)) {
+        cut = i;
+        len = s.length;
+      }
     }
     if (cut >= 0) {
       this.stopped = true;
       this.pending = '';
-      return buf.slice(0, cut);
+      return buf.slice(0, this.include ? cut + len : cut);
     }
     let hold = 0;
     for (const s of this.stops)
@@ -147,9 +154,10 @@ class ChoiceState {
   constructor(
     readonly index: number,
     stops: readonly string[],
+    includeStop: boolean,
     readonly prepared: PreparedPrompt,
   ) {
-    this.stop = new StopFilter(stops);
+    this.stop = new StopFilter(stops, includeStop);
     this.splitter = prepared.split ? new ThinkStreamSplitter({ startInReasoning: prepared.startInReasoning }) : null;
   }
 
@@ -357,7 +365,7 @@ export class ChatService {
       returnLogprobs: p.logprobs,
     });
     const tok = this.chat.tokenizer;
-    const choices = Array.from({ length: p.n }, (_, i) => new ChoiceState(i, p.stop, prepared));
+    const choices = Array.from({ length: p.n }, (_, i) => new ChoiceState(i, p.stop, p.includeStop, prepared));
     const jobs: Job[] = [];
     try {
       for (const c of choices) {

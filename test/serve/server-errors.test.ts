@@ -113,6 +113,7 @@ describe('malformed requests → 4xx JSON errors', () => {
     await expectError({ messages: user('hi'), presence_penalty: 0.5 }, 400, 'presence_penalty', /not supported/);
     await expectError({ messages: user('hi'), logit_bias: { '1': 5 } }, 400, 'logit_bias', /not supported/);
     await expectError({ messages: user('hi'), top_logprobs: 3 }, 400, 'top_logprobs', /not supported/);
+    await expectError({ messages: user('hi'), skip_special_tokens: true }, 400, 'skip_special_tokens', /always kept/);
     await expectError(
       { messages: user('hi'), response_format: { type: 'json_object' } },
       400,

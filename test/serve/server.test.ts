@@ -189,6 +189,13 @@ describe('chat completions (openai client)', () => {
     }
     expect(content).toBe(expected);
     expect(finish).toBe('stop');
+    const kept = await client.chat.completions.create({
+      ...body,
+      stop,
+      // @ts-expect-error vLLM extension
+      include_stop_str_in_output: true,
+    });
+    expect(kept.choices[0]!.message.content).toBe(expected + stop);
   });
 
   it('logprobs: one entry per generated token, equal to the model’s own', async () => {
