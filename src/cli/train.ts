@@ -50,6 +50,10 @@ function printPlan(p: StagePlan): void {
     console.log(
       `estimated step time: ${(p.estimatedStepMs! / 1000).toFixed(2)} s compute (${p.microBatchMs.toFixed(0)} ms forward+backward per micro-batch × ${p.accumulation}, ${c.precision}); ${c.run.steps} steps ≈ ${formatSeconds(p.estimatedRunSeconds!)} plus data and evaluation`,
     );
+  else
+    console.log(
+      'estimated step time: not measured (--no-measure, or a model above 1B parameters, which a dry run does not build)',
+    );
   if (p.filter)
     console.log(
       `difficulty filter: would score ${p.filter.candidates} candidates × ${p.filter.k} answers before training`,

@@ -223,6 +223,7 @@ export class Encoder {
     return { pixelValues: v.pixelValues, grid: v.gridThw, timestamps: v.timestamps };
   }
 
+  /** Token ids of a text with `<|image|>` / `<|video|>` placeholders, expanded as the processor expands them. */
   private expand(text: string, images: Media[], videos: Array<Media & { timestamps: number[] }>): number[] {
     const expanded = expandMediaTokens(text, {
       imageGrids: images.map((m) => m.grid),

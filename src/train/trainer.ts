@@ -47,7 +47,13 @@ import { Encoder, type Example, fitExample } from './encode.js';
 import { type AccuracyReport, evaluateAccuracy, heldoutLoss } from './evaluate.js';
 import { type FilterDecision, type FilterReport, formatFilterReport, runFilter } from './filter.js';
 import { buildPools, MixtureStream, type Pool, type RecordRef } from './mixture.js';
-import { initStageModel, parameterSummary, type StageModel } from './model.js';
+import {
+  describeStageModel,
+  initStageModel,
+  parameterSummary,
+  type StageDescription,
+  type StageModel,
+} from './model.js';
 import { microBatches, type PackedRow, Packer } from './packing.js';
 import { openRecords, type RecordSource } from './records.js';
 import { type TokenizerStageResult, trainTokenizerStage } from './tokenizer.js';
@@ -245,31 +251,25 @@ class StageRunner {
     return this.router;
   }
 
-  /** Model, encoder, data pools and optimizer (restored from `state` when resuming). */
-  private async setup(state: TrainerState | null, resumeDir: string | null, dryRun: boolean): Promise<void> {
+  /** The encoder for a described (or built) model. */
+  private makeEncoder(d: StageDescription): Encoder {
     const c = this.cfg;
-    this.sm = await initStageModel(c, { weightsFrom: resumeDir ?? undefined });
-    this.initFrom = state?.initFrom ?? this.sm.initFrom;
-    const endToken = c.stage === 'sft' ? c.sft.endToken : '<|endoftext|>';
-    this.encoder = new Encoder({
-      tokenizer: this.sm.tokenizer,
-      imageConfig: this.sm.imageConfig,
-      videoConfig: this.sm.videoConfig,
+    return new Encoder({
+      tokenizer: d.tokenizer,
+      imageConfig: d.imageConfig,
+      videoConfig: d.videoConfig,
       maxImageTokens: c.processor.maxImageTokens,
       maxVideoTokens: c.processor.maxVideoTokens,
-      template: this.sm.template,
-      style: this.sm.style,
-      endToken,
+      template: d.template,
+      style: d.style,
+      endToken: c.stage === 'sft' ? c.sft.endToken : '<|endoftext|>',
       imageCacheBytes: c.data.imageCacheMB * 2 ** 20,
     });
-    if (!dryRun) {
-      const nParams = this.sm.model.numParameters();
-      this.log(
-        `train ${c.stage}: ${(nParams / 1e6).toFixed(2)}M parameters (${this.sm.config.modelType}), init ${this.initFrom}${resumeDir ? `, resuming ${resumeDir} at step ${state!.step}` : ''}`,
-      );
-    }
+  }
 
-    // Data.
+  /** Sources and pools (after the SFT filter, which needs the model), and the cursor. */
+  private async setupData(state: TrainerState | null, dryRun: boolean): Promise<void> {
+    const c = this.cfg;
     for (const s of c.data.sources) this.sources.push(await openRecords(s.path, { format: s.format, limit: s.limit }));
     let keep: ((src: RecordSource, i: number) => boolean) | undefined = c.data.video
       ? undefined
@@ -297,7 +297,19 @@ class StageRunner {
       this.log(
         `data: ${this.pools.length} pools: ${this.pools.map((p) => `${p.group} ${p.members.length} (w ${p.weight.toFixed(2)})`).join(', ')}`,
       );
+  }
 
+  /** Model, encoder, data pools and optimizer (restored from `state` when resuming). */
+  private async setup(state: TrainerState | null, resumeDir: string | null): Promise<void> {
+    const c = this.cfg;
+    this.sm = await initStageModel(c, { weightsFrom: resumeDir ?? undefined });
+    this.initFrom = state?.initFrom ?? this.sm.initFrom;
+    this.encoder = this.makeEncoder(this.sm);
+    const nParams = this.sm.model.numParameters();
+    this.log(
+      `train ${c.stage}: ${(nParams / 1e6).toFixed(2)}M parameters (${this.sm.config.modelType}), init ${this.initFrom}${resumeDir ? `, resuming ${resumeDir} at step ${state!.step}` : ''}`,
+    );
+    await this.setupData(state, false);
     // Optimizer.
     this.params = this.sm.model.namedParameters().filter(([, p]) => p.requiresGrad);
     this.opt = new optim.AdamW(paramGroups(this.params, c.optim.weightDecay), {
@@ -314,20 +326,30 @@ class StageRunner {
     } else manualSeed(c.run.seed);
   }
 
-  /** The dry run: resolved setup, data pools, the first step's packing, and one measured micro-batch. */
+  /**
+   * The dry run: resolved setup, data pools, the first step's packing and, when `measure`, one timed micro-batch
+   * (the model is only built then; models above 1B parameters are never built here).
+   */
   async plan(measure: boolean): Promise<StagePlan> {
     const c = this.cfg;
     const prevPrecision = getMatmulPrecision();
     setMatmulPrecision(c.precision === 'bf16' ? 'bfloat16' : 'float32');
     try {
-      await this.setup(null, null, true);
+      const d = await describeStageModel(c);
+      const counts = parameterSummary(d.config);
+      const build = measure && counts.total <= 1e9;
+      this.encoder = this.makeEncoder(d);
+      await this.setupData(null, true);
       const t = performance.now();
       const packer = await this.nextBatch();
       const dataMs = performance.now() - t;
-      const padId = this.sm.tokenizer.padTokenId ?? this.encoder.ids.eos;
+      const padId = d.tokenizer.padTokenId ?? this.encoder.ids.eos;
       const rows = microBatches(packer.bins, c.batch.microRows, { padId, padMultiple: c.pack.padMultiple });
       let microMs: number | null = null;
-      if (measure) {
+      let trainable = c.model.freezeVision ? counts.total - counts.vision : counts.total;
+      if (build) {
+        const sm = await initStageModel(c);
+        trainable = sm.model.numParameters(true);
         // Warm-up, then a timed forward + backward of the first micro-batch (no update).
         const times: number[] = [];
         for (let i = 0; i < 2; i++) {
@@ -335,7 +357,7 @@ class StageRunner {
           scope(() => {
             const r = rows[0]!;
             const L = r.inputIds.length;
-            this.sm.model
+            sm.model
               .forward({
                 inputIds: fromArray(r.inputIds, [1, L], 'int32'),
                 labels: fromArray(r.labels, [1, L], 'int32'),
@@ -347,20 +369,19 @@ class StageRunner {
                 lossReduction: 'sum',
               })
               .loss!.backward();
-            this.opt.zeroGrad();
+            sm.model.zeroGrad();
           });
           times.push(performance.now() - t0);
         }
         microMs = times[times.length - 1]!;
       }
-      const cfgParams = parameterSummary(this.sm.config);
       const accum = c.batch.rows / c.batch.microRows;
       return {
         config: c,
-        modelType: this.sm.config.modelType,
-        parameters: cfgParams,
-        trainable: this.params.reduce((a, [, p]) => a + p.size, 0),
-        tokenizerSize: this.sm.tokenizer.vocabSize,
+        modelType: d.config.modelType,
+        parameters: counts,
+        trainable,
+        tokenizerSize: d.tokenizer.vocabSize,
         pools: this.pools.map((p) => ({
           name: p.name,
           source: p.source.name,
@@ -399,7 +420,7 @@ class StageRunner {
 
   private async train(state: TrainerState | null, resumeDir: string | null, t0: number): Promise<StageResult> {
     const c = this.cfg;
-    await this.setup(state, resumeDir, false);
+    await this.setup(state, resumeDir);
     const schedule = scheduleFor(c);
 
     await this.prepareEval();
@@ -788,6 +809,11 @@ class StageRunner {
         seed: this.cfg.run.seed,
         signal: this.opts.signal,
       });
+      if (this.opts.signal?.aborted) {
+        // Cut short by an interrupt: a partial accuracy would be wrong, so none is recorded.
+        this.log(`eval @${step}: interrupted, not recorded`);
+        return null;
+      }
     }
     this.metrics.write({
       event: 'eval',
