@@ -120,10 +120,13 @@ describe('record sources', () => {
 
   it('index glmv datasets: kinds and domains as groups, absolute media paths, records re-read on demand', async () => {
     const docs = await openRecords(f.docs);
-    expect(docs.size).toBe(36);
+    expect(docs.size).toBe(42);
     expect(new Set(Array.from({ length: docs.size }, (_, i) => docs.group(i)))).toEqual(
-      new Set(['caption', 'ocr', 'grounding', 'instruction', 'text', 'interleaved']),
+      new Set(['caption', 'ocr', 'grounding', 'instruction', 'text', 'interleaved', 'video_caption']),
     );
+    // Video documents are flagged in the index (data.video: false leaves them out).
+    for (let i = 0; i < docs.size; i++) if (docs.group(i) === 'video_caption') expect(docs.hasVideo(i)).toBe(true);
+    expect(docs.hasVideo(0)).toBe(docs.group(0) === 'video_caption');
     const r = docs.get(0);
     expect(r.type).toBe('doc');
     if (r.type === 'doc') for (const p of r.doc.images) expect(isAbsolute(p)).toBe(true);

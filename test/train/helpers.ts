@@ -32,8 +32,8 @@ export function fixture(): Promise<Fixture> {
     );
     generatePretrain(
       {
-        kinds: 'caption,ocr,grounding,instruction,text,interleaved',
-        n: 36,
+        kinds: 'caption,ocr,grounding,instruction,text,interleaved,video_caption',
+        n: 42,
         split: 'train',
         seed: 1,
         difficulty: '1-2',

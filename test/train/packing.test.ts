@@ -83,7 +83,15 @@ describe('a packed row equals its examples one by one', () => {
     // Documents with one image, several images and none.
     for (let i = 0; examples.length < 6 && i < src.size; i++) {
       const r = src.get(i);
-      if (r.type === 'doc') examples.push(await enc.encodeDoc(r.doc));
+      if (r.type === 'doc' && !r.doc.video) examples.push(await enc.encodeDoc(r.doc));
+    }
+    // And a video (temporal groups with timestamps) in the middle of the row.
+    for (let i = 0; i < src.size; i++) {
+      const r = src.get(i);
+      if (r.type === 'doc' && r.doc.video) {
+        examples.splice(3, 0, await enc.encodeDoc(r.doc));
+        break;
+      }
     }
     src.close();
     model = Glm4vForConditionalGeneration.random(archConfig(cfg.model.arch, tokenizer), { seed: 5 });
@@ -101,15 +109,18 @@ describe('a packed row equals its examples one by one', () => {
             cuSeqlens: row.cuSeqlens,
             pixelValues: row.pixelValues,
             imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
+            pixelValuesVideos: row.pixelValuesVideos,
+            videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
             lossReduction: 'sum',
           })
           .loss!.item();
       }),
     );
 
-  it('gives the same summed loss (and the same token count) as the examples alone', () => {
+  it('gives the same summed loss as the examples alone (images, a video, text only)', () => {
     expect(examples.some((e) => e.images.length > 1)).toBe(true);
-    expect(examples.some((e) => e.images.length === 0)).toBe(true);
+    expect(examples.some((e) => e.images.length === 0 && e.videos.length === 0)).toBe(true);
+    expect(examples[3]!.videos.length).toBe(1);
     const alone = examples.map((e) => lossOf([e]));
     const packed = lossOf(examples);
     const sum = alone.reduce((a, b) => a + b, 0);
@@ -133,6 +144,8 @@ describe('a packed row equals its examples one by one', () => {
               cuSeqlens: row.cuSeqlens,
               pixelValues: row.pixelValues,
               imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
+              pixelValuesVideos: row.pixelValuesVideos,
+              videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
               lossReduction: 'sum',
             })
             .loss!.backward();

@@ -11,7 +11,7 @@ import { findCheckpoint, listCheckpoints, readTrainerState } from '../../src/tra
 import { loadTrainConfig, type ModelStageConfig } from '../../src/train/config.js';
 import { Encoder } from '../../src/train/encode.js';
 import { openRecords } from '../../src/train/records.js';
-import { runStage, type StageResult, type StepMetrics } from '../../src/train/trainer.js';
+import { planStage, runStage, type StagePlan, type StageResult, type StepMetrics } from '../../src/train/trainer.js';
 import { baseConfig, type Fixture, fixture } from './helpers.js';
 
 let f: Fixture;
@@ -100,6 +100,22 @@ describe('resume', () => {
     await expect(runStage(c, { ...quiet, resume: join(tmp, 'nope') })).rejects.toThrow(
       /--resume .*nope: no such folder/,
     );
+  });
+});
+
+describe('data selection', () => {
+  it('data.video: false trains on no record with a video; the default includes them', async () => {
+    const plan = async (video: boolean) =>
+      planStage(cfg('pretrain', join(tmp, 'plan'), { data: { sources: [{ path: f.docs }], video } }), {
+        measure: false,
+      });
+    const withVideo = await plan(true);
+    const without = await plan(false);
+    const records = (p: StagePlan) => p.pools.reduce((a, x) => a + x.records, 0);
+    expect(withVideo.pools.some((p) => p.group === 'video_caption')).toBe(true);
+    expect(without.pools.some((p) => p.group === 'video_caption')).toBe(false);
+    expect(records(without)).toBeLessThan(records(withVideo));
+    expect(without.microBatchMs).toBeNull();
   });
 });
 
