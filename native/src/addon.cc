@@ -344,6 +344,13 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  {
+    // Create the OpenMP worker threads now, with asynchronous signals blocked: they inherit that mask for good, so a
+    // process-directed signal is never delivered to a thread running a oneDNN kernel (see SignalGuard).
+    SignalGuard guard;
+#pragma omp parallel
+    { (void)omp_get_thread_num(); }
+  }
 #define REG(name, fn) exports.Set(name, Napi::Function::New(env, fn))
   REG("unary", Unary);
   REG("unaryBackward", UnaryBwd);

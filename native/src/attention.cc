@@ -75,6 +75,7 @@ static void sgemm(char ta, char tb, i64 m, i64 n, i64 k, float alpha, const floa
 }
 
 void attention_fwd_f32(const AttnArgs& a) {
+  SignalGuard guard;
   const i64 group = a.Hq / a.Hkv;
   const i64 oRow = a.Hq * a.D;
   std::vector<Task> tasks = make_tasks(a, a.Hq);
@@ -136,6 +137,7 @@ void attention_fwd_f32(const AttnArgs& a) {
 }
 
 void attention_bwd_f32(const AttnArgs& a) {
+  SignalGuard guard;
   const i64 group = a.Hq / a.Hkv;
   const i64 qoRow = a.Hq * a.D;   // dout / out / dq rows (contiguous)
   const i64 kvRow = a.Hkv * a.D;  // dk / dv rows (contiguous)

@@ -1,6 +1,8 @@
 // Shared helpers for the glmv native kernels: threading and vectorisable math.
 #pragma once
 #include <omp.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <cmath>
 #include <cstdint>
@@ -11,6 +13,26 @@ typedef int64_t i64;
 namespace glmv {
 
 inline int max_threads() { return omp_get_max_threads(); }
+
+// oneDNN's JIT GEMM kernels (Debian oneDNN 2.6) corrupt the heap when an asynchronous signal — e.g. SIGPROF from
+// `node --cpu-prof` — lands while they run (reproduced with a plain C loop of dnnl_sgemm under setitimer). Blocking
+// asynchronous signals for the duration of a oneDNN call delays them by at most that call. Synchronous fault
+// signals stay deliverable.
+class SignalGuard {
+ public:
+  SignalGuard() {
+    sigset_t set;
+    sigfillset(&set);
+    for (int s : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGABRT}) sigdelset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, &old_);
+  }
+  ~SignalGuard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+
+ private:
+  sigset_t old_;
+};
 
 // Runs f(begin, end) over [0, n) split into contiguous chunks, one per thread, when n is large enough
 // to pay for the fork/join; otherwise inline.

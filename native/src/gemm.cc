@@ -18,6 +18,7 @@ static void check(dnnl_status_t s, const char* what) {
 }
 
 void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta) {
+  SignalGuard guard;
   const char TA = ta ? 'T' : 'N', TB = tb ? 'T' : 'N';
   const i64 lda = ta ? m : k, ldb = tb ? k : n, ldc = n;
   const double flops = 2.0 * m * n * k;
@@ -85,6 +86,7 @@ Bf16Prim& get_prim(const Bf16Key& key, float alpha) {
 
 void matmul_bf16(const uint16_t* a, const uint16_t* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta) {
   if (beta != 0.f && beta != 1.f) throw std::runtime_error("bf16 matmul supports beta 0 or 1");
+  SignalGuard guard;
   Bf16Prim& p = get_prim({m, n, k, ta, tb, beta == 1.f}, alpha);
   stream s(cpu_engine());
   for (i64 i = 0; i < batch; i++) {

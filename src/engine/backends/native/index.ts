@@ -81,11 +81,17 @@ function at(a: TypedArray, offset: number): TypedArray {
 
 const attnMeta = new Float64Array(14);
 
+/** Debugging aid: GLMV_NATIVE_KERNELS=matmul,attention runs only those kernels natively (the rest on `ref`). */
+const ONLY = process.env.GLMV_NATIVE_KERNELS
+  ? new Set(process.env.GLMV_NATIVE_KERNELS.split(',').map((k) => k.trim()))
+  : null;
+
 class NativeBackend implements Backend {
   readonly name = 'native';
   constructor(private readonly n: Addon) {}
 
   supports(kernel: keyof Backend, dtype: DType): boolean {
+    if (ONLY && !ONLY.has(kernel)) return false;
     if (ANY_DTYPE.has(kernel)) return true;
     if (kernel === 'matmul') return dtype === 'float32' || dtype === 'bfloat16';
     return dtype === 'float32';
