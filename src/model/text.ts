@@ -219,7 +219,11 @@ export class Glm4vTextMLP extends Module {
     const I = this.cfg.intermediateSize;
     return rowChunked(x, (t) => {
       const gu = this.gate_up_proj.forward(t);
-      return this.down_proj.forward(F.mul(gu.slice(-1, I, 2 * I), this.act(gu.slice(-1, 0, I))));
+      const gate = gu.slice(-1, 0, I);
+      const up = gu.slice(-1, I, 2 * I);
+      // SiLU (every GLM checkpoint) runs as one fused kernel over the two halves of the projection.
+      const h = this.cfg.hiddenAct === 'silu' ? F.swiglu(gate, up) : F.mul(up, this.act(gate));
+      return this.down_proj.forward(h);
     });
   }
 }

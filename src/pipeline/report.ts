@@ -90,13 +90,17 @@ export function lineChart(
     Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
   let svg = `<svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(o.title)}">`;
   svg += `<text x="${W / 2}" y="16" text-anchor="middle" class="title">${esc(o.title)}</text>`;
+  // Enough digits that neighbouring tick labels differ.
+  const span = o.logY ? 10 ** y1 - 10 ** y0 : y1 - y0;
+  const digits = Math.max(0, Math.min(6, Math.ceil(-Math.log10(span / 4)) + 1));
   for (const v of ticks(y0, y1, 4)) {
     const yy = H - m.b - ((v - y0) / (y1 - y0)) * (H - m.t - m.b);
-    const label = o.logY ? (10 ** v).toPrecision(2) : Math.abs(v) >= 100 ? v.toFixed(0) : v.toPrecision(3);
+    const label = (o.logY ? 10 ** v : v).toFixed(digits);
     svg += `<line x1="${m.l}" x2="${W - m.r}" y1="${yy}" y2="${yy}" class="grid"/><text x="${m.l - 4}" y="${yy + 4}" text-anchor="end" class="tick">${esc(label)}</text>`;
   }
-  for (const v of ticks(x0, x1, 5)) {
-    svg += `<text x="${X(v)}" y="${H - m.b + 14}" text-anchor="middle" class="tick">${esc(Math.round(v))}</text>`;
+  const xt = [...new Set(ticks(x0, x1, 5).map((v) => Math.round(v)))];
+  for (const v of xt) {
+    svg += `<text x="${X(v)}" y="${H - m.b + 14}" text-anchor="middle" class="tick">${esc(v)}</text>`;
   }
   if (o.xLabel) svg += `<text x="${W / 2}" y="${H - 4}" text-anchor="middle" class="axis">${esc(o.xLabel)}</text>`;
   if (o.yLabel)
@@ -106,6 +110,10 @@ export function lineChart(
     if (!pts.length) return;
     const color = PALETTE[i % PALETTE.length];
     svg += `<polyline fill="none" stroke="${color}" stroke-width="1.6" points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"><title>${esc(s.name)}</title></polyline>`;
+    // Short series (e.g. one held-out evaluation) would be invisible as lines: mark their points.
+    if (pts.length <= 12)
+      for (const [x, y] of pts)
+        svg += `<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3" fill="${color}"/>`;
   });
   svg += '</svg>';
   const legend =
@@ -291,7 +299,7 @@ function examplesSection(state: PipelineState): string {
 }
 
 const CSS = `body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1200px;color:#222;padding:0 16px}
-h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
+h1{font-size:22px}figure{margin:0}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd;padding-bottom:4px}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}td:first-child,th:first-child{text-align:left}
 tr.total td{font-weight:600;background:#f6f6f6}.cards{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #eee;padding:6px}
 .chart .title{font-size:13px;font-weight:600}.chart .tick{font-size:10px;fill:#555}.chart .axis{font-size:11px;fill:#333}.chart .grid{stroke:#eee}
