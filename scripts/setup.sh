@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# libdnnl-dev: oneDNN for the native engine; ffmpeg: video decoding; g++/make/python3: node-gyp.
-APT_PACKAGES=(libdnnl-dev ffmpeg g++ make python3)
+# libdnnl-dev: oneDNN for the native engine; ffmpeg: video decoding; g++/make/python3: node-gyp;
+# chromium: the pipeline report is checked in headless Chromium by the tests.
+APT_PACKAGES=(libdnnl-dev ffmpeg g++ make python3 chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,0 +1,163 @@
+/**
+ * The end-to-end recipe at the `tiny` preset: every stage runs, artifacts are well-formed, SFT lifts the format
+ * compliance above the pre-trained model, a run killed in the middle of a stage finishes when started again, and the
+ * report renders in headless Chromium.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ChatModel } from '../../src/io/chat.js';
+import { resolvePipelineConfig } from '../../src/pipeline/config.js';
+import type { StageEval } from '../../src/pipeline/evaluate.js';
+import { type PipelineState, runPipeline, STAGES } from '../../src/pipeline/run.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+let out = '';
+let state: PipelineState;
+
+beforeAll(async () => {
+  out = mkdtempSync(join(tmpdir(), 'glmv-pipe-'));
+  const r = await runPipeline(resolvePipelineConfig({ preset: 'tiny' }), { out, quiet: true, log: () => {} });
+  expect(r.interrupted).toBe(false);
+  state = r.state;
+}, 600_000);
+
+function evalOf(stage: 'eval-pretrain' | 'eval-sft' | 'eval-rl', mode: 'think' | 'nothink'): StageEval {
+  return (state.stages[stage]!.summary.modes as Record<string, StageEval>)[mode]!;
+}
+
+describe('glmv pipeline --tiny', () => {
+  it('runs every stage and records it', () => {
+    for (const s of STAGES.filter((x) => x !== 'ship')) expect(state.stages[s]?.status, s).toBe('done');
+    const saved = JSON.parse(readFileSync(join(out, 'pipeline.json'), 'utf8')) as PipelineState;
+    expect(Object.keys(saved.stages)).toHaveLength(STAGES.length - 1);
+  });
+
+  it('leaves complete model folders that load and answer', async () => {
+    for (const s of ['pretrain', 'longctx', 'sft', 'rl']) {
+      for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'chat_template.jinja'])
+        expect(existsSync(join(out, s, 'final', f)), `${s}/${f}`).toBe(true);
+    }
+    const chat = await ChatModel.load(join(out, 'rl', 'final'));
+    expect(
+      (await chat.chat([{ role: 'user', content: 'hello' }], { maxNewTokens: 4 })).completionTokens,
+    ).toBeGreaterThan(0);
+  });
+
+  it('SFT lifts format compliance above the pre-trained model', () => {
+    const pre = evalOf('eval-pretrain', 'think');
+    const sft = evalOf('eval-sft', 'think');
+    expect(pre.n).toBe(22);
+    expect(sft.formatRate).toBeGreaterThan(pre.formatRate);
+    expect(sft.formatRate).toBeGreaterThan(0.3);
+    for (const e of [pre, sft]) {
+      const lines = readFileSync(e.file, 'utf8').trim().split('\n');
+      expect(lines).toHaveLength(e.n);
+      for (const l of lines)
+        expect(Object.keys(JSON.parse(l))).toEqual(
+          expect.arrayContaining(['id', 'domain', 'reasoning', 'content', 'reward', 'correct']),
+        );
+    }
+  });
+
+  it('writes metrics for every training stage and a report', () => {
+    for (const s of ['pretrain', 'longctx', 'sft']) {
+      const rows = readFileSync(join(out, s, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(rows.some((r) => r.event === 'train' && Number.isFinite(r.loss))).toBe(true);
+    }
+    const rl = readFileSync(join(out, 'rl', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(rl.filter((r) => typeof r.reward_mean === 'number')).toHaveLength(2);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    for (const h of [
+      'Accuracy per domain after each stage',
+      'Training curves',
+      'Reinforcement learning',
+      'Sample responses',
+      'SFT difficulty filter',
+    ])
+      expect(html).toContain(h);
+    expect(html).toMatch(/<svg class="chart"/);
+    expect(html).toMatch(/data:image\/png;base64,/);
+  });
+
+  it('renders in headless Chromium', () => {
+    expect(
+      existsSync(CHROMIUM),
+      'headless Chromium is needed: apt-get install -y chromium (scripts/setup.sh installs it)',
+    ).toBe(true);
+    const flags = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${mkdtempSync(join(tmpdir(), 'chr-'))}`,
+    ];
+    const url = `file://${join(out, 'report.html')}`;
+    const dom = spawnSync(CHROMIUM, [...flags, '--dump-dom', url], { encoding: 'utf8', timeout: 120_000 });
+    expect(dom.status, dom.stderr).toBe(0);
+    // The rendered DOM holds the charts and the accuracy table rows.
+    expect((dom.stdout.match(/<svg class="chart"/g) ?? []).length).toBeGreaterThanOrEqual(5);
+    expect(dom.stdout).toMatch(/<td>all \(accuracy %\)<\/td>/);
+    const png = join(out, 'report.png');
+    const shot = spawnSync(CHROMIUM, [...flags, '--window-size=1200,2000', `--screenshot=${png}`, url], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(shot.status, shot.stderr).toBe(0);
+    expect(statSync(png).size).toBeGreaterThan(30_000); // a blank page compresses to a few KB
+  });
+});
+
+describe('a killed pipeline', () => {
+  it('finishes when started again, resuming the interrupted stage from its checkpoint', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glmv-pipe-kill-'));
+    const args = ['--import', 'tsx', 'src/cli/main.ts', 'pipeline', '--tiny', '--quiet', '--out', dir];
+    const child: ChildProcess = spawn(process.execPath, args, {
+      stdio: 'ignore',
+      env: { ...process.env, GLMV_QUIET: '1' },
+    });
+    const metrics = join(dir, 'sft', 'metrics.jsonl');
+    // Kill it hard once SFT is past its first checkpoint (step 50) and before it ends (160).
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (child.exitCode !== null) {
+          clearInterval(timer);
+          reject(new Error('the pipeline ended before it could be killed'));
+          return;
+        }
+        if (!existsSync(metrics)) return;
+        const steps = readFileSync(metrics, 'utf8')
+          .split('\n')
+          .filter((l) => l.includes('"event":"train"')).length;
+        if (steps >= 60) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 100);
+    });
+    await new Promise((r) => child.once('exit', r));
+    const again = spawnSync(process.execPath, args, {
+      encoding: 'utf8',
+      env: { ...process.env, GLMV_QUIET: '1' },
+      timeout: 600_000,
+    });
+    expect(again.status, again.stderr).toBe(0);
+    const st = JSON.parse(readFileSync(join(dir, 'pipeline.json'), 'utf8')) as PipelineState;
+    expect(st.stages.report?.status).toBe('done');
+    expect(st.stages.sft?.summary.resumedFrom).toMatch(/step-0000(50|100|150)/);
+    expect(st.stages.sft?.summary.steps).toBe(160);
+  }, 900_000);
+});
