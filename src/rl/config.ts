@@ -1,11 +1,5 @@
-/**
- * The RL run configuration: YAML or JSON, validated with zod (unknown keys are errors), with dotted overrides
- * (`--set grpo.lr=1e-4`) and batch arithmetic checked before anything runs. Every field is documented in the schema;
- * `glmv rl init` writes the built-in toy preset as a starting point.
- */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { applyOverrides, readConfigFile as readUtilConfig } from '../util/config.js';
 import { KL_ESTIMATORS, LOSS_AGG_MODES } from './grpo.js';
 import { DEFAULT_CURRICULUM, DEFAULT_TIER_WEIGHTS, TIERS } from './rlcs.js';
 import { TOY_TASKS } from './toy.js';
@@ -294,52 +288,12 @@ export function parseRlConfig(input: unknown, where = 'rl config', purpose: 'tra
   return c;
 }
 
-/** Reads YAML (.yaml/.yml) or JSON. */
+/** Reads a YAML or JSON rl config. */
 export function readConfigFile(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`rl config ${path}: cannot read (${(e as Error).message})`);
-  }
-  try {
-    return /\.json$/i.test(path) ? JSON.parse(text) : parseYaml(text);
-  } catch (e) {
-    throw new Error(
-      `rl config ${path}: not valid ${/\.json$/i.test(path) ? 'JSON' : 'YAML'} (${(e as Error).message})`,
-    );
-  }
+  return readUtilConfig(path, 'rl config');
 }
 
-/**
- * Applies `key.path=value` overrides (values parsed as YAML scalars: numbers, booleans, null, [lists], {maps}).
- * Array elements are addressed by index (`data.sources.0.max=99`).
- */
-export function applyOverrides(raw: unknown, sets: readonly string[]): unknown {
-  const root = structuredClone(raw ?? {}) as Record<string, unknown>;
-  for (const s of sets) {
-    const eq = s.indexOf('=');
-    if (eq <= 0) throw new Error(`--set ${JSON.stringify(s)}: expected key.path=value`);
-    const keys = s.slice(0, eq).split('.');
-    if (keys.some((k) => k === '')) throw new Error(`--set ${JSON.stringify(s)}: empty key in the path`);
-    let value: unknown;
-    try {
-      value = parseYaml(s.slice(eq + 1));
-    } catch (e) {
-      throw new Error(`--set ${JSON.stringify(s)}: cannot parse the value (${(e as Error).message})`);
-    }
-    let node: Record<string, unknown> = root;
-    for (const k of keys.slice(0, -1)) {
-      const next = node[k];
-      if (next === undefined || next === null) node[k] = {};
-      else if (typeof next !== 'object')
-        throw new Error(`--set ${JSON.stringify(s)}: ${k} is a ${typeof next}, not an object`);
-      node = node[k] as Record<string, unknown>;
-    }
-    node[keys[keys.length - 1]!] = value;
-  }
-  return root;
-}
+export { applyOverrides };
 
 /** The built-in toy preset: learns "name → digits" and "a+b" from a format-only cold start in a few CPU minutes. */
 export function toyPreset(dir = 'runs/rl-toy'): RlConfigInput {
