@@ -132,6 +132,10 @@ async function firstMicroBatch(cfg: ModelStageConfig) {
   for (;;) {
     const ref = stream.peek();
     const rec = ref.source.get(ref.index);
+    if (!cfg.data.video && (rec.type === 'doc' ? rec.doc.video : rec.sample.video)) {
+      stream.advance();
+      continue;
+    }
     const ex = fitExample(
       await enc.encodeDoc(rec.type === 'doc' ? rec.doc : enc.sampleAsDoc(rec.sample)),
       cfg.pack.seqLen,

@@ -96,8 +96,6 @@ export interface RowOptions {
   padMultiple?: number;
   /** Token used for padding (must not be a media token). */
   padId: number;
-  /** Per-example loss weight for every counted label (per-sample averaging); null = unweighted. */
-  exampleWeight?: ((ex: Example) => number) | null;
 }
 
 /** Lays examples end to end in one row with their segment offsets and visual inputs in order. */
@@ -108,7 +106,6 @@ export function assembleRow(examples: readonly Example[], opts: RowOptions): Pac
   const L = Math.ceil(real / mult) * mult;
   const inputIds = new Int32Array(L).fill(opts.padId);
   const labels = new Int32Array(L).fill(IGNORE);
-  const weights = opts.exampleWeight ? new Float32Array(L) : null;
   const cu = [0];
   let o = 0;
   let targets = 0;
@@ -121,10 +118,6 @@ export function assembleRow(examples: readonly Example[], opts: RowOptions): Pac
       throw new Error(`assembleRow: example ${ex.id} has ${ex.ids.length} ids but ${ex.labels.length} labels`);
     inputIds.set(ex.ids, o);
     labels.set(ex.labels, o);
-    if (weights) {
-      const w = opts.exampleWeight!(ex);
-      for (let i = 0; i < ex.labels.length; i++) if (ex.labels[i] !== IGNORE) weights[o + i] = w;
-    }
     o += ex.ids.length;
     cu.push(o);
     targets += ex.targets;
@@ -141,7 +134,7 @@ export function assembleRow(examples: readonly Example[], opts: RowOptions): Pac
   return {
     inputIds,
     labels,
-    weights,
+    weights: null,
     cuSeqlens: cu,
     pixelValues: concat(images),
     imageGridThw,
@@ -161,4 +154,24 @@ export function microBatches(bins: readonly Bin[], microRows: number, opts: RowO
     if (exs.length) rows.push(assembleRow(exs, opts));
   }
   return rows;
+}
+
+/**
+ * Per-sample loss averaging: the row with per-token weights 1 / (n_i · S), n_i the example's counted targets and S the
+ * examples in the whole step, so the weighted token sum over the step is the mean over samples of each sample's mean
+ * token loss.
+ */
+export function withSampleWeights(row: PackedRow, S: number): PackedRow {
+  if (!(S > 0)) throw new Error(`withSampleWeights: the step's sample count must be positive, got ${S}`);
+  const weights = new Float32Array(row.labels.length);
+  for (let s = 0; s + 1 < row.cuSeqlens.length; s++) {
+    const a = row.cuSeqlens[s]!;
+    const b = row.cuSeqlens[s + 1]!;
+    let n = 0;
+    // The model never scores a segment's first label (it has no context): count as it does.
+    for (let i = a + 1; i < b; i++) if (row.labels[i] !== IGNORE) n++;
+    const w = n ? 1 / (n * S) : 0;
+    for (let i = a; i < b; i++) if (row.labels[i] !== IGNORE) weights[i] = w;
+  }
+  return { ...row, weights };
 }

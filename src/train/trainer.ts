@@ -54,7 +54,7 @@ import {
   type StageDescription,
   type StageModel,
 } from './model.js';
-import { microBatches, type PackedRow, Packer } from './packing.js';
+import { microBatches, type PackedRow, Packer, withSampleWeights } from './packing.js';
 import { openRecords, type RecordSource } from './records.js';
 import { type TokenizerStageResult, trainTokenizerStage } from './tokenizer.js';
 
@@ -444,11 +444,7 @@ class StageRunner {
       const packer = await this.nextBatch();
       const dataMs = performance.now() - ts;
       this.prefetch(packer.bins.reduce((a, b) => a + b.examples.length, 0));
-      const rows = microBatches(packer.bins, c.batch.microRows, {
-        padId,
-        padMultiple: c.pack.padMultiple,
-        exampleWeight: null,
-      });
+      const rows = microBatches(packer.bins, c.batch.microRows, { padId, padMultiple: c.pack.padMultiple });
       const m = this.step(rows, step, schedule(step), accum);
       step++;
       const stepMs = performance.now() - ts;
@@ -639,7 +635,7 @@ class StageRunner {
     const gradNorm = scope(() => {
       for (const row0 of rows) {
         // Per-sample averaging: each sample's tokens weigh 1 / (its targets · samples in the step).
-        const row = perSample ? reweight(row0, S) : row0;
+        const row = perSample ? withSampleWeights(row0, S) : row0;
         scope(() => {
           const L = row.inputIds.length;
           const out = model.forward({
@@ -889,19 +885,4 @@ class StageRunner {
 function orderedLike(params: NamedParams, opt: AdamW): NamedParams {
   const byParam = new Map<Parameter, string>(params.map(([n, p]) => [p, n]));
   return opt.groups.flatMap((g) => g.params.map((p) => [byParam.get(p)!, p] as [string, Parameter]));
-}
-
-/** The row with per-token weights 1 / (example targets · S). */
-function reweight(row: PackedRow, S: number): PackedRow {
-  const weights = new Float32Array(row.labels.length);
-  for (let s = 0; s + 1 < row.cuSeqlens.length; s++) {
-    const a = row.cuSeqlens[s]!;
-    const b = row.cuSeqlens[s + 1]!;
-    let n = 0;
-    // The model never scores a segment's first label (no context): count as it does.
-    for (let i = a + 1; i < b; i++) if (row.labels[i] !== -100) n++;
-    const w = n ? 1 / (n * S) : 0;
-    for (let i = a; i < b; i++) if (row.labels[i] !== -100) weights[i] = w;
-  }
-  return { ...row, weights };
 }

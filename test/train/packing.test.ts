@@ -7,7 +7,7 @@ import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
 import { loadTrainConfig, type ModelStageConfig } from '../../src/train/config.js';
 import { Encoder, type Example, IGNORE } from '../../src/train/encode.js';
 import { archConfig, defaultProcessorConfigs } from '../../src/train/model.js';
-import { assembleRow, microBatches, Packer } from '../../src/train/packing.js';
+import { assembleRow, microBatches, Packer, withSampleWeights } from '../../src/train/packing.js';
 import { openRecords } from '../../src/train/records.js';
 import { baseConfig, type Fixture, fixture } from './helpers.js';
 
@@ -128,6 +128,52 @@ describe('a packed row equals its examples one by one', () => {
     // Reordering the examples in the row changes nothing either.
     const reversed = lossOf([...examples].reverse());
     expect(Math.abs(reversed - sum) / sum).toBeLessThan(1e-5);
+  });
+
+  it('per-sample averaging: the weighted sum is the mean over examples of their mean token losses', () => {
+    const S = examples.length;
+    const mean = (ex: Example) =>
+      noGrad(() =>
+        scope(() => {
+          const row = assembleRow([ex], { padId: 0 });
+          const L = row.inputIds.length;
+          return model
+            .forward({
+              inputIds: fromArray(row.inputIds, [1, L], 'int32'),
+              labels: fromArray(row.labels, [1, L], 'int32'),
+              cuSeqlens: row.cuSeqlens,
+              pixelValues: row.pixelValues,
+              imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
+              pixelValuesVideos: row.pixelValuesVideos,
+              videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
+            })
+            .loss!.item();
+        }),
+      );
+    const expected = examples.reduce((a, e) => a + mean(e), 0) / S;
+    const row = withSampleWeights(assembleRow(examples, { padId: 0, padMultiple: 16 }), S);
+    const got = noGrad(() =>
+      scope(() => {
+        const L = row.inputIds.length;
+        return model
+          .forward({
+            inputIds: fromArray(row.inputIds, [1, L], 'int32'),
+            labels: fromArray(row.labels, [1, L], 'int32'),
+            labelWeights: fromArray(row.weights!, [1, L]),
+            cuSeqlens: row.cuSeqlens,
+            pixelValues: row.pixelValues,
+            imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
+            pixelValuesVideos: row.pixelValuesVideos,
+            videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
+            lossReduction: 'sum',
+          })
+          .loss!.item();
+      }),
+    );
+    expect(Math.abs(got - expected) / expected).toBeLessThan(1e-5);
+    // And it differs from the token mean (examples have different lengths) by far more than the tolerance above.
+    const tokenMean = lossOf(examples) / examples.reduce((a, e) => a + e.targets, 0);
+    expect(Math.abs(tokenMean - expected) / expected).toBeGreaterThan(1e-4);
   });
 
   it('gives the same gradients as the examples accumulated one by one', () => {
