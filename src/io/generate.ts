@@ -11,6 +11,7 @@ import { noGrad, scope, type Tensor } from '../engine/index.js';
 import type { Glm4vForConditionalGeneration } from '../model/glm4v.js';
 import type { Grid } from '../model/rope.js';
 import type { KVCache } from '../model/text.js';
+import { concatFloat32 } from '../util/arrays.js';
 import { Rng } from '../util/rng.js';
 import { ThinkStreamSplitter } from './answer.js';
 
@@ -234,14 +235,6 @@ export async function generate(
   const stop = new Set(opts.stopTokenIds);
   const pad = opts.padTokenId ?? opts.stopTokenIds[0] ?? 0;
   const maxLen = Math.max(...inputs.map((i) => i.inputIds.length));
-  const ids: number[][] = [];
-  const mask: number[][] = [];
-  for (const inp of inputs) {
-    const padN = maxLen - inp.inputIds.length;
-    ids.push([...new Array(padN).fill(pad), ...inp.inputIds]);
-    mask.push([...new Array(padN).fill(0), ...new Array(inp.inputIds.length).fill(1)]);
-  }
-  const visual = concatVisual(inputs);
   const baseSeed = opts.seed ?? 0;
   const rows: RowState[] = inputs.map((inp, r) => newRowState(inp.inputIds, opts, baseSeed * 1000003 + r));
 
@@ -251,24 +244,10 @@ export async function generate(
   let prefillMs = 0;
   let steps = 0;
   try {
-    let lastLogits = noGrad(() =>
-      scope(() =>
-        rowsOf(
-          model.forward({
-            inputIds: ids,
-            attentionMask: mask,
-            pixelValues: visual.pixelValues,
-            imageGridThw: visual.imageGridThw,
-            pixelValuesVideos: visual.pixelValuesVideos,
-            videoGridThw: visual.videoGridThw,
-            cache,
-            logitsToKeep: 1,
-          }).logits,
-        ),
-      ),
-    );
+    const pre = prefill(model, inputs, pad, cache);
+    let lastLogits = pre.logits;
     prefillMs = performance.now() - t0;
-    const stepMask = mask.map((m) => [...m]);
+    const stepMask = pre.mask;
     for (let t = 0; ; t++) {
       const next: number[] = new Array(B).fill(pad);
       let active = 0;
@@ -450,6 +429,42 @@ function logProb(logits: Float32Array, id: number): number {
   return (logits[id] as number) - mx - Math.log(s);
 }
 
+/**
+ * One prefill forward of left-padded prompts (visual inputs in prompt order) into `cache`; the last position's
+ * logits of each row and the attention mask (1 = token) the decode steps extend.
+ */
+export function prefill(
+  model: Glm4vForConditionalGeneration,
+  inputs: readonly GenerationInput[],
+  pad: number,
+  cache: KVCache,
+): { logits: Float32Array[]; mask: number[][] } {
+  const maxLen = Math.max(...inputs.map((i) => i.inputIds.length));
+  const ids = inputs.map((inp) => [...new Array(maxLen - inp.inputIds.length).fill(pad), ...inp.inputIds]);
+  const mask = inputs.map((inp) => [
+    ...new Array(maxLen - inp.inputIds.length).fill(0),
+    ...new Array(inp.inputIds.length).fill(1),
+  ]);
+  const visual = concatVisual(inputs);
+  const logits = noGrad(() =>
+    scope(() =>
+      rowsOf(
+        model.forward({
+          inputIds: ids,
+          attentionMask: mask,
+          pixelValues: visual.pixelValues,
+          imageGridThw: visual.imageGridThw,
+          pixelValuesVideos: visual.pixelValuesVideos,
+          videoGridThw: visual.videoGridThw,
+          cache,
+          logitsToKeep: 1,
+        }).logits,
+      ),
+    ),
+  );
+  return { logits, mask };
+}
+
 /** [B, 1, V] logits → one Float32Array per row. */
 export function rowsOf(logits: Tensor): Float32Array[] {
   const [B, , V] = logits.shape as [number, number, number];
@@ -458,23 +473,13 @@ export function rowsOf(logits: Tensor): Float32Array[] {
 }
 
 /** The visual inputs of several prompts as one batch (rows in input order). */
-export function concatVisual(inputs: readonly GenerationInput[]): {
+export function concatVisual(inputs: ReadonlyArray<Omit<GenerationInput, 'inputIds'>>): {
   pixelValues: Float32Array | null;
   imageGridThw: Grid[] | null;
   pixelValuesVideos: Float32Array | null;
   videoGridThw: Grid[] | null;
 } {
-  const cat = (parts: Array<Float32Array | null | undefined>) => {
-    const list = parts.filter((p): p is Float32Array => !!p && p.length > 0);
-    if (list.length === 0) return null;
-    const out = new Float32Array(list.reduce((a, p) => a + p.length, 0));
-    let o = 0;
-    for (const p of list) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
-  };
+  const cat = (parts: Array<Float32Array | null | undefined>) => concatFloat32(parts);
   const grids = (g: Array<readonly Grid[] | null | undefined>) => {
     const all = g.flatMap((x) => x ?? []);
     return all.length ? [...all] : null;

@@ -124,7 +124,8 @@ export class RewardRouter {
     this.casPool = null;
   }
 
-  private errorResult(sample: unknown, reason: string, partial: Partial<RewardResult> = {}): RewardResult {
+  /** The result for a sample that could not be scored: minimum reward, status 'error', the reason. */
+  errorResult(sample: unknown, reason: string, partial: Partial<RewardResult> = {}): RewardResult {
     const s = (sample ?? {}) as Partial<Sample>;
     return {
       id: typeof s.id === 'string' ? s.id : '(no id)',

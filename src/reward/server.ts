@@ -153,21 +153,7 @@ export function buildRewardServer(router: RewardRouter, opts: RewardServerOption
       unjudged: results.filter((r) => r.status === 'unjudged').length,
     });
   };
-  const errorFor = (id: string, reason: string): RewardResult => ({
-    id,
-    reward: router.config.minReward,
-    correct: false,
-    domain: 'text',
-    verifier: 'general',
-    reason,
-    confident: false,
-    status: 'error',
-    route: '-',
-    answer: null,
-    path: 'error',
-    gates: [],
-    ms: 0,
-  });
+  const errorFor = (id: string, reason: string): RewardResult => router.errorResult({ id }, reason);
 
   app.get('/health', async () => ({ ok: true }));
   app.get('/stats', async () => ({ domains: router.stats.snapshot() }));

@@ -15,7 +15,7 @@
 import type { Sample } from '../data/sample.js';
 import { F, fromArray, type Parameter, type Tensor } from '../engine/index.js';
 import { ChatModel, sampleMessage } from '../io/chat.js';
-import { type GenerationInput, type GenerationOutput, generate } from '../io/generate.js';
+import { concatVisual, type GenerationInput, type GenerationOutput, generate } from '../io/generate.js';
 import type { ChatMessage } from '../io/template.js';
 import { createModel } from '../model/glm4v.js';
 import { validateSampling } from './rollout/sampling.js';
@@ -139,30 +139,6 @@ export class GlmPolicy implements Policy {
     const ent = lsm.exp().mul(lsm).sum(-1).neg();
     return { logprobs, entropy: ent.gather(1, idx).mul(fromArray(valid, [B, T])) };
   }
-}
-
-function concatVisual(parts: readonly Visual[]): Required<Visual> {
-  const cat = (xs: Array<Float32Array | null | undefined>) => {
-    const list = xs.filter((x): x is Float32Array => !!x && x.length > 0);
-    if (!list.length) return null;
-    const out = new Float32Array(list.reduce((a, x) => a + x.length, 0));
-    let o = 0;
-    for (const x of list) {
-      out.set(x, o);
-      o += x.length;
-    }
-    return out;
-  };
-  const grids = (xs: Array<Visual['imageGridThw']>) => {
-    const all = xs.flatMap((g) => g ?? []);
-    return all.length ? all : null;
-  };
-  return {
-    pixelValues: cat(parts.map((p) => p.pixelValues)),
-    imageGridThw: grids(parts.map((p) => p.imageGridThw)),
-    pixelValuesVideos: cat(parts.map((p) => p.pixelValuesVideos)),
-    videoGridThw: grids(parts.map((p) => p.videoGridThw)),
-  };
 }
 
 export interface GlmEngineOptions {

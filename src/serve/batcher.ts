@@ -17,11 +17,11 @@
 import { noGrad, scope, type Tensor, zeros } from '../engine/index.js';
 import {
   checkGenerateOptions,
-  concatVisual,
   type GenerateOptions,
   type GenerationInput,
   type GenerationOutput,
   newRowState,
+  prefill,
   type RowState,
   rowOutput,
   rowsOf,
@@ -358,31 +358,15 @@ export class ContinuousBatcher {
   private prefill(jobs: Job[]): { cache: KVCache; jobs: Job[] } {
     const maxLen = Math.max(...jobs.map((j) => j.input.inputIds.length));
     const pad = jobs[0]!.opts.padTokenId ?? jobs[0]!.opts.stopTokenIds[0] ?? 0;
-    const ids = jobs.map((j) => [...new Array(maxLen - j.input.inputIds.length).fill(pad), ...j.input.inputIds]);
-    const mask = jobs.map((j) => [
-      ...new Array(maxLen - j.input.inputIds.length).fill(0),
-      ...new Array(j.input.inputIds.length).fill(1),
-    ]);
-    const visual = concatVisual(jobs.map((j) => j.input));
     const cache = this.model.newCache(maxLen + 16);
     let logits: Float32Array[];
     try {
-      logits = noGrad(() =>
-        scope(() =>
-          rowsOf(
-            this.model.forward({
-              inputIds: ids,
-              attentionMask: mask,
-              pixelValues: visual.pixelValues,
-              imageGridThw: visual.imageGridThw,
-              pixelValuesVideos: visual.pixelValuesVideos,
-              videoGridThw: visual.videoGridThw,
-              cache,
-              logitsToKeep: 1,
-            }).logits,
-          ),
-        ),
-      );
+      logits = prefill(
+        this.model,
+        jobs.map((j) => j.input),
+        pad,
+        cache,
+      ).logits;
     } catch (e) {
       cache.dispose();
       throw e;
