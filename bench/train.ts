@@ -7,6 +7,7 @@
  *
  *   npm run bench:train                  # 12 measured steps per configuration
  *   npm run bench:train -- --quick       # 4
+ *   npm run bench:train -- --micro-only  # only section 2 (one micro-batch against transformers)
  *   GLMV_PYTHON=/path/to/python npm run bench:train
  *
  * Data is generated once into runs/bench/train/data (deterministic). Results: runs/bench/train.json.
@@ -31,6 +32,7 @@ import { runStage, type StageResult, type StepMetrics } from '../src/train/train
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
 const quick = process.argv.includes('--quick');
+const microOnly = process.argv.includes('--micro-only');
 const STEPS = quick ? 4 : 12;
 const WARMUP = 2;
 const out = join(root, 'runs', 'bench', 'train');
@@ -199,23 +201,28 @@ async function main() {
       `data.sources=[{path: ${d.docs}}]`,
     ]) as ModelStageConfig;
   const results: Measured[] = [];
-  const pre32 = await measure('pretrain fp32', pretrain('fp32'));
-  results.push(pre32.m);
-  results.push((await measure('pretrain bf16', pretrain('bf16'))).m);
-  const sft = (precision: string) =>
-    loadTrainConfig('configs/train/sft.yaml', 'sft', [
-      ...sets(join(out, `sft-${precision}`), precision),
-      `model.init=${pre32.res.checkpoint}`,
-      `data.sources=[{path: ${d.samples}}]`,
-      'sft.filter.enabled=false',
-    ]) as ModelStageConfig;
-  results.push((await measure('sft fp32', sft('fp32'))).m);
-  results.push((await measure('sft bf16', sft('bf16'))).m);
-
-  console.log(
-    `\n1. trainer steps (median of ${STEPS} after ${WARMUP} warm-up; ${pre32.res.parameters.toLocaleString()} parameters; data loading included)`,
-  );
-  console.log('   configuration   step      tokens/s   tokens/step  data/step  packing  peak tensors  loss first→last');
+  let parameters = 0;
+  if (!microOnly) {
+    const pre32 = await measure('pretrain fp32', pretrain('fp32'));
+    parameters = pre32.res.parameters;
+    results.push(pre32.m);
+    results.push((await measure('pretrain bf16', pretrain('bf16'))).m);
+    const sft = (precision: string) =>
+      loadTrainConfig('configs/train/sft.yaml', 'sft', [
+        ...sets(join(out, `sft-${precision}`), precision),
+        `model.init=${pre32.res.checkpoint}`,
+        `data.sources=[{path: ${d.samples}}]`,
+        'sft.filter.enabled=false',
+      ]) as ModelStageConfig;
+    results.push((await measure('sft fp32', sft('fp32'))).m);
+    results.push((await measure('sft bf16', sft('bf16'))).m);
+    console.log(
+      `\n1. trainer steps (median of ${STEPS} after ${WARMUP} warm-up; ${parameters.toLocaleString()} parameters; data loading included)`,
+    );
+    console.log(
+      '   configuration   step      tokens/s   tokens/step  data/step  packing  peak tensors  loss first→last',
+    );
+  }
   for (const r of results)
     console.log(
       `   ${r.name.padEnd(15)} ${(r.stepMs / 1000).toFixed(2).padStart(5)} s ${r.tokensPerSecond.toFixed(0).padStart(9)} ${r.tokensPerStep.toFixed(0).padStart(12)} ${r.dataMs.toFixed(0).padStart(7)} ms ${(100 * r.packing).toFixed(1).padStart(6)}% ${r.peakMB.toFixed(0).padStart(9)} MB   ${r.loss[0].toFixed(2)} → ${r.loss[1].toFixed(2)}`,
@@ -268,6 +275,8 @@ async function main() {
         input_ids: rows.map((r) => r.ids),
         attention_mask: rows.map((r) => r.mask),
         labels: rows.map((r) => r.labels),
+        // transformers 5 wants the token types for M-RoPE (1 = image token; the batch holds no video).
+        mm_token_type_ids: rows.map((r) => r.ids.map((id: number) => (id === sm.config.imageTokenId ? 1 : 0))),
         image_grid_thw: row.imageGridThw,
         patch_dim: row.pixelValues
           ? row.pixelValues.length / row.imageGridThw.reduce((a, g) => a + g[0] * g[1] * g[2], 0)
@@ -317,7 +326,7 @@ async function main() {
       {
         date: new Date().toISOString(),
         steps: STEPS,
-        parameters: pre32.res.parameters,
+        parameters,
         trainer: results,
         microBatch: {
           tokens,

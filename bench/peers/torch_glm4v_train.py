@@ -37,6 +37,7 @@ def main():
     mask = torch.tensor(b["attention_mask"], dtype=torch.long)
     labels = torch.tensor(b["labels"], dtype=torch.long)
     grid = torch.tensor(b["image_grid_thw"], dtype=torch.long) if b["image_grid_thw"] else None
+    types = torch.tensor(b["mm_token_type_ids"], dtype=torch.long)
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
@@ -46,6 +47,7 @@ def main():
                 attention_mask=mask,
                 pixel_values=pixels if grid is not None else None,
                 image_grid_thw=grid,
+                mm_token_type_ids=types,
                 labels=labels,
             )
         out.loss.backward()

@@ -124,6 +124,8 @@ const PackSchema = z
     overlong: z.enum(['truncate', 'drop']).default('truncate'),
     /** Forward rows are the packed sequences concatenated without their tail padding, padded to this multiple. */
     padMultiple: pos().default(64),
+    /** sample: attention and positions per sample; sequence: per packed sequence (documents see each other). */
+    isolation: z.enum(['sample', 'sequence']).default('sample'),
   })
   .strict();
 
@@ -334,6 +336,10 @@ function checkModelStage(c: ModelStageConfig, where: string): void {
   if (batch.rows % batch.microRows !== 0)
     throw new Error(
       `${where}: batch.rows (${batch.rows}) must be a multiple of batch.microRows (${batch.microRows}); the accumulation is rows / microRows`,
+    );
+  if (c.pack.isolation === 'sequence' && optim.lossAverage === 'sample')
+    throw new Error(
+      `${where}: optim.lossAverage "sample" needs pack.isolation "sample" (with "sequence" the documents of a packed sequence form one sample)`,
     );
   if (optim.warmupSteps > run.steps)
     throw new Error(`${where}: optim.warmupSteps (${optim.warmupSteps}) exceeds run.steps (${run.steps})`);

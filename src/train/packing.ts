@@ -146,11 +146,47 @@ export function assembleRow(examples: readonly Example[], opts: RowOptions): Pac
   };
 }
 
-/** Splits bins into micro-batches of `microRows` bins (in order) and assembles each as one row. */
-export function microBatches(bins: readonly Bin[], microRows: number, opts: RowOptions): PackedRow[] {
+/**
+ * The examples of one packed sequence as a single example: one attention segment whose positions run on across the
+ * documents (concatenated pre-training, as long-context training does with short documents). Each document still
+ * starts with its own prefix, and its first label stays ignored.
+ */
+export function joinExamples(exs: readonly Example[]): Example {
+  if (exs.length === 1) return exs[0]!;
+  const n = exs.reduce((a, e) => a + e.ids.length, 0);
+  const ids = new Int32Array(n);
+  const labels = new Int32Array(n);
+  let o = 0;
+  for (const e of exs) {
+    ids.set(e.ids, o);
+    labels.set(e.labels, o);
+    o += e.ids.length;
+  }
+  return {
+    id: exs.map((e) => e.id).join('+'),
+    group: exs[0]!.group,
+    ids,
+    labels,
+    targets: exs.reduce((a, e) => a + e.targets, 0),
+    images: exs.flatMap((e) => e.images),
+    videos: exs.flatMap((e) => e.videos),
+  };
+}
+
+/**
+ * Splits bins into micro-batches of `microRows` bins (in order) and assembles each as one row. `isolation`: each
+ * example its own attention segment (`sample`, the default), or each packed sequence one segment (`sequence`).
+ */
+export function microBatches(
+  bins: readonly Bin[],
+  microRows: number,
+  opts: RowOptions & { isolation?: 'sample' | 'sequence' },
+): PackedRow[] {
   const rows: PackedRow[] = [];
   for (let i = 0; i < bins.length; i += microRows) {
-    const exs = bins.slice(i, i + microRows).flatMap((b) => b.examples);
+    const group = bins.slice(i, i + microRows).filter((b) => b.examples.length);
+    const exs =
+      opts.isolation === 'sequence' ? group.map((b) => joinExamples(b.examples)) : group.flatMap((b) => b.examples);
     if (exs.length) rows.push(assembleRow(exs, opts));
   }
   return rows;

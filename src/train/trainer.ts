@@ -344,7 +344,11 @@ class StageRunner {
       const packer = await this.nextBatch();
       const dataMs = performance.now() - t;
       const padId = d.tokenizer.padTokenId ?? this.encoder.ids.eos;
-      const rows = microBatches(packer.bins, c.batch.microRows, { padId, padMultiple: c.pack.padMultiple });
+      const rows = microBatches(packer.bins, c.batch.microRows, {
+        padId,
+        padMultiple: c.pack.padMultiple,
+        isolation: c.pack.isolation,
+      });
       let microMs: number | null = null;
       let trainable = c.model.freezeVision ? counts.total - counts.vision : counts.total;
       if (build) {
@@ -444,7 +448,11 @@ class StageRunner {
       const packer = await this.nextBatch();
       const dataMs = performance.now() - ts;
       this.prefetch(packer.bins.reduce((a, b) => a + b.examples.length, 0));
-      const rows = microBatches(packer.bins, c.batch.microRows, { padId, padMultiple: c.pack.padMultiple });
+      const rows = microBatches(packer.bins, c.batch.microRows, {
+        padId,
+        padMultiple: c.pack.padMultiple,
+        isolation: c.pack.isolation,
+      });
       const m = this.step(rows, step, schedule(step), accum);
       step++;
       const stepMs = performance.now() - ts;

@@ -47,6 +47,9 @@ describe('validation', () => {
     expect(bad({ model: { tokenizer: 't', arch: { hiddenSize: 100, heads: 4 } } })).toThrow(
       /head dim hiddenSize \/ heads = 25/,
     );
+    expect(bad({ pack: { isolation: 'sequence' }, optim: { lossAverage: 'sample' } })).toThrow(
+      /lossAverage "sample" needs pack\.isolation "sample"/,
+    );
     expect(bad({ optim: { warmupSteps: 20 } })).toThrow(/optim\.warmupSteps \(20\) exceeds run\.steps \(10\)/);
     expect(bad({ sft: { filter: { minPassRate: 0.5, maxPassRate: 0.5 } } }, 'sft')).toThrow(
       /minPassRate \(0\.5\) must be below maxPassRate/,

@@ -7,7 +7,7 @@ import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
 import { loadTrainConfig, type ModelStageConfig } from '../../src/train/config.js';
 import { Encoder, type Example, IGNORE } from '../../src/train/encode.js';
 import { archConfig, defaultProcessorConfigs } from '../../src/train/model.js';
-import { assembleRow, microBatches, Packer, withSampleWeights } from '../../src/train/packing.js';
+import { assembleRow, joinExamples, microBatches, Packer, withSampleWeights } from '../../src/train/packing.js';
 import { openRecords } from '../../src/train/records.js';
 import { baseConfig, type Fixture, fixture } from './helpers.js';
 
@@ -174,6 +174,24 @@ describe('a packed row equals its examples one by one', () => {
     // And it differs from the token mean (examples have different lengths) by far more than the tolerance above.
     const tokenMean = lossOf(examples) / examples.reduce((a, e) => a + e.targets, 0);
     expect(Math.abs(tokenMean - expected) / expected).toBeGreaterThan(1e-4);
+  });
+
+  it('sequence isolation: one attention span per packed sequence, the same as the documents joined into one', () => {
+    const p = new Packer(2048, 2);
+    for (const e of examples) p.add(e);
+    const rows = microBatches(p.bins, 2, { padId: 0, isolation: 'sequence' });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.cuSeqlens.length - 1).toBe(
+      p.bins.length + (rows[0]!.inputIds.length > rows[0]!.realTokens ? 1 : 0),
+    );
+    const joined = p.bins.map((b) => joinExamples(b.examples));
+    expect(joined[0]!.targets).toBe(p.bins[0]!.examples.reduce((a, e) => a + e.targets, 0));
+    const spans = lossOf(joined);
+    const isolated = lossOf(examples);
+    // Documents now see their neighbours: a different loss from isolated packing.
+    expect(Math.abs(spans - isolated) / isolated).toBeGreaterThan(1e-4);
+    const alone = joined.map((j) => lossOf([j])).reduce((a, b) => a + b, 0);
+    expect(Math.abs(spans - alone) / alone).toBeLessThan(1e-5);
   });
 
   it('gives the same gradients as the examples accumulated one by one', () => {
