@@ -126,7 +126,8 @@ const SYMBOLS: Record<string, string> = {
   therefore: '',
 };
 
-const GREEK = new Set([
+/** Lower-case Greek letter names (LaTeX commands), shared with the value parser. */
+export const GREEK_LOWER: readonly string[] = [
   'alpha',
   'beta',
   'gamma',
@@ -152,6 +153,10 @@ const GREEK = new Set([
   'chi',
   'psi',
   'omega',
+];
+
+const GREEK = new Set([
+  ...GREEK_LOWER,
   'Gamma',
   'Delta',
   'Theta',

@@ -7,7 +7,7 @@
  */
 import { type MathNode, parse as mathParse } from 'mathjs';
 import { compileNode } from './evaluate.js';
-import { LatexError, type LatexFlags, latexToPlain } from './latex.js';
+import { GREEK_LOWER, LatexError, type LatexFlags, latexToPlain } from './latex.js';
 
 export type Bracket = '(' | ')' | '[' | ']' | '{' | '}' | '';
 
@@ -74,33 +74,7 @@ const FUNCS = new Set([
   'factorial',
 ]);
 const CONSTS = new Set(['pi', 'e', 'i', 'Infinity']);
-const GREEK = new Set([
-  'alpha',
-  'beta',
-  'gamma',
-  'delta',
-  'epsilon',
-  'varepsilon',
-  'zeta',
-  'eta',
-  'theta',
-  'vartheta',
-  'iota',
-  'kappa',
-  'lambda',
-  'mu',
-  'nu',
-  'xi',
-  'rho',
-  'sigma',
-  'tau',
-  'upsilon',
-  'phi',
-  'varphi',
-  'chi',
-  'psi',
-  'omega',
-]);
+const GREEK = new Set(GREEK_LOWER);
 /** Short English words: an answer containing them is prose, not a product of single-letter variables. */
 const PROSE = new Set(
   'or and to is the of no yes not are any all for but nor yet was its it be at by on if then than so as an'.split(' '),
