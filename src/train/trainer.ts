@@ -495,6 +495,7 @@ class StageRunner {
           total_tokens: this.totals.tokens,
           dropped: this.totals.dropped,
           truncated: this.totals.truncated,
+          ...(this.noRationale ? { no_rationale: this.noRationale } : {}),
           ...(m.aux !== null ? { moe_aux: m.aux } : {}),
         });
       progress.update(
@@ -561,15 +562,24 @@ class StageRunner {
             `data: sample ${s.id} has no rationale; samples without one are trained as /nothink (counted in metrics)`,
           );
       }
-      ex = await this.encoder.encodeSft(s, thinking);
+      ex = await this.withContext(s.id, ref, () => this.encoder.encodeSft(s, thinking));
     } else {
       const doc = rec.type === 'doc' ? rec.doc : this.encoder.sampleAsDoc(rec.sample);
-      ex = await this.encoder.encodeDoc(doc);
+      ex = await this.withContext(doc.id, ref, () => this.encoder.encodeDoc(doc));
     }
     const fit = fitExample(ex, c.pack.seqLen, c.pack.overlong, this.encoder.ids);
     if (!fit || fit.targets <= 0) return null;
     if (fit.truncated) this.totals.truncated++;
     return fit;
+  }
+
+  /** Errors while encoding a record name the record and its source (a missing image, an unreadable video…). */
+  private async withContext<T>(id: string, ref: RecordRef, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      throw new Error(`data source ${ref.source.name}, record ${id}: ${(e as Error).message}`);
+    }
   }
 
   /** Starts decoding the images of roughly the next step's records (they decode during this step's compute). */

@@ -119,6 +119,29 @@ describe('data selection', () => {
   });
 });
 
+describe('bad data', () => {
+  it('a missing image stops the run with the source, the record and the file named', async () => {
+    const dir = join(tmp, 'noimg-data');
+    mkdirSync(dir);
+    const shard = join(f.samples, 'shard-00000');
+    const lines = readFileSync(join(shard, 'samples.jsonl'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"images":["img/'));
+    writeFileSync(join(dir, 'samples.jsonl'), `${lines[0]}\n`); // its image stays behind in the fixture
+    const run = join(tmp, 'noimg');
+    const c = cfg('pretrain', run, {
+      run: { dir: run, steps: 1 },
+      data: { sources: [{ path: join(dir, 'samples.jsonl') }] },
+    });
+    const id = JSON.parse(lines[0]!).id as string;
+    await expect(runStage(c, quiet)).rejects.toThrow(
+      new RegExp(
+        `data source .*samples\\.jsonl, record ${id.replace(/[/.]/g, '\\$&')}: image .*\\.png: file not found`,
+      ),
+    );
+  });
+});
+
 describe('checkpoints', () => {
   it('are complete model folders that glmv chat loads', async () => {
     const dir = join(tmp, 'folder');
