@@ -99,8 +99,9 @@ export function summarize(
 
 /** One line per domain: "stem: 120 candidates, 80 kept, 25 too easy, 15 too hard (mean pass 0.41)". */
 export function formatFilterReport(r: FilterReport): string[] {
+  const scored = Object.values(r.perDomain).reduce((a, d) => a + d.scored, 0);
   const lines = [
-    `difficulty filter (pass@${r.k} by ${r.model}${r.reused ? ', reused from filter.jsonl' : ''}): ${r.candidates} candidates, ${r.kept} kept, ${r.tooEasy} too easy, ${r.tooHard} too hard`,
+    `difficulty filter (pass@${r.k} by ${r.model}${r.reused ? ', reused from filter.jsonl' : ''}): ${r.candidates} candidates${scored < r.candidates ? ` (${scored} scored, the rest kept unscored)` : ''}, ${r.kept} kept, ${r.tooEasy} too easy, ${r.tooHard} too hard`,
   ];
   for (const [d, s] of Object.entries(r.perDomain).sort())
     lines.push(

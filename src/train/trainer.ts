@@ -396,7 +396,7 @@ class StageRunner {
         tokensPerStep: c.batch.rows * c.pack.seqLen,
         accumulation: accum,
         firstStep: {
-          examples: rows.reduce((a, r) => a + r.examples, 0),
+          examples: packer.bins.reduce((a, b) => a + b.examples.length, 0),
           realTokens: rows.reduce((a, r) => a + r.realTokens, 0),
           targets: rows.reduce((a, r) => a + r.targets, 0),
           packingEfficiency: packer.efficiency(),
@@ -454,6 +454,8 @@ class StageRunner {
         isolation: c.pack.isolation,
       });
       const m = this.step(rows, step, schedule(step), accum);
+      // Records, whether or not a packed sequence joined them into one attention span.
+      m.examples = packer.bins.reduce((a, b) => a + b.examples.length, 0);
       step++;
       const stepMs = performance.now() - ts;
       const metrics: StepMetrics = {
