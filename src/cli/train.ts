@@ -145,7 +145,7 @@ Examples:
   glmv train sft --config configs/train/sft.yaml --dry-run
   glmv train sft --config configs/train/sft.yaml --set sft.filter.enabled=true --set sft.filter.k=4
   glmv train sft --config configs/train/sft.yaml --set sft.nothinkShare=0.3 --set optim.lossAverage=sample
-  glmv chat --model runs/sft/final --image examples/cat.png "How many cats?"`,
+  glmv chat --model runs/sft/final --image photo.png "How many circles are there?"`,
 };
 
 const DESCRIPTIONS: Record<StageName, string> = {
