@@ -160,6 +160,10 @@ export function loadOptimizer(dir: string, state: TrainerState, opt: AdamW, para
       `checkpoint ${dir}: the trainable parameters differ from the checkpoint's (${missing.length} only in the checkpoint, e.g. ${missing[0] ?? '-'}; ${extra.length} only in this run, e.g. ${extra[0] ?? '-'}); was model.freezeVision changed?`,
     );
   }
+  if (!existsSync(join(dir, OPTIMIZER_FILE)))
+    throw new Error(
+      `checkpoint ${dir}: no ${OPTIMIZER_FILE} (a final model folder keeps only the weights); resume from the run's checkpoints/ or start a new stage with model.init ${dir}`,
+    );
   const t = loadSafetensors(join(dir, OPTIMIZER_FILE));
   opt.loadStateDict({
     step: state.optimizer.step,

@@ -1,5 +1,5 @@
 /** The training loop end to end on a tiny model: exact resume, SFT memorisation, checkpoints, MoE, run-folder safety. */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -97,6 +97,13 @@ describe('resume', () => {
       /differs from the checkpoint's in .*optim\.lr/,
     );
     await expect(runStage(c, { ...quiet, resume: dir })).rejects.toThrow(/nothing left to train/);
+    // A checkpoint folder without its optimizer moments cannot continue exactly.
+    const orphan = join(tmp, 'orphan');
+    cpSync(join(dir, 'checkpoints', 'step-000001'), orphan, { recursive: true });
+    rmSync(join(orphan, 'optimizer.safetensors'));
+    await expect(runStage(c, { ...quiet, resume: orphan })).rejects.toThrow(
+      /no optimizer\.safetensors \(a final model folder keeps only the weights\)/,
+    );
     await expect(runStage(c, { ...quiet, resume: join(tmp, 'nope') })).rejects.toThrow(
       /--resume .*nope: no such folder/,
     );
