@@ -1,6 +1,6 @@
 /**
  * Records → training examples: token ids, labels (−100 = no loss) and the processed pixels of their images and
- * videos, each image decoded and resized once (an LRU cache keeps resized images across epochs).
+ * videos, each image decoded and resized once (a bounded cache keeps resized images across epochs).
  *
  * Pre-training documents: `[gMASK]<sop>` + text and media in reading order + `<|endoftext|>`. Consecutive text parts
  * are joined by a newline; an image is `<|begin_of_image|>` + its `<|image|>` tokens + `<|end_of_image|>`, a video the
@@ -69,7 +69,7 @@ export interface EncoderOptions {
   style: TemplateStyle;
   /** Appended after the assistant target and trained on. Default `<|endoftext|>`. */
   endToken?: string;
-  /** Resized-image cache budget in bytes (0 = off). */
+  /** Resized-image cache budget in bytes (0 = off); filled in first-seen order, never evicted. */
   imageCacheBytes?: number;
 }
 
@@ -157,9 +157,6 @@ export class Encoder {
   private async resized(path: string): Promise<RgbImage> {
     const hit = this.cache.get(path);
     if (hit) {
-      // Refresh its LRU position.
-      this.cache.delete(path);
-      this.cache.set(path, hit);
       this.stats.cached++;
       return hit;
     }
@@ -181,15 +178,12 @@ export class Encoder {
         ? img
         : resizeRgb(img, size.width, size.height, cfg.resample);
     this.stats.decoded++;
+    // Admit until full, never evict: epochs revisit every image in a new order, so whatever is cached is hit once per
+    // epoch, while an LRU would evict each image just before its next visit whenever the data outgrows the cache.
     const budget = this.opts.imageCacheBytes ?? 0;
-    if (budget > 0 && out.data.length <= budget) {
+    if (this.cacheBytes + out.data.length <= budget) {
       this.cache.set(path, out);
       this.cacheBytes += out.data.length;
-      for (const [k, v] of this.cache) {
-        if (this.cacheBytes <= budget) break;
-        this.cache.delete(k);
-        this.cacheBytes -= v.data.length;
-      }
     }
     return out;
   }

@@ -125,6 +125,33 @@ describe('SFT samples', () => {
   });
 });
 
+describe('the image cache', () => {
+  it('decodes each image once while it has room, then stops admitting (never evicts)', async () => {
+    const withImages = docs.filter((d) => d.images.length === 1 && d.kind === 'ocr').slice(0, 3);
+    const mk = (bytes: number) =>
+      new Encoder({
+        tokenizer: tok,
+        imageConfig: pc.image,
+        videoConfig: pc.video,
+        template: CHAT_TEMPLATES.glm41v,
+        style: 'glm4.1v',
+        imageCacheBytes: bytes,
+      });
+    const big = mk(1 << 20);
+    for (let r = 0; r < 2; r++) for (const d of withImages) await big.encodeDoc(d);
+    expect(big.stats).toEqual({ decoded: 3, cached: 3 });
+    // Room for one 56×56 image (9408 bytes): the first stays, later ones are decoded every time.
+    const one = mk(56 * 56 * 3 + 10);
+    for (let r = 0; r < 2; r++) for (const d of withImages) await one.encodeDoc(d);
+    expect(one.stats).toEqual({ decoded: 5, cached: 1 });
+    const off = mk(0);
+    const a = await off.encodeDoc(withImages[0]!);
+    const b = await big.encodeDoc(withImages[0]!);
+    expect(off.stats.cached).toBe(0);
+    expect(a.images[0]!.pixelValues).toEqual(b.images[0]!.pixelValues);
+  });
+});
+
 describe('fitting to the sequence length', () => {
   const ids = { image: 900, endImage: 902, endVideo: 904 };
   const ex = (tokens: number[]) => ({
