@@ -124,6 +124,8 @@ const PackSchema = z
     overlong: z.enum(['truncate', 'drop']).default('truncate'),
     /** Forward rows are the packed sequences concatenated without their tail padding, padded to this multiple. */
     padMultiple: pos().default(64),
+    /** Image patches of a row are padded to a multiple of this with a blank image (0 = off): fewer distinct shapes. */
+    visionBucket: nonneg().default(256),
     /** sample: attention and positions per sample; sequence: per packed sequence (documents see each other). */
     isolation: z.enum(['sample', 'sequence']).default('sample'),
   })

@@ -344,11 +344,7 @@ class StageRunner {
       const packer = await this.nextBatch();
       const dataMs = performance.now() - t;
       const padId = d.tokenizer.padTokenId ?? this.encoder.ids.eos;
-      const rows = microBatches(packer.bins, c.batch.microRows, {
-        padId,
-        padMultiple: c.pack.padMultiple,
-        isolation: c.pack.isolation,
-      });
+      const rows = microBatches(packer.bins, c.batch.microRows, this.rowOptions(padId));
       let microMs: number | null = null;
       let trainable = c.model.freezeVision ? counts.total - counts.vision : counts.total;
       if (build) {
@@ -448,11 +444,7 @@ class StageRunner {
       const packer = await this.nextBatch();
       const dataMs = performance.now() - ts;
       this.prefetch(packer.bins.reduce((a, b) => a + b.examples.length, 0));
-      const rows = microBatches(packer.bins, c.batch.microRows, {
-        padId,
-        padMultiple: c.pack.padMultiple,
-        isolation: c.pack.isolation,
-      });
+      const rows = microBatches(packer.bins, c.batch.microRows, this.rowOptions(padId));
       const m = this.step(rows, step, schedule(step), accum);
       // Records, whether or not a packed sequence joined them into one attention span.
       m.examples = packer.bins.reduce((a, b) => a + b.examples.length, 0);
@@ -573,6 +565,24 @@ class StageRunner {
     if (!fit || fit.targets <= 0) return null;
     if (fit.truncated) this.totals.truncated++;
     return fit;
+  }
+
+  /** How micro-batch rows are laid out (padding, vision bucket, isolation). */
+  private rowOptions(padId: number): Parameters<typeof microBatches>[2] {
+    const c = this.cfg;
+    const I = this.encoder.ids;
+    return {
+      padId,
+      padMultiple: c.pack.padMultiple,
+      isolation: c.pack.isolation,
+      visionBucket: {
+        bucket: c.pack.visionBucket,
+        imageId: I.image,
+        beginImageId: I.beginImage,
+        endImageId: I.endImage,
+        mergeSize: this.encoder.opts.imageConfig.mergeSize,
+      },
+    };
   }
 
   /** Errors while encoding a record name the record and its source (a missing image, an unreadable video…). */

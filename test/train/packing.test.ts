@@ -66,10 +66,11 @@ describe('a packed row equals its examples one by one', () => {
   let f: Fixture;
   let examples: Example[];
   let model: Glm4vForConditionalGeneration;
+  let tokenizer: GlmTokenizer;
   beforeAll(async () => {
     f = await fixture();
     const cfg = loadTrainConfig(baseConfig(f, '/unused'), 'pretrain') as ModelStageConfig;
-    const tokenizer = await GlmTokenizer.fromPretrained(f.tokenizer);
+    tokenizer = await GlmTokenizer.fromPretrained(f.tokenizer);
     const pc = defaultProcessorConfigs(cfg.model.arch);
     const enc = new Encoder({
       tokenizer,
@@ -174,6 +175,62 @@ describe('a packed row equals its examples one by one', () => {
     // And it differs from the token mean (examples have different lengths) by far more than the tolerance above.
     const tokenMean = lossOf(examples) / examples.reduce((a, e) => a + e.targets, 0);
     expect(Math.abs(tokenMean - expected) / expected).toBeGreaterThan(1e-4);
+  });
+
+  it('a blank image rounding the vision batch to a bucket changes neither the loss nor the gradients', () => {
+    const tok = (t: string) => tokenizer.id(t);
+    const vb = {
+      bucket: 128,
+      imageId: tok('<|image|>'),
+      beginImageId: tok('<|begin_of_image|>'),
+      endImageId: tok('<|end_of_image|>'),
+      mergeSize: 2,
+    };
+    const plain = assembleRow(examples, { padId: 0, padMultiple: 16 });
+    const bucketed = assembleRow(examples, { padId: 0, padMultiple: 16, visionBucket: vb });
+    const patches = (r: typeof plain) => r.imageGridThw.reduce((a, g) => a + g[0] * g[1] * g[2], 0);
+    expect(patches(bucketed) % 128).toBe(0);
+    expect(patches(bucketed)).toBeGreaterThan(patches(plain));
+    expect(bucketed.imageGridThw.at(-1)![1]).toBe(2);
+    expect(bucketed.realTokens).toBe(plain.realTokens);
+    expect(bucketed.targets).toBe(plain.targets);
+    const run = (r: typeof plain) => {
+      model.zeroGrad();
+      const loss = scope(() => {
+        const L = r.inputIds.length;
+        const out = model.forward({
+          inputIds: fromArray(r.inputIds, [1, L], 'int32'),
+          labels: fromArray(r.labels, [1, L], 'int32'),
+          cuSeqlens: r.cuSeqlens,
+          pixelValues: r.pixelValues,
+          imageGridThw: r.imageGridThw,
+          pixelValuesVideos: r.pixelValuesVideos,
+          videoGridThw: r.videoGridThw.length ? r.videoGridThw : null,
+          lossReduction: 'sum',
+        });
+        out.loss!.backward();
+        return out.loss!.item();
+      });
+      const g = new Map(model.namedParameters().map(([n, p]) => [n, p.grad ? p.grad.toFloat32() : null]));
+      model.zeroGrad();
+      return { loss, g };
+    };
+    const a = run(plain);
+    const b = run(bucketed);
+    expect(Math.abs(a.loss - b.loss) / a.loss).toBeLessThan(1e-5);
+    for (const [n, ga] of a.g) {
+      const gb = b.g.get(n)!;
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < ga!.length; i++) {
+        num += (ga![i]! - gb![i]!) ** 2;
+        den += ga![i]! ** 2;
+      }
+      expect(Math.sqrt(num / Math.max(den, 1e-30)), n).toBeLessThan(1e-4);
+    }
+    // Rows without images stay without.
+    const textOnly = examples.filter((e) => !e.images.length && !e.videos.length);
+    expect(assembleRow(textOnly, { padId: 0, visionBucket: vb }).imageGridThw).toEqual([]);
   });
 
   it('sequence isolation: one attention span per packed sequence, the same as the documents joined into one', () => {
