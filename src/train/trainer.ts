@@ -16,6 +16,7 @@ import { stringify as toYaml } from 'yaml';
 import { hash32 } from '../data/generate.js';
 import type { Sample } from '../data/sample.js';
 import {
+  clearPool,
   F,
   fromArray,
   getMatmulPrecision,
@@ -841,6 +842,8 @@ class StageRunner {
         return null;
       }
     }
+    // Generation leaves its own buffer sizes in the engine pool; drop them so the training shapes pool again.
+    clearPool();
     this.metrics.write({
       event: 'eval',
       stage: this.cfg.stage,
@@ -901,6 +904,7 @@ class StageRunner {
       this.getRouter(),
     );
     this.filterReport = report;
+    clearPool();
     for (const l of formatFilterReport(report)) this.log(l);
     this.metrics.write({ event: 'filter', ...report });
     if (report.kept === 0)
