@@ -4,9 +4,8 @@
  * (`--set optim.lr=3e-4`), and cross-field checks before anything runs. Every field is documented in
  * configs/train/README.md (a test keeps the two in sync). Relative paths are relative to the working directory.
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { applyOverrides, readConfigFile as readSharedConfigFile } from '../util/config.js';
 
 export const STAGES = ['tokenizer', 'pretrain', 'longctx', 'sft'] as const;
 export type StageName = (typeof STAGES)[number];
@@ -387,55 +386,13 @@ function checkModelStage(c: ModelStageConfig, where: string): void {
     throw new Error(`${where}: eval.accuracy.thinking applies to the chat prompt only; remove it or use prompt: chat`);
 }
 
-/** Reads YAML (.yaml/.yml) or JSON. */
+/** Reads a YAML (.yaml/.yml) or JSON train config (the shared reader, naming the file in errors). */
 export function readConfigFile(path: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`train config ${path}: cannot read (${(e as Error).message})`);
-  }
-  const json = /\.json$/i.test(path);
-  try {
-    return json ? JSON.parse(text) : parseYaml(text);
-  } catch (e) {
-    throw new Error(
-      `train config ${path}: not valid ${json ? 'JSON' : 'YAML'} (${(e as Error).message.split('\n')[0]})`,
-    );
-  }
+  return readSharedConfigFile(path, 'train config');
 }
 
-/**
- * Applies `key.path=value` overrides; values are YAML scalars (numbers, booleans, null, [lists], {maps}). Array
- * elements are addressed by index (`data.sources.0.weight=2`). Unknown keys are left for validation to report.
- */
-export function applyOverrides(raw: unknown, sets: readonly string[]): unknown {
-  const root = structuredClone(raw ?? {}) as Record<string, unknown>;
-  for (const s of sets) {
-    const eq = s.indexOf('=');
-    if (eq <= 0) throw new Error(`--set ${JSON.stringify(s)}: expected key.path=value, e.g. optim.lr=3e-4`);
-    const keys = s.slice(0, eq).trim().split('.');
-    if (keys.some((k) => k === '')) throw new Error(`--set ${JSON.stringify(s)}: empty key in the path`);
-    let value: unknown;
-    try {
-      value = parseYaml(s.slice(eq + 1));
-    } catch (e) {
-      throw new Error(`--set ${JSON.stringify(s)}: cannot parse the value (${(e as Error).message.split('\n')[0]})`);
-    }
-    let node: Record<string, unknown> = root;
-    keys.slice(0, -1).forEach((k, i) => {
-      const next = node[k];
-      if (next === undefined || next === null) node[k] = /^\d+$/.test(keys[i + 1]!) ? [] : {};
-      else if (typeof next !== 'object')
-        throw new Error(
-          `--set ${JSON.stringify(s)}: ${keys.slice(0, i + 1).join('.')} is ${JSON.stringify(next)}, not a mapping`,
-        );
-      node = node[k] as Record<string, unknown>;
-    });
-    node[keys[keys.length - 1]!] = value;
-  }
-  return root;
-}
+/** `--set key.path=value` overrides (the shared implementation; also re-exported for the pipeline). */
+export { applyOverrides };
 
 /** Reads a config file (or takes an object), applies overrides and validates it for a stage. */
 export function loadTrainConfig(source: string | object, stage: StageName, sets: readonly string[] = []): TrainConfig {
