@@ -97,11 +97,20 @@ export interface RowOptions {
   /** Token used for padding (must not be a media token). */
   padId: number;
   /**
-   * Round the row's image patches up to a multiple of `bucket` with a blank image in the padding segment (no loss,
-   * its own attention span, so it changes no loss or gradient). Steps then repeat a few vision shapes, and the
-   * engine's buffer pool (exact sizes) reuses their buffers instead of allocating fresh ones every step.
+   * Round the row's image patches (and, separately, video patches) up to a multiple of `bucket` with a blank image
+   * (a blank one-frame video) in the padding segment: no loss, its own attention span, so it changes no loss or
+   * gradient. Steps then repeat a few vision shapes, and the engine's buffer pool (exact sizes) reuses their buffers
+   * instead of allocating fresh ones every step.
    */
-  visionBucket?: { bucket: number; imageId: number; beginImageId: number; endImageId: number; mergeSize: number };
+  visionBucket?: {
+    bucket: number;
+    imageId: number;
+    beginImageId: number;
+    endImageId: number;
+    beginVideoId: number;
+    endVideoId: number;
+    mergeSize: number;
+  };
 }
 
 /** Lays examples end to end in one row with their segment offsets and visual inputs in order. */
@@ -109,19 +118,23 @@ export function assembleRow(examples: readonly Example[], opts: RowOptions): Pac
   if (examples.length === 0) throw new Error('assembleRow: no examples');
   const real = examples.reduce((a, e) => a + e.ids.length, 0);
   const mult = opts.padMultiple ?? 1;
-  // Blank-image padding of the vision batch (see RowOptions.visionBucket).
+  // Blank media rounding the vision batches up to the bucket (see RowOptions.visionBucket).
   const vb = opts.visionBucket;
-  let blank: Grid | null = null;
-  if (vb && vb.bucket > 0) {
+  const blankGrid = (kind: 'images' | 'videos'): Grid | null => {
+    if (!vb || vb.bucket <= 0) return null;
     const m2 = vb.mergeSize * vb.mergeSize;
     if (vb.bucket % m2 !== 0)
       throw new Error(`assembleRow: the vision bucket (${vb.bucket}) must be a multiple of mergeSize² (${m2})`);
     let patches = 0;
-    for (const e of examples) for (const m of e.images) patches += m.grid[0] * m.grid[1] * m.grid[2];
+    for (const e of examples) for (const m of e[kind]) patches += m.grid[0] * m.grid[1] * m.grid[2];
     const deficit = patches > 0 ? Math.ceil(patches / vb.bucket) * vb.bucket - patches : 0;
-    if (deficit > 0) blank = [1, vb.mergeSize, deficit / vb.mergeSize];
-  }
-  const blankTokens = blank ? (blank[1] * blank[2]) / (vb!.mergeSize * vb!.mergeSize) + 2 : 0;
+    return deficit > 0 ? [1, vb.mergeSize, deficit / vb.mergeSize] : null;
+  };
+  const blankImage = blankGrid('images');
+  const blankVideo = blankGrid('videos');
+  const tokensOf = (g: Grid | null) => (g ? (g[1] * g[2]) / (vb!.mergeSize * vb!.mergeSize) : 0);
+  // <|begin_of_image|> <|image|>… <|end_of_image|>; a video wraps that in <|begin_of_video|> … <|end_of_video|>.
+  const blankTokens = (blankImage ? tokensOf(blankImage) + 2 : 0) + (blankVideo ? tokensOf(blankVideo) + 4 : 0);
   const L = Math.ceil((real + blankTokens) / mult) * mult;
   const inputIds = new Int32Array(L).fill(opts.padId);
   const labels = new Int32Array(L).fill(IGNORE);
@@ -150,16 +163,29 @@ export function assembleRow(examples: readonly Example[], opts: RowOptions): Pac
     }
   }
   if (L > real) cu.push(L);
-  if (blank) {
-    // <|begin_of_image|> <|image|>… <|end_of_image|> at the start of the padding segment, with zero pixels.
-    inputIds[real] = vb!.beginImageId;
-    inputIds.fill(vb!.imageId, real + 1, real + blankTokens - 1);
-    inputIds[real + blankTokens - 1] = vb!.endImageId;
-    const rowLen = images.length
-      ? images[0]!.length / (imageGridThw[0]![0] * imageGridThw[0]![1] * imageGridThw[0]![2])
-      : 0;
-    images.push(new Float32Array(blank[1] * blank[2] * rowLen));
-    imageGridThw.push(blank);
+  if (blankImage || blankVideo) {
+    let p = real;
+    const put = (g: Grid) => {
+      inputIds[p++] = vb!.beginImageId;
+      inputIds.fill(vb!.imageId, p, p + tokensOf(g));
+      p += tokensOf(g);
+      inputIds[p++] = vb!.endImageId;
+    };
+    // Zero pixels, as many values per patch as the row's real media have.
+    const rowLen = (parts: Float32Array[], grids: Grid[]) =>
+      parts.length ? parts[0]!.length / (grids[0]![0] * grids[0]![1] * grids[0]![2]) : 0;
+    if (blankImage) {
+      put(blankImage);
+      images.push(new Float32Array(blankImage[1] * blankImage[2] * rowLen(images, imageGridThw)));
+      imageGridThw.push(blankImage);
+    }
+    if (blankVideo) {
+      inputIds[p++] = vb!.beginVideoId;
+      put(blankVideo);
+      inputIds[p++] = vb!.endVideoId;
+      videos.push(new Float32Array(blankVideo[1] * blankVideo[2] * rowLen(videos, videoGridThw)));
+      videoGridThw.push(blankVideo);
+    }
   }
   return {
     inputIds,

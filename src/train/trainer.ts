@@ -581,6 +581,8 @@ class StageRunner {
         imageId: I.image,
         beginImageId: I.beginImage,
         endImageId: I.endImage,
+        beginVideoId: I.beginVideo,
+        endVideoId: I.endVideo,
         mergeSize: this.encoder.opts.imageConfig.mergeSize,
       },
     };

@@ -177,20 +177,24 @@ describe('a packed row equals its examples one by one', () => {
     expect(Math.abs(tokenMean - expected) / expected).toBeGreaterThan(1e-4);
   });
 
-  it('a blank image rounding the vision batch to a bucket changes neither the loss nor the gradients', () => {
+  it('blank media rounding the vision batches to a bucket change neither the loss nor the gradients', () => {
     const tok = (t: string) => tokenizer.id(t);
     const vb = {
-      bucket: 128,
+      bucket: 100,
       imageId: tok('<|image|>'),
       beginImageId: tok('<|begin_of_image|>'),
       endImageId: tok('<|end_of_image|>'),
+      beginVideoId: tok('<|begin_of_video|>'),
+      endVideoId: tok('<|end_of_video|>'),
       mergeSize: 2,
     };
     const plain = assembleRow(examples, { padId: 0, padMultiple: 16 });
     const bucketed = assembleRow(examples, { padId: 0, padMultiple: 16, visionBucket: vb });
-    const patches = (r: typeof plain) => r.imageGridThw.reduce((a, g) => a + g[0] * g[1] * g[2], 0);
-    expect(patches(bucketed) % 128).toBe(0);
-    expect(patches(bucketed)).toBeGreaterThan(patches(plain));
+    const patches = (grids: typeof plain.imageGridThw) => grids.reduce((a, g) => a + g[0] * g[1] * g[2], 0);
+    for (const k of ['imageGridThw', 'videoGridThw'] as const) {
+      expect(patches(bucketed[k]) % 100, k).toBe(0);
+      expect(patches(bucketed[k]), k).toBeGreaterThan(patches(plain[k]));
+    }
     expect(bucketed.imageGridThw.at(-1)![1]).toBe(2);
     expect(bucketed.realTokens).toBe(plain.realTokens);
     expect(bucketed.targets).toBe(plain.targets);
