@@ -255,12 +255,15 @@ function rlSection(out: string): string {
         0.3,
       ),
     }));
-  const tiers = [...new Set(rows.flatMap((r) => Object.keys((r.tiers ?? {}) as object)))];
+  // tiers: { '*': { tier: prompts }, <domain>: {…} } — the '*' entry is the whole curriculum.
+  const tierTotals = (r: Record<string, unknown>): Record<string, number> => {
+    const all = (r.tiers ?? {}) as Record<string, Record<string, number>>;
+    return all['*'] ?? {};
+  };
+  const tiers = [...new Set(rows.flatMap((r) => Object.keys(tierTotals(r))))];
   const tierSeries = tiers.map((t) => ({
     name: t,
-    points: rows.map(
-      (r) => [r.step as number, ((r.tiers as Record<string, number>) ?? {})[t] ?? 0] as [number, number],
-    ),
+    points: rows.map((r) => [r.step as number, tierTotals(r)[t] ?? 0] as [number, number]),
   }));
   const overall: Series[] = [
     { name: 'reward (mean)', points: rows.map((r) => [r.step as number, r.reward_mean as number]) },
