@@ -13,23 +13,24 @@ export class Storage {
   released = false;
   constructor(
     readonly dtype: DType,
+    /** The tensor's elements: exactly its size (a prefix of `base` when the buffer came from a size class). */
     public data: TypedArray,
     readonly pooled: boolean,
+    /** The whole allocated buffer (what returns to the pool). */
+    readonly base: TypedArray = data,
   ) {}
 }
 
 // Storages that are never disposed are freed by the GC; this keeps liveBytes honest for them.
-const finalizer = new FinalizationRegistry<{ bytes: number; storage: WeakRef<Storage> | null; done: boolean[] }>(
-  (h) => {
-    if (!h.done[0]) stats.liveBytes -= h.bytes;
-  },
-);
+const finalizer = new FinalizationRegistry<{ bytes: number; done: boolean[] }>((h) => {
+  if (!h.done[0]) stats.liveBytes -= h.bytes;
+});
 const doneFlags = new WeakMap<Storage, boolean[]>();
 
 function register(s: Storage, bytes: number): Storage {
   const done = [false];
   doneFlags.set(s, done);
-  finalizer.register(s, { bytes, storage: null, done });
+  finalizer.register(s, { bytes, done });
   return s;
 }
 
@@ -42,28 +43,51 @@ const stats = { liveBytes: 0, peakBytes: 0, pooledBytes: 0, allocations: 0, reus
 const pool = new Map<string, TypedArray[]>();
 // Freed buffers parked for reuse; `clearPool(limit)` changes it (a large model server may want less).
 let poolLimitBytes = 2 * 1024 ** 3;
+const MIN_POOLED = 64;
 
-function key(dtype: DType, n: number): string {
-  return `${dtype}:${n}`;
+/**
+ * Pooled buffers come in size classes, four per octave (1, 1.25, 1.5, 1.75 × 2^k): a request takes the smallest
+ * class that holds it, so buffers are reused across similar shapes (packed rows with varying image counts, growing
+ * generation lengths) at the cost of at most 25% slack.
+ */
+export function sizeClass(n: number): number {
+  if (n <= MIN_POOLED) return n;
+  let e = Math.floor(Math.log2(n)) - 2;
+  let m = Math.ceil(n / 2 ** e);
+  if (m > 7) {
+    m = 4;
+    e += 1;
+  }
+  return m * 2 ** e;
 }
 
-/** A buffer of exactly n elements. Contents are undefined unless `zero` (pooled buffers are dirty). */
+function key(dtype: DType, capacity: number): string {
+  return `${dtype}:${capacity}`;
+}
+
+/** A buffer of n elements. Contents are undefined unless `zero` (pooled buffers are dirty). */
 export function allocStorage(dtype: DType, n: number, zero: boolean): Storage {
-  const bytes = n * bytesPer(dtype);
+  const pooled = scopeDepth() > 0 && n >= MIN_POOLED;
+  const capacity = pooled ? sizeClass(n) : n;
+  const bytes = capacity * bytesPer(dtype);
   stats.liveBytes += bytes;
   if (stats.liveBytes > stats.peakBytes) stats.peakBytes = stats.liveBytes;
-  if (scopeDepth() > 0 && n >= 64) {
-    const list = pool.get(key(dtype, n));
-    const buf = list?.pop();
-    if (buf) {
+  let base: TypedArray | undefined;
+  if (pooled) {
+    base = pool.get(key(dtype, capacity))?.pop();
+    if (base) {
       stats.pooledBytes -= bytes;
       stats.reuses++;
-      if (zero) buf.fill(0);
-      return register(new Storage(dtype, buf, true), bytes);
     }
   }
-  stats.allocations++;
-  return register(new Storage(dtype, allocArray(dtype, n), scopeDepth() > 0 && n >= 64), bytes);
+  if (!base) {
+    stats.allocations++;
+    base = allocArray(dtype, capacity);
+  } else if (zero) {
+    base.fill(0, 0, n);
+  }
+  const data = capacity === n ? base : base.subarray(0, n);
+  return register(new Storage(dtype, data, pooled, base), bytes);
 }
 
 /** Wraps caller-owned data (never pooled). */
@@ -78,16 +102,16 @@ export function releaseStorage(s: Storage): void {
   s.released = true;
   const done = doneFlags.get(s);
   if (done) done[0] = true;
-  const bytes = s.data.length * bytesPer(s.dtype);
+  const bytes = s.base.length * bytesPer(s.dtype);
   stats.liveBytes -= bytes;
   if (s.pooled && stats.pooledBytes + bytes <= poolLimitBytes) {
-    const k = key(s.dtype, s.data.length);
+    const k = key(s.dtype, s.base.length);
     let list = pool.get(k);
     if (!list) {
       list = [];
       pool.set(k, list);
     }
-    list.push(s.data);
+    list.push(s.base);
     stats.pooledBytes += bytes;
   }
   // Make any stale access fail loudly instead of reading recycled memory.

@@ -283,3 +283,24 @@ describe('bf16 matmul precision (mixed precision)', () => {
     expect(w.grad!.shape).toEqual([20, 70]);
   });
 });
+
+import { sizeClass } from '../../src/engine/memory.js';
+
+describe('pool size classes', () => {
+  it('round up by at most 25%, four classes per octave', () => {
+    expect(sizeClass(64)).toBe(64);
+    expect([65, 80, 81, 96, 97, 112, 113, 128].map(sizeClass)).toEqual([80, 80, 96, 96, 112, 112, 128, 128]);
+    for (let n = 65; n < 200000; n += 997) {
+      const c = sizeClass(n);
+      expect(c).toBeGreaterThanOrEqual(n);
+      expect(c / n).toBeLessThanOrEqual(1.25);
+    }
+  });
+
+  it('reuse buffers across slightly different shapes', () => {
+    const a0 = memoryStats().allocations;
+    for (const n of [1000, 1010, 1020, 990, 1005]) scope(() => randn([n]).mul(2));
+    // one class (1024) serves every size: the later steps allocate nothing new for the big buffers
+    expect(memoryStats().allocations - a0).toBeLessThanOrEqual(4);
+  });
+});
