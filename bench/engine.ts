@@ -119,11 +119,13 @@ function trainOurs(profile: boolean) {
   const peaks: number[] = [];
   for (let i = 0; i < WARMUP + STEPS; i++) {
     resetPeak();
+    const live = memoryStats().liveBytes;
     const t0 = performance.now();
     step();
     if (i >= WARMUP) {
       times.push(performance.now() - t0);
-      peaks.push(memoryStats().peakBytes);
+      // Memory the step itself needed above what was live before it (weights, optimizer state, …).
+      peaks.push(memoryStats().peakBytes - live);
     }
   }
   const fwd: number[] = [];
@@ -135,10 +137,8 @@ function trainOurs(profile: boolean) {
   let prof: Array<[string, number, number]> = [];
   if (profile) {
     const p = instrument();
-    for (let i = 0; i < 3; i++) {
-      p.reset();
-      step();
-    }
+    p.reset();
+    for (let i = 0; i < 3; i++) step();
     prof = p.table();
   }
   return {
@@ -226,7 +226,7 @@ function main() {
     `   step, bf16 GEMMs     ${mixed.step.toFixed(1).padStart(7)} ms ${tStep ? `${tStep.toFixed(1).padStart(7)} ms` : '      n/a'}   ${tStep ? `${(mixed.step / tStep).toFixed(2)}×` : ''}   (setMatmulPrecision('bfloat16'); PyTorch column is its fp32 step)`,
   );
   console.log(
-    `\n3. memory: peak tensor memory per step ${mine.peakMB.toFixed(1)} MB; process RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB${torchRes ? `; PyTorch max RSS ${torchRes.max_rss_mb.toFixed(0)} MB` : ''}`,
+    `\n3. memory: peak tensor memory of a step (above weights and optimizer state) ${mine.peakMB.toFixed(1)} MB; process RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB${torchRes ? `; PyTorch max RSS ${torchRes.max_rss_mb.toFixed(0)} MB` : ''}`,
   );
   const total = mine.prof.reduce((a, [, t]) => a + t, 0) / 3;
   console.log(
