@@ -269,6 +269,8 @@ function stageConfig(c: StageContext, stage: 'tokenizer' | 'pretrain' | 'longctx
         data: {
           sources: [{ path: p.data.pretrain }],
           mixture: { caption: 3, interleaved: 1, ocr: 1, grounding: 2, instruction: 2, text: 1 },
+          // Stage 1 has no video (the paper's recipe); the long-context stage adds it.
+          video: false,
         },
         pack: { seqLen: 1024 },
         batch: { rows: 16, microRows: 4 },
@@ -286,7 +288,8 @@ function stageConfig(c: StageContext, stage: 'tokenizer' | 'pretrain' | 'longctx
           sources: [{ path: p.data.pretrain }],
           mixture: { caption: 2, interleaved: 3, ocr: 1, grounding: 1, instruction: 2, video_caption: 3, text: 1 },
         },
-        pack: { seqLen: 4096 },
+        // Documents of a packed sequence attend to each other: 4096-token contexts out of short documents.
+        pack: { seqLen: 4096, isolation: 'sequence' },
         batch: { rows: 4, microRows: 1 },
         optim: { lr: 5e-4, warmupSteps: 5, minLrRatio: 0.2 },
         precision: 'bf16',
