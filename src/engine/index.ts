@@ -61,6 +61,18 @@ import * as init from './nn/init.js';
 import * as layers from './nn/layers.js';
 import { Module, Parameter } from './nn/module.js';
 export const nn = { Module, Parameter, init, ...layers };
+export {
+  Conv2d,
+  Conv3d,
+  ConvNd,
+  Dropout,
+  Embedding,
+  LayerNorm,
+  Linear,
+  type ParamInit,
+  RMSNorm,
+  torchInit,
+} from './nn/layers.js';
 export type { LoadReport } from './nn/module.js';
 export { Module, Parameter } from './nn/module.js';
 

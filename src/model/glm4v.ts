@@ -333,7 +333,8 @@ export class Glm4vForConditionalGeneration extends Module {
 
     // Embeddings and vision splicing.
     const idsT = fromArray(ids, [B, L], 'int32');
-    let embeds = this.model.language_model.embed_tokens.forward(idsT);
+    // bf16 checkpoints: the looked-up rows are widened, activations run in float32.
+    let embeds = this.model.language_model.embed_tokens.forward(idsT).to('float32');
     const vis = this.spliceVision(embeds, tokens, input, past);
     embeds = vis.embeds;
 

@@ -13,8 +13,10 @@ import {
   F,
   fromArray,
   isGradEnabled,
+  Linear,
   Module,
   Parameter,
+  type ParamInit,
   scope,
   type Tensor,
 } from '../engine/index.js';
@@ -24,7 +26,7 @@ import type { Activation } from './config.js';
 export type InitMode = 'normal' | 'empty';
 
 /** Creates parameters: normal-initialised (training) or empty placeholders (to be replaced by a checkpoint). */
-export class ParamFactory {
+export class ParamFactory implements ParamInit {
   constructor(
     readonly mode: InitMode,
     readonly dtype: DType,
@@ -54,6 +56,16 @@ export class ParamFactory {
     return Parameter.from(dtype === 'float32' ? t : t.to(dtype), trainable);
   }
 
+  /** ParamInit: weights and tables ~ N(0, std). */
+  weight(shape: readonly number[]): Parameter {
+    return this.normal(shape);
+  }
+
+  /** ParamInit: biases start at 0. */
+  bias(shape: readonly number[]): Parameter {
+    return this.constant(shape, 0);
+  }
+
   normal(shape: readonly number[], std = this.std): Parameter {
     const rng = this.rng;
     return this.make(shape, (b) => {
@@ -68,73 +80,6 @@ export class ParamFactory {
 
 function tensorFrom(vals: Float32Array): Tensor {
   return fromArray(vals, [vals.length], 'float32');
-}
-
-export class Linear extends Module {
-  weight: Parameter;
-  bias: Parameter | null;
-  constructor(
-    readonly inFeatures: number,
-    readonly outFeatures: number,
-    bias: boolean,
-    pf: ParamFactory,
-  ) {
-    super();
-    this.weight = pf.normal([outFeatures, inFeatures]);
-    this.bias = bias ? pf.constant([outFeatures], 0) : null;
-  }
-  forward(x: Tensor): Tensor {
-    return F.linear(x, this.weight, this.bias);
-  }
-}
-
-export class RMSNorm extends Module {
-  weight: Parameter;
-  constructor(
-    readonly dim: number,
-    readonly eps: number,
-    pf: ParamFactory,
-  ) {
-    super();
-    this.weight = pf.constant([dim], 1);
-  }
-  forward(x: Tensor): Tensor {
-    return F.rmsNorm(x, this.weight, this.eps);
-  }
-}
-
-export class LayerNorm extends Module {
-  weight: Parameter;
-  bias: Parameter;
-  constructor(
-    readonly dim: number,
-    readonly eps: number,
-    pf: ParamFactory,
-  ) {
-    super();
-    this.weight = pf.constant([dim], 1);
-    this.bias = pf.constant([dim], 0);
-  }
-  forward(x: Tensor): Tensor {
-    return F.layerNorm(x, this.weight, this.bias, this.eps);
-  }
-}
-
-export class Embedding extends Module {
-  weight: Parameter;
-  constructor(
-    readonly num: number,
-    readonly dim: number,
-    pf: ParamFactory,
-  ) {
-    super();
-    this.weight = pf.normal([num, dim]);
-  }
-  /** ids int32 [..] → float32 [.., dim] (bf16 tables are widened). */
-  forward(ids: Tensor): Tensor {
-    const e = F.embedding(this.weight, ids);
-    return e.dtype === 'float32' ? e : e.to('float32');
-  }
 }
 
 /** A convolution whose kernel equals its stride (patch embedding, 2×2 merge): weight [out, in, ...kernel], bias. */
@@ -209,9 +154,9 @@ export class GatedMlp extends Module {
   private readonly act: (x: Tensor) => Tensor;
   constructor(hidden: number, inter: number, act: Activation, pf: ParamFactory) {
     super();
-    this.gate_proj = new Linear(hidden, inter, false, pf);
-    this.up_proj = new Linear(hidden, inter, false, pf);
-    this.down_proj = new Linear(inter, hidden, false, pf);
+    this.gate_proj = new Linear(hidden, inter, { bias: false, init: pf });
+    this.up_proj = new Linear(hidden, inter, { bias: false, init: pf });
+    this.down_proj = new Linear(inter, hidden, { bias: false, init: pf });
     this.act = activation(act);
   }
   forward(x: Tensor): Tensor {

@@ -12,19 +12,22 @@
  */
 import {
   checkpoint,
+  Embedding,
   empty,
   F,
   fromArray,
   isGradEnabled,
   keep,
+  Linear,
   Module,
   type Parameter,
+  RMSNorm,
   scope,
   type Tensor,
 } from '../engine/index.js';
 import { untrack } from '../engine/memory.js';
 import type { MoeConfig, TextConfig } from './config.js';
-import { activation, Embedding, GatedMlp, Linear, type ParamFactory, RMSNorm, rowChunked } from './modules.js';
+import { activation, GatedMlp, type ParamFactory, rowChunked } from './modules.js';
 
 /** What every layer of one forward shares. */
 export interface TextContext {
@@ -174,10 +177,10 @@ export class Glm4vTextAttention extends Module {
   ) {
     super();
     const { hiddenSize: Hd, numAttentionHeads: Hq, numKeyValueHeads: Hkv, headDim: D, attentionBias } = cfg;
-    this.q_proj = new Linear(Hd, Hq * D, attentionBias, pf);
-    this.k_proj = new Linear(Hd, Hkv * D, attentionBias, pf);
-    this.v_proj = new Linear(Hd, Hkv * D, attentionBias, pf);
-    this.o_proj = new Linear(Hq * D, Hd, false, pf);
+    this.q_proj = new Linear(Hd, Hq * D, { bias: attentionBias, init: pf });
+    this.k_proj = new Linear(Hd, Hkv * D, { bias: attentionBias, init: pf });
+    this.v_proj = new Linear(Hd, Hkv * D, { bias: attentionBias, init: pf });
+    this.o_proj = new Linear(Hq * D, Hd, { bias: false, init: pf });
   }
 
   forward(x: Tensor, ctx: TextContext): Tensor {
@@ -211,8 +214,8 @@ export class Glm4vTextMLP extends Module {
     pf: ParamFactory,
   ) {
     super();
-    this.gate_up_proj = new Linear(cfg.hiddenSize, 2 * cfg.intermediateSize, false, pf);
-    this.down_proj = new Linear(cfg.intermediateSize, cfg.hiddenSize, false, pf);
+    this.gate_up_proj = new Linear(cfg.hiddenSize, 2 * cfg.intermediateSize, { bias: false, init: pf });
+    this.down_proj = new Linear(cfg.intermediateSize, cfg.hiddenSize, { bias: false, init: pf });
     this.act = activation(cfg.hiddenAct);
   }
   forward(x: Tensor): Tensor {
@@ -239,10 +242,10 @@ export class Glm4vTextDecoderLayer extends Module {
     super();
     this.self_attn = new Glm4vTextAttention(cfg, layerIdx, true, pf);
     this.mlp = new Glm4vTextMLP(cfg, pf);
-    this.input_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, pf);
-    this.post_attention_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, pf);
-    this.post_self_attn_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, pf);
-    this.post_mlp_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, pf);
+    this.input_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, { init: pf });
+    this.post_attention_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, { init: pf });
+    this.post_self_attn_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, { init: pf });
+    this.post_mlp_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, { init: pf });
   }
   forward(x: Tensor, ctx: TextContext): Tensor {
     const a = this.post_self_attn_layernorm.forward(this.self_attn.forward(this.input_layernorm.forward(x), ctx));
@@ -446,8 +449,8 @@ export class Glm4vMoeTextDecoderLayer extends Module {
       layerIdx >= moe.firstKDenseReplace
         ? new Glm4vMoeTextMoE(cfg, layerIdx, pf)
         : new GatedMlp(cfg.hiddenSize, cfg.intermediateSize, cfg.hiddenAct, pf);
-    this.input_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, pf);
-    this.post_attention_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, pf);
+    this.input_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, { init: pf });
+    this.post_attention_layernorm = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, { init: pf });
   }
   forward(x: Tensor, ctx: TextContext): Tensor {
     const h = F.add(x, this.self_attn.forward(this.input_layernorm.forward(x), ctx));
@@ -475,11 +478,11 @@ export class Glm4vTextModel extends Module {
     pf: ParamFactory,
   ) {
     super();
-    this.embed_tokens = new Embedding(config.vocabSize, config.hiddenSize, pf);
+    this.embed_tokens = new Embedding(config.vocabSize, config.hiddenSize, { init: pf });
     this.layers = Array.from({ length: config.numHiddenLayers }, (_, i) =>
       moe ? new Glm4vMoeTextDecoderLayer(config, i, pf) : new Glm4vTextDecoderLayer(config, i, pf),
     );
-    this.norm = new RMSNorm(config.hiddenSize, config.rmsNormEps, pf);
+    this.norm = new RMSNorm(config.hiddenSize, config.rmsNormEps, { init: pf });
   }
 
   /**

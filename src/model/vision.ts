@@ -8,19 +8,20 @@
  *     gate/up/down (width intermediate_size)}.
  * Attention is bidirectional and confined to each temporal slice of each image or video (block-diagonal segments).
  */
-import { F, fromArray, isGradEnabled, Module, scope, type Tensor } from '../engine/index.js';
-import type { VisionConfig } from './config.js';
 import {
-  activation,
   Embedding,
-  GatedMlp,
+  F,
+  fromArray,
+  isGradEnabled,
   LayerNorm,
   Linear,
-  type ParamFactory,
-  PatchConv,
+  Module,
   RMSNorm,
-  rowChunked,
-} from './modules.js';
+  scope,
+  type Tensor,
+} from '../engine/index.js';
+import type { VisionConfig } from './config.js';
+import { activation, GatedMlp, type ParamFactory, PatchConv, rowChunked } from './modules.js';
 import {
   checkGrids,
   type Grid,
@@ -38,7 +39,7 @@ export class Glm4vVisionEmbeddings extends Module {
   ) {
     super();
     const side = cfg.imageSize / cfg.patchSize;
-    this.position_embedding = new Embedding(side * side, cfg.hiddenSize, pf);
+    this.position_embedding = new Embedding(side * side, cfg.hiddenSize, { init: pf });
   }
 
   /**
@@ -74,8 +75,8 @@ export class Glm4vVisionAttention extends Module {
     pf: ParamFactory,
   ) {
     super();
-    this.qkv = new Linear(cfg.hiddenSize, 3 * cfg.hiddenSize, cfg.attentionBias, pf);
-    this.proj = new Linear(cfg.hiddenSize, cfg.hiddenSize, false, pf);
+    this.qkv = new Linear(cfg.hiddenSize, 3 * cfg.hiddenSize, { bias: cfg.attentionBias, init: pf });
+    this.proj = new Linear(cfg.hiddenSize, cfg.hiddenSize, { bias: false, init: pf });
   }
 
   /** x [N, C]; cos/sin [1, N, D/2]; segments = cu_seqlens. */
@@ -99,8 +100,8 @@ export class Glm4vVisionBlock extends Module {
   mlp: GatedMlp;
   constructor(cfg: VisionConfig, pf: ParamFactory) {
     super();
-    this.norm1 = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, pf);
-    this.norm2 = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, pf);
+    this.norm1 = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, { init: pf });
+    this.norm2 = new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps, { init: pf });
     this.attn = new Glm4vVisionAttention(cfg, pf);
     // The block MLP's width is out_hidden_size (reference quirk, kept by the checkpoints).
     this.mlp = new GatedMlp(cfg.hiddenSize, cfg.outHiddenSize, cfg.hiddenAct, pf);
@@ -121,11 +122,11 @@ export class Glm4vVisionPatchMerger extends Module {
   constructor(cfg: VisionConfig, pf: ParamFactory) {
     super();
     const d = cfg.outHiddenSize;
-    this.proj = new Linear(d, d, false, pf);
-    this.post_projection_norm = new LayerNorm(d, 1e-5, pf);
-    this.gate_proj = new Linear(d, cfg.intermediateSize, false, pf);
-    this.up_proj = new Linear(d, cfg.intermediateSize, false, pf);
-    this.down_proj = new Linear(cfg.intermediateSize, d, false, pf);
+    this.proj = new Linear(d, d, { bias: false, init: pf });
+    this.post_projection_norm = new LayerNorm(d, 1e-5, { init: pf });
+    this.gate_proj = new Linear(d, cfg.intermediateSize, { bias: false, init: pf });
+    this.up_proj = new Linear(d, cfg.intermediateSize, { bias: false, init: pf });
+    this.down_proj = new Linear(cfg.intermediateSize, d, { bias: false, init: pf });
     this.act = activation(cfg.hiddenAct);
   }
   forward(x: Tensor): Tensor {
@@ -155,9 +156,9 @@ export class Glm4vVisionModel extends Module {
     this.patch_embed = new Glm4vVisionPatchEmbed(c, pf);
     this.blocks = Array.from({ length: c.depth }, () => new Glm4vVisionBlock(c, pf));
     this.merger = new Glm4vVisionPatchMerger(c, pf);
-    this.post_conv_layernorm = new RMSNorm(c.hiddenSize, c.rmsNormEps, pf);
+    this.post_conv_layernorm = new RMSNorm(c.hiddenSize, c.rmsNormEps, { init: pf });
     this.downsample = new PatchConv(c.hiddenSize, c.outHiddenSize, [c.spatialMergeSize, c.spatialMergeSize], pf);
-    this.post_layernorm = new RMSNorm(c.hiddenSize, c.rmsNormEps, pf);
+    this.post_layernorm = new RMSNorm(c.hiddenSize, c.rmsNormEps, { init: pf });
   }
 
   /** Values per pixel row: channels · temporal patch · patch². */

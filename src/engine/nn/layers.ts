@@ -7,13 +7,40 @@ import { embedding } from '../ops/indexing.js';
 import { linear } from '../ops/matmul.js';
 import { layerNorm, rmsNorm } from '../ops/norm.js';
 import { getRng, rand } from '../random.js';
-import { fmt } from '../shape.js';
 import { type Tensor, zeros } from '../tensor.js';
 import { constant_, fanIn, normal_, uniform_ } from './init.js';
 import { Module, Parameter } from './module.js';
 
 function param(shape: readonly number[], dtype: DType = 'float32'): Parameter {
   return Parameter.from(zeros(shape, dtype));
+}
+
+/**
+ * How a layer creates its parameters. The default follows PyTorch (weights and biases U(±1/√fan_in), embeddings
+ * N(0, 1), norms 1 and 0); models pass their own (GLM: N(0, initializer_range), or empty placeholders that a
+ * checkpoint replaces without ever initialising them).
+ */
+export interface ParamInit {
+  /** A weight matrix, conv kernel or embedding table; fan-in = elements per output row. */
+  weight(shape: readonly number[], kind: 'linear' | 'conv' | 'embedding'): Parameter;
+  /** A bias of a layer with this fan-in. */
+  bias(shape: readonly number[], fanIn: number): Parameter;
+  /** A constant-filled parameter (norm weights 1, norm biases 0). */
+  constant(shape: readonly number[], value: number): Parameter;
+}
+
+/** PyTorch's default initialisation. */
+export function torchInit(dtype: DType = 'float32'): ParamInit {
+  return {
+    weight: (shape, kind) => {
+      const p = param(shape, dtype);
+      if (kind === 'embedding') return normal_(p, 1) as Parameter;
+      const bound = 1 / Math.sqrt(shape.slice(1).reduce((a, b) => a * b, 1));
+      return uniform_(p, -bound, bound) as Parameter;
+    },
+    bias: (shape, fanIn) => uniform_(param(shape, dtype), -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn)) as Parameter,
+    constant: (shape, value) => constant_(param(shape, dtype), value) as Parameter,
+  };
 }
 
 function checkPositive(name: string, vals: Record<string, number>): void {
@@ -28,15 +55,13 @@ export class Linear extends Module {
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
-    opts: { bias?: boolean; dtype?: DType } = {},
+    opts: { bias?: boolean; dtype?: DType; init?: ParamInit } = {},
   ) {
     super();
     checkPositive('Linear', { inFeatures, outFeatures });
-    this.weight = param([outFeatures, inFeatures], opts.dtype);
-    this.bias = opts.bias === false ? null : param([outFeatures], opts.dtype);
-    const bound = 1 / Math.sqrt(inFeatures);
-    uniform_(this.weight, -bound, bound);
-    if (this.bias) uniform_(this.bias, -bound, bound);
+    const init = opts.init ?? torchInit(opts.dtype);
+    this.weight = init.weight([outFeatures, inFeatures], 'linear');
+    this.bias = opts.bias === false ? null : init.bias([outFeatures], inFeatures);
   }
   forward(x: Tensor): Tensor {
     return linear(x, this.weight, this.bias);
@@ -48,12 +73,11 @@ export class Embedding extends Module {
   constructor(
     readonly numEmbeddings: number,
     readonly embeddingDim: number,
-    opts: { dtype?: DType } = {},
+    opts: { dtype?: DType; init?: ParamInit } = {},
   ) {
     super();
     checkPositive('Embedding', { numEmbeddings, embeddingDim });
-    this.weight = param([numEmbeddings, embeddingDim], opts.dtype);
-    normal_(this.weight, 1);
+    this.weight = (opts.init ?? torchInit(opts.dtype)).weight([numEmbeddings, embeddingDim], 'embedding');
   }
   forward(ids: Tensor): Tensor {
     return embedding(this.weight, ids);
@@ -65,11 +89,11 @@ export class RMSNorm extends Module {
   constructor(
     readonly dim: number,
     readonly eps = 1e-6,
+    opts: { init?: ParamInit } = {},
   ) {
     super();
     checkPositive('RMSNorm', { dim });
-    this.weight = param([dim]);
-    constant_(this.weight, 1);
+    this.weight = (opts.init ?? torchInit()).constant([dim], 1);
   }
   forward(x: Tensor): Tensor {
     return rmsNorm(x, this.weight, this.eps);
@@ -82,13 +106,14 @@ export class LayerNorm extends Module {
   constructor(
     readonly dim: number,
     readonly eps = 1e-5,
-    opts: { elementwiseAffine?: boolean; bias?: boolean } = {},
+    opts: { elementwiseAffine?: boolean; bias?: boolean; init?: ParamInit } = {},
   ) {
     super();
     checkPositive('LayerNorm', { dim });
     const affine = opts.elementwiseAffine ?? true;
-    this.weight = affine ? (constant_(param([dim]), 1) as Parameter) : null;
-    this.bias = affine && opts.bias !== false ? param([dim]) : null;
+    const init = opts.init ?? torchInit();
+    this.weight = affine ? init.constant([dim], 1) : null;
+    this.bias = affine && opts.bias !== false ? init.constant([dim], 0) : null;
   }
   forward(x: Tensor): Tensor {
     return layerNorm(x, this.weight, this.bias, this.eps);
@@ -105,7 +130,12 @@ export class ConvNd extends Module {
     readonly inChannels: number,
     readonly outChannels: number,
     readonly kernelSize: readonly number[],
-    opts: { stride?: number | readonly number[]; padding?: number | readonly number[]; bias?: boolean } = {},
+    opts: {
+      stride?: number | readonly number[];
+      padding?: number | readonly number[];
+      bias?: boolean;
+      init?: ParamInit;
+    } = {},
   ) {
     super();
     checkPositive('Conv', { inChannels, outChannels });
@@ -114,11 +144,9 @@ export class ConvNd extends Module {
       v === undefined ? new Array(nd).fill(d) : typeof v === 'number' ? new Array(nd).fill(v) : [...v];
     this.stride = arg(opts.stride, 1);
     this.padding = arg(opts.padding, 0);
-    this.weight = param([outChannels, inChannels, ...kernelSize]);
-    this.bias = opts.bias === false ? null : param([outChannels]);
-    const bound = 1 / Math.sqrt(fanIn(this.weight));
-    uniform_(this.weight, -bound, bound);
-    if (this.bias) uniform_(this.bias, -bound, bound);
+    const init = opts.init ?? torchInit();
+    this.weight = init.weight([outChannels, inChannels, ...kernelSize], 'conv');
+    this.bias = opts.bias === false ? null : init.bias([outChannels], fanIn(this.weight));
   }
   forward(x: Tensor): Tensor {
     return conv(x, this.weight, this.bias, { stride: this.stride, padding: this.padding });
