@@ -122,12 +122,12 @@ function planMulti(rng: Rng, cfg: GenConfig): MultiPlan | null {
   if (task === 'recolor') {
     const b = copy(a);
     const i = rng.int(0, a.objects.length - 1);
-    const to = rng.pick(
-      colorsFor(d).filter(
-        (c) => c !== a.objects[i]!.color && !a.objects.some((o) => o.shape === a.objects[i]!.shape && o.color === c),
-      ),
+    // A colour that keeps every object's name unique; none left (a crowded scene) means another plan.
+    const choices = colorsFor(d).filter(
+      (c) => c !== a.objects[i]!.color && !a.objects.some((o) => o.shape === a.objects[i]!.shape && o.color === c),
     );
-    if (!to) return null;
+    if (choices.length === 0) return null;
+    const to = rng.pick(choices);
     b.objects[i]!.color = to;
     const o = a.objects[i]!;
     return {
