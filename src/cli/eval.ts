@@ -44,7 +44,7 @@ export function resolveBenchmarks(spec: string): Benchmark[] {
   for (const name of expandBenchNames(spec)) {
     if (/\.(ya?ml|json)$/i.test(name)) {
       if (!existsSync(name)) throw new Error(`--bench: definition file ${name} not found`);
-      out.push(loadBenchmarkFile(name));
+      out.push(...loadBenchmarkFile(name));
       continue;
     }
     const b = BUILTIN_BENCHMARKS.get(name);

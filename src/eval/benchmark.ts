@@ -11,11 +11,11 @@
  * groupBy: [split]
  * ```
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DOMAINS, VERIFIER_TYPES } from '../data/sample.js';
+import { readConfigFile } from '../util/config.js';
 
 const fieldsSchema = z
   .object({
@@ -57,6 +57,8 @@ export const DataSchema = z
     seed: z.number().int().min(0).default(20250701),
     difficulty: z.string().default('1-5'),
     size: z.number().int().positive().optional(),
+    /** Synthetic multiple choice kept as choice, or converted to fill-in-the-blank as SFT trains it. */
+    mcq: z.enum(['choice', 'blank']).default('choice'),
   })
   .strict()
   .superRefine((d, ctx) => {
@@ -205,22 +207,16 @@ export function parseBenchmark(input: unknown, where: string): Benchmark {
   return r.data;
 }
 
-/** Reads a YAML or JSON definition file. */
-export function loadBenchmarkFile(path: string): Benchmark {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new Error(`benchmark file ${path}: cannot read (${(e as Error).message})`);
-  }
-  let data: unknown;
-  const json = /\.json$/i.test(path);
-  try {
-    data = json ? JSON.parse(text) : parseYaml(text);
-  } catch (e) {
-    throw new Error(`benchmark file ${path}: not valid ${json ? 'JSON' : 'YAML'} (${(e as Error).message})`);
-  }
-  return { ...parseBenchmark(data, `benchmark file ${path}`), baseDir: dirname(resolve(path)) };
+/** Reads a YAML or JSON definition file: one benchmark, or a list of them. */
+export function loadBenchmarkFile(path: string): Benchmark[] {
+  const data = readConfigFile(path, 'benchmark file');
+  const list = Array.isArray(data) ? data : [data];
+  if (list.length === 0) throw new Error(`benchmark file ${path}: the list of benchmarks is empty`);
+  const baseDir = dirname(resolve(path));
+  return list.map((d, i) => ({
+    ...parseBenchmark(d, `benchmark file ${path}${Array.isArray(data) ? ` (entry ${i + 1})` : ''}`),
+    baseDir,
+  }));
 }
 
 /**

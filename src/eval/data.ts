@@ -167,7 +167,7 @@ async function syntheticSamples(b: Benchmark, opts: PrepareOptions): Promise<{ f
   const want = Math.min(d.n, opts.limit ?? d.n);
   const dir = join(
     resolve(opts.syntheticDir),
-    `${d.generator}-heldout-s${d.seed}-d${d.difficulty.replace(/[^0-9-]/g, '')}-px${d.size ?? gen.defaultSize}`,
+    `${d.generator}-heldout-s${d.seed}-d${d.difficulty.replace(/[^0-9-]/g, '')}-px${d.size ?? gen.defaultSize}${d.mcq === 'blank' ? '-blank' : ''}`,
   );
   const have = existsSync(dir) ? listShards(dir).reduce((a, s) => a + s.count, 0) : 0;
   if (have < want) {
@@ -180,6 +180,7 @@ async function syntheticSamples(b: Benchmark, opts: PrepareOptions): Promise<{ f
         seed: d.seed,
         difficulty: d.difficulty,
         ...(d.size ? { size: String(d.size) } : {}),
+        mcq: d.mcq,
       },
       { out: dir, resume: have > 0, quiet: opts.quiet },
     );

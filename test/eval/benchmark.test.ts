@@ -76,7 +76,7 @@ describe('benchmark definitions', () => {
 
     it('loads YAML and JSON; bad syntax and missing files are clear errors', () => {
       writeFileSync(join(dir, 'ok.yaml'), 'name: ok\ndata: { path: d.tsv }\nmetric: { name: vqa_score }\n');
-      const b = loadBenchmarkFile(join(dir, 'ok.yaml'));
+      const b = loadBenchmarkFile(join(dir, 'ok.yaml'))[0]!;
       expect(b).toMatchObject({ name: 'ok', extraction: 'lenient', judge: 'fallback', baseDir: dir });
       writeFileSync(join(dir, 'bad.yaml'), 'name: [unclosed\n');
       expect(() => loadBenchmarkFile(join(dir, 'bad.yaml'))).toThrow(/not valid YAML/);
@@ -85,8 +85,23 @@ describe('benchmark definitions', () => {
       expect(() => loadBenchmarkFile(join(dir, 'none.yaml'))).toThrow(/cannot read/);
     });
 
+    it('a file may hold a list of benchmarks; an empty list or a bad entry names its position', () => {
+      writeFileSync(
+        join(dir, 'list.yaml'),
+        '- name: a\n  data: { path: a.tsv }\n  metric: { name: vqa_score }\n' +
+          '- name: b\n  data: { format: synthetic, generator: counting, mcq: blank }\n  metric: { name: reward }\n',
+      );
+      const list = loadBenchmarkFile(join(dir, 'list.yaml'));
+      expect(list.map((b) => b.name)).toEqual(['a', 'b']);
+      expect(list[1]!.data).toMatchObject({ generator: 'counting', mcq: 'blank' });
+      writeFileSync(join(dir, 'empty.yaml'), '[]\n');
+      expect(() => loadBenchmarkFile(join(dir, 'empty.yaml'))).toThrow(/list of benchmarks is empty/);
+      writeFileSync(join(dir, 'badentry.yaml'), '- name: a\n  data: { path: a.tsv }\n  metric: { name: vqa_score }\n- name: b\n');
+      expect(() => loadBenchmarkFile(join(dir, 'badentry.yaml'))).toThrow(/entry 2/);
+    });
+
     it('data paths resolve against the definition folder, then the data folders; a miss says where it looked', () => {
-      const b = loadBenchmarkFile(join(dir, 'ok.yaml'));
+      const b = loadBenchmarkFile(join(dir, 'ok.yaml'))[0]!;
       mkdirSync(join(dir, 'data'), { recursive: true });
       writeFileSync(join(dir, 'data', 'd.tsv'), 'x');
       expect(resolveDataPath(b, [join(dir, 'data')])).toBe(join(dir, 'data', 'd.tsv'));

@@ -96,7 +96,7 @@ describe('eval end to end against a mock endpoint', () => {
     const model = await EndpointModel.open({ baseURL: server.url, maxRetries: 0 });
     return runEval({
       model,
-      benchmarks: ['mcq.yaml', 'doc.yaml', 'ref.json'].map((f) => loadBenchmarkFile(join(dir, 'data', f))),
+      benchmarks: ['mcq.yaml', 'doc.yaml', 'ref.json'].flatMap((f) => loadBenchmarkFile(join(dir, 'data', f))),
       out,
       modes: ['think', 'nothink'],
       concurrency: 3,
@@ -237,12 +237,12 @@ describe('eval end to end against a mock endpoint', () => {
 
   it('a torn cache line is skipped and regenerated', async () => {
     const out = join(dir, 'run3');
-    await run(out, { benchmarks: [loadBenchmarkFile(join(dir, 'data', 'doc.yaml'))], modes: ['think'] });
+    await run(out, { benchmarks: loadBenchmarkFile(join(dir, 'data', 'doc.yaml')), modes: ['think'] });
     const file = join(out, 'cache', 'generations.jsonl');
     const lines = readFileSync(file, 'utf8').trim().split('\n');
     writeFileSync(file, `${lines.slice(0, 2).join('\n')}\n${lines[2]!.slice(0, 40)}`); // killed mid-write
     const before = server.requests.length;
-    const s = await run(out, { benchmarks: [loadBenchmarkFile(join(dir, 'data', 'doc.yaml'))], modes: ['think'] });
+    const s = await run(out, { benchmarks: loadBenchmarkFile(join(dir, 'data', 'doc.yaml')), modes: ['think'] });
     expect(server.requests.length - before).toBe(1);
     expect(s.results[0]!.score).toBe(64.1026);
     const after = readFileSync(file, 'utf8').split('\n').filter(Boolean);
@@ -261,7 +261,7 @@ describe('eval end to end against a mock endpoint', () => {
       const model = await EndpointModel.open({ baseURL: failing.url, maxRetries: 1 });
       const opts: RunOptions = {
         model,
-        benchmarks: [loadBenchmarkFile(join(dir, 'data', 'doc.yaml'))],
+        benchmarks: loadBenchmarkFile(join(dir, 'data', 'doc.yaml')),
         out,
         modes: ['think'],
         concurrency: 2,
@@ -349,7 +349,7 @@ describe('LLM judge fallback through the reward verifiers', () => {
     try {
       const opts: RunOptions = {
         model: await EndpointModel.open({ baseURL: model.url }),
-        benchmarks: [loadBenchmarkFile(join(dir, 'qa.yaml'))],
+        benchmarks: loadBenchmarkFile(join(dir, 'qa.yaml')),
         out: join(dir, 'out'),
         modes: ['think'],
         concurrency: 2,
