@@ -24,7 +24,9 @@ if (process.env.GLMV_SKIP_NATIVE) {
   process.exit(0);
 }
 if (!existsSync('/usr/include/oneapi/dnnl/dnnl.hpp')) {
-  console.warn('glmv: oneDNN headers not found; the native backend is not built. Install them with `apt-get install -y libdnnl-dev`, then run `npm run build:native`.');
+  console.warn(
+    'glmv: oneDNN headers not found; the native backend is not built. Install them with `apt-get install -y libdnnl-dev`, then run `npm run build:native`.',
+  );
   process.exit(0);
 }
 const gyp = nodeGyp();

@@ -56,8 +56,12 @@ function runDemo(o: DemoOptions): void {
   const opt = new optim.AdamW(model.parameters(), { lr: 2e-3, weightDecay: 0 });
   const rng = new Rng(Number(o.seed) + 1);
   const metrics = new MetricsWriter(o.out);
-  console.log(`backend ${getBackend().name}; model ${(model.numParameters() / 1e6).toFixed(2)}M parameters (${layers} layers, width ${dim})`);
-  console.log(`task: copy ${half} random tokens after a separator; chance-level loss is ln(${vocab - 1}) = ${Math.log(vocab - 1).toFixed(2)}`);
+  console.log(
+    `backend ${getBackend().name}; model ${(model.numParameters() / 1e6).toFixed(2)}M parameters (${layers} layers, width ${dim})`,
+  );
+  console.log(
+    `task: copy ${half} random tokens after a separator; chance-level loss is ln(${vocab - 1}) = ${Math.log(vocab - 1).toFixed(2)}`,
+  );
   const bar = new Progress({ label: 'training', total: Math.round(seconds) });
   const t0 = performance.now();
   let step = 0;
@@ -79,15 +83,22 @@ function runDemo(o: DemoOptions): void {
     ema = step === 0 ? loss : 0.9 * ema + 0.1 * loss;
     metrics.write({ step, loss, step_ms: ms });
     const elapsed = (performance.now() - t0) / 1000;
-    bar.update(Math.min(Math.round(elapsed), Math.round(seconds)), `step ${step} loss ${ema.toFixed(4)} ${ms.toFixed(1)} ms/step`);
+    bar.update(
+      Math.min(Math.round(elapsed), Math.round(seconds)),
+      `step ${step} loss ${ema.toFixed(4)} ${ms.toFixed(1)} ms/step`,
+    );
     if (elapsed >= nextMark) {
       nextMark += seconds / 10;
-      marks.push(`  ${elapsed.toFixed(0).padStart(4)} s  step ${String(step).padStart(5)}  loss ${ema.toFixed(4)}  ${ms.toFixed(1)} ms/step`);
+      marks.push(
+        `  ${elapsed.toFixed(0).padStart(4)} s  step ${String(step).padStart(5)}  loss ${ema.toFixed(4)}  ${ms.toFixed(1)} ms/step`,
+      );
     }
     step++;
   }
   bar.stop();
   console.log(marks.join('\n'));
   const total = (performance.now() - t0) / 1000;
-  console.log(`done: ${step} steps in ${total.toFixed(1)} s (${((total * 1000) / step).toFixed(1)} ms/step), final loss ${ema.toFixed(4)}; metrics in ${o.out}`);
+  console.log(
+    `done: ${step} steps in ${total.toFixed(1)} s (${((total * 1000) / step).toFixed(1)} ms/step), final loss ${ema.toFixed(4)}; metrics in ${o.out}`,
+  );
 }

@@ -53,7 +53,8 @@ export class TinyGpt extends nn.Module {
   lm_head: InstanceType<typeof nn.Linear>;
   constructor(readonly config: TinyGptConfig) {
     super();
-    if (config.dim % config.heads !== 0) throw new Error(`TinyGpt: dim ${config.dim} is not divisible by heads ${config.heads}`);
+    if (config.dim % config.heads !== 0)
+      throw new Error(`TinyGpt: dim ${config.dim} is not divisible by heads ${config.heads}`);
     this.wte = new nn.Embedding(config.vocab, config.dim);
     this.wpe = new nn.Embedding(config.maxLen, config.dim);
     this.h = Array.from({ length: config.layers }, () => new Block(config));
@@ -82,7 +83,12 @@ export class TinyGpt extends nn.Module {
  * The copy task: a random prefix of `half` tokens, a separator, then the prefix again. Loss counts only the
  * copied half, which a model can only predict by attending back — a real test of attention and its gradients.
  */
-export function copyBatch(rng: Rng, batch: number, half: number, vocab: number): { ids: Int32Array; targets: Int32Array; len: number } {
+export function copyBatch(
+  rng: Rng,
+  batch: number,
+  half: number,
+  vocab: number,
+): { ids: Int32Array; targets: Int32Array; len: number } {
   const len = 2 * half + 1;
   const sep = vocab - 1;
   const ids = new Int32Array(batch * len);

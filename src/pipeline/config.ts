@@ -85,7 +85,14 @@ const SMALL_ARCH = {
 export const PRESETS: Record<'default' | 'quick' | 'tiny', PipelineConfigInput> = {
   default: {
     preset: 'default',
-    data: { pretrainDocs: 40000, pretrainHeldout: 400, sftSamples: 20000, textSamples: 3000, rlSamples: 4000, heldout: 1100 },
+    data: {
+      pretrainDocs: 40000,
+      pretrainHeldout: 400,
+      sftSamples: 20000,
+      textSamples: 3000,
+      rlSamples: 4000,
+      heldout: 1100,
+    },
     tokenizer: { vocabSize: 4096 },
     arch: SMALL_ARCH,
     pretrain: { run: { steps: 450 }, optim: { lr: 2e-3, warmupSteps: 25 } },
@@ -96,7 +103,14 @@ export const PRESETS: Record<'default' | 'quick' | 'tiny', PipelineConfigInput> 
   },
   quick: {
     preset: 'quick',
-    data: { pretrainDocs: 8000, pretrainHeldout: 200, sftSamples: 4000, textSamples: 600, rlSamples: 800, heldout: 330 },
+    data: {
+      pretrainDocs: 8000,
+      pretrainHeldout: 200,
+      sftSamples: 4000,
+      textSamples: 600,
+      rlSamples: 800,
+      heldout: 330,
+    },
     tokenizer: { vocabSize: 2048 },
     arch: SMALL_ARCH,
     pretrain: { run: { steps: 80 }, optim: { lr: 2e-3, warmupSteps: 8 } },

@@ -3,7 +3,7 @@
  * larger and odd-shaped stress cases that exercise the threaded and blocked paths of the C++ kernels.
  */
 import { describe, expect, it } from 'vitest';
-import { availableBackends, F, fromArray, nativeLoadError, type Tensor, withBackend } from '../../src/engine/index.js';
+import { availableBackends, F, fromArray, nativeLoadError, withBackend } from '../../src/engine/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { CASES, type OpCase, rnd } from './cases.js';
 

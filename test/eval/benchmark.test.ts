@@ -96,7 +96,10 @@ describe('benchmark definitions', () => {
       expect(list[1]!.data).toMatchObject({ generator: 'counting', mcq: 'blank' });
       writeFileSync(join(dir, 'empty.yaml'), '[]\n');
       expect(() => loadBenchmarkFile(join(dir, 'empty.yaml'))).toThrow(/list of benchmarks is empty/);
-      writeFileSync(join(dir, 'badentry.yaml'), '- name: a\n  data: { path: a.tsv }\n  metric: { name: vqa_score }\n- name: b\n');
+      writeFileSync(
+        join(dir, 'badentry.yaml'),
+        '- name: a\n  data: { path: a.tsv }\n  metric: { name: vqa_score }\n- name: b\n',
+      );
       expect(() => loadBenchmarkFile(join(dir, 'badentry.yaml'))).toThrow(/entry 2/);
     });
 

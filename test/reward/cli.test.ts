@@ -30,7 +30,11 @@ describe('reward CLI', () => {
     const help = (name: string) => {
       const cmd = reward.commands.find((c) => c.name() === name)!;
       let out = '';
-      cmd.configureOutput({ writeOut: (t) => void (out += t) });
+      cmd.configureOutput({
+        writeOut: (t) => {
+          out += t;
+        },
+      });
       cmd.outputHelp();
       return out;
     };
