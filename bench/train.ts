@@ -19,12 +19,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateDataset } from '../src/data/dataset.js';
 import { generatePretrain } from '../src/data/pretrain.js';
-import { fromArray, getBackend, optim, scope, setMatmulPrecision } from '../src/engine/index.js';
+import { getBackend, optim, scope, setMatmulPrecision } from '../src/engine/index.js';
 import { loadTrainConfig, type ModelStageConfig, type TokenizerConfig } from '../src/train/config.js';
 import { Encoder, type Example, fitExample } from '../src/train/encode.js';
 import { buildPools, MixtureStream } from '../src/train/mixture.js';
 import { initStageModel } from '../src/train/model.js';
-import { assembleRow, Packer } from '../src/train/packing.js';
+import { assembleRow, Packer, rowInputs } from '../src/train/packing.js';
 import { openRecords } from '../src/train/records.js';
 import { trainTokenizerStage } from '../src/train/tokenizer.js';
 import { runStage, type StageResult, type StepMetrics } from '../src/train/trainer.js';
@@ -239,19 +239,7 @@ async function main() {
     for (let i = 0; i < WARMUP + STEPS; i++) {
       const t0 = performance.now();
       scope(() => {
-        const L = row.inputIds.length;
-        model
-          .forward({
-            inputIds: fromArray(row.inputIds, [1, L], 'int32'),
-            labels: fromArray(row.labels, [1, L], 'int32'),
-            cuSeqlens: row.cuSeqlens,
-            pixelValues: row.pixelValues,
-            imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
-            pixelValuesVideos: row.pixelValuesVideos,
-            videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
-            lossReduction: 'mean',
-          })
-          .loss!.backward();
+        model.forward({ ...rowInputs(row), lossReduction: 'mean' }).loss!.backward();
         opt.step();
         opt.zeroGrad();
       });

@@ -7,15 +7,16 @@
  */
 
 import type { Sample } from '../data/sample.js';
-import { fromArray, noGrad, scope } from '../engine/index.js';
+import { noGrad, scope } from '../engine/index.js';
 import { ChatModel } from '../io/chat.js';
 import { type GenerationInput, generate } from '../io/generate.js';
 import type { Glm4vForConditionalGeneration } from '../model/glm4v.js';
 import type { RewardRouter } from '../reward/router.js';
+import { concatFloat32 } from '../util/arrays.js';
 import type { Encoder, Example } from './encode.js';
 import type { StageModel } from './model.js';
 import { stageProcessor } from './model.js';
-import { assembleRow, Packer } from './packing.js';
+import { assembleRow, Packer, rowInputs } from './packing.js';
 
 export type PromptFormat = 'chat' | 'pretrain';
 
@@ -77,9 +78,9 @@ export async function answerSamples(
           const p = await encoder.pretrainPrompt(samples[s]!);
           inputs.push({
             inputIds: p.ids,
-            pixelValues: p.images.length ? concat(p.images.map((m) => m.pixelValues)) : null,
+            pixelValues: concatFloat32(p.images.map((m) => m.pixelValues)),
             imageGridThw: p.images.length ? p.images.map((m) => m.grid) : null,
-            pixelValuesVideos: p.videos.length ? concat(p.videos.map((m) => m.pixelValues)) : null,
+            pixelValuesVideos: concatFloat32(p.videos.map((m) => m.pixelValues)),
             videoGridThw: p.videos.length ? p.videos.map((m) => m.grid) : null,
           });
         }
@@ -101,17 +102,6 @@ export async function answerSamples(
     }
   } finally {
     if (wasTraining) sm.model.train();
-  }
-  return out;
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
   }
   return out;
 }
@@ -213,17 +203,7 @@ export function heldoutLoss(
     );
     sum += noGrad(() =>
       scope(() => {
-        const L = row.inputIds.length;
-        const out = model.forward({
-          inputIds: fromArray(row.inputIds, [1, L], 'int32'),
-          labels: fromArray(row.labels, [1, L], 'int32'),
-          cuSeqlens: row.cuSeqlens,
-          pixelValues: row.pixelValues,
-          imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
-          pixelValuesVideos: row.pixelValuesVideos,
-          videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
-          lossReduction: 'sum',
-        });
+        const out = model.forward({ ...rowInputs(row), lossReduction: 'sum' });
         return out.loss!.item();
       }),
     );

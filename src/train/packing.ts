@@ -7,7 +7,10 @@
  * nothing), padded once at its end to a multiple of `padMultiple` with a segment of its own that has no loss, so
  * step shapes repeat and pooled buffers are reused.
  */
+import { fromArray } from '../engine/index.js';
+import type { Glm4vInputs } from '../model/glm4v.js';
 import type { Grid } from '../model/rope.js';
+import { concatFloat32 } from '../util/arrays.js';
 import { type Example, IGNORE } from './encode.js';
 
 export interface Bin {
@@ -79,16 +82,19 @@ export interface PackedRow {
   examples: number;
 }
 
-function concat(parts: Float32Array[]): Float32Array | null {
-  if (parts.length === 0) return null;
-  if (parts.length === 1) return parts[0]!;
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+/** The model's inputs for one packed row (batch 1), labels included. Makes tensors: call it inside a scope. */
+export function rowInputs(row: PackedRow): Glm4vInputs {
+  const L = row.inputIds.length;
+  return {
+    inputIds: fromArray(row.inputIds, [1, L], 'int32'),
+    labels: fromArray(row.labels, [1, L], 'int32'),
+    labelWeights: row.weights ? fromArray(row.weights, [1, L]) : null,
+    cuSeqlens: row.cuSeqlens,
+    pixelValues: row.pixelValues,
+    imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
+    pixelValuesVideos: row.pixelValuesVideos,
+    videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
+  };
 }
 
 export interface RowOptions {
@@ -192,9 +198,9 @@ export function assembleRow(examples: readonly Example[], opts: RowOptions): Pac
     labels,
     weights: null,
     cuSeqlens: cu,
-    pixelValues: concat(images),
+    pixelValues: concatFloat32(images),
     imageGridThw,
-    pixelValuesVideos: concat(videos),
+    pixelValuesVideos: concatFloat32(videos),
     videoGridThw,
     realTokens: real,
     targets,

@@ -18,7 +18,6 @@ import type { Sample } from '../data/sample.js';
 import {
   clearPool,
   F,
-  fromArray,
   getMatmulPrecision,
   getRng,
   manualSeed,
@@ -55,7 +54,7 @@ import {
   type StageDescription,
   type StageModel,
 } from './model.js';
-import { microBatches, type PackedRow, Packer, withSampleWeights } from './packing.js';
+import { microBatches, type PackedRow, Packer, rowInputs, withSampleWeights } from './packing.js';
 import { openRecords, type RecordSource } from './records.js';
 import { type TokenizerStageResult, trainTokenizerStage } from './tokenizer.js';
 
@@ -356,20 +355,7 @@ class StageRunner {
         for (let i = 0; i < 2; i++) {
           const t0 = performance.now();
           scope(() => {
-            const r = rows[0]!;
-            const L = r.inputIds.length;
-            sm.model
-              .forward({
-                inputIds: fromArray(r.inputIds, [1, L], 'int32'),
-                labels: fromArray(r.labels, [1, L], 'int32'),
-                cuSeqlens: r.cuSeqlens,
-                pixelValues: r.pixelValues,
-                imageGridThw: r.imageGridThw.length ? r.imageGridThw : null,
-                pixelValuesVideos: r.pixelValuesVideos,
-                videoGridThw: r.videoGridThw.length ? r.videoGridThw : null,
-                lossReduction: 'sum',
-              })
-              .loss!.backward();
+            sm.model.forward({ ...rowInputs(rows[0]!), lossReduction: 'sum' }).loss!.backward();
             sm.model.zeroGrad();
           });
           times.push(performance.now() - t0);
@@ -670,16 +656,8 @@ class StageRunner {
         // Per-sample averaging: each sample's tokens weigh 1 / (its targets · samples in the step).
         const row = perSample ? withSampleWeights(row0, S) : row0;
         scope(() => {
-          const L = row.inputIds.length;
           const out = model.forward({
-            inputIds: fromArray(row.inputIds, [1, L], 'int32'),
-            labels: fromArray(row.labels, [1, L], 'int32'),
-            labelWeights: row.weights ? fromArray(row.weights, [1, L]) : null,
-            cuSeqlens: row.cuSeqlens,
-            pixelValues: row.pixelValues,
-            imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
-            pixelValuesVideos: row.pixelValuesVideos,
-            videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
+            ...rowInputs(row),
             lossReduction: 'sum',
             auxLoss: moe && c.optim.moeAuxCoef > 0,
             outputRouterStats: moe,
