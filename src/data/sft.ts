@@ -58,29 +58,6 @@ export function sftTarget(sample: Sample, opts: SftOptions = {}): string {
   return style === 'glm4.1v' ? `<think>${think}</think><answer>${box}</answer>` : `<think>${think}</think>\n${box}`;
 }
 
-export type MessagePart =
-  | { type: 'image'; image: string }
-  | { type: 'video'; video: string[] | string; fps?: number }
-  | { type: 'text'; text: string };
-export interface ChatMessage {
-  role: 'user' | 'assistant';
-  content: string | MessagePart[];
-}
-
-/** Chat messages (user with media parts first, then the assistant target), for the chat template. */
-export function toMessages(sample: Sample, opts: SftOptions = {}): ChatMessage[] {
-  const parts: MessagePart[] = sample.images.map((image) => ({ type: 'image', image }));
-  if (sample.video) {
-    const v = sample.video.frames ?? sample.video.path;
-    if (v) parts.push({ type: 'video', video: v, ...(sample.video.fps ? { fps: sample.video.fps } : {}) });
-  }
-  parts.push({ type: 'text', text: promptText(sample, opts) });
-  return [
-    { role: 'user', content: parts },
-    { role: 'assistant', content: sftTarget(sample, opts) },
-  ];
-}
-
 /**
  * Fill-in-the-blank form of a multiple-choice sample: no options, the option text as the answer, and the
  * verifier the generator recorded (or `vqa`). Returns null when the item cannot be converted (the option text is

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/data/sample.js';
-import { promptText, sftTarget, toFillInBlank, toMessages } from '../../src/data/sft.js';
+import { promptText, sftTarget, toFillInBlank } from '../../src/data/sft.js';
 import { checkFormat } from '../../src/io/answer.js';
 
 const base: Sample = {
@@ -38,14 +38,6 @@ describe('SFT targets', () => {
     expect(() => sftTarget({ ...base, rationale: undefined })).toThrow(/x\/train\/1 has no rationale/);
     expect(() => sftTarget({ ...base, rationale: 'a </think> b' })).toThrow(/think\/answer tags/);
     expect(() => sftTarget({ ...base, answer: '<|begin_of_box|>1' })).toThrow(/box tokens/);
-  });
-  it('messages put media first, then the prompt, then the target', () => {
-    const m = toMessages({ ...base, images: [], video: { frames: ['f0.png', 'f1.png'], fps: 2 } });
-    expect(m[0]!.content).toEqual([
-      { type: 'video', video: ['f0.png', 'f1.png'], fps: 2 },
-      { type: 'text', text: 'What color is the circle?' },
-    ]);
-    expect(m[1]!.role).toBe('assistant');
   });
 });
 
