@@ -5,7 +5,7 @@
  * KV cache, MoE expert choices identical.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSafetensors, noGrad } from '../../src/engine/index.js';
 import { Glm4vForConditionalGeneration, Glm4vMoeForConditionalGeneration } from '../../src/model/glm4v.js';
@@ -14,16 +14,24 @@ import { FIXTURES, greedy, loadFixture, maxAbsDiff } from './helpers.js';
 
 const TOL = 1e-4;
 
-const FOLDERS = [
+const FOLDERS: { dir: string; kind: 'glm4v' | 'glm4v_moe' }[] = [
   { dir: 'glm4v', kind: 'glm4v' },
   { dir: 'glm4v_moe', kind: 'glm4v_moe' },
   { dir: 'glm4v/seed1', kind: 'glm4v' },
   { dir: 'glm4v_moe/seed1', kind: 'glm4v_moe' },
-] as const;
+];
+// Larger fixtures too big to commit (e.g. GLM-4.1V-9B widths, tools/parity/make_fixtures.py --width 9b):
+// GLMV_PARITY_EXTRA=/tmp/p9b:glm4v[,DIR:KIND…] npx vitest run test/model/parity.test.ts
+for (const spec of (process.env.GLMV_PARITY_EXTRA ?? '').split(',').filter(Boolean)) {
+  const [dir, kind] = spec.split(':');
+  if (!dir || (kind !== 'glm4v' && kind !== 'glm4v_moe'))
+    throw new Error(`GLMV_PARITY_EXTRA: expected DIR:glm4v or DIR:glm4v_moe, got ${JSON.stringify(spec)}`);
+  FOLDERS.push({ dir, kind });
+}
 
 for (const { dir, kind } of FOLDERS) {
   describe(`parity ${dir}`, () => {
-    const path = join(FIXTURES, dir);
+    const path = isAbsolute(dir) ? dir : join(FIXTURES, dir);
     const { model, report } = Glm4vForConditionalGeneration.fromPretrained(path);
     const cases = loadFixture(path);
 

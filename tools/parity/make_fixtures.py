@@ -54,6 +54,19 @@ def tiny_config(kind: str, a: argparse.Namespace) -> dict:
             "mrope_section": section,
         },
     }
+    if a.width == "9b":
+        # GLM-4.1V-9B-Thinking's widths (spec section E); depth and vocabulary stay as given.
+        text.update(
+            {
+                "hidden_size": 4096,
+                "intermediate_size": 13696,
+                "num_attention_heads": 32,
+                "num_key_value_heads": 2,
+                "head_dim": 128,
+                "max_position_embeddings": 65536,
+            }
+        )
+        text["rope_parameters"]["mrope_section"] = [8, 12, 12]
     if kind == "glm4v_moe":
         text.update(
             {
@@ -83,6 +96,10 @@ def tiny_config(kind: str, a: argparse.Namespace) -> dict:
         "hidden_act": "silu",
         "attention_bias": False,
     }
+    if a.width == "9b":
+        vision.update(
+            {"hidden_size": 1536, "num_heads": 12, "image_size": 336, "out_hidden_size": 4096, "intermediate_size": 13696}
+        )
     return {
         "text_config": text,
         "vision_config": vision,
@@ -217,8 +234,17 @@ def main() -> None:
     ap.add_argument("--kv-heads", type=int, default=2)
     ap.add_argument("--vision-depth", type=int, default=2)
     ap.add_argument("--new-tokens", type=int, default=8)
+    ap.add_argument(
+        "--width",
+        choices=["tiny", "9b"],
+        default="tiny",
+        help="9b: GLM-4.1V-9B's real widths (text 4096/32 heads/2 kv/head_dim 128/13696, vision 1536/12 heads, "
+        "24x24 position table); --layers, --vision-depth and --vocab still set depth and vocabulary",
+    )
     ap.add_argument("--resample", action="store_true", help="also write resample.safetensors (real-size position table)")
     a = ap.parse_args()
+    if a.width == "9b" and a.kind != "glm4v":
+        ap.error("--width 9b is GLM-4.1V-9B's shape; use --kind glm4v")
 
     import transformers
     from safetensors.torch import save_file
