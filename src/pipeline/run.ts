@@ -112,11 +112,18 @@ export async function runPipeline(config: PipelineConfig, o: PipelineOptions): P
   const paths = runPaths(o.out);
   let state = readState(o.out);
   if (state) {
-    const changed = configChanges(state.config, config);
+    // `ship` only decides where the finished model is copied: shipping a finished run later is not another run.
+    const changed = configChanges({ ...state.config, ship: null }, { ...config, ship: null });
     if (changed.length) {
       throw new Error(
         `pipeline: ${o.out} was started with a different config (${changed.slice(0, 6).join('; ')}${changed.length > 6 ? '; …' : ''}); use another --out or the same settings`,
       );
+    }
+    // Shipping is a cheap copy: asked for again, it runs again (the target may have been changed or deleted).
+    if (state.config.ship !== config.ship || (config.ship && state.stages.ship)) {
+      state.config = { ...state.config, ship: config.ship };
+      delete state.stages.ship;
+      writeState(o.out, state);
     }
     log(`pipeline: continuing ${o.out} (done: ${Object.keys(state.stages).join(', ') || 'nothing yet'})`);
   } else {
@@ -491,9 +498,12 @@ async function shipStage(c: StageContext): Promise<StageOutcome> {
     ),
   };
   writeFileSync(join(tmp, 'training_summary.json'), JSON.stringify(card, null, 2));
-  rmSync(target, { recursive: true, force: true });
-  cpSync(tmp, target, { recursive: true });
-  rmSync(tmp, { recursive: true, force: true });
+  // Swap by renames (same folder), so an interruption never leaves the embedded model missing or half-written.
+  const old = `${target}.old-${process.pid}`;
+  rmSync(old, { recursive: true, force: true });
+  if (existsSync(target)) renameSync(target, old);
+  renameSync(tmp, target);
+  rmSync(old, { recursive: true, force: true });
   return { summary: { target, from: src } };
 }
 

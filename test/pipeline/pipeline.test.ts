@@ -46,6 +46,32 @@ describe('glmv pipeline --tiny', () => {
     ).toBeGreaterThan(0);
   });
 
+  it('ships a finished run later (only the ship stage runs) and ships again over the old copy', async () => {
+    const target = join(mkdtempSync(join(tmpdir(), 'glmv-ship-')), 'model');
+    const log: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await runPipeline(resolvePipelineConfig({ preset: 'tiny', sets: [`ship=${target}`] }), {
+        out,
+        quiet: true,
+        log: (l) => log.push(l),
+      });
+      expect(r.state.stages.ship?.status).toBe('done');
+    }
+    expect(log.filter((l) => l.startsWith('pipeline: ') && l.endsWith(' …'))).toEqual([
+      'pipeline: ship …',
+      'pipeline: ship …',
+    ]);
+    const card = JSON.parse(readFileSync(join(target, 'training_summary.json'), 'utf8'));
+    expect(card.source).toBe(join(out, 'rl', 'final'));
+    const chat = await ChatModel.load(target);
+    expect((await chat.chat([{ role: 'user', content: 'hi' }], { maxNewTokens: 2 })).completionTokens).toBeGreaterThan(
+      0,
+    );
+    await expect(runPipeline(resolvePipelineConfig({ preset: 'quick' }), { out, quiet: true })).rejects.toThrow(
+      /different config/,
+    );
+  });
+
   it('SFT lifts format compliance above the pre-trained model', () => {
     const pre = evalOf('eval-pretrain', 'think');
     const sft = evalOf('eval-sft', 'think');
