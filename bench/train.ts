@@ -59,9 +59,9 @@ async function data(): Promise<{ docs: string; samples: string; tokenizer: strin
   const docs = join(dir, 'pretrain');
   const samples = join(dir, 'samples');
   if (!existsSync(join(docs, 'dataset.json')))
-    generatePretrain({ kinds: 'all', n: 600, split: 'train', seed: 0, difficulty: '1-5', size: 112 }, docs, true);
+    await generatePretrain({ kinds: 'all', n: 600, split: 'train', seed: 0, difficulty: '1-5', size: 112 }, docs, true);
   if (!existsSync(join(samples, 'dataset.json')))
-    generateDataset(
+    await generateDataset(
       { domains: 'all', n: 400, split: 'train', seed: 0, difficulty: '1-5', size: '112', mcq: 'blank' },
       { out: samples, quiet: true },
     );

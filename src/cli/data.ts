@@ -74,9 +74,9 @@ Examples:
   glmv data gen --domains ocr,gui,long_doc --n 200 --out data/real-size   # default sizes (336-672 px) for real models
   glmv data gen --domains vqa --tasks count,compare --n 1000 --mcq blank --out data/count`,
     )
-    .action((o) => {
+    .action(async (o) => {
       try {
-        const r = generateDataset(
+        const r = await generateDataset(
           {
             domains: o.domains,
             n: o.n,
@@ -131,11 +131,11 @@ Examples:
   glmv data pretrain --n 40000 --size 112 --out data/pretrain
   glmv data pretrain --kinds caption:3,grounding:2,ocr,text --n 5000 --size 56 --out data/pt-small`,
     )
-    .action((o) => {
+    .action(async (o) => {
       try {
         if (existsSync(o.out) && readdirSync(o.out).length > 0)
           throw new Error(`${o.out} is not empty; choose a new folder`);
-        const info = generatePretrain(
+        const info = await generatePretrain(
           {
             kinds: o.kinds,
             n: o.n,

@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { yieldToEventLoop } from '../util/async.js';
 import { MetricsWriter, Progress } from '../util/progress.js';
 import { generateOne } from './generate.js';
 import { GENERATOR_NAMES, getGenerator } from './generators/index.js';
@@ -86,7 +87,7 @@ export interface GenerateResult {
   seconds: number;
 }
 
-export function generateDataset(spec: DatasetSpec, o: GenerateDatasetOptions): GenerateResult {
+export async function generateDataset(spec: DatasetSpec, o: GenerateDatasetOptions): Promise<GenerateResult> {
   if (!Number.isInteger(spec.n) || spec.n < 1) throw new Error(`--n: expected a positive integer, got ${spec.n}`);
   if (!Number.isInteger(spec.seed) || spec.seed < 0)
     throw new Error(`--seed: expected a non-negative integer, got ${spec.seed}`);
@@ -130,6 +131,7 @@ export function generateDataset(spec: DatasetSpec, o: GenerateDatasetOptions): G
       if (b) g.sample = b;
     }
     writer.write(g);
+    if (slot.index % 32 === 31) await yieldToEventLoop(); // frees the canvases rendered so far
     time[name] = (time[name] ?? 0) + (performance.now() - t);
     count[name] = (count[name] ?? 0) + 1;
     progress.update(slot.index + 1, name);

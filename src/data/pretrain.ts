@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { pixelToNorm } from '../io/answer.js';
+import { yieldToEventLoop } from '../util/async.js';
 import { MetricsWriter, Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { parseDifficulty } from './dataset.js';
@@ -273,7 +274,7 @@ export function parseKinds(text: string): Array<{ kind: PretrainKind; weight: nu
   });
 }
 
-export function generatePretrain(spec: PretrainSpec, out: string, quiet = false): DatasetInfo {
+export async function generatePretrain(spec: PretrainSpec, out: string, quiet = false): Promise<DatasetInfo> {
   const kinds = parseKinds(spec.kinds);
   const difficulty = parseDifficulty(spec.difficulty);
   if (spec.size !== undefined && (spec.size < 28 || spec.size % 28 !== 0))
@@ -299,6 +300,7 @@ export function generatePretrain(spec: PretrainSpec, out: string, quiet = false)
     );
     counts[best]!++;
     writer.writeRecord(doc, media, doc.kind);
+    if (i % 32 === 31) await yieldToEventLoop(); // frees the canvases rendered so far
     progress.update(i + 1, doc.kind);
   }
   progress.stop();

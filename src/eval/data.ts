@@ -172,7 +172,7 @@ async function syntheticSamples(b: Benchmark, opts: PrepareOptions): Promise<{ f
   const have = existsSync(dir) ? listShards(dir).reduce((a, s) => a + s.count, 0) : 0;
   if (have < want) {
     // Sample i is the same sample on every run, so a folder can be extended in place.
-    generateDataset(
+    await generateDataset(
       {
         domains: d.generator!,
         n: want,

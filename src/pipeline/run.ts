@@ -196,30 +196,28 @@ async function dataStage(c: StageContext): Promise<StageOutcome> {
   const size = String(d.imageSize);
   const seed = c.config.seed;
   const counts: Record<string, number> = {};
-  const gen = (name: string, out: string, spec: Parameters<typeof generateDataset>[0]) => {
+  const gen = async (name: string, out: string, spec: Parameters<typeof generateDataset>[0]) => {
     const have = listShards(out).reduce((a, s) => a + s.count, 0);
     if (have >= spec.n) {
       counts[name] = have;
       return;
     }
-    const r = generateDataset(spec, { out, resume: have > 0, quiet: c.quiet });
+    const r = await generateDataset(spec, { out, resume: have > 0, quiet: c.quiet });
     counts[name] = r.info.count;
   };
-  const pretrain = (name: string, out: string, n: number, split: 'train' | 'heldout') => {
+  const pretrain = async (name: string, out: string, n: number, split: 'train' | 'heldout') => {
     if (listShards(out).reduce((a, s) => a + s.count, 0) >= n) {
       counts[name] = n;
       return;
     }
     rmSync(out, { recursive: true, force: true });
-    counts[name] = generatePretrain(
-      { kinds: 'all', n, split, seed, difficulty: '1-5', size: d.imageSize },
-      out,
-      c.quiet,
+    counts[name] = (
+      await generatePretrain({ kinds: 'all', n, split, seed, difficulty: '1-5', size: d.imageSize }, out, c.quiet)
     ).count;
   };
-  pretrain('pretrain', p.pretrain, d.pretrainDocs, 'train');
-  pretrain('pretrain-heldout', p.pretrainHeldout, d.pretrainHeldout, 'heldout');
-  gen('sft', p.sft, {
+  await pretrain('pretrain', p.pretrain, d.pretrainDocs, 'train');
+  await pretrain('pretrain-heldout', p.pretrainHeldout, d.pretrainHeldout, 'heldout');
+  await gen('sft', p.sft, {
     domains: d.domains,
     n: d.sftSamples,
     split: 'train',
@@ -228,9 +226,15 @@ async function dataStage(c: StageContext): Promise<StageOutcome> {
     size,
     mcq: 'blank',
   });
-  gen('text', p.text, { domains: 'text', n: d.textSamples, split: 'train', seed: seed + 1, difficulty: d.difficulty });
+  await gen('text', p.text, {
+    domains: 'text',
+    n: d.textSamples,
+    split: 'train',
+    seed: seed + 1,
+    difficulty: d.difficulty,
+  });
   // RL prompts: the train split under another seed, so SFT never saw them.
-  gen('rl', p.rl, {
+  await gen('rl', p.rl, {
     domains: d.domains,
     n: d.rlSamples,
     split: 'train',
@@ -239,7 +243,7 @@ async function dataStage(c: StageContext): Promise<StageOutcome> {
     size,
     mcq: 'blank',
   });
-  gen('heldout', p.heldout, {
+  await gen('heldout', p.heldout, {
     domains: d.domains,
     n: d.heldout,
     split: 'heldout',

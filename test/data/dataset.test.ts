@@ -61,7 +61,7 @@ describe('mixture', () => {
 describe('dataset folders', () => {
   it('writes shards that stream back as the same samples, with files in place', async () => {
     const out = join(root, 'full');
-    const r = generateDataset(spec, { out, quiet: true });
+    const r = await generateDataset(spec, { out, quiet: true });
     expect(r.info.count).toBe(25);
     expect(r.info.shards.map((s) => s.count)).toEqual([10, 10, 5]);
     expect(r.info.byDomain).toEqual({ vqa: 6, chart: 13, text: 6 });
@@ -71,16 +71,16 @@ describe('dataset folders', () => {
     expect(samples).toHaveLength(25);
     for (const s of samples) for (const p of s.images) expect(existsSync(p)).toBe(true);
     expect(readFileSync(join(out, 'metrics.jsonl'), 'utf8')).toContain('"event":"done"');
-    expect(() => generateDataset(spec, { out, quiet: true })).toThrow(/not empty; pass --resume/);
+    await expect(generateDataset(spec, { out, quiet: true })).rejects.toThrow(/not empty; pass --resume/);
   });
 
-  it('resumes a killed run to exactly the uninterrupted result', () => {
+  it('resumes a killed run to exactly the uninterrupted result', async () => {
     const out = join(root, 'resumed');
-    generateDataset(spec, { out, quiet: true });
+    await generateDataset(spec, { out, quiet: true });
     // Simulate a kill during shard 2: its folder is still partial and there is no dataset.json.
     renameSync(join(out, 'shard-00002'), join(out, 'shard-00002.partial'));
     rmSync(join(out, 'dataset.json'));
-    const r = generateDataset(spec, { out, resume: true, quiet: true });
+    const r = await generateDataset(spec, { out, resume: true, quiet: true });
     expect(r.info.count).toBe(25);
     expect(readdirSync(out).filter((n) => n.endsWith('.partial'))).toEqual([]);
     for (const shard of ['shard-00000', 'shard-00001', 'shard-00002']) {
@@ -98,7 +98,7 @@ describe('dataset folders', () => {
 
   it('converts multiple choice to fill-in-the-blank on request', async () => {
     const out = join(root, 'blank');
-    generateDataset({ ...spec, domains: 'vqa', tasks: ['choice'], n: 8, mcq: 'blank' }, { out, quiet: true });
+    await generateDataset({ ...spec, domains: 'vqa', tasks: ['choice'], n: 8, mcq: 'blank' }, { out, quiet: true });
     for await (const s of readSamples(out)) {
       expect(s.options).toBeUndefined();
       expect(s.id).toMatch(/#blank$/);
@@ -140,7 +140,7 @@ describe('pre-training mixtures', () => {
 
   it('writes and streams back a mixture in the requested proportions', async () => {
     const out = join(root, 'pt');
-    const info = generatePretrain(
+    const info = await generatePretrain(
       { kinds: 'caption:2,grounding,text', n: 8, split: 'train', seed: 0, difficulty: '1-3', size: 56 },
       out,
       true,

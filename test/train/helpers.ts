@@ -26,11 +26,11 @@ export function fixture(): Promise<Fixture> {
     const root = mkdtempSync(join(tmpdir(), 'glmv-train-'));
     const samples = join(root, 'samples');
     const docs = join(root, 'docs');
-    generateDataset(
+    await generateDataset(
       { domains: 'vqa,ocr,grounding,text', n: 24, split: 'train', seed: 1, difficulty: '1-2', size: '56' },
       { out: samples, quiet: true },
     );
-    generatePretrain(
+    await generatePretrain(
       {
         kinds: 'caption,ocr,grounding,instruction,text,interleaved,video_caption',
         n: 42,
