@@ -71,7 +71,7 @@ export const PipelineConfigSchema = z
 export type PipelineConfig = z.infer<typeof PipelineConfigSchema>;
 export type PipelineConfigInput = z.input<typeof PipelineConfigSchema>;
 
-/** ~3.5M parameters: a GLM-4.1V-shaped decoder (4 layers, width 192, GQA 6/2) and a 3-block ViT on 112 px images. */
+/** ~4.2M parameters: a GLM-4.1V-shaped decoder (4 layers, width 192, GQA 6/2) and a 3-block ViT on 112 px images. */
 const SMALL_ARCH = {
   hiddenSize: 192,
   layers: 4,

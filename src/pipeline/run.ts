@@ -481,6 +481,14 @@ async function reportStage(c: StageContext): Promise<StageOutcome> {
   return { summary: { file } };
 }
 
+/** An evaluation summary without what points into the run folder (sample files, example images). */
+function cardEval(summary: Record<string, unknown>): Record<string, unknown> {
+  const modes = (summary.modes ?? {}) as Record<string, Record<string, unknown>>;
+  return {
+    modes: Object.fromEntries(Object.entries(modes).map(([m, { examples: _e, file: _f, ...rest }]) => [m, rest])),
+  };
+}
+
 /** Copies the final model into the package as bf16 weights (the embedded default is models/glmv-small). */
 async function shipStage(c: StageContext): Promise<StageOutcome> {
   const target = c.config.ship!;
@@ -498,7 +506,7 @@ async function shipStage(c: StageContext): Promise<StageOutcome> {
     evaluation: Object.fromEntries(
       (['eval-pretrain', 'eval-sft', 'eval-rl'] as const)
         .filter((s) => c.state.stages[s])
-        .map((s) => [s, c.state.stages[s]!.summary]),
+        .map((s) => [s, cardEval(c.state.stages[s]!.summary)]),
     ),
   };
   writeFileSync(join(tmp, 'training_summary.json'), JSON.stringify(card, null, 2));
