@@ -63,6 +63,17 @@ describe('glmv chat', () => {
     expect(['stop', 'length']).toContain(out.finish_reason);
   });
 
+  it('uses the embedded default model without --model: the README main command answers in the trained format', () => {
+    const r = cli(['--image', 'examples/shapes.png', '--json', 'How many triangles are there?']);
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.model).toMatch(/glmv-small/);
+    // Trained through SFT + RL: non-empty reasoning, then exactly one box inside <answer>.
+    expect(out.reasoning.length).toBeGreaterThan(10);
+    expect(out.answer).toMatch(/^<answer><\|begin_of_box\|>[^<]+<\|end_of_box\|><\/answer>$/);
+    expect(out.finish_reason).toBe('stop');
+  });
+
   it('explains bad input with a non-zero exit', () => {
     const badTok = cli(['--model', dir, '--max-tokens', 'x', 'hi']);
     expect(badTok.status).not.toBe(0);
