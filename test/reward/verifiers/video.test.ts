@@ -30,6 +30,15 @@ describe('video verifier', () => {
   });
 });
 
+describe('long_doc numbers', () => {
+  it('a numeric reference is decided by rule: wrong numbers and hedges are confident failures', async () => {
+    const doc = { domain: 'long_doc' as const, answer: '3' };
+    expect(await verify(longDocVerifier, '2', doc)).toMatchObject({ correct: false, confident: true });
+    expect((await verify(longDocVerifier, 'three', doc)).correct).toBe(true);
+    expect(await verify(longDocVerifier, '2 or 3', doc)).toMatchObject({ correct: false, confident: true });
+  });
+});
+
 describe('judge-only verifiers', () => {
   it('exact matches pass; anything else without a judge is unjudged, never a silent 0', async () => {
     expect((await verify(longDocVerifier, 'Paris', { domain: 'long_doc', answer: 'paris' })).correct).toBe(true);
