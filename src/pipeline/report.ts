@@ -123,12 +123,16 @@ export function lineChart(
   return `<figure>${svg}${legend}</figure>`;
 }
 
-/** Exponential moving average of a curve (noisy per-step losses). */
-function smooth(points: Array<[number, number]>, alpha = 0.1): Array<[number, number]> {
-  let ema: number | null = null;
-  return points.map(([x, y]) => {
-    ema = ema === null ? y : (1 - alpha) * ema + alpha * y;
-    return [x, ema];
+/**
+ * Trailing mean over a window that grows with the curve (1/25 of its length): smooths noisy per-step losses of long
+ * stages without the lag a fixed-rate EMA shows on short ones (a 20-step stage).
+ */
+function smooth(points: Array<[number, number]>, minWindow = 1): Array<[number, number]> {
+  const w = Math.max(minWindow, Math.min(25, Math.round(points.length / 25)));
+  let sum = 0;
+  return points.map(([x, y], i) => {
+    sum += y - (i >= w ? points[i - w]![1] : 0);
+    return [x, sum / Math.min(i + 1, w)];
   });
 }
 
@@ -211,7 +215,7 @@ function trainingCurves(out: string): string {
     const evals = rows.filter((r) => r.event === 'eval' && typeof r.heldout_loss === 'number');
     const series: Series[] = [
       { name: 'loss (per step)', points: pts },
-      { name: 'loss (EMA)', points: smooth(pts) },
+      { name: 'loss (trailing mean)', points: smooth(pts) },
     ];
     if (evals.length)
       series.push({ name: 'held-out loss', points: evals.map((r) => [r.step as number, r.heldout_loss as number]) });
@@ -252,7 +256,7 @@ function rlSection(out: string): string {
             (r) =>
               [r.step as number, (r.domains as Record<string, Record<string, number>>)[d]![key]!] as [number, number],
           ),
-        0.3,
+        3, // per-domain rates of a few prompts per step are noisy even on short runs
       ),
     }));
   // tiers: { '*': { tier: prompts }, <domain>: {…} } — the '*' entry is the whole curriculum.
