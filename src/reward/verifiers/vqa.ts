@@ -37,11 +37,12 @@ export async function verifyVqaText(
     if (ay) return fail(`${kind}:yes_no`, `answered ${ay}, reference ${ry}`);
     return fail(`${kind}:yes_no`, 'a yes/no question needs a definite yes or no');
   }
-  const rn = wordNumber(nr);
+  const rn = wordNumber(ctx.sample.answer.trim()) ?? wordNumber(nr);
   if (rn !== null) {
     const hedge = detectHedge(ctx.answer, ctx.sample.answer, { ranges: true });
     if (hedge) return fail(`${kind}:hedge`, hedge);
-    const an = wordNumber(na.replace(/\s*%$/, ''));
+    // The raw answer first: normalisation turns a thousands separator (1,250) into a space.
+    const an = wordNumber(ctx.answer.trim().replace(/\s*%$/, '')) ?? wordNumber(na.replace(/\s*%$/, ''));
     if (an !== null)
       return closeEnough(an, rn, { rel: p.tolerance, abs: 1e-12, pct: false })
         ? pass(`${kind}:number`)

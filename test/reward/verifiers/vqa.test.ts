@@ -38,6 +38,14 @@ describe('vqa verifier', () => {
       (await verify(vqaVerifier, 'couch', { ...vqa, answer: 'sofa' }, { synonyms: [['sofa', 'couch']] })).correct,
     ).toBe(true);
   });
+  it('numbers with thousands separators compare as numbers, on either side', async () => {
+    expect((await verify(vqaVerifier, '1,250', { ...vqa, answer: '1250' })).correct).toBe(true);
+    expect((await verify(vqaVerifier, '1250', { ...vqa, answer: '1,250' })).correct).toBe(true);
+    expect(await verify(vqaVerifier, '1,205', { ...vqa, answer: '1250' })).toMatchObject({
+      correct: false,
+      confident: true,
+    });
+  });
   it('falls back to the judge (none here: wrong, not confident)', async () => {
     expect(await verify(vqaVerifier, 'crimson', { ...vqa, answer: 'red' })).toMatchObject({
       correct: false,
