@@ -439,12 +439,10 @@ export function prefill(
   pad: number,
   cache: KVCache,
 ): { logits: Float32Array[]; mask: number[][] } {
-  const maxLen = Math.max(...inputs.map((i) => i.inputIds.length));
-  const ids = inputs.map((inp) => [...new Array(maxLen - inp.inputIds.length).fill(pad), ...inp.inputIds]);
-  const mask = inputs.map((inp) => [
-    ...new Array(maxLen - inp.inputIds.length).fill(0),
-    ...new Array(inp.inputIds.length).fill(1),
-  ]);
+  const { ids, mask } = leftPad(
+    inputs.map((i) => i.inputIds),
+    pad,
+  );
   const visual = concatVisual(inputs);
   const logits = noGrad(() =>
     scope(() =>
@@ -466,6 +464,15 @@ export function prefill(
 }
 
 /** [B, 1, V] logits → one Float32Array per row. */
+/** Rows left-padded with `pad` to the longest, and their attention mask (1 = token, 0 = padding). */
+export function leftPad(rows: ReadonlyArray<ArrayLike<number>>, pad: number): { ids: number[][]; mask: number[][] } {
+  const L = Math.max(...rows.map((r) => r.length));
+  return {
+    ids: rows.map((r) => [...new Array(L - r.length).fill(pad), ...Array.from(r)]),
+    mask: rows.map((r) => [...new Array(L - r.length).fill(0), ...new Array(r.length).fill(1)]),
+  };
+}
+
 export function rowsOf(logits: Tensor): Float32Array[] {
   const [B, , V] = logits.shape as [number, number, number];
   const all = logits.toFloat32();

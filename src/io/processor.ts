@@ -9,6 +9,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { concatFloat32 } from '../util/arrays.js';
 import {
   describeSource,
   type ImageSource,
@@ -668,17 +669,6 @@ export interface ProcessedInputs {
   numVisualTokens: number;
 }
 
-function concatRows(parts: Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0];
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 export interface ProcessorOptions extends TokenBudget {
   imageConfig?: VisionProcessorConfig;
   videoConfig?: VisionProcessorConfig;
@@ -753,9 +743,9 @@ export class Glm4vProcessor {
     };
     return {
       text,
-      pixelValues: concatRows(images.map((x) => x.pixelValues)),
+      pixelValues: concatFloat32(images.map((x) => x.pixelValues)) ?? new Float32Array(0),
       imageGridThw: images.map((x) => x.gridThw),
-      pixelValuesVideos: concatRows(videos.map((x) => x.pixelValues)),
+      pixelValuesVideos: concatFloat32(videos.map((x) => x.pixelValues)) ?? new Float32Array(0),
       videoGridThw: videos.map((x) => x.gridThw),
       videoTimestamps: videos.map((x) => x.timestamps),
       images: images.map(strip),

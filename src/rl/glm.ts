@@ -15,7 +15,7 @@
 import type { Sample } from '../data/sample.js';
 import { F, fromArray, type Parameter, type Tensor } from '../engine/index.js';
 import { ChatModel, sampleMessage } from '../io/chat.js';
-import { concatVisual, type GenerationInput, type GenerationOutput, generate } from '../io/generate.js';
+import { concatVisual, type GenerationInput, type GenerationOutput, generate, leftPad } from '../io/generate.js';
 import type { ChatMessage } from '../io/template.js';
 import { createModel } from '../model/glm4v.js';
 import { validateSampling } from './rollout/sampling.js';
@@ -97,14 +97,12 @@ export class GlmPolicy implements Policy {
     const lens = items.map((it) => it.prompt.ids.length + it.response.length);
     const L = Math.max(...lens);
     const T = Math.max(1, ...items.map((it) => it.response.length));
-    const ids: number[][] = [];
-    const mask: number[][] = [];
-    for (const [b, it] of items.entries()) {
+    for (const [b, it] of items.entries())
       if (it.prompt.ids.length === 0) throw new Error(`glm policy logProbs: item ${b} has an empty prompt`);
-      const pad = L - lens[b]!;
-      ids.push([...new Array(pad).fill(0), ...it.prompt.ids, ...it.response]);
-      mask.push([...new Array(pad).fill(0), ...new Array(lens[b]!).fill(1)]);
-    }
+    const { ids, mask } = leftPad(
+      items.map((it) => [...it.prompt.ids, ...it.response]),
+      0,
+    );
     const visual = concatVisual(items.map((it) => (it.prompt.extra ?? {}) as Visual));
     // Every response ends at column L − 1, so the last T + 1 positions hold every prediction needed.
     const keep = Math.min(L, T + 1);

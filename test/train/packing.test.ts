@@ -1,13 +1,20 @@
 /** Packing: best fit by hand, row layout, and a packed row computing exactly what its examples compute alone. */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fromArray, noGrad, scope } from '../../src/engine/index.js';
+import { noGrad, scope } from '../../src/engine/index.js';
 import { CHAT_TEMPLATES } from '../../src/io/template.js';
 import { GlmTokenizer } from '../../src/io/tokenizer.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
 import { loadTrainConfig, type ModelStageConfig } from '../../src/train/config.js';
 import { Encoder, type Example, IGNORE } from '../../src/train/encode.js';
 import { archConfig, defaultProcessorConfigs } from '../../src/train/model.js';
-import { assembleRow, joinExamples, microBatches, Packer, withSampleWeights } from '../../src/train/packing.js';
+import {
+  assembleRow,
+  joinExamples,
+  microBatches,
+  Packer,
+  rowInputs,
+  withSampleWeights,
+} from '../../src/train/packing.js';
 import { openRecords } from '../../src/train/records.js';
 import { baseConfig, type Fixture, fixture } from './helpers.js';
 
@@ -102,16 +109,9 @@ describe('a packed row equals its examples one by one', () => {
     noGrad(() =>
       scope(() => {
         const row = assembleRow(exs, { padId: 0, padMultiple: 16 });
-        const L = row.inputIds.length;
         return model
           .forward({
-            inputIds: fromArray(row.inputIds, [1, L], 'int32'),
-            labels: fromArray(row.labels, [1, L], 'int32'),
-            cuSeqlens: row.cuSeqlens,
-            pixelValues: row.pixelValues,
-            imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
-            pixelValuesVideos: row.pixelValuesVideos,
-            videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
+            ...rowInputs(row),
             lossReduction: 'sum',
           })
           .loss!.item();
@@ -137,16 +137,9 @@ describe('a packed row equals its examples one by one', () => {
       noGrad(() =>
         scope(() => {
           const row = assembleRow([ex], { padId: 0 });
-          const L = row.inputIds.length;
           return model
             .forward({
-              inputIds: fromArray(row.inputIds, [1, L], 'int32'),
-              labels: fromArray(row.labels, [1, L], 'int32'),
-              cuSeqlens: row.cuSeqlens,
-              pixelValues: row.pixelValues,
-              imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
-              pixelValuesVideos: row.pixelValuesVideos,
-              videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
+              ...rowInputs(row),
             })
             .loss!.item();
         }),
@@ -155,17 +148,9 @@ describe('a packed row equals its examples one by one', () => {
     const row = withSampleWeights(assembleRow(examples, { padId: 0, padMultiple: 16 }), S);
     const got = noGrad(() =>
       scope(() => {
-        const L = row.inputIds.length;
         return model
           .forward({
-            inputIds: fromArray(row.inputIds, [1, L], 'int32'),
-            labels: fromArray(row.labels, [1, L], 'int32'),
-            labelWeights: fromArray(row.weights!, [1, L]),
-            cuSeqlens: row.cuSeqlens,
-            pixelValues: row.pixelValues,
-            imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
-            pixelValuesVideos: row.pixelValuesVideos,
-            videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
+            ...rowInputs(row), // row.weights are the per-sample label weights
             lossReduction: 'sum',
           })
           .loss!.item();
@@ -201,15 +186,8 @@ describe('a packed row equals its examples one by one', () => {
     const run = (r: typeof plain) => {
       model.zeroGrad();
       const loss = scope(() => {
-        const L = r.inputIds.length;
         const out = model.forward({
-          inputIds: fromArray(r.inputIds, [1, L], 'int32'),
-          labels: fromArray(r.labels, [1, L], 'int32'),
-          cuSeqlens: r.cuSeqlens,
-          pixelValues: r.pixelValues,
-          imageGridThw: r.imageGridThw,
-          pixelValuesVideos: r.pixelValuesVideos,
-          videoGridThw: r.videoGridThw.length ? r.videoGridThw : null,
+          ...rowInputs(r),
           lossReduction: 'sum',
         });
         out.loss!.backward();
@@ -261,16 +239,9 @@ describe('a packed row equals its examples one by one', () => {
       for (const exs of batches)
         scope(() => {
           const row = assembleRow(exs, { padId: 0 });
-          const L = row.inputIds.length;
           model
             .forward({
-              inputIds: fromArray(row.inputIds, [1, L], 'int32'),
-              labels: fromArray(row.labels, [1, L], 'int32'),
-              cuSeqlens: row.cuSeqlens,
-              pixelValues: row.pixelValues,
-              imageGridThw: row.imageGridThw.length ? row.imageGridThw : null,
-              pixelValuesVideos: row.pixelValuesVideos,
-              videoGridThw: row.videoGridThw.length ? row.videoGridThw : null,
+              ...rowInputs(row),
               lossReduction: 'sum',
             })
             .loss!.backward();
