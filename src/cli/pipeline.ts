@@ -53,6 +53,7 @@ Examples:
   glmv pipeline --quick --out runs/quick         # about 10 minutes
   glmv pipeline --quick --out runs/quick --set rl.run.steps=20 --set eval.n=220
   glmv pipeline --out runs/small --ship          # …then make it the model \`glmv chat\` uses by default
+  glmv pipeline --out runs/small --set rlSeeds=3 # RL again from the same SFT model with seeds 1 and 2: gain ± sd
   glmv pipeline --out runs/small --report-only   # rebuild the report`,
     )
     .action(async (o: PipelineCliOptions) => {

@@ -62,6 +62,12 @@ export const PipelineConfigSchema = z
     sft: fragment,
     /** Fragment merged over the RL config (fields of `glmv rl`); `{ skip: true }` leaves RL out. */
     rl: fragment,
+    /**
+     * RL runs from the same SFT model: the RL stage (seed `rl.run.seed`, the one evaluated as "rl" and shipped) and
+     * `rlSeeds - 1` more with the next seeds (RUN/rl-seed1, …), each evaluated, so the RL gain is reported as a mean
+     * over seeds with its spread. Not part of a run's identity: raising it on a finished run adds the missing seeds.
+     */
+    rlSeeds: pos().default(1),
     eval: EvalSchema,
     /** Copy the final model here (bf16 weights) — the embedded default is `models/glmv-small`. */
     ship: z.string().nullable().default(null),

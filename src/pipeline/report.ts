@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseBoxes } from '../io/answer.js';
 import type { EvalExample, StageEval } from './evaluate.js';
-import { type PipelineState, readState, runPaths } from './run.js';
+import { type PipelineState, readState, runPaths, type SeedRun, type SeedScore } from './run.js';
 
 function esc(s: unknown): string {
   return String(s ?? '')
@@ -196,6 +196,78 @@ function accuracyTable(state: PipelineState): string {
   return h;
 }
 
+/** RL from the same SFT model over several seeds: totals per seed, then per-domain means against SFT. */
+function seedsSection(state: PipelineState): string {
+  const rec = state.stages['rl-seeds'];
+  if (rec?.status !== 'done') return '<p class="empty">One RL seed (set rlSeeds to measure more).</p>';
+  const { seeds, sft } = rec.summary as { seeds: SeedRun[]; sft: Record<string, SeedScore> };
+  const modes = Object.keys(seeds[0]?.modes ?? {});
+  const signed = (v: number) => `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}`;
+  const points = (v: number) => (100 * v).toFixed(1);
+  // mean ± sample sd, both in the column's unit
+  const ms = (xs: number[], f: (v: number) => string, fsd: (v: number) => string = points) => {
+    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0;
+    return `${f(m)} ± ${fsd(sd)}`;
+  };
+  let h = '<table><thead><tr><th>seed</th>';
+  for (const m of modes)
+    h += `<th>${esc(m)} accuracy</th><th>${esc(m)} mean reward</th><th>Δ reward vs SFT (points)</th><th>${esc(m)} format</th>`;
+  h += '</tr></thead><tbody>';
+  const row = (label: string, cells: (m: string) => string[]) =>
+    `<tr><td>${esc(label)}</td>${modes.flatMap((m) => cells(m).map((x) => `<td>${x}</td>`)).join('')}</tr>`;
+  if (modes.every((m) => sft[m]))
+    h += row('SFT (start)', (m) => [pct(sft[m]!.accuracy), sft[m]!.meanReward.toFixed(3), '', pct(sft[m]!.formatRate)]);
+  for (const s of seeds)
+    h += row(`RL seed ${s.seed}`, (m) => {
+      const x = s.modes[m]!;
+      return [
+        pct(x.accuracy),
+        x.meanReward.toFixed(3),
+        sft[m] ? signed(x.meanReward - sft[m]!.meanReward) : '–',
+        pct(x.formatRate),
+      ];
+    });
+  h += row(`RL mean ± sd (${seeds.length})`, (m) => {
+    const xs = seeds.map((s) => s.modes[m]!);
+    return [
+      ms(
+        xs.map((x) => x.accuracy),
+        points,
+      ),
+      ms(
+        xs.map((x) => x.meanReward),
+        (v) => v.toFixed(3),
+        (v) => v.toFixed(3),
+      ),
+      sft[m]
+        ? ms(
+            xs.map((x) => x.meanReward - sft[m]!.meanReward),
+            signed,
+          )
+        : '–',
+      ms(
+        xs.map((x) => x.formatRate),
+        points,
+      ),
+    ];
+  }).replace('<tr>', '<tr class="total">');
+  h += '</tbody></table>';
+  // Per domain (first mode): does any domain get worse after RL by more than the seeds' spread?
+  const m0 = modes[0];
+  if (m0 && sft[m0]) {
+    const domains = Object.keys(sft[m0]!.perDomain).sort();
+    h += `<p class="note">Per domain, ${esc(m0)}: accuracy (%) of the SFT model and of RL over ${seeds.length} seeds.</p><table><thead><tr><th>domain</th><th>SFT</th>${seeds.map((s) => `<th>seed ${s.seed}</th>`).join('')}<th>RL mean ± sd</th><th>Δ</th></tr></thead><tbody>`;
+    for (const d of domains) {
+      const xs = seeds.map((s) => s.modes[m0]!.perDomain[d] ?? 0);
+      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+      h += `<tr><td>${esc(d)}</td><td>${pct(sft[m0]!.perDomain[d])}</td>${xs.map((x) => `<td>${pct(x)}</td>`).join('')}<td>${ms(xs, points)}</td><td>${signed(mean - (sft[m0]!.perDomain[d] ?? 0))}</td></tr>`;
+    }
+    h += '</tbody></table>';
+  }
+  return h;
+}
+
 function stageTimes(state: PipelineState): string {
   const rows = Object.values(state.stages).map(
     (r) => `<tr><td>${esc(r!.stage)}</td><td>${esc(r!.status)}</td><td>${(r!.seconds / 60).toFixed(1)}</td></tr>`,
@@ -327,6 +399,7 @@ export function writeReport(out: string): string {
 Held-out evaluation: ${c.eval.n} samples over all domains, greedy, scored by the reward verifiers (strict box extraction).</p>
 <h2>Stages</h2>${stageTimes(state)}
 <h2>Accuracy per domain after each stage (%)</h2>${accuracyTable(state)}
+<h2>RL over seeds (same SFT model)</h2>${seedsSection(state)}
 <h2>Training curves</h2><div class="cards">${trainingCurves(out)}</div>
 <h2>SFT difficulty filter (pass@k of the long-context model)</h2>${filterSection(state)}
 <h2>Reinforcement learning</h2><div class="cards">${rlSection(out)}</div>

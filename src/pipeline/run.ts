@@ -33,6 +33,7 @@ export const STAGES = [
   'eval-sft',
   'rl',
   'eval-rl',
+  'rl-seeds',
   'report',
   'ship',
 ] as const;
@@ -80,6 +81,8 @@ export function runPaths(out: string) {
     tokenizer: join(out, 'tokenizer'),
     stage: (s: 'pretrain' | 'longctx' | 'sft' | 'rl') => join(out, s),
     final: (s: 'pretrain' | 'longctx' | 'sft' | 'rl') => join(out, s, 'final'),
+    /** The k-th extra RL seed's run folder (k ≥ 1; the RL stage itself is seed 0). */
+    rlSeed: (k: number) => join(out, `rl-seed${k}`),
     eval: (s: string) => join(out, 'eval', s),
   };
 }
@@ -112,8 +115,10 @@ export async function runPipeline(config: PipelineConfig, o: PipelineOptions): P
   const paths = runPaths(o.out);
   let state = readState(o.out);
   if (state) {
-    // `ship` only decides where the finished model is copied: shipping a finished run later is not another run.
-    const changed = configChanges({ ...state.config, ship: null }, { ...config, ship: null });
+    // `ship` only decides where the finished model is copied, and `rlSeeds` how many extra RL seeds are measured:
+    // changing either on a finished run is not another run.
+    const identity = (x: PipelineConfig) => ({ ...x, ship: null, rlSeeds: undefined });
+    const changed = configChanges(identity(state.config), identity(config));
     if (changed.length) {
       throw new Error(
         `pipeline: ${o.out} was started with a different config (${changed.slice(0, 6).join('; ')}${changed.length > 6 ? '; …' : ''}); use another --out or the same settings`,
@@ -123,6 +128,12 @@ export async function runPipeline(config: PipelineConfig, o: PipelineOptions): P
     if (state.config.ship !== config.ship || (config.ship && state.stages.ship)) {
       state.config = { ...state.config, ship: config.ship };
       delete state.stages.ship;
+      writeState(o.out, state);
+    }
+    if ((state.config.rlSeeds ?? 1) !== config.rlSeeds) {
+      state.config = { ...state.config, rlSeeds: config.rlSeeds };
+      delete state.stages['rl-seeds'];
+      delete state.stages.report;
       writeState(o.out, state);
     }
     log(`pipeline: continuing ${o.out} (done: ${Object.keys(state.stages).join(', ') || 'nothing yet'})`);
@@ -183,6 +194,7 @@ const STAGE_RUNNERS: Record<PipelineStage, (c: StageContext) => Promise<StageOut
   'eval-sft': (c) => evalStage(c, 'sft'),
   rl: rlStage,
   'eval-rl': (c) => evalStage(c, 'rl'),
+  'rl-seeds': rlSeedsStage,
   report: reportStage,
   ship: shipStage,
 };
@@ -385,7 +397,8 @@ async function trainStage(c: StageContext, stage: 'pretrain' | 'longctx' | 'sft'
 // ---------------------------------------------------------------------------------------------------------------
 // RL
 
-function rlConfig(c: StageContext): RlConfigInput {
+/** The RL stage's config; `extraSeed` k ≥ 1 is the same run with seed + k in RUN/rl-seed<k>. */
+function rlConfig(c: StageContext, extraSeed = 0): RlConfigInput {
   const p = c.paths;
   const base: RlConfigInput = {
     run: { dir: p.stage('rl'), seed: c.config.seed, steps: 40, checkpointEvery: 10, keepCheckpoints: 2 },
@@ -395,12 +408,25 @@ function rlConfig(c: StageContext): RlConfigInput {
     rollout: { groupSize: 8, temperature: 1, topP: 1, maxThinkingTokens: 160, maxAnswerTokens: 32, style: 'glm41v' },
     grpo: { lr: 5e-5 },
   } as RlConfigInput;
-  return deepMerge(base, c.config.rl) as RlConfigInput;
+  const merged = deepMerge(base, c.config.rl) as RlConfigInput & { run: { seed: number } };
+  if (extraSeed === 0) return merged;
+  return deepMerge(merged, { run: { dir: p.rlSeed(extraSeed), seed: merged.run.seed + extraSeed } });
 }
 
 async function rlStage(c: StageContext): Promise<StageOutcome> {
   const raw = rlConfig(c) as Record<string, unknown>;
   if (raw.skip === true) return { skipped: true, summary: { reason: 'rl.skip is set' } };
+  const r = await trainRl(c, raw, c.paths.final('rl'));
+  if (r === 'interrupted') return r;
+  return { summary: r };
+}
+
+/** Trains (or resumes) one RL run and writes its final policy as a complete model folder at `final`. */
+async function trainRl(
+  c: StageContext,
+  raw: Record<string, unknown>,
+  final: string,
+): Promise<Record<string, unknown> | 'interrupted'> {
   const config = parseRlConfig(raw, 'pipeline rl stage');
   const runDir = config.run.dir;
   const resume = existsSync(join(runDir, 'checkpoints', 'latest'));
@@ -417,7 +443,6 @@ async function rlStage(c: StageContext): Promise<StageOutcome> {
     // The final policy as a complete model folder (what eval, chat and ship read): weights from the policy, the
     // tokenizer, template and processor config from the SFT model it started from.
     if (!(policy instanceof GlmPolicy)) throw new Error('pipeline: the RL stage needs the GLM policy');
-    const final = c.paths.final('rl');
     const tmp = `${final}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
     policy.chat.model.save(tmp);
@@ -425,7 +450,7 @@ async function rlStage(c: StageContext): Promise<StageOutcome> {
     rmSync(final, { recursive: true, force: true });
     renameSync(tmp, final);
     const last = records[records.length - 1] ?? null;
-    return { summary: { steps: trainer.step, skippedUpdates: trainer.skipped, last, final } };
+    return { seed: config.run.seed, steps: trainer.step, skippedUpdates: trainer.skipped, last, final };
   } finally {
     await engine.close?.();
     await router.close();
@@ -452,17 +477,28 @@ function copyModelFiles(from: string, to: string): void {
 async function evalStage(c: StageContext, model: 'pretrain' | 'sft' | 'rl'): Promise<StageOutcome> {
   if (model === 'rl' && c.state.stages.rl?.status === 'skipped')
     return { skipped: true, summary: { reason: 'no RL stage' } };
+  const out = await evaluateModel(c, c.paths.final(model), model);
+  if (out === 'interrupted') return out;
+  return { summary: { model: c.paths.final(model), modes: out } };
+}
+
+/** The held-out evaluation of one model folder in every configured mode (RUN/eval/<name>-<mode>). */
+async function evaluateModel(
+  c: StageContext,
+  modelDir: string,
+  name: string,
+): Promise<Record<string, StageEval> | 'interrupted'> {
   const e = c.config.eval;
   const out: Record<string, StageEval> = {};
   for (const mode of e.modes) {
     const r = await evaluateStage({
-      modelDir: c.paths.final(model),
+      modelDir,
       heldout: c.paths.data.heldout,
       n: e.n,
       mode,
       maxNewTokens: e.maxNewTokens,
       batchSize: e.batchSize,
-      out: c.paths.eval(`${model}-${mode}`),
+      out: c.paths.eval(`${name}-${mode}`),
       signal: c.signal,
       quiet: c.quiet,
       examplesPerDomain: e.examplesPerDomain,
@@ -470,10 +506,110 @@ async function evalStage(c: StageContext, model: 'pretrain' | 'sft' | 'rl'): Pro
     if (c.signal?.aborted) return 'interrupted';
     out[mode] = r;
     c.log(
-      `pipeline: ${model} model, ${mode}: accuracy ${(100 * r.accuracy).toFixed(1)}%, format ${(100 * r.formatRate).toFixed(1)}%`,
+      `pipeline: ${name} model, ${mode}: accuracy ${(100 * r.accuracy).toFixed(1)}%, format ${(100 * r.formatRate).toFixed(1)}%`,
     );
   }
-  return { summary: { model: c.paths.final(model), modes: out } };
+  return out;
+}
+
+/** What the seed comparison keeps of an evaluation: the totals and per-domain accuracy. */
+export interface SeedScore {
+  accuracy: number;
+  meanReward: number;
+  formatRate: number;
+  perDomain: Record<string, number>;
+}
+
+export interface SeedRun {
+  seed: number;
+  model: string;
+  modes: Record<string, SeedScore>;
+}
+
+function seedScore(ev: StageEval): SeedScore {
+  return {
+    accuracy: ev.accuracy,
+    meanReward: ev.meanReward,
+    formatRate: ev.formatRate,
+    perDomain: Object.fromEntries(Object.entries(ev.perDomain).map(([d, v]) => [d, v.accuracy])),
+  };
+}
+
+/** Mean and sample standard deviation. */
+function meanSd(xs: number[]): { mean: number; sd: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
+  return { mean, sd };
+}
+
+/**
+ * RL from the same SFT model with more seeds (config.rlSeeds), each trained and evaluated like the RL stage, so the
+ * RL gain over SFT is a mean over seeds with its spread rather than one draw. Seeds already evaluated are reused, so
+ * an interrupted stage (or a raised rlSeeds) only runs what is missing.
+ */
+async function rlSeedsStage(c: StageContext): Promise<StageOutcome> {
+  const n = c.config.rlSeeds;
+  if (n <= 1) return { skipped: true, summary: { reason: 'rlSeeds is 1' } };
+  const rl = c.state.stages.rl;
+  const evalRl = c.state.stages['eval-rl'];
+  if (rl?.status !== 'done' || evalRl?.status !== 'done') return { skipped: true, summary: { reason: 'no RL stage' } };
+  const modesOf = (rec: StageRecord | undefined) => (rec?.summary.modes ?? {}) as Record<string, StageEval>;
+  const toScores = (m: Record<string, StageEval>) =>
+    Object.fromEntries(Object.entries(m).map(([mode, ev]) => [mode, seedScore(ev)]));
+  const runs: SeedRun[] = [
+    {
+      // Runs from before the seed was recorded used the configured one.
+      seed: (rl.summary.seed as number | undefined) ?? (rlConfig(c) as { run: { seed: number } }).run.seed,
+      model: c.paths.final('rl'),
+      modes: toScores(modesOf(evalRl)),
+    },
+  ];
+  for (let k = 1; k < n; k++) {
+    const raw = rlConfig(c, k) as Record<string, unknown> & { run: { dir: string; seed: number } };
+    const final = join(raw.run.dir, 'final');
+    const name = `rl-seed${k}`;
+    const summaries = c.config.eval.modes.map((m) => join(c.paths.eval(`${name}-${m}`), 'summary.json'));
+    let modes: Record<string, StageEval>;
+    if (existsSync(final) && summaries.every((f) => existsSync(f))) {
+      modes = Object.fromEntries(
+        c.config.eval.modes.map((m, i) => [m, JSON.parse(readFileSync(summaries[i]!, 'utf8')) as StageEval]),
+      );
+    } else {
+      c.log(`pipeline: RL seed ${raw.run.seed} (${k + 1} of ${n}) → ${raw.run.dir}`);
+      if (!existsSync(final)) {
+        const r = await trainRl(c, raw, final);
+        if (r === 'interrupted') return r;
+      }
+      const ev = await evaluateModel(c, final, name);
+      if (ev === 'interrupted') return ev;
+      modes = ev;
+    }
+    runs.push({ seed: raw.run.seed, model: final, modes: toScores(modes) });
+  }
+  const sft = toScores(modesOf(c.state.stages['eval-sft']));
+  const mean: Record<string, Record<string, { mean: number; sd: number }>> = {};
+  for (const mode of c.config.eval.modes) {
+    const got = runs.map((r) => r.modes[mode]).filter((x): x is SeedScore => !!x);
+    if (got.length !== runs.length) continue;
+    const stats: Record<string, { mean: number; sd: number }> = {
+      accuracy: meanSd(got.map((g) => g.accuracy)),
+      meanReward: meanSd(got.map((g) => g.meanReward)),
+      formatRate: meanSd(got.map((g) => g.formatRate)),
+    };
+    if (sft[mode]) {
+      stats.accuracyGain = meanSd(got.map((g) => g.accuracy - sft[mode]!.accuracy));
+      stats.rewardGain = meanSd(got.map((g) => g.meanReward - sft[mode]!.meanReward));
+    }
+    mean[mode] = stats;
+    const g = stats.rewardGain;
+    c.log(
+      `pipeline: RL over ${runs.length} seeds, ${mode}: accuracy ${(100 * stats.accuracy!.mean).toFixed(1)} ± ${(100 * stats.accuracy!.sd).toFixed(1)}%` +
+        (g
+          ? `, mean reward ${g.mean >= 0 ? '+' : ''}${(100 * g.mean).toFixed(1)} ± ${(100 * g.sd).toFixed(1)} points over SFT`
+          : ''),
+    );
+  }
+  return { summary: { seeds: runs, sft, mean } };
 }
 
 async function reportStage(c: StageContext): Promise<StageOutcome> {

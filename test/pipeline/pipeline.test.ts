@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ChatModel } from '../../src/io/chat.js';
 import { resolvePipelineConfig } from '../../src/pipeline/config.js';
 import type { StageEval } from '../../src/pipeline/evaluate.js';
-import { type PipelineState, runPipeline, STAGES } from '../../src/pipeline/run.js';
+import { type PipelineState, runPipeline, type SeedRun, STAGES } from '../../src/pipeline/run.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 let out = '';
@@ -30,7 +30,9 @@ function evalOf(stage: 'eval-pretrain' | 'eval-sft' | 'eval-rl', mode: 'think' |
 
 describe('glmv pipeline --tiny', () => {
   it('runs every stage and records it', () => {
-    for (const s of STAGES.filter((x) => x !== 'ship')) expect(state.stages[s]?.status, s).toBe('done');
+    for (const s of STAGES.filter((x) => x !== 'ship' && x !== 'rl-seeds'))
+      expect(state.stages[s]?.status, s).toBe('done');
+    expect(state.stages['rl-seeds']?.status).toBe('skipped'); // rlSeeds 1
     const saved = JSON.parse(readFileSync(join(out, 'pipeline.json'), 'utf8')) as PipelineState;
     expect(Object.keys(saved.stages)).toHaveLength(STAGES.length - 1);
   });
@@ -71,6 +73,44 @@ describe('glmv pipeline --tiny', () => {
       /different config/,
     );
   });
+
+  it('measures more RL seeds on a finished run: only the new seed runs, and the report compares the seeds', async () => {
+    const log: string[] = [];
+    const run = () =>
+      runPipeline(resolvePipelineConfig({ preset: 'tiny', sets: ['rlSeeds=2'] }), {
+        out,
+        quiet: true,
+        log: (l) => log.push(l),
+      });
+    const r = await run();
+    const started = () => log.filter((l) => l.startsWith('pipeline: ') && l.endsWith(' …'));
+    expect(started()).toEqual(['pipeline: rl-seeds …', 'pipeline: report …']);
+    const sum = r.state.stages['rl-seeds']!.summary as {
+      seeds: SeedRun[];
+      sft: Record<string, { meanReward: number }>;
+      mean: Record<string, Record<string, { mean: number; sd: number }>>;
+    };
+    expect(sum.seeds.map((s) => s.seed)).toEqual([0, 1]);
+    // Seed 0 is the RL stage itself; seed 1 is a run of its own with its own seed.
+    expect(sum.seeds[0]!.modes.think!.accuracy).toBe(evalOf('eval-rl', 'think').accuracy);
+    expect(JSON.parse(readFileSync(join(out, 'rl-seed1', 'config.json'), 'utf8')).run.seed).toBe(1);
+    expect(existsSync(join(out, 'rl-seed1', 'final', 'model.safetensors'))).toBe(true);
+    expect(existsSync(join(out, 'eval', 'rl-seed1-nothink', 'summary.json'))).toBe(true);
+    const rewards = sum.seeds.map((s) => s.modes.think!.meanReward);
+    expect(sum.mean.think!.meanReward!.mean).toBeCloseTo((rewards[0]! + rewards[1]!) / 2, 12);
+    expect(sum.mean.think!.rewardGain!.mean).toBeCloseTo(
+      (rewards[0]! + rewards[1]!) / 2 - sum.sft.think!.meanReward,
+      12,
+    );
+    expect(sum.mean.think!.meanReward!.sd).toBeCloseTo(Math.abs(rewards[0]! - rewards[1]!) / Math.SQRT2, 12);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html).toContain('RL seed 1');
+    expect(html).toContain('RL mean ± sd (2)');
+    // Asked again, nothing runs: the seed is done.
+    log.length = 0;
+    await run();
+    expect(started()).toEqual([]);
+  }, 300_000);
 
   it('SFT lifts format compliance above the pre-trained model', () => {
     const pre = evalOf('eval-pretrain', 'think');
