@@ -3,7 +3,7 @@
  * (`sampleMessage`, thinking on or /nothink), the reward router grades the responses with the same strict box
  * extraction and gates as RL. Writes every response to JSONL and returns the summary the report shows.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sample } from '../data/sample.js';
 import { readSamples } from '../data/store.js';
@@ -198,6 +198,9 @@ export async function evaluateStage(o: EvaluateOptions): Promise<StageEval> {
     seconds: (performance.now() - t0) / 1000,
     file,
   };
-  writeFileSync(join(o.out, 'summary.json'), JSON.stringify({ ...res, examples: undefined }, null, 2));
+  // Written whole then renamed: a run killed mid-write never leaves a torn summary that a resumed pipeline would read.
+  const summary = join(o.out, 'summary.json');
+  writeFileSync(`${summary}.tmp`, JSON.stringify({ ...res, examples: undefined }, null, 2));
+  renameSync(`${summary}.tmp`, summary);
   return res;
 }
