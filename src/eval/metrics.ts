@@ -283,6 +283,14 @@ export function mean(xs: readonly number[]): number {
   return s / xs.length;
 }
 
+/** Mean and sample standard deviation (n − 1; 0 for a single value), e.g. of a score over seeds. */
+export function meanSd(xs: readonly number[]): { mean: number; sd: number } {
+  const m = mean(xs);
+  let ss = 0;
+  for (const x of xs) ss += (x - m) ** 2;
+  return { mean: m, sd: xs.length > 1 ? Math.sqrt(ss / (xs.length - 1)) : 0 };
+}
+
 export interface BootstrapOptions {
   /** Resamples (default 1000). */
   samples?: number;

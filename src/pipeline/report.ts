@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { meanSd } from '../eval/metrics.js';
 import { parseBoxes } from '../io/answer.js';
 import type { EvalExample, StageEval } from './evaluate.js';
 import { type PipelineState, readState, runPaths, type SeedRun, type SeedScore } from './run.js';
@@ -206,9 +207,8 @@ function seedsSection(state: PipelineState): string {
   const points = (v: number) => (100 * v).toFixed(1);
   // mean ± sample sd, both in the column's unit
   const ms = (xs: number[], f: (v: number) => string, fsd: (v: number) => string = points) => {
-    const m = xs.reduce((a, b) => a + b, 0) / xs.length;
-    const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1)) : 0;
-    return `${f(m)} ± ${fsd(sd)}`;
+    const { mean, sd } = meanSd(xs);
+    return `${f(mean)} ± ${fsd(sd)}`;
   };
   let h = '<table><thead><tr><th>seed</th>';
   for (const m of modes)
@@ -260,8 +260,7 @@ function seedsSection(state: PipelineState): string {
     h += `<p class="note">Per domain, ${esc(m0)}: accuracy (%) of the SFT model and of RL over ${seeds.length} seeds.</p><table><thead><tr><th>domain</th><th>SFT</th>${seeds.map((s) => `<th>seed ${s.seed}</th>`).join('')}<th>RL mean ± sd</th><th>Δ</th></tr></thead><tbody>`;
     for (const d of domains) {
       const xs = seeds.map((s) => s.modes[m0]!.perDomain[d] ?? 0);
-      const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-      h += `<tr><td>${esc(d)}</td><td>${pct(sft[m0]!.perDomain[d])}</td>${xs.map((x) => `<td>${pct(x)}</td>`).join('')}<td>${ms(xs, points)}</td><td>${signed(mean - (sft[m0]!.perDomain[d] ?? 0))}</td></tr>`;
+      h += `<tr><td>${esc(d)}</td><td>${pct(sft[m0]!.perDomain[d])}</td>${xs.map((x) => `<td>${pct(x)}</td>`).join('')}<td>${ms(xs, points)}</td><td>${signed(meanSd(xs).mean - (sft[m0]!.perDomain[d] ?? 0))}</td></tr>`;
     }
     h += '</tbody></table>';
   }

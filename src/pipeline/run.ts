@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { generateDataset } from '../data/dataset.js';
 import { generatePretrain } from '../data/pretrain.js';
 import { listShards } from '../data/store.js';
+import { meanSd } from '../eval/metrics.js';
 import { Glm4vForConditionalGeneration } from '../model/glm4v.js';
 import { parseRlConfig, type RlConfigInput } from '../rl/config.js';
 import { GlmPolicy } from '../rl/glm.js';
@@ -533,13 +534,6 @@ function seedScore(ev: StageEval): SeedScore {
     formatRate: ev.formatRate,
     perDomain: Object.fromEntries(Object.entries(ev.perDomain).map(([d, v]) => [d, v.accuracy])),
   };
-}
-
-/** Mean and sample standard deviation. */
-function meanSd(xs: number[]): { mean: number; sd: number } {
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  const sd = xs.length > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (xs.length - 1)) : 0;
-  return { mean, sd };
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   circularGroups,
   exactMatch,
   iouHit,
+  meanSd,
   normalizedLevenshtein,
   ocrbenchScore,
   pairedBootstrapDiff,
@@ -17,6 +18,17 @@ import {
   vqaScore,
   xywhToXyxy,
 } from '../../src/eval/metrics.js';
+
+describe('meanSd', () => {
+  it('mean and sample standard deviation, hand-computed', () => {
+    // 2, 4, 9: mean 5, squared deviations 9 + 1 + 16 = 26, / (3 − 1) = 13
+    const r = meanSd([2, 4, 9]);
+    expect(r.mean).toBe(5);
+    expect(r.sd).toBeCloseTo(Math.sqrt(13), 12);
+    expect(meanSd([0.25])).toEqual({ mean: 0.25, sd: 0 });
+    expect(Number.isNaN(meanSd([]).mean)).toBe(true);
+  });
+});
 
 describe('ANLS', () => {
   it('hand-computed cases (paper convention)', () => {
