@@ -17,7 +17,7 @@ import {
   readMetrics,
   readRollouts,
 } from '../rl/inspect.js';
-import { passAtKResults, writePassK } from '../rl/passk.js';
+import { passAtKResults, samplingOf, writePassK } from '../rl/passk.js';
 import { buildEngine, buildPolicy, buildRouter, loadPrompts } from '../rl/setup.js';
 import { assertFreshRunDir, RlTrainer, stepSeed } from '../rl/trainer.js';
 import type { RolloutPrompt } from '../rl/types.js';
@@ -132,22 +132,12 @@ async function passk(o: {
     const rp: RolloutPrompt[] = [];
     for (const s of prompts)
       rp.push({ sample: s, input: policy ? await policy.encodePrompt(s) : { ids: new Int32Array(0) } });
-    const r = config.rollout;
     const results = await passAtKResults(
       engine,
       router,
       rp,
       k,
-      {
-        temperature: r.temperature,
-        topP: r.topP,
-        topK: r.topK,
-        maxThinkingTokens: r.maxThinkingTokens,
-        maxAnswerTokens: r.maxAnswerTokens,
-        forceAnswer: r.forceAnswer,
-        style: r.style,
-        seed: stepSeed(config.run.seed, -1, 8),
-      },
+      samplingOf(config.rollout, stepSeed(config.run.seed, -1, 8)),
       { concurrency: config.rewardConcurrency, quiet: o.quiet },
     );
     writePassK(o.out, results, { k, engine: engine.name, config: o.config, prompts: prompts.length });

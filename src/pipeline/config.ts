@@ -45,6 +45,19 @@ const EvalSchema = z
 
 const fragment = z.record(z.string(), z.unknown()).default({});
 
+/**
+ * Before RL, is there anything for it to find? pass@1 against pass@k of the SFT model, sampled like RL rollouts, on
+ * `n` RL prompts balanced over domains. When pass@k − pass@1 is under `minGap` the samples rarely disagree, GRPO's
+ * groups would carry no gradient, and the RL stage is skipped with that reason. n = 0 skips the check.
+ */
+const HeadroomSchema = z
+  .object({
+    n: z.number().int().min(0).default(220),
+    k: z.number().int().min(2).default(8),
+    minGap: z.number().min(0).max(1).default(0.05),
+  })
+  .strict();
+
 export const PipelineConfigSchema = z
   .object({
     preset: z.enum(['default', 'quick', 'tiny']).default('default'),
@@ -68,6 +81,7 @@ export const PipelineConfigSchema = z
      * over seeds with its spread. Not part of a run's identity: raising it on a finished run adds the missing seeds.
      */
     rlSeeds: pos().default(1),
+    headroom: HeadroomSchema.prefault({}),
     eval: EvalSchema,
     /** Copy the final model here (bf16 weights) — the embedded default is `models/glmv-small`. */
     ship: z.string().nullable().default(null),
@@ -123,6 +137,7 @@ export const PRESETS: Record<'default' | 'quick' | 'tiny', PipelineConfigInput> 
     longctx: { run: { steps: 4 } },
     sft: { run: { steps: 60 }, sft: { filter: { maxCandidates: 300 } } },
     rl: { run: { steps: 4 } },
+    headroom: { n: 110 },
     eval: { n: 110 },
   },
   tiny: {
@@ -152,6 +167,8 @@ export const PRESETS: Record<'default' | 'quick' | 'tiny', PipelineConfigInput> 
       batch: { prompts: 2 },
       rollout: { groupSize: 2, maxThinkingTokens: 24, maxAnswerTokens: 12 },
     },
+    // minGap 0: the tiny model's RL runs whatever its headroom (CI checks the stages, not the model)
+    headroom: { n: 11, k: 2, minGap: 0 },
     eval: { n: 22, maxNewTokens: 96, batchSize: 22, examplesPerDomain: 1 },
   },
 };

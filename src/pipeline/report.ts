@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { meanSd } from '../eval/metrics.js';
 import { parseBoxes } from '../io/answer.js';
 import type { EvalExample, StageEval } from './evaluate.js';
-import { type PipelineState, readState, runPaths, type SeedRun, type SeedScore } from './run.js';
+import { type HeadroomSummary, type PipelineState, readState, runPaths, type SeedRun, type SeedScore } from './run.js';
 
 function esc(s: unknown): string {
   return String(s ?? '')
@@ -195,6 +195,24 @@ function accuracyTable(state: PipelineState): string {
   h += `<tr><td>samples</td>${cols.map((c) => `<td>${c.ev.n}</td>`).join('')}</tr>`;
   h += '</tbody></table>';
   return h;
+}
+
+/** pass@1 against pass@k of the SFT model on RL prompts, per domain, and what the RL stage made of it. */
+function headroomSection(state: PipelineState): string {
+  const rec = state.stages.headroom;
+  if (rec?.status !== 'done')
+    return `<p class="empty">No headroom check${rec ? ` (${esc(rec.summary.reason)})` : ''}.</p>`;
+  const h = rec.summary as unknown as HeadroomSummary;
+  let t = `<table><thead><tr><th>domain</th><th>prompts</th><th>pass@1</th><th>pass@${h.k}</th><th>gap (points)</th></tr></thead><tbody>`;
+  for (const [d, v] of Object.entries(h.perDomain).sort())
+    t += `<tr><td>${esc(d)}</td><td>${v.prompts}</td><td>${pct(v.pass1)}</td><td>${pct(v.passk)}</td><td>${pct(v.passk - v.pass1)}</td></tr>`;
+  t += `<tr class="total"><td>all</td><td>${h.prompts}</td><td>${pct(h.pass1)}</td><td>${pct(h.passk)}</td><td>${pct(h.gap)}</td></tr></tbody></table>`;
+  const rl = state.stages.rl;
+  const verdict =
+    rl?.status === 'skipped'
+      ? `RL was skipped: ${esc(rl.summary.reason)}.`
+      : `The gap is ${pct(h.gap)} points (RL runs from ${pct(h.minGap)}).`;
+  return `<p class="note">The SFT model sampled ${h.k} times per prompt like an RL rollout (temperature and limits of the RL config); pass@1 is the mean share correct, pass@${h.k} the share of prompts solved at least once. ${verdict}</p>${t}`;
 }
 
 /** RL from the same SFT model over several seeds: totals per seed, then per-domain means against SFT. */
@@ -401,6 +419,7 @@ Held-out evaluation: ${c.eval.n} samples over all domains, greedy, scored by the
 <h2>RL over seeds (same SFT model)</h2>${seedsSection(state)}
 <h2>Training curves</h2><div class="cards">${trainingCurves(out)}</div>
 <h2>SFT difficulty filter (pass@k of the long-context model)</h2>${filterSection(state)}
+<h2>RL headroom: pass@1 vs pass@k of the SFT model (%)</h2>${headroomSection(state)}
 <h2>Reinforcement learning</h2><div class="cards">${rlSection(out)}</div>
 <h2>Sample responses</h2>${examplesSection(state)}
 </body></html>`;

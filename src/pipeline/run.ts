@@ -10,13 +10,16 @@ import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeF
 import { join } from 'node:path';
 import { generateDataset } from '../data/dataset.js';
 import { generatePretrain } from '../data/pretrain.js';
+import type { Sample } from '../data/sample.js';
 import { listShards } from '../data/store.js';
 import { meanSd } from '../eval/metrics.js';
 import { Glm4vForConditionalGeneration } from '../model/glm4v.js';
 import { parseRlConfig, type RlConfigInput } from '../rl/config.js';
 import { GlmPolicy } from '../rl/glm.js';
+import { passAtKResults, passKSummary, samplingOf, writePassK } from '../rl/passk.js';
 import { buildEngine, buildPolicy, buildRouter, loadPrompts } from '../rl/setup.js';
-import { RlTrainer } from '../rl/trainer.js';
+import { RlTrainer, stepSeed } from '../rl/trainer.js';
+import type { RolloutPrompt } from '../rl/types.js';
 import { parseTrainConfig, type TrainConfig } from '../train/config.js';
 import { runStage, type StageResult } from '../train/trainer.js';
 import { MetricsWriter } from '../util/progress.js';
@@ -32,6 +35,7 @@ export const STAGES = [
   'longctx',
   'sft',
   'eval-sft',
+  'headroom',
   'rl',
   'eval-rl',
   'rl-seeds',
@@ -118,6 +122,8 @@ export async function runPipeline(config: PipelineConfig, o: PipelineOptions): P
   if (state) {
     // `ship` only decides where the finished model is copied, and `rlSeeds` how many extra RL seeds are measured:
     // changing either on a finished run is not another run.
+    // Runs started before the headroom check existed take today's settings for it.
+    state.config.headroom ??= config.headroom;
     const identity = (x: PipelineConfig) => ({ ...x, ship: null, rlSeeds: undefined });
     const changed = configChanges(identity(state.config), identity(config));
     if (changed.length) {
@@ -193,6 +199,7 @@ const STAGE_RUNNERS: Record<PipelineStage, (c: StageContext) => Promise<StageOut
   longctx: (c) => trainStage(c, 'longctx'),
   sft: (c) => trainStage(c, 'sft'),
   'eval-sft': (c) => evalStage(c, 'sft'),
+  headroom: headroomStage,
   rl: rlStage,
   'eval-rl': (c) => evalStage(c, 'rl'),
   'rl-seeds': rlSeedsStage,
@@ -414,9 +421,101 @@ function rlConfig(c: StageContext, extraSeed = 0): RlConfigInput {
   return deepMerge(merged, { run: { dir: p.rlSeed(extraSeed), seed: merged.run.seed + extraSeed } });
 }
 
+/** Prompts taken in turn from each domain (in pool order), so a small check sees every domain. */
+function balancedPrompts(samples: readonly Sample[], n: number): Sample[] {
+  const byDomain = new Map<string, Sample[]>();
+  for (const s of samples) {
+    const l = byDomain.get(s.domain);
+    if (l) l.push(s);
+    else byDomain.set(s.domain, [s]);
+  }
+  const lists = [...byDomain.values()];
+  const out: Sample[] = [];
+  for (let i = 0; out.length < n && lists.some((l) => i < l.length); i++)
+    for (const l of lists) if (i < l.length && out.length < n) out.push(l[i]!);
+  return out;
+}
+
+export interface HeadroomSummary {
+  model: string;
+  k: number;
+  prompts: number;
+  pass1: number;
+  passk: number;
+  gap: number;
+  minGap: number;
+  perDomain: Record<string, { prompts: number; pass1: number; passk: number }>;
+  file: string;
+}
+
+/** pass@1 vs pass@k of the SFT model on RL prompts: does RL have anything to sharpen? (the RL stage reads the verdict) */
+async function headroomStage(c: StageContext): Promise<StageOutcome> {
+  const h = c.config.headroom;
+  if (h.n === 0) return { skipped: true, summary: { reason: 'headroom.n is 0' } };
+  const raw = rlConfig(c) as Record<string, unknown>;
+  if (raw.skip === true) return { skipped: true, summary: { reason: 'rl.skip is set' } };
+  const config = parseRlConfig(raw, 'pipeline headroom check');
+  const prompts = balancedPrompts(await loadPrompts(config), h.n);
+  const policy = await buildPolicy(config, prompts, { quiet: c.quiet });
+  const engine = buildEngine(config, policy);
+  const router = buildRouter(config);
+  try {
+    const rp: RolloutPrompt[] = [];
+    for (const s of prompts) rp.push({ sample: s, input: await policy.encodePrompt(s) });
+    const results = await passAtKResults(
+      engine,
+      router,
+      rp,
+      h.k,
+      samplingOf(config.rollout, stepSeed(config.run.seed, -1, 9)),
+      { concurrency: config.rewardConcurrency, quiet: c.quiet, label: `headroom pass@${h.k}` },
+    );
+    if (c.signal?.aborted) return 'interrupted';
+    const file = `${c.paths.eval('headroom-sft')}.json`;
+    mkdirSync(join(c.out, 'eval'), { recursive: true });
+    writePassK(file, results, { k: h.k, model: config.policy.kind === 'glm' ? config.policy.path : null });
+    const by = passKSummary(results);
+    const all = by['*'] ?? { prompts: 0, passRate: 0, solvedAny: 0, solvedAll: 0 };
+    const summary: HeadroomSummary = {
+      model: c.paths.final('sft'),
+      k: h.k,
+      prompts: all.prompts,
+      pass1: all.passRate,
+      passk: all.prompts ? all.solvedAny / all.prompts : 0,
+      gap: 0,
+      minGap: h.minGap,
+      perDomain: Object.fromEntries(
+        Object.entries(by)
+          .filter(([d]) => d !== '*')
+          .map(([d, v]) => [d, { prompts: v.prompts, pass1: v.passRate, passk: v.solvedAny / v.prompts }]),
+      ),
+      file,
+    };
+    summary.gap = summary.passk - summary.pass1;
+    c.log(
+      `pipeline: RL headroom of the SFT model on ${summary.prompts} RL prompts: pass@1 ${(100 * summary.pass1).toFixed(1)}%, pass@${h.k} ${(100 * summary.passk).toFixed(1)}% (gap ${(100 * summary.gap).toFixed(1)} points; RL needs ${(100 * h.minGap).toFixed(1)})`,
+    );
+    return { summary: summary as unknown as Record<string, unknown> };
+  } finally {
+    await engine.close?.();
+    await router.close();
+  }
+}
+
 async function rlStage(c: StageContext): Promise<StageOutcome> {
   const raw = rlConfig(c) as Record<string, unknown>;
   if (raw.skip === true) return { skipped: true, summary: { reason: 'rl.skip is set' } };
+  const hr = c.state.stages.headroom;
+  if (hr?.status === 'done') {
+    const h = hr.summary as unknown as HeadroomSummary;
+    if (h.gap < h.minGap)
+      return {
+        skipped: true,
+        summary: {
+          reason: `no RL headroom: pass@${h.k} − pass@1 of the SFT model is ${(100 * h.gap).toFixed(1)} points, under headroom.minGap ${(100 * h.minGap).toFixed(1)}`,
+        },
+      };
+  }
   const r = await trainRl(c, raw, c.paths.final('rl'));
   if (r === 'interrupted') return r;
   return { summary: r };

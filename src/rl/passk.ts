@@ -7,7 +7,22 @@
 import { writeFileSync } from 'node:fs';
 import type { RewardRouter } from '../reward/router.js';
 import { Progress } from '../util/progress.js';
+import type { RlConfig } from './config.js';
 import type { RolloutEngine, RolloutPrompt, SamplingParams } from './types.js';
+
+/** The rollout settings of a run as sampling parameters (what training, pass@k and the headroom check sample with). */
+export function samplingOf(r: RlConfig['rollout'], seed: number): SamplingParams {
+  return {
+    temperature: r.temperature,
+    topP: r.topP,
+    topK: r.topK,
+    maxThinkingTokens: r.maxThinkingTokens,
+    maxAnswerTokens: r.maxAnswerTokens,
+    forceAnswer: r.forceAnswer,
+    style: r.style,
+    seed,
+  };
+}
 
 export interface OfflineResult {
   id: string;
@@ -84,17 +99,34 @@ export async function passAtKResults(
   return out;
 }
 
-/** Writes results with a per-domain summary (the file `curriculum.offlinePassK.file` reads). */
-export function writePassK(path: string, results: readonly OfflineResult[], meta: Record<string, unknown>): void {
-  const byDomain: Record<string, { prompts: number; passRate: number; solvedAny: number; solvedAll: number }> = {};
+export interface PassKDomain {
+  prompts: number;
+  /** Mean share of correct samples per prompt: pass@1 at the sampling temperature. */
+  passRate: number;
+  /** Prompts with at least one correct sample (pass@k with k = the samples drawn). */
+  solvedAny: number;
+  /** Prompts with every sample correct. */
+  solvedAll: number;
+}
+
+/** Per-domain pass@1 / pass@k counts of pass@k results, and over all prompts (`*`). */
+export function passKSummary(results: readonly OfflineResult[]): Record<string, PassKDomain> {
+  const byDomain: Record<string, PassKDomain> = {};
   for (const r of results) {
-    byDomain[r.domain] ??= { prompts: 0, passRate: 0, solvedAny: 0, solvedAll: 0 };
-    const d = byDomain[r.domain]!;
-    d.prompts++;
-    d.passRate += r.correct / r.k;
-    if (r.correct > 0) d.solvedAny++;
-    if (r.correct === r.k) d.solvedAll++;
+    for (const key of [r.domain, '*']) {
+      byDomain[key] ??= { prompts: 0, passRate: 0, solvedAny: 0, solvedAll: 0 };
+      const d = byDomain[key]!;
+      d.prompts++;
+      d.passRate += r.correct / r.k;
+      if (r.correct > 0) d.solvedAny++;
+      if (r.correct === r.k) d.solvedAll++;
+    }
   }
   for (const d of Object.values(byDomain)) d.passRate /= d.prompts;
-  writeFileSync(path, `${JSON.stringify({ ...meta, summary: byDomain, results }, null, 1)}\n`);
+  return byDomain;
+}
+
+/** Writes results with a per-domain summary (the file `curriculum.offlinePassK.file` reads). */
+export function writePassK(path: string, results: readonly OfflineResult[], meta: Record<string, unknown>): void {
+  writeFileSync(path, `${JSON.stringify({ ...meta, summary: passKSummary(results), results }, null, 1)}\n`);
 }

@@ -32,7 +32,7 @@ import {
   type PolicyLossStats,
   policyLoss,
 } from './grpo.js';
-import { type OfflineResult, passAtKResults } from './passk.js';
+import { type OfflineResult, passAtKResults, samplingOf } from './passk.js';
 import { Curriculum, TIERS, type Tier } from './rlcs.js';
 import type {
   Policy,
@@ -263,17 +263,7 @@ export class RlTrainer {
   }
 
   sampling(seed: number): SamplingParams {
-    const r = this.config.rollout;
-    return {
-      temperature: r.temperature,
-      topP: r.topP,
-      topK: r.topK,
-      maxThinkingTokens: r.maxThinkingTokens,
-      maxAnswerTokens: r.maxAnswerTokens,
-      forceAnswer: r.forceAnswer,
-      style: r.style,
-      seed,
-    };
+    return samplingOf(this.config.rollout, seed);
   }
 
   private lossConfig(): PolicyLossConfig {

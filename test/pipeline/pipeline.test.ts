@@ -4,14 +4,14 @@
  * report renders in headless Chromium.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ChatModel } from '../../src/io/chat.js';
 import { resolvePipelineConfig } from '../../src/pipeline/config.js';
 import type { StageEval } from '../../src/pipeline/evaluate.js';
-import { type PipelineState, runPipeline, type SeedRun, STAGES } from '../../src/pipeline/run.js';
+import { type HeadroomSummary, type PipelineState, runPipeline, type SeedRun, STAGES } from '../../src/pipeline/run.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 let out = '';
@@ -153,6 +153,48 @@ describe('glmv pipeline --tiny', () => {
     expect(html).toMatch(/<svg class="chart"/);
     expect(html).toMatch(/data:image\/png;base64,/);
   });
+
+  it('measures RL headroom of the SFT model before RL: pass@1 and pass@k over domain-balanced RL prompts', () => {
+    const h = state.stages.headroom!.summary as unknown as HeadroomSummary;
+    expect(h.k).toBe(2);
+    expect(h.prompts).toBe(11);
+    const file = JSON.parse(readFileSync(h.file, 'utf8')) as {
+      results: Array<{ id: string; domain: string; correct: number; k: number }>;
+    };
+    expect(file.results).toHaveLength(11);
+    // 11 prompts over the 11 domains of the RL pool: one each.
+    expect(new Set(file.results.map((r) => r.domain)).size).toBe(11);
+    const pass1 = file.results.reduce((a, r) => a + r.correct / r.k, 0) / 11;
+    expect(h.pass1).toBeCloseTo(pass1, 12);
+    expect(h.passk).toBeCloseTo(file.results.filter((r) => r.correct > 0).length / 11, 12);
+    expect(h.gap).toBeCloseTo(h.passk - h.pass1, 12);
+    expect(h.passk).toBeGreaterThanOrEqual(h.pass1);
+    expect(Object.values(h.perDomain).reduce((a, d) => a + d.prompts, 0)).toBe(11);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('RL headroom');
+  });
+
+  it('skips RL, with the reason, when the SFT model has no headroom', async () => {
+    // The finished run up to SFT, asked again with a gap no model can show.
+    const copy = mkdtempSync(join(tmpdir(), 'glmv-headroom-'));
+    cpSync(out, copy, { recursive: true });
+    const saved = JSON.parse(readFileSync(join(copy, 'pipeline.json'), 'utf8')) as PipelineState;
+    for (const s of ['headroom', 'rl', 'eval-rl', 'rl-seeds', 'report'] as const) delete saved.stages[s];
+    saved.config.headroom.minGap = 1;
+    writeFileSync(join(copy, 'pipeline.json'), JSON.stringify(saved));
+    const r = await runPipeline(resolvePipelineConfig({ preset: 'tiny', sets: ['headroom.minGap=1'] }), {
+      out: copy,
+      quiet: true,
+      log: () => {},
+    });
+    expect(r.state.stages.headroom?.status).toBe('done');
+    expect(r.state.stages.rl?.status).toBe('skipped');
+    expect(String(r.state.stages.rl?.summary.reason)).toMatch(
+      /no RL headroom: pass@2 − pass@1 .* under headroom.minGap 100.0/,
+    );
+    expect(r.state.stages['eval-rl']?.status).toBe('skipped');
+    expect(r.state.stages['rl-seeds']?.status).toBe('skipped');
+    expect(readFileSync(join(copy, 'report.html'), 'utf8')).toContain('RL was skipped: no RL headroom');
+  }, 120_000);
 
   it('renders in headless Chromium', () => {
     expect(
