@@ -137,6 +137,11 @@ export async function runPipeline(config: PipelineConfig, o: PipelineOptions): P
       delete state.stages.ship;
       writeState(o.out, state);
     }
+    // Seeds already measured are kept: continuing a run without --set rlSeeds must not drop its seed comparison.
+    if ((state.config.rlSeeds ?? 1) > config.rlSeeds) {
+      log(`pipeline: keeping the run's ${state.config.rlSeeds} RL seeds (asked for ${config.rlSeeds})`);
+      config = { ...config, rlSeeds: state.config.rlSeeds };
+    }
     if ((state.config.rlSeeds ?? 1) !== config.rlSeeds) {
       state.config = { ...state.config, rlSeeds: config.rlSeeds };
       delete state.stages['rl-seeds'];

@@ -110,6 +110,15 @@ describe('glmv pipeline --tiny', () => {
     log.length = 0;
     await run();
     expect(started()).toEqual([]);
+    // Continued without --set rlSeeds, the run keeps its measured seeds.
+    const again = await runPipeline(resolvePipelineConfig({ preset: 'tiny' }), {
+      out,
+      quiet: true,
+      log: (l) => log.push(l),
+    });
+    expect(started()).toEqual([]);
+    expect(log).toContain("pipeline: keeping the run's 2 RL seeds (asked for 1)");
+    expect(again.state.stages['rl-seeds']?.status).toBe('done');
   }, 300_000);
 
   it('SFT lifts format compliance above the pre-trained model', () => {
