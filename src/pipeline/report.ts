@@ -9,7 +9,16 @@ import { join } from 'node:path';
 import { meanSd } from '../eval/metrics.js';
 import { parseBoxes } from '../io/answer.js';
 import type { EvalExample, StageEval } from './evaluate.js';
-import { type HeadroomSummary, type PipelineState, readState, runPaths, type SeedRun, type SeedScore } from './run.js';
+import {
+  type HeadroomSummary,
+  type PipelineState,
+  readState,
+  runPaths,
+  type SeedRun,
+  type SeedScore,
+  STAGES,
+  type StageRecord,
+} from './run.js';
 
 function esc(s: unknown): string {
   return String(s ?? '')
@@ -286,11 +295,14 @@ function seedsSection(state: PipelineState): string {
 }
 
 function stageTimes(state: PipelineState): string {
-  const rows = Object.values(state.stages).map(
-    (r) => `<tr><td>${esc(r!.stage)}</td><td>${esc(r!.status)}</td><td>${(r!.seconds / 60).toFixed(1)}</td></tr>`,
+  // Seeds reused from an earlier invocation took their time then: show what they cost, not the moment to reuse them.
+  const minutes = (r: StageRecord) => Math.max(r.seconds, Number(r.summary.computeSeconds ?? 0)) / 60;
+  const recs = STAGES.map((s) => state.stages[s]).filter((r): r is StageRecord => !!r);
+  const rows = recs.map(
+    (r) => `<tr><td>${esc(r.stage)}</td><td>${esc(r.status)}</td><td>${minutes(r).toFixed(1)}</td></tr>`,
   );
-  const total = Object.values(state.stages).reduce((a, r) => a + r!.seconds, 0);
-  return `<table><thead><tr><th>stage</th><th>status</th><th>minutes</th></tr></thead><tbody>${rows.join('')}<tr class="total"><td>total</td><td></td><td>${(total / 60).toFixed(1)}</td></tr></tbody></table>`;
+  const total = recs.reduce((a, r) => a + minutes(r), 0);
+  return `<table><thead><tr><th>stage</th><th>status</th><th>minutes</th></tr></thead><tbody>${rows.join('')}<tr class="total"><td>total</td><td></td><td>${total.toFixed(1)}</td></tr></tbody></table>`;
 }
 
 function trainingCurves(out: string): string {

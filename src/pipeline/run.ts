@@ -629,6 +629,24 @@ export interface SeedRun {
   seed: number;
   model: string;
   modes: Record<string, SeedScore>;
+  /** Compute time of an extra seed (its RL steps and evaluations), also when reused from an earlier invocation. */
+  seconds?: number;
+}
+
+/** RL step time from the seed's metrics plus its evaluations' time. */
+function seedSeconds(runDir: string, modes: Record<string, StageEval>): number {
+  let ms = 0;
+  const metrics = join(runDir, 'metrics.jsonl');
+  if (existsSync(metrics))
+    for (const line of readFileSync(metrics, 'utf8').split('\n')) {
+      if (!line.includes('"ms"')) continue;
+      try {
+        ms += (JSON.parse(line) as { ms?: { total?: number } }).ms?.total ?? 0;
+      } catch {
+        // a torn last line of an interrupted run
+      }
+    }
+  return ms / 1000 + Object.values(modes).reduce((a, e) => a + (e.seconds ?? 0), 0);
 }
 
 function seedScore(ev: StageEval): SeedScore {
@@ -682,7 +700,7 @@ async function rlSeedsStage(c: StageContext): Promise<StageOutcome> {
       if (ev === 'interrupted') return ev;
       modes = ev;
     }
-    runs.push({ seed: raw.run.seed, model: final, modes: toScores(modes) });
+    runs.push({ seed: raw.run.seed, model: final, modes: toScores(modes), seconds: seedSeconds(raw.run.dir, modes) });
   }
   const sft = toScores(modesOf(c.state.stages['eval-sft']));
   const mean: Record<string, Record<string, { mean: number; sd: number }>> = {};
@@ -707,7 +725,8 @@ async function rlSeedsStage(c: StageContext): Promise<StageOutcome> {
           : ''),
     );
   }
-  return { summary: { seeds: runs, sft, mean } };
+  const computeSeconds = runs.reduce((a, r) => a + (r.seconds ?? 0), 0);
+  return { summary: { seeds: runs, sft, mean, computeSeconds } };
 }
 
 async function reportStage(c: StageContext): Promise<StageOutcome> {

@@ -103,8 +103,16 @@ describe('glmv pipeline --tiny', () => {
       12,
     );
     expect(sum.mean.think!.meanReward!.sd).toBeCloseTo(Math.abs(rewards[0]! - rewards[1]!) / Math.SQRT2, 12);
+    // The extra seed's cost is recorded with it, so a later report still shows what the stage took.
+    expect(sum.seeds[1]!.seconds).toBeGreaterThan(0);
+    expect((r.state.stages['rl-seeds']!.summary as { computeSeconds: number }).computeSeconds).toBe(
+      sum.seeds[1]!.seconds,
+    );
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).toContain('RL seed 1');
+    // stage rows in pipeline order
+    expect(html.indexOf('<td>headroom</td>')).toBeLessThan(html.indexOf('<td>rl</td>'));
+    expect(html.indexOf('<td>rl</td>')).toBeLessThan(html.indexOf('<td>rl-seeds</td>'));
     expect(html).toContain('RL mean ± sd (2)');
     // Asked again, nothing runs: the seed is done.
     log.length = 0;
