@@ -463,7 +463,6 @@ export function prefill(
   return { logits, mask };
 }
 
-/** [B, 1, V] logits → one Float32Array per row. */
 /** Rows left-padded with `pad` to the longest, and their attention mask (1 = token, 0 = padding). */
 export function leftPad(rows: ReadonlyArray<ArrayLike<number>>, pad: number): { ids: number[][]; mask: number[][] } {
   const L = Math.max(...rows.map((r) => r.length));
@@ -473,6 +472,7 @@ export function leftPad(rows: ReadonlyArray<ArrayLike<number>>, pad: number): { 
   };
 }
 
+/** [B, 1, V] logits → one Float32Array per row. */
 export function rowsOf(logits: Tensor): Float32Array[] {
   const [B, , V] = logits.shape as [number, number, number];
   const all = logits.toFloat32();

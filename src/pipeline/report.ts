@@ -4,10 +4,11 @@
  * the expansion ratio, the SFT difficulty filter, the per-domain accuracy table after each stage (think and
  * /nothink), and sample responses with their images (grounding boxes drawn).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { meanSd } from '../eval/metrics.js';
 import { parseBoxes } from '../io/answer.js';
+import { readMetricsFile } from '../util/progress.js';
 import type { EvalExample, StageEval } from './evaluate.js';
 import {
   type HeadroomSummary,
@@ -26,20 +27,6 @@ function esc(s: unknown): string {
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;');
-}
-
-function readJsonl(path: string): Array<Record<string, unknown>> {
-  if (!existsSync(path)) return [];
-  const out: Array<Record<string, unknown>> = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      out.push(JSON.parse(line));
-    } catch {
-      // a torn last line of an interrupted run
-    }
-  }
-  return out;
 }
 
 const PALETTE = [
@@ -224,19 +211,20 @@ function headroomSection(state: PipelineState): string {
   return `<p class="note">The SFT model sampled ${h.k} times per prompt like an RL rollout (temperature and limits of the RL config); pass@1 is the mean share correct, pass@${h.k} the share of prompts solved at least once. ${verdict}</p>${t}`;
 }
 
+type SeedStat = ReturnType<typeof meanSd>;
+
 /** RL from the same SFT model over several seeds: totals per seed, then per-domain means against SFT. */
 function seedsSection(state: PipelineState): string {
   const rec = state.stages['rl-seeds'];
   if (rec?.status !== 'done') return '<p class="empty">One RL seed (set rlSeeds to measure more).</p>';
-  const { seeds, sft } = rec.summary as { seeds: SeedRun[]; sft: Record<string, SeedScore> };
+  const { seeds, sft, mean } = rec.summary as {
+    seeds: SeedRun[];
+    sft: Record<string, SeedScore>;
+    mean: Record<string, Record<string, SeedStat>>;
+  };
   const modes = Object.keys(seeds[0]?.modes ?? {});
   const signed = (v: number) => `${v >= 0 ? '+' : ''}${(100 * v).toFixed(1)}`;
   const points = (v: number) => (100 * v).toFixed(1);
-  // mean ± sample sd, both in the column's unit
-  const ms = (xs: number[], f: (v: number) => string, fsd: (v: number) => string = points) => {
-    const { mean, sd } = meanSd(xs);
-    return `${f(mean)} ± ${fsd(sd)}`;
-  };
   let h = '<table><thead><tr><th>seed</th>';
   for (const m of modes)
     h += `<th>${esc(m)} accuracy</th><th>${esc(m)} mean reward</th><th>Δ reward vs SFT (points)</th><th>${esc(m)} format</th>`;
@@ -255,28 +243,20 @@ function seedsSection(state: PipelineState): string {
         pct(x.formatRate),
       ];
     });
+  // The stage already reduced the seeds to mean ± sd per mode.
+  const fmt = (x: SeedStat | undefined, f: (v: number) => string, fsd: (v: number) => string = points) =>
+    x ? `${f(x.mean)} ± ${fsd(x.sd)}` : '–';
   h += row(`RL mean ± sd (${seeds.length})`, (m) => {
-    const xs = seeds.map((s) => s.modes[m]!);
+    const x = mean[m] ?? {};
     return [
-      ms(
-        xs.map((x) => x.accuracy),
-        points,
-      ),
-      ms(
-        xs.map((x) => x.meanReward),
+      fmt(x.accuracy, points),
+      fmt(
+        x.meanReward,
         (v) => v.toFixed(3),
         (v) => v.toFixed(3),
       ),
-      sft[m]
-        ? ms(
-            xs.map((x) => x.meanReward - sft[m]!.meanReward),
-            signed,
-          )
-        : '–',
-      ms(
-        xs.map((x) => x.formatRate),
-        points,
-      ),
+      fmt(x.rewardGain, signed),
+      fmt(x.formatRate, points),
     ];
   }).replace('<tr>', '<tr class="total">');
   h += '</tbody></table>';
@@ -287,7 +267,8 @@ function seedsSection(state: PipelineState): string {
     h += `<p class="note">Per domain, ${esc(m0)}: accuracy (%) of the SFT model and of RL over ${seeds.length} seeds.</p><table><thead><tr><th>domain</th><th>SFT</th>${seeds.map((s) => `<th>seed ${s.seed}</th>`).join('')}<th>RL mean ± sd</th><th>Δ</th></tr></thead><tbody>`;
     for (const d of domains) {
       const xs = seeds.map((s) => s.modes[m0]!.perDomain[d] ?? 0);
-      h += `<tr><td>${esc(d)}</td><td>${pct(sft[m0]!.perDomain[d])}</td>${xs.map((x) => `<td>${pct(x)}</td>`).join('')}<td>${ms(xs, points)}</td><td>${signed(meanSd(xs).mean - (sft[m0]!.perDomain[d] ?? 0))}</td></tr>`;
+      const stat = meanSd(xs);
+      h += `<tr><td>${esc(d)}</td><td>${pct(sft[m0]!.perDomain[d])}</td>${xs.map((x) => `<td>${pct(x)}</td>`).join('')}<td>${fmt(stat, points)}</td><td>${signed(stat.mean - (sft[m0]!.perDomain[d] ?? 0))}</td></tr>`;
     }
     h += '</tbody></table>';
   }
@@ -309,7 +290,7 @@ function trainingCurves(out: string): string {
   const p = runPaths(out);
   let h = '';
   for (const stage of ['pretrain', 'longctx', 'sft'] as const) {
-    const rows = readJsonl(join(p.stage(stage), 'metrics.jsonl'));
+    const rows = readMetricsFile(join(p.stage(stage), 'metrics.jsonl'));
     const train = rows.filter((r) => r.event === 'train' && typeof r.loss === 'number');
     if (!train.length) continue;
     const pts = train.map((r) => [r.step as number, r.loss as number] as [number, number]);
@@ -342,7 +323,7 @@ function filterSection(state: PipelineState): string {
 }
 
 function rlSection(out: string): string {
-  const rows = readJsonl(join(runPaths(out).stage('rl'), 'metrics.jsonl')).filter(
+  const rows = readMetricsFile(join(runPaths(out).stage('rl'), 'metrics.jsonl')).filter(
     (r) => typeof r.step === 'number' && r.reward_mean !== undefined,
   );
   if (!rows.length) return '<p class="empty">No RL metrics.</p>';

@@ -16,13 +16,13 @@ import { meanSd } from '../eval/metrics.js';
 import { Glm4vForConditionalGeneration } from '../model/glm4v.js';
 import { parseRlConfig, type RlConfigInput } from '../rl/config.js';
 import { GlmPolicy } from '../rl/glm.js';
-import { passAtKResults, passKSummary, samplingOf, writePassK } from '../rl/passk.js';
+import { type PassKDomain, passAtKResults, passKSummary, samplingOf, writePassK } from '../rl/passk.js';
 import { buildEngine, buildPolicy, buildRouter, loadPrompts } from '../rl/setup.js';
 import { RlTrainer, stepSeed } from '../rl/trainer.js';
 import type { RolloutPrompt } from '../rl/types.js';
 import { parseTrainConfig, type TrainConfig } from '../train/config.js';
 import { runStage, type StageResult } from '../train/trainer.js';
-import { MetricsWriter } from '../util/progress.js';
+import { MetricsWriter, readMetricsFile } from '../util/progress.js';
 import { deepMerge, type PipelineConfig } from './config.js';
 import { evaluateStage, type StageEval } from './evaluate.js';
 import { writeReport } from './report.js';
@@ -479,24 +479,18 @@ async function headroomStage(c: StageContext): Promise<StageOutcome> {
     const file = `${c.paths.eval('headroom-sft')}.json`;
     mkdirSync(join(c.out, 'eval'), { recursive: true });
     writePassK(file, results, { k: h.k, model: config.policy.kind === 'glm' ? config.policy.path : null });
-    const by = passKSummary(results);
-    const all = by['*'] ?? { prompts: 0, passRate: 0, solvedAny: 0, solvedAll: 0 };
+    const rates = (v: PassKDomain) => ({ prompts: v.prompts, pass1: v.passRate, passk: v.solvedAny / v.prompts });
+    const { '*': all, ...domains } = passKSummary(results);
+    const total = all ? rates(all) : { prompts: 0, pass1: 0, passk: 0 };
     const summary: HeadroomSummary = {
       model: c.paths.final('sft'),
       k: h.k,
-      prompts: all.prompts,
-      pass1: all.passRate,
-      passk: all.prompts ? all.solvedAny / all.prompts : 0,
-      gap: 0,
+      ...total,
+      gap: total.passk - total.pass1,
       minGap: h.minGap,
-      perDomain: Object.fromEntries(
-        Object.entries(by)
-          .filter(([d]) => d !== '*')
-          .map(([d, v]) => [d, { prompts: v.prompts, pass1: v.passRate, passk: v.solvedAny / v.prompts }]),
-      ),
+      perDomain: Object.fromEntries(Object.entries(domains).map(([d, v]) => [d, rates(v)])),
       file,
     };
-    summary.gap = summary.passk - summary.pass1;
     c.log(
       `pipeline: RL headroom of the SFT model on ${summary.prompts} RL prompts: pass@1 ${(100 * summary.pass1).toFixed(1)}%, pass@${h.k} ${(100 * summary.passk).toFixed(1)}% (gap ${(100 * summary.gap).toFixed(1)} points; RL needs ${(100 * h.minGap).toFixed(1)})`,
     );
@@ -635,18 +629,11 @@ export interface SeedRun {
 
 /** RL step time from the seed's metrics plus its evaluations' time. */
 function seedSeconds(runDir: string, modes: Record<string, StageEval>): number {
-  let ms = 0;
-  const metrics = join(runDir, 'metrics.jsonl');
-  if (existsSync(metrics))
-    for (const line of readFileSync(metrics, 'utf8').split('\n')) {
-      if (!line.includes('"ms"')) continue;
-      try {
-        ms += (JSON.parse(line) as { ms?: { total?: number } }).ms?.total ?? 0;
-      } catch {
-        // a torn last line of an interrupted run
-      }
-    }
-  return ms / 1000 + Object.values(modes).reduce((a, e) => a + (e.seconds ?? 0), 0);
+  const stepMs = readMetricsFile(join(runDir, 'metrics.jsonl')).reduce(
+    (a, r) => a + ((r.ms as { total?: number } | undefined)?.total ?? 0),
+    0,
+  );
+  return stepMs / 1000 + Object.values(modes).reduce((a, e) => a + (e.seconds ?? 0), 0);
 }
 
 function seedScore(ev: StageEval): SeedScore {

@@ -3,7 +3,7 @@
  * The bar goes to stderr (so stdout stays machine-readable) and is silent when stderr is not a TTY,
  * where it prints a plain line every few seconds instead.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
 
@@ -92,4 +92,22 @@ export class MetricsWriter {
   write(record: Record<string, unknown>): void {
     appendFileSync(this.path, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
   }
+}
+
+/**
+ * The records a MetricsWriter wrote (none when the file does not exist yet). A line that is not JSON — the torn last
+ * line of a run killed mid-write — is skipped, so reports can read the metrics of interrupted runs.
+ */
+export function readMetricsFile(path: string): Array<Record<string, unknown>> {
+  if (!existsSync(path)) return [];
+  const out: Array<Record<string, unknown>> = [];
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      out.push(JSON.parse(line));
+    } catch {
+      // a torn last line of an interrupted run
+    }
+  }
+  return out;
 }
