@@ -74,6 +74,17 @@ describe('glmv chat', () => {
     expect(out.finish_reason).toBe('stop');
   });
 
+  it('runs through the installed bin exactly as the README calls it (npx glmv chat …)', () => {
+    // npm ci builds dist/; `npx glmv` executes package.json's bin directly, so it must be executable.
+    const r = spawnSync(
+      'npx',
+      ['--no-install', 'glmv', 'chat', '--image', 'examples/shapes.png', '--json', 'How many triangles are there?'],
+      { encoding: 'utf8', env: { ...process.env, GLMV_QUIET: '1' } },
+    );
+    expect(r.status, `${r.stderr} (npm run build makes dist/)`).toBe(0);
+    expect(JSON.parse(r.stdout).answer).toMatch(/^<answer><\|begin_of_box\|>[^<]+<\|end_of_box\|><\/answer>$/);
+  });
+
   it('explains bad input with a non-zero exit', () => {
     const badTok = cli(['--model', dir, '--max-tokens', 'x', 'hi']);
     expect(badTok.status).not.toBe(0);
