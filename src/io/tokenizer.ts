@@ -18,7 +18,10 @@ import { type MetricsWriter, Progress } from '../util/progress.js';
 export const GLM_SPLIT_PATTERN =
   "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
-/** The special tokens of our own GLM-style tokenizers, in GLM's relative order. */
+/**
+ * The added tokens of our own GLM-style tokenizers, in GLM's relative order (each one id, never split). Those in
+ * `GLM_TEXT_TOKENS` are flagged `special: false`, the rest `special: true`.
+ */
 export const GLM_SPECIAL_TOKENS: readonly string[] = Object.freeze([
   '<|endoftext|>',
   '[gMASK]',
@@ -33,6 +36,24 @@ export const GLM_SPECIAL_TOKENS: readonly string[] = Object.freeze([
   '<|end_of_video|>',
   '<|image|>',
   '<|video|>',
+  '<think>',
+  '</think>',
+  '<answer>',
+  '</answer>',
+  '<|begin_of_box|>',
+  '<|end_of_box|>',
+  '/nothink',
+]);
+
+/**
+ * Added tokens that belong to the model's written answer rather than to the chat frame. The published GLM-4.1V-9B-Thinking
+ * and GLM-4.5V tokenizers add them as single tokens but flag them `special: false`, so decoding with
+ * `skip_special_tokens` (the Hugging Face option, vLLM's default) keeps them: vLLM's `glm45` reasoning parser splits
+ * the decoded text on `</think>`, and the box markers reach the client, which extracts the answer from them. Role,
+ * frame and media tokens (`<|user|>`, `[gMASK]`, `<|image|>`, …) stay special and are dropped. `/nothink` is text the
+ * template writes into user turns, flagged the same way.
+ */
+export const GLM_TEXT_TOKENS: readonly string[] = Object.freeze([
   '<think>',
   '</think>',
   '<answer>',
@@ -101,7 +122,11 @@ export interface EncodeOptions {
 }
 
 export interface DecodeOptions {
-  /** Drop special tokens (`<|user|>`, `<think>`, …) from the text. Default false. */
+  /**
+   * Drop the added tokens flagged `special` (`<|user|>`, `<|endoftext|>`, `<|image|>`, …) from the text, as Hugging Face
+   * `skip_special_tokens` does; added tokens flagged `special: false` (GLM's `<think>`, `<answer>`, box markers) are
+   * kept. Default false.
+   */
   skipSpecialTokens?: boolean;
 }
 
@@ -176,7 +201,7 @@ export class GlmTokenizer {
   readonly tokenizerJson: TokenizerJson;
   readonly config: Json;
   readonly chatTemplate: string | null;
-  /** Every added token marked special, by content. */
+  /** Every added token flagged `special`, by content (added tokens flagged `special: false` are not here). */
   readonly specialTokens: ReadonlyMap<string, number>;
   readonly vocabSize: number;
   readonly eosTokenId: number | undefined;
@@ -246,7 +271,7 @@ export class GlmTokenizer {
     return new GlmTokenizer(tj, cfg, { chatTemplate: chatTemplate ?? undefined, label: `tokenizer ${dir}` });
   }
 
-  /** Text to ids. Special-token strings in the text become their single ids. */
+  /** Text to ids. Added-token strings in the text (`<|user|>`, `<think>`, …) become their single ids. */
   encode(text: string, opts: EncodeOptions = {}): number[] {
     if (typeof text !== 'string') throw new Error(`tokenizer.encode: expected a string, found ${typeof text}`);
     return this.tok.encode(text, { add_special_tokens: opts.addSpecialTokens ?? false }).ids;
@@ -366,8 +391,13 @@ export interface BpeTrainOptions {
   vocabSize: number;
   /** A pair must occur at least this often to be merged. Default 2. */
   minFrequency?: number;
-  /** Added after the learned vocabulary, in order. Default `GLM_SPECIAL_TOKENS`. */
+  /** Added tokens, after the learned vocabulary, in order. Default `GLM_SPECIAL_TOKENS`. */
   specialTokens?: readonly string[];
+  /**
+   * Which of `specialTokens` are flagged `special: false` (kept by `skipSpecialTokens` decoding), as the published GLM
+   * tokenizers flag their think / answer / box tags. Default `GLM_TEXT_TOKENS`.
+   */
+  textTokens?: readonly string[];
   /** Pre-tokenizer split pattern (Oniguruma syntax, as in tokenizer.json). Default GLM-4's. */
   pattern?: string;
   /** Start from all 256 byte symbols (default true), so any text can be encoded; false: only characters seen. */
@@ -524,6 +554,7 @@ const pairKey = (a: number, b: number) => a * PAIR_SHIFT + b;
  */
 export function trainBpeTokenizer(texts: Iterable<string>, opts: BpeTrainOptions): TrainedTokenizer {
   const specials = [...(opts.specialTokens ?? GLM_SPECIAL_TOKENS)];
+  const textTokens = new Set(opts.textTokens ?? GLM_TEXT_TOKENS);
   const minFrequency = opts.minFrequency ?? 2;
   const pattern = opts.pattern ?? GLM_SPLIT_PATTERN;
   const byteAlphabet = opts.byteAlphabet ?? true;
@@ -690,7 +721,8 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: BpeTrainOptions
   let next = idToWord.length;
   for (const s of specials) {
     const id = wordToId.get(s) ?? next++;
-    added.push({ id, content: s, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    const special = !textTokens.has(s);
+    added.push({ id, content: s, single_word: false, lstrip: false, rstrip: false, normalized: false, special });
   }
   json.model.vocab = vocab;
   json.model.merges = merges;
@@ -708,7 +740,7 @@ export function trainBpeTokenizer(texts: Iterable<string>, opts: BpeTrainOptions
     model_max_length: 65536,
     ...(eos !== undefined ? { eos_token: eos, pad_token: eos } : {}),
     added_tokens_decoder: addedDecoder,
-    additional_special_tokens: specials.filter((s) => s !== eos),
+    additional_special_tokens: specials.filter((s) => s !== eos && !textTokens.has(s)),
     ...(opts.config ?? {}),
   };
   const tokenizer = new GlmTokenizer(json, config, { chatTemplate: opts.chatTemplate, label: 'trained tokenizer' });

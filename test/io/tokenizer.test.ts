@@ -8,6 +8,7 @@ import { GLM41V_CHAT_TEMPLATE } from '../../src/io/template.js';
 import {
   BYTE_TO_CHAR,
   GLM_SPECIAL_TOKENS,
+  GLM_TEXT_TOKENS,
   GlmTokenizer,
   readCorpusFiles,
   type TokenizerJson,
@@ -153,6 +154,40 @@ describe('the fixture tokenizer (test/fixtures/tokenizer)', () => {
     expect(tok.isSpecial(ids[1])).toBe(true);
     expect(tok.decode(ids, { skipSpecialTokens: true })).toBe('hi');
     expect(tok.tokenize('<think>the</think>')).toEqual(['<think>', 'the', '</think>']);
+  });
+
+  it('flags think / answer / box tags non-special, as the published GLM-4.1V and GLM-4.5V tokenizers do', async () => {
+    const tok = await GlmTokenizer.fromPretrained(FIX);
+    const cfg = JSON.parse(readFileSync(join(FIX, 'tokenizer_config.json'), 'utf8'));
+    for (const s of GLM_SPECIAL_TOKENS) {
+      const text = GLM_TEXT_TOKENS.includes(s);
+      expect(tok.isSpecial(tok.id(s)), s).toBe(!text);
+      expect(cfg.added_tokens_decoder[String(tok.id(s))].special, s).toBe(!text);
+      expect(cfg.additional_special_tokens.includes(s), s).toBe(!text && s !== '<|endoftext|>');
+    }
+    // A GLM-4.1V response as the model writes it, then the stop token and a hallucinated next turn.
+    const response =
+      '<think>2 + 2 = 4</think><answer>The sum is <|begin_of_box|>4<|end_of_box|></answer><|user|>\nmore<|endoftext|>';
+    const ids = tok.encode(response);
+    expect(tok.decode(ids)).toBe(response);
+    const kept = '<think>2 + 2 = 4</think><answer>The sum is <|begin_of_box|>4<|end_of_box|></answer>\nmore';
+    expect(tok.decode(ids, { skipSpecialTokens: true })).toBe(kept);
+    expect(new TextDecoder().decode(tok.decodeBytes(ids, { skipSpecialTokens: true }))).toBe(kept);
+    // The Rust tokenizers library (what HF transformers and vLLM decode with) reads the same flags the same way.
+    const ref = reference.Tokenizer.fromFile(join(FIX, 'tokenizer.json'));
+    expect(await ref.decode(ids, true)).toBe(kept);
+    expect(await ref.decode(ids, false)).toBe(response);
+    const prompt = tok.encode(
+      '[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>Hi/nothink<|assistant|>\n',
+    );
+    expect(tok.decode(prompt, { skipSpecialTokens: true })).toBe('\nHi/nothink\n');
+    expect(await ref.decode(prompt, true)).toBe('\nHi/nothink\n');
+  });
+
+  it('trains with every added token special when asked (textTokens: [])', () => {
+    const t = trainBpeTokenizer(['<think>a</think> b b b'], { vocabSize: 300, textTokens: [] }).tokenizer;
+    for (const s of GLM_SPECIAL_TOKENS) expect(t.isSpecial(t.id(s)), s).toBe(true);
+    expect(t.decode(t.encode('<think>a</think>'), { skipSpecialTokens: true })).toBe('a');
   });
 
   it('gives raw bytes per token so streams can cut at whole characters', async () => {
