@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { generateDataset } from '../data/dataset.js';
 import { FORMATS, type Format, openDataset, summarizeReport } from '../data/formats/index.js';
 import { fileStem } from '../data/generate.js';
-import { GENERATOR_NAMES, GENERATORS } from '../data/generators/index.js';
+import { GENERATOR_NAMES, GENERATORS, LAB_GENERATOR_NAMES } from '../data/generators/index.js';
 import { generatePretrain, PRETRAIN_KINDS } from '../data/pretrain.js';
 import { DOMAINS, type Domain, type Sample, VERIFIER_TYPES, type VerifierType } from '../data/sample.js';
 import { contactSheet } from '../data/show.js';
@@ -50,7 +50,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'output folder')
     .option(
       '--domains <list>',
-      `generators with optional weights, e.g. "vqa,chart:2", or "all" (${GENERATOR_NAMES.join(', ')})`,
+      `generators with optional weights, e.g. "vqa,chart:2", "all" (${GENERATOR_NAMES.join(', ')}) or "lab" (${LAB_GENERATOR_NAMES.join(', ')})`,
       'all',
     )
     .option('--n <count>', 'number of samples', int('--n'), 1000)
@@ -72,7 +72,9 @@ Examples:
   glmv data gen --domains all --n 2000 --size 112 --split heldout --out data/heldout
   glmv data gen --domains vqa:2,chart,stem --difficulty 3-5 --size 112,chart=224 --n 5000 --out data/rl
   glmv data gen --domains ocr,gui,long_doc --n 200 --out data/real-size   # default sizes (336-672 px) for real models
-  glmv data gen --domains vqa --tasks count,compare --n 1000 --mcq blank --out data/count`,
+  glmv data gen --domains vqa --tasks count,compare --n 1000 --mcq blank --out data/count
+  glmv data gen --domains lab --difficulty 1-3 --size 112 --n 4000 --out data/lab     # the RL lab's tasks
+  glmv data gen --domains lab_clock --tasks probe --n 200 --split heldout --out data/lab-probe`,
     )
     .action(async (o) => {
       try {

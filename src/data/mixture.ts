@@ -3,7 +3,7 @@
  * weight (exact proportions at every prefix, no randomness), and gets that domain's next per-domain index. So the
  * per-domain streams are the same whatever the mixture, and a run resumed at any i reproduces the rest exactly.
  */
-import { getGenerator } from './generators/index.js';
+import { getGenerator, LAB_GENERATOR_NAMES } from './generators/index.js';
 import type { Generator as DataGenerator } from './generators/types.js';
 
 export interface MixEntry {
@@ -11,11 +11,12 @@ export interface MixEntry {
   weight: number;
 }
 
-/** Parses "vqa,chart:2,ocr:0.5" (weights default to 1) or "all". */
+/** Parses "vqa,chart:2,ocr:0.5" (weights default to 1), "all" (the curriculum) or "lab" (the RL lab's tasks). */
 export function parseMix(text: string, all: readonly string[]): MixEntry[] {
   const t = text.trim();
   if (t === '') throw new Error('--domains: expected a comma-separated list like "vqa,chart:2", found an empty string');
   if (t === 'all') return all.map((name) => ({ name, weight: 1 }));
+  if (t === 'lab') return LAB_GENERATOR_NAMES.map((name) => ({ name, weight: 1 }));
   const out: MixEntry[] = [];
   for (const part of t.split(',')) {
     const [name, w] = part.split(':').map((s) => s.trim());

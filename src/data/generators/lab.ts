@@ -1,0 +1,393 @@
+/**
+ * The RL lab's tasks (`glmv lab`): easy to see, hard to reason about. Each image holds a few large printed values
+ * (numbers on cards, values on bars, a digital time, coloured numbers) that a small model reads reliably at 112 px;
+ * the question needs several steps over what was read, and the answer space is large (sums, differences, times), so
+ * guessing does not pay. The difficulty level adds reasoning steps, never pixels: the scene of a domain has the same
+ * layout and value ranges at every level. Every domain also has a `probe` task that reads one value, which measures
+ * perception apart from reasoning.
+ *
+ * `meta.steps` is the number of reasoning steps of the rationale (each selection or operation after the reading);
+ * `meta.values` is what a perfect reader sees.
+ */
+import type { Rng } from '../../util/rng.js';
+import { COLORS, type Ctx, drawText, newCanvas, roundRect } from '../render.js';
+import type { Domain, VerifierSpec } from '../sample.js';
+import { type Built, type GenConfig, type Generator, pickTask } from './types.js';
+
+export const LAB_TASKS = ['reason', 'probe'] as const;
+type LabTask = (typeof LAB_TASKS)[number];
+/** Reasoning questions three times as often as probes. */
+const TASK_WEIGHTS = [3, 1];
+
+export interface LabPlan {
+  task: LabTask;
+  /** The values drawn, in reading order (numbers, or minutes since 12:00 for the clock). */
+  values: number[];
+  /** Per value: its colour name (lab_colors) — empty elsewhere. */
+  colors: string[];
+  question: string;
+  answer: string;
+  rationale: string;
+  steps: number;
+}
+
+const LETTERS = ['A', 'B', 'C', 'D', 'E', 'F'];
+const MATH: VerifierSpec = { type: 'math' };
+
+/** `n` distinct integers in [lo, hi]. */
+function distinct(rng: Rng, n: number, lo: number, hi: number): number[] {
+  const set = new Set<number>();
+  while (set.size < n) set.add(rng.int(lo, hi));
+  return [...set];
+}
+
+/** A chain `v0 op v1 op …` whose running total stays ≥ 0; returns the op signs and one rationale step per op. */
+function chain(rng: Rng, operands: number[]): { ops: Array<'+' | '-'>; steps: string[]; total: number } {
+  let total = operands[0]!;
+  const ops: Array<'+' | '-'> = [];
+  const steps: string[] = [];
+  for (const v of operands.slice(1)) {
+    const op = total - v >= 0 && rng.random() < 0.5 ? '-' : '+';
+    const next = op === '+' ? total + v : total - v;
+    steps.push(`${total} ${op} ${v} = ${next}.`);
+    ops.push(op);
+    total = next;
+  }
+  return { ops, steps, total };
+}
+
+function labGenerator(o: {
+  key: string;
+  domain: Domain;
+  description: string;
+  verifier: VerifierSpec;
+  plan(rng: Rng, d: number, task: LabTask): LabPlan;
+  draw(ctx: Ctx, p: LabPlan, size: number, rng: Rng): void;
+  describe(p: LabPlan): string;
+}): Generator<LabPlan> {
+  return {
+    domain: o.domain,
+    name: `lab/${o.key}`,
+    description: o.description,
+    tasks: LAB_TASKS,
+    defaultSize: 112,
+    minSize: 112,
+    plan(rng: Rng, cfg: GenConfig): LabPlan {
+      const task = pickTask(rng, LAB_TASKS, cfg, TASK_WEIGHTS);
+      return o.plan(rng, cfg.difficulty, task);
+    },
+    key: (p) => `${p.values.join(',')}|${p.colors.join(',')}|${p.question}`,
+    build(p: LabPlan, cfg: GenConfig, rng: Rng): Built {
+      const { canvas, ctx } = newCanvas(cfg.size, cfg.size, '#ffffff');
+      o.draw(ctx, p, cfg.size, rng);
+      return {
+        task: p.task,
+        question: p.question,
+        answer: p.answer,
+        verifier: o.verifier,
+        rationale: p.rationale,
+        images: [canvas],
+        meta: { steps: p.steps, values: p.values, colors: p.colors, difficulty: cfg.difficulty },
+      };
+    },
+    describe: (p) => o.describe(p),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// lab_arith: four number cards; a +/− chain over them, one operation more per level.
+
+const CARD_NAMES = 'Cards A, B, C, D are read left to right, top to bottom.';
+
+function drawCards(ctx: Ctx, values: readonly number[], colors: readonly string[], cols: number, size: number): void {
+  const rows = Math.ceil(values.length / cols);
+  const cw = size / cols;
+  const ch = size / rows;
+  const pad = size / 28;
+  values.forEach((v, i) => {
+    const x = (i % cols) * cw;
+    const y = Math.floor(i / cols) * ch;
+    ctx.fillStyle = '#f3f1e8';
+    roundRect(ctx, x + pad, y + pad, cw - 2 * pad, ch - 2 * pad, pad);
+    ctx.fill();
+    ctx.strokeStyle = '#555555';
+    ctx.lineWidth = Math.max(1, size / 112);
+    ctx.stroke();
+    const px = Math.min(ch * 0.55, (cw - 2 * pad) * 0.62);
+    drawText(
+      ctx,
+      String(v),
+      x + cw / 2,
+      y + ch / 2,
+      px,
+      COLORS[colors[i] ?? 'black'] ?? '#111111',
+      'sans',
+      true,
+      'center',
+    );
+  });
+}
+
+export const labArith = labGenerator({
+  key: 'arith',
+  domain: 'stem',
+  description: 'lab: four printed number cards; a chain of + and − over them with one more operation per level',
+  verifier: MATH,
+  plan(rng, d, task) {
+    const values = distinct(rng, 4, 10, 49);
+    const reading = `Reading the cards: ${values.map((v, i) => `${LETTERS[i]} = ${v}`).join(', ')}.`;
+    if (task === 'probe') {
+      const i = rng.int(0, 3);
+      return {
+        task,
+        values,
+        colors: [],
+        question: `${CARD_NAMES} What number is on card ${LETTERS[i]}?`,
+        answer: String(values[i]),
+        rationale: `${reading} Card ${LETTERS[i]} shows ${values[i]}.`,
+        steps: 0,
+      };
+    }
+    const idx = Array.from({ length: d + 1 }, (_, k) => (k < 4 ? k : rng.int(0, 3)));
+    rng.shuffle(idx);
+    const c = chain(
+      rng,
+      idx.map((i) => values[i]!),
+    );
+    const expr = idx.map((i, k) => (k === 0 ? LETTERS[i] : `${c.ops[k - 1]} ${LETTERS[i]}`)).join(' ');
+    return {
+      task,
+      values,
+      colors: [],
+      question: `${CARD_NAMES} Compute ${expr}.`,
+      answer: String(c.total),
+      rationale: `${reading} ${c.steps.join(' ')}`,
+      steps: c.steps.length,
+    };
+  },
+  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, 2, size),
+  describe: (p) => `Four number cards: ${p.values.join(', ')}.`,
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// lab_bars: a bar chart with printed values; differences and sums, with "the tallest/shortest bar" selections.
+
+export const labBars = labGenerator({
+  key: 'bars',
+  domain: 'chart',
+  description: 'lab: a four-bar chart with printed values; sums and differences of bars, tallest/shortest selections',
+  verifier: MATH,
+  plan(rng, d, task) {
+    const values = distinct(rng, 4, 10, 49);
+    const reading = `Reading the bars: ${values.map((v, i) => `${LETTERS[i]} = ${v}`).join(', ')}.`;
+    if (task === 'probe') {
+      const i = rng.int(0, 3);
+      return {
+        task,
+        values,
+        colors: [],
+        question: `What is the value of bar ${LETTERS[i]}?`,
+        answer: String(values[i]),
+        rationale: `${reading} Bar ${LETTERS[i]} is ${values[i]}.`,
+        steps: 0,
+      };
+    }
+    // Operands: d + 1 bars named by letter; from level 3 one (level 5: two) is named by rank instead, which costs a
+    // selection step.
+    const idx = Array.from({ length: d + 1 }, (_, k) => (k < 4 ? k : rng.int(0, 3)));
+    rng.shuffle(idx);
+    const byRank = d >= 5 ? 2 : d >= 3 ? 1 : 0;
+    const max = values.indexOf(Math.max(...values));
+    const min = values.indexOf(Math.min(...values));
+    const names = idx.map((i) => `bar ${LETTERS[i]}`);
+    const selections: string[] = [];
+    const ranked = new Set<number>();
+    for (let r = 0; r < byRank; r++) {
+      const which = r === 0 ? max : min;
+      const k = idx.findIndex((i, j) => i === which && !ranked.has(j));
+      const word = which === max ? 'tallest' : 'shortest';
+      if (k < 0) continue;
+      ranked.add(k);
+      names[k] = `the ${word} bar`;
+      selections.push(`The ${word} bar is ${LETTERS[which]} (${values[which]}).`);
+    }
+    const c = chain(
+      rng,
+      idx.map((i) => values[i]!),
+    );
+    const expr = names.map((n, k) => (k === 0 ? n : `${c.ops[k - 1] === '+' ? 'plus' : 'minus'} ${n}`)).join(' ');
+    return {
+      task,
+      values,
+      colors: [],
+      question: `What is ${expr}?`,
+      answer: String(c.total),
+      rationale: `${reading} ${[...selections, ...c.steps].join(' ')}`,
+      steps: selections.length + c.steps.length,
+    };
+  },
+  draw(ctx, p, size) {
+    const base = size * 0.84;
+    const top = size * 0.2;
+    const slot = size / 4;
+    const bw = slot * 0.6;
+    ctx.strokeStyle = '#333333';
+    ctx.lineWidth = Math.max(1, size / 112);
+    ctx.beginPath();
+    ctx.moveTo(0, base);
+    ctx.lineTo(size, base);
+    ctx.stroke();
+    p.values.forEach((v, i) => {
+      const h = ((base - top) * v) / 50;
+      const x = i * slot + (slot - bw) / 2;
+      ctx.fillStyle = COLORS.blue!;
+      ctx.fillRect(x, base - h, bw, h);
+      drawText(ctx, String(v), x + bw / 2, base - h - size * 0.07, size * 0.12, '#111111', 'sans', true, 'center');
+      drawText(ctx, LETTERS[i]!, x + bw / 2, base + size * 0.08, size * 0.11, '#111111', 'sans', true, 'center');
+    });
+  },
+  describe: (p) => `A bar chart of four bars: ${p.values.map((v, i) => `${LETTERS[i]} ${v}`).join(', ')}.`,
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// lab_clock: a digital 12-hour clock; the time after one duration per level (later or earlier).
+
+function clockText(minutes: number): string {
+  const m = ((minutes % 720) + 720) % 720;
+  return `${Math.floor(m / 60) || 12}:${String(m % 60).padStart(2, '0')}`;
+}
+
+function durationText(min: number): string {
+  const h = Math.floor(min / 60);
+  const m = min % 60;
+  return h === 0 ? `${m} min` : m === 0 ? `${h} h` : `${h} h ${m} min`;
+}
+
+export const labClock = labGenerator({
+  key: 'clock',
+  domain: 'spatial',
+  description: 'lab: a digital 12-hour clock; the time after a sequence of later/earlier shifts, one per level',
+  verifier: { type: 'vqa' },
+  plan(rng, d, task) {
+    const t0 = 5 * rng.int(0, 143);
+    const shown = clockText(t0);
+    if (task === 'probe') {
+      return {
+        task,
+        values: [t0],
+        colors: [],
+        question: 'What time does the clock show? Answer as H:MM.',
+        answer: shown,
+        rationale: `The clock shows ${shown}.`,
+        steps: 0,
+      };
+    }
+    let t = t0;
+    const parts: string[] = [];
+    const steps: string[] = [];
+    for (let k = 0; k < d; k++) {
+      const dur = 5 * rng.int(1, 35);
+      const later = k === 0 || rng.random() < 0.6;
+      const next = later ? t + dur : t - dur;
+      parts.push(`${durationText(dur)} ${later ? 'later' : 'earlier'}`);
+      steps.push(`${clockText(t)} ${later ? '+' : '-'} ${durationText(dur)} = ${clockText(next)}.`);
+      t = next;
+    }
+    return {
+      task,
+      values: [t0],
+      colors: [],
+      question: `Start from the time on the clock and go ${parts.join(', then ')}. What time is it? Answer as H:MM.`,
+      answer: clockText(t),
+      rationale: `The clock shows ${shown}. ${steps.join(' ')}`,
+      steps: steps.length,
+    };
+  },
+  draw(ctx, p, size) {
+    ctx.fillStyle = '#1f2a36';
+    roundRect(ctx, size * 0.06, size * 0.26, size * 0.88, size * 0.48, size * 0.06);
+    ctx.fill();
+    drawText(ctx, clockText(p.values[0]!), size / 2, size / 2, size * 0.3, '#7CFC9A', 'mono', true, 'center');
+  },
+  describe: (p) => `A digital clock showing ${clockText(p.values[0]!)}.`,
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// lab_colors: six numbers, each red or blue; conditional sums (colour, then colour and threshold) and differences.
+
+const COLOR_PAIR = ['red', 'blue'] as const;
+
+export const labColors = labGenerator({
+  key: 'colors',
+  domain: 'vqa',
+  description: 'lab: six red or blue numbers; sums over a colour and a threshold, and differences of such sums',
+  verifier: MATH,
+  plan(rng, d, task) {
+    const values = distinct(rng, 6, 10, 49);
+    // Both colours present at least twice, so every condition selects something.
+    const reds = rng.int(2, 4);
+    const colors = rng.shuffle(Array.from({ length: 6 }, (_, i) => (i < reds ? 'red' : 'blue')));
+    const reading = `Reading the numbers: ${values.map((v, i) => `${v} ${colors[i]}`).join(', ')}.`;
+    if (task === 'probe') {
+      const i = rng.int(0, 5);
+      const pos = `${['top', 'bottom'][Math.floor(i / 3)]} ${['left', 'middle', 'right'][i % 3]}`;
+      return {
+        task,
+        values,
+        colors,
+        question: `The numbers form two rows of three. What number is at the ${pos}?`,
+        answer: String(values[i]),
+        rationale: `${reading} The ${pos} number is ${values[i]}.`,
+        steps: 0,
+      };
+    }
+    const steps: string[] = [];
+    // Level 1: the sum of one colour; 2: minus the other colour's sum; 3 and 4: a threshold on the first, then the
+    // second selection; 5: plus the count of even numbers. Each level adds one rationale step.
+    const select = (color: string, threshold: number | null): { sum: number; text: string } => {
+      const ofColor = values.filter((_, i) => colors[i] === color);
+      steps.push(`The ${color} numbers: ${ofColor.join(', ')}.`);
+      const picked = threshold === null ? ofColor : ofColor.filter((v) => v > threshold);
+      if (threshold !== null) steps.push(`Of those, greater than ${threshold}: ${picked.join(', ') || 'none'}.`);
+      const sum = picked.reduce((a, b) => a + b, 0);
+      steps.push(picked.length > 1 ? `${picked.join(' + ')} = ${sum}.` : `Their sum is ${sum}.`);
+      return { sum, text: `the sum of the ${color} numbers${threshold === null ? '' : ` greater than ${threshold}`}` };
+    };
+    const threshold = () => 5 * rng.int(3, 7);
+    const first = rng.pick(COLOR_PAIR);
+    const a = select(first, d >= 3 ? threshold() : null);
+    let answer = a.sum;
+    let question = a.text;
+    if (d >= 2) {
+      const b = select(first === 'red' ? 'blue' : 'red', d >= 4 ? threshold() : null);
+      steps.push(`${a.sum} - ${b.sum} = ${a.sum - b.sum}.`);
+      answer = a.sum - b.sum;
+      question += ` minus ${b.text}`;
+    }
+    if (d >= 5) {
+      const count = values.filter((v) => v % 2 === 0).length;
+      steps.push(`Even numbers: ${count}. ${answer} + ${count} = ${answer + count}.`);
+      answer += count;
+      question += ', plus the count of even numbers';
+    }
+    return {
+      task,
+      values,
+      colors,
+      question: `What is ${question}?`,
+      answer: String(answer),
+      rationale: `${reading} ${steps.join(' ')}`,
+      steps: steps.length,
+    };
+  },
+  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, 3, size),
+  describe: (p) => `Six numbers in two rows: ${p.values.map((v, i) => `${v} in ${p.colors[i]}`).join(', ')}.`,
+});
+
+/** The lab's generators by registry name. */
+export const LAB_GENERATORS = {
+  lab_arith: labArith,
+  lab_bars: labBars,
+  lab_clock: labClock,
+  lab_colors: labColors,
+} as const;

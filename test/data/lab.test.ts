@@ -1,0 +1,140 @@
+/**
+ * The RL lab's generators: every answer recomputed by an independent solver from the question text and the drawn
+ * values, graded by the reward router (right answer accepted, a near miss rejected); the difficulty level adds
+ * reasoning steps and never changes what is drawn; probes ask for exactly one drawn value.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { generateOne } from '../../src/data/generate.js';
+import { GENERATORS, LAB_GENERATOR_NAMES } from '../../src/data/generators/index.js';
+import { parseMix } from '../../src/data/mixture.js';
+import type { Sample } from '../../src/data/sample.js';
+import { sftTarget } from '../../src/data/sft.js';
+import { RewardRouter } from '../../src/reward/index.js';
+
+const router = new RewardRouter({}, { judge: null });
+afterAll(() => router.close());
+
+const LETTER = (l: string) => 'ABCDEF'.indexOf(l);
+
+function gen(name: string, d: number, i: number, task: 'reason' | 'probe', split: 'train' | 'heldout' = 'train') {
+  return generateOne(GENERATORS[name]!, { seed: 3, index: i, split, difficulty: d, size: 112, tasks: [task] });
+}
+
+function meta(s: Sample) {
+  return s.meta as { steps: number; values: number[]; colors: string[] };
+}
+
+const toMin = (t: string) => {
+  const [h, m] = t.split(':').map(Number);
+  return ((h! % 12) * 60 + m!) % 720;
+};
+const clock = (m: number) => {
+  const x = ((m % 720) + 720) % 720;
+  return `${Math.floor(x / 60) || 12}:${String(x % 60).padStart(2, '0')}`;
+};
+
+/** Solves a reasoning question from its text and the drawn values alone (written apart from the generators). */
+function solve(name: string, s: Sample): string {
+  const { values, colors } = meta(s);
+  const q = s.question;
+  if (name === 'lab_arith') {
+    const expr = /Compute (.*)\.$/.exec(q)![1]!.split(' ');
+    let total = values[LETTER(expr[0]!)]!;
+    for (let k = 1; k < expr.length; k += 2) {
+      const v = values[LETTER(expr[k + 1]!)]!;
+      total = expr[k] === '+' ? total + v : total - v;
+    }
+    return String(total);
+  }
+  if (name === 'lab_bars') {
+    const body = /^What is (.*)\?$/.exec(q)![1]!;
+    const terms = body.split(/ (plus|minus) /);
+    const val = (t: string) =>
+      t === 'the tallest bar'
+        ? Math.max(...values)
+        : t === 'the shortest bar'
+          ? Math.min(...values)
+          : values[LETTER(/^bar ([A-D])$/.exec(t)![1]!)]!;
+    let total = val(terms[0]!);
+    for (let k = 1; k < terms.length; k += 2) total += (terms[k] === 'plus' ? 1 : -1) * val(terms[k + 1]!);
+    return String(total);
+  }
+  if (name === 'lab_clock') {
+    let t = values[0]!;
+    const body = /go (.*)\. What time/.exec(q)![1]!;
+    for (const part of body.split(', then ')) {
+      const m = /^(?:(\d+) h)? ?(?:(\d+) min)? (later|earlier)$/.exec(part)!;
+      const dur = 60 * Number(m[1] ?? 0) + Number(m[2] ?? 0);
+      t += m[3] === 'later' ? dur : -dur;
+    }
+    return clock(t);
+  }
+  // lab_colors
+  const sumOf = (color: string, gt: string | undefined) =>
+    values.filter((v, i) => colors[i] === color && (gt === undefined || v > Number(gt))).reduce((a, b) => a + b, 0);
+  const re = /the sum of the (red|blue) numbers(?: greater than (\d+))?/g;
+  const sums = [...q.matchAll(re)].map((m) => sumOf(m[1]!, m[2]));
+  let total = sums.length === 2 ? sums[0]! - sums[1]! : sums[0]!;
+  if (q.includes('count of even numbers')) total += values.filter((v) => v % 2 === 0).length;
+  return String(total);
+}
+
+describe('lab generators', () => {
+  it('are registered, excluded from "all" and selected by "lab"', () => {
+    expect(LAB_GENERATOR_NAMES).toEqual(['lab_arith', 'lab_bars', 'lab_clock', 'lab_colors']);
+    expect(parseMix('lab', []).map((m) => m.name)).toEqual(LAB_GENERATOR_NAMES);
+    expect(parseMix('all', ['vqa']).map((m) => m.name)).toEqual(['vqa']);
+  });
+
+  for (const name of LAB_GENERATOR_NAMES) {
+    describe(name, () => {
+      it('answers equal an independent solution and the reward router grades them (near misses rejected)', async () => {
+        const samples = [1, 2, 3, 4, 5].flatMap((d) => [0, 1, 2, 3, 4, 5].map((i) => gen(name, d, i, 'reason').sample));
+        for (const s of samples) expect(s.answer, s.question).toBe(solve(name, s));
+        const right = await router.scoreBatch(
+          samples.map((s) => ({ sample: s, response: sftTarget(s, { thinking: true, style: 'glm4.1v' }) })),
+        );
+        const miss = (a: string) => (a.includes(':') ? clock(toMin(a) + 5) : String(Number(a) + 1));
+        const wrong = await router.scoreBatch(
+          samples.map((s) => ({
+            sample: s,
+            response: `<think>x</think><answer><|begin_of_box|>${miss(s.answer)}<|end_of_box|></answer>`,
+          })),
+        );
+        expect(right.map((r) => r.reward)).toEqual(samples.map(() => 1));
+        expect(wrong.map((r) => r.reward)).toEqual(samples.map(() => 0));
+      });
+
+      it('adds reasoning steps with the level, not pixels', () => {
+        const mean = (d: number) => {
+          const st = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => meta(gen(name, d, i, 'reason').sample).steps);
+          return st.reduce((a, b) => a + b, 0) / st.length;
+        };
+        const means = [1, 2, 3, 4, 5].map(mean);
+        for (let d = 1; d < 5; d++) expect(means[d]!, `level ${d + 1} vs ${d}`).toBeGreaterThan(means[d - 1]!);
+        if (name === 'lab_arith' || name === 'lab_clock') expect(means).toEqual([1, 2, 3, 4, 5]);
+        // Same number of drawn values, same ranges, same image size at every level.
+        const shapes = [1, 5].map((d) => {
+          const g = gen(name, d, 0, 'reason');
+          return { n: meta(g.sample).values.length, bytes: g.media.length };
+        });
+        expect(shapes[0]).toEqual(shapes[1]);
+      });
+
+      it('probes ask for one drawn value and read it from the right place', () => {
+        for (let i = 0; i < 12; i++) {
+          const s = gen(name, 1 + (i % 5), i, 'probe', i % 2 ? 'heldout' : 'train').sample;
+          const { values, steps } = meta(s);
+          expect(steps).toBe(0);
+          let expected: string;
+          if (name === 'lab_clock') expected = clock(values[0]!);
+          else if (name === 'lab_colors') {
+            const m = /at the (top|bottom) (left|middle|right)\?/.exec(s.question)!;
+            expected = String(values[(m[1] === 'top' ? 0 : 3) + ['left', 'middle', 'right'].indexOf(m[2]!)]);
+          } else expected = String(values[LETTER(/(?:card|bar) ([A-D])\?/.exec(s.question)![1]!)]);
+          expect(s.answer, s.question).toBe(expected);
+        }
+      });
+    });
+  }
+});
