@@ -8,7 +8,9 @@
         "src/rows.cc",
         "src/gemm.cc",
         "src/attention.cc",
-        "src/misc.cc"
+        "src/misc.cc",
+        "src/mapped.cc",
+        "src/quant.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],

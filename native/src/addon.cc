@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "addon.h"
 #include "kernels.h"
 
 using namespace glmv;
@@ -388,6 +389,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("setThreads", SetThreads);
   REG("info", Info);
 #undef REG
+  register_mapped(env, exports);
+  register_quant(env, exports);
   return exports;
 }
 

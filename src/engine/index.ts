@@ -16,7 +16,15 @@ export { bf16ToF32, f32ToBf16 } from './dtype.js';
 export { clearPool, keep, memoryStats, resetPeak, scope, scopeAsync } from './memory.js';
 export { arange, getRng, manualSeed, rand, randint, randn } from './random.js';
 export { checkpoint } from './recompute.js';
-export { loadSafetensors, SafetensorsFile, saveSafetensors } from './safetensors.js';
+export {
+  int64Raw,
+  loadSafetensors,
+  type RawTensor,
+  SAFETENSORS_LIMITS,
+  SafetensorsFile,
+  type SafetensorsOpenOptions,
+  saveSafetensors,
+} from './safetensors.js';
 export { empty, fromArray, full, ones, Tensor, tensor, zeros } from './tensor.js';
 
 import * as attention from './ops/attention.js';

@@ -1,11 +1,34 @@
 /**
  * The safetensors format (Hugging Face): 8-byte little-endian header length, a JSON header mapping names to
- * {dtype, shape, data_offsets}, then raw little-endian data. Reading is streamed per tensor with positioned reads
- * into the tensor's own buffer, so a checkpoint bigger than half of RAM loads without a second copy. Writing is
- * atomic (temporary file + rename): a crash never leaves a half-written file under the final name.
+ * {dtype, shape, data_offsets}, then raw little-endian data.
+ *
+ * Reading maps the file (native addon): a tensor whose stored dtype is one the kernels use as it is (F32, BF16,
+ * F64, I32, BOOL/U8) becomes a view of the mapping — no copy, nothing read until a kernel touches it, and the
+ * mapping is private, so writing into such a tensor never changes the file. Other dtypes (F16, I64, …) and
+ * conversions are read into a new buffer. Without the native addon (or with `mmap: false`) every tensor is read
+ * with positioned reads straight into the tensor's own buffer.
+ *
+ * The header is validated as the reference implementation does before any data is used: valid UTF-8 JSON object,
+ * no duplicate keys, known dtypes, offsets that tile the data section exactly (no overlap, no gap, nothing past the
+ * end — a truncated file is named as such), plus bounds on header size and entry count so a hostile header is
+ * refused in milliseconds. Only regular files are opened (a FIFO would block the open forever). A file changed in
+ * place after it was opened is refused on the next read. Writing is atomic (temporary file + rename): a crash never
+ * leaves a half-written file under the final name, and a reader that has the old file mapped keeps a consistent
+ * copy (the rename gives the new file a new inode).
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
-import { allocArray, bytesPer, type DType, f16ToF32 } from './dtype.js';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  renameSync,
+  type Stats,
+  writeSync,
+} from 'node:fs';
+import { nativeAddon } from './backends/native/index.js';
+import { allocArray, bytesPer, type DType, f16ToF32, type TypedArray } from './dtype.js';
 import { fromArray, type Tensor } from './tensor.js';
 
 export type StDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
@@ -31,71 +54,56 @@ export interface TensorInfo {
   end: number;
 }
 
-const MAX_HEADER = 512 * 1024 * 1024;
+/**
+ * Bounds on what a header may describe. 16 MiB holds ~100k tensor entries — far above any real checkpoint shard
+ * (a 9B model has ~900 tensors, a 355B MoE ~45k over all its shards) — and parses in well under a second.
+ */
+export const SAFETENSORS_LIMITS = { headerBytes: 16 * 1024 * 1024, entries: 100_000 };
 
-/** An open safetensors file: the header is parsed and validated; tensors are read on demand. */
+export interface SafetensorsOpenOptions {
+  /** Map the file and return views of the mapping where possible (default: true when the native addon loaded). */
+  mmap?: boolean;
+}
+
+interface Addon {
+  mapFd(fd: number, size: number): unknown;
+  mapView(handle: unknown, offset: number, length: number): ArrayBuffer;
+  mapAdvise(handle: unknown, offset: number, length: number): void;
+}
+
+/** An open safetensors file: the header is parsed and validated; tensors are mapped or read on demand. */
 export class SafetensorsFile {
   readonly tensors = new Map<string, TensorInfo>();
   readonly metadata: Record<string, string> = {};
+  /** True when tensors are views of a memory mapping. */
+  readonly mapped: boolean;
   private fd: number;
+  private map: unknown = null;
   private readonly dataStart: number;
+  private readonly stat: Stats;
 
-  constructor(readonly path: string) {
+  constructor(
+    readonly path: string,
+    opts: SafetensorsOpenOptions = {},
+  ) {
     try {
-      this.fd = openSync(path, 'r');
+      // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer forever; regular files ignore it.
+      this.fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (e) {
       throw new Error(`safetensors: cannot open ${path}: ${(e as Error).message}`);
     }
     try {
-      const size = fstatSync(this.fd).size;
-      if (size < 8) throw new Error(`file is ${size} bytes, too small for a header`);
-      const lenBuf = Buffer.alloc(8);
-      readSync(this.fd, lenBuf, 0, 8, 0);
-      const n = Number(lenBuf.readBigUInt64LE(0));
-      if (n <= 0 || n > MAX_HEADER || 8 + n > size)
-        throw new Error(`header length ${n} is invalid for a ${size}-byte file`);
-      const hb = Buffer.alloc(n);
-      readSync(this.fd, hb, 0, n, 8);
-      let header: Record<string, unknown>;
-      try {
-        header = JSON.parse(hb.toString('utf8'));
-      } catch (e) {
-        throw new Error(`header is not valid JSON (${(e as Error).message})`);
-      }
-      if (typeof header !== 'object' || header === null || Array.isArray(header))
-        throw new Error('header is not a JSON object');
-      this.dataStart = 8 + n;
-      const dataLen = size - this.dataStart;
-      for (const [name, v] of Object.entries(header)) {
-        if (name === '__metadata__') {
-          Object.assign(this.metadata, v as object);
-          continue;
-        }
-        const info = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-        if (typeof info.dtype !== 'string' || !(info.dtype in ST_BYTES))
-          throw new Error(`tensor '${name}': unsupported dtype ${JSON.stringify(info.dtype)}`);
-        if (!Array.isArray(info.shape) || info.shape.some((d) => !Number.isInteger(d) || d < 0))
-          throw new Error(`tensor '${name}': invalid shape ${JSON.stringify(info.shape)}`);
-        const off = info.data_offsets;
-        if (
-          !Array.isArray(off) ||
-          off.length !== 2 ||
-          !off.every((x) => Number.isInteger(x) && x >= 0) ||
-          off[0] > off[1] ||
-          off[1] > dataLen
-        ) {
-          throw new Error(
-            `tensor '${name}': data_offsets ${JSON.stringify(off)} outside the ${dataLen}-byte data section`,
-          );
-        }
-        const dt = info.dtype as StDType;
-        const expected = (info.shape as number[]).reduce((a, b) => a * b, 1) * ST_BYTES[dt];
-        if (off[1] - off[0] !== expected)
-          throw new Error(
-            `tensor '${name}': ${off[1] - off[0]} bytes for shape [${info.shape}] ${dt} (expected ${expected})`,
-          );
-        this.tensors.set(name, { dtype: dt, shape: info.shape as number[], begin: off[0], end: off[1] });
-      }
+      this.stat = fstatSync(this.fd);
+      if (!this.stat.isFile())
+        throw new Error(`is not a regular file (${fileKind(this.stat)}); a checkpoint file must be a regular file`);
+      const size = this.stat.size;
+      const header = parseHeader(this.fd, size, path);
+      this.dataStart = header.dataStart;
+      Object.assign(this.metadata, header.metadata);
+      for (const [name, info] of header.tensors) this.tensors.set(name, info);
+      const addon = opts.mmap === false ? null : (nativeAddon() as unknown as Addon | null);
+      if (addon && size > 0) this.map = addon.mapFd(this.fd, size);
+      this.mapped = this.map !== null;
     } catch (e) {
       closeSync(this.fd);
       throw new Error(`safetensors: ${path}: ${(e as Error).message}`);
@@ -106,13 +114,22 @@ export class SafetensorsFile {
     return [...this.tensors.keys()];
   }
 
+  /** Asks the OS to start reading a tensor's pages (mapped files; a no-op otherwise). */
+  prefetch(name: string): void {
+    const info = this.tensors.get(name);
+    if (!info || !this.map) return;
+    (nativeAddon() as unknown as Addon).mapAdvise(this.map, this.dataStart + info.begin, info.end - info.begin);
+  }
+
   /**
-   * Reads one tensor. F32/BF16/F64/I32/BOOL keep their type; F16 becomes float32 (or bfloat16 when asked);
+   * One tensor. F32/BF16/F64/I32/BOOL keep their type (views of the mapping when mapped); F16 becomes float32;
    * I64/I16/I8/U8 become int32 (values outside int32 throw). `as` converts floats on the way in.
    */
   read(name: string, as?: DType): Tensor {
     const info = this.tensors.get(name);
     if (!info) throw new Error(`safetensors: ${this.path} has no tensor '${name}'`);
+    if (this.fd < 0) throw new Error(`safetensors: ${this.path} is closed`);
+    this.checkUnchanged();
     const n = info.shape.reduce((a, b) => a * b, 1);
     const pos = this.dataStart + info.begin;
     const bytes = info.end - info.begin;
@@ -124,6 +141,11 @@ export class SafetensorsFile {
       case 'BF16':
       case 'I32':
       case 'BOOL': {
+        const view = this.view(native, pos, n, bytes);
+        if (view) {
+          t = fromArray(view, info.shape, native);
+          break;
+        }
         // Straight into the tensor's own buffer: no second copy.
         const arr = allocArray(native, n);
         readInto(this.fd, new Uint8Array(arr.buffer, arr.byteOffset, bytes), pos, this.path, name);
@@ -147,10 +169,188 @@ export class SafetensorsFile {
     return as && as !== t.dtype ? t.to(as) : t;
   }
 
+  /** A typed-array view of the mapping, or null (not mapped, or the data is not aligned for its element type). */
+  private view(dtype: DType, pos: number, n: number, bytes: number): TypedArray | null {
+    if (!this.map || pos % bytesPer(dtype) !== 0) return null;
+    const ab = (nativeAddon() as unknown as Addon).mapView(this.map, pos, bytes);
+    const Ctor = allocArray(dtype, 0).constructor as new (b: ArrayBuffer, o: number, n: number) => TypedArray;
+    return new Ctor(ab, 0, n);
+  }
+
+  /** A file rewritten in place (not replaced by rename) since it was opened would give torn or faulting reads. */
+  private checkUnchanged(): void {
+    const now = fstatSync(this.fd);
+    if (now.size !== this.stat.size || now.mtimeMs !== this.stat.mtimeMs)
+      throw new Error(
+        `safetensors: ${this.path} changed since it was opened (size ${this.stat.size} → ${now.size} bytes, ` +
+          `modified ${new Date(now.mtimeMs).toISOString()}); reopen the checkpoint`,
+      );
+  }
+
   close(): void {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
+    // Views already handed out keep the mapping alive; it is unmapped when the last of them is collected.
+    this.map = null;
   }
+}
+
+function fileKind(s: Stats): string {
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isDirectory()) return 'a directory';
+  if (s.isSocket()) return 'a socket';
+  if (s.isCharacterDevice()) return 'a character device';
+  if (s.isBlockDevice()) return 'a block device';
+  return 'not a file';
+}
+
+interface Header {
+  dataStart: number;
+  metadata: Record<string, string>;
+  tensors: Array<[string, TensorInfo]>;
+}
+
+function parseHeader(fd: number, size: number, path: string): Header {
+  if (size < 8) throw new Error(`file is ${size} bytes, too small for a safetensors header`);
+  const lenBuf = Buffer.alloc(8);
+  readSync(fd, lenBuf, 0, 8, 0);
+  const n64 = lenBuf.readBigUInt64LE(0);
+  const limit = SAFETENSORS_LIMITS.headerBytes;
+  if (n64 > BigInt(limit))
+    throw new Error(`header length ${n64} bytes exceeds the limit of ${limit} bytes (not a checkpoint, or hostile)`);
+  const n = Number(n64);
+  if (n < 2) throw new Error(`header length ${n} is too small for a JSON object`);
+  if (8 + n > size)
+    throw new Error(
+      `header length ${n} runs past the end of the ${size}-byte file (truncated file or not safetensors)`,
+    );
+  const hb = Buffer.alloc(n);
+  readInto(fd, hb, 8, path, 'the header');
+  if (hb[0] !== 0x7b) throw new Error('header does not start with "{"');
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(hb);
+  } catch {
+    throw new Error('header is not valid UTF-8');
+  }
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`header is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header))
+    throw new Error('header is not a JSON object');
+  const keys = Object.keys(header);
+  if (keys.length > SAFETENSORS_LIMITS.entries + 1)
+    throw new Error(`header lists ${keys.length} entries, more than the limit of ${SAFETENSORS_LIMITS.entries}`);
+  const dup = duplicateKey(text);
+  if (dup !== null) throw new Error(`header has the key ${JSON.stringify(dup)} more than once`);
+
+  const dataStart = 8 + n;
+  const dataLen = size - dataStart;
+  const metadata: Record<string, string> = {};
+  const tensors: Array<[string, TensorInfo]> = [];
+  for (const name of keys) {
+    const v = header[name];
+    if (name === '__metadata__') {
+      if (typeof v !== 'object' || v === null || Array.isArray(v))
+        throw new Error('__metadata__ must be an object of strings');
+      for (const [k, s] of Object.entries(v)) {
+        if (typeof s !== 'string') throw new Error(`__metadata__ '${k}' must be a string, got ${JSON.stringify(s)}`);
+        metadata[k] = s;
+      }
+      continue;
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw new Error(`tensor '${name}': expected {dtype, shape, data_offsets}, got ${JSON.stringify(v)}`);
+    const info = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+    if (typeof info.dtype !== 'string' || !Object.hasOwn(ST_BYTES, info.dtype))
+      throw new Error(`tensor '${name}': unsupported dtype ${JSON.stringify(info.dtype)}`);
+    if (!Array.isArray(info.shape) || info.shape.some((d) => !Number.isSafeInteger(d) || d < 0))
+      throw new Error(`tensor '${name}': invalid shape ${JSON.stringify(info.shape)}`);
+    const off = info.data_offsets;
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((x) => Number.isSafeInteger(x) && x >= 0) ||
+      off[0] > off[1]
+    )
+      throw new Error(`tensor '${name}': invalid data_offsets ${JSON.stringify(off)}`);
+    if (off[1] > dataLen)
+      throw new Error(
+        `tensor '${name}': data_offsets ${JSON.stringify(off)} outside the ${dataLen}-byte data section (truncated file?)`,
+      );
+    const dt = info.dtype as StDType;
+    const expected = (info.shape as number[]).reduce((a, b) => a * b, 1) * ST_BYTES[dt];
+    if (off[1] - off[0] !== expected)
+      throw new Error(
+        `tensor '${name}': ${off[1] - off[0]} bytes for shape [${info.shape}] ${dt} (expected ${expected})`,
+      );
+    tensors.push([name, { dtype: dt, shape: info.shape as number[], begin: off[0], end: off[1] }]);
+  }
+  // As the reference: sorted by offset, every tensor starts where the previous one ended, and the last one ends
+  // where the file does. Overlapping or duplicated ranges would alias two tensors; gaps hide data.
+  const order = [...tensors].sort((a, b) => a[1].begin - b[1].begin || a[1].end - b[1].end);
+  let at = 0;
+  let prev = '';
+  for (const [name, info] of order) {
+    if (info.begin < at)
+      throw new Error(`tensor '${name}': data_offsets [${info.begin}, ${info.end}] overlap tensor '${prev}'`);
+    if (info.begin > at)
+      throw new Error(
+        `tensor '${name}': data_offsets [${info.begin}, ${info.end}] leave ${info.begin - at} unused bytes after ` +
+          (prev ? `tensor '${prev}'` : 'the header'),
+      );
+    at = info.end;
+    prev = name;
+  }
+  if (at !== dataLen)
+    throw new Error(`the data section has ${dataLen - at} bytes after the last tensor (the header describes ${at})`);
+  return { dataStart, metadata, tensors };
+}
+
+/**
+ * The first key that appears twice in one object of a JSON text (JSON.parse keeps the last silently), or null.
+ * Runs on text JSON.parse accepted, so only strings and brackets need tracking.
+ */
+export function duplicateKey(json: string): string | null {
+  const stack: Array<Set<string> | null> = [];
+  let expectKey = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      let escaped = false;
+      for (; j < json.length; j++) {
+        const d = json.charCodeAt(j);
+        if (d === 0x5c) {
+          escaped = true;
+          j++;
+        } else if (d === 0x22) break;
+      }
+      const top = stack[stack.length - 1];
+      if (expectKey && top) {
+        const key = escaped ? (JSON.parse(json.slice(i, j + 1)) as string) : json.slice(i + 1, j);
+        if (top.has(key)) return key;
+        top.add(key);
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b) {
+      stack.push(null);
+      expectKey = false;
+    } else if (c === 0x7d || c === 0x5d) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c) {
+      expectKey = stack[stack.length - 1] != null;
+    }
+  }
+  return null;
 }
 
 function nativeType(d: StDType): DType {
@@ -176,7 +376,7 @@ function readInto(fd: number, dst: Uint8Array, pos: number, path: string, name: 
   while (done < dst.length) {
     const len = Math.min(CHUNK, dst.length - done);
     const got = readSync(fd, dst, done, len, pos + done);
-    if (got <= 0) throw new Error(`safetensors: ${path}: unexpected end of file while reading '${name}'`);
+    if (got <= 0) throw new Error(`safetensors: ${path}: unexpected end of file while reading '${name}' (truncated?)`);
     done += got;
   }
 }
@@ -215,25 +415,51 @@ function stType(d: DType): StDType {
   }
 }
 
+/** Bytes to store as they are under a safetensors dtype the engine has no tensor type for (e.g. I64 shapes). */
+export interface RawTensor {
+  dtype: StDType;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
+/** An int64 tensor of small integers as raw safetensors bytes (compressed-tensors' weight_shape). */
+export function int64Raw(values: readonly number[]): RawTensor {
+  const a = BigInt64Array.from(values.map((v) => BigInt(v)));
+  return { dtype: 'I64', shape: [values.length], bytes: new Uint8Array(a.buffer) };
+}
+
+function isRaw(t: Tensor | RawTensor): t is RawTensor {
+  return (
+    (t as RawTensor).bytes instanceof Uint8Array && typeof (t as RawTensor).dtype === 'string' && !('_storage' in t)
+  );
+}
+
 /**
  * Writes tensors (in the given order) to `path` atomically. The header is space-padded so the data section starts
  * 8-byte aligned, as the reference writer does.
  */
 export function saveSafetensors(
   path: string,
-  tensors: Map<string, Tensor> | Record<string, Tensor>,
+  tensors: Map<string, Tensor | RawTensor> | Record<string, Tensor | RawTensor>,
   metadata: Record<string, string> = {},
 ): void {
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let off = 0;
-  const chunks: Array<{ t: Tensor; bytes: number }> = [];
   for (const [name, t] of entries) {
-    t.assertAlive('saveSafetensors');
-    const bytes = t.size * bytesPer(t.dtype);
-    header[name] = { dtype: stType(t.dtype), shape: [...t.shape], data_offsets: [off, off + bytes] };
-    chunks.push({ t, bytes });
+    let bytes: number;
+    if (isRaw(t)) {
+      bytes = t.bytes.byteLength;
+      const want = t.shape.reduce((a, b) => a * b, 1) * ST_BYTES[t.dtype];
+      if (bytes !== want)
+        throw new Error(`saveSafetensors: '${name}' has ${bytes} bytes for [${t.shape}] ${t.dtype} (expected ${want})`);
+      header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [off, off + bytes] };
+    } else {
+      t.assertAlive('saveSafetensors');
+      bytes = t.size * bytesPer(t.dtype);
+      header[name] = { dtype: stType(t.dtype), shape: [...t.shape], data_offsets: [off, off + bytes] };
+    }
     off += bytes;
   }
   let json = JSON.stringify(header);
@@ -245,16 +471,24 @@ export function saveSafetensors(
     len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
     writeSync(fd, len);
     writeSync(fd, Buffer.from(json, 'utf8'));
-    for (const { t } of chunks) {
-      const c = t.contiguous();
-      const b = c.buf('saveSafetensors');
-      writeSync(fd, new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+    for (const [, t] of entries) {
+      if (isRaw(t)) {
+        writeAll(fd, t.bytes);
+        continue;
+      }
+      const b = t.contiguous().buf('saveSafetensors');
+      writeAll(fd, new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
     }
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, path);
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  let done = 0;
+  while (done < b.byteLength) done += writeSync(fd, b, done, Math.min(1 << 30, b.byteLength - done));
 }
 
 /** Reads every tensor of a file into a Map (small files; use SafetensorsFile for streaming). */

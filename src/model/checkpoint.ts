@@ -1,16 +1,19 @@
 /**
  * Checkpoint IO in the Hugging Face layout: `model.safetensors`, or shards listed by `model.safetensors.index.json`
- * (`weight_map`: tensor name → shard file). Reading goes through the engine's streamed SafetensorsFile, one tensor at
- * a time into the buffer the parameter then owns, so a 9B bf16 checkpoint (≈20 GB) loads without a second copy.
+ * (`weight_map`: tensor name → shard file). Files are memory-mapped by the engine's SafetensorsFile: a parameter whose
+ * checkpoint dtype it keeps (bf16 stays bf16 under dtype 'auto') is a view of the mapping, so a 9B bf16 checkpoint
+ * (≈20 GB) "loads" in about a second and pages come in as the first forward touches them; conversions (bf16 → float32)
+ * read into a buffer the parameter owns. `mmap: false` (or no native addon) reads every tensor instead.
  * Loading replaces placeholder parameters by name; checkpoint names are the model's parameter names.
  *
  * Accepted variants: transformers 5.x fused expert tensors (`mlp.experts.gate_up_proj` [E, 2I, H],
  * `mlp.experts.down_proj` [E, H, I]) are split into the per-expert names; legacy top-level prefixes
  * (`model.layers.*`, `model.embed_tokens.*`, `visual.*`) are mapped to `model.language_model.*` / `model.visual.*`.
  */
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { type DType, type Module, Parameter, SafetensorsFile, saveSafetensors, type Tensor } from '../engine/index.js';
+import { describeFileKind, readRegularFileSync } from '../util/files.js';
 import { Progress } from '../util/progress.js';
 import { setParameter } from './modules.js';
 
@@ -29,11 +32,20 @@ export class CheckpointReader {
   private readonly files = new Map<string, SafetensorsFile>();
   readonly tensors = new Map<string, SourceTensor>();
 
-  /** `path`: a directory with model.safetensors or model.safetensors.index.json, or a .safetensors file. */
-  constructor(readonly path: string) {
+  /**
+   * `path`: a directory with model.safetensors or model.safetensors.index.json, or a .safetensors file.
+   * `mmap` (default true): map the files (see SafetensorsFile).
+   */
+  constructor(
+    readonly path: string,
+    private readonly opts: { mmap?: boolean } = {},
+  ) {
     if (!existsSync(path)) throw new Error(`checkpoint: ${path} does not exist`);
     try {
-      if (statSync(path).isFile()) {
+      const st = statSync(path);
+      if (!st.isFile() && !st.isDirectory())
+        throw new Error(`checkpoint: ${path} is ${describeFileKind(st)}; expected a directory or a .safetensors file`);
+      if (st.isFile()) {
         this.addFile(path);
         return;
       }
@@ -74,7 +86,7 @@ export class CheckpointReader {
 
   private addFile(p: string): SafetensorsFile {
     if (!existsSync(p)) throw new Error(`checkpoint: shard ${p} is missing`);
-    const f = new SafetensorsFile(p);
+    const f = new SafetensorsFile(p, { mmap: this.opts.mmap });
     this.files.set(p, f);
     for (const [name, info] of f.tensors) {
       const prev = this.tensors.get(name);
@@ -112,8 +124,14 @@ export class CheckpointReader {
 
 function readIndex(p: string): Map<string, string> {
   let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(readFileSync(p, 'utf8'));
+    text = readRegularFileSync(p);
+  } catch (e) {
+    throw new Error(`checkpoint: cannot read ${INDEX_FILE}: ${(e as Error).message}`);
+  }
+  try {
+    raw = JSON.parse(text);
   } catch (e) {
     throw new Error(`checkpoint: ${p} is not valid JSON (${(e as Error).message})`);
   }
@@ -153,6 +171,8 @@ export interface LoadOptions {
   keepFloat32?: (name: string) => boolean;
   /** Show a progress bar on stderr (default: when the checkpoint is larger than 256 MiB). */
   progress?: boolean;
+  /** Memory-map the checkpoint files (default true; false reads every tensor into memory). */
+  mmap?: boolean;
 }
 
 export interface LoadReport {

@@ -8,8 +8,8 @@
  * Shape fields (sizes, layer and head counts, vocabulary) are required: a config without them is an error, never a
  * silent full-size default. Fields with a fixed meaning in the reference (eps, θ, token ids, …) take its defaults.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { readRegularFileSync } from '../util/files.js';
 
 export type ModelType = 'glm4v' | 'glm4v_moe';
 export type Activation = 'silu' | 'gelu' | 'gelu_pytorch_tanh' | 'relu';
@@ -436,7 +436,7 @@ export function loadConfig(pathOrDir: string): Glm4vConfig {
   const path = pathOrDir.endsWith('.json') ? pathOrDir : join(pathOrDir, 'config.json');
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readRegularFileSync(path);
   } catch (e) {
     throw new Error(`config: cannot read ${path}: ${(e as Error).message}`);
   }

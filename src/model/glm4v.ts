@@ -140,7 +140,7 @@ export class Glm4vForConditionalGeneration extends Module {
     const config = loadConfig(dir);
     // bf16 placeholders: never written, but they halve the address space reserved until the real tensors arrive.
     const model = createModel(config, { init: 'empty', dtype: 'bfloat16' });
-    const reader = new CheckpointReader(dir);
+    const reader = new CheckpointReader(dir, { mmap: opts.mmap });
     let report: LoadReport;
     try {
       const L = config.text.numHiddenLayers;

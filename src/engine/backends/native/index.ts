@@ -521,6 +521,7 @@ class NativeBackend implements Backend {
 }
 
 let native: NativeBackend | null = null;
+let addon: Addon | null = null;
 
 function load(): void {
   const path = addonPath();
@@ -532,7 +533,7 @@ function load(): void {
   // the cores); sleeping waits cost little when it is idle. libgomp reads this when the addon loads it.
   process.env.OMP_WAIT_POLICY ??= 'passive';
   try {
-    const addon = createRequire(import.meta.url)(path) as Addon;
+    addon = createRequire(import.meta.url)(path) as Addon;
     native = new NativeBackend(addon);
     registerBackend(native);
   } catch (e) {
@@ -557,6 +558,11 @@ if (forced === 'ref') {
     'glmv: native backend unavailable, using the slow pure-TypeScript backend. Install oneDNN and build the addon: ' +
       '`apt-get install -y libdnnl-dev && npm run build:native`\n',
   );
+}
+
+/** The raw addon for engine facilities that are not backend kernels (file mapping), or null. */
+export function nativeAddon(): Addon | null {
+  return native ? addon : null;
 }
 
 /** The loaded native backend (null when the addon is unavailable). */

@@ -1,0 +1,106 @@
+// Memory-mapped files for the safetensors loader. A file is mapped once, privately (copy-on-write: an in-place
+// update of a parameter never reaches the file), and each tensor becomes an external ArrayBuffer over its own byte
+// range, so tensors are views of the page cache: nothing is read until a kernel touches it. The mapping is
+// reference-counted by the handle and by every view; it is unmapped when the last of them is collected.
+#include <fcntl.h>
+#include <napi.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "addon.h"
+
+namespace {
+
+struct Mapping {
+  void* base;
+  size_t len;
+  std::atomic<long> refs;
+};
+
+void release(Mapping* m) {
+  if (m->refs.fetch_sub(1) == 1) {
+    if (m->len) munmap(m->base, m->len);
+    delete m;
+  }
+}
+
+// mapFd(fd, size) → handle: maps `size` bytes of an open regular file. The caller keeps (and closes) the fd.
+Napi::Value MapFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int64_t size = info[1].As<Napi::Number>().Int64Value();
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    Napi::Error::New(env, std::string("mapFd: fstat failed: ") + strerror(errno)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!S_ISREG(st.st_mode)) {
+    Napi::Error::New(env, "mapFd: not a regular file").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (size < 0 || size > (int64_t)st.st_size) {
+    Napi::Error::New(env, "mapFd: the file is " + std::to_string((long long)st.st_size) + " bytes, " + std::to_string((long long)size) + " requested").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  void* base = nullptr;
+  if (size > 0) {
+    base = mmap(nullptr, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (base == MAP_FAILED) {
+      Napi::Error::New(env, std::string("mmap failed: ") + strerror(errno)).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  Mapping* m = new Mapping{base, (size_t)size, {1}};
+  return Napi::External<Mapping>::New(env, m, [](Napi::Env, Mapping* p) { release(p); });
+}
+
+// mapView(handle, offset, length) → ArrayBuffer over [offset, offset + length) of the mapping (no copy).
+Napi::Value MapView(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Mapping* m = info[0].As<Napi::External<Mapping>>().Data();
+  int64_t off = info[1].As<Napi::Number>().Int64Value();
+  int64_t len = info[2].As<Napi::Number>().Int64Value();
+  if (off < 0 || len < 0 || (uint64_t)(off + len) > m->len) {
+    Napi::RangeError::New(env, "mapView: range outside the mapping").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (len == 0) return Napi::ArrayBuffer::New(env, 0);
+  m->refs.fetch_add(1);
+  napi_value ab;
+  napi_status s = napi_create_external_arraybuffer(
+      env, (char*)m->base + off, (size_t)len, [](napi_env, void*, void* hint) { release((Mapping*)hint); }, m, &ab);
+  if (s != napi_ok) {
+    release(m);
+    Napi::Error::New(env, "mapView: external ArrayBuffers are not supported by this Node build").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Value(env, ab);
+}
+
+// adviseWillNeed(handle, offset, length): start reading a range ahead of use (load progress on big folders).
+Napi::Value Advise(const Napi::CallbackInfo& info) {
+  Mapping* m = info[0].As<Napi::External<Mapping>>().Data();
+  int64_t off = info[1].As<Napi::Number>().Int64Value();
+  int64_t len = info[2].As<Napi::Number>().Int64Value();
+  long page = sysconf(_SC_PAGESIZE);
+  int64_t start = off / page * page;
+  if (m->len && off >= 0 && len > 0 && (uint64_t)(off + len) <= m->len)
+    madvise((char*)m->base + start, (size_t)(off + len - start), MADV_WILLNEED);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+namespace glmv {
+void register_mapped(Napi::Env env, Napi::Object exports) {
+  exports.Set("mapFd", Napi::Function::New(env, MapFd));
+  exports.Set("mapView", Napi::Function::New(env, MapView));
+  exports.Set("mapAdvise", Napi::Function::New(env, Advise));
+}
+}  // namespace glmv

@@ -1,0 +1,230 @@
+// Weight-only quantised matmul: out[M, N] = x[M, K] · dequant(W)ᵀ (+ bias), W in the compressed-tensors
+// pack-quantized layout: each row of N is ceil(K / (32 / bits)) int32 words, value k of a row sits in word
+// k / per at bits bits·(k % per), stored unsigned with an offset of 2^(bits−1) (symmetric quantisation:
+// q = stored − offset), and w[n, k] = q · scale[n, k / group].
+//
+// Decode shapes (a few rows) run a fused kernel that unpacks in registers and multiplies against every row at once
+// (AVX-512 when the CPU has it, chosen at run time; a portable loop elsewhere). Prefill shapes dequantise blocks of
+// output channels into a float32 scratch buffer and hand them to oneDNN's sgemm, so the GEMM runs at full speed
+// and the weights are expanded one block at a time.
+#include <immintrin.h>
+#include <napi.h>
+#include <oneapi/dnnl/dnnl.h>
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "addon.h"
+#include "kernels.h"
+
+namespace glmv {
+
+namespace {
+
+struct QArgs {
+  const float* x;
+  i64 M, K, N;
+  const int32_t* packed;
+  int bits;
+  const void* scale;
+  bool scaleBf16;
+  i64 group;
+  const float* bias;
+  float* out;
+  i64 words() const { return (K + (32 / bits) - 1) / (32 / bits); }
+  i64 groups() const { return (K + group - 1) / group; }
+  float scaleAt(i64 n, i64 g) const {
+    i64 i = n * groups() + g;
+    if (!scaleBf16) return ((const float*)scale)[i];
+    uint32_t u = (uint32_t)((const uint16_t*)scale)[i] << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+};
+
+// Dequantises rows [n0, n1) into w (row-major, K floats per row).
+void dequant_rows(const QArgs& a, i64 n0, i64 n1, float* w) {
+  const int per = 32 / a.bits;
+  const uint32_t mask = (1u << a.bits) - 1;
+  const int offset = 1 << (a.bits - 1);
+  const i64 W = a.words();
+  for (i64 n = n0; n < n1; n++) {
+    const uint32_t* row = (const uint32_t*)a.packed + n * W;
+    float* dst = w + (n - n0) * a.K;
+    for (i64 g = 0, k0 = 0; k0 < a.K; g++, k0 += a.group) {
+      const float s = a.scaleAt(n, g);
+      const i64 k1 = std::min(a.K, k0 + a.group);
+      for (i64 k = k0; k < k1; k++) dst[k] = (float)((int)((row[k / per] >> (a.bits * (k % per))) & mask) - offset) * s;
+    }
+  }
+}
+
+// Portable decode kernel: one output channel at a time, every row of x against it.
+void gemv_portable(const QArgs& a, i64 n0, i64 n1) {
+  std::vector<float> w(a.K);
+  for (i64 n = n0; n < n1; n++) {
+    dequant_rows(a, n, n + 1, w.data());
+    for (i64 m = 0; m < a.M; m++) {
+      const float* xr = a.x + m * a.K;
+      float acc = 0.f;
+      for (i64 k = 0; k < a.K; k++) acc += xr[k] * w[k];
+      a.out[m * a.N + n] = acc + (a.bias ? a.bias[n] : 0.f);
+    }
+  }
+}
+
+// AVX-512 decode kernel for MR rows. int4: 16 bytes hold 32 values, byte b = values 2b (low nibble) and 2b + 1
+// (high nibble), so x is pre-split per 32-block into its even and odd elements (xp) to match the two nibble planes.
+// int8: 16 bytes hold 16 consecutive values. Requires group % 32 == 0 (int4) or % 16 == 0 (int8), and K % group == 0.
+template <int MR>
+__attribute__((target("avx512f,avx512bw"))) void gemv_avx512_rows(const QArgs& a, const float* xp, i64 m0, i64 n0, i64 n1) {
+  const i64 W = a.words();
+  const i64 G = a.groups();
+  const __m512i lowMask = _mm512_set1_epi32(0xF);
+  const __m512i off = _mm512_set1_epi32(1 << (a.bits - 1));
+  for (i64 n = n0; n < n1; n++) {
+    const uint8_t* row = (const uint8_t*)(a.packed + n * W);
+    __m512 tot[MR];
+    for (int r = 0; r < MR; r++) tot[r] = _mm512_setzero_ps();
+    for (i64 g = 0; g < G; g++) {
+      __m512 acc[MR];
+      for (int r = 0; r < MR; r++) acc[r] = _mm512_setzero_ps();
+      const i64 k0 = g * a.group, k1 = k0 + a.group;
+      if (a.bits == 4) {
+        for (i64 k = k0; k < k1; k += 32) {
+          __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(row + k / 2)));
+          __m512 lo = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, lowMask), off));
+          __m512 hi = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), off));
+          for (int r = 0; r < MR; r++) {
+            const float* xr = xp + (m0 + r) * a.K + k;
+            acc[r] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xr), acc[r]);
+            acc[r] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xr + 16), acc[r]);
+          }
+        }
+      } else {
+        for (i64 k = k0; k < k1; k += 16) {
+          __m512 w = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(row + k))), off));
+          for (int r = 0; r < MR; r++) acc[r] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp + (m0 + r) * a.K + k), acc[r]);
+        }
+      }
+      const __m512 s = _mm512_set1_ps(a.scaleAt(n, g));
+      for (int r = 0; r < MR; r++) tot[r] = _mm512_fmadd_ps(acc[r], s, tot[r]);
+    }
+    const float b = a.bias ? a.bias[n] : 0.f;
+    for (int r = 0; r < MR; r++) a.out[(m0 + r) * a.N + n] = _mm512_reduce_add_ps(tot[r]) + b;
+  }
+}
+
+bool has_avx512() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  return yes;
+}
+
+int force_portable = 0;  // tests: 1 runs the portable kernels even where AVX-512 exists
+
+void gemv(const QArgs& a) {
+  const bool fast = !force_portable && has_avx512() && a.K % a.group == 0 && a.group % (a.bits == 4 ? 32 : 16) == 0;
+  if (!fast) {
+    parallel_range(a.N, 16, [&](i64 b, i64 e) { gemv_portable(a, b, e); });
+    return;
+  }
+  // int4: x rows with each 32-block split into its even then its odd elements (the two nibble planes).
+  std::vector<float> perm;
+  const float* xp = a.x;
+  if (a.bits == 4) {
+    perm.resize(a.M * a.K);
+    for (i64 m = 0; m < a.M; m++)
+      for (i64 k = 0; k < a.K; k += 32)
+        for (int i = 0; i < 16; i++) {
+          perm[m * a.K + k + i] = a.x[m * a.K + k + 2 * i];
+          perm[m * a.K + k + 16 + i] = a.x[m * a.K + k + 2 * i + 1];
+        }
+    xp = perm.data();
+  }
+  parallel_range(a.N, 16, [&](i64 b, i64 e) {
+    i64 m = 0;
+    for (; m + 4 <= a.M; m += 4) gemv_avx512_rows<4>(a, xp, m, b, e);
+    for (; m + 2 <= a.M; m += 2) gemv_avx512_rows<2>(a, xp, m, b, e);
+    for (; m < a.M; m++) gemv_avx512_rows<1>(a, xp, m, b, e);
+  });
+}
+
+// Prefill: dequantise NB output channels at a time, one sgemm per block (ldc = N writes straight into out).
+void gemm_blocked(const QArgs& a) {
+  SignalGuard guard;
+  const i64 NB = 256;
+  std::vector<float> w(NB * a.K);
+  for (i64 n0 = 0; n0 < a.N; n0 += NB) {
+    const i64 nb = std::min(NB, a.N - n0);
+    parallel_range(nb, 8, [&](i64 b, i64 e) { dequant_rows(a, n0 + b, n0 + e, w.data() + b * a.K); });
+    dnnl_status_t s = dnnl_sgemm('N', 'T', a.M, nb, a.K, 1.f, a.x, a.K, w.data(), a.K, 0.f, a.out + n0, a.N);
+    if (s != dnnl_success) throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string((int)s));
+  }
+  if (a.bias)
+    parallel_range(a.M, 16, [&](i64 b, i64 e) {
+      for (i64 m = b; m < e; m++)
+        for (i64 n = 0; n < a.N; n++) a.out[m * a.N + n] += a.bias[n];
+    });
+}
+
+template <class T>
+T* ta(const Napi::Value& v) {
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  napi_value ab;
+  size_t off;
+  if (napi_get_typedarray_info(v.Env(), v, &type, &length, &data, &ab, &off) != napi_ok)
+    throw std::runtime_error("qmatmul: expected a typed array");
+  return (T*)data;  // already adjusted by the byte offset
+}
+
+// qmatmul(x, M, K, packed, bits, scale, scaleBf16, group, N, bias | null, out, mode)
+// mode: 0 = choose by shape, 1 = decode kernel, 2 = dequantise + GEMM.
+Napi::Value QMatmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    QArgs a;
+    a.x = ta<float>(info[0]);
+    a.M = info[1].As<Napi::Number>().Int64Value();
+    a.K = info[2].As<Napi::Number>().Int64Value();
+    a.packed = ta<int32_t>(info[3]);
+    a.bits = info[4].As<Napi::Number>().Int32Value();
+    a.scale = ta<void>(info[5]);
+    a.scaleBf16 = info[6].As<Napi::Boolean>().Value();
+    a.group = info[7].As<Napi::Number>().Int64Value();
+    a.N = info[8].As<Napi::Number>().Int64Value();
+    a.bias = info[9].IsNull() ? nullptr : ta<float>(info[9]);
+    a.out = ta<float>(info[10]);
+    int mode = info[11].As<Napi::Number>().Int32Value();
+    if (a.bits != 4 && a.bits != 8) throw std::runtime_error("qmatmul: bits must be 4 or 8");
+    if (a.group <= 0) throw std::runtime_error("qmatmul: group size must be positive");
+    if (a.M == 0 || a.N == 0) return env.Undefined();
+    if (mode == 0) mode = a.M <= 8 ? 1 : 2;
+    if (mode == 1)
+      gemv(a);
+    else
+      gemm_blocked(a);
+  } catch (const std::exception& e) {
+    Napi::Error::New(env, std::string("native kernel: ") + e.what()).ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+Napi::Value QForcePortable(const Napi::CallbackInfo& info) {
+  force_portable = info[0].As<Napi::Boolean>().Value() ? 1 : 0;
+  return Napi::Boolean::New(info.Env(), has_avx512());
+}
+
+}  // namespace
+
+void register_quant(Napi::Env env, Napi::Object exports) {
+  exports.Set("qmatmul", Napi::Function::New(env, QMatmul));
+  exports.Set("qForcePortable", Napi::Function::New(env, QForcePortable));
+}
+
+}  // namespace glmv
