@@ -16,6 +16,7 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./demo.js'),
   import('./chat.js'),
   import('./pipeline.js'),
+  import('./lab.js'),
   import('./data.js'),
   import('./reward.js'),
   import('./rl.js'),

@@ -1,0 +1,128 @@
+/**
+ * The lab's evaluation of a model in memory (the start model, or an RL policy between steps): greedy answers with
+ * thinking, graded by the strict reward router, per lab domain and per level; plus a few rollouts kept for the report.
+ */
+import type { Sample } from '../data/sample.js';
+import { type ChatModel, sampleMessage } from '../io/chat.js';
+import type { RewardRouter } from '../reward/router.js';
+import { Progress } from '../util/progress.js';
+
+export interface LabScore {
+  n: number;
+  accuracy: number;
+  perDomain: Record<string, { n: number; accuracy: number }>;
+  /** Share of answers whose thinking hit the budget (force answering fired). */
+  forcedRate: number;
+  formatRate: number;
+  meanTokens: number;
+}
+
+export interface LabExample {
+  id: string;
+  domain: string;
+  image: string | null;
+  question: string;
+  reference: string;
+  response: string;
+  extracted: string | null;
+  correct: boolean;
+}
+
+export interface LabEvalOptions {
+  maxNewTokens: number;
+  batchSize: number;
+  /** Thinking budget before force answering (default 3/4 of maxNewTokens); null: no forcing. */
+  thinkingBudget?: number | null;
+  examples?: number;
+  label?: string;
+  quiet?: boolean;
+}
+
+/** The lab domain of a sample: its generator's registry name (`lab/arith` → `lab_arith`). */
+export function labDomain(s: Sample): string {
+  return s.source.replace('/', '_');
+}
+
+export async function evaluateLab(
+  chat: ChatModel,
+  router: RewardRouter,
+  samples: readonly Sample[],
+  o: LabEvalOptions,
+): Promise<{ score: LabScore; examples: LabExample[] }> {
+  const per: Record<string, { n: number; correct: number }> = {};
+  const examples: LabExample[] = [];
+  const shown: Record<string, number> = {};
+  let correct = 0;
+  let forced = 0;
+  let formatted = 0;
+  let tokens = 0;
+  const budget = o.thinkingBudget === undefined ? Math.floor((o.maxNewTokens * 3) / 4) : o.thinkingBudget;
+  const bar = new Progress({ label: o.label ?? 'eval', total: samples.length, quiet: o.quiet });
+  try {
+    for (let b = 0; b < samples.length; b += o.batchSize) {
+      const batch = samples.slice(b, b + o.batchSize);
+      const results = await chat.chatBatch(
+        batch.map((s) => [sampleMessage(s, { thinking: true })]),
+        { thinking: true, maxNewTokens: o.maxNewTokens, thinkingBudget: budget, temperature: 0 },
+      );
+      const scores = await router.scoreBatch(
+        batch.map((sample, i) => ({
+          sample,
+          response: results[i]!.text,
+          meta: {
+            extract: 'strict' as const,
+            tokens: results[i]!.completionTokens,
+            finishReason: results[i]!.finishReason,
+          },
+        })),
+        { concurrency: 8 },
+      );
+      batch.forEach((s, i) => {
+        const d = labDomain(s);
+        const ok = !!scores[i]!.correct;
+        per[d] ??= { n: 0, correct: 0 };
+        per[d].n++;
+        if (ok) per[d].correct++;
+        correct += ok ? 1 : 0;
+        forced += results[i]!.forced ? 1 : 0;
+        formatted += scores[i]!.answer !== null && results[i]!.box.ok ? 1 : 0;
+        tokens += results[i]!.completionTokens;
+        if ((shown[d] ?? 0) < (o.examples ?? 0)) {
+          shown[d] = (shown[d] ?? 0) + 1;
+          examples.push({
+            id: s.id,
+            domain: d,
+            image: s.images[0] ?? null,
+            question: s.question,
+            reference: s.answer,
+            response: results[i]!.text,
+            extracted: scores[i]!.answer ?? null,
+            correct: ok,
+          });
+        }
+      });
+      bar.update(
+        Math.min(b + o.batchSize, samples.length),
+        `acc ${((100 * correct) / (b + batch.length)).toFixed(1)}%`,
+      );
+    }
+  } finally {
+    bar.stop();
+  }
+  const n = samples.length;
+  return {
+    score: {
+      n,
+      accuracy: n ? correct / n : 0,
+      perDomain: Object.fromEntries(
+        Object.entries(per)
+          .sort()
+          .map(([d, v]) => [d, { n: v.n, accuracy: v.correct / v.n }]),
+      ),
+      forcedRate: n ? forced / n : 0,
+      formatRate: n ? formatted / n : 0,
+      meanTokens: n ? tokens / n : 0,
+    },
+    examples,
+  };
+}

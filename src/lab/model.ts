@@ -1,0 +1,303 @@
+/**
+ * The lab's start model and its measurements: lab data (SFT, RL prompts per domain, held-out reasoning at the
+ * training levels and one level above, probes), a BPE tokenizer, SFT from scratch on the lab tasks (probes included,
+ * so reading is learned with the reasoning), then the start-model checks — probe accuracy, greedy accuracy, and
+ * pass@1 / pass@k sampled like rollouts — and the offline pass@k on the RL prompts that RLCS and the offline filter
+ * read. Each stage writes its result once; the lab state records it, so a rerun skips it.
+ */
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { generateDataset } from '../data/dataset.js';
+import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
+import type { Sample } from '../data/sample.js';
+import { listShards, readSamples } from '../data/store.js';
+import { deepMerge } from '../pipeline/config.js';
+import { RewardRouter } from '../reward/router.js';
+import { GlmPolicy, GlmRolloutEngine } from '../rl/glm.js';
+import { type OfflineResult, passAtKResults, passKSummary, samplingOf, writePassK } from '../rl/passk.js';
+import { stepSeed } from '../rl/trainer.js';
+import type { RolloutPrompt } from '../rl/types.js';
+import { parseTrainConfig } from '../train/config.js';
+import { runStage, type StageResult } from '../train/trainer.js';
+import type { LabConfig } from './config.js';
+import { evaluateLab, type LabExample, type LabScore, labDomain } from './eval.js';
+
+/** Paths inside a lab folder. */
+export function labPaths(out: string) {
+  const data = join(out, 'data');
+  return {
+    state: join(out, 'lab.json'),
+    results: join(out, 'results.json'),
+    report: join(out, 'report.html'),
+    metrics: join(out, 'metrics.jsonl'),
+    data: {
+      sft: join(data, 'sft'),
+      rl: (gen: string) => join(data, `rl-${gen}`),
+      rlFiltered: join(data, 'rl-filtered', 'samples.jsonl'),
+      heldout: join(data, 'heldout'),
+      hard: join(data, 'hard'),
+      probe: join(data, 'probe'),
+    },
+    tokenizer: join(out, 'tokenizer'),
+    sft: join(out, 'sft'),
+    startModel: join(out, 'sft', 'final'),
+    offline: join(out, 'offline-passk.json'),
+    run: (name: string) => join(out, 'runs', name),
+  };
+}
+export type LabPaths = ReturnType<typeof labPaths>;
+
+export interface StageCtx {
+  config: LabConfig;
+  paths: LabPaths;
+  quiet: boolean;
+  log: (l: string) => void;
+  signal?: AbortSignal;
+}
+
+const LAB = LAB_GENERATOR_NAMES;
+
+export async function dataStage(c: StageCtx): Promise<Record<string, unknown>> {
+  const d = c.config.data;
+  const seed = c.config.seed;
+  const size = String(d.imageSize);
+  const counts: Record<string, number> = {};
+  const gen = async (name: string, out: string, spec: Parameters<typeof generateDataset>[0]) => {
+    const have = listShards(out).reduce((a, s) => a + s.count, 0);
+    if (have < spec.n) await generateDataset(spec, { out, resume: have > 0, quiet: c.quiet });
+    counts[name] = spec.n;
+  };
+  const all = LAB.join(',');
+  await gen('sft', c.paths.data.sft, {
+    domains: all,
+    n: d.sftSamples,
+    split: 'train',
+    seed,
+    difficulty: d.trainLevels,
+    size,
+  });
+  // RL prompts: the train split under another seed (SFT never saw them), one folder per domain (experiment 4).
+  for (const g of LAB)
+    await gen(`rl-${g}`, c.paths.data.rl(g), {
+      domains: g,
+      n: d.rlPerDomain,
+      split: 'train',
+      seed: seed + 7,
+      difficulty: d.trainLevels,
+      size,
+      tasks: ['reason'],
+    });
+  const held = (n: number, difficulty: string, tasks: string[]) =>
+    ({ domains: all, n: n * LAB.length, split: 'heldout', seed, difficulty, size, tasks }) as const;
+  await gen('heldout', c.paths.data.heldout, held(d.heldoutPerDomain, d.trainLevels, ['reason']));
+  await gen('hard', c.paths.data.hard, held(d.hardPerDomain, String(d.hardLevel), ['reason']));
+  await gen('probe', c.paths.data.probe, held(d.probePerDomain, d.trainLevels, ['probe']));
+  return { counts };
+}
+
+export async function readAll(path: string, n = Number.POSITIVE_INFINITY): Promise<Sample[]> {
+  const out: Sample[] = [];
+  for await (const s of readSamples(path)) {
+    if (out.length >= n) break;
+    out.push(s);
+  }
+  if (!out.length) throw new Error(`lab: no samples in ${path}`);
+  return out;
+}
+
+/** The first `perDomain` samples of each lab domain (held-out sets are mixed in equal proportions). */
+export function perDomain(samples: readonly Sample[], n: number): Sample[] {
+  const seen: Record<string, number> = {};
+  return samples.filter((s) => {
+    const d = labDomain(s);
+    seen[d] = (seen[d] ?? 0) + 1;
+    return seen[d] <= n;
+  });
+}
+
+export async function tokenizerStage(c: StageCtx): Promise<Record<string, unknown>> {
+  const cfg = parseTrainConfig(
+    {
+      stage: 'tokenizer',
+      run: { dir: c.paths.tokenizer, seed: c.config.seed },
+      data: { sources: [{ path: c.paths.data.sft }] },
+      tokenizer: { vocabSize: c.config.tokenizer.vocabSize, template: 'glm41v' },
+    },
+    'tokenizer',
+    'lab tokenizer stage',
+  );
+  const r = await runStage(cfg, { quiet: c.quiet, log: c.log, signal: c.signal });
+  return { ...(r as unknown as Record<string, unknown>) };
+}
+
+/** The SFT stage config: from scratch on the lab tasks, thinking only (the lab never asks /nothink). */
+export function sftConfig(c: StageCtx) {
+  const base = {
+    stage: 'sft',
+    run: { dir: c.paths.sft, seed: c.config.seed, steps: 600, checkpointEvery: 50, keepCheckpoints: 2, logEvery: 1 },
+    model: { init: 'scratch', tokenizer: join(c.paths.tokenizer, 'tokenizer'), arch: c.config.arch },
+    data: { sources: [{ path: c.paths.data.sft }] },
+    pack: { seqLen: 1024 },
+    batch: { rows: 8, microRows: 4 },
+    optim: { lr: 2e-3, warmupSteps: 20, minLrRatio: 0.05, weightDecay: 0.05, lossAverage: 'token' },
+    precision: 'bf16',
+    sft: { nothinkShare: 0, filter: { enabled: false } },
+  };
+  const merged = deepMerge(base, c.config.sft) as typeof base;
+  if ((c.config.sft as { optim?: { warmupSteps?: number } }).optim?.warmupSteps === undefined)
+    merged.optim.warmupSteps = Math.min(merged.optim.warmupSteps, Math.floor(merged.run.steps / 10));
+  return parseTrainConfig(merged, 'sft', 'lab sft stage');
+}
+
+export async function sftStage(c: StageCtx): Promise<Record<string, unknown> | 'interrupted'> {
+  const cfg = sftConfig(c);
+  const resume = existsSync(join(c.paths.sft, 'checkpoints', 'latest')) ? c.paths.sft : undefined;
+  if (!resume && existsSync(c.paths.sft)) rmSync(c.paths.sft, { recursive: true, force: true });
+  const r = (await runStage(cfg, {
+    quiet: c.quiet,
+    log: c.log,
+    signal: c.signal,
+    ...(resume ? { resume } : {}),
+  })) as StageResult;
+  if (r.interrupted) return 'interrupted';
+  return {
+    steps: r.steps,
+    loss: r.loss,
+    parameters: r.parameters,
+    tokensPerSecond: r.tokensPerSecond,
+    seconds: r.seconds,
+  };
+}
+
+/** Sampling of the RL rollouts (temperature, budgets) — what pass@k and the offline filter sample with. */
+export function rolloutSettings(c: StageCtx) {
+  const r = (c.config.rl as { rollout?: Record<string, unknown> }).rollout ?? {};
+  return {
+    groupSize: 8,
+    temperature: 1,
+    topP: 1,
+    topK: 0,
+    maxThinkingTokens: 128,
+    maxAnswerTokens: 16,
+    forceAnswer: true,
+    style: 'glm41v' as const,
+    batchSize: 256,
+    engine: 'local' as const,
+    ...r,
+  };
+}
+
+async function passK(
+  c: StageCtx,
+  policy: GlmPolicy,
+  router: RewardRouter,
+  samples: readonly Sample[],
+  k: number,
+  purpose: number,
+  label: string,
+): Promise<OfflineResult[]> {
+  const engine = new GlmRolloutEngine(policy, { batchSize: 256 });
+  const prompts: RolloutPrompt[] = [];
+  for (const s of samples) prompts.push({ sample: s, input: await policy.encodePrompt(s) });
+  const r = rolloutSettings(c);
+  return passAtKResults(engine, router, prompts, k, samplingOf(r as never, stepSeed(c.config.seed, -1, purpose)), {
+    quiet: c.quiet,
+    label,
+  });
+}
+
+export interface StartSummary {
+  probe: LabScore;
+  heldout: LabScore;
+  hard: LabScore;
+  /** pass@1 (mean share of correct samples) and pass@k on held-out reasoning prompts, sampled like rollouts. */
+  pass1: number;
+  passk: number;
+  k: number;
+  prompts: number;
+  passPerDomain: Record<string, { pass1: number; passk: number }>;
+  examples: LabExample[];
+  /** The issue's requirements on the start model, as measured. */
+  checks: { probe90: boolean; pass1MidRange: boolean; gap25: boolean };
+}
+
+export async function startStage(c: StageCtx): Promise<StartSummary> {
+  const policy = await GlmPolicy.load(c.paths.startModel);
+  const router = new RewardRouter({ cas: { enabled: false } });
+  const e = c.config.eval;
+  const opts = { maxNewTokens: e.maxNewTokens, batchSize: e.batchSize, quiet: c.quiet };
+  try {
+    const probe = await evaluateLab(policy.chat, router, await readAll(c.paths.data.probe), {
+      ...opts,
+      label: 'probes',
+    });
+    const held = await evaluateLab(policy.chat, router, await readAll(c.paths.data.heldout), {
+      ...opts,
+      label: 'held-out',
+      examples: e.examples,
+    });
+    const hard = await evaluateLab(policy.chat, router, await readAll(c.paths.data.hard), { ...opts, label: 'hard' });
+    const k = c.config.start.k;
+    const prompts = perDomain(await readAll(c.paths.data.heldout), c.config.start.perDomain);
+    const res = await passK(c, policy, router, prompts, k, 11, `start pass@${k}`);
+    const byDomain: Record<string, OfflineResult[]> = {};
+    for (const r of res) {
+      const d = labDomain(prompts.find((p) => p.id === r.id)!);
+      byDomain[d] ??= [];
+      byDomain[d].push(r);
+    }
+    const rates = (rs: readonly OfflineResult[]) => {
+      const s = passKSummary(rs)['*'] ?? { prompts: 0, passRate: 0, solvedAny: 0, solvedAll: 0 };
+      return { pass1: s.passRate, passk: s.prompts ? s.solvedAny / s.prompts : 0 };
+    };
+    const all = rates(res);
+    const summary: StartSummary = {
+      probe: probe.score,
+      heldout: held.score,
+      hard: hard.score,
+      ...all,
+      k,
+      prompts: res.length,
+      passPerDomain: Object.fromEntries(Object.entries(byDomain).map(([d, rs]) => [d, rates(rs)])),
+      examples: held.examples,
+      checks: {
+        probe90: probe.score.accuracy >= 0.9,
+        pass1MidRange: all.pass1 >= 0.2 && all.pass1 <= 0.5,
+        gap25: all.passk - all.pass1 >= 0.25,
+      },
+    };
+    c.log(
+      `lab: start model — probes ${(100 * probe.score.accuracy).toFixed(1)}%, held-out greedy ${(100 * held.score.accuracy).toFixed(1)}%, level ${c.config.data.hardLevel} ${(100 * hard.score.accuracy).toFixed(1)}%, pass@1 ${(100 * all.pass1).toFixed(1)}%, pass@${k} ${(100 * all.passk).toFixed(1)}%`,
+    );
+    return summary;
+  } finally {
+    await router.close();
+  }
+}
+
+/**
+ * Offline pass@k of the start model on every RL prompt: RLCS's initial tiers (`curriculum.offlinePassK.file`) and the
+ * offline-filter run's prompt set (0 < pass < k: neither solved every time nor never).
+ */
+export async function offlineStage(c: StageCtx): Promise<Record<string, unknown>> {
+  const policy = await GlmPolicy.load(c.paths.startModel);
+  const router = new RewardRouter({ cas: { enabled: false } });
+  try {
+    const prompts: Sample[] = [];
+    for (const g of LAB) prompts.push(...(await readAll(c.paths.data.rl(g))));
+    const k = c.config.offline.k;
+    const res = await passK(c, policy, router, prompts, k, 12, `offline pass@${k}`);
+    writePassK(c.paths.offline, res, { k, model: c.paths.startModel });
+    const keep = new Set(res.filter((r) => r.correct > 0 && r.correct < r.k).map((r) => r.id));
+    const file = c.paths.data.rlFiltered;
+    mkdirSync(join(file, '..'), { recursive: true });
+    const rows = prompts
+      .filter((s) => keep.has(s.id))
+      .map((s) => JSON.stringify({ ...s, images: s.images.map((p) => relative(join(file, '..'), p)) }));
+    writeFileSync(file, rows.length ? `${rows.join('\n')}\n` : '');
+    const s = passKSummary(res)['*']!;
+    return { prompts: res.length, k, pass1: s.passRate, kept: keep.size, file };
+  } finally {
+    await router.close();
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * The lab's RL runs: every experiment is a set of named runs from the same start model, each a variant of the paper
+ * default (no KL, no entropy bonus, clip-higher, RLCS seeded by offline pass@k, expansion, force answering). A run
+ * trains in segments of `evalEvery` steps and evaluates the policy on the curve set after each, so accuracy is known
+ * against the rollouts consumed; at the end it is evaluated on the full held-out set, one level above the training
+ * range, and (paper runs) the probes. Resumable: the trainer continues from its checkpoint and the curve file keeps
+ * what was measured.
+ */
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
+import { deepMerge } from '../pipeline/config.js';
+import { RewardRouter } from '../reward/router.js';
+import { parseRlConfig, type RlConfigInput } from '../rl/config.js';
+import { GlmPolicy, GlmRolloutEngine } from '../rl/glm.js';
+import { loadPrompts } from '../rl/setup.js';
+import { RlTrainer } from '../rl/trainer.js';
+import { MetricsWriter, readMetricsFile } from '../util/progress.js';
+import type { Experiment, LabConfig } from './config.js';
+import { evaluateLab, type LabExample, type LabScore } from './eval.js';
+import { HackableRouter } from './hackable.js';
+import { readAll, rolloutSettings, type StageCtx } from './model.js';
+
+export interface RunSpec {
+  name: string;
+  what: string;
+  /** Merged over the paper-default RL config. */
+  rl: RlConfigInput | Record<string, unknown>;
+  hackable?: boolean;
+  /** The thinking budget the run is evaluated with (null: no forcing); default: the eval default. */
+  evalBudget?: number | null;
+  /** Evaluate the probes after RL (perception unchanged?). */
+  probes?: boolean;
+}
+
+/** The runs of each experiment (runs shared between experiments run once). */
+export function experimentRuns(cfg: LabConfig): Record<Experiment, RunSpec[]> {
+  const paper = (k: number): RunSpec => ({
+    name: `paper-s${k}`,
+    what: `paper defaults, seed ${cfg.seed + k}`,
+    rl: { run: { seed: cfg.seed + k } },
+    probes: true,
+  });
+  const tight = cfg.tightBudget;
+  return {
+    gain: Array.from({ length: cfg.seeds }, (_, k) => paper(k)),
+    rlcs: [
+      paper(0),
+      { name: 'uniform', what: 'uniform sampling (curriculum off)', rl: { curriculum: { enabled: false } } },
+      {
+        name: 'offline-filter',
+        what: 'offline difficulty filter only: prompts with 0 < offline pass < k, uniform sampling',
+        rl: { curriculum: { enabled: false }, data: { sources: 'filtered' } },
+      },
+    ],
+    expansion: [
+      paper(0),
+      { name: 'no-expansion', what: 'expansion off (fixed prompts per step)', rl: { expansion: { enabled: false } } },
+    ],
+    transfer: [
+      paper(0),
+      {
+        name: `single-${cfg.transferDomain}`,
+        what: `RL on ${cfg.transferDomain} only`,
+        rl: { data: { sources: cfg.transferDomain } },
+      },
+    ],
+    hacking: [
+      paper(0),
+      { name: 'hackable', what: 'hackable verifier (reference anywhere in the reply)', rl: {}, hackable: true },
+    ],
+    force: [
+      {
+        name: 'tight-force',
+        what: `thinking budget ${tight} tokens, force answering on`,
+        rl: { rollout: { maxThinkingTokens: tight, forceAnswer: true } },
+        evalBudget: tight,
+      },
+      {
+        name: 'tight-noforce',
+        what: `thinking budget ${tight} tokens, force answering off`,
+        rl: { rollout: { maxThinkingTokens: tight, forceAnswer: false } },
+        evalBudget: null,
+      },
+    ],
+  };
+}
+
+/** The RL config of a run: the paper default over the lab's data, the lab's `rl` fragment, then the variant. */
+export function runConfig(c: StageCtx, spec: RunSpec) {
+  const p = c.paths;
+  const r = rolloutSettings(c);
+  const base = {
+    run: {
+      dir: p.run(spec.name),
+      seed: c.config.seed,
+      steps: 40,
+      checkpointEvery: 0,
+      keepCheckpoints: 1,
+    },
+    policy: { kind: 'glm', path: p.startModel },
+    data: { sources: LAB_GENERATOR_NAMES.map((g) => ({ kind: 'dataset', path: p.data.rl(g) })) },
+    batch: { prompts: 16 },
+    rollout: r,
+    grpo: { lr: 1e-4, clipLow: 0.2, clipHigh: 0.28, kl: { coef: 0 }, entropyCoef: 0 },
+    expansion: { enabled: true },
+    curriculum: { enabled: true, offlinePassK: { file: p.offline } },
+    reward: { cas: { enabled: false } },
+  };
+  const variant = { ...spec.rl } as Record<string, unknown> & { data?: { sources?: unknown } };
+  const sources = variant.data?.sources;
+  if (typeof sources === 'string') {
+    variant.data = {
+      sources:
+        sources === 'filtered'
+          ? [{ kind: 'dataset', path: p.data.rlFiltered }]
+          : [{ kind: 'dataset', path: p.data.rl(sources) }],
+    };
+  }
+  const merged = deepMerge(deepMerge(base, c.config.rl), variant) as Record<string, unknown> & {
+    run: { steps: number; checkpointEvery: number };
+  };
+  // Checkpoint where the curve is measured, so a resumed run never repeats an evaluated segment.
+  merged.run.checkpointEvery = c.config.evalEvery || merged.run.steps;
+  return parseRlConfig(merged, `lab run ${spec.name}`);
+}
+
+export interface CurvePoint {
+  step: number;
+  /** Rollouts generated up to this step (expansion included). */
+  rollouts: number;
+  accuracy: number;
+  perDomain: Record<string, number>;
+}
+
+export interface RunResult {
+  name: string;
+  what: string;
+  seed: number;
+  steps: number;
+  curve: CurvePoint[];
+  heldout: LabScore;
+  hard: LabScore;
+  probe: LabScore | null;
+  /** Per step: what the trainer logged (reward, pass rate, zero-advantage share, tiers, lengths, entropy, …). */
+  series: Array<Record<string, unknown>>;
+  examples: LabExample[];
+  /** Hackable runs: per step, the share of rollouts rewarded only by the hack, and some of them. */
+  hack?: { perStep: Array<{ step: number; share: number }>; samples: Array<Record<string, unknown>> };
+  seconds: number;
+}
+
+/** The rollouts a hackable verifier rewarded that the strict one would not (path `hackable:mentioned`). */
+function hackStats(runDir: string): NonNullable<RunResult['hack']> {
+  const dir = join(runDir, 'rollouts');
+  const perStep: Array<{ step: number; share: number }> = [];
+  const samples: Array<Record<string, unknown>> = [];
+  if (!existsSync(dir)) return { perStep, samples };
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith('.jsonl'))
+    .sort()) {
+    const rows = readFileSync(join(dir, f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    if (!rows.length) continue;
+    const hacked = rows.filter((r) => r.path === 'hackable:mentioned');
+    perStep.push({ step: rows[0]!.step as number, share: hacked.length / rows.length });
+    for (const r of hacked.slice(0, 1))
+      if (samples.length < 6)
+        samples.push({ step: r.step, question: r.question, reference: r.reference, text: r.text, answer: r.answer });
+  }
+  return { perStep, samples };
+}
+
+/** The per-step fields the report plots, from the run's metrics. */
+const SERIES_FIELDS = [
+  'step',
+  'reward_mean',
+  'pass_rate',
+  'rollouts',
+  'invalid_share',
+  'all_correct_share',
+  'all_wrong_share',
+  'truncated_rate',
+  'forced_rate',
+  'entropy',
+  'response_tokens_mean',
+  'tiers',
+  'expansion_ema',
+];
+
+function stepSeries(runDir: string): Array<Record<string, unknown>> {
+  return readMetricsFile(join(runDir, 'metrics.jsonl'))
+    .filter((r) => typeof r.step === 'number' && r.event === undefined)
+    .map((r) => {
+      const o: Record<string, unknown> = {};
+      for (const f of SERIES_FIELDS) if (r[f] !== undefined) o[f] = r[f];
+      const tiers = r.tiers as Record<string, Record<string, number>> | undefined;
+      if (tiers) o.tiers = tiers['*'] ?? tiers;
+      if (o.response_tokens_mean === undefined && typeof r.response_tokens === 'object')
+        o.response_tokens_mean = (r.response_tokens as { mean?: number }).mean;
+      return o;
+    });
+}
+
+function cumulativeRollouts(series: ReadonlyArray<Record<string, unknown>>, step: number): number {
+  return series.filter((r) => (r.step as number) < step).reduce((a, r) => a + ((r.rollouts as number) ?? 0), 0);
+}
+
+export async function runOne(c: StageCtx, spec: RunSpec, startScore: LabScore): Promise<RunResult | 'interrupted'> {
+  const t0 = performance.now();
+  const config = runConfig(c, spec);
+  const dir = config.run.dir;
+  const curveFile = join(dir, 'curve.json');
+  const resume = existsSync(join(dir, 'checkpoints', 'latest'));
+  if (!resume && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  const prompts = await loadPrompts(config);
+  const policy = await GlmPolicy.load(c.paths.startModel);
+  const engine = new GlmRolloutEngine(policy, { batchSize: config.rollout.batchSize });
+  const router = spec.hackable
+    ? new HackableRouter({ cas: { enabled: false } })
+    : new RewardRouter({ cas: { enabled: false } });
+  const strict = new RewardRouter({ cas: { enabled: false } });
+  const trainer = new RlTrainer(config, { policy, engine, router, samples: prompts, log: c.log, quiet: c.quiet });
+  const e = c.config.eval;
+  const evalOpts = {
+    maxNewTokens: spec.evalBudget != null ? spec.evalBudget + config.rollout.maxAnswerTokens : e.maxNewTokens,
+    batchSize: e.batchSize,
+    quiet: c.quiet,
+    ...(spec.evalBudget !== undefined ? { thinkingBudget: spec.evalBudget } : {}),
+  };
+  const metrics = new MetricsWriter(c.paths.metrics);
+  try {
+    await trainer.start({ resume });
+    const curveSet = (await readAll(c.paths.data.heldout)).filter((_, i, all) => {
+      // The held-out set is mixed in equal proportions: its prefix is balanced over domains.
+      return i < c.config.data.curvePerDomain * LAB_GENERATOR_NAMES.length && i < all.length;
+    });
+    let curve: CurvePoint[] = existsSync(curveFile)
+      ? (JSON.parse(readFileSync(curveFile, 'utf8')) as CurvePoint[])
+      : [];
+    curve = curve.filter((p) => p.step <= trainer.step);
+    const measure = async (step: number) => {
+      const { score } = await evaluateLab(policy.chat, strict, curveSet, {
+        ...evalOpts,
+        label: `${spec.name} @${step}`,
+      });
+      const point: CurvePoint = {
+        step,
+        rollouts: cumulativeRollouts(stepSeries(dir), step),
+        accuracy: score.accuracy,
+        perDomain: Object.fromEntries(Object.entries(score.perDomain).map(([d, v]) => [d, v.accuracy])),
+      };
+      curve.push(point);
+      writeFileSync(curveFile, JSON.stringify(curve));
+      metrics.write({ event: 'curve', run: spec.name, ...point });
+      c.log(
+        `lab: ${spec.name} step ${step}: curve accuracy ${(100 * score.accuracy).toFixed(1)}% after ${point.rollouts} rollouts`,
+      );
+    };
+    if (!curve.some((p) => p.step === trainer.step)) await measure(trainer.step);
+    const every = c.config.evalEvery || config.run.steps;
+    while (trainer.step < config.run.steps) {
+      await trainer.run({ stopAfter: every, shouldStop: () => !!c.signal?.aborted });
+      if (c.signal?.aborted) return 'interrupted';
+      await measure(trainer.step);
+    }
+    const ev = (set: string, label: string, examples = 0) =>
+      readAll(set).then((s) => evaluateLab(policy.chat, strict, s, { ...evalOpts, label, examples }));
+    const held = await ev(c.paths.data.heldout, `${spec.name} held-out`, e.examples);
+    const hard = await ev(c.paths.data.hard, `${spec.name} level ${c.config.data.hardLevel}`);
+    const probe = spec.probes ? (await ev(c.paths.data.probe, `${spec.name} probes`)).score : null;
+    c.log(
+      `lab: ${spec.name}: held-out ${(100 * startScore.accuracy).toFixed(1)} → ${(100 * held.score.accuracy).toFixed(1)}%, level ${c.config.data.hardLevel} ${(100 * hard.score.accuracy).toFixed(1)}%`,
+    );
+    return {
+      name: spec.name,
+      what: spec.what,
+      seed: config.run.seed,
+      steps: trainer.step,
+      curve,
+      heldout: held.score,
+      hard: hard.score,
+      probe,
+      series: stepSeries(dir),
+      examples: held.examples,
+      ...(spec.hackable ? { hack: hackStats(dir) } : {}),
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    await router.close();
+    await strict.close();
+  }
+}
