@@ -23,6 +23,7 @@ interface ServeCliOptions {
   maxImagePixels: string;
   maxMediaMb: string;
   maxMediaItems: string;
+  maxVideoPixels: string;
   allowRemoteMedia?: boolean;
   mediaRoot: string[];
   reasoningField: string;
@@ -59,6 +60,11 @@ export function register(program: Command): void {
     .option('--max-image-pixels <n>', 'largest image (width x height) accepted', String(2 ** 25))
     .option('--max-media-mb <n>', 'largest image or video, MiB', '32')
     .option('--max-media-items <n>', 'most images + videos per request', '32')
+    .option(
+      '--max-video-pixels <n>',
+      'largest video decode, width x height x frames decoded (probed before decoding)',
+      String(2 ** 29),
+    )
     .option('--allow-remote-media', 'fetch http(s) image/video URLs (off: only data: URLs and --media-root files)')
     .option('--media-root <dir>', 'allow file:// URLs inside this folder; repeat for several', collect, [])
     .option('--reasoning-field <name>', 'reasoning_content, reasoning or both', 'both')
@@ -109,6 +115,7 @@ async function runServe(o: ServeCliOptions): Promise<void> {
       maxImagePixels: int(o.maxImagePixels, 'max-image-pixels', 1),
       maxMediaBytes: int(o.maxMediaMb, 'max-media-mb', 1) * 2 ** 20,
       maxMediaItems: int(o.maxMediaItems, 'max-media-items', 0),
+      maxVideoPixels: int(o.maxVideoPixels, 'max-video-pixels', 1),
     },
   };
   const say = (s: string) => {

@@ -18,7 +18,7 @@ import {
   generate,
   type StreamEvent,
 } from './generate.js';
-import { Glm4vProcessor, prepareChatInputs } from './processor.js';
+import { Glm4vProcessor, type PrepareChatOptions, prepareChatInputs } from './processor.js';
 import type { ChatMessage, ContentPart } from './template.js';
 import { GlmTokenizer } from './tokenizer.js';
 
@@ -115,11 +115,15 @@ export class ChatModel {
   }
 
   /** Token ids and visual inputs of a conversation, ready for `generate`. */
-  async prepare(messages: ChatMessage[], thinking = true): Promise<GenerationInput> {
+  async prepare(
+    messages: ChatMessage[],
+    thinking = true,
+    opts: Pick<PrepareChatOptions, 'media' | 'encode'> = {},
+  ): Promise<GenerationInput> {
     let msgs = messages;
     const tpl = this.style === 'glm45v' ? { enableThinking: thinking } : {};
     if (!thinking && this.style === 'glm41v') msgs = appendNothink(messages);
-    const inputs = await prepareChatInputs(this.processor, this.tokenizer, msgs, tpl);
+    const inputs = await prepareChatInputs(this.processor, this.tokenizer, msgs, { ...tpl, ...opts });
     return {
       inputIds: inputs.inputIds,
       pixelValues: inputs.pixelValues ?? null,

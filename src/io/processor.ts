@@ -28,7 +28,16 @@ import {
   type TemplateName,
 } from './template.js';
 import type { GlmTokenizer } from './tokenizer.js';
-import { describeVideo, type LoadedVideo, loadVideo, pyRound, type VideoSource } from './video.js';
+import { describeVideo, type LoadedVideo, loadVideo, pyRound, VideoBudgetError, type VideoSource } from './video.js';
+
+/** Request-scoped limits of media decoding: kill the decoders on abort, refuse videos over a decode budget. */
+export interface MediaDecodeOptions {
+  signal?: AbortSignal;
+  /** Most width × height × decoded frames of one video (see `LoadVideoOptions.maxDecodedPixels`). */
+  maxDecodedPixels?: number;
+  /** Most visual tokens of one video, checked from the probe before decoding (a server: its context length). */
+  maxVideoTokens?: number;
+}
 
 export { pyRound };
 
@@ -563,7 +572,7 @@ export function processLoadedVideo(video: LoadedVideo, cfg: VisionProcessorConfi
 export async function processVideo(
   src: VideoSource,
   cfg: VisionProcessorConfig = DEFAULT_VIDEO_CONFIG,
-  opts: { maxTokens?: number; timeoutMs?: number } = {},
+  opts: { maxTokens?: number; timeoutMs?: number } & MediaDecodeOptions = {},
 ): Promise<ProcessedVideo> {
   const label = `video ${describeVideo(src)}`;
   const maxTokens = opts.maxTokens ?? 48000;
@@ -572,6 +581,23 @@ export async function processVideo(
     maxDuration: cfg.maxDuration,
     temporalPatchSize: cfg.temporalPatchSize,
     timeoutMs: opts.timeoutMs,
+    signal: opts.signal,
+    maxDecodedPixels: opts.maxDecodedPixels,
+    onProbe: (meta, indices) => {
+      const limit = opts.maxVideoTokens;
+      if (limit === undefined) return;
+      // The tokens processLoadedVideo will produce, from the probed size: nothing is decoded for a doomed video.
+      const t = videoTargetSize(indices.length, meta.height, meta.width, cfg, maxTokens);
+      const f = cfg.patchSize * cfg.mergeSize;
+      const groups = Math.ceil(indices.length / cfg.temporalPatchSize);
+      const tokens = groups * (t.height / f) * (t.width / f);
+      if (tokens > limit)
+        throw new VideoBudgetError(
+          `${label}: needs ${tokens} visual tokens (${groups} groups at ${t.width}x${t.height} from ${meta.width}x${meta.height}), more than the ${limit} this request has room for`,
+          tokens,
+          limit,
+        );
+    },
     targetSize: (n, h, w) => {
       try {
         return videoTargetSize(n, h, w, cfg, maxTokens);
@@ -713,18 +739,18 @@ export class Glm4vProcessor {
     return processImage(img, this.imageConfig, { maxTokens: this.budget.maxImageTokens, label });
   }
 
-  async processVideo(src: VideoSource): Promise<ProcessedVideo> {
-    return processVideo(src, this.videoConfig, { maxTokens: this.budget.maxVideoTokens });
+  async processVideo(src: VideoSource, media: MediaDecodeOptions = {}): Promise<ProcessedVideo> {
+    return processVideo(src, this.videoConfig, { ...media, maxTokens: this.budget.maxVideoTokens });
   }
 
   /** Processes every image and video and expands the prompt. */
-  async process(inputs: MultimodalInputs): Promise<ProcessedInputs> {
+  async process(inputs: MultimodalInputs, media: MediaDecodeOptions = {}): Promise<ProcessedInputs> {
     if (typeof inputs.text !== 'string')
       throw new Error(`processor: expected "text" to be a string, found ${typeof inputs.text}`);
     const images: ProcessedImage[] = [];
     for (const src of inputs.images ?? []) images.push(await this.processImage(src));
     const videos: ProcessedVideo[] = [];
-    for (const src of inputs.videos ?? []) videos.push(await this.processVideo(src));
+    for (const src of inputs.videos ?? []) videos.push(await this.processVideo(src, media));
     const numVisualTokens = images.reduce((s, x) => s + x.numTokens, 0) + videos.reduce((s, x) => s + x.numTokens, 0);
     const cap = this.budget.maxTotalTokens;
     if (cap !== undefined && numVisualTokens > cap) {
@@ -765,6 +791,10 @@ export interface ChatModelInputs extends ProcessedInputs {
 export interface PrepareChatOptions extends RenderOptions {
   /** A built-in template name or template text; default the tokenizer's own `chat_template`. */
   template?: TemplateName | string;
+  /** Cancellation and decode budget of the videos (a server's request limits). */
+  media?: MediaDecodeOptions;
+  /** Tokenizes the expanded prompt instead of `tokenizer.encode` (a server tokenizes off its event loop). */
+  encode?: (text: string) => Promise<number[]>;
 }
 
 /**
@@ -777,15 +807,15 @@ export async function prepareChatInputs(
   messages: ChatMessage[],
   opts: PrepareChatOptions = {},
 ): Promise<ChatModelInputs> {
-  const { template, ...render } = opts;
+  const { template, media, encode, ...render } = opts;
   const source =
     template !== undefined ? (CHAT_TEMPLATES[template as TemplateName] ?? template) : tokenizer.chatTemplate;
   if (!source) {
     throw new Error('chat: the tokenizer has no chat_template; pass template "glm41v", "glm45v" or the template text');
   }
   const text = new ChatTemplate(source).render(messages, render);
-  const processed = await processor.process({ text, ...collectMedia(messages) });
-  const inputIds = tokenizer.encode(processed.text);
+  const processed = await processor.process({ text, ...collectMedia(messages) }, media);
+  const inputIds = encode ? await encode(processed.text) : tokenizer.encode(processed.text);
   const types = mmTokenTypeIds(inputIds, {
     image: tokenizer.id(IMAGE_TOKEN),
     videoStart: tokenizer.id(BEGIN_OF_VIDEO),

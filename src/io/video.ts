@@ -15,6 +15,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeDataUrl, describeSource, type ImageSource, loadImage, type RgbImage, resizeRgb } from './image.js';
+import { detectVideoContainer, inputArgs, readHead, type VideoContainer } from './video-format.js';
 
 /** Python's `round()` for floats: round half to even (JavaScript's Math.round rounds half up). */
 export function pyRound(x: number): number {
@@ -121,11 +122,35 @@ function missingBinary(bin: string): Error {
   );
 }
 
-function run(bin: string, args: string[], timeoutMs: number): Promise<RunResult> {
+/** Kills `child` when `signal` aborts; returns the listener remover. */
+function killOnAbort(
+  child: ReturnType<typeof spawn>,
+  signal: AbortSignal | undefined,
+  onAbort: () => void,
+): () => void {
+  if (!signal) return () => {};
+  const kill = () => {
+    onAbort();
+    child.kill('SIGKILL');
+  };
+  if (signal.aborted) kill();
+  else signal.addEventListener('abort', kill, { once: true });
+  return () => signal.removeEventListener('abort', kill);
+}
+
+function cancelled(what: string): Error {
+  const e = new Error(`${what}: cancelled (the request was aborted)`);
+  e.name = 'AbortError';
+  return e;
+}
+
+function run(bin: string, args: string[], timeoutMs: number, signal?: AbortSignal): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';
+    let aborted = false;
+    const unlisten = killOnAbort(child, signal, () => (aborted = true));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => {
@@ -133,10 +158,13 @@ function run(bin: string, args: string[], timeoutMs: number): Promise<RunResult>
     });
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      unlisten();
       reject(e.code === 'ENOENT' ? missingBinary(bin) : e);
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      unlisten();
+      if (aborted) return reject(cancelled(bin));
       resolve({ code, stdout: Buffer.concat(out), stderr: err });
     });
   });
@@ -157,7 +185,8 @@ function positive(x: unknown): number | null {
   return Number.isFinite(n) && n > 0 ? n : null;
 }
 
-async function checkVideoPath(path: string): Promise<void> {
+/** Checks the path and returns the container its bytes (and `mime`, when known) say it is. */
+async function checkVideoPath(path: string, mime?: string | null): Promise<VideoContainer> {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
     throw new Error(`video ${path}: remote URLs are not fetched (no network at run time); download the file first`);
   }
@@ -169,6 +198,11 @@ async function checkVideoPath(path: string): Promise<void> {
   }
   if (!st.isFile()) throw new Error(`video ${path}: expected a file, found a directory or special file`);
   if (st.size === 0) throw new Error(`video ${path}: the file is empty (0 bytes)`);
+  try {
+    return detectVideoContainer(await readHead(path), mime);
+  } catch (e) {
+    throw new Error(`video ${path}: ${(e as Error).message}`);
+  }
 }
 
 function firstLine(stderr: string): string {
@@ -179,14 +213,27 @@ function firstLine(stderr: string): string {
   return lines[lines.length - 1] ?? 'no diagnostic output';
 }
 
-/** Reads frame count, frame rate, duration and display size of the first video stream. */
-export async function probeVideo(path: string, timeoutMs = 120_000): Promise<VideoMetadata> {
-  await checkVideoPath(path);
+export interface ProbeOptions {
+  timeoutMs?: number;
+  /** MIME type the input was sent with (a data URL's); must agree with the bytes. */
+  mime?: string | null;
+  /** Kills ffprobe when aborted. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Reads frame count, frame rate, duration and display size of the first video stream. The demuxer is forced from
+ * the file's first bytes (./video-format.ts): playlists and other files that reference files are refused.
+ */
+export async function probeVideo(path: string, opts: ProbeOptions | number = {}): Promise<VideoMetadata> {
+  const o: ProbeOptions = typeof opts === 'number' ? { timeoutMs: opts } : opts;
+  const container = await checkVideoPath(path, o.mime);
   const res = await run(
     'ffprobe',
     [
       '-v',
       'error',
+      ...inputArgs(path, container),
       '-select_streams',
       'v:0',
       '-count_packets',
@@ -194,9 +241,9 @@ export async function probeVideo(path: string, timeoutMs = 120_000): Promise<Vid
       'stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,nb_read_packets,duration:stream_side_data=rotation:format=duration',
       '-of',
       'json',
-      path,
     ],
-    timeoutMs,
+    o.timeoutMs ?? 120_000,
+    o.signal,
   );
   if (res.code !== 0) throw new Error(`video ${path}: cannot read as a video (ffprobe: ${firstLine(res.stderr)})`);
   let info: {
@@ -273,6 +320,10 @@ export interface DecodeOptions {
   /** Called on each frame as it arrives (in index order); its result is kept instead of the full frame. */
   onFrame?: (img: RgbImage, i: number) => RgbImage;
   timeoutMs?: number;
+  /** MIME type the input was sent with; must agree with the bytes. */
+  mime?: string | null;
+  /** Kills ffmpeg when aborted (a client that went away). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -280,7 +331,7 @@ export interface DecodeOptions {
  * over-reports its length) are filled with the last decoded frame, as index clamping does.
  */
 export async function decodeFrames(path: string, indices: number[], opts: DecodeOptions = {}): Promise<RgbImage[]> {
-  await checkVideoPath(path);
+  const container = await checkVideoPath(path, opts.mime);
   if (indices.length === 0) return [];
   for (let i = 1; i < indices.length; i++) {
     if (indices[i] <= indices[i - 1]) throw new Error('decodeFrames: indices must be strictly increasing');
@@ -290,14 +341,16 @@ export async function decodeFrames(path: string, indices: number[], opts: Decode
     '-v',
     'error',
     '-nostdin',
-    '-i',
-    path,
+    ...inputArgs(path, container),
     '-map',
     '0:v:0',
     '-vf',
     `select='${expr}'`,
     '-fps_mode',
     'passthrough',
+    // Stop once the last sampled frame is out instead of decoding the rest of the stream.
+    '-frames:v',
+    String(indices.length),
     '-f',
     'image2pipe',
     '-c:v',
@@ -314,6 +367,9 @@ export async function decodeFrames(path: string, indices: number[], opts: Decode
     const reader = new PpmReader((img) => (onFrame ? onFrame(img, k++) : img));
     let err = '';
     let failed: Error | null = null;
+    const unlisten = killOnAbort(child, opts.signal, () => {
+      failed ??= cancelled(`video ${path}`);
+    });
     const timer = setTimeout(() => {
       failed = new Error(`video ${path}: ffmpeg did not finish within ${timeoutMs / 1000} s`);
       child.kill('SIGKILL');
@@ -332,10 +388,12 @@ export async function decodeFrames(path: string, indices: number[], opts: Decode
     });
     child.on('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
+      unlisten();
       reject(e.code === 'ENOENT' ? missingBinary('ffmpeg') : e);
     });
     child.on('close', (code) => {
       clearTimeout(timer);
+      unlisten();
       if (failed) return reject(failed);
       if (code !== 0) return reject(new Error(`video ${path}: cannot decode (ffmpeg: ${firstLine(err)})`));
       resolve(reader.frames);
@@ -377,6 +435,52 @@ export interface LoadVideoOptions extends SamplingOptions {
   targetSize?: (numFrames: number, height: number, width: number) => { height: number; width: number };
   temporalPatchSize?: number;
   timeoutMs?: number;
+  /** MIME type of the bytes when known (a data URL's is used automatically); must agree with the bytes. */
+  mime?: string | null;
+  /** Kills ffprobe/ffmpeg when aborted (a client that went away). */
+  signal?: AbortSignal;
+  /**
+   * Most pixels the decoder may produce: width × height × frames decoded (every frame up to the last sampled one,
+   * since a decoder cannot skip frames). Checked from the probe, before any frame is decoded.
+   */
+  maxDecodedPixels?: number;
+  /**
+   * Called after probing and sampling, before any frame is decoded (may throw to refuse the video). The size is
+   * the display size from the probe.
+   */
+  onProbe?: (meta: VideoMetadata & { width: number; height: number }, indices: number[]) => void;
+}
+
+/** A video over a decode budget (pixels, or tokens), found from the probe; servers answer it with 413. */
+export class VideoBudgetError extends Error {
+  constructor(
+    message: string,
+    /** What the video would cost (pixels or tokens, as the message says). */
+    readonly cost: number,
+    readonly limit: number,
+  ) {
+    super(message);
+    this.name = 'VideoBudgetError';
+  }
+}
+
+/**
+ * Pixels a decoder produces to reach the sampled frames (width × height × (last index + 1)); throws
+ * VideoBudgetError above `limit`.
+ */
+export function checkDecodeBudget(label: string, meta: VideoMetadata, indices: number[], limit: number): number {
+  const w = meta.width ?? 0;
+  const h = meta.height ?? 0;
+  if (!(w > 0 && h > 0)) throw new Error(`${label}: the probe found no frame size, so the decode cost is unknown`);
+  const frames = Math.max(...indices) + 1;
+  const pixels = w * h * frames;
+  if (pixels > limit)
+    throw new VideoBudgetError(
+      `${label}: decoding needs ${w}x${h} × ${frames} frames = ${pixels} pixels, more than the limit of ${limit} (a smaller or shorter clip fits)`,
+      pixels,
+      limit,
+    );
+  return pixels;
 }
 
 export function describeVideo(src: VideoSource): string {
@@ -392,27 +496,38 @@ export async function loadVideo(src: VideoSource, opts: LoadVideoOptions = {}): 
     // ffmpeg needs a seekable file for most containers: spill the bytes to a private temporary file.
     const label = describeVideo(src);
     const bytes = typeof src === 'string' ? decodeDataUrl(src) : src;
+    const mime = typeof src === 'string' ? (/^data:([^;,]*)/.exec(src)?.[1] ?? null) : (opts.mime ?? null);
     if (bytes.length === 0) throw new Error(`video ${label}: no bytes to decode (empty input)`);
     const tmp = await mkdtemp(join(tmpdir(), 'glmv-video-'));
     try {
       const path = join(tmp, 'input');
       await writeFile(path, bytes);
-      return await loadVideo(path, opts);
+      return await loadVideo(path, { ...opts, mime });
     } catch (e) {
-      throw new Error((e as Error).message.replace(join(tmp, 'input'), label));
+      // Keep the error's class (budget, cancellation) and name the input instead of the temporary file.
+      if (e instanceof Error) {
+        e.message = e.message.replace(join(tmp, 'input'), label);
+        throw e;
+      }
+      throw new Error(String(e));
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
   }
   if (typeof src === 'string') {
-    const metadata = await probeVideo(src, opts.timeoutMs);
+    const metadata = await probeVideo(src, { timeoutMs: opts.timeoutMs, mime: opts.mime, signal: opts.signal });
     const indices = sampleFrameIndices(metadata, opts);
     const unique = [...new Set(indices)];
+    if (opts.maxDecodedPixels !== undefined) checkDecodeBudget(`video ${src}`, metadata, unique, opts.maxDecodedPixels);
+    if (opts.onProbe && metadata.width && metadata.height)
+      opts.onProbe({ ...metadata, width: metadata.width, height: metadata.height }, indices);
     let srcH = 0;
     let srcW = 0;
     let target: { height: number; width: number } | null = null;
     const decoded = await decodeFrames(src, unique, {
       timeoutMs: opts.timeoutMs,
+      mime: opts.mime,
+      signal: opts.signal,
       onFrame: (img) => {
         if (srcH === 0) {
           srcH = img.height;

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { DOMAINS, type Sample } from '../data/sample.js';
+import { clientErrorHandler } from '../util/http.js';
 import type { MetricsWriter } from '../util/progress.js';
 import { formatZodError } from './judge.js';
 import type { RewardRouter } from './router.js';
@@ -140,7 +141,21 @@ function verlView(r: RewardResult) {
 }
 
 export function buildRewardServer(router: RewardRouter, opts: RewardServerOptions = {}): FastifyInstance {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024 * 1024 });
+  const bodyLimit = opts.bodyLimit ?? 64 * 1024 * 1024;
+  // Every error, from a route, from fastify (invalid JSON, body too large) or from Node (malformed HTTP), has
+  // one shape: `{ "error": "<message>" }`.
+  const app = Fastify({
+    logger: opts.logger ?? false,
+    bodyLimit,
+    clientErrorHandler: clientErrorHandler((_status, message) => ({ error: message })),
+  });
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    const { status, message } = requestError(err, bodyLimit);
+    void reply.code(status).send({ error: message });
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: `no route ${req.method} ${req.url.slice(0, 200)}` });
+  });
   const bad = (reply: { code: (n: number) => { send: (b: unknown) => unknown } }, where: string, e: z.ZodError) =>
     reply.code(400).send({ error: `${where}: ${formatZodError(e)}` });
   const record = (route: string, results: RewardResult[], t0: number) => {
@@ -241,4 +256,20 @@ export function buildRewardServer(router: RewardRouter, opts: RewardServerOption
   });
 
   return app;
+}
+
+/** Status and message of an error fastify raised before or in a route (bad JSON, body too large, a bug). */
+function requestError(err: Error & { statusCode?: number; code?: string }, bodyLimit: number) {
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { status: 413, message: `request body: larger than the limit of ${bodyLimit} bytes` };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { status: 415, message: 'request body: expected Content-Type: application/json' };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, message: 'request body: expected a JSON object, found an empty body' };
+  }
+  if (err instanceof SyntaxError || err.code === 'FST_ERR_CTP_INVALID_JSON_BODY')
+    return { status: 400, message: `request body: not valid JSON (${err.message})` };
+  const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
+  return { status, message: status === 500 ? `internal error: ${err.message}` : err.message };
 }

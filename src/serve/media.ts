@@ -28,6 +28,11 @@ export interface MediaPolicy {
   maxMediaBytes: number;
   /** Most images + videos in one request. */
   maxMediaItems: number;
+  /**
+   * Most pixels the decoder may produce for one video: width × height × frames decoded (every frame up to the last
+   * sampled one). Measured by probing the stream before decoding; a video above it gets 413.
+   */
+  maxVideoPixels: number;
   /** Timeout of one remote fetch. */
   fetchTimeoutMs: number;
 }
@@ -38,6 +43,7 @@ export const DEFAULT_MEDIA_POLICY: MediaPolicy = {
   maxImagePixels: 2 ** 25,
   maxMediaBytes: 32 * 2 ** 20,
   maxMediaItems: 32,
+  maxVideoPixels: 2 ** 29,
   fetchTimeoutMs: 30_000,
 };
 

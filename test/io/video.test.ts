@@ -154,7 +154,9 @@ describe('video decoding with ffmpeg', () => {
   it('gives clear errors for unreadable, empty and missing videos', async () => {
     const junk = join(dir, 'junk.mp4');
     writeFileSync(junk, Buffer.from('definitely not a video file, just text bytes'.repeat(20)));
-    await expect(loadVideo(junk)).rejects.toThrow(/video .*junk\.mp4: cannot read as a video \(ffprobe: /);
+    await expect(loadVideo(junk)).rejects.toThrow(
+      /video .*junk\.mp4: cannot read as a video: the first bytes "definitely not/,
+    );
     const empty = join(dir, 'empty.mp4');
     writeFileSync(empty, '');
     await expect(loadVideo(empty)).rejects.toThrow(/empty\.mp4: the file is empty/);
