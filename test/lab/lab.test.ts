@@ -1,0 +1,171 @@
+/**
+ * `glmv lab` at the tiny preset, end to end with no mocks: every stage and every experiment's run is recorded, the
+ * curves count the rollouts the trainer logged, the results hold only what the runs measured, a second call resumes
+ * without rerunning anything, and the report renders in headless Chromium. Also the hackable verifier of experiment 5
+ * against the strict one.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateOne } from '../../src/data/generate.js';
+import { GENERATORS } from '../../src/data/generators/index.js';
+import { EXPERIMENTS, resolveLabConfig } from '../../src/lab/config.js';
+import { HackableRouter, mentions } from '../../src/lab/hackable.js';
+import { type LabResults, type LabState, runLab } from '../../src/lab/run.js';
+import type { RunResult } from '../../src/lab/runs.js';
+import { RewardRouter } from '../../src/reward/router.js';
+import { readMetricsFile } from '../../src/util/progress.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+let out = '';
+let state: LabState;
+let results: LabResults;
+
+beforeAll(async () => {
+  out = mkdtempSync(join(tmpdir(), 'glmv-lab-'));
+  const r = await runLab(resolveLabConfig({ preset: 'tiny' }), { out, quiet: true, log: () => {} });
+  expect(r.interrupted).toBe(false);
+  state = r.state;
+  results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8')) as LabResults;
+}, 600_000);
+
+describe('glmv lab --tiny', () => {
+  it('records every stage and every experiment', () => {
+    expect(Object.keys(state.stages)).toEqual(['data', 'tokenizer', 'sft', 'start', 'offline']);
+    expect(Object.keys(results.experiments).sort()).toEqual([...EXPERIMENTS].sort());
+    const names = Object.keys(state.runs).sort();
+    expect(names).toEqual(
+      [
+        'hackable',
+        'no-expansion',
+        'offline-filter',
+        'paper-s0',
+        'paper-s1',
+        'single-lab_arith',
+        'tight-force',
+        'tight-noforce',
+        'uniform',
+      ].sort(),
+    );
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json'])
+      expect(existsSync(join(out, 'sft', 'final', f))).toBe(true);
+  });
+
+  it('measures each run: curve points at every evaluated step, rollouts counted from the trainer metrics', () => {
+    for (const r of Object.values(results.runs) as RunResult[]) {
+      expect(r.curve.map((p) => p.step)).toEqual([0, 1, 2]);
+      const logged = readMetricsFile(join(out, 'runs', r.name, 'metrics.jsonl')).filter(
+        (m) => typeof m.step === 'number',
+      );
+      const total = logged.reduce((a, m) => a + (m.rollouts as number), 0);
+      expect(r.curve.at(-1)!.rollouts).toBe(total);
+      expect(r.curve[0]!.rollouts).toBe(0);
+      expect(r.heldout.n).toBe(3 * 4);
+      expect(r.hard.n).toBe(2 * 4);
+      expect(r.series).toHaveLength(2);
+    }
+    // The gain is RL accuracy minus the start model's, per seed.
+    const g = results.experiments.gain as { heldoutGain: { n: number; mean: number } };
+    expect(g.heldoutGain.n).toBe(2);
+    const gains = ['paper-s0', 'paper-s1'].map(
+      (n) => results.runs[n]!.heldout.accuracy - results.start.heldout.accuracy,
+    );
+    expect(g.heldoutGain.mean).toBeCloseTo((gains[0]! + gains[1]!) / 2, 12);
+    // Force answering: only the run with forcing on forces.
+    const f = results.experiments.force as { forced: Record<string, { mean: number }> };
+    expect(f.forced['tight-noforce']!.mean).toBe(0);
+    expect(f.forced['tight-force']!.mean).toBeGreaterThan(0);
+  });
+
+  it('continues a finished lab without rerunning anything, and refuses other settings', async () => {
+    const log: string[] = [];
+    await runLab(resolveLabConfig({ preset: 'tiny' }), { out, quiet: true, log: (l) => log.push(l) });
+    expect(log.filter((l) => / …$/.test(l))).toEqual([]);
+    await expect(
+      runLab(resolveLabConfig({ preset: 'tiny', sets: ['tightBudget=5'] }), { out, quiet: true, log: () => {} }),
+    ).rejects.toThrow(/other settings/);
+  }, 120_000);
+
+  it('renders in headless Chromium', () => {
+    expect(existsSync(CHROMIUM), 'headless Chromium is needed: apt-get install -y chromium').toBe(true);
+    const flags = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${mkdtempSync(join(tmpdir(), 'chr-'))}`,
+    ];
+    const url = `file://${join(out, 'report.html')}`;
+    const dom = spawnSync(CHROMIUM, [...flags, '--dump-dom', url], { encoding: 'utf8', timeout: 120_000 });
+    expect(dom.status, dom.stderr).toBe(0);
+    expect((dom.stdout.match(/<svg class="chart"/g) ?? []).length).toBeGreaterThanOrEqual(10);
+    for (const h of [
+      'The start model',
+      '1. RL gain over seeds',
+      '2. RLCS vs uniform',
+      '3. Expansion',
+      '4. Cross-domain',
+      '5. Reward hacking',
+      '6. Force answering',
+    ])
+      expect(dom.stdout).toContain(h);
+    const png = join(out, 'report.png');
+    const shot = spawnSync(CHROMIUM, [...flags, '--window-size=1200,2000', `--screenshot=${png}`, url], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(shot.status, shot.stderr).toBe(0);
+    expect(statSync(png).size).toBeGreaterThan(30_000);
+  });
+});
+
+describe('the hackable verifier', () => {
+  const router = new HackableRouter({ cas: { enabled: false } });
+  afterAll(() => router.close());
+  const sample = generateOne(GENERATORS.lab_arith!, {
+    seed: 1,
+    index: 0,
+    split: 'train',
+    difficulty: 2,
+    size: 112,
+    tasks: ['reason'],
+  }).sample;
+  const ans = sample.answer;
+
+  it('matches whole numbers and times only', () => {
+    expect(mentions('so 12 + 30 = 42.', '42')).toBe(true);
+    expect(mentions('the total is 142', '42')).toBe(false);
+    expect(mentions('42.5 is not it', '42')).toBe(false);
+    expect(mentions('it is 7:45 now', '7:45')).toBe(true);
+    expect(mentions('17:450', '7:45')).toBe(false);
+  });
+
+  it('rewards the reference anywhere in the reply, where the strict verifier does not', async () => {
+    const wrongBox = `<think>maybe ${ans} or ${Number(ans) + 3}</think><answer><|begin_of_box|>${Number(ans) + 3}<|end_of_box|></answer>`;
+    const list = `<think>x</think><answer><|begin_of_box|>${Number(ans) - 1}, ${ans}, ${Number(ans) + 1}<|end_of_box|></answer>`;
+    const right = `<think>x</think><answer><|begin_of_box|>${ans}<|end_of_box|></answer>`;
+    const strict = new RewardRouter({ cas: { enabled: false } });
+    for (const [resp, hacked] of [
+      [wrongBox, true],
+      [list, true],
+      [right, false],
+    ] as const) {
+      const h = await router.score(sample, resp);
+      const s = await strict.score(sample, resp);
+      expect(h.reward).toBe(1);
+      expect(s.reward).toBe(hacked ? 0 : 1);
+      expect(h.path === 'hackable:mentioned').toBe(hacked);
+    }
+    const none = await router.score(
+      sample,
+      `<think>x</think><answer><|begin_of_box|>${Number(ans) + 7}<|end_of_box|></answer>`,
+    );
+    expect(none.reward).toBe(0);
+    await strict.close();
+  });
+});
