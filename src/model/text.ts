@@ -145,6 +145,37 @@ export class KVCache {
     return { k: K.slice(1, 0, this.length), v: V.slice(1, 0, this.length) };
   }
 
+  /**
+   * Keeps the stored rows `index` (in that order, repeats allowed): `[0, 0, 1, 1]` shares each prompt's prefill
+   * with two decode rows, `[0, 2]` drops row 1 from the batch. Per-row state (left padding, rope deltas) follows.
+   */
+  selectRows(index: readonly number[]): void {
+    this.check();
+    if (this.length === 0) throw new Error('KVCache.selectRows: the cache is empty (prefill first)');
+    if (index.length === 0) throw new Error('KVCache.selectRows: expected at least one row');
+    for (const r of index)
+      if (!(Number.isInteger(r) && r >= 0 && r < this.batch))
+        throw new Error(`KVCache.selectRows: row ${r} outside the batch of ${this.batch}`);
+    const idx = fromArray(Int32Array.from(index), [index.length], 'int32');
+    try {
+      for (const store of [this.keys, this.values]) {
+        for (let l = 0; l < this.numLayers; l++) {
+          const t = store[l];
+          if (!t) continue;
+          const next = t.indexSelect(0, idx);
+          untrack(next);
+          t.dispose();
+          store[l] = next;
+        }
+      }
+    } finally {
+      idx.dispose();
+    }
+    if (this.keyStart) this.keyStart = Int32Array.from(index, (r) => this.keyStart![r]!);
+    if (this.ropeDeltas) this.ropeDeltas = index.map((r) => this.ropeDeltas![r]!);
+    this.batch = index.length;
+  }
+
   /** Marks `steps` new positions as stored (after every layer has called update). */
   advance(steps: number, batch: number): void {
     this.check();

@@ -1,0 +1,102 @@
+/**
+ * Group decoding (shared prefill, finished rows dropped) against `generate` over the prompts repeated G times with
+ * the same row seeds: the same tokens, the same finish reasons and forced answers, and the same log-probs, on a
+ * tiny random GLM-4.1V checkpoint with text and image prompts of different lengths.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ChatModel } from '../../src/io/chat.js';
+import { type GenerateOptions, type GenerationInput, generate } from '../../src/io/generate.js';
+import { generateGroups } from '../../src/rl/rollout/grouped.js';
+import { tinyModelDir } from '../helpers/tinyModelDir.js';
+
+let chat: ChatModel;
+let inputs: GenerationInput[] = [];
+
+beforeAll(async () => {
+  const dir = tinyModelDir({ seed: 3 });
+  const image = join(dir, 'img.png');
+  writeFileSync(
+    image,
+    await sharp({ create: { width: 56, height: 84, channels: 3, background: '#2a6' } })
+      .png()
+      .toBuffer(),
+  );
+  chat = await ChatModel.load(dir);
+  const convs = [
+    [{ role: 'user' as const, content: 'hi' }],
+    [
+      {
+        role: 'user' as const,
+        content: [
+          { type: 'image' as const, image },
+          { type: 'text' as const, text: 'what is this shape and colour?' },
+        ],
+      },
+    ],
+    [{ role: 'user' as const, content: 'a somewhat longer question about numbers and cards' }],
+  ];
+  inputs = await Promise.all(convs.map((m) => chat.prepare(m, true)));
+});
+
+/** `generate` over each input repeated G times, seeded like generateGroups' rows. */
+async function reference(G: number, o: Omit<GenerateOptions, 'seed'>, seeds: number[]) {
+  const rep = inputs.flatMap((inp) => Array.from({ length: G }, () => inp));
+  // generate seeds its row 0 with seed * 1000003: one call per row reproduces seeds of that form.
+  const outs = [];
+  for (const [r, inp] of rep.entries()) {
+    const seed = seeds[r]! / 1000003;
+    outs.push((await generate(chat.model, [inp], { ...o, seed })).outputs[0]!);
+  }
+  return outs;
+}
+
+describe('generateGroups', () => {
+  const G = 3;
+  const seeds = Array.from({ length: 3 * G }, (_, r) => (7 + r) * 1000003);
+
+  it('samples the tokens of per-row generate (temperature 1, force answering, stops, log-probs)', async () => {
+    // Many stop ids so rows end at different steps and compaction drops some mid-way.
+    const stops = Array.from({ length: 40 }, (_, i) => 20 + 7 * i);
+    const o = {
+      ...chat.generateOptions({ temperature: 1, thinkingBudget: 5, returnLogprobs: true }),
+      maxNewTokens: 12,
+      stopTokenIds: stops,
+      yieldEvery: 0,
+    };
+    const ref = await reference(G, o, seeds);
+    const { outputs, stats } = await generateGroups(chat.model, inputs, G, {
+      ...o,
+      rowSeeds: seeds,
+      compactShare: 0.1,
+    });
+    expect(stats.prefillRows).toBe(3);
+    expect(new Set(ref.map((r) => r.tokens.length)).size).toBeGreaterThan(1);
+    expect(stats.rowSteps).toBeLessThan(stats.decodeSteps * 3 * G);
+    for (const [r, out] of outputs.entries()) {
+      expect(out.tokens, `row ${r}`).toEqual(ref[r]!.tokens);
+      expect(out.finishReason).toBe(ref[r]!.finishReason);
+      expect(out.forced).toBe(ref[r]!.forced);
+      expect(out.thinkingTokens).toBe(ref[r]!.thinkingTokens);
+      expect(out.text).toBe(ref[r]!.text);
+      for (const [t, lp] of out.logprobs!.entries()) expect(lp).toBeCloseTo(ref[r]!.logprobs![t]!, 4);
+    }
+    expect(outputs.some((x) => x.forced)).toBe(true);
+  }, 120_000);
+
+  it('decodes greedily like generate, and checks its arguments', async () => {
+    const o = { ...chat.generateOptions({ temperature: 0 }), maxNewTokens: 6, yieldEvery: 0 };
+    const ref = await reference(2, o, seeds.slice(0, 6));
+    const { outputs } = await generateGroups(chat.model, inputs, 2, { ...o, rowSeeds: seeds.slice(0, 6) });
+    expect(outputs.map((x) => x.tokens)).toEqual(ref.map((x) => x.tokens));
+    await expect(generateGroups(chat.model, inputs, 2, { ...o, rowSeeds: [1] })).rejects.toThrow(
+      /rowSeeds has 1 seeds/,
+    );
+    await expect(generateGroups(chat.model, inputs, 0, { ...o, rowSeeds: [] })).rejects.toThrow(/groupSize/);
+    await expect(generateGroups(chat.model, inputs, 1, { ...o, rowSeeds: [1, 2, 3], compactShare: 0 })).rejects.toThrow(
+      /compactShare/,
+    );
+  }, 120_000);
+});
