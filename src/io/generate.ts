@@ -77,6 +77,15 @@ export interface GenerateOptions extends SamplingOptions {
   shouldStop?: (row: number) => boolean;
   /** Return the model's log-probability (temperature 1, before any truncation) of each generated token. */
   returnLogprobs?: boolean;
+  /** Also record the k most likely tokens at every step, with their log-probabilities (same distribution). */
+  topLogprobs?: number;
+  /**
+   * Tokens whose text is left out of the decoded output (they stay in `tokens`): a server's `skip_special_tokens`
+   * passes the tokenizer's special ids here.
+   */
+  skipTextIds?: ReadonlySet<number>;
+  /** Sampler seed of each row (see `samplerSeed`); default `seed * 1000003 + row`. */
+  rowSeeds?: readonly number[];
   /** Yield to the event loop every n decode steps (default 1); 0 = never (pure compute). */
   yieldEvery?: number;
 }
@@ -95,6 +104,8 @@ export interface GenerationOutput {
   /** Tokens generated before `</think>` (or all, when it never came). */
   thinkingTokens: number;
   logprobs?: number[];
+  /** Per generated token, the `topLogprobs` most likely [id, log-probability] pairs, most likely first. */
+  topLogprobs?: Array<Array<[number, number]>>;
   promptTokens: number;
 }
 
@@ -121,6 +132,8 @@ export function checkGenerateOptions(o: GenerateOptions, n: number, vocab: numbe
   if (!(rp > 0)) throw new Error(`generate: repetitionPenalty must be > 0, got ${rp}`);
   for (const id of o.stopTokenIds)
     if (!(id >= 0 && id < vocab)) throw new Error(`generate: stop token ${id} outside the vocabulary [0, ${vocab})`);
+  if (o.topLogprobs !== undefined && !(Number.isInteger(o.topLogprobs) && o.topLogprobs >= 0))
+    throw new Error(`generate: topLogprobs must be a non-negative integer, got ${o.topLogprobs}`);
   if (o.thinkingBudget != null) {
     if (!Number.isInteger(o.thinkingBudget) || o.thinkingBudget < 0)
       throw new Error(`generate: thinkingBudget must be a non-negative integer, got ${o.thinkingBudget}`);
@@ -201,6 +214,7 @@ export function sampleToken(logits: Float32Array, history: ReadonlySet<number>, 
 export interface RowState {
   tokens: number[];
   logprobs: number[];
+  topLogprobs: Array<Array<[number, number]>>;
   history: Set<number>;
   done: FinishReason | null;
   forced: boolean;
@@ -236,7 +250,11 @@ export async function generate(
   const pad = opts.padTokenId ?? opts.stopTokenIds[0] ?? 0;
   const maxLen = Math.max(...inputs.map((i) => i.inputIds.length));
   const baseSeed = opts.seed ?? 0;
-  const rows: RowState[] = inputs.map((inp, r) => newRowState(inp.inputIds, opts, baseSeed * 1000003 + r));
+  if (opts.rowSeeds && opts.rowSeeds.length !== B)
+    throw new Error(`generate: rowSeeds has ${opts.rowSeeds.length} seeds for ${B} inputs`);
+  const rows: RowState[] = inputs.map((inp, r) =>
+    newRowState(inp.inputIds, opts, opts.rowSeeds ? opts.rowSeeds[r]! : baseSeed * 1000003 + r),
+  );
 
   const cache: KVCache = model.newCache(maxLen + opts.maxNewTokens + (opts.forceAnswerIds?.length ?? 0) + 1);
   const yieldEvery = opts.yieldEvery ?? 1;
@@ -289,11 +307,20 @@ export async function generate(
   };
 }
 
+/**
+ * The sampler seed of choice `choice` of a request with seed `seed` (taken modulo 2^32): what the serving batcher
+ * seeds a row with, and what a local caller passes in `rowSeeds` to sample exactly the tokens a server would.
+ */
+export function samplerSeed(seed: number, choice = 0): number {
+  return (((seed % 2 ** 32) + 2 ** 32) % 2 ** 32) * 1000003 + choice;
+}
+
 /** Fresh state for one row; `seed` seeds its own sampler (generate uses seed * 1000003 + row). */
 export function newRowState(promptIds: readonly number[], o: GenerateOptions, seed: number): RowState {
   return {
     tokens: [],
     logprobs: [],
+    topLogprobs: [],
     history: new Set(o.repetitionPenalty && o.repetitionPenalty !== 1 ? promptIds : []),
     done: null,
     forced: false,
@@ -335,6 +362,7 @@ export function stepRow(
     id = sampleToken(logits, row.history, o, row.rng);
   }
   if (o.returnLogprobs) row.logprobs.push(logProb(logits, id));
+  if (o.topLogprobs) row.topLogprobs.push(topLogProbs(logits, o.topLogprobs));
   accept(row, r, id, isForced, o, stop);
   if (row.done) return null;
   if (row.tokens.length >= o.maxNewTokens) {
@@ -342,6 +370,15 @@ export function stepRow(
     return null;
   }
   return id;
+}
+
+/**
+ * `thinkingTokens` of a finished row recovered from its tokens: those before the first `</think>` (with force
+ * answering, the inserted one), or all of them when it never came; a final stop token never counts.
+ */
+export function thinkingTokensOf(tokens: readonly number[], thinkCloseId: number, endsWithStop: boolean): number {
+  const close = tokens.indexOf(thinkCloseId);
+  return close >= 0 ? close : tokens.length - (endsWithStop && tokens.length > 0 ? 1 : 0);
 }
 
 /** The output of a row (finished or not: an unfinished row reports 'length'). */
@@ -355,6 +392,7 @@ export function rowOutput(row: RowState, promptTokens: number, o: GenerateOption
     forced: row.forced,
     thinkingTokens: row.thinkingTokens,
     ...(o.returnLogprobs ? { logprobs: row.logprobs } : {}),
+    ...(o.topLogprobs ? { topLogprobs: row.topLogprobs } : {}),
     promptTokens,
   };
 }
@@ -412,12 +450,40 @@ function emit(row: RowState, r: number, id: number, forced: boolean, o: Generate
     o.onToken?.({ row: r, tokenId: id, forced, text: '', reasoning: '', content: '' });
     return;
   }
-  const text = row.utf8.decode(o.decoder.decodeBytes([id], { skipSpecialTokens: false }), { stream: true });
+  const bytes = o.skipTextIds?.has(id) ? EMPTY : o.decoder.decodeBytes([id], { skipSpecialTokens: false });
+  const text = row.utf8.decode(bytes, { stream: true });
   const d = row.splitter.push(text);
   row.text += text;
   row.reasoning += d.reasoning;
   row.content += d.content;
   o.onToken?.({ row: r, tokenId: id, forced, text, reasoning: d.reasoning, content: d.content });
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The k largest entries of log softmax(logits), most likely first (ties: the smaller id first). */
+export function topLogProbs(logits: Float32Array, k: number): Array<[number, number]> {
+  const V = logits.length;
+  let mx = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < V; i++) mx = Math.max(mx, logits[i] as number);
+  let s = 0;
+  for (let i = 0; i < V; i++) s += Math.exp((logits[i] as number) - mx);
+  const lse = mx + Math.log(s);
+  // A small sorted buffer: k is at most 20, so insertion beats sorting the vocabulary.
+  const top: number[] = [];
+  const n = Math.min(k, V);
+  for (let i = 0; i < V; i++) {
+    const v = logits[i] as number;
+    if (top.length === n && v <= (logits[top[n - 1]!] as number)) continue;
+    let j = top.length < n ? top.length : n - 1;
+    if (top.length < n) top.push(i);
+    while (j > 0 && (logits[top[j - 1]!] as number) < v) {
+      top[j] = top[j - 1]!;
+      j--;
+    }
+    top[j] = i;
+  }
+  return top.map((i) => [i, (logits[i] as number) - lse]);
 }
 
 /** log softmax of one logit row at `id`. */

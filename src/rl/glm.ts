@@ -15,10 +15,17 @@
 import type { Sample } from '../data/sample.js';
 import { F, fromArray, type Parameter, type Tensor } from '../engine/index.js';
 import { ChatModel, sampleMessage } from '../io/chat.js';
-import { concatVisual, type GenerationInput, type GenerationOutput, generate, leftPad } from '../io/generate.js';
+import {
+  concatVisual,
+  type GenerationInput,
+  type GenerationOutput,
+  generate,
+  leftPad,
+  samplerSeed,
+} from '../io/generate.js';
 import type { ChatMessage } from '../io/template.js';
 import { createModel } from '../model/glm4v.js';
-import { validateSampling } from './rollout/sampling.js';
+import { rolloutRequestSeed, validateSampling } from './rollout/sampling.js';
 import type {
   LogProbOptions,
   Policy,
@@ -168,24 +175,7 @@ export class GlmRolloutEngine implements RolloutEngine {
       throw new Error(
         `glm engine: rollout.style is ${params.style} but the checkpoint is a ${chat.style} model; set rollout.style: ${chat.style}`,
       );
-    const base = chat.generateOptions({
-      temperature: params.temperature,
-      topP: params.topP,
-      topK: params.topK,
-      thinkingBudget: params.forceAnswer ? params.maxThinkingTokens : null,
-      returnLogprobs: params.temperature === 1,
-    });
-    const forcedIds = base.forceAnswerIds ?? [];
-    const mc = chat.model.config;
-    const vision = new Set([
-      mc.imageTokenId,
-      mc.videoTokenId,
-      mc.imageStartTokenId,
-      mc.imageEndTokenId,
-      mc.videoStartTokenId,
-      mc.videoEndTokenId,
-    ]);
-    const maxNew = params.maxThinkingTokens + (params.forceAnswer ? forcedIds.length : 0) + params.maxAnswerTokens;
+    const { base, maxNewTokens } = glmRolloutSetup(chat, params);
     const rows = prompts.flatMap((p, i) => Array.from({ length: groupSize }, (_, j) => ({ i, j, p })));
     const out: Rollout[][] = prompts.map(() => new Array<Rollout>(groupSize));
     for (let s = 0; s < rows.length; s += this.batchSize) {
@@ -194,45 +184,83 @@ export class GlmRolloutEngine implements RolloutEngine {
         inputIds: Array.from(p.input.ids),
         ...((p.input.extra ?? {}) as Visual),
       }));
-      // One seed per chunk: generate derives a stream per row from it, so rows never share samples.
+      // Each response's sampler is seeded from its (prompt, response) index, as a server engine seeds its request:
+      // the same seed gives the same rollouts however they are batched, locally or through `glmv serve`.
       const { outputs } = await generate(chat.model, inputs, {
         ...base,
-        maxNewTokens: maxNew,
-        seed: (params.seed + s) >>> 0,
+        maxNewTokens,
+        rowSeeds: chunk.map(({ i, j }) => samplerSeed(rolloutRequestSeed(params.seed, i, j, groupSize))),
         yieldEvery: 0,
       });
-      for (const [k, o0] of outputs.entries()) {
+      for (const [k, o] of outputs.entries()) {
         const { i, j } = chunk[k]!;
-        const o = cutAtVisionToken(o0, vision, (ids) => chat.tokenizer.decode(ids, { skipSpecialTokens: false }));
-        const mask = new Uint8Array(o.tokens.length).fill(1);
-        if (o.forced) {
-          // generate inserts the forced ids right after the budget's last thinking token.
-          const at = o.thinkingTokens;
-          const ok = forcedIds.every((id, m) => at + m >= o.tokens.length || o.tokens[at + m] === id);
-          if (!ok)
-            throw new Error(
-              `glm engine: forced tokens not found at position ${at} of a forced response (generate changed its layout?)`,
-            );
-          for (let m = 0; m < forcedIds.length && at + m < mask.length; m++) mask[at + m] = 0;
-        }
-        const stopped = o.finishReason === 'stop';
-        this.sampledTokens += mask.reduce((a, b) => a + b, 0);
-        out[i]![j] = {
-          tokenIds: Int32Array.from(o.tokens),
-          lossMask: mask,
-          text: o.text,
-          logprobs: o.logprobs ? Float32Array.from(o.logprobs) : null,
-          finishReason: o.finishReason === 'abort' ? 'error' : stopped ? 'stop' : 'length',
-          forced: o.forced,
-          thinkingTokens: o.thinkingTokens,
-          answerTokens: Math.max(0, o.tokens.length - o.thinkingTokens - (o.forced ? forcedIds.length : 0)),
-          ...(o.finishReason === 'abort' ? { error: 'generation aborted' } : {}),
-          ...(o.note ? { note: o.note } : {}),
-        };
+        const r = glmRollout(chat, o, params);
+        this.sampledTokens += r.lossMask.reduce((a, b) => a + b, 0);
+        out[i]![j] = r;
       }
     }
     return out;
   }
+}
+
+/** Generation options and the token limit of a rollout call (force answering adds the inserted tokens). */
+export function glmRolloutSetup(
+  chat: ChatModel,
+  params: SamplingParams,
+): { base: ReturnType<ChatModel['generateOptions']>; forcedIds: readonly number[]; maxNewTokens: number } {
+  const base = chat.generateOptions({
+    temperature: params.temperature,
+    topP: params.topP,
+    topK: params.topK,
+    thinkingBudget: params.forceAnswer ? params.maxThinkingTokens : null,
+    returnLogprobs: params.temperature === 1,
+  });
+  const forcedIds = base.forceAnswerIds ?? [];
+  const maxNewTokens = params.maxThinkingTokens + (params.forceAnswer ? forcedIds.length : 0) + params.maxAnswerTokens;
+  return { base, forcedIds, maxNewTokens };
+}
+
+/**
+ * One generation of a GLM policy as a rollout: cut before a sampled vision placeholder, the force-answer tokens
+ * masked out of the loss. Local rollouts and on-policy server rollouts (rebuilt from the server's token ids) both
+ * go through here, so they are the same rollout for the same tokens.
+ */
+export function glmRollout(chat: ChatModel, o0: GenerationOutput, params: SamplingParams): Rollout {
+  const { forcedIds } = glmRolloutSetup(chat, params);
+  const mc = chat.model.config;
+  const vision = new Set([
+    mc.imageTokenId,
+    mc.videoTokenId,
+    mc.imageStartTokenId,
+    mc.imageEndTokenId,
+    mc.videoStartTokenId,
+    mc.videoEndTokenId,
+  ]);
+  const o = cutAtVisionToken(o0, vision, (ids) => chat.tokenizer.decode(ids, { skipSpecialTokens: false }));
+  const mask = new Uint8Array(o.tokens.length).fill(1);
+  if (o.forced) {
+    // generate inserts the forced ids right after the budget's last thinking token.
+    const at = o.thinkingTokens;
+    const ok = forcedIds.every((id, m) => at + m >= o.tokens.length || o.tokens[at + m] === id);
+    if (!ok)
+      throw new Error(
+        `glm engine: forced tokens not found at position ${at} of a forced response (generate changed its layout?)`,
+      );
+    for (let m = 0; m < forcedIds.length && at + m < mask.length; m++) mask[at + m] = 0;
+  }
+  const stopped = o.finishReason === 'stop';
+  return {
+    tokenIds: Int32Array.from(o.tokens),
+    lossMask: mask,
+    text: o.text,
+    logprobs: o.logprobs ? Float32Array.from(o.logprobs) : null,
+    finishReason: o.finishReason === 'abort' ? 'error' : stopped ? 'stop' : 'length',
+    forced: o.forced,
+    thinkingTokens: o.thinkingTokens,
+    answerTokens: Math.max(0, o.tokens.length - o.thinkingTokens - (o.forced ? forcedIds.length : 0)),
+    ...(o.finishReason === 'abort' ? { error: 'generation aborted' } : {}),
+    ...(o.note ? { note: o.note } : {}),
+  };
 }
 
 /**

@@ -350,6 +350,7 @@ export class RlTrainer {
 
     // 2. rollouts
     const t0 = performance.now();
+    if (this.engine.syncPolicy && prompts.length) await this.engine.syncPolicy(this.policy, t);
     const groups = prompts.length ? await this.engine.generate(prompts, G, this.sampling(stepSeed(seed, t, 2))) : [];
     const msGen = performance.now() - t0;
 
@@ -793,6 +794,8 @@ export class RlTrainer {
         gates: (r?.gates ?? []).filter((g) => g.tripped).map((g) => ({ name: g.name, detail: g.detail ?? null })),
         forced: s.rollout.forced,
         finish: s.rollout.finishReason,
+        // The weights that sampled it: the server's report, else this step's policy (local rollouts).
+        policy_version: s.rollout.policyVersion ?? t,
         tokens: s.rollout.tokenIds.length,
         thinking_tokens: s.rollout.thinkingTokens,
         answer_tokens: s.rollout.answerTokens,

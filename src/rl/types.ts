@@ -72,12 +72,19 @@ export interface Rollout {
   error?: string;
   /** Something the engine changed, e.g. a response cut before a vision placeholder token it cannot train on. */
   note?: string;
+  /** The version of the weights that sampled it, when the engine can tell (a server reporting `policy_version`). */
+  policyVersion?: number;
 }
 
 export interface RolloutEngine {
   readonly name: string;
   /** G responses for each prompt, in prompt order (out[i][j] = j-th response to prompts[i]). */
   generate(prompts: readonly RolloutPrompt[], groupSize: number, params: SamplingParams): Promise<Rollout[][]>;
+  /**
+   * Engines that sample from a copy of the weights (a server) receive the policy's weights here before each step's
+   * rollouts, tagged with the number of updates so far; their rollouts then report that version.
+   */
+  syncPolicy?(policy: Policy, version: number): Promise<void>;
   /** Releases connections, threads or buffers. */
   close?(): Promise<void>;
 }

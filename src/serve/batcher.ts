@@ -25,6 +25,7 @@ import {
   type RowState,
   rowOutput,
   rowsOf,
+  samplerSeed,
   stepRow,
 } from '../io/generate.js';
 import type { Glm4vForConditionalGeneration } from '../model/glm4v.js';
@@ -63,6 +64,8 @@ export interface JobResult extends GenerationOutput {
   ttftMs: number | null;
   /** Milliseconds from submission to the end. */
   totalMs: number;
+  /** The batcher's `policyVersion` when the row started: the weights every token was sampled with. */
+  policyVersion: number;
 }
 
 /** The queue is full: the caller should answer 429 and retry after `retryAfterS`. */
@@ -102,6 +105,8 @@ export class Job {
   firstTokenAt = 0;
   /** A finish reason requested from outside (`end`), applied when the row leaves. */
   endReason: JobFinish | null = null;
+  /** The weights' version when the row was admitted. */
+  policyVersion = 0;
   resolve!: (r: JobResult) => void;
   /** Removes the job's abort listener. */
   detach: () => void = () => {};
@@ -155,6 +160,13 @@ export class ContinuousBatcher {
   readonly joinEvery: number;
   /** Decode steps since the batch last changed membership. */
   private sinceRebuild = 0;
+  /**
+   * Version of the model's weights (0 at load); `updateWeights` advances it. Every job reports the version it was
+   * admitted under, and weights never change while a row decodes, so that is the version of all its tokens.
+   */
+  policyVersion = 0;
+  /** Admission is stopped while weights are replaced (queued requests wait). */
+  private paused = false;
   private readonly queue: Job[] = [];
   private running: Running[] = [];
   private cache: KVCache | null = null;
@@ -247,6 +259,32 @@ export class ContinuousBatcher {
     await this.loop;
   }
 
+  /**
+   * Replaces the model's weights between decode steps: admission stops (new requests queue), the running rows finish
+   * with the old weights, then `load` runs on the idle model and the version becomes `version` (default: one more).
+   * A failing `load` leaves the version unchanged and rethrows. Calls are serialised.
+   */
+  async updateWeights(load: () => void | Promise<void>, version?: number): Promise<number> {
+    const prev = this.updating;
+    let done!: () => void;
+    this.updating = new Promise<void>((r) => (done = r));
+    await prev;
+    try {
+      if (this.closed) throw new Error('batcher: closed; weights cannot be updated');
+      this.paused = true;
+      while (this.live > 0 || this.loop) await (this.loop ?? new Promise((r) => setImmediate(r)));
+      await load();
+      this.policyVersion = version ?? this.policyVersion + 1;
+      return this.policyVersion;
+    } finally {
+      this.paused = false;
+      done();
+      this.wake();
+    }
+  }
+
+  private updating: Promise<void> = Promise.resolve();
+
   /** Resolves when nothing is queued or running. */
   async idle(): Promise<void> {
     while (this.loop) await this.loop;
@@ -263,7 +301,7 @@ export class ContinuousBatcher {
   }
 
   private wake(): void {
-    if (!this.loop && (this.queue.length || this.running.length)) {
+    if (!this.loop && (this.queue.length || this.running.length) && !(this.paused && this.running.length === 0)) {
       // Start on the next turn of the event loop: submissions made together (the n choices of a request, a burst of
       // requests) are then prefilled together, and no callback runs before `submit` has returned its job.
       this.loop = new Promise<void>((res) => setImmediate(res))
@@ -287,7 +325,7 @@ export class ContinuousBatcher {
       for (;;) {
         this.compact(this.admissionDue() ? this.admit() : []);
         if (this.live === 0) {
-          if (this.queue.length === 0 || this.closed) break;
+          if (this.queue.length === 0 || this.closed || this.paused) break;
           continue;
         }
         this.decodeStep();
@@ -317,7 +355,7 @@ export class ContinuousBatcher {
   /** Prefills waiting requests into free slots; returns the newcomers' caches (rows in job order). */
   private admit(): Array<{ cache: KVCache; jobs: Job[] }> {
     const free = this.maxBatch - this.live;
-    if (free <= 0 || this.queue.length === 0 || this.closed) return [];
+    if (free <= 0 || this.queue.length === 0 || this.closed || this.paused) return [];
     const jobs: Job[] = [];
     let tokens = 0;
     while (jobs.length < free && this.queue.length) {
@@ -331,8 +369,8 @@ export class ContinuousBatcher {
     for (const j of jobs) {
       j.state = 'running';
       j.startedAt = now;
-      const seed = (((j.opts.seed % 2 ** 32) + 2 ** 32) % 2 ** 32) * 1000003 + (j.opts.choice ?? 0);
-      j.row = newRowState(j.input.inputIds, j.gen, seed);
+      j.policyVersion = this.policyVersion;
+      j.row = newRowState(j.input.inputIds, j.gen, samplerSeed(j.opts.seed, j.opts.choice ?? 0));
     }
     try {
       return [this.prefill(jobs)];
@@ -386,7 +424,7 @@ export class ContinuousBatcher {
 
   /** Whether to admit now: an idle batch at once, otherwise every `joinEvery` steps or when many wait. */
   private admissionDue(): boolean {
-    if (this.queue.length === 0 || this.closed || this.live >= this.maxBatch) return false;
+    if (this.queue.length === 0 || this.closed || this.paused || this.live >= this.maxBatch) return false;
     return this.live === 0 || this.sinceRebuild >= this.joinEvery || this.queue.length * 4 >= this.maxBatch;
   }
 
@@ -508,6 +546,7 @@ export class ContinuousBatcher {
       queueMs: (job.startedAt || now) - job.submittedAt,
       ttftMs: job.firstTokenAt ? job.firstTokenAt - job.submittedAt : null,
       totalMs: now - job.submittedAt,
+      policyVersion: job.policyVersion,
     });
   }
 }

@@ -136,6 +136,8 @@ export interface ChatResult extends NormalizedOutput {
   phases: PhaseInfo[];
   /** Phase 2 appended `</think>` to force an answer. */
   forcedAnswer: boolean;
+  /** The response and its choice as the server sent them (`chat` only): server extensions such as `token_ids`. */
+  raw?: { response: Record<string, unknown>; choice: Record<string, unknown> };
 }
 
 export interface BudgetRequest extends ChatRequest {
@@ -498,6 +500,7 @@ export class GlmvClient {
       latencyMs,
       phases: [{ kind: 'chat', maxTokens: req.maxTokens ?? null, finishReason: norm.finishReason, usage, latencyMs }],
       forcedAnswer: false,
+      raw: { response: resp, choice },
     };
   }
 

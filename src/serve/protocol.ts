@@ -1,13 +1,14 @@
 /**
  * The request side of the OpenAI protocol: `/v1/chat/completions` and `/v1/completions` bodies checked and turned
  * into generation parameters. Unknown fields are ignored (as OpenAI does); known fields of the wrong type or out of
- * range are 400s naming the field; known features this server cannot honour (tools, logit_bias, penalties other
- * than repetition_penalty, top_logprobs) are 400s too, never silently dropped.
+ * range are 400s naming the field; known features this server cannot honour (tool calling other than
+ * `tool_choice: "none"`, logit_bias, penalties other than repetition_penalty) are 400s too, never silently dropped.
  *
  * Extensions (vLLM / SGLang spellings where they exist): `chat_template_kwargs.enable_thinking`, `thinking_budget`
  * (ours: force the answer after that many thinking tokens), `top_k`, `repetition_penalty`, `stop_token_ids`,
  * `include_stop_str_in_output`, `continue_final_message` + `add_generation_prompt`, `include_reasoning`,
- * `add_special_tokens` (completions); `skip_special_tokens: false` (true is refused: special tokens are kept).
+ * `add_special_tokens` (completions), `skip_special_tokens` (default true, as vLLM), `return_token_ids`,
+ * `mm_processor_kwargs` (`min_pixels`, `max_pixels`, `fps`).
  */
 import { z } from 'zod';
 import { ApiError, badParam, describe } from './errors.js';
@@ -29,6 +30,21 @@ export interface SamplingParams {
   stream: boolean;
   includeUsage: boolean;
   logprobs: boolean;
+  /** Most likely alternatives reported per token (0–20; chat `top_logprobs`, completions `logprobs`). */
+  topLogprobs: number;
+  /** Leave special tokens (`<|user|>`, `<|endoftext|>`, …) out of the text; vLLM's default true. */
+  skipSpecialTokens: boolean;
+  /** Return `prompt_token_ids` and each choice's `token_ids` (vLLM's `return_token_ids`). */
+  returnTokenIds: boolean;
+}
+
+/** Per-request processor settings (vLLM's `mm_processor_kwargs`); null fields keep the model's own. */
+export interface MmProcessorKwargs {
+  /** Image pixel bounds of the resize (`min_pixels` / `max_pixels` of the GLM image processor). */
+  minPixels: number | null;
+  maxPixels: number | null;
+  /** Video frames sampled per second. */
+  fps: number | null;
 }
 
 export interface ChatParams extends SamplingParams {
@@ -40,6 +56,7 @@ export interface ChatParams extends SamplingParams {
   thinkingBudget: number | null;
   continueFinalMessage: boolean;
   includeReasoning: boolean;
+  mmProcessorKwargs: MmProcessorKwargs | null;
 }
 
 export interface CompletionParams extends SamplingParams {
@@ -89,6 +106,7 @@ const Common = z.looseObject({
   stop_token_ids: nullish(z.array(z.number().int().min(0))),
   include_stop_str_in_output: nullish(z.boolean()),
   skip_special_tokens: nullish(z.boolean()),
+  return_token_ids: nullish(z.boolean()),
   logit_bias: nullish(z.record(z.string(), z.number())),
   user: nullish(z.string()),
 });
@@ -101,6 +119,13 @@ const ChatScalars = Common.extend({
   continue_final_message: nullish(z.boolean()),
   add_generation_prompt: nullish(z.boolean()),
   include_reasoning: nullish(z.boolean()),
+  mm_processor_kwargs: nullish(
+    z.looseObject({
+      min_pixels: nullish(z.number().int().min(1)),
+      max_pixels: nullish(z.number().int().min(1)),
+      fps: nullish(z.number().gt(0).max(60)),
+    }),
+  ),
   tools: nullish(z.array(z.unknown())),
   tool_choice: nullish(z.unknown()),
   response_format: nullish(z.looseObject({ type: z.string() })),
@@ -108,7 +133,7 @@ const ChatScalars = Common.extend({
 
 const CompletionScalars = Common.extend({
   prompt: z.union([z.string(), z.array(z.string()), z.array(z.number().int().min(0))]),
-  logprobs: nullish(z.number().int().min(0)),
+  logprobs: nullish(z.number().int().min(0).max(20)),
   echo: nullish(z.boolean()),
   suffix: nullish(z.string()),
   best_of: nullish(z.number().int().min(1)),
@@ -135,16 +160,11 @@ function unsupported(param: string, what: string): ApiError {
   return new ApiError(400, `${param}: ${what} is not supported by this server`, param, 'unsupported_parameter');
 }
 
-function sampling(b: z.infer<typeof Common>, maxN: number, logprobs: boolean): SamplingParams {
+function sampling(b: z.infer<typeof Common>, maxN: number, logprobs: { on: boolean; top: number }): SamplingParams {
   if (b.presence_penalty) throw unsupported('presence_penalty', 'a non-zero presence_penalty (use repetition_penalty)');
   if (b.frequency_penalty)
     throw unsupported('frequency_penalty', 'a non-zero frequency_penalty (use repetition_penalty)');
   if (b.logit_bias && Object.keys(b.logit_bias).length) throw unsupported('logit_bias', 'logit_bias');
-  if (b.skip_special_tokens === true)
-    throw unsupported(
-      'skip_special_tokens',
-      'skip_special_tokens: true (special tokens such as <|begin_of_box|> are always kept in the text; send false or leave it out)',
-    );
   const stop = b.stop == null ? [] : typeof b.stop === 'string' ? [b.stop] : b.stop;
   if (stop.length > 16) throw badParam('stop', 'at most 16 stop sequences', stop);
   stop.forEach((s, i) => {
@@ -166,19 +186,36 @@ function sampling(b: z.infer<typeof Common>, maxN: number, logprobs: boolean): S
     n,
     stream: b.stream ?? false,
     includeUsage: !!b.stream_options?.include_usage,
-    logprobs,
+    logprobs: logprobs.on,
+    topLogprobs: logprobs.top,
+    skipSpecialTokens: b.skip_special_tokens ?? true,
+    returnTokenIds: b.return_token_ids ?? false,
   };
 }
 
 /** Checks a `/v1/chat/completions` body. */
 export function parseChatRequest(body: unknown, opts: { maxN: number }): ChatParams {
   const b = checkScalars(ChatScalars, body);
-  if (b.tools?.length) throw unsupported('tools', 'tool calling');
-  if (b.tool_choice != null && b.tool_choice !== 'none' && b.tool_choice !== 'auto')
-    throw unsupported('tool_choice', `tool_choice ${describe(b.tool_choice)}`);
+  // vLLM accepts tools with tool_choice "none" (the model is not asked to call them, the template still lists them);
+  // without a tool parser, "auto" and named or required choices are refused rather than silently never honoured.
+  const toolChoice = b.tool_choice ?? (b.tools?.length ? 'auto' : 'none');
+  if (toolChoice !== 'none')
+    throw unsupported(
+      'tool_choice',
+      `tool_choice ${describe(toolChoice)}${b.tool_choice == null ? ' (the default when tools are given)' : ''}; send tool_choice: "none"`,
+    );
+  b.tools?.forEach((t, i) => {
+    const fn = (t as { type?: unknown; function?: { name?: unknown } } | null) ?? {};
+    if (fn.type !== 'function' || typeof fn.function?.name !== 'string')
+      throw badParam(`tools[${i}]`, 'a {"type": "function", "function": {"name", …}} object', t);
+  });
   if (b.response_format && b.response_format.type !== 'text')
     throw unsupported('response_format', `response_format ${JSON.stringify(b.response_format.type)}`);
-  if (b.top_logprobs) throw unsupported('top_logprobs', 'top_logprobs > 0 (logprobs: true gives the chosen tokens)');
+  if (b.top_logprobs && !b.logprobs)
+    throw new ApiError(400, 'top_logprobs: needs logprobs: true', 'top_logprobs', 'invalid_value');
+  const mm = b.mm_processor_kwargs;
+  if (mm?.min_pixels != null && mm.max_pixels != null && mm.min_pixels > mm.max_pixels)
+    throw badParam('mm_processor_kwargs.min_pixels', `at most max_pixels (${mm.max_pixels})`, mm.min_pixels);
   const messages = parseMessages((body as Record<string, unknown>).messages);
   const cont = b.continue_final_message ?? false;
   if (cont && b.add_generation_prompt === true)
@@ -198,13 +235,16 @@ export function parseChatRequest(body: unknown, opts: { maxN: number }): ChatPar
       'invalid_value',
     );
   return {
-    ...sampling(b, opts.maxN, b.logprobs ?? false),
+    ...sampling(b, opts.maxN, { on: b.logprobs ?? false, top: b.top_logprobs ?? 0 }),
     model: b.model ?? null,
     messages,
     enableThinking: b.chat_template_kwargs?.enable_thinking ?? null,
     thinkingBudget: b.thinking_budget ?? null,
     continueFinalMessage: cont,
     includeReasoning: b.include_reasoning ?? true,
+    mmProcessorKwargs: mm
+      ? { minPixels: mm.min_pixels ?? null, maxPixels: mm.max_pixels ?? null, fps: mm.fps ?? null }
+      : null,
   };
 }
 
@@ -214,7 +254,6 @@ export function parseCompletionRequest(body: unknown, opts: { maxN: number }): C
   if (b.echo) throw unsupported('echo', 'echo');
   if (b.suffix) throw unsupported('suffix', 'suffix');
   if (b.best_of != null && b.best_of !== (b.n ?? 1)) throw unsupported('best_of', 'best_of different from n');
-  if (b.logprobs) throw unsupported('logprobs', 'logprobs on /v1/completions');
   let prompt: string | number[];
   if (typeof b.prompt === 'string') prompt = b.prompt;
   else if (b.prompt.length > 0 && typeof b.prompt[0] === 'number') prompt = b.prompt as number[];
@@ -225,7 +264,8 @@ export function parseCompletionRequest(body: unknown, opts: { maxN: number }): C
   }
   if (prompt.length === 0) throw badParam('prompt', 'a non-empty prompt', prompt);
   return {
-    ...sampling(b, opts.maxN, false),
+    // The legacy endpoint's `logprobs` is the number of alternatives (0: the chosen tokens only).
+    ...sampling(b, opts.maxN, { on: b.logprobs != null, top: b.logprobs ?? 0 }),
     // The legacy endpoint's documented default.
     maxTokens: b.max_completion_tokens ?? b.max_tokens ?? 16,
     model: b.model ?? null,

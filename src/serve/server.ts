@@ -19,10 +19,12 @@ import type { ChatModel } from '../io/chat.js';
 import { MetricsWriter } from '../util/progress.js';
 import { ContinuousBatcher } from './batcher.js';
 import { ApiError } from './errors.js';
+import { completionLogprobs } from './logprobs.js';
 import { DEFAULT_MEDIA_POLICY, type MediaPolicy, resolveRoots } from './media.js';
 import { ServerMetrics } from './metrics.js';
 import { type ChatParams, type CompletionParams, parseChatRequest, parseCompletionRequest } from './protocol.js';
 import { ChatService, type ChoiceDelta, type ChoiceResult, type PreparedPrompt } from './service.js';
+import { registerWeightRoutes } from './weights.js';
 
 export type ReasoningField = 'reasoning_content' | 'reasoning' | 'both';
 
@@ -55,6 +57,13 @@ export interface ServerOptions {
   requestLog?: string;
   /** Add Node process metrics to /metrics. */
   processMetrics?: boolean;
+  /**
+   * Accept weight updates (`/update_weights_from_disk`, `/update_weights_from_tensor`; ./weights.ts) from holders of
+   * the API key, for RL trainers that keep rollouts on-policy. Needs `apiKey`.
+   */
+  weightUpdates?: boolean;
+  /** Largest safetensors body of `/update_weights_from_tensor`. Default 2 GiB. */
+  weightsBodyLimit?: number;
 }
 
 export interface GlmvServer {
@@ -93,6 +102,10 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
     joinEvery: o.joinEvery ?? 4,
   });
   const maxN = o.maxN ?? 8;
+  if (o.weightUpdates && !o.apiKey)
+    throw new Error(
+      'serve weightUpdates: needs an API key (--api-key), or anyone reaching the port could replace the model',
+    );
   const service = new ChatService(chat, batcher, {
     modelName,
     maxModelLen,
@@ -182,9 +195,13 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
 
   app.get('/health', async (_req, reply) => {
     const s = batcher.stats();
-    return reply
-      .status(closing ? 503 : 200)
-      .send({ status: closing ? 'shutting_down' : 'ok', model: modelName, running: s.running, queued: s.queued });
+    return reply.status(closing ? 503 : 200).send({
+      status: closing ? 'shutting_down' : 'ok',
+      model: modelName,
+      running: s.running,
+      queued: s.queued,
+      policy_version: batcher.policyVersion,
+    });
   });
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', metrics.contentType).send(await metrics.text()),
@@ -198,6 +215,15 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
     max_model_len: maxModelLen,
   });
   app.get('/v1/models', async () => ({ object: 'list', data: [modelCard()] }));
+  if (o.weightUpdates && o.apiKey)
+    registerWeightRoutes(app, {
+      chat,
+      batcher,
+      apiKey: o.apiKey,
+      bodyLimit: o.weightsBodyLimit ?? 2 * 2 ** 30,
+      closing: () => closing,
+      onUpdate: (version, tensors, ms) => log?.write({ event: 'weights', policy_version: version, tensors, ms }),
+    });
   app.get('/v1/models/:id', async (req: FastifyRequest<{ Params: { id: string } }>) => {
     checkModel(req.params.id);
     return modelCard();
@@ -298,11 +324,26 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
       prep_ms: round(prepMs),
     };
     const budget = chatP?.thinkingBudget ?? null;
+    // vLLM's per-choice extras (stop_reason, token_ids when asked) and ours (the weights' version of the choice).
+    const extras = (r: ChoiceResult) => ({
+      stop_reason: r.stopReason,
+      ...(p.returnTokenIds ? { token_ids: r.tokenIds } : {}),
+      policy_version: r.policyVersion,
+    });
+    const promptIds = p.returnTokenIds ? { prompt_token_ids: [...prepared.input.inputIds] } : {};
+    const logprobsOf = (entries: ChoiceDelta['logprobs'], offset = 0) =>
+      !p.logprobs ? null : chatP ? { content: entries } : completionLogprobs(entries, offset);
 
     if (!p.stream) {
       const results = await service.start(prepared, { ...p, thinkingBudget: budget }, ac.signal).done;
       record(rec, results, t0, prepMs);
-      const base = { id, created: now, model: modelName, system_fingerprint: null };
+      const base = {
+        id,
+        created: now,
+        model: modelName,
+        system_fingerprint: null,
+        policy_version: policyVersionOf(results),
+      };
       if (chatP)
         return reply.send({
           ...base,
@@ -315,16 +356,24 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
               ...reasoningFields(r.thought && chatP.includeReasoning ? r.reasoning : null),
               tool_calls: [],
             },
-            logprobs: p.logprobs ? { content: r.logprobs } : null,
+            logprobs: logprobsOf(r.logprobs),
             finish_reason: r.finishReason,
-            stop_reason: null,
+            ...extras(r),
           })),
           usage: usage(prepared.promptTokens, results),
+          ...promptIds,
         });
       return reply.send({
         ...base,
         object: 'text_completion',
-        choices: results.map((r) => ({ index: r.index, text: r.text, logprobs: null, finish_reason: r.finishReason })),
+        choices: results.map((r) => ({
+          index: r.index,
+          text: r.text,
+          logprobs: logprobsOf(r.logprobs),
+          finish_reason: r.finishReason,
+          ...extras(r),
+          ...promptIds,
+        })),
         usage: usage(prepared.promptTokens, results),
       });
     }
@@ -340,40 +389,54 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
     });
     let out: StreamOut | null = null;
     const early: Array<[number, ChoiceDelta]> = [];
+    // Completions: text offsets of the logprobs, and prompt_token_ids on each choice's first chunk (as vLLM).
+    const offsets = new Array<number>(p.n).fill(0);
+    const started = new Array<boolean>(p.n).fill(false);
+    const ids = (tokenIds: number[]) => (p.returnTokenIds ? { token_ids: tokenIds } : {});
     const send = (i: number, d: ChoiceDelta) => {
       if (!out) {
         early.push([i, d]);
         return;
       }
+      const idsToSend = p.returnTokenIds && d.tokenIds.length > 0;
       if (chatP) {
         const delta: Record<string, unknown> = {};
         if (d.reasoning && chatP.includeReasoning) Object.assign(delta, reasoningFields(d.reasoning));
         if (d.content) delta.content = d.content;
-        if (Object.keys(delta).length === 0 && !d.logprobs.length) return;
+        if (Object.keys(delta).length === 0 && !d.logprobs.length && !idsToSend) return;
         out.write(
-          chunk([{ index: i, delta, logprobs: p.logprobs ? { content: d.logprobs } : null, finish_reason: null }]),
+          chunk([{ index: i, delta, logprobs: logprobsOf(d.logprobs), finish_reason: null, ...ids(d.tokenIds) }]),
         );
-      } else if (d.content) out.write(chunk([{ index: i, text: d.content, logprobs: null, finish_reason: null }]));
+      } else if (d.content || d.logprobs.length || idsToSend) {
+        const first = !started[i] ? promptIds : {};
+        started[i] = true;
+        const lp = logprobsOf(d.logprobs, offsets[i]);
+        offsets[i]! += d.logprobs.reduce((a, e) => a + e.token.length, 0);
+        out.write(
+          chunk([{ index: i, text: d.content, logprobs: lp, finish_reason: null, ...ids(d.tokenIds), ...first }]),
+        );
+      }
     };
     const run = service.start(prepared, { ...p, thinkingBudget: budget }, ac.signal, send);
     out = openStream(reply);
     if (chatP)
       for (let i = 0; i < p.n; i++)
         out.write(
-          chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }]),
+          chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], {
+            ...(i === 0 ? promptIds : {}),
+          }),
         );
     for (const [i, d] of early.splice(0)) send(i, d);
     try {
       const results = await run.done;
       record(rec, results, t0, prepMs);
-      for (const r of results)
+      for (const r of results) {
+        const fin = { logprobs: null, finish_reason: r.finishReason, ...extras(r), ...ids(r.unsentTokenIds) };
+        const first = !chatP && !started[r.index] ? promptIds : {};
         out.write(
-          chunk([
-            chatP
-              ? { index: r.index, delta: {}, logprobs: null, finish_reason: r.finishReason, stop_reason: null }
-              : { index: r.index, text: '', logprobs: null, finish_reason: r.finishReason },
-          ]),
+          chunk([chatP ? { index: r.index, delta: {}, ...fin } : { index: r.index, text: '', ...fin, ...first }]),
         );
+      }
       if (p.includeUsage) out.write(chunk([], { usage: usage(prepared.promptTokens, results) }));
     } catch (e) {
       const err = e instanceof ApiError ? e : new ApiError(500, (e as Error).message, null, 'generation_failed');
@@ -419,6 +482,12 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
       await app.close();
     },
   };
+}
+
+/** The weights' version of a response: the one its choices share (always, with n = 1), else null. */
+function policyVersionOf(results: readonly ChoiceResult[]): number | null {
+  const v = results[0]?.policyVersion;
+  return v !== undefined && results.every((r) => r.policyVersion === v) ? v : null;
 }
 
 function round(x: number): number {

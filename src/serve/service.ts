@@ -8,13 +8,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { THINK_CLOSE, THINK_OPEN, ThinkStreamSplitter } from '../io/answer.js';
-import type { ChatModel } from '../io/chat.js';
+import { ChatModel } from '../io/chat.js';
 import type { GenerationInput, StreamEvent } from '../io/generate.js';
+import { Glm4vProcessor } from '../io/processor.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
 import { ContinuousBatcher, type Job, type JobFinish, type JobResult, QueueFullError } from './batcher.js';
 import { ApiError } from './errors.js';
+import { type LogprobEntry, logprobEntry } from './logprobs.js';
 import { fetchMediaBytes, loadRequestImage, type MediaPolicy } from './media.js';
-import type { ChatParams, CompletionParams, SamplingParams } from './protocol.js';
+import type { ChatParams, CompletionParams, MmProcessorKwargs, SamplingParams } from './protocol.js';
 
 export interface SamplingDefaults {
   temperature: number;
@@ -48,17 +50,12 @@ export interface PreparedPrompt {
   thinking: boolean;
 }
 
-export interface TokenLogprob {
-  token: string;
-  logprob: number;
-  bytes: number[];
-  top_logprobs: never[];
-}
-
 export interface ChoiceDelta {
   reasoning: string;
   content: string;
-  logprobs: TokenLogprob[];
+  logprobs: LogprobEntry[];
+  /** Generated ids since the previous delta of this choice (stop token included). */
+  tokenIds: number[];
 }
 
 export interface ChoiceResult {
@@ -67,13 +64,21 @@ export interface ChoiceResult {
   text: string;
   reasoning: string;
   content: string;
-  /** Whether the output had a thinking part at all. */
+  /** Whether the output had a thinking part to report (never with thinking off, unless the model still thought). */
   thought: boolean;
   finishReason: JobFinish;
+  /** vLLM's stop_reason: the matched stop string, or the stop token id (null for the EOS token and other ends). */
+  stopReason: string | number | null;
   completionTokens: number;
   reasoningTokens: number;
-  logprobs: TokenLogprob[];
+  logprobs: LogprobEntry[];
+  /** Every generated id, the stop token included (vLLM's `token_ids`). */
+  tokenIds: number[];
+  /** Generated ids not yet passed to `onDelta` (the stream's last chunk carries them). */
+  unsentTokenIds: number[];
   forced: boolean;
+  /** The weights' version every token of this choice was sampled with. */
+  policyVersion: number;
   job: JobResult;
 }
 
@@ -101,6 +106,8 @@ export function generationDefaults(dir: string): Partial<SamplingDefaults> {
 class StopFilter {
   private pending = '';
   stopped = false;
+  /** The stop sequence that matched. */
+  matched: string | null = null;
   constructor(
     private readonly stops: readonly string[],
     private readonly include = false,
@@ -117,6 +124,7 @@ class StopFilter {
       if (i >= 0 && (cut < 0 || i < cut)) {
         cut = i;
         len = s.length;
+        this.matched = s;
       }
     }
     if (cut >= 0) {
@@ -146,7 +154,9 @@ class ChoiceState {
   text = '';
   reasoning = '';
   content = '';
-  logprobs: TokenLogprob[] = [];
+  logprobs: LogprobEntry[] = [];
+  /** Ids generated since the last delta handed out. */
+  pendingIds: number[] = [];
   readonly stop: StopFilter;
   readonly splitter: ThinkStreamSplitter | null;
   job: Job | null = null;
@@ -181,13 +191,25 @@ class ChoiceState {
     return d;
   }
 
+  /**
+   * Whether to report a reasoning part. With thinking off, the empty `<think></think>` a GLM-4.1V model writes after
+   * `/nothink` is no thinking: reasoning is null and reasoning_tokens 0 (vLLM with thinking off, and our docs).
+   */
   get thought(): boolean {
-    return !!this.splitter && (this.prepared.startInReasoning || this.splitter.reasoningDone || this.reasoning !== '');
+    if (!this.splitter) return false;
+    if (!this.prepared.thinking) return this.reasoning.trim() !== '';
+    return this.prepared.startInReasoning || this.splitter.reasoningDone || this.reasoning !== '';
   }
 }
 
 export class ChatService {
   readonly defaults: SamplingDefaults;
+  /**
+   * Ids `skip_special_tokens` leaves out of the text: the tokenizer's special tokens, except the reasoning parser's
+   * own `<think>` / `</think>` (it needs them to split the text and drops them itself, as vLLM's GLM parser works on
+   * token ids), so a checkpoint whose tokenizer still flags them special splits the same way.
+   */
+  private readonly skipIds: ReadonlySet<number>;
 
   constructor(
     readonly chat: ChatModel,
@@ -202,10 +224,34 @@ export class ChatService {
       ...generationDefaults(chat.dir),
       ...(opts.defaults ?? {}),
     };
+    const tok = chat.tokenizer;
+    const keep = new Set([tok.tokenToId(THINK_OPEN), tok.tokenToId(THINK_CLOSE)]);
+    this.skipIds = new Set([...tok.specialTokens.values()].filter((id) => !keep.has(id)));
+  }
+
+  /** The chat model with this request's `mm_processor_kwargs` applied to a copy of the processor. */
+  private chatFor(kw: MmProcessorKwargs | null): ChatModel {
+    if (!kw) return this.chat;
+    const base = this.chat.processor;
+    const image = { ...base.imageConfig };
+    if (kw.minPixels !== null) image.minPixels = kw.minPixels;
+    if (kw.maxPixels !== null) image.maxPixels = kw.maxPixels;
+    if (image.minPixels > image.maxPixels)
+      throw new ApiError(
+        400,
+        `mm_processor_kwargs: min_pixels ${image.minPixels} exceeds max_pixels ${image.maxPixels}`,
+        'mm_processor_kwargs',
+        'invalid_value',
+      );
+    const video = { ...base.videoConfig, ...(kw.fps !== null ? { fps: kw.fps } : {}) };
+    // The server's own token caps stay: max_pixels can shrink images, never lift them past the server's limit.
+    const processor = new Glm4vProcessor({ ...base.budget, imageConfig: image, videoConfig: video });
+    return new ChatModel(this.chat.model, this.chat.tokenizer, processor, this.chat.dir);
   }
 
   /** Resolves media and renders the chat template. */
   async prepareChat(p: ChatParams, signal?: AbortSignal): Promise<PreparedPrompt> {
+    const chat = this.chatFor(p.mmProcessorKwargs);
     const media = p.messages.reduce((a, m) => a + m.parts.filter((x) => x.type !== 'text').length, 0);
     if (media > this.opts.media.maxMediaItems)
       throw new ApiError(
@@ -255,7 +301,7 @@ export class ChatService {
             'messages: continue_final_message needs at least one message before the assistant message it continues',
             'messages',
           );
-        const base = await this.chat.prepare(msgs, thinking);
+        const base = await chat.prepare(msgs, thinking);
         let prefix =
           typeof last.content === 'string'
             ? last.content
@@ -267,7 +313,7 @@ export class ChatService {
         const open = prefix.lastIndexOf(THINK_OPEN);
         startInReasoning = open >= 0 && prefix.indexOf(THINK_CLOSE, open) < 0;
         input = { ...base, inputIds: [...base.inputIds, ...this.chat.tokenizer.encode(prefix)] };
-      } else input = await this.chat.prepare(msgs, thinking);
+      } else input = await chat.prepare(msgs, thinking);
     } catch (e) {
       if (e instanceof ApiError) throw e;
       throw new ApiError(400, `messages: ${(e as Error).message}`, 'messages', 'invalid_messages');
@@ -364,6 +410,8 @@ export class ChatService {
       stopTokenIds: p.stopTokenIds,
       returnLogprobs: p.logprobs,
     });
+    if (p.logprobs && p.topLogprobs > 0) gen.topLogprobs = p.topLogprobs;
+    if (p.skipSpecialTokens) gen.skipTextIds = this.skipIds;
     const tok = this.chat.tokenizer;
     const choices = Array.from({ length: p.n }, (_, i) => new ChoiceState(i, p.stop, p.includeStop, prepared));
     const jobs: Job[] = [];
@@ -371,22 +419,22 @@ export class ChatService {
       for (const c of choices) {
         const onToken = (e: StreamEvent) => {
           const job = c.job;
-          const lp: TokenLogprob[] = [];
-          if (p.logprobs && job?.row && job.row.done !== 'stop' && !c.stop.stopped) {
-            const v = job.row.logprobs[job.row.logprobs.length - 1] ?? 0;
-            lp.push({
-              token: tok.decode([e.tokenId], { skipSpecialTokens: false }),
-              logprob: v,
-              bytes: Array.from(tok.decodeBytes([e.tokenId], { skipSpecialTokens: false })),
-              top_logprobs: [],
-            });
+          const lp: LogprobEntry[] = [];
+          // Every generated token up to the one that completed a stop string (the stop token included, as vLLM).
+          if (p.logprobs && job?.row && !c.stop.stopped) {
+            const row = job.row;
+            const top = p.topLogprobs > 0 ? (row.topLogprobs[row.topLogprobs.length - 1] ?? []) : [];
+            lp.push(logprobEntry(tok, e.tokenId, row.logprobs[row.logprobs.length - 1] ?? 0, top));
             c.logprobs.push(...lp);
           }
+          if (!c.stop.stopped) c.pendingIds.push(e.tokenId);
           const released = c.stop.push(e.text);
           if (c.stop.stopped) job?.end('stop');
           const d = c.feed(released, false);
-          if (onDelta && (d.reasoning || d.content || lp.length))
-            onDelta(c.index, { reasoning: d.reasoning, content: d.content, logprobs: lp });
+          if (onDelta && (d.reasoning || d.content || lp.length)) {
+            onDelta(c.index, { reasoning: d.reasoning, content: d.content, logprobs: lp, tokenIds: c.pendingIds });
+            c.pendingIds = [];
+          }
         };
         const job = this.batcher.submit(prepared.input, {
           ...gen,
@@ -421,10 +469,17 @@ export class ChatService {
     choices: ChoiceState[],
     onDelta?: (index: number, d: ChoiceDelta) => void,
   ): ChoiceResult[] {
+    const eos = this.chat.tokenizer.eosTokenId;
     return results.map((r, i) => {
       const c = choices[i]!;
       const d = c.feed(c.stop.end(), true);
-      if (onDelta && (d.reasoning || d.content)) onDelta(i, { ...d, logprobs: [] });
+      if (onDelta && (d.reasoning || d.content)) {
+        onDelta(i, { ...d, logprobs: [], tokenIds: c.pendingIds });
+        c.pendingIds = [];
+      }
+      const last = r.tokens[r.tokens.length - 1];
+      const stopReason =
+        c.stop.matched ?? (r.finishReason === 'stop' && last !== undefined && last !== eos ? last : null);
       return {
         index: i,
         text: c.text,
@@ -432,10 +487,14 @@ export class ChatService {
         content: c.content,
         thought: c.thought,
         finishReason: r.finishReason,
+        stopReason,
         completionTokens: r.tokens.length,
         reasoningTokens: c.thought ? Math.min(r.thinkingTokens, r.tokens.length) : 0,
         logprobs: c.logprobs,
+        tokenIds: r.tokens,
+        unsentTokenIds: c.pendingIds,
         forced: r.forced,
+        policyVersion: r.policyVersion,
         job: r,
       };
     });

@@ -11,19 +11,30 @@
  * merge boundaries; the trainer recomputes π_old itself, so the update stays consistent. Server log-probs are not
  * returned (`logprobs: null`).
  *
+ * On-policy mode (`onPolicy`, for `glmv serve --weight-updates`): before each step's rollouts the trainer's weights
+ * go to the server (`syncPolicy`, `POST /update_weights_from_tensor`, tagged with the number of updates so far);
+ * each response is one request with the thinking budget applied by the server in the same pass
+ * (`thinking_budget`), `return_token_ids` and log-probs, and is rebuilt into a rollout from the sampled ids exactly
+ * as local rollouts are (`glmRollout`). A response whose `policy_version` is not the synced one is an error. With
+ * the same seed, the rollouts are the local engine's (each response seeded by `rolloutRequestSeed`).
+ *
  * Failures: the SDK retries connection errors / 429 / 5xx (`maxRetries`), then this engine retries the whole request
  * `retries` times with backoff. A request that still fails becomes a rollout with finishReason `error` (excluded from
  * training and pass rates); when more than `maxErrorShare` of a call's requests fail, the call throws with the first
  * error, because the server, not a prompt, is the problem.
  */
-import { readFileSync } from 'node:fs';
-import { extname, isAbsolute } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, isAbsolute, join } from 'node:path';
 import type { Sample } from '../../data/sample.js';
 import { promptText } from '../../data/sft.js';
+import { saveSafetensors } from '../../engine/index.js';
 import { THINK_CLOSE } from '../../io/answer.js';
+import { type GenerationOutput, thinkingTokensOf } from '../../io/generate.js';
 import type { ChatMessageParam, ChatResult, GlmvClient } from '../../serve/client.js';
-import type { Rollout, RolloutEngine, RolloutPrompt, SamplingParams } from '../types.js';
-import { forcedSuffix, validateSampling } from './sampling.js';
+import { type GlmPolicy, glmRollout, glmRolloutSetup } from '../glm.js';
+import type { Policy, Rollout, RolloutEngine, RolloutPrompt, SamplingParams } from '../types.js';
+import { forcedSuffix, rolloutRequestSeed, validateSampling } from './sampling.js';
 
 export interface ServerEngineOptions {
   client: GlmvClient;
@@ -40,6 +51,11 @@ export interface ServerEngineOptions {
   encodeText?: (text: string) => number[];
   /** Throw when more than this share of a call's requests fail. Default 0.5. */
   maxErrorShare?: number;
+  /**
+   * Rollouts from `glmv serve --weight-updates` that stay on-policy: the trainer's GLM policy (whose weights are
+   * sent, and whose tokenizer rebuilds the rollouts) and the server's API key.
+   */
+  onPolicy?: { policy: GlmPolicy; apiKey: string };
 }
 
 const MIME: Record<string, string> = {
@@ -92,8 +108,10 @@ export function sampleMessages(sample: Sample): ChatMessageParam[] {
 
 export class ServerRolloutEngine implements RolloutEngine {
   readonly name = 'server';
-  private readonly o: Required<Omit<ServerEngineOptions, 'thinking' | 'encodeText'>> &
-    Pick<ServerEngineOptions, 'thinking' | 'encodeText'>;
+  private readonly o: Required<Omit<ServerEngineOptions, 'thinking' | 'encodeText' | 'onPolicy'>> &
+    Pick<ServerEngineOptions, 'thinking' | 'encodeText' | 'onPolicy'>;
+  /** The version last sent by `syncPolicy` (on-policy mode); responses must report it. */
+  private version: number | null = null;
 
   constructor(opts: ServerEngineOptions) {
     this.o = {
@@ -123,9 +141,11 @@ export class ServerRolloutEngine implements RolloutEngine {
     const worker = async () => {
       while (next < jobs.length) {
         const { i, j } = jobs[next++]!;
-        const seed = (params.seed + i * groupSize + j) >>> 0;
+        const seed = rolloutRequestSeed(params.seed, i, j, groupSize);
         try {
-          out[i]![j] = this.toRollout(await this.request(messages[i]!, params, seed), params);
+          out[i]![j] = this.o.onPolicy
+            ? await this.onPolicyRollout(messages[i]!, params, seed)
+            : this.toRollout(await this.request(messages[i]!, params, seed), params);
         } catch (e) {
           failed++;
           const msg = (e as Error).message ?? String(e);
@@ -150,6 +170,107 @@ export class ServerRolloutEngine implements RolloutEngine {
         `server rollouts: ${failed} of ${jobs.length} requests failed (more than maxErrorShare ${this.o.maxErrorShare}); first: ${firstError}`,
       );
     return out;
+  }
+
+  /**
+   * Sends the policy's weights to the server (on-policy mode; a no-op otherwise) and records `version`: the
+   * following rollouts must come back with that `policy_version`.
+   */
+  async syncPolicy(policy: Policy, version: number): Promise<void> {
+    const op = this.o.onPolicy;
+    if (!op) return;
+    const root = this.o.client.baseURL.replace(/\/v1$/, '');
+    const dir = mkdtempSync(join(tmpdir(), 'glmv-sync-'));
+    let body: Buffer;
+    try {
+      const path = join(dir, 'weights.safetensors');
+      saveSafetensors(path, policy.stateDict());
+      body = readFileSync(path);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const url = `${root}/update_weights_from_tensor?policy_version=${version}`;
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${op.apiKey}`, 'content-type': 'application/octet-stream' },
+        body,
+      });
+    } catch (e) {
+      throw new Error(`weight sync ${url}: ${(e as Error).message}`);
+    }
+    const text = await res.text();
+    let json: Record<string, unknown> = {};
+    try {
+      json = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      // reported below
+    }
+    if (!res.ok || json.policy_version !== version)
+      throw new Error(
+        `weight sync ${url}: expected HTTP 200 with policy_version ${version}, got ${res.status} ${text.slice(0, 300)} (is the server started with --weight-updates and the same API key?)`,
+      );
+    this.version = version;
+  }
+
+  /** One on-policy response: the server's sampled ids rebuilt into a rollout exactly as local rollouts are. */
+  private async onPolicyRollout(messages: ChatMessageParam[], p: SamplingParams, seed: number): Promise<Rollout> {
+    const chat = this.o.onPolicy!.policy.chat;
+    const { base, maxNewTokens } = glmRolloutSetup(chat, p);
+    const extraBody: Record<string, unknown> = {
+      top_k: p.topK,
+      repetition_penalty: 1,
+      return_token_ids: true,
+      // The rollout text is the policy tokenizer's decoding of the ids, special tokens included, as locally.
+      skip_special_tokens: false,
+      ...(p.temperature === 1 ? { logprobs: true } : {}),
+      ...(p.forceAnswer ? { thinking_budget: p.maxThinkingTokens } : {}),
+    };
+    let r: ChatResult;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        r = await this.o.client.chat({
+          messages,
+          temperature: p.temperature,
+          topP: p.topP,
+          seed,
+          maxTokens: maxNewTokens,
+          extraBody,
+          ...(this.o.thinking !== undefined ? { thinking: this.o.thinking } : {}),
+        });
+        break;
+      } catch (e) {
+        if (attempt >= this.o.retries) throw e;
+        await new Promise((res) => setTimeout(res, this.o.backoffMs * 2 ** attempt));
+      }
+    }
+    const choice = r.raw?.choice ?? {};
+    const ids = choice.token_ids;
+    if (!Array.isArray(ids) || !ids.every((id) => Number.isInteger(id)))
+      throw new Error('on-policy rollout: the response has no token_ids (is the server glmv serve?)');
+    const version = r.raw?.response.policy_version;
+    if (this.version !== null && version !== this.version)
+      throw new Error(
+        `on-policy rollout: sampled with policy_version ${JSON.stringify(version)}, expected ${this.version} (the server missed a weight update)`,
+      );
+    const finish = choice.finish_reason === 'stop' ? 'stop' : choice.finish_reason === 'length' ? 'length' : 'abort';
+    const tokens = ids as number[];
+    const stopped = finish === 'stop';
+    const thinkingTokens = thinkingTokensOf(tokens, base.thinkCloseId!, stopped);
+    const content = (choice.logprobs as { content?: Array<{ logprob: number }> } | null)?.content;
+    const o: GenerationOutput = {
+      tokens,
+      text: chat.tokenizer.decode(stopped ? tokens.slice(0, -1) : tokens, { skipSpecialTokens: false }),
+      reasoning: '',
+      content: '',
+      finishReason: finish,
+      forced: p.forceAnswer && thinkingTokens === p.maxThinkingTokens,
+      thinkingTokens,
+      ...(content && content.length === tokens.length ? { logprobs: content.map((c) => c.logprob) } : {}),
+      promptTokens: 0,
+    };
+    return { ...glmRollout(chat, o, p), ...(typeof version === 'number' ? { policyVersion: version } : {}) };
   }
 
   private async request(messages: ChatMessageParam[], p: SamplingParams, seed: number): Promise<ChatResult> {

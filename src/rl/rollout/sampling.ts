@@ -12,6 +12,15 @@ export function forcedSuffix(style: AnswerStyle): string {
   return style === 'glm41v' ? `${THINK_CLOSE}<answer>` : `${THINK_CLOSE}\n`;
 }
 
+/**
+ * The request seed of response j to prompt i in a rollout call with seed `seed` and G responses per prompt. Local and
+ * server engines seed each response's sampler from it (io/generate `samplerSeed(requestSeed, 0)`), so the same
+ * seed gives the same rollouts whichever engine draws them and however they are batched.
+ */
+export function rolloutRequestSeed(seed: number, i: number, j: number, groupSize: number): number {
+  return (seed + i * groupSize + j) >>> 0;
+}
+
 export function validateSampling(p: SamplingParams): void {
   if (!(p.temperature > 0 && Number.isFinite(p.temperature)))
     throw new Error(`sampling.temperature: expected a number > 0, got ${p.temperature}`);
