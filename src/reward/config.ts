@@ -54,11 +54,27 @@ export const RewardConfigSchema = z
     cas: z
       .object({
         enabled: z.boolean().default(true),
-        threads: z.number().int().positive().default(1),
+        /** Worker threads; default: the cores. */
+        threads: z.number().int().positive().optional(),
         timeoutMs: z.number().int().positive().default(3000),
+        /** Checks waiting for a thread; more (and any still waiting at their deadline) are undecided at once. */
+        maxQueue: z.number().int().nonnegative().default(64),
       })
       .strict()
-      .default({ enabled: true, threads: 1, timeoutMs: 3000 }),
+      .default({ enabled: true, timeoutMs: 3000, maxQueue: 64 }),
+    /**
+     * Every verifier call runs in a worker killed at its deadline (compute time; judge and CAS waits excluded).
+     * Over the deadline or behind a full queue, the result is `unjudged` with the reason.
+     */
+    isolation: z
+      .object({
+        enabled: z.boolean().default(true),
+        threads: z.number().int().positive().optional(),
+        timeoutMs: z.number().int().positive().default(10_000),
+        maxQueue: z.number().int().nonnegative().default(1024),
+      })
+      .strict()
+      .default({ enabled: true, timeoutMs: 10_000, maxQueue: 1024 }),
     routes: z.array(RouteSchema).default([]),
   })
   .strict();

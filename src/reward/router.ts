@@ -31,6 +31,7 @@ import {
 import { formatZodError, JudgeClient, type JudgeClientOptions } from './judge.js';
 import { RewardStats } from './stats.js';
 import type { ResponseMeta, RewardResult, Verdict } from './types.js';
+import { acquireVerifierPool, type VerifierPool } from './verifier-pool.js';
 import { judgeVerdict } from './verifiers/common.js';
 import { VERIFIERS } from './verifiers/index.js';
 
@@ -39,6 +40,11 @@ export interface RouterOptions {
   judge?: JudgeClient | null;
   /** Use this CAS pool instead of building one (null disables the pool: limits-exceeding math is undecided). */
   cas?: CasPool | null;
+  /**
+   * Run verifier calls in this deadline pool instead of the shared one the config describes; null runs them on
+   * the calling thread with no deadline (trusted input only).
+   */
+  verifierPool?: VerifierPool | null;
   judgeOptions?: JudgeClientOptions;
 }
 
@@ -59,6 +65,8 @@ export class RewardRouter {
   readonly stats = new RewardStats();
   readonly judge: JudgeClient | null;
   private casPool: CasPool | null | undefined;
+  private verifierPool: VerifierPool | null | undefined;
+  private releaseVerifierPool: (() => Promise<void>) | null = null;
   private readonly gatesByRoute = new Map<number, ResolvedRoute>();
   private readonly defaultRoute: ResolvedRoute;
 
@@ -71,6 +79,8 @@ export class RewardRouter {
           ? new JudgeClient(this.config.judge, opts.judgeOptions)
           : null;
     this.casPool = opts.cas !== undefined ? opts.cas : this.config.cas.enabled ? undefined : null;
+    this.verifierPool =
+      opts.verifierPool !== undefined ? opts.verifierPool : this.config.isolation.enabled ? undefined : null;
     this.defaultRoute = { route: null, label: 'sample', gates: resolveGates(this.config, null, 'reward config') };
     this.config.routes.forEach((route, i) => {
       this.gatesByRoute.set(i, {
@@ -84,8 +94,22 @@ export class RewardRouter {
   /** The CAS pool, created on first need so routers that never meet hard math start no threads. */
   private get cas(): CasPool | null {
     if (this.casPool === undefined)
-      this.casPool = new CasPool({ threads: this.config.cas.threads, timeoutMs: this.config.cas.timeoutMs });
+      this.casPool = new CasPool({
+        threads: this.config.cas.threads,
+        timeoutMs: this.config.cas.timeoutMs,
+        maxQueue: this.config.cas.maxQueue,
+      });
     return this.casPool;
+  }
+
+  /** The verifier deadline pool, taken from the shared ones on first use. */
+  private get isolation(): VerifierPool | null {
+    if (this.verifierPool === undefined) {
+      const { pool, release } = acquireVerifierPool(this.config.isolation);
+      this.verifierPool = pool;
+      this.releaseVerifierPool = release;
+    }
+    return this.verifierPool;
   }
 
   /** Scores one response. Never throws. */
@@ -122,6 +146,12 @@ export class RewardRouter {
   async close(): Promise<void> {
     if (this.casPool) await this.casPool.close();
     this.casPool = null;
+    if (this.releaseVerifierPool) {
+      // A router used again after close takes a pool again.
+      await this.releaseVerifierPool();
+      this.releaseVerifierPool = null;
+      this.verifierPool = undefined;
+    }
   }
 
   /** The result for a sample that could not be scored: minimum reward, status 'error', the reason. */
@@ -258,7 +288,7 @@ export class RewardRouter {
 
     let verdict: Verdict;
     try {
-      verdict = await verifier.verify({
+      const ctx = {
         sample,
         response: parsed,
         answer,
@@ -266,7 +296,9 @@ export class RewardRouter {
         cas: this.needsCas(vtype) ? this.cas : null,
         judge: rr.route?.judge === 'never' ? null : this.judge,
         judgeMode: rr.route?.judge ?? 'fallback',
-      });
+      };
+      const pool = this.isolation;
+      verdict = pool ? await pool.verify(vtype, ctx) : await verifier.verify(ctx);
     } catch (e) {
       return this.errorResult(sample, `sample ${sample.id}: ${(e as Error).message}`, {
         ...base,

@@ -74,13 +74,14 @@ export async function mathEquivalent(
   pred: string,
   gold: string,
   opts: MathOptions = {},
-): Promise<MathCheck & { via: 'inline' | 'cas' | 'cas_timeout' | 'cas_error' }> {
+): Promise<MathCheck & { via: 'inline' | 'cas' | 'cas_timeout' | 'cas_busy' | 'cas_error' }> {
   const inline = checkMath(pred, gold, opts);
   const needsCas = inline.tooComplex !== undefined || (inline.equal === null && inline.path === 'expr');
   if (!needsCas || !ctx.cas) return { ...inline, via: 'inline' };
   const r = await ctx.cas.check({ pred, gold, ...opts });
   if (r.status === 'done') return { ...r, via: 'cas' };
-  return { equal: null, path: 'cas', detail: r.reason, via: r.status === 'timeout' ? 'cas_timeout' : 'cas_error' };
+  const via = r.status === 'timeout' ? 'cas_timeout' : r.status === 'busy' ? 'cas_busy' : 'cas_error';
+  return { equal: null, path: 'cas', detail: r.reason, via };
 }
 
 /** Clamps a number to [0, 1]; NaN becomes 0. */

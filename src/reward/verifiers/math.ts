@@ -58,7 +58,10 @@ export async function verifyMathLike(
     r.equal === null
       ? `rules could not decide (${r.parseError ?? r.tooComplex ?? r.detail ?? r.path})`
       : 'judge mode always';
-  return judgeVerdict(ctx, domain === 'spatial' ? 'spatial' : domain, why, rule);
+  // A check stopped by its deadline or refused by a full pool decided nothing: without a judge it is `unjudged`
+  // (left out of training signals), never a confident-looking 0.
+  const overBudget = r.via === 'cas_timeout' || r.via === 'cas_busy';
+  return judgeVerdict(ctx, domain === 'spatial' ? 'spatial' : domain, why, overBudget ? undefined : rule);
 }
 
 export const mathVerifier: Verifier<MathParams> = {
