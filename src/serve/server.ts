@@ -16,6 +16,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ChatModel } from '../io/chat.js';
+import { clientErrorHandler } from '../util/http.js';
 import { MetricsWriter } from '../util/progress.js';
 import { ContinuousBatcher } from './batcher.js';
 import { ApiError } from './errors.js';
@@ -126,6 +127,10 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
     logger: false,
     return503OnClosing: true,
     forceCloseConnections: true,
+    // Malformed HTTP and oversized headers never reach a route: answer them in the OpenAI shape too.
+    clientErrorHandler: clientErrorHandler((status, message) =>
+      new ApiError(status, message, null, status === 431 ? 'headers_too_large' : 'invalid_request').body(),
+    ),
   });
 
   // JSON only: a form or text body is a 415, not a confusing type error.

@@ -12,6 +12,7 @@ import { ChatModel } from '../io/chat.js';
 import type { GenerationInput, StreamEvent } from '../io/generate.js';
 import { Glm4vProcessor } from '../io/processor.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
+import { VideoBudgetError } from '../io/video.js';
 import { ContinuousBatcher, type Job, type JobFinish, type JobResult, QueueFullError } from './batcher.js';
 import { ApiError } from './errors.js';
 import { type LogprobEntry, logprobEntry } from './logprobs.js';
@@ -290,6 +291,12 @@ export class ChatService {
       });
     }
     const thinking = p.enableThinking ?? true;
+    // Videos are probed before decoding: over the pixel budget, or more tokens than the context holds, is a 413.
+    const decode = {
+      signal,
+      maxDecodedPixels: this.opts.media.maxVideoPixels,
+      maxVideoTokens: this.opts.maxModelLen - 1,
+    };
     let input: GenerationInput;
     let startInReasoning = false;
     try {
@@ -301,7 +308,7 @@ export class ChatService {
             'messages: continue_final_message needs at least one message before the assistant message it continues',
             'messages',
           );
-        const base = await chat.prepare(msgs, thinking);
+        const base = await chat.prepare(msgs, thinking, { media: decode });
         let prefix =
           typeof last.content === 'string'
             ? last.content
@@ -313,9 +320,13 @@ export class ChatService {
         const open = prefix.lastIndexOf(THINK_OPEN);
         startInReasoning = open >= 0 && prefix.indexOf(THINK_CLOSE, open) < 0;
         input = { ...base, inputIds: [...base.inputIds, ...this.chat.tokenizer.encode(prefix)] };
-      } else input = await chat.prepare(msgs, thinking);
+      } else input = await chat.prepare(msgs, thinking, { media: decode });
     } catch (e) {
       if (e instanceof ApiError) throw e;
+      if (e instanceof VideoBudgetError)
+        throw new ApiError(413, `messages: ${e.message}`, 'messages', 'video_too_large');
+      if ((e as Error).name === 'AbortError')
+        throw new ApiError(499, 'the client closed the request while its media were decoded', null, 'cancelled');
       throw new ApiError(400, `messages: ${(e as Error).message}`, 'messages', 'invalid_messages');
     }
     return this.checkPrompt({ input, promptTokens: input.inputIds.length, startInReasoning, split: true, thinking });
@@ -340,6 +351,19 @@ export class ChatService {
         );
     }
     if (ids.length === 0) throw new ApiError(400, 'prompt: the prompt encodes to no tokens', 'prompt');
+    // Raw prompts carry no media: an image/video placeholder id would reach the model with no pixels behind it.
+    const cfg = this.chat.model.config;
+    const placeholders = new Set([cfg.imageTokenId, cfg.videoTokenId]);
+    const at = ids.findIndex((id) => placeholders.has(id));
+    if (at >= 0) {
+      const count = ids.filter((id) => placeholders.has(id)).length;
+      throw new ApiError(
+        400,
+        `prompt: holds ${count} image/video placeholder token(s) (token ${ids[at]} at position ${at}) but /v1/completions takes no images or videos; send media as image_url/video_url parts to /v1/chat/completions`,
+        'prompt',
+        'invalid_value',
+      );
+    }
     const text = typeof p.prompt === 'string' ? p.prompt : tok.decode(ids, { skipSpecialTokens: false });
     const open = text.lastIndexOf(THINK_OPEN);
     return this.checkPrompt({
