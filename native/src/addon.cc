@@ -341,6 +341,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   const dnnl_version_t* v = dnnl_version();
   o.Set("onednn", std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch));
   o.Set("isa", (int)dnnl_get_effective_cpu_isa());
+  o.Set("bf16Gemm", bf16_gemm_native() ? "onednn-bf16" : "f32-widened");
   return o;
 }
 

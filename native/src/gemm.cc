@@ -1,6 +1,10 @@
 // GEMM through oneDNN. float32 uses dnnl_sgemm (JIT AVX-512 kernels, OpenMP inside); small batched products run
 // one GEMM per thread instead, since each is too small to split. bfloat16 × bfloat16 → float32 uses a cached
-// oneDNN matmul primitive (the C API has no bf16 GEMM).
+// oneDNN matmul primitive (the C API has no bf16 GEMM) on CPUs with bf16 dot-product instructions (AVX512_BF16,
+// AMX). Without them oneDNN either has no bf16 matmul at all (AVX2: primitive creation fails) or emulates it
+// tens of times slower than sgemm (AVX-512 without BF16), so there the operands are widened to float32 (exact:
+// a bf16 is the top half of a float32) and run through sgemm — the same products, accumulated in float32.
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.h>
@@ -8,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "kernels.h"
 
@@ -84,8 +89,37 @@ Bf16Prim& get_prim(const Bf16Key& key, float alpha) {
 }
 }  // namespace
 
+bool bf16_gemm_native() {
+  // Respects ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA, so a lower ISA can be forced to reproduce another machine.
+  static const bool native = [] {
+    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa(), bf16 = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
+    return (isa & bf16) == bf16;
+  }();
+  return native;
+}
+
+namespace {
+// Operand p of a batched GEMM widened to float32: rows × cols values from src + p·stride (the layout kept).
+void widen(const uint16_t* src, float* dst, i64 count) {
+#pragma omp parallel for schedule(static) if (count > (1 << 16))
+  for (i64 i = 0; i < count; i++) {
+    const uint32_t bits = (uint32_t)src[i] << 16;
+    std::memcpy(dst + i, &bits, sizeof(float));
+  }
+}
+}  // namespace
+
 void matmul_bf16(const uint16_t* a, const uint16_t* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta) {
   if (beta != 0.f && beta != 1.f) throw std::runtime_error("bf16 matmul supports beta 0 or 1");
+  if (!bf16_gemm_native()) {
+    // Widen the operands once (batch-broadcast ones, stride 0, only once) and run the float32 path.
+    const i64 na = (aB == 0 ? 1 : batch) * m * k, nb = (bB == 0 ? 1 : batch) * k * n;
+    std::vector<float> fa((size_t)na), fb((size_t)nb);
+    for (i64 p = 0; p < (aB == 0 ? 1 : batch); p++) widen(a + p * aB, fa.data() + p * m * k, m * k);
+    for (i64 p = 0; p < (bB == 0 ? 1 : batch); p++) widen(b + p * bB, fb.data() + p * k * n, k * n);
+    matmul_f32(fa.data(), fb.data(), out, batch, m, n, k, ta, tb, aB == 0 ? 0 : m * k, bB == 0 ? 0 : k * n, alpha, beta);
+    return;
+  }
   SignalGuard guard;
   Bf16Prim& p = get_prim({m, n, k, ta, tb, beta == 1.f}, alpha);
   stream s(cpu_engine());

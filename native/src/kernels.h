@@ -41,6 +41,8 @@ void cross_entropy_bwd_f32(const float* logits, const int32_t* t, const float* w
 // gemm.cc
 void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta);
 void matmul_bf16(const uint16_t* a, const uint16_t* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta);
+// Whether bf16 GEMMs run on oneDNN's bf16 kernels (AVX512_BF16 / AMX) or are widened to float32 sgemm.
+bool bf16_gemm_native();
 
 // attention.cc
 struct AttnArgs {

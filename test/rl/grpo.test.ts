@@ -13,6 +13,7 @@ import {
 } from '../../src/rl/grpo.js';
 import { ToyPolicy } from '../../src/rl/toy.js';
 import type { PolicyItem } from '../../src/rl/types.js';
+import { maxRelDiff } from '../helpers/close.js';
 
 const leaf = (vals: number[], shape: number[]): Tensor => fromArray(Float32Array.from(vals), shape).requireGrad();
 
@@ -285,11 +286,16 @@ describe('with a real policy', () => {
       return policy.parameters().map((p) => Float32Array.from(p.grad!.toFloat32()));
     });
 
-  it('micro-batches sum to exactly the full mini-batch gradient', () => {
+  it('micro-batches sum to the full mini-batch gradient (to float32 rounding)', () => {
     for (const mode of ['seq-mean-token-mean', 'token-mean'] as const) {
       const full = gradOf([[0, 1, 2, 3]], mode);
       const split = gradOf([[0, 2], [3], [1]], mode);
-      for (const [i, g] of full.entries()) for (const [j, x] of g.entries()) expect(split[i]![j]).toBeCloseTo(x, 6);
+      // The same terms summed in another order: equal up to rounding relative to the gradient's scale (an absolute
+      // 5e-7 failed by 5.4e-7 on AVX-512 CPUs whose GEMM kernels order the sums differently).
+      for (const [i, g] of full.entries()) {
+        expect(g.some((x) => x !== 0)).toBe(true);
+        expect(maxRelDiff(split[i]!, g), `parameter ${i} (${mode})`).toBeLessThan(1e-5);
+      }
     }
   });
 

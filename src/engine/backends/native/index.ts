@@ -97,8 +97,12 @@ class NativeBackend implements Backend {
     return dtype === 'float32';
   }
 
-  info(): { threads: number; onednn: string; isa: number } {
-    return this.n.info!() as { threads: number; onednn: string; isa: number };
+  /**
+   * threads, oneDNN version, effective ISA (dnnl_cpu_isa_t) and how bf16 GEMMs run: `onednn-bf16` on CPUs with
+   * bf16 dot products (AVX512_BF16, AMX), `f32-widened` (operands widened, float32 sgemm) elsewhere.
+   */
+  info(): { threads: number; onednn: string; isa: number; bf16Gemm: 'onednn-bf16' | 'f32-widened' } {
+    return this.n.info!() as { threads: number; onednn: string; isa: number; bf16Gemm: 'onednn-bf16' | 'f32-widened' };
   }
 
   setThreads(n: number): number {
