@@ -10,12 +10,32 @@
 import { type Complexish, type MathValue, normalizeText, type RelOp } from './value.js';
 
 export interface CompareOptions {
-  /** Relative tolerance for numbers (default 1e-6). */
+  /**
+   * Relative tolerance (default 1e-6 for evaluated expressions). Decimals are compared by `floatRounding` unless a
+   * tolerance is given here, in which case either rule accepts; integers are exact unless it is given.
+   */
   relTol?: number;
   /** Absolute tolerance near zero (default 1e-9). */
   absTol?: number;
   /** Accept `25%` vs `0.25` and `25%` vs `25` (default true). */
   percentVariants?: boolean;
+  /**
+   * Decimal places at which two numbers that are not both integers also count as equal when they round to the same
+   * value (default 6): `1/3` = `0.333333`, and at 2 places `2/3` = `0.67`. Applies inside tuples, sets and matrices.
+   */
+  floatRounding?: number;
+  /** Variable names matter (default true); false maps the answer's variables onto the reference's by position. */
+  strictVariables?: boolean;
+  /** A one-element set `{3}` matches its element `3`, either way round (default true). */
+  setMatchesElement?: boolean;
+  /** A relation may be written with its sides swapped: `3 = x` ≡ `x = 3`, `a > b` ≡ `b < a` (default true). */
+  relationSwap?: boolean;
+  /**
+   * An answered relation may match a reference set or interval (`1 ≤ x ≤ 4` for `[1, 4]`; default false). A
+   * reference relation always accepts the set it describes; the reverse is off by default so that echoing the
+   * question's inequality is not rewarded as its solution.
+   */
+  relationAsSet?: boolean;
 }
 
 export interface Comparison {
@@ -45,19 +65,58 @@ interface Tol {
   rel: number;
   abs: number;
   pct: boolean;
+  /** Decimal places for the rounding rule, or -1 for none. */
+  round: number;
+  /** relTol was given: it also applies to decimals and integers. */
+  relGiven: boolean;
+  strictVars: boolean;
+  setElement: boolean;
+  swap: boolean;
+  relSet: boolean;
 }
 
 function tolOf(o: CompareOptions): Tol {
-  return { rel: o.relTol ?? 1e-6, abs: o.absTol ?? 1e-9, pct: o.percentVariants ?? true };
+  return {
+    rel: o.relTol ?? 1e-6,
+    abs: o.absTol ?? 1e-9,
+    pct: o.percentVariants ?? true,
+    round: o.floatRounding ?? 6,
+    relGiven: o.relTol !== undefined,
+    strictVars: o.strictVariables ?? true,
+    setElement: o.setMatchesElement ?? true,
+    swap: o.relationSwap ?? true,
+    relSet: o.relationAsSet ?? false,
+  };
 }
 
-export function closeEnough(a: number, b: number, t: Tol): boolean {
+/** Relative / absolute tolerance of a number comparison (`pct` is read by callers that do percent variants). */
+export interface NumTol {
+  rel: number;
+  abs: number;
+  pct?: boolean;
+}
+
+export function closeEnough(a: number, b: number, t: NumTol): boolean {
   if (a === b) return true;
   if (!Number.isFinite(a) || !Number.isFinite(b)) return false;
   return Math.abs(a - b) <= Math.max(t.abs, t.rel * Math.max(Math.abs(a), Math.abs(b)));
 }
 
-function closeComplex(a: Complexish, b: Complexish, t: Tol): boolean {
+/** `x` rounded half away from zero to `d` places, after removing binary noise (`0.665` stays 0.665, not 0.66499…). */
+function roundTo(x: number, d: number): number {
+  const clean = Number(x.toPrecision(15));
+  const f = 10 ** d;
+  return (Math.sign(clean) * Math.round(Math.abs(clean) * f)) / f;
+}
+
+/** Equal at `d` decimal places (the configured rounding), or within a tolerance the caller gave. */
+function numbersAgree(a: number, b: number, t: Tol): boolean {
+  if (a === b || (t.relGiven && closeEnough(a, b, t))) return true;
+  if (t.round < 0 || !Number.isFinite(a) || !Number.isFinite(b)) return false;
+  return roundTo(a, t.round) === roundTo(b, t.round);
+}
+
+function closeComplex(a: Complexish, b: Complexish, t: NumTol): boolean {
   return closeEnough(a.re, b.re, t) && closeEnough(a.im, b.im, t);
 }
 
@@ -67,19 +126,35 @@ export function compareValues(pred: MathValue, gold: MathValue, opts: CompareOpt
 }
 
 function cmp(p: MathValue, g: MathValue, t: Tol): Comparison {
-  // `x = 3` against `3` (either side): an assignment to a single variable is its value.
-  if (p.kind === 'relation' && g.kind !== 'relation') {
-    const v = assignedValue(p);
-    if (v) return cmp(v, g, t);
-    return { equal: false, path: 'relation', detail: 'relation against a value' };
+  // Opt-in: an answered inequality for a reference interval or union (`relationAsSet`).
+  if (t.relSet && p.kind === 'relation' && (g.kind === 'union' || isInterval(g) || g.kind === 'empty')) {
+    const set = relationAsSet(p);
+    if (set) return cmp(set, g, t);
   }
+  // A relation against a value (either side): an assignment or chain of equalities is its value.
+  if (p.kind === 'relation' && g.kind !== 'relation') return relationAgainstValue(p, g, t);
+  if (g.kind === 'relation') g = collapseChain(g);
   if (g.kind === 'relation' && p.kind !== 'relation') {
     const v = assignedValue(g);
     if (v) return cmp(p, v, t);
-    // A chained inequality reference `1 < x < 2` accepts the interval `(1, 2)` (not the reverse: echoing guard).
-    const iv = inequalityAsInterval(g);
-    if (iv && p.kind === 'seq') return cmp(p, iv, t);
+    // A reference inequality accepts the interval it describes (`1 < x < 2` ← `(1, 2)`); not the reverse by default.
+    const set = relationAsSet(g);
+    if (set && (p.kind === 'seq' || p.kind === 'union' || p.kind === 'empty')) return cmp(p, set, t);
     return { equal: false, path: 'relation', detail: 'value against a relation' };
+  }
+  // One-element sets against their element.
+  if (t.setElement) {
+    if (g.kind === 'seq' && g.open === '{' && g.items.length === 1 && p.kind !== 'seq') return cmp(p, g.items[0]!, t);
+    if (p.kind === 'seq' && p.open === '{' && p.items.length === 1 && g.kind !== 'seq') return cmp(p.items[0]!, g, t);
+  }
+  // Solutions written as relations (`x < 1 or x > 2`) against a union or interval reference, and the reverse.
+  if (g.kind === 'seq' && g.open === '' && (p.kind === 'union' || isInterval(p))) {
+    const u = listAsUnion(g);
+    if (u) return cmp(p, u, t);
+  }
+  if (t.relSet && p.kind === 'seq' && p.open === '' && (g.kind === 'union' || isInterval(g))) {
+    const u = listAsUnion(p);
+    if (u) return cmp(u, g, t);
   }
 
   switch (g.kind) {
@@ -95,6 +170,7 @@ function cmp(p: MathValue, g: MathValue, t: Tol): Comparison {
     case 'seq':
       if (p.kind === 'seq') return cmpSeq(p, g, t);
       if (p.kind === 'pm') return cmpSeq(expandPm(p), g, t);
+      if (p.kind === 'union' && g.items.length === 1 && g.open === '') return cmp(p, g.items[0]!, t);
       if (p.kind === 'text') return { equal: null, path: 'text' };
       return { equal: false, path: 'kind', detail: `${p.kind} against a sequence` };
     case 'pm':
@@ -106,18 +182,19 @@ function cmp(p: MathValue, g: MathValue, t: Tol): Comparison {
       return unordered(p.parts, g.parts, t, 'union');
     }
     case 'matrix': {
-      if (p.kind !== 'matrix') return { equal: false, path: 'kind', detail: `${p.kind} against a matrix` };
-      if (p.rows.length !== g.rows.length || p.rows[0]!.length !== g.rows[0]!.length)
+      const pm = p.kind === 'matrix' ? p : asMatrix(p);
+      if (!pm) return { equal: false, path: 'kind', detail: `${p.kind} against a matrix` };
+      if (pm.rows.length !== g.rows.length || pm.rows[0]!.length !== g.rows[0]!.length)
         return { equal: false, path: 'matrix', detail: 'shape differs' };
       for (let r = 0; r < g.rows.length; r++)
         for (let c = 0; c < g.rows[r]!.length; c++) {
-          const e = cmp(p.rows[r]![c]!, g.rows[r]![c]!, t);
+          const e = cmp(pm.rows[r]![c]!, g.rows[r]![c]!, t);
           if (e.equal !== true) return { equal: e.equal, path: 'matrix', detail: `entry (${r + 1},${c + 1})` };
         }
       return { equal: true, path: 'matrix' };
     }
     case 'relation':
-      if (p.kind === 'relation') return cmpRelation(p, g, t);
+      if (p.kind === 'relation') return cmpRelation(collapseChain(p), g, t);
       return { equal: false, path: 'relation' };
     case 'empty':
       return { equal: p.kind === 'empty', path: 'empty' };
@@ -130,19 +207,79 @@ function cmp(p: MathValue, g: MathValue, t: Tol): Comparison {
   }
 }
 
+/** A column or row vector written as a tuple matches a one-column / one-row matrix. */
+function asMatrix(v: MathValue): Extract<MathValue, { kind: 'matrix' }> | null {
+  if (v.kind !== 'seq' || (v.open !== '(' && v.open !== '[') || v.items.length === 0) return null;
+  if (v.items.some((it) => it.kind === 'seq' || it.kind === 'matrix')) return null;
+  return { kind: 'matrix', rows: v.items.map((it) => [it]) };
+}
+
+function isInterval(v: MathValue): boolean {
+  return v.kind === 'seq' && v.items.length === 2 && (v.open === '(' || v.open === '[') && v.close !== '}';
+}
+
+type Relation = Extract<MathValue, { kind: 'relation' }>;
+
+/** `y = 2 + 2 + 3 = 7` → `y = 7`: a chain of equalities keeps its first and last term. */
+function collapseChain(r: Relation): Relation {
+  if (r.ops.length < 2 || !r.ops.every((o) => o === '=' || o === '≈')) return r;
+  return { kind: 'relation', ops: ['='], terms: [r.terms[0]!, r.terms[r.terms.length - 1]!] };
+}
+
+/**
+ * A term that only names the quantity: symbols without numbers (`x`, `PQ`, `|AB|`, `S_1:S_2`), a tuple of them
+ * (`(a, b)`), or words and unknown function names (`g(t)`, `Area`). Dropped for the value it is equated with.
+ */
+function isLabel(v: MathValue): boolean {
+  if (v.kind === 'expr') return !/\d/.test(v.src.replace(/_[A-Za-z0-9]+/g, ''));
+  if (v.kind === 'seq') return v.open !== '{' && v.items.length > 0 && v.items.every(isLabel);
+  return v.kind === 'text';
+}
+
+/**
+ * A relation answered for a value reference. Equalities (and `≈`) give their value: the last term, or the first
+ * when only the last one is a label (`y = 2+2+3 = 7` → 7, `(a, b) = (1, 4)` → (1, 4), `g(t) = 5` → 5, `5 = x` → 5).
+ * After `≈`, the exact value before it also counts when the approximation agrees with it at its own printed
+ * precision (`7/3 ≈ 2.33` answers 7/3, `7/3 ≈ 2.5` does not). Inequalities never give a value.
+ */
+function relationAgainstValue(p: Relation, g: MathValue, t: Tol): Comparison {
+  if (!p.ops.every((o) => o === '=' || o === '≈'))
+    return { equal: false, path: 'relation', detail: 'relation against a value' };
+  const terms = p.terms;
+  const n = terms.length - 1;
+  const pick = isLabel(terms[n]!) && !isLabel(terms[0]!) ? 0 : n;
+  const byValue = cmp(terms[pick]!, g, t);
+  if (byValue.equal === true || pick !== n) return byValue;
+  const k = p.ops.lastIndexOf('≈');
+  if (k >= 0 && k + 1 === n) {
+    const exact = cmp(terms[k]!, g, t);
+    if (exact.equal === true && approxAgrees(terms[k]!, terms[n]!)) return { equal: true, path: 'relation:approx' };
+  }
+  return byValue;
+}
+
+function approxAgrees(exact: MathValue, approx: MathValue): boolean {
+  if (approx.kind !== 'number' || exact.kind !== 'number') return false;
+  const d = approx.decimals ?? 0;
+  return roundTo(exact.value, d) === roundTo(approx.value, d);
+}
+
 function cmpNumbers(
   p: Extract<MathValue, { kind: 'number' }>,
   g: Extract<MathValue, { kind: 'number' }>,
   t: Tol,
 ): Comparison {
   if (p.int !== undefined && g.int !== undefined && p.percent === g.percent)
-    return { equal: p.int === g.int, path: 'int' };
-  if (p.percent === g.percent) return { equal: closeEnough(p.value, g.value, t), path: 'number' };
+    return { equal: p.int === g.int || (t.relGiven && closeEnough(p.value, g.value, t)), path: 'int' };
+  // The rounding rule applies when a side was written as a decimal (as graders round floats, not fractions).
+  const decimal = p.decimals !== undefined || g.decimals !== undefined;
+  const same = (a: number, b: number) => (decimal ? numbersAgree(a, b, t) : closeEnough(a, b, t));
+  if (p.percent === g.percent) return { equal: same(p.value, g.value), path: 'number' };
   if (!t.pct) return { equal: false, path: 'number', detail: 'percent mismatch' };
   // One side has `%`: accept the same digits, or the fraction.
   const pct = p.percent ? p.value : g.value;
   const other = p.percent ? g.value : p.value;
-  return { equal: closeEnough(pct, other, t) || closeEnough(pct / 100, other, t), path: 'percent' };
+  return { equal: same(pct, other) || same(pct / 100, other), path: 'percent' };
 }
 
 function valueAt(v: MathValue, scope: Record<string, number>): Complexish | null {
@@ -166,20 +303,33 @@ function scopes(vars: string[]): Array<Record<string, number>> {
 }
 
 function cmpExpr(p: MathValue, g: MathValue, t: Tol): Comparison {
-  const vars = [...new Set([...varsOf(p), ...varsOf(g)])];
+  const gv = varsOf(g);
+  let pv = varsOf(p);
+  // Lenient variable names: the answer's variables, in sorted order, stand for the reference's.
+  let rename: Map<string, string> | null = null;
+  if (!t.strictVars && pv.length === gv.length && pv.some((v, i) => v !== gv[i])) {
+    rename = new Map(pv.map((v, i) => [v, gv[i]!]));
+    pv = gv;
+  }
+  const vars = [...new Set([...pv, ...gv])];
   // Percent on expressions: scale like numbers do.
   const pScale = p.kind === 'expr' && p.percent ? 0.01 : 1;
   const gScale = g.kind === 'expr' && g.percent ? 0.01 : 1;
   let valid = 0;
   // Evaluation differences accumulate: allow a looser tolerance than literal numbers, still far below any real error.
-  const et: Tol = { rel: Math.max(t.rel, 1e-9), abs: Math.max(t.abs, 1e-9), pct: t.pct };
+  const et = { rel: Math.max(t.rel, 1e-9), abs: Math.max(t.abs, 1e-9) };
   for (const scope of scopes(vars)) {
-    const a = valueAt(p, scope);
+    const pScope = rename ? renamed(scope, rename) : scope;
+    const a = valueAt(p, pScope);
     const b = valueAt(g, scope);
     const aBad = !a || !Number.isFinite(a.re) || !Number.isFinite(a.im);
     const bBad = !b || !Number.isFinite(b.re) || !Number.isFinite(b.im);
     if (aBad && bBad) continue;
-    if (aBad !== bBad) return { equal: false, path: 'expr', detail: 'defined at different points' };
+    if (vars.length > 0) {
+      // Compare on the real domain: a point where either side is undefined or not real says nothing
+      // (`x^{3/4}` and `\sqrt[4]{x^3}` agree wherever both are real numbers).
+      if (aBad || bBad || Math.abs(a!.im) > 1e-12 || Math.abs(b!.im) > 1e-12) continue;
+    } else if (aBad !== bBad) return { equal: false, path: 'expr', detail: 'defined at different points' };
     const as = { re: a!.re * pScale, im: a!.im * pScale };
     const bs = { re: b!.re * gScale, im: b!.im * gScale };
     if (!closeComplex(as, bs, et)) return { equal: false, path: 'expr', detail: `differs at ${JSON.stringify(scope)}` };
@@ -188,6 +338,12 @@ function cmpExpr(p: MathValue, g: MathValue, t: Tol): Comparison {
   }
   if (valid === 0 || (vars.length > 0 && valid < 3)) return { equal: null, path: 'expr', detail: 'not evaluable' };
   return { equal: true, path: vars.length ? 'expr' : 'number' };
+}
+
+function renamed(scope: Record<string, number>, rename: Map<string, string>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [from, to] of rename) out[from] = scope[to]!;
+  return out;
 }
 
 function expandPm(v: Extract<MathValue, { kind: 'pm' }>): Extract<MathValue, { kind: 'seq' }> {
@@ -206,8 +362,11 @@ function expandPm(v: Extract<MathValue, { kind: 'pm' }>): Extract<MathValue, { k
 
 function cmpSeq(p: Extract<MathValue, { kind: 'seq' }>, g: Extract<MathValue, { kind: 'seq' }>, t: Tol): Comparison {
   const unorderedKinds = (o: string) => o === '{' || o === '';
+  const tuple = (v: Extract<MathValue, { kind: 'seq' }>) => v.open === '(' && v.close === ')' && v.items.length > 1;
   if (unorderedKinds(g.open) && unorderedKinds(p.open)) return unordered(p.items, g.items, t, 'set');
-  if (p.open !== g.open || p.close !== g.close)
+  // A tuple answered for a list or set of values matches in any order; a list answered for a tuple in order.
+  if (unorderedKinds(g.open) && tuple(p)) return unordered(p.items, g.items, t, 'set');
+  if (!(p.open === '' && tuple(g)) && (p.open !== g.open || p.close !== g.close))
     return { equal: false, path: 'seq', detail: `brackets ${p.open}${p.close} against ${g.open}${g.close}` };
   if (p.items.length !== g.items.length) return { equal: false, path: 'seq', detail: 'length differs' };
   let undecided = false;
@@ -246,19 +405,77 @@ function unordered(ps: MathValue[], gs: MathValue[], t: Tol, path: string): Comp
   return { equal: undecided ? null : true, path };
 }
 
-const FLIP: Record<RelOp, RelOp> = { '=': '=', '!=': '!=', '<': '>', '>': '<', '<=': '>=', '>=': '<=' };
+const FLIP: Record<RelOp, RelOp> = { '=': '=', '!=': '!=', '≈': '≈', '<': '>', '>': '<', '<=': '>=', '>=': '<=' };
 
-function assignedValue(r: Extract<MathValue, { kind: 'relation' }>): MathValue | null {
-  if (r.ops.length !== 1 || r.ops[0] !== '=') return null;
+/** The value a reference equality assigns: `x = 3` → 3, `3 = x` → 3, `(a, b) = (1, 4)` → (1, 4). */
+function assignedValue(r: Relation): MathValue | null {
+  if (r.ops.length !== 1 || (r.ops[0] !== '=' && r.ops[0] !== '≈')) return null;
   const [l, rr] = r.terms as [MathValue, MathValue];
-  const isVar = (v: MathValue) =>
-    v.kind === 'expr' && v.vars.length === 1 && /^[A-Za-z](?:_\w+)?$|^[a-z]+$/.test(v.src.trim());
-  if (isVar(l) && !isVar(rr)) return rr;
-  if (isVar(rr) && !isVar(l)) return l;
+  if (isLabel(l)) return rr;
+  if (isLabel(rr)) return l;
   return null;
 }
 
-function inequalityAsInterval(r: Extract<MathValue, { kind: 'relation' }>): MathValue | null {
+/** The variable side of a one-variable inequality (`x`, `t`), or null. */
+function isVariable(v: MathValue): boolean {
+  return v.kind === 'expr' && v.vars.length === 1 && /^\s*[A-Za-z](?:_[A-Za-z0-9]+)?\s*$|^\s*[a-z]+\s*$/.test(v.src);
+}
+
+const INF: MathValue = { kind: 'number', value: Number.POSITIVE_INFINITY, percent: false };
+const NEG_INF: MathValue = { kind: 'number', value: Number.NEGATIVE_INFINITY, percent: false };
+
+/**
+ * The set a one-variable relation describes: `x < 3` → (-∞, 3), `x ≥ 2` → [2, ∞), `1 < x ≤ 2` → (1, 2],
+ * `x ≠ 2` → (-∞, 2) ∪ (2, ∞); null for anything else.
+ */
+function relationAsSet(r: Relation): MathValue | null {
+  if (r.ops.length === 2) return inequalityAsInterval(r);
+  if (r.ops.length !== 1) return null;
+  let [a, b] = r.terms as [MathValue, MathValue];
+  let op = r.ops[0]!;
+  if (isVariable(b) && !isVariable(a)) {
+    [a, b] = [b, a];
+    op = FLIP[op];
+  }
+  if (!isVariable(a) || isVariable(b)) return null;
+  switch (op) {
+    case '<':
+      return { kind: 'seq', open: '(', close: ')', items: [NEG_INF, b] };
+    case '<=':
+      return { kind: 'seq', open: '(', close: ']', items: [NEG_INF, b] };
+    case '>':
+      return { kind: 'seq', open: '(', close: ')', items: [b, INF] };
+    case '>=':
+      return { kind: 'seq', open: '[', close: ')', items: [b, INF] };
+    case '!=':
+      return {
+        kind: 'union',
+        parts: [
+          { kind: 'seq', open: '(', close: ')', items: [NEG_INF, b] },
+          { kind: 'seq', open: '(', close: ')', items: [b, INF] },
+        ],
+      };
+    default:
+      return null;
+  }
+}
+
+/** `x < 1 or x > 2` (a list of one-variable relations) as the union of their sets. */
+function listAsUnion(v: Extract<MathValue, { kind: 'seq' }>): MathValue | null {
+  const parts: MathValue[] = [];
+  for (const it of v.items) {
+    if (it.kind === 'seq' && isInterval(it)) parts.push(it);
+    else if (it.kind === 'relation') {
+      const set = relationAsSet(it);
+      if (!set) return null;
+      if (set.kind === 'union') parts.push(...set.parts);
+      else parts.push(set);
+    } else return null;
+  }
+  return parts.length === 1 ? parts[0]! : { kind: 'union', parts };
+}
+
+function inequalityAsInterval(r: Relation): MathValue | null {
   if (r.ops.length !== 2) return null;
   const [a, b] = r.ops as [RelOp, RelOp];
   const asc = (a === '<' || a === '<=') && (b === '<' || b === '<=');
@@ -296,6 +513,7 @@ function cmpRelation(
   // Orient the prediction like the reference (a > b ≡ b < a).
   let pp = p;
   if (p.ops.some((o, i) => o !== g.ops[i])) {
+    if (!t.swap) return { equal: false, path: 'relation', detail: 'operators differ (relationSwap is off)' };
     const flipped = {
       kind: 'relation' as const,
       ops: [...p.ops].reverse().map((o) => FLIP[o]),
@@ -317,7 +535,8 @@ function cmpRelation(
         path: 'relation',
       };
     }
-    return proportional(dp, dg, g.ops[0] === '=' || g.ops[0] === '!=', t);
+    // With swapped sides allowed, an (in)equation may be written either way round (a factor of −1).
+    return proportional(dp, dg, t.swap && (g.ops[0] === '=' || g.ops[0] === '!=' || g.ops[0] === '≈'), t);
   }
   for (let i = 0; i < g.terms.length; i++) {
     const e = cmp(pp.terms[i]!, g.terms[i]!, t);

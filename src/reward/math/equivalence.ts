@@ -5,11 +5,14 @@
  */
 import { simplify } from 'mathjs';
 import { type CompareOptions, type Comparison, compareValues } from './compare.js';
+import { extractAnswer, extractChoice, hedgeIn } from './extract.js';
+import { hasAmbiguousComma } from './surface.js';
 import {
   DEFAULT_LIMITS,
   LatexError,
   type MathValue,
   type ParseLimits,
+  type ParseMode,
   parseMathValue,
   TooComplexError,
 } from './value.js';
@@ -23,6 +26,11 @@ export interface MathCheckOptions extends CompareOptions {
   goldCache?: boolean;
   /** Try mathjs `simplify(pred − gold) = 0` when evaluation cannot decide (worker only: it can be slow). */
   symbolic?: boolean;
+  /**
+   * Find the final answer when a side is a worked solution or a sentence (default true): last box, then a
+   * final-answer phrase, then the last math span, then the last number (see extract.ts).
+   */
+  extract?: boolean;
 }
 
 export interface MathCheck extends Comparison {
@@ -32,44 +40,116 @@ export interface MathCheck extends Comparison {
   parseError?: string;
 }
 
+interface Side {
+  /** The text that was parsed (the extracted answer, or the whole input). */
+  text: string;
+  value: MathValue;
+  /** A hedge in the sentence the answer came from. */
+  hedge?: string;
+}
+
 const GOLD_CACHE_SIZE = 4096;
-const goldCache = new Map<string, MathValue>();
+const goldCache = new Map<string, Side>();
+
+/** Two or more plain words in a row: a sentence, not a formula (`5 square units` and `It is 5` both count). */
+export function looksLikeProse(s: string): boolean {
+  let run = 0;
+  for (const w of s.split(/\s+/, 400)) {
+    if (w.length >= 2 && /^[A-Za-z]+[.,:;!?]?$/.test(w) && !/^(?:and|or)$/i.test(w)) {
+      if (++run >= 2) return true;
+    } else run = 0;
+  }
+  return false;
+}
+
+/** Reads one side: the whole input when it is a formula, else the answer extracted from the prose. */
+function readSide(raw: string, limits: ParseLimits, extract: boolean, mode: ParseMode, gold: string): Side {
+  const boxed = raw.includes('\\boxed') || raw.includes('\\fbox');
+  const long = raw.length > limits.maxLength;
+  if (extract && (boxed || long || looksLikeProse(raw))) {
+    const ex = extractAnswer(raw);
+    if (ex) {
+      const hedge = ex.how === 'box' ? undefined : (hedgeIn(ex.context, gold) ?? undefined);
+      return { text: ex.answer, value: parseMathValue(ex.answer, limits, mode), hedge };
+    }
+  }
+  const value = parseMathValue(raw, limits, mode);
+  if (extract && value.kind === 'text') {
+    const ex = extractAnswer(raw);
+    if (ex && ex.answer !== raw.trim()) {
+      const hedge = hedgeIn(ex.context, gold) ?? undefined;
+      return { text: ex.answer, value: parseMathValue(ex.answer, limits, mode), hedge };
+    }
+  }
+  return { text: raw, value };
+}
+
+const CHOICE_RE = /^(?:\\text(?:bf)?\{)?\(?([A-J])\)?\}?$/;
 
 export function checkMath(pred: string, gold: string, opts: MathCheckOptions = {}): MathCheck {
   const limits = opts.limits ?? DEFAULT_LIMITS;
-  let g: MathValue;
+  const extract = opts.extract ?? true;
+  // A multiple-choice reference: the answer's choice letter, wherever the prose puts it.
+  const choice = extract && gold.length < 40 ? CHOICE_RE.exec(gold.trim()) : null;
+  if (choice) {
+    const letter = extractChoice(pred);
+    if (letter === '') return { equal: false, path: 'choice', detail: 'several choices' };
+    if (letter !== null) return { equal: letter === choice[1], path: 'choice' };
+  }
+  let g: Side;
   const useCache = (opts.goldCache ?? true) && limits === DEFAULT_LIMITS;
-  const cached = useCache ? goldCache.get(gold) : undefined;
+  const key = `${extract ? 1 : 0}${gold}`;
+  const cached = useCache ? goldCache.get(key) : undefined;
   if (cached) g = cached;
   else {
     try {
-      g = parseMathValue(gold, limits);
+      g = readSide(gold, limits, extract, {}, '');
     } catch (e) {
       return failure(e, 'reference');
     }
     if (useCache) {
       if (goldCache.size >= GOLD_CACHE_SIZE) goldCache.delete(goldCache.keys().next().value!);
-      goldCache.set(gold, g);
+      goldCache.set(key, g);
     }
   }
-  let p: MathValue;
+  let p: Side;
   try {
-    p = parseMathValue(pred, limits);
+    p = readSide(pred, limits, extract, {}, gold);
   } catch (e) {
     return failure(e, 'answer');
   }
-  let c: Comparison;
+  if (p.hedge) return { equal: false, path: 'hedge', detail: p.hedge };
+  let c = compare(p.value, g.value, opts);
+  // A lone `1,2` reads as the decimal 1.2 first; when that fails, as the pair 1, 2.
+  if (c.equal !== true && (hasAmbiguousComma(p.text) || hasAmbiguousComma(g.text))) {
+    try {
+      const p2 = hasAmbiguousComma(p.text) ? parseMathValue(p.text, limits, { listComma: true }) : p.value;
+      const g2 = hasAmbiguousComma(g.text) ? parseMathValue(g.text, limits, { listComma: true }) : g.value;
+      const c2 = compare(p2, g2, opts);
+      if (c2.equal === true) c = c2;
+    } catch {
+      // keep the first reading's verdict
+    }
+  }
+  if (
+    c.equal === null &&
+    opts.symbolic &&
+    p.value.kind === 'expr' &&
+    (g.value.kind === 'expr' || g.value.kind === 'number')
+  ) {
+    const s = symbolicZero(p.value.src, g.value.kind === 'expr' ? g.value.src : String(g.value.value));
+    if (s !== null) return { equal: s, path: 'simplify' };
+  }
+  return c;
+}
+
+function compare(p: MathValue, g: MathValue, opts: CompareOptions): MathCheck {
   try {
-    c = compareValues(p, g, opts);
+    return compareValues(p, g, opts);
   } catch (e) {
     // Stack overflow on adversarial structure, or anything unexpected: undecided, never a crash.
     return { equal: null, path: 'error', parseError: `comparison failed: ${(e as Error).message}` };
   }
-  if (c.equal === null && opts.symbolic && p.kind === 'expr' && (g.kind === 'expr' || g.kind === 'number')) {
-    const s = symbolicZero(p.src, g.kind === 'expr' ? g.src : String(g.value));
-    if (s !== null) return { equal: s, path: 'simplify' };
-  }
-  return c;
 }
 
 function failure(e: unknown, side: string): MathCheck {

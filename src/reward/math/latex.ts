@@ -393,6 +393,13 @@ function convert(s: string, maxDepth: number, depth: number, f: LatexFlags): str
   return out;
 }
 
+/** The text so far ends with a digit, ignoring trailing spaces (a backwards scan: no regex over the whole output). */
+function endsWithDigit(s: string): boolean {
+  let i = s.length - 1;
+  while (i >= 0 && (s[i] === ' ' || s[i] === '\t' || s[i] === '\n')) i--;
+  return i >= 0 && s[i]! >= '0' && s[i]! <= '9';
+}
+
 function command(
   name: string,
   r: Reader,
@@ -409,16 +416,17 @@ function command(
       const a = sub(r.arg());
       const b = sub(r.arg());
       // `2\frac{1}{2}` is a mixed number (2½), the common reading in answers.
-      const mixed = /\d\s*$/.test(before) && /^\s*\d+\s*$/.test(a) && /^\s*\d+\s*$/.test(b);
+      const mixed = endsWithDigit(before) && /^\s*\d+\s*$/.test(a) && /^\s*\d+\s*$/.test(b);
       return `${mixed ? '+' : ''}((${a})/(${b}))`;
     }
     case 'sqrt': {
       r.skipSpaces();
       if (r.peek() === '[') {
         const n = sub(r.group('[', ']'));
-        return `nthRoot(${sub(r.arg())}, ${n})`;
+        return ` nthRoot(${sub(r.arg())}, ${n})`;
       }
-      return `sqrt(${sub(r.arg())})`;
+      // Leading space: `x\sqrt{x}` must not glue into the word `xsqrt`.
+      return ` sqrt(${sub(r.arg())})`;
     }
     case 'binom':
     case 'dbinom':
@@ -426,7 +434,7 @@ function command(
     case 'choose': {
       const n = sub(r.arg());
       const k = sub(r.arg());
-      return `combinations(${n}, ${k})`;
+      return ` combinations(${n}, ${k})`;
     }
     case 'log': {
       r.skipSpaces();
@@ -484,10 +492,12 @@ function command(
       return '{';
     case '}':
       return '}';
+    case '!':
+      // Negative thin space: it joins (`48,\!200` is one number).
+      return '';
     case ',':
     case ';':
     case ':':
-    case '!':
     case ' ':
       return ' ';
     case '\\':

@@ -8,6 +8,7 @@
 import { type MathNode, parse as mathParse } from 'mathjs';
 import { compileNode } from './evaluate.js';
 import { GREEK_LOWER, LatexError, type LatexFlags, latexToPlain } from './latex.js';
+import { joinDigitGroups, normalizeNumberToken, stripSurface } from './surface.js';
 
 export type Bracket = '(' | ')' | '[' | ']' | '{' | '}' | '';
 
@@ -17,7 +18,15 @@ export interface Complexish {
 }
 
 export type MathValue =
-  | { kind: 'number'; value: number /** exact when the literal was an integer */; int?: bigint; percent: boolean }
+  | {
+      kind: 'number';
+      value: number;
+      /** Exact when the literal was an integer. */
+      int?: bigint;
+      percent: boolean;
+      /** Digits after the decimal point when the value was written as a decimal literal (`2.33` → 2). */
+      decimals?: number;
+    }
   | {
       kind: 'expr';
       src: string;
@@ -33,7 +42,13 @@ export type MathValue =
   | { kind: 'empty' }
   | { kind: 'text'; text: string };
 
-export type RelOp = '=' | '<' | '<=' | '>' | '>=' | '!=';
+/** `≈` reads like `=` for chains (`7/3 ≈ 2.33`); the compare rules check the approximation separately. */
+export type RelOp = '=' | '<' | '<=' | '>' | '>=' | '!=' | '≈';
+
+export interface ParseMode {
+  /** Read a lone `1,2` as the pair 1, 2 instead of the decimal 1.2 (the second reading of an ambiguous comma). */
+  listComma?: boolean;
+}
 
 export interface ParseLimits {
   /** Longest plain text parsed in process (default 400 characters). */
@@ -77,55 +92,30 @@ const CONSTS = new Set(['pi', 'e', 'i', 'Infinity']);
 const GREEK = new Set(GREEK_LOWER);
 /** Short English words: an answer containing them is prose, not a product of single-letter variables. */
 const PROSE = new Set(
-  'or and to is the of no yes not are any all for but nor yet was its it be at by on if then than so as an'.split(' '),
+  (
+    'or and to is the of no yes not are any all for but nor yet was its it be at by on if then than so as an ' +
+    'we get has had can let our how why who one two six ten may see use you he she his her they us got'
+  ).split(' '),
 );
 const OPS = new Set(['add', 'subtract', 'multiply', 'divide', 'pow', 'unaryMinus', 'unaryPlus', 'factorial']);
 
-const NUMBER_RE = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const NUMBER_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const INT_RE = /^[+-]?\d+$/;
 const THOUSANDS_RE = /^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$/;
-const SCI_RE = /^([+-]?(?:\d+\.?\d*|\.\d+))\s*\*\s*10\s*\^\s*\(?\s*([+-]?\d+)\s*\)?$/;
+const SCI_RE = /^([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*\*\s*10\s*\^\s*\(?\s*([+-]?\d+)\s*\)?$/;
 
-/** Answer-level clean-up shared by every math-like verifier: LaTeX → plain, trailing period, `\text` units. */
+/** Answer-level clean-up shared by every math-like verifier: LaTeX → plain, trailing period, digit groups. */
 export function normalizeMathText(raw: string, flags?: LatexFlags): string {
   let s = raw.trim();
   if (s.length > 20_000) throw new TooComplexError(`answer too long (${s.length} characters)`);
   s = latexToPlain(s, {}, flags);
-  s = s.replace(/\s*\.$/, '').trim();
-  s = stripUnitWords(s);
-  return s;
-}
-
-/**
- * Unit and noun words after a number carry no mathematical content in math answers (`5 cm`, `12 square feet`,
- * `$3`, `4 apples`): the math verifier compares the number. Physics and chemistry parse units instead.
- */
-const UNIT_WORDS = new Set(
-  (
-    'cm mm km m meter meters metre metres inch inches in ft foot feet yard yards mile miles mph kg g gram grams ' +
-    'lb lbs pound pounds oz ounce ounces s sec second seconds min minute minutes h hr hrs hour hours day days week ' +
-    'weeks month months year years dollar dollars cent cents unit units square sq cubic degree degrees deg rad ' +
-    'radians liter liters litre litres ml l students people ways points cookies apples marbles items times ' +
-    'person persons children coins cards balls books pages boxes sides edges faces vertices numbers integers digits'
-  ).split(' '),
-);
-
-function stripUnitWords(s: string): string {
-  let t = s.replace(/^\$\s*(?=[-+\d.])/, '').replace(/(\d)\s*\$$/, '$1');
-  const m = /^(.*?[\d)}\]])\s+((?:[A-Za-z]+\s*(?:\^\(?\d\)?)?\s*)+)$/.exec(t);
-  if (
-    m &&
-    m[2]!
-      .trim()
-      .split(/\s+/)
-      .every((w) => UNIT_WORDS.has(w.replace(/\^.*$/, '').toLowerCase()))
-  )
-    t = m[1]!;
-  return t.trim();
+  s = s.trim();
+  if (s.endsWith('.')) s = s.slice(0, -1).trim();
+  return joinDigitGroups(s);
 }
 
 /** Parses raw answer text (LaTeX or plain) into a value. Throws TooComplexError / LatexError on limits. */
-export function parseMathValue(raw: string, limits: ParseLimits = DEFAULT_LIMITS): MathValue {
+export function parseMathValue(raw: string, limits: ParseLimits = DEFAULT_LIMITS, mode: ParseMode = {}): MathValue {
   // Plain numbers need no normalisation.
   if (raw.length < 40 && NUMBER_RE.test(raw)) return parseNumberLiteral(raw)!;
   const flags: LatexFlags = { degrees: false, percent: false, hadText: false, plusMinus: false };
@@ -133,7 +123,7 @@ export function parseMathValue(raw: string, limits: ParseLimits = DEFAULT_LIMITS
   if (plain.length > limits.maxLength)
     throw new TooComplexError(`answer too long for in-process math (${plain.length} > ${limits.maxLength})`);
   checkDepth(plain, limits.maxDepth);
-  return parsePlain(plain, limits);
+  return parsePlain(plain, limits, mode);
 }
 
 function checkDepth(s: string, max: number): void {
@@ -192,15 +182,32 @@ function closingIndex(s: string): number {
   return -1;
 }
 
-const REL_SEPS = ['<=', '>=', '!=', '==', '=', '<', '>'];
+const REL_SEPS = ['<=', '>=', '!=', '==', '=', '<', '>', '≈', '∈'];
+/** Top-level list separators: commas, semicolons, and the words `and` / `or` between values. */
+const LIST_SEPS = [',', ';', ' and ', ' or '];
+const CONNECTIVE_RE = /^(?:and|or)\s+/i;
 
-function parsePlain(s0: string, limits: ParseLimits): MathValue {
+function parsePlain(s0: string, limits: ParseLimits, mode: ParseMode): MathValue {
   let s = s0.trim().replace(/^["']|["']$/g, '');
   if (s === '') return { kind: 'text', text: '' };
-  if (s === '∅' || /^\{\s*\}$/.test(s) || /^(?:empty set|no solutions?|none)$/i.test(s)) return { kind: 'empty' };
+  if (s === '∅' || /^\{\s*\}$/.test(s) || /^(?:the )?(?:empty set|no solutions?|none)$/i.test(s))
+    return { kind: 'empty' };
+  // A leading approximation sign names the value that follows (`≈ 2.33`).
+  if (s[0] === '≈') s = s.slice(1).trim();
+
+  // Currency, units and percent words around a value; then a lone number in any grouping style.
+  const surface = stripSurface(s);
+  s = surface.text;
+  let percent = surface.percent;
+  if (s.endsWith('%') && !s.slice(0, -1).includes('%')) {
+    const t = normalizeNumberToken(s.slice(0, -1), mode.listComma);
+    if (t !== null) return parseNumberLiteral(t, true)!;
+  }
+  const token = normalizeNumberToken(s, mode.listComma);
+  if (token !== null) return parseNumberLiteral(token, percent)!;
 
   const union = splitTop(s, ['∪']);
-  if (union.parts.length > 1) return { kind: 'union', parts: union.parts.map((p) => parsePlain(p, limits)) };
+  if (union.parts.length > 1) return { kind: 'union', parts: union.parts.map((p) => parsePlain(p, limits, mode)) };
 
   // Bracketed sequences: sets, tuples, intervals, matrices.
   const first = s[0]!;
@@ -208,12 +215,14 @@ function parsePlain(s0: string, limits: ParseLimits): MathValue {
     const inner = s.slice(1, -1);
     const close = s[s.length - 1] as Bracket;
     if (first === '{') {
-      const items = splitTop(inner, [',', ';']).parts.filter((p) => p.trim() !== '');
-      return { kind: 'seq', open: '{', close: '}', items: items.map((p) => parsePlain(p, limits)) };
+      const items = splitTop(inner, LIST_SEPS)
+        .parts.map((p) => p.trim().replace(CONNECTIVE_RE, ''))
+        .filter((p) => p !== '');
+      return { kind: 'seq', open: '{', close: '}', items: items.map((p) => parsePlain(p, limits, mode)) };
     }
     const commas = splitTop(inner, [',', ';']);
     if (commas.parts.length > 1 && !THOUSANDS_RE.test(inner.trim())) {
-      const items = commas.parts.map((p) => parsePlain(p, limits));
+      const items = commas.parts.map((p) => parsePlain(p, limits, mode));
       if (first === '[' && items.length > 0 && items.every((it) => it.kind === 'seq' && it.open === '[')) {
         const rows = items.map((it) => (it as Extract<MathValue, { kind: 'seq' }>).items);
         if (rows.every((r) => r.length === rows[0]!.length)) return { kind: 'matrix', rows };
@@ -222,24 +231,31 @@ function parsePlain(s0: string, limits: ParseLimits): MathValue {
     }
     if (first === '[' && close === ']') {
       // `[x]` alone: a one-element list (or a 1×n matrix row); keep as a sequence.
-      return { kind: 'seq', open: '[', close: ']', items: [parsePlain(inner, limits)] };
+      return { kind: 'seq', open: '[', close: ']', items: [parsePlain(inner, limits, mode)] };
     }
   }
 
   if (THOUSANDS_RE.test(s)) s = s.replace(/,/g, '');
-  const list = splitTop(s, [',', ';']);
+  // Several values: `2, 5, and 11`, `8, 3 or 1`, `x = 3 or x = -3` (an unordered list).
+  const list = splitTop(s, LIST_SEPS);
   if (list.parts.length > 1) {
-    const items = list.parts.filter((p) => p.trim() !== '').map((p) => parsePlain(p, limits));
+    const items = list.parts
+      .map((p) => p.trim().replace(CONNECTIVE_RE, ''))
+      .filter((p) => p !== '')
+      .map((p) => parsePlain(p, limits, mode));
     return items.length === 1 ? items[0]! : { kind: 'seq', open: '', close: '', items };
   }
 
   const rel = splitTop(s, REL_SEPS);
   if (rel.parts.length > 1 && rel.parts.every((p) => p.trim() !== '')) {
-    return {
-      kind: 'relation',
-      ops: rel.used.map((o) => (o === '==' ? '=' : o) as RelOp),
-      terms: rel.parts.map((p) => parsePlain(p, limits)),
-    };
+    // `x ∈ [1, 4]`, `x ∈ {1, 2}`: membership names the set.
+    if (rel.used.length === 1 && rel.used[0] === '∈') return parsePlain(rel.parts[1]!, limits, mode);
+    if (!rel.used.includes('∈'))
+      return {
+        kind: 'relation',
+        ops: rel.used.map((o) => (o === '==' ? '=' : o) as RelOp),
+        terms: rel.parts.map((p) => parsePlain(p, limits, mode)),
+      };
   }
 
   const pm = splitTop(s, ['±', '∓']);
@@ -247,11 +263,19 @@ function parsePlain(s0: string, limits: ParseLimits): MathValue {
     const base =
       pm.parts[0]!.trim() === ''
         ? { kind: 'number' as const, value: 0, int: 0n, percent: false }
-        : parsePlain(pm.parts[0]!, limits);
-    return { kind: 'pm', base, delta: parsePlain(pm.parts[1]!, limits) };
+        : parsePlain(pm.parts[0]!, limits, mode);
+    return { kind: 'pm', base, delta: parsePlain(pm.parts[1]!, limits, mode) };
   }
 
-  let percent = false;
+  // A ratio `2:7` is the quotient (`S_1:S_2 = 2:7` keeps its right-hand side through the relation rules).
+  const ratio = splitTop(s, [':']);
+  if (ratio.parts.length === 2 && ratio.parts.every((p) => p.trim() !== '')) {
+    const [a, b] = ratio.parts.map((p) => p.trim()) as [string, string];
+    const na = normalizeNumberToken(a) ?? a;
+    const nb = normalizeNumberToken(b) ?? b;
+    return parseExpression(`(${na})/(${nb})`, false, limits);
+  }
+
   if (s.endsWith('%')) {
     percent = true;
     s = s.slice(0, -1).trim();
@@ -269,9 +293,10 @@ export function parseNumberLiteral(s: string, percent = false): MathValue | null
   const q = RATIONAL_RE.exec(t);
   if (q && balanced(t)) return { kind: 'number', value: Number(q[1]) / Number(q[2]), percent };
   if (NUMBER_RE.test(t)) {
-    return INT_RE.test(t)
-      ? { kind: 'number', value: Number(t), int: BigInt(t), percent }
-      : { kind: 'number', value: Number(t), percent };
+    if (INT_RE.test(t)) return { kind: 'number', value: Number(t), int: BigInt(t), percent };
+    const dot = t.indexOf('.');
+    const decimals = dot >= 0 && !/[eE]/.test(t) ? t.length - dot - 1 : undefined;
+    return { kind: 'number', value: Number(t), percent, ...(decimals !== undefined ? { decimals } : {}) };
   }
   const sci = SCI_RE.exec(t);
   if (sci) return { kind: 'number', value: Number(`${sci[1]}e${sci[2]}`), percent };
@@ -293,6 +318,7 @@ function prepareExpression(s0: string): string | null {
   if (s === null) return null;
   let out = '';
   let i = 0;
+  const powGroups: boolean[] = [];
   while (i < s.length) {
     const c = s[i]!;
     if (/[A-Za-z]/.test(c)) {
@@ -323,11 +349,14 @@ function prepareExpression(s0: string): string | null {
           }
         }
         if (s[k] !== '(') {
-          const m = /^(?:\d+\.?\d*|[A-Za-z](?![A-Za-z])|pi|[A-Za-z](?=\s))/.exec(s.slice(k));
+          // `sin 2x` is sin(2x): a number with one glued variable is the argument.
+          const m = /^(?:\d+(?:\.\d*)?(?:[A-Za-z](?![A-Za-z]))?|[A-Za-z](?![A-Za-z])|pi|[A-Za-z](?=\s))/.exec(
+            s.slice(k),
+          );
           if (!m) return null;
-          const arg = m[0];
+          const arg = m[0].replace(/^([\d.]+)([A-Za-z])$/, '$1 $2');
           out += power ? ` (${word}(${arg}))^(${power}) ` : ` ${word}(${arg}) `;
-          i = k + arg.length;
+          i = k + m[0].length;
           continue;
         }
         if (power) {
@@ -358,12 +387,38 @@ function prepareExpression(s0: string): string | null {
       }
       out += ` ${word.split('').join(' ')} `;
       i = j;
+      // `a(b + c)`: a variable before a bracket multiplies it (mathjs would read a call of `a`).
+      while (s[i] === ' ') i++;
+      if (s[i] === '(') out += '* ';
+      continue;
+    }
+    // A power followed by another factor (`r^(2) h`, `x^2 y`): mathjs would fold the factor into the exponent.
+    if (c === '(') powGroups.push(out.trimEnd().endsWith('^'));
+    else if (c === ')' && powGroups.pop() === true) {
+      out += c;
+      i++;
+      if (startsFactor(s, i)) out += ' * ';
+      continue;
+    } else if (c >= '0' && c <= '9' && out.trimEnd().endsWith('^')) {
+      let j = i;
+      while (j < s.length && /[\d.]/.test(s[j]!)) j++;
+      out += s.slice(i, j);
+      i = j;
+      if (startsFactor(s, i)) out += ' * ';
       continue;
     }
     out += c;
     i++;
   }
   return out;
+}
+
+/** The next non-space character starts a factor (a letter, a digit or an opening bracket). */
+function startsFactor(s: string, from: number): boolean {
+  let i = from;
+  while (s[i] === ' ') i++;
+  const c = s[i];
+  return c !== undefined && /[A-Za-z0-9(]/.test(c);
 }
 
 /** `|a|` → `abs(a)`: bars alternate open/close at the same bracket depth. */

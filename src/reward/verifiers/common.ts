@@ -4,7 +4,7 @@
  */
 
 import type { JudgeKind } from '../judge.js';
-import { checkMath, type MathCheck } from '../math/equivalence.js';
+import { checkMath, type MathCheck, type MathCheckOptions } from '../math/equivalence.js';
 import type { Verdict, VerifyContext } from '../types.js';
 
 export function pass(path: string, reason = 'matches the reference', score = 1): Verdict {
@@ -62,11 +62,8 @@ export async function judgeVerdict(
   };
 }
 
-export interface MathOptions {
-  relTol?: number;
-  absTol?: number;
-  percentVariants?: boolean;
-}
+/** The checker's options a verifier passes on (tolerances and the equivalence switches; see CompareOptions). */
+export type MathOptions = Omit<MathCheckOptions, 'limits' | 'goldCache' | 'symbolic'>;
 
 /** Math equivalence in process; inputs beyond the in-process limits go to the CAS pool (hard-killed on timeout). */
 export async function mathEquivalent(

@@ -119,8 +119,10 @@ describe('checkMath', () => {
     expect(checkMath('102', '100', { relTol: 1e-2 }).equal).toBe(false);
   });
 
-  it('leaves text against a number undecided, and reports limits', () => {
-    expect(checkMath('a number between 1 and 10', '5').equal).toBeNull();
+  it('leaves text against a number undecided, fails hedges, and reports limits', () => {
+    expect(checkMath('the golden ratio', '5').equal).toBeNull();
+    expect(checkMath('a number between 1 and 10', '5')).toMatchObject({ equal: false, path: 'hedge' });
+    expect(checkMath('a number between 1 and 10', '10')).toMatchObject({ equal: false, path: 'hedge' });
     const big = checkMath(`${'('.repeat(100)}1${')'.repeat(100)}`, '1');
     expect(big.equal).toBeNull();
     expect(big.tooComplex).toMatch(/nesting/);
