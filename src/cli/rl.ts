@@ -4,11 +4,13 @@
  * (offline pass@k of a model for the curriculum) and `init` (write a starting config).
  */
 import { writeFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { applyOverrides, PRESETS, parseRlConfig, type RlConfig, readConfigFile } from '../rl/config.js';
 import {
   filterRollouts,
+  formatCompare,
   formatCurves,
   formatRollouts,
   formatTiers,
@@ -248,21 +250,38 @@ Examples:
     .option('--domain <d>', 'only this domain (tiers of this domain)')
     .option('--every <n>', 'show every n-th step (default: about 25 rows)')
     .option('--tiers', 'show tier populations over time instead of curves')
+    .option(
+      '--compare <run>',
+      'another run to show side by side: forced-answer share, thinking tokens, pass rate (repeatable)',
+      collect,
+      [],
+    )
     .addHelpText(
       'after',
       `
 Examples:
   glmv rl curves runs/rl-toy
   glmv rl curves runs/rl-toy --domain stem --every 5
-  glmv rl curves runs/rl-toy --tiers`,
+  glmv rl curves runs/rl-toy --tiers
+  glmv rl curves runs/toy-off --compare runs/toy-forced   # thinking-length control off vs on (lengthControl)`,
     )
     .action(
-      guard((run: string, o: { domain?: string; every?: string; tiers?: boolean }) => {
+      guard((run: string, o: { domain?: string; every?: string; tiers?: boolean; compare: string[] }) => {
         const every = o.every !== undefined ? Number(o.every) : undefined;
         if (every !== undefined && !(Number.isInteger(every) && every > 0))
           throw new Error(`--every: expected a positive integer, got ${o.every}`);
         const rows = readMetrics(run);
         const opts = { ...(o.domain ? { domain: o.domain } : {}), ...(every ? { every } : {}) };
+        if (o.compare.length) {
+          if (o.tiers) throw new Error('--tiers and --compare cannot be combined');
+          const paths = [run, ...o.compare];
+          // Runs are named by their folder, or by the path given when two folders share a name.
+          const base = paths.map((p) => basename(resolve(p)));
+          const unique = new Set(base).size === base.length;
+          const runs = paths.map((p, i) => ({ name: unique ? base[i]! : p, rows: i ? readMetrics(p) : rows }));
+          console.log(formatCompare(runs, opts));
+          return;
+        }
         console.log(o.tiers ? formatTiers(rows, opts) : formatCurves(rows, opts));
       }),
     );

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { applyOverrides, readConfigFile as readUtilConfig } from '../util/config.js';
-import { KL_ESTIMATORS, LOSS_AGG_MODES } from './grpo.js';
+import { DR_GRPO_SCALES, KL_ESTIMATORS, LOSS_AGG_MODES } from './grpo.js';
+import { LENGTH_CONTROL_OFF, validateLengthControl } from './length.js';
 import { DEFAULT_CURRICULUM, DEFAULT_TIER_WEIGHTS, TIERS } from './rlcs.js';
 import { TOY_TASKS } from './toy.js';
 
@@ -64,6 +65,11 @@ const ServerSchema = z
     thinking: z.boolean().optional(),
     /** Fail the step when more than this share of requests errored (the server is down, not one bad prompt). */
     maxErrorShare: z.number().min(0).max(1).default(0.5),
+    /**
+     * The server is `glmv serve --weight-updates` (same API key): the trainer sends its weights before each step's
+     * rollouts and checks every response's policy_version, so rollouts stay on-policy (docs/serve.md).
+     */
+    onPolicy: z.boolean().default(false),
   })
   .strict();
 
@@ -151,6 +157,8 @@ const GrpoSchema = z
     lossAgg: z.enum(LOSS_AGG_MODES).default('seq-mean-token-mean'),
     /** Dr.GRPO's constant length (seq-mean-token-sum-norm); default maxThinkingTokens + maxAnswerTokens. */
     drGrpoLength: pos().optional(),
+    /** Dr.GRPO's scale: paper Σ/(B·L) (the Dr.GRPO paper's) or verl Σ/L (verl's agg_loss, B times larger). */
+    drGrpoScale: z.enum(DR_GRPO_SCALES).default('paper'),
     /** PPO epochs over each rollout batch, and optimizer steps (mini-batches) per epoch. */
     epochs: pos().default(1),
     miniBatches: pos().default(1),
@@ -177,6 +185,18 @@ const GrpoSchema = z
     betas: z.tuple([z.number(), z.number()]).default([0.9, 0.999]),
     warmupSteps: nonneg().default(0),
     maxGradNorm: z.number().positive().default(1),
+  })
+  .strict();
+
+/** Thinking-length control (src/rl/length.ts): a price on reaching the thinking budget; off by default. */
+const LengthControlSchema = z
+  .object({
+    /** Subtracted from the reward of a force-answered response. */
+    forcedPenalty: z.number().min(0).default(LENGTH_CONTROL_OFF.forcedPenalty),
+    /** DAPO soft overlong punishment over the last `overlongBuffer` thinking tokens of the budget; 0 = off. */
+    overlongBuffer: nonneg().default(LENGTH_CONTROL_OFF.overlongBuffer),
+    /** Penalty reached at the budget (DAPO's penalty_factor). */
+    overlongFactor: z.number().min(0).default(LENGTH_CONTROL_OFF.overlongFactor),
   })
   .strict();
 
@@ -213,6 +233,7 @@ export const RlConfigSchema = z
     batch: z.object({ prompts: pos() }).strict(),
     grpo: GrpoSchema.default(GrpoSchema.parse({})),
     expansion: ExpansionSchema.default(ExpansionSchema.parse({})),
+    lengthControl: LengthControlSchema.default(LengthControlSchema.parse({})),
     curriculum: CurriculumSchema.default(CurriculumSchema.parse({})),
     /** Reward routing: a file (YAML/JSON, see src/reward/config.ts) or the object inline. */
     reward: z.union([z.string(), z.record(z.string(), z.unknown())]).default({}),
@@ -253,6 +274,7 @@ export function parseRlConfig(input: unknown, where = 'rl config', purpose: 'tra
     throw new Error(
       `${where}: expansion.maxRolloutsPerStep (${c.expansion.maxRolloutsPerStep}) is below one step's training rollouts (${rolloutsPerStep})`,
     );
+  validateLengthControl(c.lengthControl, c.rollout.maxThinkingTokens, `${where}: lengthControl`);
   if (c.rollout.engine === 'server' && !c.rollout.server)
     throw new Error(`${where}: rollout.engine is server but rollout.server { baseURL, ... } is missing`);
   if (purpose === 'passk' && c.rollout.engine === 'server') return c;
@@ -264,9 +286,13 @@ export function parseRlConfig(input: unknown, where = 'rl config', purpose: 'tra
     throw new Error(
       `${where}: grpo.oldLogprobs rollout with the GLM engine needs rollout.temperature 1 (the generator reports untempered log-probs); use recompute`,
     );
-  if (g.oldLogprobs === 'rollout' && c.rollout.engine === 'server')
+  if (c.rollout.engine === 'server' && c.rollout.server?.onPolicy && !c.rollout.server.apiKeyEnv)
     throw new Error(
-      `${where}: grpo.oldLogprobs rollout needs sampler logprobs, which server rollouts do not return; use recompute`,
+      `${where}: rollout.server.onPolicy sends weights to the server, which needs its API key: set rollout.server.apiKeyEnv`,
+    );
+  if (g.oldLogprobs === 'rollout' && c.rollout.engine === 'server' && !c.rollout.server?.onPolicy)
+    throw new Error(
+      `${where}: grpo.oldLogprobs rollout needs sampler logprobs, which server rollouts return only with rollout.server.onPolicy; use recompute`,
     );
   if (c.policy.kind === 'toy') {
     for (const [i, s] of c.data.sources.entries())

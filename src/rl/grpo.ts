@@ -7,8 +7,12 @@
  * - ratio = exp(clamp(logp − logp_old, −20, 20)); per token loss = max(−A·ratio, −A·clip(ratio, 1−ε_low, 1+ε_high));
  *   dual-clip (A < 0 only): min(that, −A·c);
  * - aggregation: token-mean (DAPO), seq-mean-token-mean (the paper's per-sample averaging, our default),
- *   seq-mean-token-sum, seq-mean-token-sum-norm (Dr.GRPO: token sums over a constant length);
- * - KL estimators on logp − logp_ref: k1 = d, k2 = d²/2, k3 = exp(−d) + d − 1 (verl's low_var_kl, clamped to ±10).
+ *   seq-mean-token-sum, seq-mean-token-sum-norm (Dr.GRPO: token sums over a constant length L). One difference
+ *   from verl: Dr.GRPO's scale. Ours (`drGrpoScale: 'paper'`, the Dr.GRPO paper's) is Σ_i Σ_t / (B·L) over the
+ *   B sequences of the mini-batch; verl's `agg_loss` is Σ_i Σ_t / L, B times larger (`drGrpoScale: 'verl'`), and
+ *   verl's gradient accumulation further multiplies each micro-batch's loss by 1/(micro-batches per mini-batch);
+ * - KL estimators on d = logp − logp_ref: k1 = d, k2 = d²/2, k3 = exp(−d) + d − 1 (verl's low_var_kl: −d clamped to
+ *   ±20 before exp, the estimate to ±10; k1 and k2 unclamped, as verl).
  *
  * Aggregation is expressed as per-token weights normalised over a whole mini-batch, so splitting a mini-batch into
  * micro-batches and summing their losses gives exactly the full mini-batch gradient (the paper's §5.4 "gradients
@@ -113,10 +117,19 @@ export interface AggNorm {
   tokens: number;
   /** Dr.GRPO's constant length (seq-mean-token-sum-norm); default: the max response length in the config. */
   length: number;
+  /**
+   * Dr.GRPO's scale: `paper` (default, also when absent) Σ_i Σ_t / (seqs·length), the Dr.GRPO paper's; `verl`
+   * Σ_i Σ_t / length, what
+   * verl's `agg_loss` computes for a mini-batch in one micro-batch (seqs times larger).
+   */
+  drGrpoScale?: DrGrpoScale;
 }
 
+export const DR_GRPO_SCALES = ['paper', 'verl'] as const;
+export type DrGrpoScale = (typeof DR_GRPO_SCALES)[number];
+
 /** Counts sequences and tokens of a set of loss masks. */
-export function aggNorm(masks: readonly Uint8Array[], length: number): AggNorm {
+export function aggNorm(masks: readonly Uint8Array[], length: number, drGrpoScale?: DrGrpoScale): AggNorm {
   let seqs = 0;
   let tokens = 0;
   for (const m of masks) {
@@ -125,7 +138,7 @@ export function aggNorm(masks: readonly Uint8Array[], length: number): AggNorm {
     if (n > 0) seqs++;
     tokens += n;
   }
-  return { seqs, tokens, length };
+  return { seqs, tokens, length, ...(drGrpoScale ? { drGrpoScale } : {}) };
 }
 
 /**
@@ -161,7 +174,12 @@ export function aggregationWeights(
       case 'seq-mean-token-sum-norm':
         if (!(norm.length > 0))
           throw new Error(`loss aggregation: Dr.GRPO needs a positive length, got ${norm.length}`);
-        v = 1 / (norm.seqs * norm.length);
+        if (norm.drGrpoScale === 'verl') v = 1 / norm.length;
+        else if ((norm.drGrpoScale ?? 'paper') === 'paper') v = 1 / (norm.seqs * norm.length);
+        else
+          throw new Error(
+            `loss aggregation: drGrpoScale must be one of ${DR_GRPO_SCALES.join(', ')}, got ${JSON.stringify(norm.drGrpoScale)}`,
+          );
         break;
     }
     for (let i = 0; i < m.length; i++) if (m[i]) w[b * T + i] = v;
@@ -223,18 +241,28 @@ export function klEstimate(logp: Tensor, refLogp: Tensor, estimator: KlEstimator
       return d;
     case 'k2':
       return d.square().mul(0.5);
-    case 'k3':
+    case 'k3': {
       // exp(ref − logp) − (ref − logp) − 1 = exp(−d) + d − 1: unbiased, non-negative, low variance (Schulman).
-      return d.neg().exp().add(d).sub(1).clamp(-10, 10);
+      // As verl: the log-ratio is clamped to ±20 before exp and the estimate to ±10. Without the first clamp a
+      // log-ratio below ≈ −88.7 overflows float32 exp, and the outer clamp's zero gradient times ∞ is NaN — even on a
+      // token whose aggregation weight is 0.
+      const kl = d.neg().clamp(-K3_LOG_RATIO_CLAMP, K3_LOG_RATIO_CLAMP);
+      return kl.exp().sub(kl).sub(1).clamp(-K3_CLAMP, K3_CLAMP);
+    }
   }
 }
+
+/** verl's `low_var_kl` clamps: the log-ratio ref − logp to ±20, the estimate to ±10. */
+export const K3_LOG_RATIO_CLAMP = 20;
+export const K3_CLAMP = 10;
 
 /** Same estimators on plain numbers (metrics and the in-reward KL penalty). */
 export function klValue(logp: number, refLogp: number, estimator: KlEstimator): number {
   const d = logp - refLogp;
   if (estimator === 'k1') return d;
   if (estimator === 'k2') return 0.5 * d * d;
-  return Math.min(10, Math.max(-10, Math.exp(-d) + d - 1));
+  const kl = Math.min(K3_LOG_RATIO_CLAMP, Math.max(-K3_LOG_RATIO_CLAMP, -d));
+  return Math.min(K3_CLAMP, Math.max(-K3_CLAMP, Math.exp(kl) - kl - 1));
 }
 
 export interface PolicyLossInput {

@@ -31,6 +31,8 @@ export interface RolloutLine {
   answer: string | null;
   gates: Array<{ name: string; detail: string | null }>;
   forced: boolean;
+  /** What the reward lost under lengthControl (absent in runs written before it existed). */
+  length_penalty?: number;
   finish: string;
   tokens: number;
   thinking_tokens: number;
@@ -145,17 +147,21 @@ export function formatRollouts(
     const pct = (k: number) => `${((100 * k) / Math.max(1, n)).toFixed(0)}%`;
     const gates = new Map<string, number>();
     for (const r of list) for (const g of r.gates) gates.set(g.name, (gates.get(g.name) ?? 0) + 1);
+    const avg = (f: (r: RolloutLine) => number) => (list.reduce((a, r) => a + f(r), 0) / Math.max(1, n)).toFixed(1);
+    const penalized = list.filter((r) => (r.length_penalty ?? 0) > 0).length;
     out.push(
       '',
       `== ${d}: ${n} rollouts, pass ${pct(list.filter((r) => r.correct).length)}, mean reward ${(list.reduce((a, r) => a + (r.reward ?? 0), 0) / Math.max(1, n)).toFixed(3)}, forced ${pct(list.filter((r) => r.forced).length)}, gated ${pct(list.filter((r) => r.status === 'gated').length)}` +
-        (gates.size ? ` (${[...gates.entries()].map(([k, v]) => `${k}:${v}`).join(' ')})` : ''),
+        (gates.size ? ` (${[...gates.entries()].map(([k, v]) => `${k}:${v}`).join(' ')})` : '') +
+        `; tokens ${avg((r) => r.tokens)} (thinking ${avg((r) => r.thinking_tokens)}, answer ${avg((r) => r.answer_tokens)})` +
+        (penalized ? `, length-penalized ${pct(penalized)}` : ''),
     );
     for (const r of list.slice(0, limit)) {
       const mark =
         r.status === 'gated' ? 'G' : r.status === 'error' || r.status === 'unjudged' ? 'E' : r.correct ? '✓' : '✗';
       const adv = r.advantage === null ? '' : ` adv ${r.advantage >= 0 ? '+' : ''}${r.advantage.toFixed(2)}`;
       out.push(
-        `${mark} ${r.id} [${r.tier}] reward ${r.reward === null ? '-' : r.reward.toFixed(3)}${adv}${r.forced ? ' forced' : ''} finish ${r.finish} tokens ${r.tokens}`,
+        `${mark} ${r.id} [${r.tier}] reward ${r.reward === null ? '-' : r.reward.toFixed(3)}${r.length_penalty ? ` − length ${r.length_penalty.toFixed(3)}` : ''}${adv}${r.forced ? ' forced' : ''} finish ${r.finish} tokens ${r.tokens} (thinking ${r.thinking_tokens}, answer ${r.answer_tokens})`,
         `    question: ${clip(r.question, width)}`,
         `    reference: ${clip(r.reference, width)}   answer: ${r.answer === null ? '(none)' : clip(r.answer, width)}`,
         `    why: ${r.path ?? '-'} — ${clip(r.reason ?? '', width)}${r.note ? ` (${r.note})` : ''}`,
@@ -174,7 +180,16 @@ export interface MetricsRow {
   pass_rate?: number;
   domains?: Record<
     string,
-    { reward: number; pass: number; format_fail: number; forced: number; response_tokens: number; n: number }
+    {
+      reward: number;
+      pass: number;
+      format_fail: number;
+      forced: number;
+      response_tokens: number;
+      /** Absent in runs written before it was logged. */
+      thinking_tokens?: number;
+      n: number;
+    }
   >;
   tiers?: Record<string, Record<string, number>>;
   [k: string]: unknown;
@@ -217,7 +232,7 @@ export function formatCurves(rows: readonly MetricsRow[], o: { domain?: string; 
     parts.push(
       `== ${d}`,
       table(
-        ['step', 'reward', 'pass', 'format✗', 'forced', 'resp tok', 'n'],
+        ['step', 'reward', 'pass', 'format✗', 'forced', 'resp tok', 'think tok', 'n'],
         sel.map((r) => {
           const v = r.domains![d]!;
           return [
@@ -227,6 +242,7 @@ export function formatCurves(rows: readonly MetricsRow[], o: { domain?: string; 
             pct(v.format_fail),
             pct(v.forced),
             v.response_tokens.toFixed(1),
+            v.thinking_tokens === undefined ? '-' : v.thinking_tokens.toFixed(1),
             String(v.n),
           ];
         }),
@@ -248,4 +264,79 @@ export function formatTiers(rows: readonly MetricsRow[], o: { domain?: string; e
     ['step', ...TIERS],
     sel.map((r) => [String(r.step), ...TIERS.map((t) => String(r.tiers![key]![t] ?? 0))]),
   );
+}
+
+/** What `formatCompare` reads from a step: the whole batch, or one domain of it. */
+function compareValues(
+  r: MetricsRow,
+  domain?: string,
+): { forced: number; think: number; resp: number; pass: number } | null {
+  if (domain) {
+    const v = r.domains?.[domain];
+    if (!v) return null;
+    return { forced: v.forced, think: v.thinking_tokens ?? Number.NaN, resp: v.response_tokens, pass: v.pass };
+  }
+  const num = (k: string) => (typeof r[k] === 'number' ? (r[k] as number) : Number.NaN);
+  return {
+    forced: num('forced_rate'),
+    think: num('thinking_tokens_mean'),
+    resp: num('response_tokens_mean'),
+    pass: num('pass_rate'),
+  };
+}
+
+/**
+ * Runs side by side (e.g. one with `lengthControl` and one without): forced-answer share, thinking tokens and pass
+ * rate per step, then the mean of the first and last `window` steps of each run.
+ */
+export function formatCompare(
+  runs: ReadonlyArray<{ name: string; rows: readonly MetricsRow[] }>,
+  o: { domain?: string; every?: number; window?: number } = {},
+): string {
+  if (runs.length < 2) throw new Error(`compare: expected at least two runs, got ${runs.length}`);
+  const steps = [...new Set(runs.flatMap((r) => r.rows.map((x) => x.step!)))].sort((a, b) => a - b);
+  if (!steps.length) return '(no steps yet)';
+  const every = o.every ?? Math.max(1, Math.ceil(steps.length / 25));
+  const byStep = runs.map((r) => new Map(r.rows.map((x) => [x.step!, compareValues(x, o.domain)])));
+  const pct = (x: number) => (Number.isNaN(x) ? '-' : `${(x * 100).toFixed(1)}%`);
+  const num = (x: number) => (Number.isNaN(x) ? '-' : x.toFixed(1));
+  const head = ['step', ...runs.flatMap((r) => [`forced ${r.name}`, `think ${r.name}`, `pass ${r.name}`])];
+  const body = thin(steps, every).map((st) => [
+    String(st),
+    ...byStep.flatMap((m) => {
+      const v = m.get(st);
+      return v ? [pct(v.forced), num(v.think), pct(v.pass)] : ['-', '-', '-'];
+    }),
+  ]);
+  const w = o.window ?? 5;
+  const meanOf = (xs: number[]) => {
+    const ok = xs.filter((x) => !Number.isNaN(x));
+    return ok.length ? ok.reduce((a, b) => a + b, 0) / ok.length : Number.NaN;
+  };
+  const summary = runs.map((r, i) => {
+    const vals = r.rows.map((x) => byStep[i]!.get(x.step!)).filter((v): v is NonNullable<typeof v> => !!v);
+    const part = (vs: typeof vals) => ({
+      forced: meanOf(vs.map((v) => v.forced)),
+      think: meanOf(vs.map((v) => v.think)),
+      resp: meanOf(vs.map((v) => v.resp)),
+      pass: meanOf(vs.map((v) => v.pass)),
+    });
+    const a = part(vals.slice(0, w));
+    const b = part(vals.slice(-w));
+    return [
+      r.name,
+      String(vals.length),
+      `${pct(a.forced)} → ${pct(b.forced)}`,
+      `${num(a.think)} → ${num(b.think)}`,
+      `${num(a.resp)} → ${num(b.resp)}`,
+      `${pct(a.pass)} → ${pct(b.pass)}`,
+    ];
+  });
+  return [
+    `${o.domain ? `== ${o.domain}` : '== all domains'}`,
+    table(head, body),
+    '',
+    `first ${w} → last ${w} steps`,
+    table(['run', 'steps', 'forced', 'think tok', 'resp tok', 'pass'], summary),
+  ].join('\n');
 }

@@ -20,7 +20,7 @@ import type { RewardResult } from '../reward/types.js';
 import { MetricsWriter, Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, stepName } from './checkpoint.js';
-import type { RlConfig } from './config.js';
+import { type RlConfig, RlConfigSchema } from './config.js';
 import { ExpansionController, type GroupSummary, isInvalidGroup, selectBalanced } from './expansion.js';
 import {
   addStats,
@@ -32,6 +32,7 @@ import {
   type PolicyLossStats,
   policyLoss,
 } from './grpo.js';
+import { lengthMetrics, lengthPenalty } from './length.js';
 import { type OfflineResult, passAtKResults, samplingOf } from './passk.js';
 import { Curriculum, TIERS, type Tier } from './rlcs.js';
 import type {
@@ -72,7 +73,12 @@ interface Scored {
   rollout: Rollout;
   result: RewardResult | null;
   usable: boolean;
+  /** What the reward loses under `lengthControl` (0 when off or unusable). */
+  penalty: number;
 }
+
+/** The reward every group statistic uses: the scored reward less the thinking-length penalty. */
+const shapedReward = (s: Scored) => s.result!.reward - s.penalty;
 
 interface TrainItem extends PolicyItem {
   mask: Uint8Array;
@@ -151,7 +157,10 @@ export class RlTrainer {
     const ckpt = latestCheckpoint(dir);
     if (opts.resume) {
       if (!existsSync(cfgPath)) throw new Error(`resume ${dir}: no config.json, so this is not an RL run folder`);
-      const saved = JSON.parse(readFileSync(cfgPath, 'utf8')) as RlConfig;
+      const raw = JSON.parse(readFileSync(cfgPath, 'utf8')) as unknown;
+      // A run saved before a field existed compares with that field's default.
+      const parsed = RlConfigSchema.safeParse(raw);
+      const saved = parsed.success ? parsed.data : (raw as RlConfig);
       const diff = configDiff(saved, this.config);
       if (diff.length)
         throw new Error(
@@ -348,7 +357,7 @@ export class RlTrainer {
     const prompts: RolloutPrompt[] = [];
     for (const d of drawn) prompts.push(await this.prompt(d.sample));
 
-    // 2. rollouts
+    // 2. rollouts (an engine sampling from a copy of the weights gets this step's first)
     const t0 = performance.now();
     if (this.engine.syncPolicy && prompts.length) await this.engine.syncPolicy(this.policy, t);
     const groups = prompts.length ? await this.engine.generate(prompts, G, this.sampling(stepSeed(seed, t, 2))) : [];
@@ -358,7 +367,8 @@ export class RlTrainer {
     const t1 = performance.now();
     const flat: Scored[] = [];
     for (const [i, g] of groups.entries())
-      for (const [k, rollout] of g.entries()) flat.push({ group: i, k, rollout, result: null, usable: false });
+      for (const [k, rollout] of g.entries())
+        flat.push({ group: i, k, rollout, result: null, usable: false, penalty: 0 });
     const toScore = flat.filter((s) => s.rollout.finishReason !== 'error');
     const results = await this.router.scoreBatch(
       toScore.map((s) => ({
@@ -371,6 +381,7 @@ export class RlTrainer {
     toScore.forEach((s, i) => {
       s.result = results[i]!;
       s.usable = s.result.status === 'scored' || s.result.status === 'gated';
+      if (s.usable) s.penalty = lengthPenalty(s.rollout, c.lengthControl, c.rollout.maxThinkingTokens).total;
     });
     const msReward = performance.now() - t1;
 
@@ -379,7 +390,7 @@ export class RlTrainer {
     for (const s of flat) byGroup[s.group]!.push(s);
     const summaries: GroupSummary[] = byGroup.map((g) => {
       const u = g.filter((s) => s.usable);
-      const rewards = u.map((s) => s.result!.reward);
+      const rewards = u.map(shapedReward);
       const m = mean(rewards);
       const std =
         rewards.length > 1 ? Math.sqrt(rewards.reduce((a, r) => a + (r - m) ** 2, 0) / (rewards.length - 1)) : 0;
@@ -410,10 +421,14 @@ export class RlTrainer {
     // 6. update
     const items: TrainItem[] = [];
     const advByScored = new Map<Scored, number>();
-    const keptGroups = sel.kept.map((i) => byGroup[i]!.filter((s) => s.usable && s.rollout.tokenIds.length > 0));
+    // Advantages over every usable rollout of a kept group, the set selection judged. A rollout without token ids
+    // (a server response that re-encoded to nothing, a GLM response cut at token 0) keeps its place in its group's
+    // baseline but has nothing to train on: it gets no log-probs and no update item.
+    const keptGroups = sel.kept.map((i) => byGroup[i]!.filter((s) => s.usable));
     const t2 = performance.now();
-    // π_old (and the reference) for every kept rollout, before any update.
-    const flatKept = keptGroups.flat();
+    // π_old (and the reference) for every kept rollout with tokens, before any update.
+    const flatKept = keptGroups.flat().filter((s) => s.rollout.tokenIds.length > 0);
+    const lpIndex = new Map(flatKept.map((s, i) => [s, i]));
     const oldPass = this.logprobsNoGrad(
       this.policy,
       flatKept.map((s) => ({
@@ -441,13 +456,12 @@ export class RlTrainer {
           mismatchN++;
         }
     });
-    // Rewards, with the KL penalty subtracted in reward mode.
-    let idx = 0;
+    // Rewards (less the length penalty), with the KL penalty subtracted in reward mode.
     const shaped = keptGroups.map((g) =>
       g.map((s) => {
-        const i = idx++;
-        let r = s.result!.reward;
-        if (refLp && c.grpo.kl.mode === 'reward') {
+        let r = shapedReward(s);
+        const i = lpIndex.get(s);
+        if (refLp && c.grpo.kl.mode === 'reward' && i !== undefined) {
           let kl = 0;
           const o = oldLp[i]!;
           const rf = refLp[i]!;
@@ -464,11 +478,11 @@ export class RlTrainer {
       stdScope: c.grpo.stdScope,
       eps: c.grpo.eps,
     });
-    idx = 0;
     for (const [gi, g] of keptGroups.entries())
       for (const [k, s] of g.entries()) {
-        const i = idx++;
         advByScored.set(s, adv[gi]![k]!);
+        const i = lpIndex.get(s);
+        if (i === undefined) continue;
         items.push({
           prompt: prompts[s.group]!.input,
           response: s.rollout.tokenIds,
@@ -598,6 +612,7 @@ export class RlTrainer {
         const norm = aggNorm(
           mb.map((it) => it.mask),
           length,
+          g.drGrpoScale,
         );
         this.opt.zeroGrad();
         for (let s = 0; s < mb.length; s += g.microBatch) {
@@ -692,6 +707,8 @@ export class RlTrainer {
           : 0,
         forced: list.length ? list.filter((s) => s.rollout.forced).length / list.length : 0,
         response_tokens: mean(list.map((s) => s.rollout.tokenIds.length)),
+        thinking_tokens: mean(list.map((s) => s.rollout.thinkingTokens)),
+        length_penalty: mean(list.map((s) => s.penalty)),
         groups: groupsOfD.length,
         kept: a.sel.kept.filter((i) => a.prompts[i]!.sample.domain === d).length,
         invalid: groupsOfD.filter(isInvalidGroup).length,
@@ -722,7 +739,9 @@ export class RlTrainer {
       expansion_ratio: a.exp.ratio,
       expansion_ema: a.exp.ema,
       expansion_ema_used: a.emaBefore,
-      forced_rate: a.flat.length ? a.flat.filter((s) => s.rollout.forced).length / a.flat.length : 0,
+      ...lengthMetrics(
+        a.flat.map((s) => ({ rollout: s.rollout, correct: s.usable ? s.result!.correct : null, penalty: s.penalty })),
+      ),
       truncated_rate: a.flat.length
         ? a.flat.filter((s) => s.rollout.finishReason === 'length').length / a.flat.length
         : 0,
@@ -793,6 +812,7 @@ export class RlTrainer {
         answer: r?.answer ?? null,
         gates: (r?.gates ?? []).filter((g) => g.tripped).map((g) => ({ name: g.name, detail: g.detail ?? null })),
         forced: s.rollout.forced,
+        length_penalty: s.penalty,
         finish: s.rollout.finishReason,
         // The weights that sampled it: the server's report, else this step's policy (local rollouts).
         policy_version: s.rollout.policyVersion ?? t,
