@@ -5,7 +5,8 @@ import { once } from 'node:events';
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import type { Sample } from '../data/sample.js';
+import { DOMAINS, type Domain, type Sample } from '../data/sample.js';
+import { GlmTokenizer } from '../io/tokenizer.js';
 import { loadRewardConfig, type RewardConfig } from '../reward/config.js';
 import { RewardRouter, type ScoreItem } from '../reward/router.js';
 import { buildRewardServer } from '../reward/server.js';
@@ -186,6 +187,15 @@ Examples:
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--port <port>', 'port', int('--port'), 8100)
     .option('--samples <file>', 'JSONL manifest: lets OpenRLHF labels be plain sample ids')
+    .option(
+      '--default-domain <domain>',
+      `domain of plain reference-answer labels (OpenRLHF) and verl calls without extra_info.domain: ${DOMAINS.join(', ')}`,
+      'text',
+    )
+    .option(
+      '--tokenizer <dir>',
+      'tokenizer (a model or tokenizer folder with tokenizer.json) to count response tokens for the overlong gate',
+    )
     .option('--metrics <file>', 'JSONL metrics: one line per request')
     .addHelpText(
       'after',
@@ -197,21 +207,38 @@ Endpoints:
   POST /score, /score/batch         native: {"sample", "response", "meta"}
   GET  /stats, /health
 
+Rewards and scores are JSON floats (1.0). OpenRLHF labels: a JSON sample, a sample id (--samples) or the bare
+reference answer (scored as --default-domain, with a matching route's verifier).
+
 Examples:
   glmv reward serve --config routes.yaml --port 8100
   glmv reward serve --config routes.yaml --samples data/rl/train.jsonl --host 0.0.0.0 --metrics runs/rm.jsonl
-  # OpenRLHF: --remote_rm_url http://<host>:8100/get_reward      verl: see docs/reward-server.md`,
+  glmv reward serve --config integrations/verl/routes.yaml --default-domain stem --tokenizer models/glmv-small
+  # OpenRLHF: --reward.remote_url http://<host>:8100/get_reward (older: --remote_rm_url)
+  # verl: custom_reward_function.path=integrations/verl/glmv_reward.py (see docs/reward-server.md)`,
     )
     .action(async (o) => {
       let router: RewardRouter;
       let samples: Map<string, Sample> | undefined;
+      let countTokens: ((text: string) => number) | undefined;
+      if (!(DOMAINS as readonly string[]).includes(o.defaultDomain))
+        fail(new Error(`--default-domain: expected one of ${DOMAINS.join(', ')}, got "${o.defaultDomain}"`));
       try {
         router = new RewardRouter(config(o.config));
         samples = o.samples ? loadSamples(o.samples) : undefined;
+        if (o.tokenizer) {
+          const tok = await GlmTokenizer.fromPretrained(o.tokenizer);
+          countTokens = (text) => tok.encode(text).length;
+        }
       } catch (e) {
         fail(e);
       }
-      const app = buildRewardServer(router, { samples, metrics: o.metrics ? new MetricsWriter(o.metrics) : undefined });
+      const app = buildRewardServer(router, {
+        samples,
+        metrics: o.metrics ? new MetricsWriter(o.metrics) : undefined,
+        defaultDomain: o.defaultDomain as Domain,
+        countTokens,
+      });
       try {
         await app.listen({ host: o.host, port: o.port });
       } catch (e) {

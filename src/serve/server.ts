@@ -18,6 +18,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { ChatModel } from '../io/chat.js';
 import { clientErrorHandler } from '../util/http.js';
 import { MetricsWriter } from '../util/progress.js';
+import { maxPromptCharsFor, RequestOffload } from './offload.js';
 import { ContinuousBatcher } from './batcher.js';
 import { ApiError } from './errors.js';
 import { completionLogprobs } from './logprobs.js';
@@ -47,6 +48,11 @@ export interface ServerOptions {
   defaultMaxTokens?: number;
   /** Most choices per request. Default 8. */
   maxN?: number;
+  /**
+   * Most prompt characters (text parts, reasoning, raw prompts), checked before tokenizing. Default: the most
+   * characters `maxModelLen` tokens can hold (`maxPromptCharsFor`), so only prompts that cannot fit are refused.
+   */
+  maxPromptChars?: number;
   /** Most request body bytes. Default 64 MiB. */
   bodyLimit?: number;
   media?: Partial<MediaPolicy>;
@@ -107,7 +113,17 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
     throw new Error(
       'serve weightUpdates: needs an API key (--api-key), or anyone reaching the port could replace the model',
     );
+  // Big bodies are parsed and prompts tokenized in a worker: one client's 60 MB request must not stall /health.
+  const offload = new RequestOffload({
+    dir: chat.dir,
+    tokenizer: chat.tokenizer,
+    maxPromptChars: o.maxPromptChars ?? maxPromptCharsFor(chat.tokenizer, maxModelLen),
+  });
+  void offload.warmup().catch(() => {
+    // A worker that cannot start shows up as an error on the first request that needs it.
+  });
   const service = new ChatService(chat, batcher, {
+    offload,
     modelName,
     maxModelLen,
     defaultMaxTokens: o.defaultMaxTokens ?? 4096,
@@ -135,6 +151,10 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
 
   // JSON only: a form or text body is a 415, not a confusing type error.
   app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req: unknown, body: Buffer | string) =>
+    offload.parseJson(Buffer.isBuffer(body) ? body : Buffer.from(body)),
+  );
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const e = toApiError(err, o.bodyLimit ?? 64 * 2 ** 20);
     if (e.status === 413) metrics.rejected.inc({ reason: 'too_large' });
@@ -484,6 +504,7 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
       await Promise.race([drained, new Promise((r) => (timer = setTimeout(r, graceMs)))]);
       clearTimeout(timer);
       await batcher.close();
+      await offload.close();
       await app.close();
     },
   };

@@ -13,6 +13,7 @@ import type { GenerationInput, StreamEvent } from '../io/generate.js';
 import { Glm4vProcessor } from '../io/processor.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
 import { VideoBudgetError } from '../io/video.js';
+import type { RequestOffload } from './offload.js';
 import { ContinuousBatcher, type Job, type JobFinish, type JobResult, QueueFullError } from './batcher.js';
 import { ApiError } from './errors.js';
 import { type LogprobEntry, logprobEntry } from './logprobs.js';
@@ -36,6 +37,8 @@ export interface ServiceOptions {
   /** Most choices per request (`n`). */
   maxN: number;
   media: MediaPolicy;
+  /** Tokenizes off the event loop and holds the prompt character limit; default: tokenize inline, no limit. */
+  offload?: RequestOffload;
   /** Sampling defaults; default: the model folder's generation_config.json, else OpenAI's (temperature 1). */
   defaults?: Partial<SamplingDefaults>;
 }
@@ -204,6 +207,12 @@ class ChoiceState {
 }
 
 export class ChatService {
+  /** Prompt tokenization off the event loop, when the server gave an offload pool. */
+  private get encoder(): ((text: string) => Promise<number[]>) | undefined {
+    const off = this.opts.offload;
+    return off ? (text) => off.encode(text) : undefined;
+  }
+
   readonly defaults: SamplingDefaults;
   /**
    * Ids `skip_special_tokens` leaves out of the text: the tokenizer's special tokens, except the reasoning parser's
@@ -245,6 +254,16 @@ export class ChatService {
         'invalid_value',
       );
     const video = { ...base.videoConfig, ...(kw.fps !== null ? { fps: kw.fps } : {}) };
+    // Cheap measures first: text that cannot fit the context is refused before any rendering or tokenizing.
+    const off = this.opts.offload;
+    if (off) {
+      let chars = 0;
+      for (const m of p.messages) {
+        chars += m.reasoning?.length ?? 0;
+        for (const x of m.parts) if (x.type === 'text') chars += x.text.length;
+      }
+      if (chars > off.maxPromptChars) throw off.tooLong(chars);
+    }
     // The server's own token caps stay: max_pixels can shrink images, never lift them past the server's limit.
     const processor = new Glm4vProcessor({ ...base.budget, imageConfig: image, videoConfig: video });
     return new ChatModel(this.chat.model, this.chat.tokenizer, processor, this.chat.dir);
@@ -308,7 +327,7 @@ export class ChatService {
             'messages: continue_final_message needs at least one message before the assistant message it continues',
             'messages',
           );
-        const base = await chat.prepare(msgs, thinking, { media: decode });
+        const base = await chat.prepare(msgs, thinking, { media: decode, encode: this.encoder });
         let prefix =
           typeof last.content === 'string'
             ? last.content
@@ -319,25 +338,30 @@ export class ChatService {
         if (this.chat.style === 'glm45v' && thinking && !prefix.startsWith('\n')) prefix = `\n${prefix}`;
         const open = prefix.lastIndexOf(THINK_OPEN);
         startInReasoning = open >= 0 && prefix.indexOf(THINK_CLOSE, open) < 0;
-        input = { ...base, inputIds: [...base.inputIds, ...this.chat.tokenizer.encode(prefix)] };
-      } else input = await chat.prepare(msgs, thinking, { media: decode });
+        const more = this.encoder ? await this.encoder(prefix) : this.chat.tokenizer.encode(prefix);
+        input = { ...base, inputIds: [...base.inputIds, ...more] };
+      } else input = await chat.prepare(msgs, thinking, { media: decode, encode: this.encoder });
     } catch (e) {
       if (e instanceof ApiError) throw e;
       if (e instanceof VideoBudgetError)
         throw new ApiError(413, `messages: ${e.message}`, 'messages', 'video_too_large');
       if ((e as Error).name === 'AbortError')
         throw new ApiError(499, 'the client closed the request while its media were decoded', null, 'cancelled');
+    const off = this.opts.offload;
       throw new ApiError(400, `messages: ${(e as Error).message}`, 'messages', 'invalid_messages');
     }
     return this.checkPrompt({ input, promptTokens: input.inputIds.length, startInReasoning, split: true, thinking });
   }
 
   /** Tokenizes a raw prompt (`/v1/completions`). */
-  prepareCompletion(p: CompletionParams): PreparedPrompt {
+  async prepareCompletion(p: CompletionParams): Promise<PreparedPrompt> {
     const tok = this.chat.tokenizer;
     let ids: number[];
     if (typeof p.prompt === 'string') {
-      ids = tok.encode(p.prompt, { addSpecialTokens: p.addSpecialTokens });
+      if (off && p.prompt.length > off.maxPromptChars) throw off.tooLong(p.prompt.length, 'prompt');
+      ids = off
+        ? await off.encode(p.prompt, p.addSpecialTokens)
+        : tok.encode(p.prompt, { addSpecialTokens: p.addSpecialTokens });
     } else {
       ids = p.prompt;
       const V = this.chat.model.config.text.vocabSize;

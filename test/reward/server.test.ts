@@ -27,8 +27,17 @@ describe('helpers', () => {
   it('resolves labels and verl items', () => {
     expect(sampleFromLabel(JSON.stringify(known))).toMatchObject({ id: 'known/1' });
     expect(sampleFromLabel('known/1', new Map([[known.id, known]]))).toMatchObject({ id: 'known/1' });
-    expect(sampleFromLabel('nope')).toMatch(/no --samples manifest/);
-    expect(sampleFromLabel('{bad')).toMatch(/invalid JSON/);
+    // Anything else is the reference answer itself (OpenRLHF's label column), even when it looks like JSON.
+    expect(sampleFromLabel('nope')).toMatchObject({ answer: 'nope', source: 'openrlhf', domain: 'text' });
+    expect(sampleFromLabel(' {1, 2} ', undefined, { defaultDomain: 'stem', prompt: 'P' })).toMatchObject({
+      answer: '{1, 2}',
+      domain: 'stem',
+      question: 'P',
+      verifier: { type: 'math' },
+    });
+    expect(sampleFromLabel(42)).toMatchObject({ answer: '42' });
+    expect(sampleFromLabel('')).toMatch(/label: empty.*--data.label_key/);
+    expect(sampleFromLabel(null)).toMatch(/found null/);
     const s = sampleFromVerl({
       data_source: 'geo3k',
       solution_str: 'x',
@@ -51,7 +60,7 @@ describe('reward server', () => {
       payload: {
         query: [`${prompt}${R41('6*7=42', B('42'))}<|user|>`, `${prompt}${R41('guess', B('41'))}`, `${prompt}garbage`],
         prompts: [prompt, prompt, prompt],
-        labels: ['known/1', JSON.stringify(known), 'unknown/id'],
+        labels: ['known/1', JSON.stringify(known), ''],
       },
     });
     expect(res.statusCode).toBe(200);
@@ -60,6 +69,9 @@ describe('reward server', () => {
     expect(body.scores).toEqual([1, 0, 0]);
     expect(body.extra_logs.correct).toEqual([1, 0, 0]);
     expect(body.extra_logs.error).toEqual([0, 0, 1]);
+    // Floats on the wire, every one of them (Python's json reads 1 as int).
+    expect(res.body).toContain('"rewards":[1.0,0.0,0.0]');
+    expect(res.body).toContain('"error":[0.0,0.0,1.0]');
   });
 
   it('rejects malformed OpenRLHF bodies with the field at fault', async () => {

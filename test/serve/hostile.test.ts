@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maxPromptCharsFor } from '../../src/serve/offload.js';
 import { errorOf, post, type Served, serve } from './server-harness.js';
 
 let s: Served;
@@ -126,5 +127,63 @@ describe('errors below the routes have the OpenAI shape (item 8)', () => {
     expect(res).toMatch(/^HTTP\/1\.1 431 /);
     const e = errorOf(bodyOf(res));
     expect(e.code).toBe('headers_too_large');
+  });
+});
+
+/** Polls /health until `until` settles; returns each poll's latency in ms. */
+async function pollHealth(url: string, until: Promise<unknown>): Promise<number[]> {
+  let done = false;
+  void until.finally(() => {
+    done = true;
+  });
+  const lat: number[] = [];
+  while (!done) {
+    const t0 = performance.now();
+    const r = await fetch(`${url}/health`);
+    expect(r.status).toBe(200);
+    await r.json();
+    lat.push(performance.now() - t0);
+    await new Promise((res) => setTimeout(res, 10));
+  }
+  return lat;
+}
+
+describe('one big request does not stall the server (item 3)', () => {
+  it('a 60 MB prompt is refused by its length while /health keeps answering', async () => {
+    const body = JSON.stringify({ messages: [{ role: 'user', content: 'word '.repeat(12_000_000) }], max_tokens: 1 });
+    expect(body.length).toBeGreaterThan(60_000_000);
+    const big = post(s.url, body, { raw: true });
+    const lat = await pollHealth(s.url, big);
+    const r = await big;
+    expect(r.status).toBe(400);
+    const e = errorOf(r.json);
+    expect(e.code).toBe('context_length_exceeded');
+    expect(e.message).toMatch(/the prompt has more than \d+ characters/);
+    expect(lat.length).toBeGreaterThan(0);
+    // A hang guard, not a speed target (bench/serve-hostile.ts measures): before, /health got nothing for 60 s.
+    expect(Math.max(...lat)).toBeLessThan(5000);
+  }, 120_000);
+
+  it('a prompt under the character limit is tokenized off the event loop and refused by its token count', async () => {
+    const limit = maxPromptCharsFor(s.chat.tokenizer, s.chat.model.config.text.maxPositionEmbeddings);
+    const text = 'ab '.repeat(Math.floor((limit - 10) / 3));
+    const big = post(s.url, { messages: [{ role: 'user', content: text }], max_tokens: 1 });
+    const lat = await pollHealth(s.url, big);
+    const r = await big;
+    expect(r.status).toBe(400);
+    expect(errorOf(r.json).message).toMatch(/maximum context length is \d+ tokens. However, your prompt is \d+ tokens/);
+    expect(Math.max(...lat)).toBeLessThan(5000);
+  }, 120_000);
+
+  it('the same limit holds for raw prompts', async () => {
+    const limit = maxPromptCharsFor(s.chat.tokenizer, s.chat.model.config.text.maxPositionEmbeddings);
+    const r = await fetch(`${s.url}/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'x'.repeat(limit + 1), max_tokens: 1 }),
+    });
+    expect(r.status).toBe(400);
+    const e = errorOf((await r.json()) as Record<string, unknown>);
+    expect([e.param, e.code]).toEqual(['prompt', 'context_length_exceeded']);
   });
 });
