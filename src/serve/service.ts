@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { THINK_CLOSE, THINK_OPEN, ThinkStreamSplitter } from '../io/answer.js';
 import { ChatModel } from '../io/chat.js';
 import type { GenerationInput, StreamEvent } from '../io/generate.js';
-import { Glm4vProcessor } from '../io/processor.js';
+import type { Glm4vProcessor } from '../io/processor.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
 import { VideoBudgetError } from '../io/video.js';
 import type { RequestOffload } from './offload.js';
@@ -242,18 +242,18 @@ export class ChatService {
   /** The chat model with this request's `mm_processor_kwargs` applied to a copy of the processor. */
   private chatFor(kw: MmProcessorKwargs | null): ChatModel {
     if (!kw) return this.chat;
-    const base = this.chat.processor;
-    const image = { ...base.imageConfig };
-    if (kw.minPixels !== null) image.minPixels = kw.minPixels;
-    if (kw.maxPixels !== null) image.maxPixels = kw.maxPixels;
-    if (image.minPixels > image.maxPixels)
-      throw new ApiError(
-        400,
-        `mm_processor_kwargs: min_pixels ${image.minPixels} exceeds max_pixels ${image.maxPixels}`,
-        'mm_processor_kwargs',
-        'invalid_value',
-      );
-    const video = { ...base.videoConfig, ...(kw.fps !== null ? { fps: kw.fps } : {}) };
+    let processor: Glm4vProcessor;
+    try {
+      processor = this.chat.processor.withOptions(kw);
+    } catch (e) {
+      throw new ApiError(400, `mm_processor_kwargs: ${(e as Error).message}`, 'mm_processor_kwargs', 'invalid_value');
+    }
+    return new ChatModel(this.chat.model, this.chat.tokenizer, processor, this.chat.dir);
+  }
+
+  /** Resolves media and renders the chat template. */
+  async prepareChat(p: ChatParams, signal?: AbortSignal): Promise<PreparedPrompt> {
+    const chat = this.chatFor(p.mmProcessorKwargs);
     // Cheap measures first: text that cannot fit the context is refused before any rendering or tokenizing.
     const off = this.opts.offload;
     if (off) {
@@ -264,14 +264,6 @@ export class ChatService {
       }
       if (chars > off.maxPromptChars) throw off.tooLong(chars);
     }
-    // The server's own token caps stay: max_pixels can shrink images, never lift them past the server's limit.
-    const processor = new Glm4vProcessor({ ...base.budget, imageConfig: image, videoConfig: video });
-    return new ChatModel(this.chat.model, this.chat.tokenizer, processor, this.chat.dir);
-  }
-
-  /** Resolves media and renders the chat template. */
-  async prepareChat(p: ChatParams, signal?: AbortSignal): Promise<PreparedPrompt> {
-    const chat = this.chatFor(p.mmProcessorKwargs);
     const media = p.messages.reduce((a, m) => a + m.parts.filter((x) => x.type !== 'text').length, 0);
     if (media > this.opts.media.maxMediaItems)
       throw new ApiError(
@@ -347,7 +339,6 @@ export class ChatService {
         throw new ApiError(413, `messages: ${e.message}`, 'messages', 'video_too_large');
       if ((e as Error).name === 'AbortError')
         throw new ApiError(499, 'the client closed the request while its media were decoded', null, 'cancelled');
-    const off = this.opts.offload;
       throw new ApiError(400, `messages: ${(e as Error).message}`, 'messages', 'invalid_messages');
     }
     return this.checkPrompt({ input, promptTokens: input.inputIds.length, startInReasoning, split: true, thinking });
@@ -356,6 +347,7 @@ export class ChatService {
   /** Tokenizes a raw prompt (`/v1/completions`). */
   async prepareCompletion(p: CompletionParams): Promise<PreparedPrompt> {
     const tok = this.chat.tokenizer;
+    const off = this.opts.offload;
     let ids: number[];
     if (typeof p.prompt === 'string') {
       if (off && p.prompt.length > off.maxPromptChars) throw off.tooLong(p.prompt.length, 'prompt');
