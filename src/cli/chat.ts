@@ -18,6 +18,9 @@ interface ChatCliOptions {
   topP: string;
   seed: string;
   json?: boolean;
+  minPixels?: string;
+  maxPixels?: string;
+  fps?: string;
 }
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -40,6 +43,9 @@ export function register(program: Command): void {
     .option('--temperature <t>', '0 = greedy', '0')
     .option('--top-p <p>', 'nucleus sampling mass', '1')
     .option('--seed <n>', 'sampling seed', '0')
+    .option('--min-pixels <n>', 'resize images to at least this many pixels (default: the model preprocessor config)')
+    .option('--max-pixels <n>', 'resize images to at most this many pixels (fewer image tokens)')
+    .option('--fps <n>', 'video frames sampled per second (default: the model video config, 2)')
     .option('--json', 'print one JSON object (reasoning, answer, box, usage) instead of streaming text')
     .addHelpText(
       'after',
@@ -48,6 +54,7 @@ Examples:
   glmv chat --image examples/shapes.png "How many red circles are there?"
   glmv chat --model runs/small/final --image chart.png --think-budget 64 "What is the value for 2019?"
   glmv chat --video clip.mp4 --no-think "Which direction does the ball move?"
+  glmv chat --video clip.mp4 --fps 1 --max-pixels 200704 "What happens?"
   glmv chat --json --image a.png "Where is the blue square?" | jq .box`,
     )
     .action(async (question: string[], o: ChatCliOptions) => runChat(question.join(' '), o));
@@ -65,7 +72,17 @@ async function runChat(question: string, o: ChatCliOptions): Promise<void> {
   const maxNewTokens = num(o.maxTokens, 'max-tokens', true);
   if (maxNewTokens < 1) throw new Error('--max-tokens must be at least 1');
   const thinkingBudget = o.thinkBudget !== undefined ? num(o.thinkBudget, 'think-budget', true) : null;
-  const chat = await ChatModel.load(o.model);
+  const loaded = await ChatModel.load(o.model);
+  // The same per-request processor settings as `glmv serve`'s mm_processor_kwargs.
+  const resize = {
+    minPixels: o.minPixels !== undefined ? num(o.minPixels, 'min-pixels', true) : null,
+    maxPixels: o.maxPixels !== undefined ? num(o.maxPixels, 'max-pixels', true) : null,
+    fps: o.fps !== undefined ? num(o.fps, 'fps') : null,
+  };
+  const chat =
+    resize.minPixels !== null || resize.maxPixels !== null || resize.fps !== null
+      ? new ChatModel(loaded.model, loaded.tokenizer, loaded.processor.withOptions(resize), loaded.dir)
+      : loaded;
   const parts: ContentPart[] = [];
   for (const img of o.image) parts.push({ type: 'image', image: img });
   if (o.video) parts.push({ type: 'video', video: o.video });

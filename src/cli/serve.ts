@@ -29,6 +29,7 @@ interface ServeCliOptions {
   reasoningField: string;
   apiKey?: string;
   requestLog?: string;
+  weightUpdates?: boolean;
   shutdownGrace: string;
   quiet?: boolean;
 }
@@ -70,6 +71,10 @@ export function register(program: Command): void {
     .option('--reasoning-field <name>', 'reasoning_content, reasoning or both', 'both')
     .option('--api-key <key>', 'require Authorization: Bearer <key> (default: $GLMV_API_KEY, else open)')
     .option('--request-log <file>', 'append one JSON line per finished request (tokens, TTFT, latency)')
+    .option(
+      '--weight-updates',
+      'accept new weights from an RL trainer (POST /update_weights_from_disk, /update_weights_from_tensor; needs --api-key)',
+    )
     .option('--shutdown-grace <s>', 'seconds requests in flight get to finish on SIGINT/SIGTERM', '30')
     .option('--quiet', 'no status lines on stderr')
     .addHelpText(
@@ -77,8 +82,9 @@ export function register(program: Command): void {
       `
 Endpoints: POST /v1/chat/completions (stream and non-stream), POST /v1/completions, GET /v1/models, /health,
 /metrics (Prometheus). Extensions: chat_template_kwargs.enable_thinking, thinking_budget (force the answer after
-that many thinking tokens), top_k, repetition_penalty, stop_token_ids, continue_final_message, include_reasoning.
-See docs/serve.md.
+that many thinking tokens), top_k, repetition_penalty, stop_token_ids, continue_final_message, include_reasoning,
+and vLLM's skip_special_tokens, return_token_ids, mm_processor_kwargs. Every response carries policy_version (the
+weights it was sampled with; --weight-updates lets a trainer replace them). See docs/serve.md.
 
 Examples:
   glmv serve                                   # the embedded model on http://127.0.0.1:8000/v1
@@ -87,7 +93,8 @@ Examples:
   curl -s localhost:8000/v1/chat/completions -H 'content-type: application/json' -d '{
     "model": "glmv-small", "max_tokens": 256, "thinking_budget": 128,
     "messages": [{"role": "user", "content": "What is 2 + 3?"}]}' | jq .choices[0].message
-  GLMV_API_KEY=secret glmv serve --host 0.0.0.0`,
+  GLMV_API_KEY=secret glmv serve --host 0.0.0.0
+  GLMV_API_KEY=secret glmv serve --model runs/rl/init --weight-updates   # on-policy RL rollouts (glmv rl)`,
     )
     .action(async (o: ServeCliOptions) => runServe(o));
 }
@@ -130,6 +137,7 @@ async function runServe(o: ServeCliOptions): Promise<void> {
     reasoningField: field as ReasoningField,
     ...((o.apiKey ?? process.env.GLMV_API_KEY) ? { apiKey: o.apiKey ?? process.env.GLMV_API_KEY } : {}),
     ...(o.requestLog ? { requestLog: o.requestLog } : {}),
+    ...(o.weightUpdates ? { weightUpdates: true } : {}),
   });
   const url = await server.listen(port, o.host);
   // The URL goes to stdout (scripts read it); everything else to stderr.

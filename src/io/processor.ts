@@ -723,6 +723,26 @@ export class Glm4vProcessor {
     }
   }
 
+  /**
+   * A copy with other resize bounds for images (`minPixels` / `maxPixels`) and another video sampling rate (`fps`):
+   * vLLM's per-request `mm_processor_kwargs`, `glmv chat --max-pixels`. A bound given alone past the other one moves
+   * that one too; the token caps stay, so a larger `maxPixels` never lifts an image past them.
+   */
+  withOptions(o: { minPixels?: number | null; maxPixels?: number | null; fps?: number | null }): Glm4vProcessor {
+    const image = { ...this.imageConfig };
+    for (const [k, v] of Object.entries(o))
+      if (v != null && !(Number.isFinite(v) && v > 0))
+        throw new Error(`processor ${k}: expected a positive number, found ${v}`);
+    if (o.minPixels != null) image.minPixels = o.minPixels;
+    if (o.maxPixels != null) image.maxPixels = o.maxPixels;
+    if (o.maxPixels != null && o.minPixels == null) image.minPixels = Math.min(image.minPixels, o.maxPixels);
+    if (o.minPixels != null && o.maxPixels == null) image.maxPixels = Math.max(image.maxPixels, o.minPixels);
+    if (image.minPixels > image.maxPixels)
+      throw new Error(`processor: min_pixels ${image.minPixels} exceeds max_pixels ${image.maxPixels}`);
+    const video = { ...this.videoConfig, ...(o.fps != null ? { fps: o.fps } : {}) };
+    return new Glm4vProcessor({ ...this.budget, imageConfig: image, videoConfig: video });
+  }
+
   /** Reads `preprocessor_config.json` (and `video_preprocessor_config.json` if present) from a model folder. */
   static async fromPretrained(dir: string, opts: TokenBudget = {}): Promise<Glm4vProcessor> {
     const imagePath = join(dir, 'preprocessor_config.json');

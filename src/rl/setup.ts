@@ -110,8 +110,11 @@ export function buildEngine(config: RlConfig, policy: Policy | null): RolloutEng
     maxRetries: s.maxRetries,
     extract: 'strict',
   });
+  if (s.onPolicy && !(policy instanceof GlmPolicy))
+    throw new Error('rollout.server.onPolicy: needs the GLM policy (policy.kind glm) whose weights go to the server');
   return new ServerRolloutEngine({
     client,
+    ...(s.onPolicy && policy instanceof GlmPolicy && apiKey ? { onPolicy: { policy, apiKey } } : {}),
     concurrency: s.concurrency,
     retries: s.retries,
     continuation: s.continuation,

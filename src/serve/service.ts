@@ -242,27 +242,11 @@ export class ChatService {
   /** The chat model with this request's `mm_processor_kwargs` applied to a copy of the processor. */
   private chatFor(kw: MmProcessorKwargs | null): ChatModel {
     if (!kw) return this.chat;
-    const base = this.chat.processor;
-    const image = { ...base.imageConfig };
-    if (kw.minPixels !== null) image.minPixels = kw.minPixels;
-    if (kw.maxPixels !== null) image.maxPixels = kw.maxPixels;
-    if (image.minPixels > image.maxPixels)
-      throw new ApiError(
-        400,
-        `mm_processor_kwargs: min_pixels ${image.minPixels} exceeds max_pixels ${image.maxPixels}`,
-        'mm_processor_kwargs',
-        'invalid_value',
-      );
-    const video = { ...base.videoConfig, ...(kw.fps !== null ? { fps: kw.fps } : {}) };
-    // Cheap measures first: text that cannot fit the context is refused before any rendering or tokenizing.
-    const off = this.opts.offload;
-    if (off) {
-      let chars = 0;
-      for (const m of p.messages) {
-        chars += m.reasoning?.length ?? 0;
-        for (const x of m.parts) if (x.type === 'text') chars += x.text.length;
-      }
-      if (chars > off.maxPromptChars) throw off.tooLong(chars);
+    let processor: Glm4vProcessor;
+    try {
+      processor = this.chat.processor.withOptions(kw);
+    } catch (e) {
+      throw new ApiError(400, `mm_processor_kwargs: ${(e as Error).message}`, 'mm_processor_kwargs', 'invalid_value');
     }
     // The server's own token caps stay: max_pixels can shrink images, never lift them past the server's limit.
     const processor = new Glm4vProcessor({ ...base.budget, imageConfig: image, videoConfig: video });

@@ -85,6 +85,20 @@ describe('glmv chat', () => {
     expect(JSON.parse(r.stdout).answer).toMatch(/^<answer><\|begin_of_box\|>[^<]+<\|end_of_box\|><\/answer>$/);
   });
 
+  it('--max-pixels shrinks the image like mm_processor_kwargs (hand-computed token counts)', () => {
+    const run = (extra: string[]) => {
+      const r = cli(['--model', dir, '--image', image, '--max-tokens', '1', '--json', ...extra, 'hi']);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).usage.prompt_tokens as number;
+    };
+    // 64×48 counted as 2 frames: min_pixels 12544 → 112×84 → 8×6 patches → 12 tokens; --max-pixels 3136 (min
+    // follows it down) → 28×28 → 1 token.
+    expect(run([]) - run(['--max-pixels', '3136'])).toBe(11);
+    const bad = cli(['--model', dir, '--max-pixels', '-4', 'hi']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--max-pixels must be/);
+  });
+
   it('explains bad input with a non-zero exit', () => {
     const badTok = cli(['--model', dir, '--max-tokens', 'x', 'hi']);
     expect(badTok.status).not.toBe(0);

@@ -109,11 +109,17 @@ describe('malformed requests → 4xx JSON errors', () => {
   });
 
   it('features the server cannot honour are refused, not silently dropped', async () => {
-    await expectError({ messages: user('hi'), tools: [{ type: 'function' }] }, 400, 'tools', /not supported/);
+    const tools = [{ type: 'function', function: { name: 'f' } }];
+    await expectError({ messages: user('hi'), tools }, 400, 'tool_choice', /not supported/);
+    await expectError(
+      { messages: user('hi'), tools: [{ type: 'function' }], tool_choice: 'none' },
+      400,
+      'tools[0]',
+      /name/,
+    );
     await expectError({ messages: user('hi'), presence_penalty: 0.5 }, 400, 'presence_penalty', /not supported/);
     await expectError({ messages: user('hi'), logit_bias: { '1': 5 } }, 400, 'logit_bias', /not supported/);
-    await expectError({ messages: user('hi'), top_logprobs: 3 }, 400, 'top_logprobs', /not supported/);
-    await expectError({ messages: user('hi'), skip_special_tokens: true }, 400, 'skip_special_tokens', /always kept/);
+    await expectError({ messages: user('hi'), top_logprobs: 3 }, 400, 'top_logprobs', /needs logprobs: true/);
     await expectError(
       { messages: user('hi'), response_format: { type: 'json_object' } },
       400,
