@@ -4,7 +4,11 @@
  *   1. the toy policy (TinyGpt, full-recompute sampling) against the same model and the same algorithm in PyTorch,
  *      measured in this run (the peer needs a Python with torch: .venv, GLMV_PYTHON, or python3);
  *   2. a small GLM-4.1V-shaped model (≈ the feasibility study's 2.3M-parameter size) with the KV-cache generator;
- *   3. the whole RL trainer step on the toy task (generate / reward / π_old / update breakdown).
+ *   3. the whole RL trainer step on the toy task (generate / reward / π_old / update breakdown);
+ *   4. GLM rollouts at the pipeline's RL settings (the shipped small model, 16 prompts × G 8 at 112 px, 160 thinking
+ *      + 32 answer tokens, temperature 1): per-response decoding (every response prefilled on its own, finished rows
+ *      decoded to the end) against group decoding (one prefill per prompt, finished rows dropped), and the RL trainer
+ *      step with each (generate / reward / π_old / update).
  *
  *   npm run bench:rl
  *   npm run bench:rl -- --quick
@@ -14,6 +18,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { generateDataset } from '../src/data/dataset.js';
+import { readSamples } from '../src/data/store.js';
 import { getBackend, noGrad, optim, scope } from '../src/engine/index.js';
 import { ChatModel } from '../src/io/chat.js';
 import { Glm4vProcessor } from '../src/io/processor.js';
@@ -341,6 +347,108 @@ async function main(): Promise<void> {
     console.log(
       `   rollout ${median(recs.slice(1).map((r) => r.rollout_tok_s as number)).toFixed(0)} sampled tokens/s inside the trainer`,
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  await pipelineRollouts();
+}
+
+/** Section 4: per-response vs group decoding of the GLM engine at the pipeline's RL settings, and the trainer step. */
+async function pipelineRollouts(): Promise<void> {
+  const modelDir = join(repo, 'models', 'glmv-small');
+  if (!existsSync(join(modelDir, 'model.safetensors'))) {
+    console.log('\n4. skipped: models/glmv-small is not there (glmv pipeline --ship writes it)');
+    return;
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'bench-rl-glm-'));
+  try {
+    const data = join(dir, 'rl');
+    await generateDataset(
+      { domains: 'all', n: 16, split: 'train', seed: 7, difficulty: '1-5', size: '112', mcq: 'blank' },
+      { out: data, quiet: true },
+    );
+    const samples = [];
+    for await (const x of readSamples(data)) samples.push(x);
+    const policy = await GlmPolicy.load(modelDir);
+    const prompts: RolloutPrompt[] = [];
+    for (const x of samples) prompts.push({ sample: x, input: await policy.encodePrompt(x) });
+    const G = 8;
+    const sp: SamplingParams = {
+      temperature: 1,
+      topP: 1,
+      topK: 0,
+      maxThinkingTokens: 160,
+      maxAnswerTokens: 32,
+      forceAnswer: true,
+      style: 'glm41v',
+      seed: 1,
+    };
+    const reps = quick ? 1 : 2;
+    const timeIt = async (engine: GlmRolloutEngine) => {
+      const ms: number[] = [];
+      let tokens = 0;
+      for (let rep = 0; rep < reps; rep++) {
+        const t0 = performance.now();
+        const out = await engine.generate(prompts, G, { ...sp, seed: rep + 1 });
+        ms.push(performance.now() - t0);
+        tokens = out.flat().reduce((a, r) => a + r.lossMask.reduce((x, y) => x + y, 0), 0);
+      }
+      return { ms: median(ms), tokens };
+    };
+    const before = await timeIt(new GlmRolloutEngine(policy, { batchSize: 256, groupDecode: false }));
+    const after = await timeIt(new GlmRolloutEngine(policy, { batchSize: 256 }));
+    const tps = (m: { ms: number; tokens: number }) => (m.tokens / m.ms) * 1000;
+    console.log(
+      `\n4. GLM rollouts at the pipeline's RL settings (models/glmv-small, ${prompts.length} prompts × G ${G}, ${sp.maxThinkingTokens} + ${sp.maxAnswerTokens} tokens, T 1)`,
+    );
+    const w = [44, 14, 14, 8];
+    console.log(row(['', 'per-response', 'group decode', 'ratio'], w));
+    console.log(
+      row(
+        ['rollout tokens/s', tps(before).toFixed(0), tps(after).toFixed(0), (tps(after) / tps(before)).toFixed(2)],
+        w,
+      ),
+    );
+    console.log(
+      row(['rollout ms (median)', before.ms.toFixed(0), after.ms.toFixed(0), (before.ms / after.ms).toFixed(2)], w),
+    );
+    for (const groupDecode of [false, true]) {
+      const rc = parseRlConfig({
+        run: {
+          dir: join(dir, `run-${groupDecode}`),
+          seed: 0,
+          steps: quick ? 2 : 3,
+          checkpointEvery: 0,
+          saveRollouts: false,
+        },
+        policy: { kind: 'glm', path: modelDir },
+        data: { sources: [{ kind: 'dataset', path: data }] },
+        batch: { prompts: 16 },
+        rollout: { groupSize: G, maxThinkingTokens: 160, maxAnswerTokens: 32 },
+        grpo: { lr: 5e-5 },
+        expansion: { enabled: false },
+        reward: { cas: { enabled: false } },
+      });
+      const p = await GlmPolicy.load(modelDir);
+      const router = buildRouter(rc);
+      const trainer = new RlTrainer(rc, {
+        policy: p,
+        engine: new GlmRolloutEngine(p, { batchSize: rc.rollout.batchSize, groupDecode }),
+        router,
+        samples,
+        quiet: true,
+        log: () => {},
+      });
+      await trainer.start({ resume: false });
+      const recs = (await trainer.run()).slice(1);
+      await router.close();
+      const ms = (k: string) => median(recs.map((r) => (r.ms as Record<string, number>)[k]!));
+      const total = ms('total');
+      const share = (k: string) => `${ms(k).toFixed(0)} ms (${((100 * ms(k)) / total).toFixed(0)}%)`;
+      console.log(
+        `   RL step, ${groupDecode ? 'group decode' : 'per-response'}: ${total.toFixed(0)} ms — generate ${share('generate')}, reward ${share('reward')}, π_old ${share('old_logprobs')}, update ${share('update')}; ${median(recs.map((r) => r.rollout_tok_s as number)).toFixed(0)} rollout tokens/s`,
+      );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -25,6 +25,7 @@ import {
 } from '../io/generate.js';
 import type { ChatMessage } from '../io/template.js';
 import { createModel } from '../model/glm4v.js';
+import { generateGroups } from './rollout/grouped.js';
 import { rolloutRequestSeed, validateSampling } from './rollout/sampling.js';
 import type {
   LogProbOptions,
@@ -149,12 +150,19 @@ export class GlmPolicy implements Policy {
 export interface GlmEngineOptions {
   /** Responses decoded together. Default 64. */
   batchSize?: number;
+  /**
+   * Decode by groups (default): the G responses of a prompt share one prefill and finished responses leave the batch
+   * (`rollout/grouped.ts`). false: every response is prefilled and decoded on its own row to the batch's end (the
+   * same tokens for the same seeds; kept for comparison, `npm run bench:rl`).
+   */
+  groupDecode?: boolean;
 }
 
 /** Local rollouts of a GLM policy with the KV-cache generator (thinking budget and force answering included). */
 export class GlmRolloutEngine implements RolloutEngine {
   readonly name = 'glm-local';
   private readonly batchSize: number;
+  private readonly groupDecode: boolean;
   sampledTokens = 0;
 
   constructor(
@@ -162,6 +170,7 @@ export class GlmRolloutEngine implements RolloutEngine {
     opts: GlmEngineOptions = {},
   ) {
     this.batchSize = opts.batchSize ?? 64;
+    this.groupDecode = opts.groupDecode ?? true;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1)
       throw new Error(`glm engine batchSize: expected a positive integer, got ${opts.batchSize}`);
   }
@@ -176,28 +185,45 @@ export class GlmRolloutEngine implements RolloutEngine {
         `glm engine: rollout.style is ${params.style} but the checkpoint is a ${chat.style} model; set rollout.style: ${chat.style}`,
       );
     const { base, maxNewTokens } = glmRolloutSetup(chat, params);
-    const rows = prompts.flatMap((p, i) => Array.from({ length: groupSize }, (_, j) => ({ i, j, p })));
     const out: Rollout[][] = prompts.map(() => new Array<Rollout>(groupSize));
+    const seedOf = (i: number, j: number) => samplerSeed(rolloutRequestSeed(params.seed, i, j, groupSize));
+    const inputOf = (p: RolloutPrompt): GenerationInput => ({
+      inputIds: Array.from(p.input.ids),
+      ...((p.input.extra ?? {}) as Visual),
+    });
+    const keep = (i: number, j: number, o: GenerationOutput) => {
+      const r = glmRollout(chat, o, params);
+      this.sampledTokens += r.lossMask.reduce((a, b) => a + b, 0);
+      out[i]![j] = r;
+    };
+    if (this.groupDecode) {
+      // Whole groups per call: at least one prompt, else as many as fit in batchSize responses.
+      const per = Math.max(1, Math.floor(this.batchSize / groupSize));
+      for (let s = 0; s < prompts.length; s += per) {
+        const part = prompts.slice(s, s + per);
+        const { outputs } = await generateGroups(chat.model, part.map(inputOf), groupSize, {
+          ...base,
+          maxNewTokens,
+          rowSeeds: part.flatMap((_, k) => Array.from({ length: groupSize }, (_, j) => seedOf(s + k, j))),
+          yieldEvery: 0,
+        });
+        for (const [r, o] of outputs.entries()) keep(s + Math.floor(r / groupSize), r % groupSize, o);
+      }
+      return out;
+    }
+    const rows = prompts.flatMap((p, i) => Array.from({ length: groupSize }, (_, j) => ({ i, j, p })));
     for (let s = 0; s < rows.length; s += this.batchSize) {
       const chunk = rows.slice(s, s + this.batchSize);
-      const inputs: GenerationInput[] = chunk.map(({ p }) => ({
-        inputIds: Array.from(p.input.ids),
-        ...((p.input.extra ?? {}) as Visual),
-      }));
+      const inputs: GenerationInput[] = chunk.map(({ p }) => inputOf(p));
       // Each response's sampler is seeded from its (prompt, response) index, as a server engine seeds its request:
       // the same seed gives the same rollouts however they are batched, locally or through `glmv serve`.
       const { outputs } = await generate(chat.model, inputs, {
         ...base,
         maxNewTokens,
-        rowSeeds: chunk.map(({ i, j }) => samplerSeed(rolloutRequestSeed(params.seed, i, j, groupSize))),
+        rowSeeds: chunk.map(({ i, j }) => seedOf(i, j)),
         yieldEvery: 0,
       });
-      for (const [k, o] of outputs.entries()) {
-        const { i, j } = chunk[k]!;
-        const r = glmRollout(chat, o, params);
-        this.sampledTokens += r.lossMask.reduce((a, b) => a + b, 0);
-        out[i]![j] = r;
-      }
+      for (const [k, o] of outputs.entries()) keep(chunk[k]!.i, chunk[k]!.j, o);
     }
     return out;
   }

@@ -7,17 +7,24 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Sample } from '../../src/data/sample.js';
 import { ChatModel } from '../../src/io/chat.js';
 import { type GenerateOptions, type GenerationInput, generate } from '../../src/io/generate.js';
+import { GlmPolicy, GlmRolloutEngine } from '../../src/rl/glm.js';
 import { generateGroups } from '../../src/rl/rollout/grouped.js';
+import type { RolloutPrompt } from '../../src/rl/types.js';
 import { tinyModelDir } from '../helpers/tinyModelDir.js';
 
 let chat: ChatModel;
 let inputs: GenerationInput[] = [];
+let modelDir = '';
+let imagePath = '';
 
 beforeAll(async () => {
   const dir = tinyModelDir({ seed: 3 });
+  modelDir = dir;
   const image = join(dir, 'img.png');
+  imagePath = image;
   writeFileSync(
     image,
     await sharp({ create: { width: 56, height: 84, channels: 3, background: '#2a6' } })
@@ -98,5 +105,49 @@ describe('generateGroups', () => {
     await expect(generateGroups(chat.model, inputs, 1, { ...o, rowSeeds: [1, 2, 3], compactShare: 0 })).rejects.toThrow(
       /compactShare/,
     );
+  }, 120_000);
+
+  it('gives the GLM engine the rollouts of per-response decoding (tokens, loss masks, log-probs)', async () => {
+    const policy = await GlmPolicy.load(modelDir);
+    const mk = (id: string, question: string, images: string[] = []): Sample => ({
+      id,
+      domain: 'vqa',
+      source: 'test',
+      split: 'train',
+      images,
+      question,
+      answer: '1',
+      verifier: { type: 'vqa' },
+    });
+    const prompts: RolloutPrompt[] = [];
+    for (const s of [
+      mk('a', 'hi'),
+      mk('b', 'what is drawn here?', [imagePath]),
+      mk('c', 'a longer question, one more'),
+    ])
+      prompts.push({ sample: s, input: await policy.encodePrompt(s) });
+    const params = {
+      temperature: 1,
+      topP: 1,
+      topK: 0,
+      maxThinkingTokens: 4,
+      maxAnswerTokens: 5,
+      forceAnswer: true,
+      style: 'glm41v' as const,
+      seed: 9,
+    };
+    // batchSize 4 < 3 prompts × G 3: several calls in both modes, chunked differently.
+    const a = await new GlmRolloutEngine(policy, { batchSize: 4, groupDecode: false }).generate(prompts, 3, params);
+    const b = await new GlmRolloutEngine(policy, { batchSize: 4 }).generate(prompts, 3, params);
+    for (const [i, g] of a.entries())
+      for (const [j, r] of g.entries()) {
+        const q = b[i]![j]!;
+        expect(Array.from(q.tokenIds), `${i}/${j}`).toEqual(Array.from(r.tokenIds));
+        expect(Array.from(q.lossMask)).toEqual(Array.from(r.lossMask));
+        expect(q.finishReason).toBe(r.finishReason);
+        expect(q.forced).toBe(r.forced);
+        for (const [t, lp] of q.logprobs!.entries()) expect(lp).toBeCloseTo(r.logprobs![t]!, 4);
+      }
+    expect(a.flat().some((r) => r.forced)).toBe(true);
   }, 120_000);
 });
