@@ -4,12 +4,11 @@
 // q = stored − offset), and w[n, k] = q · scale[n, k / group].
 //
 // Decode shapes (a few rows) run a fused kernel that unpacks in registers and multiplies against every row at once
-// (AVX-512 when the CPU has it, chosen at run time; a portable loop elsewhere). Prefill shapes dequantise blocks of
-// output channels into a float32 scratch buffer and hand them to oneDNN's sgemm, so the GEMM runs at full speed
-// and the weights are expanded one block at a time.
+// in float32 (AVX-512 when the CPU has it, chosen at run time; a portable loop elsewhere). Prefill shapes dequantise
+// blocks of output channels into a bf16 scratch buffer and hand them to oneDNN's bf16 GEMM, so the GEMM runs at the
+// bf16 model's speed and precision and the weights are expanded one block at a time.
 #include <immintrin.h>
 #include <napi.h>
-#include <oneapi/dnnl/dnnl.h>
 
 #include <algorithm>
 #include <cstring>
@@ -153,22 +152,82 @@ void gemv(const QArgs& a) {
   });
 }
 
-// Prefill: dequantise NB output channels at a time, one sgemm per block (ldc = N writes straight into out).
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);  // round to nearest even (no NaNs arise here)
+}
+
+// Dequantises rows [n0, n1) to bf16 (row-major, K per row): scalar reference form.
+void dequant_rows_bf16_portable(const QArgs& a, i64 n0, i64 n1, uint16_t* w) {
+  std::vector<float> row(a.K);
+  for (i64 n = n0; n < n1; n++) {
+    dequant_rows(a, n, n + 1, row.data());
+    for (i64 k = 0; k < a.K; k++) w[(n - n0) * a.K + k] = f32_to_bf16(row[k]);
+  }
+}
+
+// The same with AVX-512 (fast-path layouts only): int4 nibble planes are interleaved back into natural order.
+__attribute__((target("avx512f,avx512bw"))) void dequant_rows_bf16_avx512(const QArgs& a, i64 n0, i64 n1, uint16_t* w) {
+  const i64 W = a.words();
+  const i64 G = a.groups();
+  const __m512i lowMask = _mm512_set1_epi32(0xF);
+  const __m512i off = _mm512_set1_epi32(1 << (a.bits - 1));
+  const __m512i idx0 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i idx1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i round = _mm512_set1_epi32(0x7fff);
+  const __m512i one = _mm512_set1_epi32(1);
+  auto to_bf16 = [&](__m512 v) {
+    __m512i u = _mm512_castps_si512(v);
+    u = _mm512_add_epi32(u, _mm512_add_epi32(round, _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
+    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
+  };
+  for (i64 n = n0; n < n1; n++) {
+    const uint8_t* row = (const uint8_t*)(a.packed + n * W);
+    uint16_t* dst = w + (n - n0) * a.K;
+    for (i64 g = 0; g < G; g++) {
+      const __m512 s = _mm512_set1_ps(a.scaleAt(n, g));
+      const i64 k0 = g * a.group, k1 = k0 + a.group;
+      if (a.bits == 4) {
+        for (i64 k = k0; k < k1; k += 32) {
+          __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(row + k / 2)));
+          __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, lowMask), off)), s);
+          __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), off)), s);
+          _mm256_storeu_si256((__m256i*)(dst + k), to_bf16(_mm512_permutex2var_ps(lo, idx0, hi)));
+          _mm256_storeu_si256((__m256i*)(dst + k + 16), to_bf16(_mm512_permutex2var_ps(lo, idx1, hi)));
+        }
+      } else {
+        for (i64 k = k0; k < k1; k += 16) {
+          __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(row + k)));
+          _mm256_storeu_si256((__m256i*)(dst + k), to_bf16(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(v, off)), s)));
+        }
+      }
+    }
+  }
+}
+
+// Prefill: x is rounded to bf16 once, then blocks of NB output channels are dequantised to bf16 and multiplied
+// by oneDNN's bf16 GEMM (float32 accumulation) — the precision of the unquantised bf16 model, at its speed.
 void gemm_blocked(const QArgs& a) {
-  SignalGuard guard;
-  const i64 NB = 256;
-  std::vector<float> w(NB * a.K);
+  const bool fast = !force_portable && has_avx512() && a.K % a.group == 0 && a.group % (a.bits == 4 ? 32 : 16) == 0;
+  const i64 NB = std::min<i64>(a.N, 512);
+  std::vector<uint16_t> xb(a.M * a.K), w(NB * a.K);
+  std::vector<float> tmp(a.M * NB);
+  cast(a.x, DT_F32, xb.data(), DT_BF16, a.M * a.K);
   for (i64 n0 = 0; n0 < a.N; n0 += NB) {
     const i64 nb = std::min(NB, a.N - n0);
-    parallel_range(nb, 8, [&](i64 b, i64 e) { dequant_rows(a, n0 + b, n0 + e, w.data() + b * a.K); });
-    dnnl_status_t s = dnnl_sgemm('N', 'T', a.M, nb, a.K, 1.f, a.x, a.K, w.data(), a.K, 0.f, a.out + n0, a.N);
-    if (s != dnnl_success) throw std::runtime_error("dnnl_sgemm failed with status " + std::to_string((int)s));
-  }
-  if (a.bias)
+    parallel_range(nb, 8, [&](i64 b, i64 e) {
+      if (fast)
+        dequant_rows_bf16_avx512(a, n0 + b, n0 + e, w.data() + b * a.K);
+      else
+        dequant_rows_bf16_portable(a, n0 + b, n0 + e, w.data() + b * a.K);
+    });
+    matmul_bf16(xb.data(), w.data(), tmp.data(), 1, a.M, nb, a.K, false, true, 0, 0, 1.f, 0.f);
     parallel_range(a.M, 16, [&](i64 b, i64 e) {
       for (i64 m = b; m < e; m++)
-        for (i64 n = 0; n < a.N; n++) a.out[m * a.N + n] += a.bias[n];
+        for (i64 j = 0; j < nb; j++) a.out[m * a.N + n0 + j] = tmp[m * nb + j] + (a.bias ? a.bias[n0 + j] : 0.f);
     });
+  }
 }
 
 template <class T>

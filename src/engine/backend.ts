@@ -31,6 +31,28 @@ export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min' | '
 
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax' | 'argmin';
 
+/**
+ * A weight in the compressed-tensors pack-quantized layout: row n of `packed` holds ceil(K / (32 / bits)) int32
+ * words; value k sits in word ⌊k / per⌋ at bits `bits · (k mod per)` (per = 32 / bits), stored unsigned with an
+ * offset of 2^(bits−1), and w[n, k] = (stored − offset) · scale[n, ⌊k / groupSize⌋] (scale [N, ceil(K / groupSize)],
+ * float32 or bf16 bits). x [M, K], bias [N] (optional) and out [M, N] are contiguous float32 (float64 on `ref`).
+ */
+export interface QuantMatmulArgs {
+  x: TypedArray;
+  M: number;
+  K: number;
+  N: number;
+  packed: Int32Array;
+  bits: 4 | 8;
+  scale: TypedArray;
+  scaleDtype: 'float32' | 'bfloat16';
+  groupSize: number;
+  bias: TypedArray | null;
+  out: TypedArray;
+  /** Native only: 'auto' (by M), 'decode' (fused unpack kernel) or 'gemm' (dequantised blocks + GEMM). */
+  path?: 'auto' | 'decode' | 'gemm';
+}
+
 export interface AttentionArgs {
   /** [B, Lq, Hq, D] with row stride qRow (elements between consecutive positions) and batch stride qBatch. */
   q: TypedArray;
@@ -194,6 +216,11 @@ export interface Backend {
     alpha: number,
     beta: number,
   ): void;
+
+  /**
+   * Weight-only quantised product out[M, N] = x[M, K] · dequant(W)ᵀ + bias (see QuantMatmulArgs). `dtype` is x's.
+   */
+  qmatmul(dtype: DType, args: QuantMatmulArgs): void;
 
   /** Row-wise (log-)softmax over the last dim. */
   softmax(dtype: DType, x: TypedArray, out: TypedArray, rows: number, cols: number, log: boolean): void;

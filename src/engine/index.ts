@@ -9,7 +9,7 @@
 import './backends/native/index.js';
 
 export { enableGrad, isGradEnabled, noGrad } from './autograd.js';
-export type { AttentionArgs, Backend, BinaryOp, ReduceOp, UnaryOp } from './backend.js';
+export type { AttentionArgs, Backend, BinaryOp, QuantMatmulArgs, ReduceOp, UnaryOp } from './backend.js';
 export { availableBackends, getBackend, nativeLoadError, setBackend, withBackend } from './device.js';
 export type { DType, TypedArray } from './dtype.js';
 export { bf16ToF32, f32ToBf16 } from './dtype.js';
@@ -34,6 +34,7 @@ import * as indexing from './ops/indexing.js';
 import * as loss from './ops/loss.js';
 import * as matmulOps from './ops/matmul.js';
 import * as norm from './ops/norm.js';
+import * as quantOps from './ops/quant.js';
 import * as reduce from './ops/reduce.js';
 import * as rope from './ops/rope.js';
 import * as sample from './ops/sample.js';
@@ -45,6 +46,7 @@ export const F = {
   ...reduce,
   ...shape,
   ...matmulOps,
+  ...quantOps,
   ...norm,
   ...loss,
   ...indexing,
@@ -63,6 +65,15 @@ export {
   setMatmulPrecision,
   withMatmulPrecision,
 } from './ops/matmul.js';
+export {
+  checkQuantized,
+  dequantizeWeight,
+  packedWords,
+  type QuantBits,
+  type QuantizedWeight,
+  quantizeWeight,
+  quantLinear,
+} from './ops/quant.js';
 export { concat, stack } from './ops/shape.js';
 
 import * as init from './nn/init.js';
@@ -83,6 +94,7 @@ export {
 } from './nn/layers.js';
 export type { LoadReport } from './nn/module.js';
 export { Module, Parameter } from './nn/module.js';
+export { QuantLinear } from './nn/quant.js';
 
 import { AdamW } from './optim/adamw.js';
 import { clipGradNorm } from './optim/clip.js';

@@ -100,6 +100,11 @@ export class CheckpointReader {
     return [...this.tensors.keys()];
   }
 
+  /** True when every file is memory-mapped. */
+  get mapped(): boolean {
+    return this.files.size > 0 && [...this.files.values()].every((f) => f.mapped);
+  }
+
   /** Total bytes of tensor data. */
   get bytes(): number {
     let n = 0;
@@ -187,11 +192,17 @@ export interface LoadReport {
   converted: number;
   bytes: number;
   seconds: number;
+  /** Set when Linear layers were loaded quantised (compressed-tensors pack-quantized). */
+  quantized?: { layers: number; bits: number[]; groupSizes: Array<number | null> };
+  /** True when the files were memory-mapped (float tensors kept in their stored type are views of the files). */
+  mapped?: boolean;
 }
 
 const FUSED = /^(.*\.mlp\.experts)\.(gate_up_proj|down_proj)$/;
+const FLOAT_ST = new Set(['F64', 'F32', 'F16', 'BF16']);
 
-function legacyName(name: string): string | null {
+/** The model name of a checkpoint tensor stored under a legacy top-level prefix, or null. */
+export function legacyName(name: string): string | null {
   if (name.startsWith('visual.')) return `model.${name}`;
   if (name.startsWith('model.') && !name.startsWith('model.language_model.') && !name.startsWith('model.visual.'))
     return `model.language_model.${name.slice('model.'.length)}`;
@@ -298,8 +309,16 @@ export function loadWeights(model: Module, reader: CheckpointReader, opts: LoadO
       let dtype: DType =
         want === 'auto' ? (srcDtype === 'BF16' ? 'bfloat16' : 'float32') : want === 'bfloat16' ? 'bfloat16' : 'float32';
       if (opts.keepFloat32?.(name)) dtype = 'float32';
+      // Integer tensors (packed quantised weights, their shapes) keep their values: int32, never a float.
+      const integer = !FLOAT_ST.has(srcDtype);
+      if (integer !== (old.dtype === 'int32' || old.dtype === 'bool'))
+        throw new Error(
+          `checkpoint ${reader.path}: '${plan.source}' is ${srcDtype} but the model's '${name}' is ${old.dtype}`,
+        );
       let t: Tensor;
-      if (plan.fused) {
+      if (integer) {
+        t = reader.read(plan.source);
+      } else if (plan.fused) {
         if (fusedCache?.name !== plan.source) {
           fusedCache?.t.dispose();
           fusedCache = { name: plan.source, t: reader.read(plan.source) };
@@ -313,7 +332,7 @@ export function loadWeights(model: Module, reader: CheckpointReader, opts: LoadO
       } else {
         t = reader.read(plan.source, dtype);
       }
-      bytes += t.size * (t.dtype === 'bfloat16' ? 2 : 4);
+      bytes += t.size * (t.dtype === 'bfloat16' ? 2 : t.dtype === 'bool' ? 1 : 4);
       setParameter(model, name, Parameter.from(t, old.requiresGrad));
       done++;
       bar?.update(done, `${(bytes / 1024 ** 3).toFixed(1)} GiB`);

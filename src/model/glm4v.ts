@@ -24,6 +24,7 @@ import {
 } from './checkpoint.js';
 import { configJsonText, type Glm4vConfig, loadConfig, validateConfig } from './config.js';
 import { type InitMode, ParamFactory, setParameter } from './modules.js';
+import { prepareQuantized, readQuantizationConfig, verifyQuantized } from './quantize.js';
 import { type Grid, getRopeIndex, IMAGE, type TokenBatch, textRopeTables, tokenTypes, VIDEO } from './rope.js';
 import { Glm4vMoeTextMoE, Glm4vTextModel, KVCache, type RouterStats, type TextContext } from './text.js';
 import { Glm4vVisionModel } from './vision.js';
@@ -143,6 +144,9 @@ export class Glm4vForConditionalGeneration extends Module {
     const reader = new CheckpointReader(dir, { mmap: opts.mmap });
     let report: LoadReport;
     try {
+      // A compressed-tensors checkpoint: its packed Linear layers become QuantLinear modules, loaded by name.
+      const qc = readQuantizationConfig(dir);
+      const quantized = qc ? prepareQuantized(model, reader, qc) : undefined;
       const L = config.text.numHiddenLayers;
       report = loadWeights(model, reader, {
         ...opts,
@@ -154,6 +158,11 @@ export class Glm4vForConditionalGeneration extends Module {
           (config.tieWordEmbeddings && n === 'lm_head.weight'),
         keepFloat32: (n) => opts.keepFloat32?.(n) || n.endsWith('e_score_correction_bias'),
       });
+      report.mapped = reader.mapped;
+      if (quantized) {
+        verifyQuantized(model, dir);
+        report.quantized = quantized;
+      }
     } finally {
       reader.close();
     }

@@ -7,7 +7,15 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { AttentionArgs, AttentionBackwardArgs, Backend, BinaryOp, ReduceOp, UnaryOp } from '../../backend.js';
+import type {
+  AttentionArgs,
+  AttentionBackwardArgs,
+  Backend,
+  BinaryOp,
+  QuantMatmulArgs,
+  ReduceOp,
+  UnaryOp,
+} from '../../backend.js';
 import { registerBackend, setBackend, setNativeError } from '../../device.js';
 import { bytesPer, type DType, type TypedArray } from '../../dtype.js';
 
@@ -241,6 +249,27 @@ class NativeBackend implements Backend {
     beta: number,
   ): void {
     this.n.matmul!(abType === 'bfloat16', a, b, out, batch, m, n, k, transA, transB, aBatch, bBatch, alpha, beta);
+  }
+  qmatmul(_d: DType, a: QuantMatmulArgs): void {
+    const path = a.path === 'decode' ? 1 : a.path === 'gemm' ? 2 : 0;
+    this.n.qmatmul!(
+      a.x,
+      a.M,
+      a.K,
+      a.packed,
+      a.bits,
+      a.scale,
+      a.scaleDtype === 'bfloat16',
+      a.groupSize,
+      a.N,
+      a.bias,
+      a.out,
+      path,
+    );
+  }
+  /** Tests: run the portable quantised kernels even where AVX-512 exists. Returns whether the CPU has AVX-512. */
+  quantPortable(flag: boolean): boolean {
+    return this.n.qForcePortable!(flag) as boolean;
   }
   softmax(_d: DType, x: TypedArray, out: TypedArray, rows: number, cols: number, log: boolean): void {
     this.n.softmax!(x, out, rows, cols, log);

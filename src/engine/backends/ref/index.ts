@@ -2,9 +2,18 @@
  * The reference backend: plain TypeScript loops, written to be obviously correct rather than fast. Every native
  * kernel is tested against it, and it runs float64 for finite-difference gradient checks.
  */
-import type { AttentionArgs, AttentionBackwardArgs, Backend, BinaryOp, ReduceOp, UnaryOp } from '../../backend.js';
+import type {
+  AttentionArgs,
+  AttentionBackwardArgs,
+  Backend,
+  BinaryOp,
+  QuantMatmulArgs,
+  ReduceOp,
+  UnaryOp,
+} from '../../backend.js';
 import { bf16ToF32, type DType, f32ToBf16, type TypedArray } from '../../dtype.js';
 import { cubicWeights, erf, gelu, geluGrad, geluTanh, geluTanhGrad, sigmoid } from './math.js';
+import { qmatmulRef } from './quant.js';
 
 function unaryFn(op: UnaryOp): (x: number) => number {
   switch (op) {
@@ -338,6 +347,10 @@ export class RefBackend implements Backend {
         }
       }
     }
+  }
+
+  qmatmul(_dtype: DType, args: QuantMatmulArgs): void {
+    qmatmulRef(args);
   }
 
   sumSquares(_dtype: DType, x: TypedArray, n: number): number {

@@ -1,0 +1,351 @@
+/**
+ * Weight-only quantised checkpoints in the compressed-tensors "pack-quantized" format (what llm-compressor writes
+ * and vLLM loads): for each quantised Linear `X`, `X.weight_packed` (int32), `X.weight_scale` (the model's float
+ * type) and `X.weight_shape` (int64 [out, in]) replace `X.weight`; config.json gains a `quantization_config`
+ * (quant_method "compressed-tensors", format "pack-quantized", config_groups with num_bits / strategy / group_size,
+ * ignore = the Linear layers left unquantised). Symmetric int8 per output channel and int4 group-wise are written;
+ * reading accepts any symmetric int4/int8 channel or group scheme in that format.
+ *
+ * `quantizeCheckpoint` streams: one source shard at a time, each tensor read from the mapping and quantised, so a
+ * 9B checkpoint quantises in a few GB of memory. `prepareQuantized` turns the Linear layers a checkpoint stores
+ * packed into QuantLinear modules before the weights are loaded by name.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import {
+  int64Raw,
+  Linear,
+  type Module,
+  type QuantBits,
+  QuantLinear,
+  quantizeWeight,
+  type RawTensor,
+  saveSafetensors,
+  type Tensor,
+} from '../engine/index.js';
+import { readRegularFileSync } from '../util/files.js';
+import { Progress } from '../util/progress.js';
+import {
+  CheckpointReader,
+  INDEX_FILE,
+  legacyName,
+  SINGLE_FILE,
+  writeJsonAtomic,
+  writeTextAtomic,
+} from './checkpoint.js';
+import { loadConfig } from './config.js';
+import { createModel } from './glm4v.js';
+
+/** One weight scheme of a compressed-tensors quantization_config. */
+export interface WeightScheme {
+  bits: QuantBits;
+  /** null = one scale per output channel. */
+  groupSize: number | null;
+  targets: string[];
+}
+
+export interface QuantizationConfig {
+  schemes: WeightScheme[];
+  ignore: string[];
+}
+
+/** The quantization_config of a model folder's config.json (null when it has none); unsupported schemes throw. */
+export function readQuantizationConfig(dir: string): QuantizationConfig | null {
+  const path = dir.endsWith('.json') ? dir : join(dir, 'config.json');
+  if (!existsSync(path)) return null;
+  const raw = JSON.parse(readRegularFileSync(path)) as { quantization_config?: unknown };
+  if (raw.quantization_config === undefined || raw.quantization_config === null) return null;
+  return parseQuantizationConfig(raw.quantization_config, path);
+}
+
+export function parseQuantizationConfig(qc: unknown, where: string): QuantizationConfig {
+  const bad = (msg: string) => new Error(`${where}: quantization_config ${msg}`);
+  if (typeof qc !== 'object' || qc === null || Array.isArray(qc)) throw bad('must be an object');
+  const c = qc as Record<string, unknown>;
+  if (c.quant_method !== 'compressed-tensors')
+    throw bad(`quant_method ${JSON.stringify(c.quant_method)} is not supported (expected "compressed-tensors")`);
+  if (c.format !== 'pack-quantized')
+    throw bad(`format ${JSON.stringify(c.format)} is not supported (expected "pack-quantized")`);
+  const groups = c.config_groups;
+  if (typeof groups !== 'object' || groups === null || !Object.keys(groups).length)
+    throw bad('needs config_groups with at least one group');
+  const schemes: WeightScheme[] = [];
+  for (const [name, g0] of Object.entries(groups as Record<string, unknown>)) {
+    const g = g0 as Record<string, unknown>;
+    const w = g?.weights as Record<string, unknown> | null | undefined;
+    if (!w) throw bad(`group ${name} has no weights scheme`);
+    if (g.input_activations != null || g.output_activations != null)
+      throw bad(`group ${name} quantises activations; only weight-only schemes (W4A16, W8A16) are supported`);
+    if (w.type !== 'int') throw bad(`group ${name}: weight type ${JSON.stringify(w.type)} is not supported (int only)`);
+    if (w.num_bits !== 4 && w.num_bits !== 8)
+      throw bad(`group ${name}: num_bits ${JSON.stringify(w.num_bits)} is not supported (4 or 8)`);
+    if (w.symmetric !== true)
+      throw bad(`group ${name}: asymmetric weights (zero points) are not supported; quantise with symmetric: true`);
+    if (w.actorder != null && w.actorder !== false)
+      throw bad(`group ${name}: activation ordering (g_idx) is not supported`);
+    let groupSize: number | null;
+    if (w.strategy === 'channel') groupSize = null;
+    else if (w.strategy === 'group') {
+      if (!Number.isInteger(w.group_size) || (w.group_size as number) <= 0)
+        throw bad(`group ${name}: strategy "group" needs a positive group_size, got ${JSON.stringify(w.group_size)}`);
+      groupSize = w.group_size as number;
+    } else throw bad(`group ${name}: strategy ${JSON.stringify(w.strategy)} is not supported (channel or group)`);
+    const targets = g.targets;
+    if (!Array.isArray(targets) || !targets.every((t) => typeof t === 'string'))
+      throw bad(`group ${name}: targets must be a list of strings`);
+    schemes.push({ bits: w.num_bits, groupSize, targets: targets as string[] });
+  }
+  const ignore = c.ignore ?? [];
+  if (!Array.isArray(ignore) || !ignore.every((t) => typeof t === 'string'))
+    throw bad('ignore must be a list of strings');
+  return { schemes, ignore: ignore as string[] };
+}
+
+/** compressed-tensors target matching: a class name, an exact module name, or "re:<regex>" on the name. */
+function matches(target: string, moduleName: string, className: string): boolean {
+  if (target.startsWith('re:')) return new RegExp(target.slice(3)).test(moduleName);
+  return target === className || target === moduleName;
+}
+
+export function schemeFor(qc: QuantizationConfig, moduleName: string): WeightScheme | null {
+  if (qc.ignore.some((t) => matches(t, moduleName, 'Linear'))) return null;
+  return qc.schemes.find((s) => s.targets.some((t) => matches(t, moduleName, 'Linear'))) ?? null;
+}
+
+function setModule(root: Module, name: string, value: Module): void {
+  const parts = name.split('.');
+  let cur: unknown = root;
+  for (const p of parts.slice(0, -1)) cur = (cur as Record<string, unknown>)[p];
+  (cur as Record<string, unknown>)[parts[parts.length - 1] as string] = value;
+}
+
+export interface QuantizedSummary {
+  /** Linear layers stored quantised, by bits. */
+  layers: number;
+  bits: number[];
+  groupSizes: Array<number | null>;
+}
+
+/**
+ * Replaces every Linear layer whose weight the checkpoint stores packed (`<name>.weight_packed`, legacy prefixes
+ * included) by a QuantLinear of the scheme the config assigns it, so the load that follows fills it by name.
+ */
+export function prepareQuantized(model: Module, reader: CheckpointReader, qc: QuantizationConfig): QuantizedSummary {
+  const packed = new Set<string>();
+  for (const name of reader.names()) {
+    if (!name.endsWith('.weight_packed')) continue;
+    if (reader.tensors.has(name.replace(/_packed$/, '_zero_point')))
+      throw new Error(`checkpoint ${reader.path}: ${name}: zero points (asymmetric weights) are not supported`);
+    const mod = name.slice(0, -'.weight_packed'.length);
+    packed.add(legacyName(`${mod}.weight`)?.slice(0, -'.weight'.length) ?? mod);
+  }
+  const linears = new Map(model.namedModules().filter(([, m]) => m instanceof Linear) as Array<[string, Linear]>);
+  const summary: QuantizedSummary = { layers: 0, bits: [], groupSizes: [] };
+  for (const name of packed) {
+    const lin = linears.get(name);
+    if (!lin) continue; // left to the load, which names it as unexpected
+    const scheme = schemeFor(qc, name);
+    if (!scheme)
+      throw new Error(
+        `checkpoint ${reader.path}: ${name} is stored packed but no quantization_config group targets it (or it is ignored)`,
+      );
+    const q = new QuantLinear(lin.inFeatures, lin.outFeatures, scheme.bits, scheme.groupSize ?? lin.inFeatures, {
+      bias: lin.bias !== null,
+    });
+    lin.weight.dispose();
+    lin.bias?.dispose();
+    setModule(model, name, q);
+    summary.layers++;
+    if (!summary.bits.includes(scheme.bits)) summary.bits.push(scheme.bits);
+    if (!summary.groupSizes.includes(scheme.groupSize)) summary.groupSizes.push(scheme.groupSize);
+  }
+  return summary;
+}
+
+/** Parameters the model stands for: a QuantLinear counts its [out, in] weight (and bias), not its packed words. */
+export function logicalParameters(model: Module): number {
+  let n = 0;
+  const quant = new Set<string>();
+  for (const [name, m] of model.namedModules())
+    if (m instanceof QuantLinear) {
+      n += m.outFeatures * m.inFeatures + (m.bias ? m.outFeatures : 0);
+      quant.add(`${name}.`);
+    }
+  for (const [name, p] of model.namedParameters()) {
+    const dot = name.lastIndexOf('.');
+    if (!quant.has(name.slice(0, dot + 1))) n += p.size;
+  }
+  return n;
+}
+
+/** After loading: each QuantLinear's weight_shape must be the [out, in] it was built for. */
+export function verifyQuantized(model: Module, path: string): void {
+  for (const [name, m] of model.namedModules()) {
+    if (!(m instanceof QuantLinear)) continue;
+    const s = m.weight_shape.toArray();
+    if (s[0] !== m.outFeatures || s[1] !== m.inFeatures)
+      throw new Error(
+        `checkpoint ${path}: ${name}.weight_shape is [${s}], but the layer is [${m.outFeatures}, ${m.inFeatures}] (wrong config.json?)`,
+      );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Writing
+
+export interface QuantizeOptions {
+  bits: QuantBits;
+  /** int4 group size (default 128); int8 is per output channel unless a group size is given. */
+  groupSize?: number | null;
+  /** Also quantise the vision tower's Linear layers (default true). */
+  vision?: boolean;
+  progress?: boolean;
+}
+
+export interface QuantizeReport {
+  quantized: number;
+  /** Linear layers kept in their float type, with the reason. */
+  skipped: Array<{ name: string; reason: string }>;
+  bytesIn: number;
+  bytesOut: number;
+  files: string[];
+  seconds: number;
+}
+
+const MODEL_FILE = /^(model\.safetensors|model-\d{5}-of-\d{5}\.safetensors|model\.safetensors\.index\.json)$/;
+
+/** Quantises the Linear layers of the decoder and the vision tower of `inDir` into a new folder `outDir`. */
+export function quantizeCheckpoint(inDir: string, outDir: string, opts: QuantizeOptions): QuantizeReport {
+  const t0 = Date.now();
+  const { bits } = opts;
+  if (bits !== 4 && bits !== 8) throw new Error(`quantize: --bits must be 4 or 8, got ${bits}`);
+  const groupSize = opts.groupSize === undefined ? (bits === 4 ? 128 : null) : opts.groupSize;
+  if (groupSize !== null && (!Number.isInteger(groupSize) || groupSize <= 0 || groupSize % 8 !== 0))
+    throw new Error(`quantize: the group size must be a positive multiple of 8, got ${groupSize}`);
+  if (!existsSync(inDir) || !statSync(inDir).isDirectory()) throw new Error(`quantize: ${inDir} is not a model folder`);
+  if (readQuantizationConfig(inDir)) throw new Error(`quantize: ${inDir} is already quantised`);
+  const config = loadConfig(inDir);
+  const rawConfig = JSON.parse(readRegularFileSync(join(inDir, 'config.json'))) as Record<string, unknown>;
+  if (existsSync(outDir) && readdirSync(outDir).length)
+    throw new Error(`quantize: ${outDir} exists and is not empty; choose a new folder`);
+  mkdirSync(outDir, { recursive: true });
+
+  // Which Linear layers exist, from the model itself (placeholders: nothing is allocated for real).
+  const skeleton = createModel(config, { init: 'empty', dtype: 'bfloat16' });
+  const linears = new Map<string, [number, number]>();
+  for (const [name, m] of skeleton.namedModules())
+    if (m instanceof Linear && name !== 'lm_head') linears.set(name, [m.outFeatures, m.inFeatures]);
+  const wanted = (name: string) => (opts.vision ?? true) || !name.startsWith('model.visual.');
+
+  const reader = new CheckpointReader(inDir);
+  const report: QuantizeReport = {
+    quantized: 0,
+    skipped: [],
+    bytesIn: reader.bytes,
+    bytesOut: 0,
+    files: [],
+    seconds: 0,
+  };
+  const byFile = new Map<string, string[]>();
+  for (const [name, t] of reader.tensors) {
+    const f = basename(t.file.path);
+    if (!byFile.has(f)) byFile.set(f, []);
+    byFile.get(f)!.push(name);
+  }
+  const sharded = existsSync(join(inDir, INDEX_FILE));
+  const bar = (opts.progress ?? true) ? new Progress({ label: 'quantize', total: reader.tensors.size }) : null;
+  const weightMap: Record<string, string> = {};
+  let done = 0;
+  try {
+    for (const [file, names] of byFile) {
+      const out = new Map<string, Tensor | RawTensor>();
+      for (const name of names) {
+        const modelName = legacyName(name) ?? name;
+        const mod = modelName.endsWith('.weight') ? modelName.slice(0, -'.weight'.length) : null;
+        const shape = mod ? linears.get(mod) : undefined;
+        const t = reader.read(name);
+        if (mod && shape && wanted(mod)) {
+          const [N, K] = shape;
+          const g = groupSize ?? K;
+          if (K % g !== 0) {
+            report.skipped.push({ name: mod, reason: `${K} inputs are not a multiple of the group size ${g}` });
+            out.set(name, t);
+          } else {
+            const q = quantizeWeight(t, bits, g, t.dtype === 'bfloat16' ? 'bfloat16' : 'float32');
+            const base = name.slice(0, -'.weight'.length);
+            out.set(`${base}.weight_packed`, q.packed);
+            out.set(`${base}.weight_scale`, q.scale);
+            out.set(`${base}.weight_shape`, int64Raw([N, K]));
+            t.dispose();
+            report.quantized++;
+          }
+        } else {
+          if (mod && shape) report.skipped.push({ name: mod, reason: 'vision tower left unquantised (--no-vision)' });
+          out.set(name, t);
+        }
+        bar?.update(++done, `${report.quantized} layers`);
+      }
+      saveSafetensors(join(outDir, file), out, { format: 'pt' });
+      for (const [name, t] of out) {
+        weightMap[name] = file;
+        report.bytesOut +=
+          'bytes' in t && t.bytes instanceof Uint8Array
+            ? t.bytes.byteLength
+            : (t as Tensor).size * bytesOf(t as Tensor);
+        if (!('bytes' in t)) (t as Tensor).dispose();
+      }
+      report.files.push(file);
+    }
+  } finally {
+    bar?.stop();
+    reader.close();
+  }
+  if (sharded) {
+    writeJsonAtomic(join(outDir, INDEX_FILE), { metadata: { total_size: report.bytesOut }, weight_map: weightMap });
+    report.files.push(INDEX_FILE);
+  } else if (!report.files.includes(SINGLE_FILE)) throw new Error(`quantize: ${inDir} has no ${SINGLE_FILE}`);
+
+  const ignore = ['lm_head', ...report.skipped.map((s) => s.name)];
+  rawConfig.quantization_config = {
+    quant_method: 'compressed-tensors',
+    format: 'pack-quantized',
+    quantization_status: 'compressed',
+    config_groups: {
+      group_0: {
+        targets: ['Linear'],
+        weights: {
+          num_bits: bits,
+          type: 'int',
+          symmetric: true,
+          strategy: groupSize === null ? 'channel' : 'group',
+          group_size: groupSize,
+          dynamic: false,
+          actorder: null,
+          observer: 'minmax',
+          observer_kwargs: {},
+          block_structure: null,
+        },
+        input_activations: null,
+        output_activations: null,
+      },
+    },
+    ignore,
+    kv_cache_scheme: null,
+  };
+  writeTextAtomic(join(outDir, 'config.json'), `${JSON.stringify(rawConfig, null, 2)}\n`);
+  report.files.push('config.json');
+  // Tokenizer, processor and generation files travel as they are.
+  for (const f of readdirSync(inDir)) {
+    if (f === 'config.json' || MODEL_FILE.test(f) || f.includes('.tmp-')) continue;
+    const p = join(inDir, f);
+    if (!statSync(p).isFile()) continue;
+    copyFileSync(p, join(outDir, f));
+    report.files.push(f);
+  }
+  report.seconds = (Date.now() - t0) / 1000;
+  return report;
+}
+
+function bytesOf(t: Tensor): number {
+  return t.dtype === 'bfloat16' ? 2 : t.dtype === 'float64' ? 8 : t.dtype === 'bool' ? 1 : 4;
+}
