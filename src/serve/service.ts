@@ -248,8 +248,6 @@ export class ChatService {
     } catch (e) {
       throw new ApiError(400, `mm_processor_kwargs: ${(e as Error).message}`, 'mm_processor_kwargs', 'invalid_value');
     }
-    // The server's own token caps stay: max_pixels can shrink images, never lift them past the server's limit.
-    const processor = new Glm4vProcessor({ ...base.budget, imageConfig: image, videoConfig: video });
     return new ChatModel(this.chat.model, this.chat.tokenizer, processor, this.chat.dir);
   }
 
