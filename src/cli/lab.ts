@@ -7,8 +7,7 @@ import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EXPERIMENTS, resolveLabConfig } from '../lab/config.js';
 import { labPaths } from '../lab/model.js';
-import { writeLabReport } from '../lab/report.js';
-import { labResults, readLabState, runLab } from '../lab/run.js';
+import { publishLab, readLabState, runLab } from '../lab/run.js';
 
 interface LabCliOptions {
   out: string;
@@ -56,9 +55,11 @@ Examples:
       if (o.reportOnly) {
         const state = readLabState(o.out);
         if (!state) throw new Error(`lab: ${o.out} has no lab.json; is it a lab folder?`);
+        if (!state.stages.start)
+          throw new Error(`lab: ${o.out} has no start model measurements yet; nothing to report`);
+        publishLab(o.out, state);
         const p = labPaths(o.out);
-        writeLabReport(p.report, labResults(state));
-        console.log(p.report);
+        console.log(`${p.results}\n${p.report}`);
         return;
       }
       if (o.quick && o.tiny) throw new Error('--quick and --tiny are different presets; pick one');

@@ -130,14 +130,14 @@ export async function runLab(config: LabConfig, o: LabOptions): Promise<LabResul
     state.runs[spec.name] = r;
     writeJson(paths.state, state);
     metrics.write({ event: 'run_done', run: spec.name, seconds: r.seconds, heldout: r.heldout.accuracy });
+    // Results and report after every run: a lab stopped half-way still shows what it measured.
+    publishLab(o.out, state);
   }
   if (config.experiments.includes('force') && !state.tightStart) {
     state.tightStart = await tightStart(c);
     writeJson(paths.state, state);
   }
-  const results = labResults(state);
-  writeJson(paths.results, results);
-  writeLabReport(paths.report, results);
+  publishLab(o.out, state);
   log(`lab: results ${paths.results}, report ${paths.report}`);
   return { state, interrupted: false, results: paths.results, report: paths.report };
 }
@@ -166,6 +166,15 @@ async function tightStart(c: StageCtx): Promise<{ force: LabScore; noforce: LabS
   } finally {
     await router.close();
   }
+}
+
+/** Writes RUN/results.json and RUN/report.html from the state (what has been measured so far). */
+export function publishLab(out: string, state: LabState): void {
+  const paths = labPaths(out);
+  if (!state.stages.start) return;
+  const results = labResults(state);
+  writeJson(paths.results, results);
+  writeLabReport(paths.report, results);
 }
 
 type Stat = { mean: number; sd: number; n: number };
