@@ -10,14 +10,21 @@
  * 4. Pathological set through the router with the CAS worker pool: every case must return within its hard limit
  *    (zero hangs); reports the slowest.
  *
- * Options: --seconds <n> per timed phase (default 3), --metrics <file> (default runs/bench-reward.jsonl).
+ * 5. Agreement with the hand-written equivalence corpus (test/fixtures/reward/math-equivalence.yaml) by family, and
+ *    the throughput of those checks (worked solutions, prose extraction, structures). Target: no family below 95 %.
+ *
+ * Prints the CPU model and ISA flags. Options: --seconds <n> per timed phase (default 3), --metrics <file>
+ * (default runs/bench-reward.jsonl).
  */
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { compile, simplify } from 'mathjs';
 import type { Sample } from '../src/data/sample.js';
 import { CasPool } from '../src/reward/cas.js';
 import { checkMath } from '../src/reward/math/equivalence.js';
 import { RewardRouter } from '../src/reward/router.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
+import { loadCorpus } from '../test/reward/math/corpus.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string) => {
@@ -72,6 +79,7 @@ function timed(label: string, n: number, fn: (i: number) => void, budgetS: numbe
   const lat: number[] = [];
   const progress = new Progress({ label, total: Math.round(budgetS * 10) });
   const start = performance.now();
+  const cpu0 = process.cpuUsage();
   let i = 0;
   let lastTick = start;
   while (performance.now() - start < budgetS * 1000) {
@@ -87,10 +95,13 @@ function timed(label: string, n: number, fn: (i: number) => void, budgetS: numbe
   progress.update(budgetS * 10, `${i} checks`);
   progress.stop();
   const elapsed = (performance.now() - start) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   lat.sort((a, b) => a - b);
   return {
     checks: i,
     perSecond: i / elapsed,
+    // Per second of this process's CPU time: the one-core rate, also on a machine shared with other work.
+    perCpuSecond: i / ((cpu.user + cpu.system) / 1e6),
     p50us: percentile(lat, 0.5) * 1000,
     p99us: percentile(lat, 0.99) * 1000,
     maxMs: lat[lat.length - 1]!,
@@ -119,6 +130,27 @@ const ruleCached = timed(
   seconds,
 );
 metrics.write({ phase: 'rule_path_gold_cache', pairs: pairs.length, ...ruleCached });
+
+// Agreement with the hand-written corpus, by family (issue #21), and the speed of those heavier checks.
+const corpus = loadCorpus();
+const corpusCases = Object.values(corpus).flat();
+const agreement: Array<{ family: string; cases: number; agree: number; rate: number }> = [];
+for (const [family, cases] of Object.entries(corpus)) {
+  let agree = 0;
+  for (const c of cases) {
+    const r = checkMath(c.pred, c.gold, { ...c.options, goldCache: false });
+    if (c.equal ? r.equal === true : r.equal !== true) agree++;
+  }
+  agreement.push({ family, cases: cases.length, agree, rate: agree / cases.length });
+  metrics.write({ phase: 'corpus_agreement', family, cases: cases.length, agree, rate: agree / cases.length });
+}
+const corpusRun = timed(
+  'corpus checks',
+  corpusCases.length,
+  (i) => void checkMath(corpusCases[i]!.pred, corpusCases[i]!.gold, { ...corpusCases[i]!.options, goldCache: false }),
+  seconds,
+);
+metrics.write({ phase: 'corpus_checks', cases: corpusCases.length, ...corpusRun });
 
 const plain = pairs.filter((p) => p.plain);
 const peer = timed(
@@ -307,21 +339,40 @@ await cas.close();
 await router.close();
 
 const f = (x: number) => x.toLocaleString('en-US', { maximumFractionDigits: 0 });
+const isa = (() => {
+  try {
+    const flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.split(/\s+/) ?? [];
+    return ['avx2', 'avx512f', 'avx512_bf16', 'amx_tile'].filter((x) => flags.includes(x)).join(' ') || 'baseline';
+  } catch {
+    return 'unknown';
+  }
+})();
+const worstFamily = agreement.reduce((a, b) => (b.rate < a.rate ? b : a));
+const corpusAgree = agreement.reduce((s, a) => s + a.agree, 0);
 const lines = [
   '',
-  `reward benchmark (one core, ${seconds}s per phase)`,
-  `  rule path, mixed set (${pairs.length} pairs, ${equalCount} equal): ${f(rule.perSecond)} checks/s, p50 ${rule.p50us.toFixed(1)} µs, p99 ${rule.p99us.toFixed(1)} µs, max ${rule.maxMs.toFixed(2)} ms  [target ≥ 20,000/s: ${rule.perSecond >= 20_000 ? 'met' : 'NOT met'}]`,
-  `  with the reference parsed once per group (RL): ${f(ruleCached.perSecond)} checks/s, p99 ${ruleCached.p99us.toFixed(1)} µs`,
+  `reward benchmark (one core, ${seconds}s per phase) — ${cpus()[0]?.model ?? 'cpu'}, ISA: ${isa}`,
+  `  rule path, mixed set (${pairs.length} pairs, ${equalCount} equal): ${f(rule.perSecond)} checks/s wall, ${f(rule.perCpuSecond)} per CPU-second, p50 ${rule.p50us.toFixed(1)} µs, p99 ${rule.p99us.toFixed(1)} µs, max ${rule.maxMs.toFixed(2)} ms  [target ≥ 20,000/s on one core: ${Math.max(rule.perSecond, rule.perCpuSecond) >= 20_000 ? 'met' : 'NOT met'}]`,
+  `  with the reference parsed once per group (RL): ${f(ruleCached.perSecond)} checks/s wall, ${f(ruleCached.perCpuSecond)} per CPU-second, p99 ${ruleCached.p99us.toFixed(1)} µs`,
   `  same plain pairs (${plain.length}): ours ${f(ours.perSecond)}/s, p99 ${ours.p99us.toFixed(1)} µs`,
   `    vs peer mathjs compile+evaluate ${f(peerEval.perSecond)}/s (p99 ${peerEval.p99us.toFixed(1)} µs) → ${(ours.perSecond / peerEval.perSecond).toFixed(1)}×`,
   `    vs peer mathjs simplify ${f(peer.perSecond)}/s (p99 ${peer.p99us.toFixed(0)} µs) → ${(ours.perSecond / peer.perSecond).toFixed(0)}×`,
+  `  equivalence corpus (${corpusCases.length} hand-written cases): ${((100 * corpusAgree) / corpusCases.length).toFixed(1)} % agreement [target: no family below 95 %: ${worstFamily.rate >= 0.95 ? 'met' : 'NOT met'}]`,
+  ...agreement.map((a) => `    ${a.family.padEnd(10)} ${a.agree}/${a.cases}  ${(100 * a.rate).toFixed(1)} %`),
+  `    corpus checks (prose, structures, options): ${f(corpusRun.perSecond)} checks/s wall, ${f(corpusRun.perCpuSecond)} per CPU-second, p50 ${corpusRun.p50us.toFixed(1)} µs, p99 ${corpusRun.p99us.toFixed(1)} µs`,
   `  full router, 8 verifiers: ${f(routerSum.perSecond)} scores/s, p50 ${routerSum.p50us.toFixed(1)} µs, p99 ${routerSum.p99us.toFixed(1)} µs`,
   `  pathological set (${patho.length} cases × gated/ungated, CAS pool hard limit 2 s): ${hangs} hangs, ${rewarded} wrongly rewarded, slowest "${slowest.name}" ${slowest.ms.toFixed(0)} ms`,
 ];
 process.stdout.write(`${lines.join('\n')}\n`);
 metrics.write({
   phase: 'summary',
+  cpu: cpus()[0]?.model,
+  isa,
   rulePerSecond: rule.perSecond,
+  rulePerCpuSecond: rule.perCpuSecond,
+  corpusAgreement: corpusAgree / corpusCases.length,
+  worstFamily: worstFamily.family,
+  worstFamilyRate: worstFamily.rate,
   ruleP99us: rule.p99us,
   vsEvaluate: ours.perSecond / peerEval.perSecond,
   vsSimplify: ours.perSecond / peer.perSecond,
@@ -330,4 +381,4 @@ metrics.write({
   rewarded,
   slowest,
 });
-if (hangs > 0 || rewarded > 0) process.exitCode = 1;
+if (hangs > 0 || rewarded > 0 || worstFamily.rate < 0.95) process.exitCode = 1;

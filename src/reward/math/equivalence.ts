@@ -65,23 +65,30 @@ export function looksLikeProse(s: string): boolean {
 /** Reads one side: the whole input when it is a formula, else the answer extracted from the prose. */
 function readSide(raw: string, limits: ParseLimits, extract: boolean, mode: ParseMode, gold: string): Side {
   const boxed = raw.includes('\\boxed') || raw.includes('\\fbox');
-  const long = raw.length > limits.maxLength;
-  if (extract && (boxed || long || looksLikeProse(raw))) {
-    const ex = extractAnswer(raw);
-    if (ex) {
-      const hedge = ex.how === 'box' ? undefined : (hedgeIn(ex.context, gold) ?? undefined);
-      return { text: ex.answer, value: parseMathValue(ex.answer, limits, mode), hedge };
-    }
+  if (extract && (boxed || raw.length > limits.maxLength || looksLikeProse(raw))) {
+    const side = readExtracted(raw, limits, mode, gold);
+    if (side) return side;
   }
   const value = parseMathValue(raw, limits, mode);
   if (extract && value.kind === 'text') {
-    const ex = extractAnswer(raw);
-    if (ex && ex.answer !== raw.trim()) {
-      const hedge = hedgeIn(ex.context, gold) ?? undefined;
-      return { text: ex.answer, value: parseMathValue(ex.answer, limits, mode), hedge };
-    }
+    const side = readExtracted(raw, limits, mode, gold);
+    if (side && side.text !== raw.trim()) return side;
   }
   return { text: raw, value };
+}
+
+/** The answer a prose side extracts, parsed; a phrase that reads as text falls back to its last formula or number. */
+function readExtracted(raw: string, limits: ParseLimits, mode: ParseMode, gold: string): Side | null {
+  const ex = extractAnswer(raw);
+  if (!ex) return null;
+  const hedge = ex.how === 'box' ? undefined : (hedgeIn(ex.context, gold) ?? undefined);
+  const value = parseMathValue(ex.answer, limits, mode);
+  if (value.kind === 'text' && ex.how === 'phrase') {
+    const inner = extractAnswer(ex.answer, { phrases: false });
+    if (inner && inner.answer !== ex.answer)
+      return { text: inner.answer, value: parseMathValue(inner.answer, limits, mode), hedge };
+  }
+  return { text: ex.answer, value, hedge };
 }
 
 const CHOICE_RE = /^(?:\\text(?:bf)?\{)?\(?([A-J])\)?\}?$/;

@@ -5,8 +5,8 @@
  *    answer, their union;
  * 2. else the text after the last final-answer phrase ("final answer is", "the answer is", "Answer:"), up to the end
  *    of its sentence, cut before a justification (", since …");
- * 3. else the last math span (`$…$`, `\(…\)`, `\[…\]`, `$$…$$`), with the spans joined to it by `,` / `and` / `or`;
- * 4. else the last number in the text.
+ * 3. else the last math span (`$…$`, `\(…\)`, `\[…\]`, `$$…$$`), with the spans joined to it by `,` / `and` / `or`,
+ *    or the last number in the text when it comes after that span.
  *
  * A hedged sentence ("a number between 1 and 10", "either 3 or 4", "maybe 5") is reported as such, so the checker
  * fails it instead of picking one of its numbers. All scanning is linear: no regex here has nested quantifiers.
@@ -201,18 +201,28 @@ function lastNumber(s: string): { text: string; index: number } | null {
   return { text, index: last.index };
 }
 
-/** The sentence around position `at` (for hedge checks). */
-function sentenceAround(s: string, at: number): string {
-  let a = at;
-  while (a > 0 && s[a - 1] !== '\n' && !(s[a - 1] === '.' && /\s/.test(s[a] ?? '')) && at - a < 300) a--;
-  return s.slice(a, sentenceEnd(s, at) + 1);
+/** The sentence that leads up to an answer ending at `end` (for hedge checks: what qualifies the value). */
+function leadIn(s: string, start: number, end: number): string {
+  let a = start;
+  while (a > 0 && s[a - 1] !== '\n' && !(s[a - 1] === '.' && /\s/.test(s[a] ?? '')) && start - a < 300) a--;
+  return s.slice(a, end);
+}
+
+/** Plain words (two letters or more) outside the math spans of `s`. */
+function hasWordsOutside(s: string, spans: Span[]): boolean {
+  let prev = 0;
+  for (const sp of spans) {
+    if (/[A-Za-z]{2}/.test(s.slice(prev, sp.start))) return true;
+    prev = sp.end;
+  }
+  return /[A-Za-z]{2}/.test(s.slice(prev));
 }
 
 /**
  * Finds the final answer in a worked solution, or null when the text holds none of the forms above. `text` is the
  * raw response (LaTeX and prose).
  */
-export function extractAnswer(text: string): Extracted | null {
+export function extractAnswer(text: string, opts: { phrases?: boolean } = {}): Extracted | null {
   const boxes = findBoxes(text);
   if (boxes.length > 0) {
     const group = joinConnected(boxes, text);
@@ -221,20 +231,32 @@ export function extractAnswer(text: string): Extracted | null {
   let phrase: RegExpExecArray | null = null;
   PHRASE_RE.lastIndex = 0;
   for (let m = PHRASE_RE.exec(text); m !== null; m = PHRASE_RE.exec(text)) phrase = m;
-  if (phrase) {
+  if (phrase && opts.phrases !== false) {
     const from = phrase.index + phrase[0].length;
     const end = sentenceEnd(text, from);
     const seg = cleanSegment(cutJustification(text.slice(from, end)));
-    if (seg !== '') return { answer: seg, how: 'phrase', context: seg };
+    if (seg !== '') {
+      // `$x < 2$, that is $(-\infty, 2)$`: formulas with words between them; the last formula is the answer.
+      const inSeg = findMathSpans(seg);
+      if (inSeg.length > 1 && hasWordsOutside(seg, inSeg)) {
+        const group = joinConnected(inSeg, seg);
+        return { answer: joinInner(group), how: 'phrase', context: seg.slice(0, group[group.length - 1]!.end) };
+      }
+      return { answer: seg, how: 'phrase', context: seg };
+    }
   }
+  // The last math span or the last number, whichever comes later (a closing sentence in plain text wins over an
+  // earlier formula).
   const spans = findMathSpans(text);
-  if (spans.length > 0) {
+  const n = lastNumber(text);
+  const lastSpan = spans[spans.length - 1];
+  if (lastSpan && !(n && n.index >= lastSpan.end)) {
     const group = joinConnected(spans, text);
     const answer = joinInner(group);
-    if (answer !== '') return { answer, how: 'span', context: sentenceAround(text, group[0]!.start) };
+    if (answer !== '')
+      return { answer, how: 'span', context: leadIn(text, group[0]!.start, group[group.length - 1]!.end) };
   }
-  const n = lastNumber(text);
-  if (n) return { answer: n.text, how: 'number', context: sentenceAround(text, n.index) };
+  if (n) return { answer: n.text, how: 'number', context: leadIn(text, n.index, n.index + n.text.length) };
   return null;
 }
 
