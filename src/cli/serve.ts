@@ -30,6 +30,7 @@ interface ServeCliOptions {
   apiKey?: string;
   requestLog?: string;
   weightUpdates?: boolean;
+  weightsBodyLimitMb: string;
   shutdownGrace: string;
   quiet?: boolean;
 }
@@ -75,6 +76,7 @@ export function register(program: Command): void {
       '--weight-updates',
       'accept new weights from an RL trainer (POST /update_weights_from_disk, /update_weights_from_tensor; needs --api-key)',
     )
+    .option('--weights-body-limit-mb <n>', 'largest safetensors body of /update_weights_from_tensor, MiB', '2048')
     .option('--shutdown-grace <s>', 'seconds requests in flight get to finish on SIGINT/SIGTERM', '30')
     .option('--quiet', 'no status lines on stderr')
     .addHelpText(
@@ -137,7 +139,9 @@ async function runServe(o: ServeCliOptions): Promise<void> {
     reasoningField: field as ReasoningField,
     ...((o.apiKey ?? process.env.GLMV_API_KEY) ? { apiKey: o.apiKey ?? process.env.GLMV_API_KEY } : {}),
     ...(o.requestLog ? { requestLog: o.requestLog } : {}),
-    ...(o.weightUpdates ? { weightUpdates: true } : {}),
+    ...(o.weightUpdates
+      ? { weightUpdates: true, weightsBodyLimit: int(o.weightsBodyLimitMb, 'weights-body-limit-mb', 1) * 2 ** 20 }
+      : {}),
   });
   const url = await server.listen(port, o.host);
   // The URL goes to stdout (scripts read it); everything else to stderr.

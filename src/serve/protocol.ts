@@ -119,8 +119,9 @@ const ChatScalars = Common.extend({
   continue_final_message: nullish(z.boolean()),
   add_generation_prompt: nullish(z.boolean()),
   include_reasoning: nullish(z.boolean()),
+  // Only the settings this server applies; another key is a 400, not silently ignored.
   mm_processor_kwargs: nullish(
-    z.looseObject({
+    z.strictObject({
       min_pixels: nullish(z.number().int().min(1)),
       max_pixels: nullish(z.number().int().min(1)),
       fps: nullish(z.number().gt(0).max(60)),

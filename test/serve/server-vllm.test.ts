@@ -245,6 +245,10 @@ describe('mm_processor_kwargs and tools', () => {
     });
     expect(bad.status).toBe(400);
     expect((bad.json.error as Any).param).toBe('mm_processor_kwargs.min_pixels');
+    // Settings this server does not apply are refused, not ignored.
+    const other = await post(s.url, { messages: user('x'), mm_processor_kwargs: { do_resize: false } });
+    expect(other.status).toBe(400);
+    expect((other.json.error as Any).message).toMatch(/do_resize/);
   });
 
   it('tools with tool_choice "none" are accepted; asking for tool calls is a clear 400', async () => {
