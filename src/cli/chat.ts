@@ -73,6 +73,7 @@ async function runChat(question: string, o: ChatCliOptions): Promise<void> {
   if (maxNewTokens < 1) throw new Error('--max-tokens must be at least 1');
   const thinkingBudget = o.thinkBudget !== undefined ? num(o.thinkBudget, 'think-budget', true) : null;
   const loaded = await ChatModel.load(o.model);
+  if (loaded.loadSummary) process.stderr.write(`glmv chat: ${loaded.loadSummary}\n`);
   // The same per-request processor settings as `glmv serve`'s mm_processor_kwargs.
   const resize = {
     minPixels: o.minPixels !== undefined ? num(o.minPixels, 'min-pixels', true) : null,

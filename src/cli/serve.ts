@@ -132,6 +132,7 @@ async function runServe(o: ServeCliOptions): Promise<void> {
   };
   say(`glmv serve: loading ${o.model ?? 'the embedded model'} …`);
   const chat = await ChatModel.load(o.model);
+  if (chat.loadSummary) say(`glmv serve: ${chat.loadSummary}`);
   const server = await createServer({
     chat,
     ...opts,

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type { Sample } from '../data/sample.js';
 import { promptText, type SftOptions } from '../data/sft.js';
 import { Glm4vForConditionalGeneration } from '../model/glm4v.js';
+import { loadSummary } from '../model/quantize.js';
 import { type BoxExtraction, extractBox, type ResponseStyle } from './answer.js';
 import {
   type FinishReason,
@@ -77,6 +78,8 @@ export class ChatModel {
   private readonly thinkOpen: number;
   private readonly thinkClose: number;
   private readonly answerOpen: number | undefined;
+  /** What `load` read (parameters, dtype, quantisation, mapping, RSS), for the commands to print. */
+  loadSummary?: string;
 
   constructor(
     readonly model: Glm4vForConditionalGeneration,
@@ -108,10 +111,12 @@ export class ChatModel {
           : `chat: the embedded default model is missing (${d}); pass --model DIR or train one with \`glmv pipeline\``,
       );
     }
-    const { model } = Glm4vForConditionalGeneration.fromPretrained(d);
+    const { model, report } = Glm4vForConditionalGeneration.fromPretrained(d);
     const tokenizer = await GlmTokenizer.fromPretrained(d);
     const processor = await Glm4vProcessor.fromPretrained(d);
-    return new ChatModel(model, tokenizer, processor, d);
+    const chat = new ChatModel(model, tokenizer, processor, d);
+    chat.loadSummary = loadSummary(model, report, d);
+    return chat;
   }
 
   /** Token ids and visual inputs of a conversation, ready for `generate`. */

@@ -178,6 +178,31 @@ export function logicalParameters(model: Module): number {
   return n;
 }
 
+/**
+ * One line saying what a load produced: parameters (quantised layers counted at full size), the float dtype of the
+ * rest, the quantisation, whether the files are mapped, load time and the process RSS now.
+ */
+export function loadSummary(
+  model: Module,
+  report: { seconds: number; mapped?: boolean; quantized?: QuantizedSummary },
+  dir: string,
+): string {
+  const byType = new Map<string, number>();
+  for (const [name, p] of model.namedParameters())
+    if (!/\.weight_(packed|scale|shape)$/.test(name)) byType.set(p.dtype, (byType.get(p.dtype) ?? 0) + p.size);
+  const dtype = [...byType].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'none';
+  const q = report.quantized;
+  const quant = q
+    ? `int${q.bits.join('/')} weights (${q.groupSizes.map((g) => (g === null ? 'per channel' : `group ${g}`)).join(', ')}) in ${q.layers} Linear layers`
+    : 'no quantisation';
+  const rss = process.memoryUsage().rss / 1e9;
+  const params = logicalParameters(model);
+  return (
+    `loaded ${dir}: ${params >= 1e9 ? `${(params / 1e9).toFixed(2)} B` : `${(params / 1e6).toFixed(1)} M`} parameters, ${dtype}, ${quant}, ` +
+    `${report.mapped ? 'memory-mapped' : 'read into memory'}, ${report.seconds.toFixed(1)} s, RSS ${rss.toFixed(2)} GB`
+  );
+}
+
 /** After loading: each QuantLinear's weight_shape must be the [out, in] it was built for. */
 export function verifyQuantized(model: Module, path: string): void {
   for (const [name, m] of model.namedModules()) {
