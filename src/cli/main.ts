@@ -20,6 +20,7 @@ const modules: Array<Promise<{ register: (p: Command) => void }>> = [
   import('./data.js'),
   import('./reward.js'),
   import('./rl.js'),
+  import('./curriculum.js'),
   import('./eval.js'),
   import('./serve.js'),
   import('./train.js'),

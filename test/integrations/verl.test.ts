@@ -40,7 +40,7 @@ function verlDecode(tok: Tok, text: string, eos = '<|user|>') {
   if (ids.length > RESPONSE_LEN) throw new Error(`test response too long (${ids.length} tokens)`);
   const pad = tok.id('<|endoftext|>');
   const responses = [...ids, ...Array(RESPONSE_LEN - ids.length).fill(pad)];
-  const mask = responses.map((_, i) => (i < ids.length ? 1 : 0));
+  const mask: number[] = responses.map((_, i) => (i < ids.length ? 1 : 0));
   const valid = mask.reduce((a, b) => a + b, 0);
   return { solution_str: tok.decode(responses.slice(0, valid), { skipSpecialTokens: true }), valid };
 }
