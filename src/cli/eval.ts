@@ -289,6 +289,13 @@ Outputs: summary.json, summary.csv, report.html, metrics.jsonl, <bench>/<mode>/s
         });
         const out = resolve(o.out);
         process.stdout.write(`${out}/report.html\n`);
+        // A benchmark with no usable row evaluated nothing: that is a failure, not an empty success.
+        const empty = summary.data.filter((d) => d.items === 0);
+        for (const d of empty)
+          process.stderr.write(
+            `glmv eval: ${d.bench}: no usable items in ${d.file} (${d.rows} rows, ${d.errors} malformed; see ${join(out, d.bench, 'data_errors.jsonl')})\n`,
+          );
+        if (empty.length) process.exitCode = 1;
         for (const r of summary.results)
           process.stdout.write(
             `${r.bench.padEnd(18)} ${r.mode.padEnd(8)} ${r.metric.padEnd(16)} ${r.score.toFixed(2).padStart(6)}  [${r.ci.low.toFixed(2)}, ${r.ci.high.toFixed(2)}]  n=${r.units}\n`,

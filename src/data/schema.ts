@@ -33,15 +33,32 @@ export const sampleSchema = z
 
 /** One malformed input row: where it is and what is wrong. */
 export class RowError extends Error {
+  readonly field: string;
+  readonly detail: string;
+
   constructor(
     readonly file: string,
     readonly row: number,
-    readonly field: string,
-    readonly detail: string,
+    field: string,
+    detail: string,
   ) {
-    super(`${file}: row ${row}: field "${field}": ${detail}`);
+    const f = printable(field, 120);
+    const d = printable(detail, 500);
+    super(`${file}: row ${row}: field "${f}": ${d}`);
+    this.field = f;
+    this.detail = d;
     this.name = 'RowError';
   }
+}
+
+/**
+ * Text from a data file made safe for an error line: control characters (terminal escapes included), lone
+ * surrogates and replacement characters from undecodable bytes are written as `\u{..}` escapes, and long text is
+ * cut at `max` characters.
+ */
+export function printable(s: string, max = 500): string {
+  const cut = s.length > max ? `${s.slice(0, max)}… (${s.length} chars)` : s;
+  return cut.replace(/[\p{Cc}\p{Cs}\ufffd]/gu, (c) => (c === '\t' ? c : `\\u{${c.codePointAt(0)!.toString(16)}}`));
 }
 
 /** Validates one record; throws a RowError naming the first bad field. */

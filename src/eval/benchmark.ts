@@ -226,9 +226,14 @@ export function loadBenchmarkFile(path: string): Benchmark[] {
 export function resolveDataPath(b: Benchmark, dataDirs: readonly string[], override?: string): string {
   const p = override ?? b.data.path;
   if (!p) throw new Error(`benchmark ${b.name}: no data path`);
+  // A path given on the command line (`--data NAME=PATH`) is relative to the working directory first.
   const candidates = isAbsolute(p)
     ? [p]
-    : [...(b.baseDir ? [resolve(b.baseDir, p)] : []), ...dataDirs.map((d) => resolve(d, p))];
+    : [
+        ...(override !== undefined ? [resolve(p)] : []),
+        ...(b.baseDir ? [resolve(b.baseDir, p)] : []),
+        ...dataDirs.map((d) => resolve(d, p)),
+      ];
   const hit = candidates.find((c) => existsSync(c));
   if (hit) return hit;
   const fmt = b.data.format === 'auto' ? 'data file' : `${b.data.format} file`;

@@ -11,6 +11,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { printable } from '../data/schema.js';
 import { JudgeClient, type JudgeConfig } from '../reward/judge.js';
 import { MetricsWriter, Progress } from '../util/progress.js';
 import type { Benchmark } from './benchmark.js';
@@ -285,7 +286,9 @@ export async function runEval(o: RunOptions): Promise<EvalSummary> {
           `${bench.name}: ${prepared.errors.length} malformed row(s) skipped (see ${join(out, bench.name, 'data_errors.jsonl')}):\n`,
         );
         for (const e of prepared.errors.slice(0, 5))
-          process.stderr.write(`  ${e.file}: row ${e.row}: field "${e.field}": ${e.detail}\n`);
+          process.stderr.write(
+            `  ${e.file}: row ${e.row}: field "${printable(e.field, 120)}": ${printable(e.detail)}\n`,
+          );
       }
       if (prepared.items.length === 0) {
         if (!o.quiet) process.stderr.write(`${bench.name}: no usable items; skipped\n`);

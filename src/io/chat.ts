@@ -19,6 +19,7 @@ import {
   generate,
   type StreamEvent,
 } from './generate.js';
+import { readGenerationConfig } from './generation-config.js';
 import { Glm4vProcessor, type PrepareChatOptions, prepareChatInputs } from './processor.js';
 import type { ChatMessage, ContentPart } from './template.js';
 import { GlmTokenizer } from './tokenizer.js';
@@ -111,6 +112,8 @@ export class ChatModel {
           : `chat: the embedded default model is missing (${d}); pass --model DIR or train one with \`glmv pipeline\``,
       );
     }
+    // One rule for every command that loads a model: a broken generation_config.json is an error, never ignored.
+    readGenerationConfig(d);
     const { model, report } = Glm4vForConditionalGeneration.fromPretrained(d);
     const tokenizer = await GlmTokenizer.fromPretrained(d);
     const processor = await Glm4vProcessor.fromPretrained(d);

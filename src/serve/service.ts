@@ -5,19 +5,18 @@
  * (text that could still begin a stop sequence is held back, so a stream never shows a stop sequence or text
  * after it), per-token logprobs, usage counts.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { THINK_CLOSE, THINK_OPEN, ThinkStreamSplitter } from '../io/answer.js';
 import { ChatModel } from '../io/chat.js';
 import type { GenerationInput, StreamEvent } from '../io/generate.js';
+import { readGenerationConfig } from '../io/generation-config.js';
 import { Glm4vProcessor } from '../io/processor.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
 import { VideoBudgetError } from '../io/video.js';
-import type { RequestOffload } from './offload.js';
 import { ContinuousBatcher, type Job, type JobFinish, type JobResult, QueueFullError } from './batcher.js';
 import { ApiError } from './errors.js';
 import { type LogprobEntry, logprobEntry } from './logprobs.js';
 import { fetchMediaBytes, loadRequestImage, type MediaPolicy } from './media.js';
+import type { RequestOffload } from './offload.js';
 import type { ChatParams, CompletionParams, MmProcessorKwargs, SamplingParams } from './protocol.js';
 
 export interface SamplingDefaults {
@@ -88,14 +87,8 @@ export interface ChoiceResult {
 
 /** Reads sampling defaults from a model folder's generation_config.json (as vLLM's `--generation-config auto`). */
 export function generationDefaults(dir: string): Partial<SamplingDefaults> {
-  const p = join(dir, 'generation_config.json');
-  if (!existsSync(p)) return {};
-  let g: Record<string, unknown>;
-  try {
-    g = JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`${p}: not valid JSON (${(e as Error).message})`);
-  }
+  const g = readGenerationConfig(dir);
+  if (!g) return {};
   const num = (k: string) => (typeof g[k] === 'number' ? (g[k] as number) : undefined);
   const out: Partial<SamplingDefaults> = {};
   if (g.do_sample === false) out.temperature = 0;

@@ -32,7 +32,7 @@ import {
 import { writeTextAtomic } from '../model/checkpoint.js';
 import type { RouterStats } from '../model/text.js';
 import { RewardRouter } from '../reward/router.js';
-import { MetricsWriter, Progress } from '../util/progress.js';
+import { MetricsWriter, Progress, truncateMetricsAfter } from '../util/progress.js';
 import {
   findCheckpoint,
   loadOptimizer,
@@ -233,6 +233,8 @@ class StageRunner {
     }
     mkdirSync(runDir, { recursive: true });
     writeTextAtomic(join(runDir, 'config.yaml'), toYaml(c));
+    // A resumed run replays the steps after its checkpoint: the killed run's lines for them move to a side file.
+    if (state) truncateMetricsAfter(join(runDir, 'metrics.jsonl'), state.step);
     this.metrics = new MetricsWriter(join(runDir, 'metrics.jsonl'));
 
     const prevPrecision = getMatmulPrecision();

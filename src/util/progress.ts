@@ -3,8 +3,8 @@
  * The bar goes to stderr (so stdout stays machine-readable) and is silent when stderr is not a TTY,
  * where it prints a plain line every few seconds instead.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 
 export interface ProgressOptions {
@@ -92,6 +92,39 @@ export class MetricsWriter {
   write(record: Record<string, unknown>): void {
     appendFileSync(this.path, `${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
   }
+}
+
+/**
+ * On resume from the checkpoint of `step`: cuts the metrics file at its first record past that step (or at a torn
+ * line), so the steps the resumed run replays are not listed twice, and appends what was cut to `sideFile`
+ * (default `<name>.discarded.jsonl` next to it) for anyone who wants the killed run's tail. Returns the number of
+ * lines moved.
+ */
+export function truncateMetricsAfter(path: string, step: number, sideFile?: string): number {
+  if (!existsSync(path)) return 0;
+  const lines = readFileSync(path, 'utf8').split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  let cut = lines.length;
+  for (let i = 0; i < lines.length; i++) {
+    let rec: { step?: unknown };
+    try {
+      rec = JSON.parse(lines[i]!) as { step?: unknown };
+    } catch {
+      cut = i;
+      break;
+    }
+    if (typeof rec.step === 'number' && rec.step > step) {
+      cut = i;
+      break;
+    }
+  }
+  const moved = lines.slice(cut);
+  if (moved.length === 0) return 0;
+  const side = sideFile ?? join(dirname(path), `${basename(path, '.jsonl')}.discarded.jsonl`);
+  appendFileSync(side, `${moved.join('\n')}\n`);
+  const kept = lines.slice(0, cut);
+  writeFileSync(path, kept.length ? `${kept.join('\n')}\n` : '');
+  return moved.length;
 }
 
 /**

@@ -21,8 +21,15 @@ import { type GenericOptions, genericRecordToSample, imageValueToPath } from './
 
 export type TsvOptions = GenericOptions;
 
+/**
+ * Records with their 1-based data row (header excluded), bad ones included. csv-parse reports a skipped record
+ * (`on_skip`) as soon as it parses it, possibly before good records parsed earlier reach this loop, and its own
+ * `records` counter leaves skipped ones out: so rows are numbered here, merging good and skipped records by the
+ * file line they end on.
+ */
 async function* tsvRows(file: string, skipBad: boolean): AsyncGenerator<RawRow> {
-  const skipped: RowError[] = [];
+  const skipped: Array<{ line: number; message: string }> = [];
+  let row = 0;
   const parser = createReadStream(file).pipe(
     parse({
       delimiter: '\t',
@@ -33,22 +40,32 @@ async function* tsvRows(file: string, skipBad: boolean): AsyncGenerator<RawRow> 
       skip_empty_lines: true,
       skip_records_with_error: skipBad,
       on_skip: (err: CsvError | undefined) => {
-        if (err) skipped.push(new RowError(file, Number(err.records ?? 0) + 1, '(row)', `${err.message}`));
+        if (err)
+          skipped.push({ line: Number((err as CsvError & { lines?: number }).lines ?? 0), message: err.message });
       },
     }),
   );
+  const flush = function* (beforeLine: number): Generator<RawRow> {
+    while (skipped.length && skipped[0]!.line < beforeLine) {
+      const e = skipped.shift()!;
+      row++;
+      yield { row, value: new RowError(file, row, '(row)', e.message) };
+    }
+  };
   try {
-    for await (const item of parser as AsyncIterable<{ record: Record<string, string>; info: { records: number } }>) {
-      while (skipped.length) yield { row: skipped[0]!.row, value: skipped.shift() };
-      yield { row: item.info.records, value: item.record };
+    for await (const item of parser as AsyncIterable<{ record: Record<string, string>; info: { lines: number } }>) {
+      yield* flush(item.info.lines);
+      row++;
+      yield { row, value: item.record };
     }
   } catch (e) {
     if (e instanceof CsvError) {
-      throw new RowError(file, Number((e as CsvError & { records?: number }).records ?? 0) + 1, '(row)', e.message);
+      yield* flush(Number.POSITIVE_INFINITY);
+      throw new RowError(file, row + 1, '(row)', e.message);
     }
     throw e;
   }
-  while (skipped.length) yield { row: skipped[0]!.row, value: skipped.shift() };
+  yield* flush(Number.POSITIVE_INFINITY);
 }
 
 export function openTsv(file: string, opts: TsvOptions = {}): SampleStream {
