@@ -172,7 +172,7 @@ Examples:
       `
 Examples:
   glmv data show data/train --per-domain 12
-  glmv data show bench/MMBench_DEV_EN.tsv --limit 50 --out /tmp/mmbench.html`,
+  glmv data show bench/MMBench_DEV_EN.tsv --limit 50 --out runs/mmbench.html`,
     )
     .action(async (path: string, o) => {
       try {

@@ -2,7 +2,7 @@
  * The one answer parser of glmv, shared by generation, rewards, eval and the serving client.
  *
  * GLM-4.1V-Thinking answers `<think>…</think><answer>…</answer>`; GLM-4.5V drops the answer tags and answers
- * `<think>…</think>…` (spec D.2, D.4). Verifiable answers carry exactly one `<|begin_of_box|>…<|end_of_box|>`.
+ * `<think>…</think>…` (docs/design.md D.2, D.4). Verifiable answers carry exactly one `<|begin_of_box|>…<|end_of_box|>`.
  * Everything here is a pure function over strings: no tensors, no I/O, linear-time scans (tags are found with one
  * global regex pass and indexes, never with backtracking regexes over the whole response, so giant outputs stay cheap).
  */
@@ -26,7 +26,7 @@ interface Tag {
   end: number;
 }
 
-// Case-insensitive like the released reward regex (spec D.4); box tokens are special tokens, matched exactly.
+// Case-insensitive like the released reward regex (docs/design.md D.4); box tokens are special tokens, matched exactly.
 const TAG_RE = /<(\/?)(think|answer)>|<\|(begin|end)_of_box\|>/gi;
 
 function scanTags(text: string): Tag[] {
@@ -168,7 +168,7 @@ function splitWithTags(text: string, tags: Tag[]): ThinkSplit {
 // Strict format check
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Reasons a response fails the strict format (spec D.4, GLM-V `check_answer_format`). */
+/** Reasons a response fails the strict format (docs/design.md D.4, GLM-V `check_answer_format`). */
 export type FormatViolation =
   | 'missing_think'
   | 'unclosed_think'
@@ -213,7 +213,7 @@ function withPrefill(text: string, opts: FormatOptions): string {
 const LEGACY_BOXED_RE = /\\boxed\s*\{/;
 
 /**
- * The strict check of spec D.4: exactly one think block first, then (4.1V) exactly one answer block and nothing
+ * The strict check of docs/design.md D.4: exactly one think block first, then (4.1V) exactly one answer block and nothing
  * else, at most one box marker of each kind, no legacy `\boxed{`, no nested or repeated think/answer tags,
  * a non-empty answer. Leading and trailing whitespace of the whole response is ignored.
  */
@@ -672,7 +672,7 @@ export type Box = [number, number, number, number];
 export type Point = [number, number];
 
 /**
- * Coordinate systems of GLM-V outputs: `grounding` boxes are normalised to 0–1000 (spec D.5); `gui` boxes
+ * Coordinate systems of GLM-V outputs: `grounding` boxes are normalised to 0–1000 (docs/design.md D.5); `gui` boxes
  * (AndroidWorld `box_2d`) are integer thousandths 0–999. Both map pixel ↔ norm with a factor of 1000; they differ in
  * the valid range.
  */

@@ -547,7 +547,7 @@ export function configJsonText(cfg: Glm4vConfig, extra: Json = {}): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Presets.
 
-/** GLM-4.1V-9B-Thinking (spec E; CFG41). */
+/** GLM-4.1V-9B-Thinking (docs/design.md E). */
 export function glm41v9bConfig(): Glm4vConfig {
   return parseConfig(
     {
@@ -585,7 +585,7 @@ export function glm41v9bConfig(): Glm4vConfig {
   );
 }
 
-/** GLM-4.5V (106B-A12B; spec E; CFG45). */
+/** GLM-4.5V (106B-A12B; docs/design.md E; CFG45). */
 export function glm45vConfig(): Glm4vConfig {
   return parseConfig(
     {

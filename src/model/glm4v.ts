@@ -1,6 +1,6 @@
 /**
  * Glm4vForConditionalGeneration / Glm4vMoeForConditionalGeneration: the vision tower and the text decoder joined
- * (spec B.3, B.4). Parameter names are the Hugging Face ones (`model.visual.*`, `model.language_model.*`,
+ * (docs/design.md B.3, B.4). Parameter names are the Hugging Face ones (`model.visual.*`, `model.language_model.*`,
  * `lm_head.weight`), so real checkpoints load by name.
  *
  * One forward serves three callers:

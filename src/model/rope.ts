@@ -1,10 +1,10 @@
 /**
  * Rotary tables and 3D (T, H, W) position ids.
  *
- * Text (spec B.1–B.3): the first rotaryDim dims of each head rotate; frequency i ∈ [0, rotaryDim/2) takes its position
+ * Text (docs/design.md B.1–B.3): the first rotaryDim dims of each head rotate; frequency i ∈ [0, rotaryDim/2) takes its position
  * from axis T, H or W by `mrope_section` ([8,12,12] in the real models). GLM-4.1V rotates interleaved pairs
  * (2i, 2i+1), GLM-4.5V half-split pairs (i, i+rotaryDim/2); both use the same [B, L, rotaryDim/2] angle table.
- * Vision (spec A.3): 2D rope over the full head dim, half-split, angles [h·inv_freq ‖ w·inv_freq].
+ * Vision (docs/design.md A.3): 2D rope over the full head dim, half-split, angles [h·inv_freq ‖ w·inv_freq].
  * Angles follow the reference's float32 arithmetic (inv_freq, products and cos/sin rounded to float32).
  */
 import { fromArray, type Tensor } from '../engine/index.js';
@@ -74,7 +74,7 @@ export interface RopeIndex {
 }
 
 /**
- * The reference `get_rope_index` (spec B.3): text runs continue from (max so far) + 1 on all axes; an image run gets
+ * The reference `get_rope_index` (docs/design.md B.3): text runs continue from (max so far) + 1 on all axes; an image run gets
  * (st + t, st + row, st + col) over its merged grid; every video temporal group is placed like a one-frame image
  * (the timestamp text between groups resets it). Grids are consumed in order across the batch. Unlike the reference,
  * run lengths are checked against the grids, and unused grids are an error.

@@ -1,5 +1,5 @@
 /**
- * GLM-4 text decoders (spec B.1, B.2) and the KV cache. Names are the checkpoint names under
+ * GLM-4 text decoders (docs/design.md B.1, B.2) and the KV cache. Names are the checkpoint names under
  * `model.language_model.`.
  *
  * GLM-4.1V layer ("sandwich" norms):
@@ -118,14 +118,14 @@ export class KVCache {
         const cap = Math.max(need, t ? 2 * (t.shape[1] as number) : this.initialCapacity);
         const grown = empty([B, cap, H, D], 'float32');
         untrack(grown);
-        if (t && this.length > 0) grown.slice(1, 0, this.length).copy_(t.slice(1, 0, this.length));
+        if (t && this.length > 0) grown.slice(1, 0, this.length).copy_(rows(t, B).slice(1, 0, this.length));
         t?.dispose();
         store[layer] = grown;
         t = grown;
       }
     }
-    const K = this.keys[layer] as Tensor;
-    const V = this.values[layer] as Tensor;
+    const K = rows(this.keys[layer] as Tensor, B);
+    const V = rows(this.values[layer] as Tensor, B);
     K.slice(1, this.length, need).copy_(k);
     V.slice(1, this.length, need).copy_(v);
     return { k: K.slice(1, 0, need), v: V.slice(1, 0, need) };
@@ -142,12 +142,14 @@ export class KVCache {
     const K = this.keys[layer];
     const V = this.values[layer];
     if (!K || !V || this.length === 0) return null;
-    return { k: K.slice(1, 0, this.length), v: V.slice(1, 0, this.length) };
+    return { k: rows(K, this.batch).slice(1, 0, this.length), v: rows(V, this.batch).slice(1, 0, this.length) };
   }
 
   /**
    * Keeps the stored rows `index` (in that order, repeats allowed): `[0, 0, 1, 1]` shares each prompt's prefill
    * with two decode rows, `[0, 2]` drops row 1 from the batch. Per-row state (left padding, rope deltas) follows.
+   * Dropping rows (a strictly increasing index) moves the kept rows down in place, copying only the stored
+   * positions: no allocation (the buffers keep their row count; the cache uses the first `batch` rows).
    */
   selectRows(index: readonly number[]): void {
     this.check();
@@ -156,13 +158,29 @@ export class KVCache {
     for (const r of index)
       if (!(Number.isInteger(r) && r >= 0 && r < this.batch))
         throw new Error(`KVCache.selectRows: row ${r} outside the batch of ${this.batch}`);
+    if (index.every((r, k) => k === 0 || r > index[k - 1]!)) {
+      // Row index[k] ≥ k moves to k; rows below k were already moved or kept, so no source is overwritten early.
+      scope(() => {
+        for (const store of [this.keys, this.values])
+          for (const t of store) {
+            if (!t) continue;
+            for (const [k, r] of index.entries())
+              if (r !== k)
+                t.slice(0, k, k + 1)
+                  .slice(1, 0, this.length)
+                  .copy_(t.slice(0, r, r + 1).slice(1, 0, this.length));
+          }
+      });
+      this.keepRowState(index);
+      return;
+    }
     const idx = fromArray(Int32Array.from(index), [index.length], 'int32');
     try {
       for (const store of [this.keys, this.values]) {
         for (let l = 0; l < this.numLayers; l++) {
           const t = store[l];
           if (!t) continue;
-          const next = t.indexSelect(0, idx);
+          const next = t.indexSelect(0, idx); // index < batch ≤ rows of t
           untrack(next);
           t.dispose();
           store[l] = next;
@@ -171,6 +189,10 @@ export class KVCache {
     } finally {
       idx.dispose();
     }
+    this.keepRowState(index);
+  }
+
+  private keepRowState(index: readonly number[]): void {
     if (this.keyStart) this.keyStart = Int32Array.from(index, (r) => this.keyStart![r]!);
     if (this.ropeDeltas) this.ropeDeltas = index.map((r) => this.ropeDeltas![r]!);
     this.batch = index.length;
@@ -190,6 +212,11 @@ export class KVCache {
     this.values.fill(null);
     this.disposed = true;
   }
+}
+
+/** The first `b` rows of a cache buffer (all of them when it holds exactly `b`). */
+function rows(t: Tensor, b: number): Tensor {
+  return (t.shape[0] as number) === b ? t : t.slice(0, 0, b);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -299,7 +326,7 @@ export interface Routing {
 }
 
 /**
- * Sigmoid router with a selection-only bias (spec B.2): scores = σ(x·Wᵀ) in float32; choice = scores + bias;
+ * Sigmoid router with a selection-only bias (docs/design.md B.2): scores = σ(x·Wᵀ) in float32; choice = scores + bias;
  * with n_group > 1, groups are ranked by the sum of their top-2 choices and only the best topk_group groups stay
  * eligible (others −∞, as the current reference); the top-k experts by choice are picked, weighted by their
  * unbiased scores, normalised by the sum (+1e-20) when norm_topk_prob, times routed_scaling_factor.

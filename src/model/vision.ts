@@ -1,5 +1,5 @@
 /**
- * The GLM-4.1V / GLM-4.5V vision tower (spec A; both models share it). Field names are the checkpoint names under
+ * The GLM-4.1V / GLM-4.5V vision tower (docs/design.md A; both models share it). Field names are the checkpoint names under
  * `model.visual.`:
  *   patch_embed.proj (Conv3d 3→C, kernel = stride = (2,14,14)) → post_conv_layernorm (RMSNorm)
  *   + embeddings.position_embedding resampled bicubically to each grid (grid_sample, align_corners=False, border)

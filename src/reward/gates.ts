@@ -1,6 +1,6 @@
 /**
  * Gates run before verification; a tripped gate sets the minimum reward and says why. Each is configurable per
- * route and reported in every result, tripped or not (spec G "format and style rewards", H pipeline steps 1–2).
+ * route and reported in every result, tripped or not (docs/design.md G "format and style rewards", H pipeline steps 1–2).
  */
 import { z } from 'zod';
 import type { Sample } from '../data/sample.js';
@@ -10,7 +10,7 @@ import type { GateReport, ResponseMeta } from './types.js';
 
 export const GatesSchema = z
   .object({
-    /** Strict output format (spec D.4). */
+    /** Strict output format (docs/design.md D.4). */
     format: z
       .object({
         enabled: z.boolean().default(true),
@@ -65,7 +65,7 @@ export const GatesSchema = z
         maxTailRepeats: 8,
         minTailLoopChars: 120,
       }),
-    /** Box markers in a non-verifiable answer get the minimum reward (spec G). */
+    /** Box markers in a non-verifiable answer get the minimum reward (docs/design.md G). */
     boxInNonVerifiable: z
       .object({ enabled: z.boolean().default(true) })
       .strict()

@@ -3,7 +3,7 @@
  * (JSON schema), majority vote over several judges, retries with exponential backoff, a persistent cache and
  * provenance stored with every score.
  *
- * Fixes the released system's judge quirks (spec H): no "1.0 anywhere in the reply" parsing (a reply that is not a
+ * Fixes the released system's judge quirks (docs/design.md H): no "1.0 anywhere in the reply" parsing (a reply that is not a
  * valid verdict object is an invalid vote), a template that always carries question, answer and reference, and an
  * outage that yields `unjudged` — never a silent 0 counted as wrong.
  *

@@ -7,7 +7,7 @@
  * is most balanced. When fewer valid groups come back than wanted, the step trains on the valid ones and says so
  * (graceful degradation) instead of failing.
  *
- * The EMA decay is not published (spec G: NOT FOUND); 0.8 is our default. The first observation initialises the EMA
+ * The EMA decay is not published (docs/design.md G: not published); 0.8 is our default. The first observation initialises the EMA
  * (no bias towards the initial value), and a fully invalid iteration counts as `maxRatio`.
  */
 

@@ -1,7 +1,7 @@
 /**
  * GRPO math: group-normalised advantages, the PPO-style clipped surrogate with decoupled ε_low / ε_high
  * (DAPO clip-higher) and optional dual-clip, optional KL (k1 / k2 / k3) and entropy terms, and the four loss
- * aggregation modes. Conventions follow verl's `core_algos.py` (anchors §1.1) so numbers can be compared:
+ * aggregation modes. Conventions follow verl's `core_algos.py` (docs/design.md V) so numbers can be compared:
  *
  * - advantage: (r − mean_group) / (std_group + ε) with the unbiased std (torch.std); without std: r − mean (Dr.GRPO);
  * - ratio = exp(clamp(logp − logp_old, −20, 20)); per token loss = max(−A·ratio, −A·clip(ratio, 1−ε_low, 1+ε_high));

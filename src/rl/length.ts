@@ -1,5 +1,5 @@
 /**
- * Thinking-length control. Force answering (spec D.6) keeps rollouts that reach the thinking budget usable: the
+ * Thinking-length control. Force answering (docs/design.md D.6) keeps rollouts that reach the thinking budget usable: the
  * engine inserts `</think>` (+ `<answer>`) and the model answers. The inserted tokens are never trained on and the
  * forced answer is rewarded like any other, so reaching the budget costs the policy nothing, and a policy can learn
  * to make the budget its normal way to stop (the built-in toy run: forced share 22 % → 91 % in 40 steps). The paper

@@ -17,7 +17,7 @@
  * middle is boosted. Domains are mixed in configured proportions, exactly over time (largest remainder with a
  * carried remainder). The state is plain JSON (resumable) and the tier populations are reported every iteration.
  *
- * The paper gives no tier thresholds or weighting function (spec G: NOT FOUND); the defaults here are ours.
+ * The paper gives no tier thresholds or weighting function (docs/design.md G: not published); the defaults here are ours.
  */
 import type { Sample } from '../data/sample.js';
 import type { Rng } from '../util/rng.js';

@@ -30,7 +30,7 @@ export interface RolloutPrompt {
   input: PromptInput;
 }
 
-/** Output convention: what force answering inserts after the thinking budget runs out (spec D.6). */
+/** Output convention: what force answering inserts after the thinking budget runs out (docs/design.md D.6). */
 export type AnswerStyle = 'glm41v' | 'glm45v';
 
 export interface SamplingParams {

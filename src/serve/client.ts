@@ -2,7 +2,7 @@
  * The glmv client: a thin layer over the official `openai` package for OpenAI-compatible servers (vLLM, SGLang,
  * Zhipu's API, our own `glmv serve`) that normalises what thinking models return.
  *
- * What it smooths over (anchors §4.3):
+ * What it smooths over (docs/design.md S.3):
  * - the reasoning field is `reasoning_content` (old vLLM, SGLang, Zhipu) or `reasoning` (vLLM ≥ 0.11); both are read;
  * - a server without a reasoning parser leaves raw `<think>…</think>` (and GLM-4.1V `<answer>` tags) in `content`;
  * - a missing `</think>`: a truncated generation, or a model that skipped it while the template pre-opened thinking
@@ -11,7 +11,7 @@
  *   (`thinkClosed: false`); lenient extraction then looks for the answer inside the reasoning;
  * - answers are parsed by the one shared parser (src/io/answer.ts): box extraction, grounding boxes, points.
  *
- * The two-phase thinking budget (`chatWithBudget`, spec D.6 "force answering"): phase 1 generates at most N
+ * The two-phase thinking budget (`chatWithBudget`, docs/design.md D.6 "force answering"): phase 1 generates at most N
  * tokens. If thinking did not close (or the answer was cut), phase 2 continues the same assistant turn with
  * `</think>` plus the answer opener appended (`<answer>` for GLM-4.1V, a newline for GLM-4.5V), either as a chat
  * continuation (`continue_final_message: true`, `add_generation_prompt: false`: vLLM and SGLang, images allowed) or
@@ -456,7 +456,7 @@ export class GlmvClient {
       ...(req.extraBody ?? {}),
     };
     if (req.thinking !== undefined) {
-      // A top-level field over raw HTTP; `extra_body` is only the Python SDK's spelling of it (anchors §4.2).
+      // A top-level field over raw HTTP; `extra_body` is only the Python SDK's spelling of it (docs/design.md S.2).
       const prev = (body.chat_template_kwargs ?? {}) as Record<string, unknown>;
       body.chat_template_kwargs = { ...prev, enable_thinking: req.thinking };
     }

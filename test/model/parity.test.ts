@@ -1,5 +1,5 @@
 /**
- * Parity with the Hugging Face reference (fixtures made by transformers 4.57.6 in ../shared/parity, and by our own
+ * Parity with the Hugging Face reference (fixtures in test/fixtures/parity made by transformers 4.57.6, and by our own
  * tools/parity/make_fixtures.py with transformers 5.18.0 in the seed1 folders): positions and rope deltas identical,
  * vision embeddings / hidden states / logits within 1e-4 in float32, greedy tokens identical with and without the
  * KV cache, MoE expert choices identical.
@@ -22,7 +22,7 @@ const FOLDERS: { dir: string; kind: 'glm4v' | 'glm4v_moe' }[] = [
   { dir: 'glm4v_moe/seed1', kind: 'glm4v_moe' },
 ];
 // Larger fixtures too big to commit (e.g. GLM-4.1V-9B widths, tools/parity/make_fixtures.py --width 9b):
-// GLMV_PARITY_EXTRA=/tmp/p9b:glm4v[,DIR:KIND…] npx vitest run test/model/parity.test.ts
+// GLMV_PARITY_EXTRA=runs/p9b:glm4v[,DIR:KIND…] npx vitest run test/model/parity.test.ts
 for (const spec of (process.env.GLMV_PARITY_EXTRA ?? '').split(',').filter(Boolean)) {
   const [dir, kind] = spec.split(':');
   if (!dir || (kind !== 'glm4v' && kind !== 'glm4v_moe'))

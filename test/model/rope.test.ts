@@ -17,7 +17,7 @@ const axes = (pos: Int32Array, L: number, b = 0, B = 1) =>
   [0, 1, 2].map((a) => Array.from(pos.subarray(a * B * L + b * L, a * B * L + (b + 1) * L)));
 
 describe('getRopeIndex', () => {
-  it('places an image run at st + (t, row, col) and continues text after max + 1 (spec B.3 example)', () => {
+  it('places an image run at st + (t, row, col) and continues text after max + 1 (docs/design.md B.3 example)', () => {
     // 4 text tokens, begin_image (position 4), 6 image tokens of grid (1,4,6) at st = 5, end_image, text.
     const ids = [1, 2, 3, 4, 500, IMG, IMG, IMG, IMG, IMG, IMG, 501, 7, 8];
     const { positionIds, ropeDeltas } = getRopeIndex(rows(ids), {

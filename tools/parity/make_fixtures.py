@@ -13,9 +13,9 @@ what the TypeScript tests compare against:
   grads.safetensors                   gradient of every parameter for the image prompt with labels (expected.train)
   resample.safetensors (--resample)   a 24×24 position table and its bicubic resampling to real-size grids
 
-Usage (the venv at /work/main/.venv has torch; install transformers there first, see README):
+Usage (a virtual environment with torch and transformers in .venv, see README):
   .venv/bin/python tools/parity/make_fixtures.py --kind glm4v --seed 1 --out test/fixtures/parity/glm4v/seed1
-  .venv/bin/python tools/parity/make_fixtures.py --kind glm4v_moe --seed 1 --hidden 96 --out /tmp/moe
+  .venv/bin/python tools/parity/make_fixtures.py --kind glm4v_moe --seed 1 --hidden 96 --out runs/parity-moe
 
 Everything runs on CPU in float32 with eager attention. Nothing here is copied from transformers: it only calls it.
 """
@@ -55,7 +55,7 @@ def tiny_config(kind: str, a: argparse.Namespace) -> dict:
         },
     }
     if a.width == "9b":
-        # GLM-4.1V-9B-Thinking's widths (spec section E); depth and vocabulary stay as given.
+        # GLM-4.1V-9B-Thinking's widths (docs/design.md E); depth and vocabulary stay as given.
         text.update(
             {
                 "hidden_size": 4096,

@@ -1,6 +1,6 @@
 /**
  * General (non-verifiable) questions: the whole answer part is judged against the reference. Box markers in such
- * an answer are gated to the minimum reward before this runs (spec G). Exact matches skip the judge.
+ * an answer are gated to the minimum reward before this runs (docs/design.md G). Exact matches skip the judge.
  */
 
 import { normalizeVqa } from '../text.js';

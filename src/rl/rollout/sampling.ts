@@ -1,6 +1,6 @@
 /**
  * Token sampling from one row of logits, and the per-response state machine that local engines share: the thinking
- * budget, force answering (spec D.6: insert `</think>` — plus `<answer>` for GLM-4.1V — when thinking reaches the
+ * budget, force answering (docs/design.md D.6: insert `</think>` — plus `<answer>` for GLM-4.1V — when thinking reaches the
  * budget, then let the model answer), the answer budget and end-of-sequence handling.
  */
 import { THINK_CLOSE } from '../../io/answer.js';
