@@ -585,7 +585,7 @@ export function glm41v9bConfig(): Glm4vConfig {
   );
 }
 
-/** GLM-4.5V (106B-A12B; docs/design.md E; CFG45). */
+/** GLM-4.5V (106B-A12B; docs/design.md E). */
 export function glm45vConfig(): Glm4vConfig {
   return parseConfig(
     {

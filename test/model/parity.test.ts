@@ -5,7 +5,7 @@
  * KV cache, MoE expert choices identical.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSafetensors, noGrad } from '../../src/engine/index.js';
 import { Glm4vForConditionalGeneration, Glm4vMoeForConditionalGeneration } from '../../src/model/glm4v.js';
@@ -27,7 +27,7 @@ for (const spec of (process.env.GLMV_PARITY_EXTRA ?? '').split(',').filter(Boole
   const [dir, kind] = spec.split(':');
   if (!dir || (kind !== 'glm4v' && kind !== 'glm4v_moe'))
     throw new Error(`GLMV_PARITY_EXTRA: expected DIR:glm4v or DIR:glm4v_moe, got ${JSON.stringify(spec)}`);
-  FOLDERS.push({ dir, kind });
+  FOLDERS.push({ dir: resolve(dir), kind }); // relative to the working directory
 }
 
 for (const { dir, kind } of FOLDERS) {
