@@ -144,6 +144,7 @@ export function checkGenerateOptions(o: GenerateOptions, n: number, vocab: numbe
 
 /** Next token from one row of logits under the sampling options. */
 export function sampleToken(logits: Float32Array, history: ReadonlySet<number>, o: SamplingOptions, rng: Rng): number {
+  lastNorm = null;
   const V = logits.length;
   const rp = o.repetitionPenalty ?? 1;
   const x = rp !== 1 ? Float32Array.from(logits) : logits;
@@ -164,13 +165,16 @@ export function sampleToken(logits: Float32Array, history: ReadonlySet<number>, 
   let mx = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < V; i++) mx = Math.max(mx, x[i] as number);
   if (topK === 0 && topP >= 1) {
-    // Full distribution: one pass, no sort.
+    // Full distribution: one pass, no sort, into a reused buffer (one per process: sampling is synchronous).
     let total = 0;
-    const p = new Float64Array(V);
+    if (scratch.length < V) scratch = new Float64Array(V);
+    const p = scratch;
     for (let i = 0; i < V; i++) {
       p[i] = Math.exp(((x[i] as number) - mx) / temp);
       total += p[i] as number;
     }
+    // At temperature 1 this is log-softmax's normaliser, computed exactly as logProb does: keep it for its call.
+    lastNorm = temp === 1 && x === logits ? { logits, mx, total } : null;
     let r = rng.random() * total;
     for (let i = 0; i < V; i++) {
       r -= p[i] as number;
@@ -486,8 +490,13 @@ export function topLogProbs(logits: Float32Array, k: number): Array<[number, num
   return top.map((i) => [i, (logits[i] as number) - lse]);
 }
 
+let scratch = new Float64Array(0);
+/** The normaliser of the last full-distribution sample at temperature 1 (reused by logProb on the same row). */
+let lastNorm: { logits: Float32Array; mx: number; total: number } | null = null;
+
 /** log softmax of one logit row at `id`. */
 function logProb(logits: Float32Array, id: number): number {
+  if (lastNorm?.logits === logits) return (logits[id] as number) - lastNorm.mx - Math.log(lastNorm.total);
   let mx = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < logits.length; i++) mx = Math.max(mx, logits[i] as number);
   let s = 0;
