@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { ApiError, badParam, describe } from './errors.js';
+import { checkToolChoice, parseTools, renderToolCalls, type ToolDef } from './tools.js';
 
 export interface SamplingParams {
   /** null: the server default (generation_config.json or 1.0). */
@@ -57,6 +58,9 @@ export interface ChatParams extends SamplingParams {
   continueFinalMessage: boolean;
   includeReasoning: boolean;
   mmProcessorKwargs: MmProcessorKwargs | null;
+  /** Functions offered (written into the prompt); calls are parsed into tool_calls when `toolChoice` is auto. */
+  tools: ToolDef[] | null;
+  toolChoice: 'none' | 'auto';
 }
 
 export interface CompletionParams extends SamplingParams {
@@ -72,6 +76,8 @@ export interface RawMessage {
   /** Content was a plain string (kept as a string for the template). */
   plain: boolean;
   reasoning: string | null;
+  /** An assistant message's past `tool_calls`, written as the model writes calls. */
+  toolCalls: string | null;
 }
 
 export type RawPart =
@@ -197,19 +203,10 @@ function sampling(b: z.infer<typeof Common>, maxN: number, logprobs: { on: boole
 /** Checks a `/v1/chat/completions` body. */
 export function parseChatRequest(body: unknown, opts: { maxN: number }): ChatParams {
   const b = checkScalars(ChatScalars, body);
-  // vLLM accepts tools with tool_choice "none" (the model is not asked to call them, the template still lists them);
-  // without a tool parser, "auto" and named or required choices are refused rather than silently never honoured.
-  const toolChoice = b.tool_choice ?? (b.tools?.length ? 'auto' : 'none');
-  if (toolChoice !== 'none')
-    throw unsupported(
-      'tool_choice',
-      `tool_choice ${describe(toolChoice)}${b.tool_choice == null ? ' (the default when tools are given)' : ''}; send tool_choice: "none"`,
-    );
-  b.tools?.forEach((t, i) => {
-    const fn = (t as { type?: unknown; function?: { name?: unknown } } | null) ?? {};
-    if (fn.type !== 'function' || typeof fn.function?.name !== 'string')
-      throw badParam(`tools[${i}]`, 'a {"type": "function", "function": {"name", …}} object', t);
-  });
+  // As vLLM: the tools are written into the prompt whatever tool_choice says; "auto" (the default with tools) parses
+  // the model's calls into tool_calls, "none" leaves its text alone. Required or named calls need guided decoding.
+  const tools = b.tools?.length ? parseTools(b.tools) : null;
+  const toolChoice = checkToolChoice(b.tool_choice, tools !== null);
   if (b.response_format && b.response_format.type !== 'text')
     throw unsupported('response_format', `response_format ${JSON.stringify(b.response_format.type)}`);
   if (b.top_logprobs && !b.logprobs)
@@ -246,6 +243,8 @@ export function parseChatRequest(body: unknown, opts: { maxN: number }): ChatPar
     mmProcessorKwargs: mm
       ? { minPixels: mm.min_pixels ?? null, maxPixels: mm.max_pixels ?? null, fps: mm.fps ?? null }
       : null,
+    tools,
+    toolChoice: tools ? toolChoice : 'none',
   };
 }
 
@@ -294,8 +293,10 @@ export function parseMessages(messages: unknown): RawMessage[] {
     const role = typeof msg.role === 'string' ? ROLES[msg.role] : undefined;
     if (!role)
       throw badParam(`${at}.role`, 'one of system, developer, user, assistant, tool', msg.role, 'invalid_role');
-    if (role === 'assistant' && Array.isArray(msg.tool_calls) && msg.tool_calls.length)
-      throw unsupported(`${at}.tool_calls`, 'tool calling');
+    const toolCalls =
+      role === 'assistant' && msg.tool_calls != null && !(Array.isArray(msg.tool_calls) && !msg.tool_calls.length)
+        ? renderToolCalls(msg.tool_calls, `${at}.tool_calls`)
+        : null;
     let reasoning: string | null = null;
     for (const k of ['reasoning_content', 'reasoning'] as const) {
       const v = msg[k];
@@ -305,9 +306,9 @@ export function parseMessages(messages: unknown): RawMessage[] {
       reasoning ??= v;
     }
     const c = msg.content;
-    if (typeof c === 'string') return { role, parts: [{ type: 'text', text: c }], plain: true, reasoning };
+    if (typeof c === 'string') return { role, parts: [{ type: 'text', text: c }], plain: true, reasoning, toolCalls };
     if (c == null) {
-      if (role === 'assistant') return { role, parts: [{ type: 'text', text: '' }], plain: true, reasoning };
+      if (role === 'assistant') return { role, parts: [{ type: 'text', text: '' }], plain: true, reasoning, toolCalls };
       throw badParam(`${at}.content`, 'a string or an array of content parts', c);
     }
     if (!Array.isArray(c)) throw badParam(`${at}.content`, 'a string or an array of content parts', c);
@@ -335,6 +336,6 @@ export function parseMessages(messages: unknown): RawMessage[] {
       }
       throw badParam(`${pat}.type`, 'text, image_url or video_url', part.type, 'unsupported_content');
     });
-    return { role, parts, plain: false, reasoning };
+    return { role, parts, plain: false, reasoning, toolCalls };
   });
 }

@@ -379,7 +379,7 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
               role: 'assistant',
               content: r.content,
               ...reasoningFields(r.thought && chatP.includeReasoning ? r.reasoning : null),
-              tool_calls: [],
+              tool_calls: r.toolCalls,
             },
             logprobs: logprobsOf(r.logprobs),
             finish_reason: r.finishReason,
@@ -458,9 +458,9 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
       for (const r of results) {
         const fin = { logprobs: null, finish_reason: r.finishReason, ...extras(r), ...ids(r.unsentTokenIds) };
         const first = !chatP && !started[r.index] ? promptIds : {};
-        out.write(
-          chunk([chatP ? { index: r.index, delta: {}, ...fin } : { index: r.index, text: '', ...fin, ...first }]),
-        );
+        // Tool calls go out whole with the last chunk (their text was held back while streaming).
+        const delta = r.toolCalls.length ? { tool_calls: r.toolCalls.map((c, index) => ({ index, ...c })) } : {};
+        out.write(chunk([chatP ? { index: r.index, delta, ...fin } : { index: r.index, text: '', ...fin, ...first }]));
       }
       if (p.includeUsage) out.write(chunk([], { usage: usage(prepared.promptTokens, results) }));
     } catch (e) {

@@ -5,11 +5,12 @@
  * (text that could still begin a stop sequence is held back, so a stream never shows a stop sequence or text
  * after it), per-token logprobs, usage counts.
  */
+import { randomUUID } from 'node:crypto';
 import { THINK_CLOSE, THINK_OPEN, ThinkStreamSplitter } from '../io/answer.js';
 import { ChatModel } from '../io/chat.js';
 import type { GenerationInput, StreamEvent } from '../io/generate.js';
 import { readGenerationConfig } from '../io/generation-config.js';
-import { Glm4vProcessor } from '../io/processor.js';
+import type { Glm4vProcessor } from '../io/processor.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
 import { VideoBudgetError } from '../io/video.js';
 import { ContinuousBatcher, type Job, type JobFinish, type JobResult, QueueFullError } from './batcher.js';
@@ -18,6 +19,14 @@ import { type LogprobEntry, logprobEntry } from './logprobs.js';
 import { fetchMediaBytes, loadRequestImage, type MediaPolicy } from './media.js';
 import type { RequestOffload } from './offload.js';
 import type { ChatParams, CompletionParams, MmProcessorKwargs, SamplingParams } from './protocol.js';
+import {
+  parseToolCalls,
+  type ToolCall,
+  ToolCallHoldback,
+  type ToolDef,
+  toolResponseText,
+  toolsSystemText,
+} from './tools.js';
 
 export interface SamplingDefaults {
   temperature: number;
@@ -51,6 +60,8 @@ export interface PreparedPrompt {
   /** Split the output into reasoning and content (chat) or keep it raw (completions). */
   split: boolean;
   thinking: boolean;
+  /** Parse the answer's GLM tool calls into `tool_calls` against these functions (tool_choice auto). */
+  tools?: ToolDef[] | null;
 }
 
 export interface ChoiceDelta {
@@ -69,7 +80,10 @@ export interface ChoiceResult {
   content: string;
   /** Whether the output had a thinking part to report (never with thinking off, unless the model still thought). */
   thought: boolean;
-  finishReason: JobFinish;
+  /** `tool_calls` when the answer called tools (tool_choice auto) and ended on its own. */
+  finishReason: JobFinish | 'tool_calls';
+  /** The answer's tool calls (tool_choice auto), parsed from GLM's `<tool_call>` blocks. */
+  toolCalls: ToolCall[];
   /** vLLM's stop_reason: the matched stop string, or the stop token id (null for the EOS token and other ends). */
   stopReason: string | number | null;
   completionTokens: number;
@@ -156,6 +170,9 @@ class ChoiceState {
   pendingIds: number[] = [];
   readonly stop: StopFilter;
   readonly splitter: ThinkStreamSplitter | null;
+  /** With tools: content from a `<tool_call>` on is held back and parsed at the end. */
+  readonly holdback: ToolCallHoldback | null;
+  toolCalls: ToolCall[] = [];
   job: Job | null = null;
 
   constructor(
@@ -166,6 +183,7 @@ class ChoiceState {
   ) {
     this.stop = new StopFilter(stops, includeStop);
     this.splitter = prepared.split ? new ThinkStreamSplitter({ startInReasoning: prepared.startInReasoning }) : null;
+    this.holdback = prepared.tools?.length ? new ToolCallHoldback() : null;
   }
 
   /** Text released by the stop filter → reasoning/content delta. */
@@ -181,6 +199,15 @@ class ChoiceState {
         const b = this.splitter.end();
         d.reasoning += b.reasoning;
         d.content += b.content;
+      }
+    }
+    if (this.holdback) {
+      d.content = this.holdback.push(d.content);
+      if (final) {
+        const held = this.holdback.end();
+        const parsed = parseToolCalls(held, this.prepared.tools ?? [], () => `call_${randomUUID().replace(/-/g, '')}`);
+        this.toolCalls = parsed.calls;
+        d.content += parsed.content;
       }
     }
     this.reasoning += d.reasoning;
@@ -288,12 +315,23 @@ export class ChatService {
           }
         }
       }
+      // Past tool calls go back as the model wrote them; tool results as the GLM template's observation turn.
+      if (m.toolCalls !== null) {
+        const text = typeof content === 'string' ? content : content.map((c) => (c as { text: string }).text).join('');
+        content = text ? `${text}\n${m.toolCalls}` : m.toolCalls;
+      }
+      if (m.role === 'tool')
+        content = toolResponseText(
+          typeof content === 'string' ? content : content.map((c) => (c as { text?: string }).text ?? '').join(''),
+        );
       msgs.push({
         role: m.role,
         content,
         ...(m.reasoning !== null ? { reasoning_content: m.reasoning } : {}),
       });
     }
+    // The functions offered, as GLM-4.5-family templates list them: a system block before the conversation.
+    if (p.tools) msgs.unshift({ role: 'system', content: toolsSystemText(p.tools) });
     const thinking = p.enableThinking ?? true;
     // Videos are probed before decoding: over the pixel budget, or more tokens than the context holds, is a 413.
     const decode = {
@@ -334,7 +372,14 @@ export class ChatService {
         throw new ApiError(499, 'the client closed the request while its media were decoded', null, 'cancelled');
       throw new ApiError(400, `messages: ${(e as Error).message}`, 'messages', 'invalid_messages');
     }
-    return this.checkPrompt({ input, promptTokens: input.inputIds.length, startInReasoning, split: true, thinking });
+    return this.checkPrompt({
+      input,
+      promptTokens: input.inputIds.length,
+      startInReasoning,
+      split: true,
+      thinking,
+      tools: p.toolChoice === 'auto' ? p.tools : null,
+    });
   }
 
   /** Tokenizes a raw prompt (`/v1/completions`). */
@@ -519,7 +564,9 @@ export class ChatService {
         reasoning: c.reasoning,
         content: c.content,
         thought: c.thought,
-        finishReason: r.finishReason,
+        // vLLM's rule: a turn that ended on its own with calls finishes as tool_calls.
+        finishReason: c.toolCalls.length && r.finishReason === 'stop' ? 'tool_calls' : r.finishReason,
+        toolCalls: c.toolCalls,
         stopReason,
         completionTokens: r.tokens.length,
         reasoningTokens: c.thought ? Math.min(r.thinkingTokens, r.tokens.length) : 0,

@@ -110,7 +110,7 @@ describe('malformed requests → 4xx JSON errors', () => {
 
   it('features the server cannot honour are refused, not silently dropped', async () => {
     const tools = [{ type: 'function', function: { name: 'f' } }];
-    await expectError({ messages: user('hi'), tools }, 400, 'tool_choice', /not supported/);
+    await expectError({ messages: user('hi'), tools, tool_choice: 'required' }, 400, 'tool_choice', /not supported/);
     await expectError(
       { messages: user('hi'), tools: [{ type: 'function' }], tool_choice: 'none' },
       400,

@@ -251,26 +251,52 @@ describe('mm_processor_kwargs and tools', () => {
     expect((other.json.error as Any).message).toMatch(/do_resize/);
   });
 
-  it('tools with tool_choice "none" are accepted; asking for tool calls is a clear 400', async () => {
+  it('tools: listed in the prompt as GLM templates do, past calls written back; required / named choices are 400s', async () => {
     const tools = [
       {
         type: 'function' as const,
         function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } },
       },
     ];
-    const ok = await client.chat.completions.create({
+    const ok = (await client.chat.completions.create({
       model: 'tiny',
-      messages: user('Weather in Paris?'),
+      messages: [
+        ...user('Weather in Paris?'),
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [
+            { id: 'c1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Rome", "days": 2}' } },
+          ],
+        },
+        ...user('And in Paris?'),
+      ],
       max_tokens: 3,
       tools,
       tool_choice: 'none',
+      return_token_ids: true,
+    } as never)) as unknown as Any;
+    expect(ok.choices[0].message.tool_calls).toEqual([]);
+    const prompt = s.chat.tokenizer.decode(ok.prompt_token_ids, { skipSpecialTokens: false });
+    expect(prompt).toContain(`<|system|>\n# Tools`);
+    expect(prompt).toContain(`<tools>\n${JSON.stringify(tools[0])}\n</tools>`);
+    expect(prompt).toContain(
+      '<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>Rome</arg_value>\n<arg_key>days</arg_key>\n<arg_value>2</arg_value>\n</tool_call>',
+    );
+    for (const tool_choice of ['required', { type: 'function', function: { name: 'get_weather' } }]) {
+      const r = await post(s.url, { messages: user('x'), tools, tool_choice });
+      expect(r.status).toBe(400);
+      expect((r.json.error as Any).code).toBe('unsupported_parameter');
+    }
+    const bad = await post(s.url, { messages: user('x'), tools: [{ type: 'function' }] });
+    expect((bad.json.error as Any).param).toBe('tools[0]');
+    const badArgs = await post(s.url, {
+      messages: [
+        { role: 'assistant', content: '', tool_calls: [{ function: { name: 'f', arguments: '{oops' } }] },
+        ...user('x'),
+      ],
     });
-    expect(ok.choices[0]!.message.tool_calls ?? []).toEqual([]);
-    const auto = await post(s.url, { messages: user('x'), tools, tool_choice: 'auto' });
-    expect(auto.status).toBe(400);
-    expect((auto.json.error as Any).code).toBe('unsupported_parameter');
-    const implicit = await post(s.url, { messages: user('x'), tools });
-    expect((implicit.json.error as Any).message).toMatch(/the default when tools are given/);
+    expect((badArgs.json.error as Any).param).toBe('messages[0].tool_calls[0].function.arguments');
   });
 });
 
@@ -345,6 +371,7 @@ describe('text handling on known outputs (scripted decoder)', () => {
       if (x.delta.reasoning_content != null)
         streamed.reasoning = (streamed.reasoning ?? '') + x.delta.reasoning_content;
       streamed.content += x.delta.content ?? '';
+      if (x.delta.tool_calls) streamed.tool_calls = x.delta.tool_calls;
       if (x.finish_reason) {
         streamed.finish = x.finish_reason;
         streamed.stop_reason = x.stop_reason;
@@ -382,6 +409,42 @@ describe('text handling on known outputs (scripted decoder)', () => {
     const off = await both({ max_tokens: 40, skip_special_tokens: false });
     expect(off.msg.content).toBe('<answer>The sum is <|begin_of_box|>4<|end_of_box|><|assistant|></answer>');
     expect(off.streamed.content).toBe(off.msg.content);
+  });
+
+  it('tool_choice auto: GLM <tool_call> blocks become tool_calls (non-stream and stream), finish_reason tool_calls', async () => {
+    const tools = [
+      {
+        type: 'function',
+        function: {
+          name: 'get_weather',
+          parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } } },
+        },
+      },
+    ];
+    const call =
+      '<tool_call>get_weather\n<arg_key>city</arg_key>\n<arg_value>42</arg_value>\n<arg_key>days</arg_key>\n<arg_value>3</arg_value>\n</tool_call>';
+    scripted.script = ids('<think>', 'need data', '</think>', 'Checking.', call, '<|observation|>');
+    const r = await both({ max_tokens: scripted.script.length + 4, tools });
+    expect(r.choice.finish_reason).toBe('tool_calls');
+    expect(r.msg.content).toBe('Checking.');
+    expect(r.msg.reasoning_content).toBe('need data');
+    const calls = r.msg.tool_calls as Any[];
+    expect(calls).toHaveLength(1);
+    expect(calls[0].type).toBe('function');
+    expect(calls[0].id).toMatch(/^call_/);
+    // "city" is a string parameter (kept as text), "days" an integer (parsed).
+    expect(JSON.parse(calls[0].function.arguments)).toEqual({ city: '42', days: 3 });
+    expect(calls[0].function.name).toBe('get_weather');
+    expect(r.streamed.content).toBe('Checking.');
+    expect(r.streamed.finish).toBe('tool_calls');
+    expect(r.streamed.tool_calls.map((c: Any) => [c.index, c.function.name, c.function.arguments])).toEqual([
+      [0, 'get_weather', calls[0].function.arguments],
+    ]);
+    // tool_choice none: the model's text is left alone.
+    const none = await both({ max_tokens: scripted.script.length + 4, tools, tool_choice: 'none' });
+    expect(none.msg.tool_calls).toEqual([]);
+    expect(none.msg.content).toBe(`Checking.${call}`);
+    expect(none.choice.finish_reason).toBe('stop');
   });
 
   it('the EOS token gives stop_reason null', async () => {
