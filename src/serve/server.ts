@@ -18,12 +18,12 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import type { ChatModel } from '../io/chat.js';
 import { clientErrorHandler } from '../util/http.js';
 import { MetricsWriter } from '../util/progress.js';
-import { maxPromptCharsFor, RequestOffload } from './offload.js';
 import { ContinuousBatcher } from './batcher.js';
 import { ApiError } from './errors.js';
 import { completionLogprobs } from './logprobs.js';
 import { DEFAULT_MEDIA_POLICY, type MediaPolicy, resolveRoots } from './media.js';
 import { ServerMetrics } from './metrics.js';
+import { maxPromptCharsFor, RequestOffload } from './offload.js';
 import { type ChatParams, type CompletionParams, parseChatRequest, parseCompletionRequest } from './protocol.js';
 import { ChatService, type ChoiceDelta, type ChoiceResult, type PreparedPrompt } from './service.js';
 import { registerWeightRoutes } from './weights.js';
