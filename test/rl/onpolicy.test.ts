@@ -16,6 +16,7 @@ import { stepName } from '../../src/rl/checkpoint.js';
 import { parseRlConfig } from '../../src/rl/config.js';
 import { GlmPolicy, GlmRolloutEngine } from '../../src/rl/glm.js';
 import { ServerRolloutEngine } from '../../src/rl/rollout/openai.js';
+import { buildEngine } from '../../src/rl/setup.js';
 import { RlTrainer } from '../../src/rl/trainer.js';
 import type { RolloutEngine } from '../../src/rl/types.js';
 import { GlmvClient } from '../../src/serve/client.js';
@@ -154,6 +155,26 @@ describe('RL over glmv serve rollouts', () => {
     expect(local.curves.some((c) => Math.abs(c.loss) > 1e-6)).toBe(true);
     expect(server.batcher.policyVersion).toBe(STEPS - 1);
   }, 300_000);
+
+  it('config: onPolicy needs the API key variable and the GLM policy', async () => {
+    const base = {
+      run: { dir: join(tmpdir(), 'unused-onpolicy'), steps: 1 },
+      policy: { kind: 'glm', path: dir },
+      rollout: { engine: 'server', groupSize: 2, server: { baseURL: `${url}/v1`, onPolicy: true } },
+      data: { sources: [{ kind: 'dataset', path: 'unused.jsonl' }] },
+      batch: { prompts: 1 },
+      curriculum: { mix: {} },
+    };
+    expect(() => parseRlConfig(base)).toThrow(/onPolicy sends weights to the server.*apiKeyEnv/);
+    process.env.GLMV_ONPOLICY_TEST_KEY = KEY;
+    const cfg = parseRlConfig({
+      ...base,
+      rollout: { ...base.rollout, server: { ...base.rollout.server, apiKeyEnv: 'GLMV_ONPOLICY_TEST_KEY' } },
+    });
+    expect(() => buildEngine(cfg, null)).toThrow(/onPolicy: needs the GLM policy/);
+    const engine = buildEngine(cfg, await GlmPolicy.load(dir));
+    expect(engine.syncPolicy).toBeTypeOf('function');
+  });
 
   it('refuses weight pushes without the key and rollouts from weights the trainer did not send', async () => {
     const policy = await GlmPolicy.load(dir);
