@@ -20,7 +20,7 @@ import { chatJson, type MockServer, startMockOpenAI } from './mock-openai.js';
 const dir = mkdtempSync(join(tmpdir(), 'glmv-hostile-data-'));
 let server: MockServer;
 beforeAll(async () => {
-  server = await startMockOpenAI(() => chatJson('A'));
+  server = await startMockOpenAI(() => ({ json: chatJson({ content: 'A' }) }));
 });
 afterAll(async () => {
   await server?.close();
