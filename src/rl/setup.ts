@@ -110,7 +110,8 @@ export function buildEngine(config: RlConfig, policy: Policy | null): RolloutEng
     maxRetries: s.maxRetries,
     extract: 'strict',
   });
-  if (s.onPolicy && !(policy instanceof GlmPolicy))
+  // Without a policy (offline pass@k) there is nothing to keep the server in step with.
+  if (s.onPolicy && policy && !(policy instanceof GlmPolicy))
     throw new Error('rollout.server.onPolicy: needs the GLM policy (policy.kind glm) whose weights go to the server');
   return new ServerRolloutEngine({
     client,

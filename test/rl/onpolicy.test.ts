@@ -18,7 +18,7 @@ import { GlmPolicy, GlmRolloutEngine } from '../../src/rl/glm.js';
 import { ServerRolloutEngine } from '../../src/rl/rollout/openai.js';
 import { buildEngine } from '../../src/rl/setup.js';
 import { RlTrainer } from '../../src/rl/trainer.js';
-import type { RolloutEngine } from '../../src/rl/types.js';
+import type { Policy, RolloutEngine } from '../../src/rl/types.js';
 import { GlmvClient } from '../../src/serve/client.js';
 import { createServer, type GlmvServer } from '../../src/serve/server.js';
 import { tinyModelDir } from '../helpers/tinyModelDir.js';
@@ -171,7 +171,9 @@ describe('RL over glmv serve rollouts', () => {
       ...base,
       rollout: { ...base.rollout, server: { ...base.rollout.server, apiKeyEnv: 'GLMV_ONPOLICY_TEST_KEY' } },
     });
-    expect(() => buildEngine(cfg, null)).toThrow(/onPolicy: needs the GLM policy/);
+    expect(() => buildEngine(cfg, { name: 'toy' } as unknown as Policy)).toThrow(/onPolicy: needs the GLM policy/);
+    // Offline pass@k has no policy to keep in step: a plain server engine.
+    expect(buildEngine(cfg, null).name).toBe('server');
     const engine = buildEngine(cfg, await GlmPolicy.load(dir));
     expect(engine.syncPolicy).toBeTypeOf('function');
   });
