@@ -144,8 +144,14 @@ function cmp(p: MathValue, g: MathValue, t: Tol): Comparison {
   }
   // One-element sets against their element.
   if (t.setElement) {
-    if (g.kind === 'seq' && g.open === '{' && g.items.length === 1 && p.kind !== 'seq') return cmp(p, g.items[0]!, t);
-    if (p.kind === 'seq' && p.open === '{' && p.items.length === 1 && g.kind !== 'seq') return cmp(p.items[0]!, g, t);
+    if (g.kind === 'seq' && g.open === '{' && p.kind !== 'seq') {
+      const items = distinct(g.items, t);
+      if (items.length === 1) return cmp(p, items[0]!, t);
+    }
+    if (p.kind === 'seq' && p.open === '{' && g.kind !== 'seq') {
+      const items = distinct(p.items, t);
+      if (items.length === 1) return cmp(items[0]!, g, t);
+    }
   }
   // Solutions written as relations (`x < 1 or x > 2`) against a union or interval reference, and the reverse.
   if (g.kind === 'seq' && g.open === '' && (p.kind === 'union' || isInterval(p))) {
@@ -366,6 +372,9 @@ function cmpSeq(p: Extract<MathValue, { kind: 'seq' }>, g: Extract<MathValue, { 
   if (unorderedKinds(g.open) && unorderedKinds(p.open)) return unordered(p.items, g.items, t, 'set');
   // A tuple answered for a list or set of values matches in any order; a list answered for a tuple in order.
   if (unorderedKinds(g.open) && tuple(p)) return unordered(p.items, g.items, t, 'set');
+  // `[3, 2, 1]` for the list `1, 2, 3` (two items in square brackets are an interval, not a list).
+  if (unorderedKinds(g.open) && p.open === '[' && p.close === ']' && p.items.length !== 2)
+    return unordered(p.items, g.items, t, 'set');
   if (!(p.open === '' && tuple(g)) && (p.open !== g.open || p.close !== g.close))
     return { equal: false, path: 'seq', detail: `brackets ${p.open}${p.close} against ${g.open}${g.close}` };
   if (p.items.length !== g.items.length) return { equal: false, path: 'seq', detail: 'length differs' };
@@ -378,8 +387,18 @@ function cmpSeq(p: Extract<MathValue, { kind: 'seq' }>, g: Extract<MathValue, { 
   return { equal: undecided ? null : true, path: 'seq' };
 }
 
-/** Multiset equality: every gold item matched by a distinct predicted item. */
-function unordered(ps: MathValue[], gs: MathValue[], t: Tol, path: string): Comparison {
+/** The items without repeats (`{2, 2, 3}` is the set {2, 3}); quadratic, lists are short. */
+function distinct(items: MathValue[], t: Tol): MathValue[] {
+  if (items.length > 64) return items;
+  const out: MathValue[] = [];
+  for (const it of items) if (!out.some((o) => cmp(it, o, t).equal === true)) out.push(it);
+  return out;
+}
+
+/** Set equality: every distinct gold item matched by a distinct predicted item, and nothing left over. */
+function unordered(ps0: MathValue[], gs0: MathValue[], t: Tol, path: string): Comparison {
+  const ps = distinct(ps0, t);
+  const gs = distinct(gs0, t);
   if (ps.length !== gs.length) return { equal: false, path, detail: `${ps.length} items against ${gs.length}` };
   if (gs.length > 64) return { equal: null, path, detail: 'too many items' };
   const used = new Array<boolean>(ps.length).fill(false);

@@ -70,11 +70,28 @@ function readSide(raw: string, limits: ParseLimits, extract: boolean, mode: Pars
     if (side) return side;
   }
   const value = parseMathValue(raw, limits, mode);
-  if (extract && value.kind === 'text') {
+  // Words inside what parsed (`Therefore x = 4`, `Expanding, (x-2)(x+2) = x^2 - 4`): read it as prose instead.
+  if (extract && hasText(value)) {
     const side = readExtracted(raw, limits, mode, gold);
-    if (side && side.text !== raw.trim()) return side;
+    if (side && side.text !== raw.trim() && (value.kind === 'text' || !hasText(side.value))) return side;
   }
   return { text: raw, value };
+}
+
+/** A value with a prose part anywhere in it. */
+function hasText(v: MathValue): boolean {
+  switch (v.kind) {
+    case 'text':
+      return true;
+    case 'seq':
+      return v.items.some(hasText);
+    case 'relation':
+      return v.terms.some(hasText);
+    case 'union':
+      return v.parts.some(hasText);
+    default:
+      return false;
+  }
 }
 
 /** The answer a prose side extracts, parsed; a phrase that reads as text falls back to its last formula or number. */

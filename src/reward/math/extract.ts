@@ -114,16 +114,23 @@ function lhsOf(inner: string): string {
   return at < 0 ? '' : inner.slice(0, at).replace(/\s+/g, '');
 }
 
+/** Two spans may be one answer: the same unknown (`x=2`, `x=3`), or each a bare unknown (`x = 2`, `y = 3`). */
+function sameAnswer(a: string, b: string): boolean {
+  const unknown = (l: string) => /^[A-Za-z](?:_\{?[A-Za-z0-9]+\}?)?$/.test(l);
+  return a === b || (unknown(a) && unknown(b));
+}
+
 /**
  * The last span and the spans joined to it by connectors. Equations join only when they name the same unknown
- * (`$x=2$ and $x=3$`), so a derivation step (`$4x = 24$ and $x = 6$`) does not join its result.
+ * (`$x=2$ and $x=3$`) or each name one unknown (`$x = 2$ and $y = 3$`), so a derivation step
+ * (`$4x = 24$ and $x = 6$`) does not join its result.
  */
 function joinConnected(spans: Span[], s: string): Span[] {
   const group = [spans[spans.length - 1]!];
   const lhs = lhsOf(group[0]!.inner);
   for (let k = spans.length - 2; k >= 0; k--) {
     const gap = s.slice(spans[k]!.end, group[0]!.start);
-    if (gap.length > 24 || !CONNECTOR_RE.test(gap) || lhsOf(spans[k]!.inner) !== lhs) break;
+    if (gap.length > 24 || !CONNECTOR_RE.test(gap) || !sameAnswer(lhsOf(spans[k]!.inner), lhs)) break;
     group.unshift(spans[k]!);
   }
   return group;
@@ -286,5 +293,16 @@ const SINGLE_VALUE_WORDS = ['or', 'and', 'approximately', 'approx', 'about', 'ar
 /** A hedge in the sentence an answer came from ("between 1 and 10", "either", "at least"), or null. */
 export function hedgeIn(context: string, gold: string): string | null {
   const plain = context.replace(/\\approx|≈|~|\\sim(?![a-z])/g, ' ').replace(/\?(?=\s*$)/, '');
-  return detectHedge(plain, gold, { allow: SINGLE_VALUE_WORDS });
+  // "The range of f is [-2, 5]": for an interval or inequality reference, "range" names the answer, not a hedge.
+  const interval =
+    gold.length <= 200 && (/[<>]|\\[lg]eq?\b|\\infty/.test(gold) || /[[(][^\])]*[\])]/.exec(gold)?.[0].includes(','));
+  // The answer as the end of a range ("from 5 to 7", "5 to 7"): bounded tokens, anchored at the end.
+  if (
+    /(?:^|\s)(?:from\s+)?[-$]?\d[^\s]{0,30}\s+(?:to|through|-|–)\s+[-$]?\d[^\s]{0,30}$/i.test(plain.slice(-80)) &&
+    !/\bto\b/.test(gold)
+  )
+    return 'hedged answer (a range)';
+  return detectHedge(plain, gold, {
+    allow: interval ? [...SINGLE_VALUE_WORDS, 'range', 'ranging'] : SINGLE_VALUE_WORDS,
+  });
 }

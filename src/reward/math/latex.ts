@@ -442,6 +442,12 @@ function command(
         r.pos++;
         const base = sub(r.arg());
         r.skipSpaces();
+        // `\log_2 16`: a number argument is the whole digit run.
+        const digits = /^\d+(?:\.\d+)?/.exec(r.s.slice(r.pos, r.pos + 32));
+        if (digits) {
+          r.pos += digits[0].length;
+          return ` log(${digits[0]}, ${base})`;
+        }
         const arg = r.peek() === '(' ? sub(r.group('(', ')')) : sub(r.arg());
         return ` log(${arg}, ${base})`;
       }
