@@ -8,8 +8,10 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/data/sample.js';
+import { fromArray } from '../../src/engine/index.js';
 import { ChatModel } from '../../src/io/chat.js';
 import { type GenerateOptions, type GenerationInput, generate } from '../../src/io/generate.js';
+import { KVCache } from '../../src/model/text.js';
 import { GlmPolicy, GlmRolloutEngine } from '../../src/rl/glm.js';
 import { generateGroups } from '../../src/rl/rollout/grouped.js';
 import type { RolloutPrompt } from '../../src/rl/types.js';
@@ -150,4 +152,45 @@ describe('generateGroups', () => {
       }
     expect(a.flat().some((r) => r.forced)).toBe(true);
   }, 120_000);
+
+  it('KVCache.selectRows repeats rows into new buffers and drops rows in place (stored positions, row state, later steps)', () => {
+    const B = 4;
+    const H = 2;
+    const D = 3;
+    const cache = new KVCache(1, 8);
+    const val = (b: number, t: number, h: number, d: number, s: number) => s + 1000 * b + 100 * t + 10 * h + d;
+    const block = (rows: number[], t0: number, L: number, s: number) =>
+      fromArray(
+        Float32Array.from({ length: rows.length * L * H * D }, (_, i) => {
+          const d = i % D;
+          const h = Math.floor(i / D) % H;
+          const t = Math.floor(i / (D * H)) % L;
+          return val(rows[Math.floor(i / (D * H * L))]!, t0 + t, h, d, s);
+        }),
+        [rows.length, L, H, D],
+      );
+    cache.update(0, block([0, 1, 2, 3], 0, 3, 0), block([0, 1, 2, 3], 0, 3, 0.5));
+    cache.advance(3, B);
+    cache.keyStart = Int32Array.from([0, 1, 2, 0]);
+    cache.ropeDeltas = [0, -1, -2, 0];
+    const expectRows = (rows: number[], len: number) => {
+      const { k, v } = cache.stored(0)!;
+      expect(k.shape).toEqual([rows.length, len, H, D]);
+      expect(Array.from(k.toFloat32())).toEqual(Array.from(block(rows, 0, len, 0).toFloat32()));
+      expect(Array.from(v.toFloat32())).toEqual(Array.from(block(rows, 0, len, 0.5).toFloat32()));
+    };
+    cache.selectRows([1, 1, 2, 3, 3, 0]); // repeat (new buffers)
+    expectRows([1, 1, 2, 3, 3, 0], 3);
+    expect(Array.from(cache.keyStart!)).toEqual([1, 1, 2, 0, 0, 0]);
+    cache.selectRows([0, 2, 5]); // drop in place: rows 1, 2, 0 of the original
+    expectRows([1, 2, 0], 3);
+    expect(cache.ropeDeltas).toEqual([-1, -2, 0]);
+    expect(cache.batch).toBe(3);
+    // A decode step after the compaction appends to the kept rows only.
+    const { k } = cache.update(0, block([1, 2, 0], 3, 1, 0), block([1, 2, 0], 3, 1, 0.5));
+    cache.advance(1, 3);
+    expect(Array.from(k.toFloat32())).toEqual(Array.from(block([1, 2, 0], 0, 4, 0).toFloat32()));
+    expect(() => cache.selectRows([3])).toThrow(/outside the batch of 3/);
+    cache.dispose();
+  });
 });
