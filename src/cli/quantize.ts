@@ -35,8 +35,8 @@ group size are kept too and listed. The folder is written in the compressed-tens
 
 Examples:
   glmv quantize --bits 4 GLM-4.1V-9B-Thinking GLM-4.1V-9B-Thinking-int4
-  glmv quantize --bits 8 models/glmv-small /tmp/glmv-small-int8
-  glmv quantize --bits 4 --group-size 64 models/glmv-small /tmp/glmv-small-int4
+  glmv quantize --bits 8 models/glmv-small runs/glmv-small-int8
+  glmv quantize --bits 4 --group-size 64 models/glmv-small runs/glmv-small-int4
   glmv chat --model GLM-4.1V-9B-Thinking-int4 --image chart.png "What is the value for 2019?"`,
     )
     .action((inDir: string, outDir: string, o: QuantizeCliOptions) => {
