@@ -9,6 +9,10 @@
  * place of the model, so the server's text handling is checked on known tokens.
  */
 
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -249,6 +253,46 @@ describe('mm_processor_kwargs and tools', () => {
     const other = await post(s.url, { messages: user('x'), mm_processor_kwargs: { do_resize: false } });
     expect(other.status).toBe(400);
     expect((other.json.error as Any).message).toMatch(/do_resize/);
+  });
+
+  it('fps: a 2 s clip sampled at 1 fps instead of 2 gives one temporal group instead of two (hand-computed)', async () => {
+    const clip = join(mkdtempSync(join(tmpdir(), 'glmv-fps-')), 'clip.mp4');
+    execFileSync(
+      'ffmpeg',
+      ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=56x56:rate=4', '-t', '2'].concat([
+        '-pix_fmt',
+        'yuv420p',
+        clip,
+      ]),
+    );
+    const url = `data:video/mp4;base64,${readFileSync(clip).toString('base64')}`;
+    const messages = [
+      {
+        role: 'user',
+        content: [
+          { type: 'video_url', video_url: { url } },
+          { type: 'text', text: 'What happens?' },
+        ],
+      },
+    ];
+    const ask = async (kw?: Any) =>
+      (
+        (await client.chat.completions.create({
+          model: 'tiny',
+          messages,
+          max_tokens: 1,
+          return_token_ids: true,
+          ...(kw ? { mm_processor_kwargs: kw } : {}),
+        } as never)) as unknown as Any
+      ).prompt_token_ids as number[];
+    const videoTokens = (ids: number[]) => ids.filter((id) => id === s.chat.tokenizer.id('<|image|>')).length;
+    const two = await ask();
+    const one = await ask({ fps: 1 });
+    // fps 2: 4 frames of 56×56; 4·56·56 = 12544 is the video min_pixels, so no resize: 4×4 patches → 2×2 = 4 merged
+    // tokens per temporal group of 2 frames, 2 groups → 8. fps 1: 2 frames, 2·56·56 = 6272 < 12544 → β = √2 →
+    // 84×84 → 6×6 patches → 9 tokens, 1 group → 9.
+    expect(videoTokens(two)).toBe(2 * 4);
+    expect(videoTokens(one)).toBe(9);
   });
 
   it('tools: listed in the prompt as GLM templates do, past calls written back; required / named choices are 400s', async () => {
