@@ -1,7 +1,8 @@
 /**
  * Model start-up (npm run bench:load): the same folder loaded with memory-mapped safetensors and with the read
  * path (every tensor read into memory), each in a fresh process: load seconds, RSS after load, time to the first
- * token's logits (a short prefill, which touches every weight once) and peak RSS. Quantised folders (glmv quantize)
+ * token's logits (a short prefill, which touches every weight once), greedy decode tokens/s (KV cache, batch 1)
+ * and peak RSS. Quantised folders (glmv quantize)
  * are measured the same way; pass several --dir to compare them in one run. Prints the CPU model and ISA.
  *
  *   npm run bench:load -- --dir /data/GLM-4.1V-9B-Thinking
@@ -16,7 +17,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { noGrad } from '../src/engine/index.js';
+import { noGrad, scope } from '../src/engine/index.js';
 import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';
 import { logicalParameters } from '../src/model/quantize.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
@@ -30,6 +31,8 @@ interface Result {
   load_s: number;
   rss_after_load: number;
   first_token_s: number;
+  /** Greedy decode with the KV cache after the prefill, batch 1. */
+  decode_tok_s: number;
   peak_rss: number;
   params: number;
   quantized: string;
@@ -40,7 +43,7 @@ function vmHwm(): number {
   return m ? Number(m[1]) * 1024 : process.memoryUsage().rss;
 }
 
-function child(dir: string, mode: 'mmap' | 'read', tokens: number): void {
+function child(dir: string, mode: 'mmap' | 'read', tokens: number, decode: number): void {
   const t0 = performance.now();
   const { model, report } = Glm4vForConditionalGeneration.fromPretrained(dir, {
     mmap: mode === 'mmap',
@@ -49,9 +52,17 @@ function child(dir: string, mode: 'mmap' | 'read', tokens: number): void {
   const loadS = (performance.now() - t0) / 1000;
   const rssAfterLoad = process.memoryUsage().rss;
   const ids = Array.from({ length: tokens }, (_, i) => 100 + i);
+  const cache = model.newCache();
   const t1 = performance.now();
-  noGrad(() => model.forward({ inputIds: [ids], logitsToKeep: 1 })).logits.toFloat32();
+  let logits = noGrad(() => model.forward({ inputIds: [ids], logitsToKeep: 1, cache })).logits;
   const firstTokenS = (performance.now() - t1) / 1000;
+  const t2 = performance.now();
+  for (let i = 0; i < decode; i++) {
+    const next = logits.argmax(-1).toInt32()[0]!;
+    logits.dispose();
+    logits = scope(() => noGrad(() => model.forward({ inputIds: [[next]], logitsToKeep: 1, cache })).logits);
+  }
+  const decodeTokS = decode / ((performance.now() - t2) / 1000);
   const q = report.quantized;
   const res: Result = {
     dir,
@@ -59,6 +70,7 @@ function child(dir: string, mode: 'mmap' | 'read', tokens: number): void {
     load_s: loadS,
     rss_after_load: rssAfterLoad,
     first_token_s: firstTokenS,
+    decode_tok_s: decodeTokS,
     peak_rss: vmHwm(),
     params: logicalParameters(model),
     quantized: q
@@ -73,6 +85,7 @@ const program = new Command()
   .description('start-up of a model folder: memory-mapped vs read, in fresh processes')
   .option('--dir <path>', 'model folder (repeat to compare several)', (v: string, p: string[]) => [...p, v], [])
   .option('--tokens <n>', 'prefill length for the first token', '8')
+  .option('--decode <n>', 'greedy decode steps after the prefill (KV cache, batch 1)', '16')
   .option('--modes <list>', 'comma-separated: mmap,read', 'mmap,read')
   .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'load.jsonl'))
   .option('--child <mode>', 'internal: measure one mode in this process')
@@ -85,13 +98,18 @@ Examples:
   );
 
 function main(): void {
-  const o = program.parse().opts<{ dir: string[]; tokens: string; modes: string; metrics: string; child?: string }>();
+  const o = program
+    .parse()
+    .opts<{ dir: string[]; tokens: string; decode: string; modes: string; metrics: string; child?: string }>();
   const tokens = Number(o.tokens);
+  const decode = Number(o.decode);
   if (!Number.isInteger(tokens) || tokens < 1) throw new Error(`--tokens must be a positive integer, got ${o.tokens}`);
+  if (!Number.isInteger(decode) || decode < 0)
+    throw new Error(`--decode must be a non-negative integer, got ${o.decode}`);
   if (!o.dir.length) throw new Error('--dir: give at least one model folder');
   if (o.child) {
     if (o.child !== 'mmap' && o.child !== 'read') throw new Error(`--child: mmap or read, got ${o.child}`);
-    child(o.dir[0]!, o.child, tokens);
+    child(o.dir[0]!, o.child, tokens, decode);
     return;
   }
   const modes = o.modes.split(',').map((m) => m.trim());
@@ -126,8 +144,9 @@ function main(): void {
   const gb = (b: number) => `${(b / 1e9).toFixed(2)} GB`;
   for (const r of results)
     console.log(
-      `${r.dir} [${r.mode}] ${(r.params / 1e9).toFixed(2)} B params, quantised ${r.quantized}: load ${r.load_s.toFixed(2)} s, ` +
-        `RSS after load ${gb(r.rss_after_load)}, first token after ${r.first_token_s.toFixed(2)} s, peak RSS ${gb(r.peak_rss)}`,
+      `${r.dir} [${r.mode}] ${r.params >= 1e9 ? `${(r.params / 1e9).toFixed(2)} B` : `${(r.params / 1e6).toFixed(1)} M`} params, quantised ${r.quantized}: load ${r.load_s.toFixed(2)} s, ` +
+        `RSS after load ${gb(r.rss_after_load)}, first token after ${r.first_token_s.toFixed(2)} s, ` +
+        `decode ${r.decode_tok_s.toFixed(2)} tok/s, peak RSS ${gb(r.peak_rss)}`,
     );
   for (const dir of o.dir) {
     const m = results.find((r) => r.dir === dir && r.mode === 'mmap');
