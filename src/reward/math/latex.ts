@@ -232,6 +232,7 @@ const UNICODE: Array<[RegExp, string]> = [
   [/∈/g, '\\in '],
   [/[∅]/g, '\\emptyset '],
   [/…/g, '...'],
+  [/ℝ/g, '\\mathbb{R}'],
 ];
 
 const SUPERSCRIPTS: Record<string, string> = {
@@ -451,7 +452,8 @@ function command(
         const arg = r.peek() === '(' ? sub(r.group('(', ')')) : sub(r.arg());
         return ` log(${arg}, ${base})`;
       }
-      return ' log10';
+      // Trailing space: the spaces before the argument were consumed looking for `_`.
+      return ' log10 ';
     }
     case 'begin': {
       const env = r.group();
@@ -533,9 +535,21 @@ function command(
   }
   if (TRANSPARENT.has(name)) {
     r.skipSpaces();
-    return r.done ? '' : `(${sub(r.arg())})`;
+    if (r.done) return '';
+    const arg = r.arg();
+    // The real line: `\mathbb{R}` is the interval (-∞, ∞).
+    if (name === 'mathbb' && arg.trim() === 'R') return '(-Infinity, Infinity)';
+    return `(${sub(arg)})`;
   }
-  if (name in FUNCTIONS) return ` ${FUNCTIONS[name]}`;
+  if (name in FUNCTIONS) {
+    // `\tan^{-1}`, `\sin^{-1}`: the inverse function, not a reciprocal power.
+    const inv = /^\^\s*(?:\{\s*-\s*1\s*\}|-1)/.exec(r.s.slice(r.pos, r.pos + 12));
+    if (inv && (name === 'sin' || name === 'cos' || name === 'tan')) {
+      r.pos += inv[0].length;
+      return ` a${name}`;
+    }
+    return ` ${FUNCTIONS[name]}`;
+  }
   if (name in SYMBOLS) {
     if (name === 'circ' || name === 'degree') f.degrees = true;
     return ` ${SYMBOLS[name]} `;

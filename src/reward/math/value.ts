@@ -282,6 +282,13 @@ function parsePlain(s0: string, limits: ParseLimits, mode: ParseMode): MathValue
   }
   const num = parseNumberLiteral(s, percent);
   if (num) return num;
+  // One `±` inside an expression (`(-1 ± sqrt(5))/2`): the two values it stands for.
+  const pmAt = s.search(/[±∓]/);
+  if (pmAt >= 0 && s.slice(pmAt + 1).search(/[±∓]/) < 0) {
+    const [a, b] = s[pmAt] === '±' ? ['+', '-'] : ['-', '+'];
+    const items = [a, b].map((sign) => parsePlain(s.slice(0, pmAt) + sign + s.slice(pmAt + 1), limits, mode));
+    return { kind: 'seq', open: '', close: '', items };
+  }
   return parseExpression(s, percent, limits);
 }
 
@@ -325,6 +332,15 @@ function prepareExpression(s0: string): string | null {
       let j = i;
       while (j < s.length && /[A-Za-z]/.test(s[j]!)) j++;
       let word = s.slice(i, j);
+      // `log10`, `log2`: the digits belong to the function name.
+      if (
+        word === 'log' &&
+        (s.startsWith('10', j) || s.startsWith('2', j)) &&
+        /[\s(]/.test(s[j + (s[j + 1] === '0' ? 2 : 1)] ?? '')
+      ) {
+        j += s[j + 1] === '0' ? 2 : 1;
+        word = s.slice(i, j);
+      }
       // Subscripted variable x_1, a_n, x_10.
       if (s[j] === '_') {
         let k = j + 1;
