@@ -190,7 +190,8 @@ Examples:
   glmv rl init --out rl.yaml && glmv rl --config rl.yaml # start from the preset, edit, run
   glmv rl --config rl.yaml --set grpo.lr=5e-4 --set rollout.groupSize=16
   glmv rl --config rl.yaml --resume                      # continue after Ctrl-C or a crash, exactly
-  glmv rl --config toy --set run.dir=runs/t2 --set grpo.lossAgg=token-mean --set grpo.dualClip=3`,
+  glmv rl --config toy --set run.dir=runs/t2 --set grpo.lossAgg=token-mean --set grpo.dualClip=3
+  glmv rl --config toy --set run.dir=runs/t3 --set lengthControl.forcedPenalty=0.1   # price on reaching the thinking budget`,
     )
     .action(guard((o: TrainOptions) => train(o)));
 
