@@ -1,4 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import { describe, expect, it, vi } from 'vitest';
+import { register } from '../../src/cli/rl.js';
 import { parseRlConfig, toyPreset } from '../../src/rl/config.js';
 import { formatCompare, type MetricsRow } from '../../src/rl/inspect.js';
 import {
@@ -112,5 +117,53 @@ describe('formatCompare (glmv rl curves RUN --compare RUN2)', () => {
       ),
     ).toMatch(/0\s+30\.0%\s+-\s+50\.0%\s+10\.0%/);
     expect(() => formatCompare([{ name: 'a', rows: [] }])).toThrow(/at least two runs/);
+  });
+});
+
+describe('glmv rl curves --compare', () => {
+  it('prints the runs side by side, named by folder; --tiers with --compare is one clear error', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'rl-compare-'));
+    const write = (name: string, forced: number[]) => {
+      mkdirSync(join(root, name));
+      const lines = forced.map((f, step) =>
+        JSON.stringify({ step, forced_rate: f, thinking_tokens_mean: 5, response_tokens_mean: 9, pass_rate: 0.5 }),
+      );
+      writeFileSync(join(root, name, 'metrics.jsonl'), `${lines.join('\n')}\n`);
+      return join(root, name);
+    };
+    const off = write('off', [0.2, 0.9]);
+    const on = write('on', [0.2, 0.0]);
+    const run = async (args: string[]) => {
+      const program = new Command().exitOverride();
+      register(program);
+      let out = '';
+      let err = '';
+      const lo = vi.spyOn(console, 'log').mockImplementation((...a) => {
+        out += `${a.join(' ')}\n`;
+      });
+      const se = vi.spyOn(process.stderr, 'write').mockImplementation((c) => {
+        err += String(c);
+        return true;
+      });
+      process.exitCode = undefined;
+      try {
+        await program.parseAsync(['node', 'glmv', 'rl', ...args]);
+      } finally {
+        lo.mockRestore();
+        se.mockRestore();
+      }
+      const code = process.exitCode as number | undefined;
+      process.exitCode = undefined;
+      return { out, err, code };
+    };
+    const r = await run(['curves', off, '--compare', on]);
+    expect(r.code).toBeUndefined();
+    expect(r.out).toMatch(/forced off\s+think off\s+pass off\s+forced on/);
+    expect(r.out).toMatch(/^\s*1\s+90\.0%\s+5\.0\s+50\.0%\s+0\.0%/m);
+    const bad = await run(['curves', off, '--compare', on, '--tiers']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toMatch(/--tiers and --compare cannot be combined/);
+    const missing = await run(['curves', off, '--compare', join(root, 'nope')]);
+    expect(missing.err).toMatch(/nope: no such folder/);
   });
 });
