@@ -28,7 +28,10 @@ export function register(program: Command): void {
     .command('lab')
     .description('the RL lab: train a small model on the lab tasks, then run the paper RL experiments with a report')
     .requiredOption('--out <dir>', 'lab folder (the same command continues an interrupted lab)')
-    .option('--quick', 'the ≤ 20-minute preset (small sets, a few RL steps per run, 2 seeds)')
+    .option(
+      '--quick',
+      'the quick preset (small sets, a few RL steps per run, 2 seeds; aimed at 20 minutes on 2 idle cores)',
+    )
     .option('--tiny', 'the CI preset (checks the machinery, learns nothing)')
     .option('--config <file>', 'lab config (YAML/JSON) over the preset')
     .option('--set <path=value>', 'override a config field, e.g. --set rl.run.steps=20 (repeatable)', collect, [])
@@ -44,8 +47,8 @@ offline (pass@k on the RL prompts) → the experiments' RL runs (RUN/runs/<name>
 report.html. Experiments: ${EXPERIMENTS.join(', ')}.
 
 Examples:
-  glmv lab --quick --out runs/lab-quick            # ≤ 20 minutes on 2 cores
-  glmv lab --out runs/lab                          # the full lab, about two hours
+  glmv lab --quick --out runs/lab-quick            # the quick preset (its measured time: README, "The RL lab")
+  glmv lab --out runs/lab                          # the full lab (sized for about two hours; not run yet)
   glmv lab --out runs/lab --only gain,hacking      # some experiments now, the rest later (same folder)
   glmv lab --out runs/lab --set seeds=5            # more seeds for experiment 1
   glmv lab --quick --out runs/lab-quick --set rl.grpo.lr=2e-4 --print-config

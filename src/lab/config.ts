@@ -1,7 +1,8 @@
 /**
  * `glmv lab`'s configuration: the lab tasks' data sizes, the small model and how it is trained (tokenizer + SFT from
  * scratch on the lab tasks, probes included), the start-model checks, the RL settings every experiment starts from
- * and the experiments to run. Presets: `full` (about two hours on 2 cores), `quick` (≤ 20 minutes) and `tiny` (CI).
+ * and the experiments to run. Presets: `full` (sized for about two hours on 2 idle cores), `quick` (sized for about 20
+ * minutes; the README has what it measured) and `tiny` (CI: the machinery, in under a minute).
  */
 import { z } from 'zod';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';

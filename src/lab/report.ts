@@ -133,7 +133,7 @@ function efficiencySection(res: LabResults, e: 'rlcs' | 'expansion'): string {
   const to = (x.rolloutsToReference ?? {}) as Record<string, number | null>;
   const z = x.zeroAdvantageShare as Record<string, unknown>;
   const title = e === 'rlcs' ? '2. RLCS vs uniform vs offline filter only' : '3. Expansion on/off';
-  return `<h2>${title}</h2>
+  return `<h2>${title}</h2>${x.referenceNote ? `<p class="note">Rollouts to the reference's accuracy: not measurable, ${esc(x.referenceNote)}.</p>` : ''}
 ${table(
   [
     'run',
@@ -146,7 +146,7 @@ ${table(
     r.name,
     r.curve.at(-1)?.rollouts ?? 0,
     pct(r.heldout.accuracy),
-    to[r.name] ?? 'not reached',
+    x.rolloutsToReference ? (to[r.name] ?? 'not reached') : '–',
     pm(z[r.name]),
   ]),
 )}

@@ -215,11 +215,14 @@ export function labResults(state: LabState) {
     if (e === 'rlcs' || e === 'expansion') {
       // Rollouts each run needed to reach the reference run's final curve accuracy (uniform / expansion off).
       const refName = e === 'rlcs' ? 'uniform' : 'no-expansion';
-      const ref = runs[refName]?.curve.at(-1)?.accuracy;
-      if (ref !== undefined)
+      const refCurve = runs[refName]?.curve;
+      const ref = refCurve?.at(-1)?.accuracy;
+      // Only meaningful when the reference run improved on where every run starts (its step-0 point).
+      if (ref !== undefined && ref > (refCurve![0]?.accuracy ?? 0))
         x.rolloutsToReference = Object.fromEntries(
           names.map((n) => [n, runs[n]!.curve.find((p) => p.accuracy >= ref)?.rollouts ?? null]),
         );
+      else if (ref !== undefined) x.referenceNote = `${refName} did not improve on the start model`;
       x.reference = refName;
       x.zeroAdvantageShare = Object.fromEntries(
         names.map((n) => [n, stat(runs[n]!.series.map((r) => (r.invalid_share as number) ?? 0))]),
