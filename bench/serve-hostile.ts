@@ -1,6 +1,6 @@
 /**
  * `npm run bench:serve-hostile` — how long `/health` takes while one client sends a hostile request, against
- * `/health` on the idle server measured in the same run (the peer). The server runs in this process on a tiny
+ * `/health` on the idle server measured in the same run (the peer). `glmv serve` runs in its own process on a tiny
  * random model (the numbers measure the HTTP path: body parsing, length checks, tokenizing off the event loop).
  *
  * Cases: a 60 MB prompt (refused by its length), a 4 MB prompt, a prompt just under the character limit (tokenized
@@ -8,10 +8,13 @@
  * max/idle-p50 ratio, and the hostile request's own time; one JSON line per case in --metrics
  * (runs/bench-serve-hostile.jsonl).
  */
-import { cpus } from 'node:os';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { ChatModel } from '../src/io/chat.js';
 import { maxPromptCharsFor } from '../src/serve/offload.js';
-import { createServer } from '../src/serve/server.js';
 import { MetricsWriter } from '../src/util/progress.js';
 import { tinyModelDir } from '../test/helpers/tinyModelDir.js';
 
@@ -21,9 +24,37 @@ const metricsPath =
     ? args[args.indexOf('--metrics') + 1]!
     : 'runs/bench-serve-hostile.jsonl';
 
-const chat = await ChatModel.load(tinyModelDir());
-const server = await createServer({ chat, modelName: 'tiny' });
-const url = await server.listen(0, '127.0.0.1');
+// The server runs in its own process (as `glmv serve` does): the client's own work — building and sending 60 MB —
+// must not be counted as the server's stall.
+const modelDir = tinyModelDir();
+const tmp = mkdtempSync(join(tmpdir(), 'glmv-bench-hostile-'));
+const proc = spawn(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    'src/cli/main.ts',
+    'serve',
+    '--model',
+    modelDir,
+    '--port',
+    '0',
+    '--served-model-name',
+    'tiny',
+    '--quiet',
+  ],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
+const url = await new Promise<string>((resolve, reject) => {
+  const rl = createInterface({ input: proc.stdout! });
+  const timer = setTimeout(() => reject(new Error('glmv serve did not print its URL within 120 s')), 120_000);
+  rl.once('line', (line) => {
+    clearTimeout(timer);
+    resolve(line.trim().replace(/\/v1$/, ''));
+  });
+  proc.once('exit', (code) => reject(new Error(`glmv serve exited early with code ${code}`)));
+});
+const chat = await ChatModel.load(modelDir);
 const metrics = new MetricsWriter(metricsPath);
 
 const pct = (xs: number[], p: number) =>
@@ -61,13 +92,26 @@ const cases: Array<[string, string]> = [
   ['just under the character limit', 'ab '.repeat(Math.floor((limit - 10) / 3))],
 ];
 for (const [name, text] of cases) {
-  const body = JSON.stringify({ messages: [{ role: 'user', content: text }], max_tokens: 1 });
+  // Encoded and written before the clock starts.
+  const body = Buffer.from(JSON.stringify({ messages: [{ role: 'user', content: text }], max_tokens: 1 }));
+  // Sent by curl, a third process: sending 60 MB must not stall the event loop that times /health.
+  const file = join(tmp, 'body.json');
+  writeFileSync(file, body);
   const t0 = performance.now();
-  const req = fetch(`${url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-  }).then(async (r) => ({ status: r.status, body: await r.text() }));
+  const req = new Promise<{ status: number }>((resolve, reject) => {
+    const c = spawn(
+      'curl',
+      ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'content-type: application/json'].concat([
+        '--data-binary',
+        `@${file}`,
+        `${url}/v1/chat/completions`,
+      ]),
+    );
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('error', (e) => reject(new Error(`this benchmark needs curl on PATH (${e.message})`)));
+    c.on('close', () => resolve({ status: Number(out) }));
+  });
   const lat = await pollWhile(req);
   const res = await req;
   const reqMs = performance.now() - t0;
@@ -87,4 +131,5 @@ for (const [name, text] of cases) {
     `${name}: ${res.status} in ${row.request_ms} ms; /health ${lat.length} polls, p50 ${row.health_p50_ms} ms, max ${row.health_max_ms} ms (${row.max_over_idle}x idle p50)`,
   );
 }
-await server.close(0);
+proc.kill('SIGTERM');
+rmSync(tmp, { recursive: true, force: true });

@@ -100,6 +100,38 @@ export class RequestOffload {
     return r.value;
   }
 
+  /**
+   * Reads a request body into one buffer, copying each chunk as it arrives (a preallocated buffer when the length
+   * is declared): a 60 MB body never costs one long copy on the event loop, as collecting chunks and concatenating
+   * them at the end would.
+   */
+  readBody(payload: NodeJS.ReadableStream, declared: number | undefined, limit: number): Promise<Buffer> {
+    const tooLarge = () =>
+      new ApiError(413, `request body: larger than the limit of ${limit} bytes`, null, 'body_too_large');
+    if (declared !== undefined && declared > limit) return Promise.reject(tooLarge());
+    return new Promise((resolve, reject) => {
+      let buf = Buffer.allocUnsafe(declared ?? 64 * 1024);
+      let n = 0;
+      const onData = (chunk: Buffer) => {
+        if (n + chunk.length > limit) {
+          payload.removeListener('data', onData);
+          payload.resume();
+          return reject(tooLarge());
+        }
+        if (n + chunk.length > buf.length) {
+          const grown = Buffer.allocUnsafe(Math.min(limit, Math.max(buf.length * 2, n + chunk.length)));
+          buf.copy(grown, 0, 0, n);
+          buf = grown;
+        }
+        chunk.copy(buf, n);
+        n += chunk.length;
+      };
+      payload.on('data', onData);
+      payload.once('error', reject);
+      payload.once('end', () => resolve(n === buf.length ? buf : buf.subarray(0, n)));
+    });
+  }
+
   /** Token ids of `text`, computed off the event loop. */
   async encode(text: string, addSpecialTokens = false): Promise<number[]> {
     if (!this.workerTokenizes) return this.o.tokenizer.encode(text, { addSpecialTokens });

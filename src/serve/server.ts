@@ -152,9 +152,12 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
   // JSON only: a form or text body is a 415, not a confusing type error.
   app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req: unknown, body: Buffer | string) =>
-    offload.parseJson(Buffer.isBuffer(body) ? body : Buffer.from(body)),
-  );
+  const bodyLimit = o.bodyLimit ?? 64 * 2 ** 20;
+  app.addContentTypeParser('application/json', async (req: FastifyRequest, payload: NodeJS.ReadableStream) => {
+    const declared = req.headers['content-length'] !== undefined ? Number(req.headers['content-length']) : undefined;
+    const body = await offload.readBody(payload, Number.isFinite(declared) ? declared : undefined, bodyLimit);
+    return offload.parseJson(body);
+  });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
     const e = toApiError(err, o.bodyLimit ?? 64 * 2 ** 20);
     if (e.status === 413) metrics.rejected.inc({ reason: 'too_large' });
