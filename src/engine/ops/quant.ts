@@ -73,11 +73,22 @@ export function quantizeWeight(
         scale[n * G + gi] = s;
       }
       const inv = s > 0 ? 1 / s : 0;
+      // Word index and bit position advance with k (no division per value).
+      let wi = n * W + Math.floor(k0 / per);
+      let shift = bits * (k0 % per);
+      let word = packed[wi] as number;
       for (let k = k0; k < k1; k++) {
-        const q = Math.max(-qmax, Math.min(qmax, Math.round((w[row + k] as number) * inv)));
-        const wi = n * W + Math.floor(k / per);
-        packed[wi] = (packed[wi] as number) | ((q + offset) << (bits * (k % per))) | 0;
+        let q = Math.round((w[row + k] as number) * inv);
+        q = q > qmax ? qmax : q < -qmax ? -qmax : q;
+        word |= (q + offset) << shift;
+        shift += bits;
+        if (shift === 32) {
+          packed[wi++] = word;
+          word = packed[wi] ?? 0;
+          shift = 0;
+        }
       }
+      if (shift !== 0) packed[wi] = word;
     }
   }
   return {
