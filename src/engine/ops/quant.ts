@@ -79,7 +79,7 @@ export function quantizeWeight(
       let word = packed[wi] as number;
       for (let k = k0; k < k1; k++) {
         let q = Math.round((w[row + k] as number) * inv);
-        q = q > qmax ? qmax : q < -qmax ? -qmax : q;
+        q = Math.max(-qmax, Math.min(qmax, q));
         word |= (q + offset) << shift;
         shift += bits;
         if (shift === 32) {
