@@ -4,6 +4,7 @@
  * trainer's per-step curves of every run, and sample rollouts before and after RL.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { esc } from '../eval/report/html.js';
 import { lineChart, type Series } from '../pipeline/report.js';
 import type { Experiment } from './config.js';
@@ -25,22 +26,24 @@ function table(head: string[], rows: Array<Array<string | number>>): string {
     .join('')}</table>`;
 }
 
-function image(path: string | null): string {
+/** An example's image embedded as a data URL; relative paths are relative to the lab folder `root`. */
+function image(path: string | null, root: string): string {
   if (!path) return '';
   try {
-    return `<img width="112" height="112" src="data:image/png;base64,${readFileSync(path).toString('base64')}" alt="">`;
+    const buf = readFileSync(isAbsolute(path) ? path : join(root, path));
+    return `<img width="112" height="112" src="data:image/png;base64,${buf.toString('base64')}" alt="">`;
   } catch {
     return `<div class="note">image not found: ${esc(path)}</div>`;
   }
 }
 
-function examples(list: readonly LabExample[]): string {
+function examples(list: readonly LabExample[], root: string): string {
   if (!list.length) return '<p class="note">none</p>';
   return `<div class="examples">${list
     .map(
       (
         e,
-      ) => `<div class="ex ${e.correct ? 'ok' : 'bad'}">${image(e.image)}<div><div class="dom">${esc(e.domain)} · reference <b>${esc(e.reference)}</b> · extracted <b>${esc(e.extracted ?? '∅')}</b></div>
+      ) => `<div class="ex ${e.correct ? 'ok' : 'bad'}">${image(e.image, root)}<div><div class="dom">${esc(e.domain)} · reference <b>${esc(e.reference)}</b> · extracted <b>${esc(e.extracted ?? '∅')}</b></div>
 <div>${esc(e.question)}</div><pre class="think">${esc(e.response)}</pre></div></div>`,
     )
     .join('')}</div>`;
@@ -231,7 +234,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 .examples{display:grid;grid-template-columns:1fr 1fr;gap:10px}.ex{display:flex;gap:8px;border:1px solid #ddd;padding:6px;margin:4px 0}
 .ex.ok{border-left:4px solid #2ca02c}.ex.bad{border-left:4px solid #d62728}.think{color:#555;font-size:12px;white-space:pre-wrap;max-height:160px;overflow:auto;margin:4px 0}.dom{font-size:12px;color:#555}`;
 
-export function renderLabReport(res: LabResults): string {
+export function renderLabReport(res: LabResults, root: string): string {
   const ran = new Set(Object.keys(res.experiments));
   const notRun = res.allExperiments.filter((e) => !ran.has(e));
   const after = res.runs['paper-s0']?.examples ?? [];
@@ -245,11 +248,12 @@ ${skipped.length ? `<p class="note">Runs skipped: ${skipped.map(([k, v]) => `${e
 <h2>The start model</h2>${startSection(res)}
 ${gainSection(res)}${efficiencySection(res, 'rlcs')}${efficiencySection(res, 'expansion')}${transferSection(res)}${hackingSection(res)}${forceSection(res)}
 ${runCurves(res)}
-<h2>Sample rollouts before RL (start model)</h2>${examples(res.start?.examples ?? [])}
-<h2>Sample rollouts after RL (paper-s0)</h2>${examples(after)}
+<h2>Sample rollouts before RL (start model)</h2>${examples(res.start?.examples ?? [], root)}
+<h2>Sample rollouts after RL (paper-s0)</h2>${examples(after, root)}
 </body></html>`;
 }
 
-export function writeLabReport(path: string, res: LabResults): void {
-  writeFileSync(path, renderLabReport(res));
+/** Writes the report; example images are read from `out` (the lab folder) and embedded. */
+export function writeLabReport(path: string, res: LabResults, out: string): void {
+  writeFileSync(path, renderLabReport(res, out));
 }

@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { meanSd } from '../eval/metrics.js';
 import { RewardRouter } from '../reward/router.js';
 import { MetricsWriter } from '../util/progress.js';
@@ -172,20 +173,26 @@ async function tightStart(c: StageCtx): Promise<{ force: LabScore; noforce: LabS
 export function publishLab(out: string, state: LabState): void {
   const paths = labPaths(out);
   if (!state.stages.start) return;
-  const results = labResults(state);
+  const results = labResults(state, out);
   writeJson(paths.results, results);
-  writeLabReport(paths.report, results);
+  writeLabReport(paths.report, results, out);
 }
 
 type Stat = { mean: number; sd: number; n: number };
 const stat = (xs: number[]): Stat => ({ ...meanSd(xs), n: xs.length });
 
 /** Everything the report shows, derived from the state (which holds only measured values). */
-export function labResults(state: LabState) {
+export function labResults(state: LabState, out?: string) {
   const cfg = state.config;
-  const start = state.stages.start?.summary as unknown as StartSummary;
+  // Example images relative to the lab folder, so results travel with it (the report resolves them against it).
+  const rel = <T extends { image: string | null }>(xs: readonly T[]): T[] =>
+    xs.map((e) => ({ ...e, image: e.image && out && isAbsolute(e.image) ? relative(resolve(out), e.image) : e.image }));
+  const s0 = state.stages.start?.summary as unknown as StartSummary | undefined;
+  const start = (s0 ? { ...s0, examples: rel(s0.examples) } : s0) as StartSummary;
   const runs = Object.fromEntries(
-    Object.entries(state.runs).filter((e): e is [string, RunResult] => !('skipped' in e[1])),
+    Object.entries(state.runs)
+      .filter((e): e is [string, RunResult] => !('skipped' in e[1]))
+      .map(([k, r]) => [k, { ...r, examples: rel(r.examples) }]),
   );
   const skipped = Object.fromEntries(
     Object.entries(state.runs)
