@@ -148,7 +148,12 @@ describe('quantised checkpoints', () => {
     expect(() => quantizeCheckpoint(src, fresh(), { bits: 3 as 4, progress: false })).toThrow(/--bits must be 4 or 8/);
     const cfgPath = join(out, 'config.json');
     const good = readFileSync(cfgPath, 'utf8');
-    const edit = (f: (qc: Record<string, any>) => void) => {
+    interface Qc {
+      format: string;
+      ignore: string[];
+      config_groups: { group_0: { weights: { symmetric: boolean }; input_activations: unknown } };
+    }
+    const edit = (f: (qc: Qc) => void) => {
       const c = JSON.parse(good);
       f(c.quantization_config);
       writeFileSync(cfgPath, JSON.stringify(c));
