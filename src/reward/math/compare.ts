@@ -7,7 +7,18 @@
  * and `sqrt(x^2)` ≠ `x`): identity testing that is exact for polynomials with overwhelming probability and fast
  * (microseconds) — the CAS worker adds `simplify` for what evaluation leaves open.
  */
-import { type Complexish, type MathValue, normalizeText, type RelOp } from './value.js';
+import {
+  assignedValue,
+  collapseChain,
+  FLIP,
+  isInterval,
+  isLabel,
+  isVariable,
+  listAsUnion,
+  type Relation,
+  relationAsSet,
+} from './relations.js';
+import { type Complexish, type MathValue, normalizeText } from './value.js';
 
 export interface CompareOptions {
   /**
@@ -220,28 +231,6 @@ function asMatrix(v: MathValue): Extract<MathValue, { kind: 'matrix' }> | null {
   return { kind: 'matrix', rows: v.items.map((it) => [it]) };
 }
 
-function isInterval(v: MathValue): boolean {
-  return v.kind === 'seq' && v.items.length === 2 && (v.open === '(' || v.open === '[') && v.close !== '}';
-}
-
-type Relation = Extract<MathValue, { kind: 'relation' }>;
-
-/** `y = 2 + 2 + 3 = 7` → `y = 7`: a chain of equalities keeps its first and last term. */
-function collapseChain(r: Relation): Relation {
-  if (r.ops.length < 2 || !r.ops.every((o) => o === '=' || o === '≈')) return r;
-  return { kind: 'relation', ops: ['='], terms: [r.terms[0]!, r.terms[r.terms.length - 1]!] };
-}
-
-/**
- * A term that only names the quantity: symbols without numbers (`x`, `PQ`, `|AB|`, `S_1:S_2`), a tuple of them
- * (`(a, b)`), or words and unknown function names (`g(t)`, `Area`). Dropped for the value it is equated with.
- */
-function isLabel(v: MathValue): boolean {
-  if (v.kind === 'expr') return !/\d/.test(v.src.replace(/_[A-Za-z0-9]+/g, ''));
-  if (v.kind === 'seq') return v.open !== '{' && v.items.length > 0 && v.items.every(isLabel);
-  return v.kind === 'text';
-}
-
 /**
  * A relation answered for a value reference. Equalities (and `≈`) give their value: the last term, or the first
  * when only the last one is a label (`y = 2+2+3 = 7` → 7, `(a, b) = (1, 4)` → (1, 4), `g(t) = 5` → 5, `5 = x` → 5).
@@ -370,12 +359,13 @@ function cmpSeq(p: Extract<MathValue, { kind: 'seq' }>, g: Extract<MathValue, { 
   const unorderedKinds = (o: string) => o === '{' || o === '';
   const tuple = (v: Extract<MathValue, { kind: 'seq' }>) => v.open === '(' && v.close === ')' && v.items.length > 1;
   if (unorderedKinds(g.open) && unorderedKinds(p.open)) return unordered(p.items, g.items, t, 'set');
-  // A tuple answered for a list or set of values matches in any order; a list answered for a tuple in order.
+  // A tuple answered for a list or set of values matches in any order.
   if (unorderedKinds(g.open) && tuple(p)) return unordered(p.items, g.items, t, 'set');
   // `[3, 2, 1]` for the list `1, 2, 3` (two items in square brackets are an interval, not a list).
   if (unorderedKinds(g.open) && p.open === '[' && p.close === ']' && p.items.length !== 2)
     return unordered(p.items, g.items, t, 'set');
-  if (!(p.open === '' && tuple(g)) && (p.open !== g.open || p.close !== g.close))
+  // A list or set answered for a tuple (or open interval) matches in the order written.
+  if (!((p.open === '' || p.open === '{') && tuple(g)) && (p.open !== g.open || p.close !== g.close))
     return { equal: false, path: 'seq', detail: `brackets ${p.open}${p.close} against ${g.open}${g.close}` };
   if (p.items.length !== g.items.length) return { equal: false, path: 'seq', detail: 'length differs' };
   let undecided = false;
@@ -422,89 +412,6 @@ function unordered(ps0: MathValue[], gs0: MathValue[], t: Tol, path: string): Co
     } else return { equal: false, path, detail: 'an item has no match' };
   }
   return { equal: undecided ? null : true, path };
-}
-
-const FLIP: Record<RelOp, RelOp> = { '=': '=', '!=': '!=', '≈': '≈', '<': '>', '>': '<', '<=': '>=', '>=': '<=' };
-
-/** The value a reference equality assigns: `x = 3` → 3, `3 = x` → 3, `(a, b) = (1, 4)` → (1, 4). */
-function assignedValue(r: Relation): MathValue | null {
-  if (r.ops.length !== 1 || (r.ops[0] !== '=' && r.ops[0] !== '≈')) return null;
-  const [l, rr] = r.terms as [MathValue, MathValue];
-  if (isLabel(l)) return rr;
-  if (isLabel(rr)) return l;
-  return null;
-}
-
-/** The variable side of a one-variable inequality (`x`, `t`), or null. */
-function isVariable(v: MathValue): boolean {
-  return v.kind === 'expr' && v.vars.length === 1 && /^\s*[A-Za-z](?:_[A-Za-z0-9]+)?\s*$|^\s*[a-z]+\s*$/.test(v.src);
-}
-
-const INF: MathValue = { kind: 'number', value: Number.POSITIVE_INFINITY, percent: false };
-const NEG_INF: MathValue = { kind: 'number', value: Number.NEGATIVE_INFINITY, percent: false };
-
-/**
- * The set a one-variable relation describes: `x < 3` → (-∞, 3), `x ≥ 2` → [2, ∞), `1 < x ≤ 2` → (1, 2],
- * `x ≠ 2` → (-∞, 2) ∪ (2, ∞); null for anything else.
- */
-function relationAsSet(r: Relation): MathValue | null {
-  if (r.ops.length === 2) return inequalityAsInterval(r);
-  if (r.ops.length !== 1) return null;
-  let [a, b] = r.terms as [MathValue, MathValue];
-  let op = r.ops[0]!;
-  if (isVariable(b) && !isVariable(a)) {
-    [a, b] = [b, a];
-    op = FLIP[op];
-  }
-  if (!isVariable(a) || isVariable(b)) return null;
-  switch (op) {
-    case '<':
-      return { kind: 'seq', open: '(', close: ')', items: [NEG_INF, b] };
-    case '<=':
-      return { kind: 'seq', open: '(', close: ']', items: [NEG_INF, b] };
-    case '>':
-      return { kind: 'seq', open: '(', close: ')', items: [b, INF] };
-    case '>=':
-      return { kind: 'seq', open: '[', close: ')', items: [b, INF] };
-    case '!=':
-      return {
-        kind: 'union',
-        parts: [
-          { kind: 'seq', open: '(', close: ')', items: [NEG_INF, b] },
-          { kind: 'seq', open: '(', close: ')', items: [b, INF] },
-        ],
-      };
-    default:
-      return null;
-  }
-}
-
-/** `x < 1 or x > 2` (a list of one-variable relations) as the union of their sets. */
-function listAsUnion(v: Extract<MathValue, { kind: 'seq' }>): MathValue | null {
-  const parts: MathValue[] = [];
-  for (const it of v.items) {
-    if (it.kind === 'seq' && isInterval(it)) parts.push(it);
-    else if (it.kind === 'relation') {
-      const set = relationAsSet(it);
-      if (!set) return null;
-      if (set.kind === 'union') parts.push(...set.parts);
-      else parts.push(set);
-    } else return null;
-  }
-  return parts.length === 1 ? parts[0]! : { kind: 'union', parts };
-}
-
-function inequalityAsInterval(r: Relation): MathValue | null {
-  if (r.ops.length !== 2) return null;
-  const [a, b] = r.ops as [RelOp, RelOp];
-  const asc = (a === '<' || a === '<=') && (b === '<' || b === '<=');
-  const desc = (a === '>' || a === '>=') && (b === '>' || b === '>=');
-  if (!asc && !desc) return null;
-  const lo = asc ? r.terms[0]! : r.terms[2]!;
-  const hi = asc ? r.terms[2]! : r.terms[0]!;
-  const loClosed = asc ? a === '<=' : b === '>=';
-  const hiClosed = asc ? b === '<=' : a === '>=';
-  return { kind: 'seq', open: loClosed ? '[' : '(', close: hiClosed ? ']' : ')', items: [lo, hi] };
 }
 
 function difference(l: MathValue, r: MathValue): MathValue | null {
