@@ -49,7 +49,12 @@ describe('ChatModel', () => {
     expect(chat.tokenizer.decode(off.inputIds, { skipSpecialTokens: false })).toContain('/nothink');
     expect(chat.tokenizer.decode(onIds.inputIds, { skipSpecialTokens: false })).not.toContain('/nothink');
     const forced = await chat.chat(msgs, { maxNewTokens: 8, thinkingBudget: 2 });
-    if (forced.forced) expect(forced.text).toContain('</think><answer>');
+    // Greedy decoding of the seeded random model neither stops nor closes thinking in its first two tokens, so the
+    // budget of 2 must force `</think><answer>` in as tokens 3 and 4.
+    expect(forced.forced, forced.text).toBe(true);
+    expect(forced.thinkingTokens).toBe(2);
+    expect(forced.tokens.slice(2, 4)).toEqual(chat.generateOptions({}).forceAnswerIds);
+    expect(forced.text).toContain('</think><answer>');
   });
 });
 

@@ -200,13 +200,13 @@ describe('parseResponse', () => {
     expect(r.format.ok).toBe(true);
     expect(r.reasoning).toBe('r');
   });
+  // 200k near-miss closing tags: a quadratic scan would not finish, so the test timeout is a generous hang guard
+  // rather than a timed assertion.
   it('a giant response is parsed in linear time', () => {
     const big = `<think>${'</think'.repeat(200_000)}</think><answer>${B('1')}</answer>`;
-    const t0 = performance.now();
     const r = parseResponse(big);
     expect(r.answer).toBe('1');
-    expect(performance.now() - t0).toBeLessThan(2000);
-  });
+  }, 30_000);
 });
 
 describe('ThinkStreamSplitter', () => {

