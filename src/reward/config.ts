@@ -71,10 +71,13 @@ export const RewardConfigSchema = z
         enabled: z.boolean().default(true),
         threads: z.number().int().positive().optional(),
         timeoutMs: z.number().int().positive().default(10_000),
-        maxQueue: z.number().int().nonnegative().default(1024),
+        /** Calls waiting for a thread (a whole RL batch queues); more are `unjudged` at once. */
+        maxQueue: z.number().int().nonnegative().default(16_384),
+        /** Longest wait for a thread before a call is `unjudged`. */
+        maxWaitMs: z.number().int().positive().default(120_000),
       })
       .strict()
-      .default({ enabled: true, timeoutMs: 10_000, maxQueue: 1024 }),
+      .default({ enabled: true, timeoutMs: 10_000, maxQueue: 16_384, maxWaitMs: 120_000 }),
     routes: z.array(RouteSchema).default([]),
   })
   .strict();

@@ -22,6 +22,8 @@ export interface DeadlinePoolOptions {
   timeoutMs: number;
   /** Tasks waiting for a thread beyond the running ones; more are answered `busy`. Default 8 per thread. */
   maxQueue?: number;
+  /** Longest wait for a thread before a task is answered `busy` (default: its own deadline). */
+  maxWaitMs?: number;
   /** Heap limit per worker in MiB (default 256): runaway allocation kills the worker, not the process. */
   maxHeapMb?: number;
   /** What the pool runs, for messages (`CAS check`, `verifier`). */
@@ -60,6 +62,7 @@ export class DeadlinePool {
   readonly threads: number;
   readonly timeoutMs: number;
   readonly maxQueue: number;
+  private readonly maxWaitMs: number | undefined;
   private readonly label: string;
   private running = 0;
   private readonly waiters: Array<{ start: () => void; expire: NodeJS.Timeout }> = [];
@@ -75,6 +78,7 @@ export class DeadlinePool {
     if (!(this.timeoutMs > 0))
       throw new Error(`${this.label} pool: timeoutMs must be a positive number, got ${opts.timeoutMs}`);
     this.maxQueue = Math.max(0, Math.floor(opts.maxQueue ?? this.threads * 8));
+    this.maxWaitMs = opts.maxWaitMs;
     const ts = opts.filename.endsWith('.ts');
     this.pool = new Piscina({
       filename: opts.filename,
@@ -115,7 +119,7 @@ export class DeadlinePool {
   async run<T>(task: unknown, opts: RunOptions = {}): Promise<PoolOutcome<T>> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
     if (this.warm) await this.warm;
-    const slot = await this.acquire(timeoutMs);
+    const slot = await this.acquire(this.maxWaitMs ?? timeoutMs);
     if (slot !== 'ok') {
       this.stats.busy++;
       return { status: 'busy', reason: slot };
@@ -169,8 +173,8 @@ export class DeadlinePool {
     }
   }
 
-  /** A thread, or why none: the queue is full, or none came free within the task's own deadline. */
-  private acquire(timeoutMs: number): Promise<'ok' | string> {
+  /** A thread, or why none: the queue is full, or none came free within `waitMs`. */
+  private acquire(waitMs: number): Promise<'ok' | string> {
     if (this.running < this.threads) {
       this.running++;
       return Promise.resolve('ok');
@@ -188,8 +192,8 @@ export class DeadlinePool {
         expire: setTimeout(() => {
           const i = this.waiters.indexOf(w);
           if (i >= 0) this.waiters.splice(i, 1);
-          resolve(`${this.label} pool busy: no worker came free within ${timeoutMs} ms`);
-        }, timeoutMs),
+          resolve(`${this.label} pool busy: no worker came free within ${waitMs} ms`);
+        }, waitMs),
       };
       this.waiters.push(w);
     });

@@ -19,8 +19,10 @@ export interface VerifierPoolOptions {
   threads?: number;
   /** Compute time one verifier call may take, judge and CAS waits excluded (default 10000 ms). */
   timeoutMs?: number;
-  /** Calls waiting for a thread; more are answered `unjudged` at once (default 1024). */
+  /** Calls waiting for a thread; more are answered `unjudged` at once (default 16384: whole RL batches queue). */
   maxQueue?: number;
+  /** Longest wait for a thread before a call is answered `unjudged` (default 120000 ms). */
+  maxWaitMs?: number;
   maxHeapMb?: number;
   /** Worker module (tests use their own). */
   filename?: string;
@@ -40,7 +42,8 @@ export class VerifierPool {
       filename: opts.filename ?? workerModule(import.meta.url, 'verifier-worker'),
       threads: opts.threads,
       timeoutMs: opts.timeoutMs ?? 10_000,
-      maxQueue: opts.maxQueue ?? 1024,
+      maxQueue: opts.maxQueue ?? 16_384,
+      maxWaitMs: opts.maxWaitMs ?? 120_000,
       maxHeapMb: opts.maxHeapMb,
       label: 'verifier call',
     });
@@ -127,7 +130,13 @@ export class VerifierPool {
 const shared = new Map<string, { pool: VerifierPool; users: number }>();
 
 export function acquireVerifierPool(o: VerifierPoolOptions): { pool: VerifierPool; release: () => Promise<void> } {
-  const key = JSON.stringify([o.threads ?? null, o.timeoutMs ?? null, o.maxQueue ?? null, o.filename ?? null]);
+  const key = JSON.stringify([
+    o.threads ?? null,
+    o.timeoutMs ?? null,
+    o.maxQueue ?? null,
+    o.maxWaitMs ?? null,
+    o.filename ?? null,
+  ]);
   let entry = shared.get(key);
   if (!entry) {
     entry = { pool: new VerifierPool(o), users: 0 };
