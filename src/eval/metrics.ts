@@ -14,7 +14,7 @@
  * - percentile bootstrap confidence intervals, and the paired bootstrap for think vs no-think differences.
  */
 import { distance } from 'fastest-levenshtein';
-import type { Box, Point } from '../io/answer.js';
+import type { Box } from '../io/answer.js';
 import { iou } from '../io/answer.js';
 import { Rng } from '../util/rng.js';
 
@@ -218,11 +218,6 @@ export function exactMatch(pred: string, answers: readonly string[], caseSensiti
 export function iouHit(pred: Box, gt: Box, threshold = 0.5): { iou: number; hit: boolean } {
   const v = iou(pred, gt);
   return { iou: v, hit: v >= threshold };
-}
-
-/** ScreenSpot: the point lies inside the box, edges included. */
-export function pointHit(p: Point, box: Box): boolean {
-  return p[0] >= box[0] && p[0] <= box[2] && p[1] >= box[1] && p[1] <= box[3];
 }
 
 /** `[x, y, w, h]` → `[x1, y1, x2, y2]`; `inclusive` gives VLMEvalKit's `x + w − 1` (pixel-index boxes). */

@@ -15,12 +15,13 @@ import {
   parseBoxes,
   parsePoints,
   parseResponse,
+  pointInBox,
 } from '../io/answer.js';
 import type { JudgeClient, JudgeProvenance } from '../reward/judge.js';
 import { RewardRouter } from '../reward/router.js';
 import type { Benchmark } from './benchmark.js';
 import { type EvalItem, groupValue } from './data.js';
-import { anls, exactMatch, iouHit, ocrbenchScore, pointHit, relaxedAccuracy, vqaScore, xywhToXyxy } from './metrics.js';
+import { anls, exactMatch, iouHit, ocrbenchScore, relaxedAccuracy, vqaScore, xywhToXyxy } from './metrics.js';
 
 export type ScoreStatus = 'scored' | 'no_answer' | 'gated' | 'unjudged' | 'error';
 
@@ -221,7 +222,7 @@ export class Scorer {
         const gtRaw = m.gtFormat === 'xywh' ? xywhToXyxy(item.refBox!, m.inclusive) : item.refBox!;
         const gt = toPixelBox(gtRaw, m.gt, size);
         const p = toPixelPoint(raw, m.pred, size);
-        const hit = pointHit(p, gt);
+        const hit = pointInBox(p, gt);
         return done(hit ? 1 : 0, 'point_in_box', hit ? 'inside the target' : 'outside the target', {
           point: round(p),
           refBox: round(gt),

@@ -806,6 +806,7 @@ export function boxCenter(b: Box): Point {
   return [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2];
 }
 
+/** The point lies inside the box, edges included (ScreenSpot's point-in-box, the GUI reward's center match). */
 export function pointInBox(p: Point, b: Box): boolean {
   return p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3];
 }

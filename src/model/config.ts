@@ -547,6 +547,24 @@ export function configJsonText(cfg: Glm4vConfig, extra: Json = {}): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Presets.
 
+/**
+ * The vision tower both releases share (a 24-block ViT at 1536 wide, 14-pixel patches, 2×2 merge into the 4096-wide
+ * text stream); only the merger's MLP width differs, and it is the text model's `intermediate_size`.
+ */
+function releaseVisionConfig(mergerIntermediateSize: number): Json {
+  return {
+    depth: 24,
+    hidden_size: 1536,
+    num_heads: 12,
+    patch_size: 14,
+    temporal_patch_size: 2,
+    spatial_merge_size: 2,
+    image_size: 336,
+    out_hidden_size: 4096,
+    intermediate_size: mergerIntermediateSize,
+  };
+}
+
 /** GLM-4.1V-9B-Thinking (docs/design.md E). */
 export function glm41v9bConfig(): Glm4vConfig {
   return parseConfig(
@@ -566,17 +584,7 @@ export function glm41v9bConfig(): Glm4vConfig {
         rms_norm_eps: 1e-5,
         max_position_embeddings: 65536,
       },
-      vision_config: {
-        depth: 24,
-        hidden_size: 1536,
-        num_heads: 12,
-        patch_size: 14,
-        temporal_patch_size: 2,
-        spatial_merge_size: 2,
-        image_size: 336,
-        out_hidden_size: 4096,
-        intermediate_size: 13696,
-      },
+      vision_config: releaseVisionConfig(13696),
       eos_token_id: [151329, 151336, 151338, 151348],
       pad_token_id: 151329,
       torch_dtype: 'bfloat16',
@@ -615,17 +623,7 @@ export function glm45vConfig(): Glm4vConfig {
         routed_scaling_factor: 1.0,
         first_k_dense_replace: 1,
       },
-      vision_config: {
-        depth: 24,
-        hidden_size: 1536,
-        num_heads: 12,
-        patch_size: 14,
-        temporal_patch_size: 2,
-        spatial_merge_size: 2,
-        image_size: 336,
-        out_hidden_size: 4096,
-        intermediate_size: 10944,
-      },
+      vision_config: releaseVisionConfig(10944),
       eos_token_id: [151329, 151336, 151338],
       pad_token_id: 151329,
       torch_dtype: 'bfloat16',

@@ -9,7 +9,6 @@ import {
   normalizedLevenshtein,
   ocrbenchScore,
   pairedBootstrapDiff,
-  pointHit,
   quantile,
   relaxedAccuracy,
   relaxedCorrectness,
@@ -18,6 +17,7 @@ import {
   vqaScore,
   xywhToXyxy,
 } from '../../src/eval/metrics.js';
+import { pointInBox } from '../../src/io/answer.js';
 
 describe('meanSd', () => {
   it('mean and sample standard deviation, hand-computed', () => {
@@ -114,8 +114,8 @@ describe('grounding', () => {
     expect(iouHit([0, 0, 10, 10], [5, 0, 15, 10])).toEqual({ iou: 1 / 3, hit: false });
     // [0,0,10,10] vs [0,0,10,20]: 100 / 200
     expect(iouHit([0, 0, 10, 10], [0, 0, 10, 20]).hit).toBe(true);
-    expect(pointHit([10, 10], [0, 0, 10, 10])).toBe(true);
-    expect(pointHit([10.01, 5], [0, 0, 10, 10])).toBe(false);
+    expect(pointInBox([10, 10], [0, 0, 10, 10])).toBe(true);
+    expect(pointInBox([10.01, 5], [0, 0, 10, 10])).toBe(false);
     expect(xywhToXyxy([10, 20, 5, 5])).toEqual([10, 20, 15, 25]);
     expect(xywhToXyxy([10, 20, 5, 5], true)).toEqual([10, 20, 14, 24]);
   });

@@ -155,12 +155,14 @@ for (const { dir, kind } of FOLDERS) {
         });
 
         if (kind === 'glm4v_moe') {
-          it('the MoE layer picks the same experts for every token', () => {
-            const expected =
-              c.expected.router_topk_experts ??
-              (c.expected.layer1_router_topk_experts ? { 1: c.expected.layer1_router_topk_experts } : null);
-            if (!expected) return;
-            for (const [layer, pairs] of Object.entries(expected)) {
+          const expected =
+            c.expected.router_topk_experts ??
+            (c.expected.layer1_router_topk_experts ? { 1: c.expected.layer1_router_topk_experts } : null);
+          // A fixture case without a routing record (the 4.57.6 video cases, the seed1 train case) shows as skipped
+          // rather than passing with no assertion.
+          it.skipIf(!expected)('the MoE layer picks the same experts for every token', () => {
+            expect(Object.keys(expected!).length).toBeGreaterThan(0);
+            for (const [layer, pairs] of Object.entries(expected!)) {
               const st = out.routerStats!.find((s) => s.layer === Number(layer))!;
               const k = st.topk.length / (B * L);
               for (let i = 0; i < B * L; i++) {

@@ -8,7 +8,7 @@ import type { Rng } from '../../util/rng.js';
 import { COLORS, drawText, measureText, newCanvas } from '../render.js';
 import type { VerifierSpec } from '../sample.js';
 import { pool, titleCase } from '../words.js';
-import { type Built, cap, fmt, type GenConfig, type Generator, pickTask } from './types.js';
+import { type Built, cap, fmt, type GenConfig, type Generator, pickTask, planUntil } from './types.js';
 
 const TASKS = ['read', 'extreme', 'compare', 'aggregate', 'trend'] as const;
 type Task = (typeof TASKS)[number];
@@ -342,11 +342,10 @@ export const chart: Generator<ChartPlan> = {
   defaultSize: 448,
   minSize: 112,
   plan(rng, cfg) {
-    for (let t = 0; t < 500; t++) {
-      const p = planChart(rng, cfg);
-      if (p) return p;
-    }
-    throw new Error(`chart: could not plan a chart question at difficulty ${cfg.difficulty}`);
+    return planUntil(
+      () => planChart(rng, cfg),
+      `chart: could not plan a chart question at difficulty ${cfg.difficulty}`,
+    );
   },
   key: (p) => `${p.kind}|${p.labels.join(',')}|${p.series.map((s) => s.values.join(',')).join(';')}|${p.qa.question}`,
   build(p, cfg): Built {

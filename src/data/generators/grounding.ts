@@ -24,7 +24,7 @@ import {
   shapesFor,
   uniqueName,
 } from './scene.js';
-import { type Built, type GenConfig, type Generator, pickTask } from './types.js';
+import { type Built, type GenConfig, type Generator, pickTask, planUntil } from './types.js';
 
 const TASKS = ['single', 'multi', 'relation', 'text'] as const;
 type Task = (typeof TASKS)[number];
@@ -202,14 +202,10 @@ export const grounding: Generator<GroundingPlan> = {
   defaultSize: 336,
   minSize: 56,
   plan(rng, cfg) {
-    for (let t = 0; t < 500; t++) {
+    return planUntil(() => {
       const task = pickTask(rng, TASKS, cfg, [3, 2, cfg.difficulty >= 3 ? 2 : 1, 1]);
-      const p = task === 'text' ? planWords(rng, cfg) : planObjects(rng, cfg, task);
-      if (p) return p;
-    }
-    throw new Error(
-      `grounding: could not plan an unambiguous expression at difficulty ${cfg.difficulty}, size ${cfg.size}`,
-    );
+      return task === 'text' ? planWords(rng, cfg) : planObjects(rng, cfg, task);
+    }, `grounding: could not plan an unambiguous expression at difficulty ${cfg.difficulty}, size ${cfg.size}`);
   },
   key: (p) => `${p.scene ? sceneKey(p.scene) : p.words!.map((w) => w.text).join(',')}|${p.expr}`,
   build(p, cfg, rng): Built {

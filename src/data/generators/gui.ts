@@ -10,7 +10,7 @@ import type { Rng } from '../../util/rng.js';
 import { type Box, drawText, measureText, newCanvas, roundRect, to28 } from '../render.js';
 import type { VerifierSpec } from '../sample.js';
 import { fullName, productName, titleCase, word } from '../words.js';
-import { type Built, type GenConfig, type Generator, pickTask } from './types.js';
+import { type Built, type GenConfig, type Generator, pickTask, planUntil } from './types.js';
 
 const TASKS = ['click', 'type', 'ground', 'qa'] as const;
 type Task = (typeof TASKS)[number];
@@ -409,11 +409,10 @@ export const gui: Generator<GuiPlan> = {
   defaultSize: 560,
   minSize: 112,
   plan(rng, cfg) {
-    for (let t = 0; t < 500; t++) {
-      const p = planGui(rng, cfg);
-      if (p) return p;
-    }
-    throw new Error(`gui: could not plan a screen at difficulty ${cfg.difficulty}, size ${cfg.size}`);
+    return planUntil(
+      () => planGui(rng, cfg),
+      `gui: could not plan a screen at difficulty ${cfg.difficulty}, size ${cfg.size}`,
+    );
   },
   key: (p) => `${p.screen}|${p.app}|${p.els.map((e) => `${e.label}:${e.on ?? ''}`).join(',')}|${p.qa.question}`,
   build(p): Built {

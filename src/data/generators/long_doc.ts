@@ -6,7 +6,7 @@
 import type { Rng } from '../../util/rng.js';
 import { drawText, newCanvas, to28, wrapText } from '../render.js';
 import { titleCase, word } from '../words.js';
-import { type Built, type GenConfig, type Generator, pickTask } from './types.js';
+import { type Built, type GenConfig, type Generator, pickTask, planUntil } from './types.js';
 
 const TASKS = ['find_section', 'table_cell', 'heading', 'table_rows', 'column_total'] as const;
 type Task = (typeof TASKS)[number];
@@ -219,11 +219,7 @@ export const longDoc: Generator<DocPlan> = {
   defaultSize: 672,
   minSize: 112,
   plan(rng, cfg) {
-    for (let t = 0; t < 500; t++) {
-      const p = planDoc(rng, cfg);
-      if (p) return p;
-    }
-    throw new Error(`long_doc: could not plan a document at difficulty ${cfg.difficulty}`);
+    return planUntil(() => planDoc(rng, cfg), `long_doc: could not plan a document at difficulty ${cfg.difficulty}`);
   },
   key: (p) => `${p.title}|${p.pages.map((x) => x.heading).join(',')}|${p.qa.question}`,
   build(p, cfg): Built {

@@ -18,7 +18,7 @@ import {
   sceneKey,
   shapesFor,
 } from './scene.js';
-import { type Built, type GenConfig, type Generator, pickTask } from './types.js';
+import { type Built, type GenConfig, type Generator, pickTask, planUntil } from './types.js';
 
 const TASKS = ['missing', 'recolor', 'differences', 'odd_one', 'more'] as const;
 type Task = (typeof TASKS)[number];
@@ -212,11 +212,7 @@ export const multiImage: Generator<MultiPlan> = {
   defaultSize: 224,
   minSize: 56,
   plan(rng, cfg) {
-    for (let t = 0; t < 500; t++) {
-      const p = planMulti(rng, cfg);
-      if (p) return p;
-    }
-    throw new Error(`multi_image: could not plan at difficulty ${cfg.difficulty}`);
+    return planUntil(() => planMulti(rng, cfg), `multi_image: could not plan at difficulty ${cfg.difficulty}`);
   },
   key: (p) => `${p.scenes.map(sceneKey).join('||')}|${p.qa.question}`,
   build(p, cfg, rng): Built {

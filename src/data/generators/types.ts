@@ -60,6 +60,22 @@ export interface Generator<P = unknown> {
   regions?(plan: P, cfg: GenConfig): Region[];
 }
 
+/** How many draws `planUntil` makes before it gives up. */
+export const PLAN_TRIES = 500;
+
+/**
+ * The generators' plan-and-retry loop: `draw` returns a plan, or null for a draw that cannot be used (an ambiguous
+ * question, a crowded scene) and is redrawn; after PLAN_TRIES unusable draws it throws `failure`, which names the
+ * generator and the settings it could not plan for.
+ */
+export function planUntil<P>(draw: () => P | null | undefined, failure: string): P {
+  for (let t = 0; t < PLAN_TRIES; t++) {
+    const p = draw();
+    if (p) return p;
+  }
+  throw new Error(failure);
+}
+
 /** Picks one allowed task; clear error when a requested task does not exist. */
 export function pickTask<T extends string>(
   rng: Rng,

@@ -8,7 +8,7 @@ import type { Rng } from '../../util/rng.js';
 import { COLORS, type ColorName, drawShape, jitterColor, newCanvas, type ShapeName } from '../render.js';
 import type { VerifierSpec } from '../sample.js';
 import { colorsFor, shapesFor } from './scene.js';
-import { type Built, type GenConfig, type Generator, pickTask } from './types.js';
+import { type Built, type GenConfig, type Generator, pickTask, planUntil } from './types.js';
 
 const TASKS = ['direction', 'order', 'count', 'when'] as const;
 type Task = (typeof TASKS)[number];
@@ -197,11 +197,7 @@ export const video: Generator<VideoPlan> = {
   defaultSize: 224,
   minSize: 56,
   plan(rng, cfg) {
-    for (let t = 0; t < 500; t++) {
-      const p = planVideo(rng, cfg);
-      if (p) return p;
-    }
-    throw new Error(`video: could not plan a clip at difficulty ${cfg.difficulty}`);
+    return planUntil(() => planVideo(rng, cfg), `video: could not plan a clip at difficulty ${cfg.difficulty}`);
   },
   key: (p) =>
     `${p.frames}|${p.actors.map((a) => `${a.color} ${a.shape} ${a.from}-${a.to} ${Math.round(a.x / 100)},${Math.round(a.y / 100)} ${Math.sign(Math.round(a.vx))},${Math.sign(Math.round(a.vy))}`).join(';')}|${p.qa.question}`,

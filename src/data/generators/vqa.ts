@@ -21,7 +21,7 @@ import {
   shapesFor,
   uniqueName,
 } from './scene.js';
-import { type Built, cap, type GenConfig, type Generator, makeOptions, pickTask, plural } from './types.js';
+import { type Built, cap, type GenConfig, type Generator, makeOptions, pickTask, planUntil, plural } from './types.js';
 
 export interface QA {
   task: string;
@@ -306,7 +306,7 @@ export const vqa: Generator<VqaPlan> = {
   minSize: 56,
   plan(rng: Rng, cfg: GenConfig): VqaPlan {
     const d = cfg.difficulty;
-    for (let t = 0; t < 500; t++) {
+    return planUntil(() => {
       const task = pickTask(rng, TASKS, cfg, [3, 2, 2, 1.5, 1]);
       const [lo, hi] = objectCountRange(d, cfg.size);
       const scene = makeScene(rng, {
@@ -317,14 +317,13 @@ export const vqa: Generator<VqaPlan> = {
         difficulty: d,
         size: cfg.size,
       });
-      if (scene.objects.length === 0) continue;
+      if (scene.objects.length === 0) return null;
       const make = { count: countQA, attribute: attributeQA, spatial: spatialQA, compare: compareQA, choice: choiceQA }[
         task
       ];
       const qa = make(rng, scene, d);
-      if (qa) return { scene, qa };
-    }
-    throw new Error(`vqa: could not plan an unambiguous question at difficulty ${d}, size ${cfg.size}`);
+      return qa ? { scene, qa } : null;
+    }, `vqa: could not plan an unambiguous question at difficulty ${d}, size ${cfg.size}`);
   },
   key: (p) => `${sceneKey(p.scene)}|${p.qa.question}`,
   build(p: VqaPlan, cfg: GenConfig, rng: Rng): Built {
