@@ -84,6 +84,48 @@ describe('videos (items 1 and 4)', () => {
   }, 60_000);
 });
 
+describe('a client that goes away (item 4)', () => {
+  it('has its ffprobe/ffmpeg killed: no decoder of this process outlives the aborted request', async () => {
+    const big = await serve({ media: { maxVideoPixels: 2 ** 40 } });
+    try {
+      const p = join(dir, 'long.mp4');
+      ffmpeg(
+        ['-f', 'lavfi', '-i', 'testsrc=size=1280x720:rate=30', '-t', '40'].concat([
+          '-c:v',
+          'libx264',
+          '-preset',
+          'ultrafast',
+          p,
+        ]),
+      );
+      const url = `data:video/mp4;base64,${readFileSync(p).toString('base64')}`;
+      const decoders = () =>
+        spawnSync('pgrep', ['-P', String(process.pid), '-f', 'ff(mpeg|probe)'])
+          .stdout.toString()
+          .trim()
+          .split('\n')
+          .filter(Boolean);
+      const ac = new AbortController();
+      const req = post(big.url, { messages: videoMessage(url), max_tokens: 1 }, { signal: ac.signal }).catch(
+        (e: Error) => e,
+      );
+      // Abort once a decoder runs (a generous guard, not a timing target).
+      for (let i = 0; i < 600 && decoders().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(decoders().length).toBeGreaterThan(0);
+      ac.abort();
+      expect(await req).toBeInstanceOf(Error);
+      let left = decoders();
+      for (let i = 0; i < 60 && left.length > 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        left = decoders();
+      }
+      expect(left).toEqual([]);
+    } finally {
+      await big.server.close(0);
+    }
+  }, 120_000);
+});
+
 describe('raw prompts with image placeholders (item 6)', () => {
   const imageId = () => s.chat.model.config.imageTokenId;
 
