@@ -53,6 +53,7 @@ const goldCache = new Map<string, Side>();
 
 /** Two or more plain words in a row: a sentence, not a formula (`5 square units` and `It is 5` both count). */
 export function looksLikeProse(s: string): boolean {
+  if (!/[A-Za-z]{2}/.test(s)) return false;
   let run = 0;
   for (const w of s.split(/\s+/, 400)) {
     if (w.length >= 2 && /^[A-Za-z]+[.,:;!?]?$/.test(w) && !/^(?:and|or)$/i.test(w)) {

@@ -110,7 +110,9 @@ const COMMA_DECIMAL = /^\d+,\d+$/;
  */
 export function normalizeNumberToken(s0: string, listComma = false): string | null {
   const s = s0.trim();
-  if (s.length > 64 || !/\d/.test(s)) return null;
+  // One cheap test first: digits and separators only, with a separator somewhere.
+  if (s.length > 64 || !/^[-+]?\d[\d.,'’ \u00a0\u2009\u202f]*$/.test(s) || !/[.,'’ \u00a0\u2009\u202f]/.test(s))
+    return null;
   const sign = s[0] === '-' || s[0] === '+' ? s[0] : '';
   const t = sign ? s.slice(1).trim() : s;
   if (SEPARATED_THOUSANDS.test(t)) return listComma ? null : sign + t.replace(/,/g, '');
