@@ -174,6 +174,10 @@ function cmp(p: MathValue, g: MathValue, t: Tol): Comparison {
     if (u) return cmp(u, g, t);
   }
 
+  if (g.kind === 'seq' && p.kind === 'union') {
+    const ps = finiteUnion(p);
+    if (ps) return cmp(ps, g, t);
+  }
   switch (g.kind) {
     case 'number':
       if (p.kind === 'number') return cmpNumbers(p, g, t);
@@ -195,6 +199,8 @@ function cmp(p: MathValue, g: MathValue, t: Tol): Comparison {
       if (p.kind === 'seq') return cmpSeq(p, expandPm(g), t);
       return { equal: false, path: 'kind', detail: `${p.kind} against a ± pair` };
     case 'union': {
+      const gs = finiteUnion(g);
+      if (gs) return cmp(p.kind === 'union' ? (finiteUnion(p) ?? p) : p, gs, t);
       if (p.kind !== 'union') return { equal: false, path: 'kind', detail: `${p.kind} against a union` };
       return unordered(p.parts, g.parts, t, 'union');
     }
@@ -222,6 +228,12 @@ function cmp(p: MathValue, g: MathValue, t: Tol): Comparison {
       }
       return { equal: null, path: 'text', detail: `${p.kind} against text` };
   }
+}
+
+/** `\{1, 2, 3\} ∪ \{4\}` as the set `\{1, 2, 3, 4\}`; null unless every part is a finite set. */
+function finiteUnion(u: Extract<MathValue, { kind: 'union' }>): MathValue | null {
+  if (!u.parts.every((q) => q.kind === 'seq' && q.open === '{')) return null;
+  return { kind: 'seq', open: '{', close: '}', items: u.parts.flatMap((q) => (q as { items: MathValue[] }).items) };
 }
 
 /** A column or row vector written as a tuple matches a one-column / one-row matrix. */
@@ -305,6 +317,15 @@ function cmpExpr(p: MathValue, g: MathValue, t: Tol): Comparison {
   if (!t.strictVars && pv.length === gv.length && pv.some((v, i) => v !== gv[i])) {
     rename = new Map(pv.map((v, i) => [v, gv[i]!]));
     pv = gv;
+  } else if (pv.length === gv.length && pv.some((v, i) => v !== gv[i])) {
+    // Letter case alone (`X` for `x`, `A + B` for `a + b`), when neither side uses both cases of a letter.
+    const fold = (vs: string[]) => vs.map((v) => v.toLowerCase());
+    const pf = fold(pv);
+    const gf = fold(gv);
+    if (new Set(pf).size === pv.length && new Set(gf).size === gv.length && pf.every((v) => gf.includes(v))) {
+      rename = new Map(pv.map((v) => [v, gv[gf.indexOf(v.toLowerCase())]!]));
+      pv = gv;
+    }
   }
   const vars = [...new Set([...pv, ...gv])];
   // Percent on expressions: scale like numbers do.
