@@ -19,6 +19,8 @@ export {
   type VerifierSpec,
   type VerifierType,
 } from './data/sample.js';
+// The user turn of a sample, as SFT trains it, RL prompts it and evaluation asks it.
+export { sampleMessage } from './data/sft.js';
 export * as engine from './engine/index.js';
 export * as evaluation from './eval/index.js';
 // io: chat, answers, templates, tokenizer, processor, generation.
@@ -30,7 +32,7 @@ export {
   parseGuiAction,
   parseResponse,
 } from './io/answer.js';
-export { ChatModel, type ChatOptions, type ChatResult, sampleMessage } from './io/chat.js';
+export { ChatModel, type ChatOptions, type ChatResult } from './io/chat.js';
 export { type GenerateOptions, type GenerationOutput, generate } from './io/generate.js';
 export { Glm4vProcessor } from './io/processor.js';
 export { renderChat, type TemplateName } from './io/template.js';

@@ -5,6 +5,7 @@
  * `/nothink` variants keep the same answer with empty thinking and `/nothink` appended to the prompt (paper §4.2).
  * Multiple-choice items convert to fill-in-the-blank form when their answer is unique (paper §5.1).
  */
+import type { ChatMessage, ContentPart } from '../io/template.js';
 import type { Sample, VerifierSpec } from './sample.js';
 
 export const BOX_BEGIN = '<|begin_of_box|>';
@@ -32,6 +33,25 @@ export function promptText(sample: Sample, opts: SftOptions = {}): string {
   return text;
 }
 
+/**
+ * The user turn of a sample — its images, its video, then the question with lettered options (and `/nothink` when
+ * thinking is off) — exactly as SFT trains it, RL prompts it and evaluation asks it.
+ */
+export function sampleMessage(sample: Sample, opts: SftOptions = {}): ChatMessage {
+  const parts: ContentPart[] = sample.images.map((image) => ({ type: 'image' as const, image }));
+  if (sample.video) {
+    const v =
+      sample.video.path ??
+      (sample.video.frames
+        ? { frames: sample.video.frames, ...(sample.video.fps ? { fps: sample.video.fps } : {}) }
+        : null);
+    if (!v) throw new Error(`sample ${sample.id}: video has neither path nor frames`);
+    parts.push({ type: 'video', video: v });
+  }
+  parts.push({ type: 'text', text: promptText(sample, opts) });
+  return { role: 'user', content: parts };
+}
+
 /** The assistant target string. Thinking samples need a rationale; the error names the sample. */
 export function sftTarget(sample: Sample, opts: SftOptions = {}): string {
   const thinking = opts.thinking ?? true;
@@ -54,7 +74,15 @@ export function sftTarget(sample: Sample, opts: SftOptions = {}): string {
       `sftTarget: sample ${sample.id}: rationale contains think/answer tags, which would break the format`,
     );
   }
-  const box = boxed(sample.answer);
+  return assistantTarget(think, sample.answer, style);
+}
+
+/**
+ * The paper's assistant format around a rationale and an answer (both already checked): the answer boxed, in answer
+ * tags for GLM-4.1V, after a newline for GLM-4.5V. The one home of this string for SFT and the RL toy's cold start.
+ */
+export function assistantTarget(think: string, answer: string, style: TemplateStyle): string {
+  const box = boxed(answer);
   return style === 'glm4.1v' ? `<think>${think}</think><answer>${box}</answer>` : `<think>${think}</think>\n${box}`;
 }
 

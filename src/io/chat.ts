@@ -6,8 +6,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Sample } from '../data/sample.js';
-import { promptText, type SftOptions } from '../data/sft.js';
 import { Glm4vForConditionalGeneration } from '../model/glm4v.js';
 import { loadSummary } from '../model/quantize.js';
 import { type BoxExtraction, extractBox, type ResponseStyle } from './answer.js';
@@ -21,7 +19,7 @@ import {
 } from './generate.js';
 import { readGenerationConfig } from './generation-config.js';
 import { Glm4vProcessor, type PrepareChatOptions, prepareChatInputs } from './processor.js';
-import type { ChatMessage, ContentPart } from './template.js';
+import type { ChatMessage } from './template.js';
 import { GlmTokenizer } from './tokenizer.js';
 
 /** Where the embedded default model ships inside the package. */
@@ -195,25 +193,6 @@ export class ChatModel {
   isThinkOpen(id: number): boolean {
     return id === this.thinkOpen;
   }
-}
-
-/**
- * The user turn of a sample — its images, its video, then the question with lettered options (and `/nothink` when
- * thinking is off) — exactly as SFT trains it, RL prompts it and evaluation asks it.
- */
-export function sampleMessage(sample: Sample, opts: SftOptions = {}): ChatMessage {
-  const parts: ContentPart[] = sample.images.map((image) => ({ type: 'image' as const, image }));
-  if (sample.video) {
-    const v =
-      sample.video.path ??
-      (sample.video.frames
-        ? { frames: sample.video.frames, ...(sample.video.fps ? { fps: sample.video.fps } : {}) }
-        : null);
-    if (!v) throw new Error(`sample ${sample.id}: video has neither path nor frames`);
-    parts.push({ type: 'video', video: v });
-  }
-  parts.push({ type: 'text', text: promptText(sample, opts) });
-  return { role: 'user', content: parts };
 }
 
 /** `/nothink` at the end of the last user message (GLM-4.1V-style templates have no thinking switch). */

@@ -6,8 +6,9 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sample } from '../data/sample.js';
+import { sampleMessage } from '../data/sft.js';
 import { readSamples } from '../data/store.js';
-import { ChatModel, sampleMessage } from '../io/chat.js';
+import { ChatModel } from '../io/chat.js';
 import { RewardRouter } from '../reward/router.js';
 import { Progress } from '../util/progress.js';
 

@@ -13,8 +13,9 @@
  * models do.
  */
 import type { Sample } from '../data/sample.js';
+import { sampleMessage } from '../data/sft.js';
 import { F, fromArray, type Parameter, type Tensor } from '../engine/index.js';
-import { ChatModel, sampleMessage } from '../io/chat.js';
+import { ChatModel } from '../io/chat.js';
 import {
   concatVisual,
   type GenerationInput,

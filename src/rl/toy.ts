@@ -17,6 +17,7 @@
  * gains after that is RL's.
  */
 import type { Sample } from '../data/sample.js';
+import { assistantTarget } from '../data/sft.js';
 import { TinyGpt, type TinyGptConfig } from '../demo/tinyGpt.js';
 import { F, fromArray, manualSeed, noGrad, optim, type Parameter, scope, type Tensor } from '../engine/index.js';
 import { Rng } from '../util/rng.js';
@@ -338,8 +339,7 @@ export function coldStartTarget(
   const think = '.'.repeat(rng.int(0, maxThink));
   const right = rng.random() < correctShare;
   const digits = right ? sample.answer : Array.from(sample.answer, () => String(rng.int(0, 9))).join('');
-  const box = `<|begin_of_box|>${digits}<|end_of_box|>`;
-  return style === 'glm41v' ? `<think>${think}</think><answer>${box}</answer>` : `<think>${think}</think>\n${box}`;
+  return assistantTarget(think, digits, style === 'glm41v' ? 'glm4.1v' : 'glm4.5v');
 }
 
 /** Supervised training on format-only targets; returns the last loss. */

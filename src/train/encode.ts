@@ -14,8 +14,14 @@
  */
 import type { PretrainDoc } from '../data/pretrain.js';
 import type { Sample } from '../data/sample.js';
-import { promptText, type SftOptions, sftTarget, type TemplateStyle, toFillInBlank } from '../data/sft.js';
-import { sampleMessage } from '../io/chat.js';
+import {
+  promptText,
+  type SftOptions,
+  sampleMessage,
+  sftTarget,
+  type TemplateStyle,
+  toFillInBlank,
+} from '../data/sft.js';
 import { loadImage, type RgbImage, resizeRgb } from '../io/image.js';
 import {
   BEGIN_OF_IMAGE,
