@@ -9,22 +9,43 @@
  *   <bench>/<mode>/samples.jsonl   <bench>/data_errors.jsonl
  *   cache/generations.jsonl  cache/judge.jsonl  cache/synthetic/…   (unless --cache-dir points elsewhere)
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { printable } from '../data/schema.js';
 import { JudgeClient, type JudgeConfig } from '../reward/judge.js';
 import { MetricsWriter, Progress } from '../util/progress.js';
 import type { Benchmark } from './benchmark.js';
 import { cacheKey, GenerationCache } from './cache.js';
-import { type DataError, type EvalItem, groupValue, type PreparedBenchmark, prepareBenchmark } from './data.js';
+import { type EvalItem, groupValue, type PreparedBenchmark, prepareBenchmark } from './data.js';
 import { bootstrapCI, circularGroups, mean, pairedBootstrapDiff } from './metrics.js';
 import { fileHash, type Generation, type GenerationParams, type ModelUnderTest, type VisualCaps } from './model.js';
+import {
+  type BreakdownRow,
+  type Comparison,
+  type Counts,
+  type EvalSummary,
+  MODES,
+  type Mode,
+  type ModeResult,
+  readSamples,
+  type SampleRecord,
+  writeSamples,
+} from './records.js';
 import { renderHtmlReport } from './report/html.js';
 import { summaryCsv } from './report/summary.js';
 import { type ScoreResult, Scorer } from './score.js';
 
-export type Mode = 'think' | 'nothink';
-export const MODES: readonly Mode[] = ['think', 'nothink'];
+export {
+  type BreakdownRow,
+  type Comparison,
+  type Counts,
+  type EvalSummary,
+  MODES,
+  type Mode,
+  type ModeResult,
+  readSamples,
+  type SampleRecord,
+} from './records.js';
 
 export interface GenerationSettings {
   maxTokens: number;
@@ -57,101 +78,6 @@ export interface RunOptions {
   bootstrap?: { samples?: number; level?: number; seed?: number };
   quiet?: boolean;
   signal?: AbortSignal;
-}
-
-export interface Counts {
-  items: number;
-  scored: number;
-  correct: number;
-  noAnswer: number;
-  gated: number;
-  unjudged: number;
-  scoreErrors: number;
-  /** Requests that failed after retries (not cached; a rerun retries them). */
-  failed: number;
-  cached: number;
-  truncated: number;
-  forced: number;
-  unclosedThink: number;
-}
-
-export interface BreakdownRow {
-  value: string;
-  score: number;
-  n: number;
-}
-
-export interface ModeResult {
-  bench: string;
-  family: string;
-  domain: string | null;
-  metric: string;
-  mode: Mode;
-  /** Percent (0–100). OCRBench-style totals are in `total`. */
-  score: number;
-  ci: { low: number; high: number };
-  /** Aggregation units (circular groups or items). */
-  units: number;
-  total?: number;
-  counts: Counts;
-  /** Request success rate (the paper requires ≥ 95 %). */
-  successRate: number;
-  meanCompletionTokens: number | null;
-  meanLatencyMs: number | null;
-  breakdown: Record<string, BreakdownRow[]>;
-  reference: Record<string, number>;
-}
-
-export interface Comparison {
-  bench: string;
-  think: number;
-  nothink: number;
-  /** think − nothink, percentage points, over the units both modes scored. */
-  diff: number;
-  ci: { low: number; high: number };
-  pairedUnits: number;
-}
-
-export interface EvalSummary {
-  version: 1;
-  created: string;
-  model: Record<string, unknown>;
-  settings: Record<string, unknown>;
-  results: ModeResult[];
-  comparisons: Comparison[];
-  data: Array<{ bench: string; file: string; rows: number; items: number; errors: number; firstErrors: DataError[] }>;
-  interrupted: boolean;
-}
-
-export interface SampleRecord {
-  bench: string;
-  mode: Mode;
-  id: string;
-  group: string;
-  row: number;
-  prompt: { system?: string; text: string; images: string[]; video?: string };
-  reference: string;
-  answers: string[];
-  groups: Record<string, string>;
-  raw: string | null;
-  reasoning: string | null;
-  content: string | null;
-  extracted: string | null;
-  score: number;
-  correct: boolean;
-  status: ScoreResult['status'] | 'failed';
-  reason: string;
-  path: string;
-  judge?: ScoreResult['judge'];
-  detail?: Record<string, unknown>;
-  finishReason: string | null;
-  thinkClosed: boolean | null;
-  forcedAnswer: boolean;
-  truncatedThinking: boolean;
-  usage?: Generation['usage'];
-  latencyMs: number | null;
-  cached: boolean;
-  cacheKey: string;
 }
 
 /** Thrown when the run was interrupted; everything finished so far is cached and written. */
@@ -505,16 +431,6 @@ async function runMode(
   return finished;
 }
 
-function samplesPath(out: string, bench: string, mode: Mode): string {
-  return join(resolve(out), bench, mode, 'samples.jsonl');
-}
-
-function writeSamples(out: string, bench: string, mode: Mode, records: SampleRecord[]): void {
-  const file = samplesPath(out, bench, mode);
-  mkdirSync(join(resolve(out), bench, mode), { recursive: true });
-  writeFileSync(file, records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : ''));
-}
-
 /** Aggregation units: circular groups, or items. Each carries its first record for breakdowns. */
 function units(bench: Benchmark, records: SampleRecord[]): Array<{ id: string; score: number; rec: SampleRecord }> {
   if (bench.metric.name === 'mcq' && bench.metric.circular !== 'none') {
@@ -591,16 +507,6 @@ export function aggregate(
     breakdown,
     reference: bench.reference,
   };
-}
-
-/** Reads the per-sample records of a finished mode (the report uses them too). */
-export function readSamples(out: string, bench: string, mode: Mode): SampleRecord[] {
-  const file = samplesPath(out, bench, mode);
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as SampleRecord);
 }
 
 function compareModes(

@@ -19,7 +19,7 @@ import {
   type SeedScore,
   STAGES,
   type StageRecord,
-} from './run.js';
+} from './state.js';
 
 function esc(s: unknown): string {
   return String(s ?? '')

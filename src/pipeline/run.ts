@@ -26,38 +26,30 @@ import { MetricsWriter, readMetricsFile } from '../util/progress.js';
 import { deepMerge, type PipelineConfig } from './config.js';
 import { evaluateStage, type StageEval } from './evaluate.js';
 import { writeReport } from './report.js';
+import {
+  type HeadroomSummary,
+  type PipelineStage,
+  type PipelineState,
+  readState,
+  runPaths,
+  type SeedRun,
+  type SeedScore,
+  STAGES,
+  type StageRecord,
+  writeState,
+} from './state.js';
 
-export const STAGES = [
-  'data',
-  'tokenizer',
-  'pretrain',
-  'eval-pretrain',
-  'longctx',
-  'sft',
-  'eval-sft',
-  'headroom',
-  'rl',
-  'eval-rl',
-  'rl-seeds',
-  'report',
-  'ship',
-] as const;
-export type PipelineStage = (typeof STAGES)[number];
-
-export interface StageRecord {
-  stage: PipelineStage;
-  status: 'done' | 'skipped';
-  seconds: number;
-  finishedAt: string;
-  /** Stage-specific summary (training result, evaluation, data counts, …). */
-  summary: Record<string, unknown>;
-}
-
-export interface PipelineState {
-  config: PipelineConfig;
-  startedAt: string;
-  stages: Partial<Record<PipelineStage, StageRecord>>;
-}
+export {
+  type HeadroomSummary,
+  type PipelineStage,
+  type PipelineState,
+  readState,
+  runPaths,
+  type SeedRun,
+  type SeedScore,
+  STAGES,
+  type StageRecord,
+} from './state.js';
 
 export interface PipelineOptions {
   out: string;
@@ -66,46 +58,6 @@ export interface PipelineOptions {
   log?: (line: string) => void;
   /** Stop after this stage (the run can be continued later with the same command). */
   until?: PipelineStage;
-}
-
-/** Paths inside a run folder. */
-export function runPaths(out: string) {
-  const data = join(out, 'data');
-  return {
-    state: join(out, 'pipeline.json'),
-    metrics: join(out, 'metrics.jsonl'),
-    report: join(out, 'report.html'),
-    data: {
-      pretrain: join(data, 'pretrain'),
-      pretrainHeldout: join(data, 'pretrain-heldout'),
-      sft: join(data, 'sft'),
-      text: join(data, 'text'),
-      rl: join(data, 'rl'),
-      heldout: join(data, 'heldout'),
-    },
-    tokenizer: join(out, 'tokenizer'),
-    stage: (s: 'pretrain' | 'longctx' | 'sft' | 'rl') => join(out, s),
-    final: (s: 'pretrain' | 'longctx' | 'sft' | 'rl') => join(out, s, 'final'),
-    /** The k-th extra RL seed's run folder (k ≥ 1; the RL stage itself is seed 0). */
-    rlSeed: (k: number) => join(out, `rl-seed${k}`),
-    eval: (s: string) => join(out, 'eval', s),
-  };
-}
-
-export function readState(out: string): PipelineState | null {
-  const p = runPaths(out).state;
-  if (!existsSync(p)) return null;
-  try {
-    return JSON.parse(readFileSync(p, 'utf8')) as PipelineState;
-  } catch (e) {
-    throw new Error(`pipeline: ${p} is not valid JSON (${(e as Error).message}); remove it to start the run over`);
-  }
-}
-
-function writeState(out: string, s: PipelineState): void {
-  const p = runPaths(out).state;
-  writeFileSync(`${p}.tmp`, JSON.stringify(s, null, 2));
-  renameSync(`${p}.tmp`, p);
 }
 
 export interface PipelineResult {
@@ -441,18 +393,6 @@ function balancedPrompts(samples: readonly Sample[], n: number): Sample[] {
   return out;
 }
 
-export interface HeadroomSummary {
-  model: string;
-  k: number;
-  prompts: number;
-  pass1: number;
-  passk: number;
-  gap: number;
-  minGap: number;
-  perDomain: Record<string, { prompts: number; pass1: number; passk: number }>;
-  file: string;
-}
-
 /** pass@1 vs pass@k of the SFT model on RL prompts: does RL have anything to sharpen? (the RL stage reads the verdict) */
 async function headroomStage(c: StageContext): Promise<StageOutcome> {
   const h = c.config.headroom;
@@ -609,22 +549,6 @@ async function evaluateModel(
     );
   }
   return out;
-}
-
-/** What the seed comparison keeps of an evaluation: the totals and per-domain accuracy. */
-export interface SeedScore {
-  accuracy: number;
-  meanReward: number;
-  formatRate: number;
-  perDomain: Record<string, number>;
-}
-
-export interface SeedRun {
-  seed: number;
-  model: string;
-  modes: Record<string, SeedScore>;
-  /** Compute time of an extra seed (its RL steps and evaluations), also when reused from an earlier invocation. */
-  seconds?: number;
 }
 
 /** RL step time from the seed's metrics plus its evaluations' time. */

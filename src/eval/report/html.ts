@@ -3,8 +3,8 @@
  * with the summary table, score bars with confidence intervals, think vs no-think deltas, the per-domain table of
  * the synthetic held-out sets, per-benchmark breakdowns, data problems and examples of wrong answers.
  */
-import type { BreakdownRow, EvalSummary, Mode, ModeResult, SampleRecord } from '../harness.js';
-import { readSamples } from '../harness.js';
+import type { BreakdownRow, EvalSummary, Mode, ModeResult, SampleRecord } from '../records.js';
+import { readSamples } from '../records.js';
 
 export function esc(s: unknown): string {
   return String(s ?? '')

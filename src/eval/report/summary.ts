@@ -1,5 +1,5 @@
 /** The summary as CSV: one row per benchmark × mode, plus one `delta` row per think vs no-think comparison. */
-import type { EvalSummary } from '../harness.js';
+import type { EvalSummary } from '../records.js';
 
 const HEADER = [
   'bench',

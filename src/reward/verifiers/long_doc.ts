@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { normalizeVqa, wordNumber } from '../text.js';
 import type { Verifier } from '../types.js';
 import { judgeVerdict, pass } from './common.js';
-import { verifyVqaText } from './vqa.js';
+import { verifyVqaText } from './text_answer.js';
 
 export const JudgeOnlyParams = z.object({}).strict();
 

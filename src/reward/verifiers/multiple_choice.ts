@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { normalizeVqa } from '../text.js';
 import type { Verdict, Verifier, VerifyContext } from '../types.js';
 import { fail, pass } from './common.js';
-import { verifyVqaText } from './vqa.js';
+import { verifyVqaText } from './text_answer.js';
 
 export const MultipleChoiceParams = z
   .object({

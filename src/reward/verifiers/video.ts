@@ -7,7 +7,7 @@ import { detectHedge } from '../hedge.js';
 import type { Verifier } from '../types.js';
 import { fail, pass } from './common.js';
 import { verifyChoice } from './multiple_choice.js';
-import { verifyVqaText } from './vqa.js';
+import { verifyVqaText } from './text_answer.js';
 
 export const VideoParams = z
   .object({
