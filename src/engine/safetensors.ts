@@ -61,7 +61,10 @@ export interface TensorInfo {
 export const SAFETENSORS_LIMITS = { headerBytes: 16 * 1024 * 1024, entries: 100_000 };
 
 export interface SafetensorsOpenOptions {
-  /** Map the file and return views of the mapping where possible (default: true when the native addon loaded). */
+  /**
+   * Map the file and return views of the mapping where possible. Default: true when the native addon loaded,
+   * unless the environment sets GLMV_MMAP=0 (then every command reads checkpoints into memory).
+   */
   mmap?: boolean;
 }
 
@@ -101,7 +104,8 @@ export class SafetensorsFile {
       this.dataStart = header.dataStart;
       Object.assign(this.metadata, header.metadata);
       for (const [name, info] of header.tensors) this.tensors.set(name, info);
-      const addon = opts.mmap === false ? null : (nativeAddon() as unknown as Addon | null);
+      const mmap = opts.mmap ?? process.env.GLMV_MMAP !== '0';
+      const addon = mmap ? (nativeAddon() as unknown as Addon | null) : null;
       if (addon && size > 0) this.map = addon.mapFd(this.fd, size);
       this.mapped = this.map !== null;
     } catch (e) {
