@@ -38,7 +38,7 @@ function fail(e: unknown): void {
   process.exitCode = 1;
 }
 
-/** Built-in names, `synthetic`, `paper`, or definition files (.yaml/.yml/.json). */
+/** Built-in names, `synthetic`, `lab`, `paper`, or definition files (.yaml/.yml/.json). */
 export function resolveBenchmarks(spec: string): Benchmark[] {
   const out: Benchmark[] = [];
   for (const name of expandBenchNames(spec)) {
@@ -50,7 +50,7 @@ export function resolveBenchmarks(spec: string): Benchmark[] {
     const b = BUILTIN_BENCHMARKS.get(name);
     if (!b)
       throw new Error(
-        `--bench: unknown benchmark "${name}"; expected a definition file (.yaml/.json), "synthetic", "paper", or one of ${[...BUILTIN_BENCHMARKS.keys()].join(', ')}`,
+        `--bench: unknown benchmark "${name}"; expected a definition file (.yaml/.json), "synthetic", "lab", "paper", or one of ${[...BUILTIN_BENCHMARKS.keys()].join(', ')}`,
       );
     out.push(b);
   }
@@ -89,7 +89,10 @@ export function register(program: Command): void {
     )
     .option('--model <dir>', 'local checkpoint folder (default without --endpoint: the embedded model)')
     .option('--model-name <name>', 'served model name (default: the first one at /v1/models)')
-    .option('--bench <list>', 'benchmarks: built-in names, "synthetic", "paper", or .yaml/.json definition files')
+    .option(
+      '--bench <list>',
+      'benchmarks: built-in names, "synthetic", "lab", "paper", or .yaml/.json definition files',
+    )
     .option('--list', 'list the built-in benchmarks and exit')
     .option('--out <dir>', 'output folder')
     .option('--no-think', 'thinking off (chat_template_kwargs.enable_thinking = false)')
@@ -139,7 +142,8 @@ export function register(program: Command): void {
       'after',
       `
 Benchmarks: ${[...BUILTIN_BENCHMARKS.keys()].join(', ')}
-  "paper" = every external benchmark, "synthetic" = every synthetic held-out set (rendered locally).
+  "paper" = every external benchmark, "synthetic" = every synthetic held-out set (rendered locally),
+  "lab" = the RL lab's held-out sets (reasoning and probe questions).
   External data files are not downloaded: put the VLMEvalKit / lmms-eval files in --data-dir (see --list).
 
 Examples:

@@ -31,7 +31,23 @@ describe('benchmark definitions', () => {
       expect(BUILTIN_BENCHMARKS.has(n), n).toBe(true);
     const synth = [...BUILTIN_BENCHMARKS.values()].filter((b) => b.data.format === 'synthetic');
     expect(synth.map((b) => b.data.generator).sort()).toEqual(
-      ['chart', 'grounding', 'gui', 'long_doc', 'multi_image', 'ocr', 'spatial', 'stem', 'text', 'video', 'vqa'].sort(),
+      [
+        'chart',
+        'grounding',
+        'gui',
+        'long_doc',
+        'multi_image',
+        'ocr',
+        'spatial',
+        'stem',
+        'text',
+        'video',
+        'vqa',
+        'lab_arith',
+        'lab_bars',
+        'lab_clock',
+        'lab_colors',
+      ].sort(),
     );
     expect(BUILTIN_BENCHMARKS.get('chartqa')!.metric).toEqual({ name: 'relaxed_accuracy', maxRelativeChange: 0.05 });
     expect(BUILTIN_BENCHMARKS.get('mmbench')!.metric).toMatchObject({ name: 'mcq', circular: 'data' });
@@ -40,6 +56,12 @@ describe('benchmark definitions', () => {
   it('bench name lists expand aliases and keep order without duplicates', () => {
     expect(expandBenchNames('mmstar, synthetic ,mmstar')[0]).toBe('mmstar');
     expect(expandBenchNames('synthetic')).toHaveLength(11);
+    expect(expandBenchNames('lab')).toEqual([
+      'synth_lab_arith',
+      'synth_lab_bars',
+      'synth_lab_clock',
+      'synth_lab_colors',
+    ]);
     expect(expandBenchNames('paper')).toContain('videomme');
   });
 

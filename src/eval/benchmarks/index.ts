@@ -5,7 +5,7 @@
  *
  * Reference scores are the paper's Table 2 (thinking mode, percent) where the benchmark appears there.
  */
-import { GENERATOR_NAMES } from '../../data/generators/index.js';
+import { GENERATOR_NAMES, LAB_GENERATOR_NAMES } from '../../data/generators/index.js';
 import { type Benchmark, type BenchmarkInput, parseBenchmark } from '../benchmark.js';
 
 const MCQ_PROMPT = "{question}{options}\nAnswer with the option's letter from the given choices.";
@@ -180,10 +180,10 @@ const EXTERNAL: BenchmarkInput[] = [
   },
 ];
 
-function synthetic(gen: string): BenchmarkInput {
+function synthetic(gen: string, lab = false): BenchmarkInput {
   return {
     name: `synth_${gen}`,
-    family: 'Synthetic held-out',
+    family: lab ? 'RL lab held-out' : 'Synthetic held-out',
     description: `Held-out split of the synthetic ${gen} generator (never seen in training), scored by its own verifiers.`,
     data: { format: 'synthetic', generator: gen, n: 200, seed: 20250701, difficulty: '1-5' },
     extraction: 'strict',
@@ -192,19 +192,25 @@ function synthetic(gen: string): BenchmarkInput {
   };
 }
 
-const ALL: Benchmark[] = [...EXTERNAL, ...GENERATOR_NAMES.map(synthetic)].map((b) =>
-  parseBenchmark(b, `built-in ${b.name}`),
-);
+const ALL: Benchmark[] = [
+  ...EXTERNAL,
+  ...GENERATOR_NAMES.map((g) => synthetic(g)),
+  ...LAB_GENERATOR_NAMES.map((g) => synthetic(g, true)),
+].map((b) => parseBenchmark(b, `built-in ${b.name}`));
 
 export const BUILTIN_BENCHMARKS: ReadonlyMap<string, Benchmark> = new Map(ALL.map((b) => [b.name, b]));
 
-/** Names accepted by `--bench` besides files: each built-in, `synthetic` (all synth_*), `paper` (all external). */
+/**
+ * Names accepted by `--bench` besides files: each built-in, `synthetic` (the curriculum's synth_*), `lab` (the RL
+ * lab's synth_lab_*, reasoning and probe questions), `paper` (all external).
+ */
 export function expandBenchNames(spec: string): string[] {
   const out: string[] = [];
   for (const raw of spec.split(',')) {
     const name = raw.trim();
     if (!name) continue;
-    if (name === 'synthetic') out.push(...ALL.filter((b) => b.data.format === 'synthetic').map((b) => b.name));
+    if (name === 'synthetic') out.push(...GENERATOR_NAMES.map((g) => `synth_${g}`));
+    else if (name === 'lab') out.push(...LAB_GENERATOR_NAMES.map((g) => `synth_${g}`));
     else if (name === 'paper') out.push(...EXTERNAL.map((b) => b.name!));
     else out.push(name);
   }
