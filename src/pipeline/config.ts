@@ -156,7 +156,10 @@ export const PRESETS: Record<'default' | 'quick' | 'tiny', PipelineConfigInput> 
     pretrain: { run: { steps: 20 }, batch: { rows: 2, microRows: 1 }, pack: { seqLen: 512 }, optim: { lr: 3e-3 } },
     longctx: { run: { steps: 2 }, batch: { rows: 1, microRows: 1 }, pack: { seqLen: 1024 } },
     sft: {
-      run: { steps: 160 },
+      // Enough to learn the answer format on any trajectory. At 160 steps the greedy model put nothing in its answer
+      // box on most runs (format rate 0-14 % or 86 % by seed and ISA alike: the same seed gave 14 % with AVX512-BF16
+      // GEMMs, 86 % with float32-widened ones, 0 % in float32), so the outcome test passed or failed by chance.
+      run: { steps: 400 },
       batch: { rows: 2, microRows: 1 },
       pack: { seqLen: 512 },
       optim: { lr: 5e-3 },
