@@ -23,7 +23,8 @@ export async function listen(app: FastifyInstance): Promise<string> {
  */
 export function runPython<T>(script: string, input: unknown, env: Record<string, string> = {}): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(PYTHON, [script], { cwd: ROOT, env: { ...process.env, ...env } });
+    // No __pycache__ folders in the checkout from the adapters the scripts import.
+    const child = spawn(PYTHON, [script], { cwd: ROOT, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', ...env } });
     let out = '';
     let err = '';
     child.stdout.on('data', (d) => {
