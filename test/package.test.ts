@@ -65,8 +65,16 @@ function importIn(dir: string, specifier: string): string[] {
 }
 
 describe('npm package', () => {
-  it('packs the build, the native sources and the default model, and no tests or TypeScript sources', () => {
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'native/binding.gyp', 'package.json'])
+  it('packs the build, the native sources, the default model and the trainer adapters, and no tests or TypeScript sources', () => {
+    for (const f of [
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'native/binding.gyp',
+      'package.json',
+      'integrations/verl/glmv_reward.py',
+      'integrations/verl/glmv_curriculum.py',
+    ])
       expect(packed, f).toContain(f);
     expect(packed.some((f) => f.startsWith('models/'))).toBe(true);
     expect(packed.filter((f) => f.startsWith('test/') || (f.endsWith('.ts') && !f.endsWith('.d.ts')))).toEqual([]);
