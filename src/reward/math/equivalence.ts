@@ -171,7 +171,27 @@ export function checkMath(pred: string, gold: string, opts: MathCheckOptions = {
   return c;
 }
 
+/** The canonical clock time `parseMathValue` gives a bare `9:45` / `07:30:15`. */
+const CLOCK_TEXT_RE = /^\d{1,2}:[0-5]\d(?::[0-5]\d)?$/;
+
+const isClock = (v: MathValue) => v.kind === 'text' && CLOCK_TEXT_RE.test(v.text);
+
+/** A clock-shaped `4:14` read as the ratio 4/14 (for a side compared with a ratio or number); null for `h:00`. */
+function clockAsRatio(v: MathValue): MathValue {
+  const m = v.kind === 'text' ? /^(\d{1,2}):(\d\d)$/.exec(v.text) : null;
+  if (!m || Number(m[2]) === 0) return v;
+  return { kind: 'number', value: Number(m[1]) / Number(m[2]), percent: false };
+}
+
 function compare(p: MathValue, g: MathValue, opts: CompareOptions): MathCheck {
+  // Two clock times are decided here: the same time or not (texts would only leave them undecided). A clock-shaped
+  // side against anything else is the ratio it also reads as (`4:14` against `2:7`).
+  if (isClock(p) && isClock(g))
+    return { equal: (p as { text: string }).text === (g as { text: string }).text, path: 'time' };
+  if (isClock(p) !== isClock(g)) {
+    p = clockAsRatio(p);
+    g = clockAsRatio(g);
+  }
   try {
     return compareValues(p, g, opts);
   } catch (e) {

@@ -197,7 +197,8 @@ function cleanSegment(seg: string): string {
     .trim();
 }
 
-const NUMBER_RE = /[-−]?\$?\d[\d,.']*(?:\/\d+)?(?:\s*(?:%|\\%|percent\b))?/g;
+// A ratio or clock time (`2:7`, `9:45`) is one number token: its last part alone is not the answer.
+const NUMBER_RE = /[-−]?\$?\d[\d,.']*(?::\d+)*(?:\/\d+)?(?:\s*(?:%|\\%|percent\b))?/g;
 
 function lastNumber(s: string): { text: string; index: number } | null {
   let last: RegExpExecArray | null = null;

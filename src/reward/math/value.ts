@@ -268,12 +268,21 @@ function parsePlain(s0: string, limits: ParseLimits, mode: ParseMode): MathValue
   }
 
   // A ratio `2:7` is the quotient (`S_1:S_2 = 2:7` keeps its right-hand side through the relation rules).
+  // A clock time (`9:00`, `21:45`, `07:30:15`) is not a ratio: 21:00 and 9:00 would both be 21/0 = 9/0 = ∞, and
+  // 1:30 would equal 2:60. It compares as the time it names (leading zeros of the hour dropped).
+  const clock = /^(\d{1,2}):([0-5]\d)(?::([0-5]\d))?$/.exec(s);
+  if (clock) {
+    return { kind: 'text', text: `${Number(clock[1])}:${clock[2]}${clock[3] !== undefined ? `:${clock[3]}` : ''}` };
+  }
   const ratio = splitTop(s, [':']);
   if (ratio.parts.length === 2 && ratio.parts.every((p) => p.trim() !== '')) {
     const [a, b] = ratio.parts.map((p) => p.trim()) as [string, string];
     const na = normalizeNumberToken(a) ?? a;
     const nb = normalizeNumberToken(b) ?? b;
-    return parseExpression(`(${na})/(${nb})`, false, limits);
+    const quotient = parseExpression(`(${na})/(${nb})`, false, limits);
+    // A zero second term makes no ratio (the quotient is not a value to compare): keep the text.
+    if (!(quotient.kind === 'number' && !Number.isFinite(quotient.value))) return quotient;
+    return { kind: 'text', text: normalizeText(s) };
   }
 
   if (s.endsWith('%')) {
