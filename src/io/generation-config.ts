@@ -3,8 +3,9 @@
  * absent is fine; present, it must be a JSON object whose sampling fields have the right types, else loading the
  * model fails with a message naming the file, the field, what was expected and what was found.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readRegularFileSync } from '../util/files.js';
 
 export interface GenerationConfig {
   do_sample?: boolean;
@@ -22,8 +23,9 @@ export function readGenerationConfig(dir: string): GenerationConfig | null {
   const p = join(dir, 'generation_config.json');
   if (!existsSync(p)) return null;
   let g: unknown;
+  const text = readRegularFileSync(p); // a FIFO or device here is refused, never read (it would block)
   try {
-    g = JSON.parse(readFileSync(p, 'utf8'));
+    g = JSON.parse(text);
   } catch (e) {
     throw new Error(`${p}: not valid JSON (${(e as Error).message}); fix or delete the file`);
   }

@@ -7,9 +7,10 @@
  * then float32), CLIP mean/std normalisation in float32, then patchify into rows of 3·2·14·14 = 1176 values ordered
  * (channel, t, py, px), rows in merge-window-major order (t-group, hb, wb, mh, mw).
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { concatFloat32 } from '../util/arrays.js';
+import { readRegularFileSync } from '../util/files.js';
 import {
   describeSource,
   type ImageSource,
@@ -268,9 +269,13 @@ export function parsePreprocessorConfig(
 async function readJsonFile(path: string, label: string): Promise<unknown> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new Error(`${label} ${path}: file not found or unreadable`);
+    // Regular files only: a FIFO in a model folder would block the read forever.
+    text = readRegularFileSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(
+      `${label} ${path}: ${code === 'ENOENT' || code === 'EACCES' ? 'file not found or unreadable' : (e as Error).message}`,
+    );
   }
   try {
     return JSON.parse(text);

@@ -12,6 +12,8 @@ import {
   tensor,
 } from '../../src/engine/index.js';
 import { duplicateKey } from '../../src/engine/safetensors.js';
+import { readGenerationConfig } from '../../src/io/generation-config.js';
+import { loadPreprocessorConfig } from '../../src/io/processor.js';
 import { CheckpointReader } from '../../src/model/checkpoint.js';
 import { loadConfig } from '../../src/model/config.js';
 
@@ -158,7 +160,9 @@ describe('mapped safetensors', () => {
     );
   });
 
-  it('refuses FIFOs and other non-regular files as checkpoint files without blocking', { timeout: 20_000 }, () => {
+  it('refuses FIFOs and other non-regular files as checkpoint files without blocking', {
+    timeout: 20_000,
+  }, async () => {
     const ckpt = join(dir, 'fifo-model');
     mkdirSync(ckpt);
     execFileSync('mkfifo', [
@@ -174,6 +178,9 @@ describe('mapped safetensors', () => {
     rmSync(join(ckpt, 'model.safetensors.index.json'));
     expect(() => new CheckpointReader(ckpt)).toThrow(/model\.safetensors.*not a regular file \(a FIFO\)/);
     expect(() => loadConfig(ckpt)).toThrow(/config\.json is a FIFO, expected a regular file/);
+    execFileSync('mkfifo', [join(ckpt, 'generation_config.json'), join(ckpt, 'preprocessor_config.json')]);
+    expect(() => readGenerationConfig(ckpt)).toThrow(/generation_config\.json is a FIFO, expected a regular file/);
+    await expect(loadPreprocessorConfig(ckpt)).rejects.toThrow(/preprocessor_config\.json is a FIFO/);
     expect(() => new SafetensorsFile(dir)).toThrow(/not a regular file \(a directory\)/);
   });
 });
