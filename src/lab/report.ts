@@ -9,7 +9,7 @@ import { esc } from '../eval/report/html.js';
 import { lineChart, type Series } from '../pipeline/report.js';
 import type { Experiment } from './config.js';
 import type { LabExample } from './eval.js';
-import type { LabResults } from './run.js';
+import type { LabResults } from './results.js';
 import type { RunResult } from './runs.js';
 
 const pct = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? (100 * v).toFixed(1) : '–');

@@ -5,12 +5,9 @@
  * Every number in the results comes from a run this command performed.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { isAbsolute, relative, resolve } from 'node:path';
-import { meanSd } from '../eval/metrics.js';
 import { RewardRouter } from '../reward/router.js';
 import { MetricsWriter } from '../util/progress.js';
-import { EXPERIMENTS, type Experiment, type LabConfig } from './config.js';
+import type { LabConfig } from './config.js';
 import { evaluateLab, type LabScore } from './eval.js';
 import {
   dataStage,
@@ -24,19 +21,10 @@ import {
   tokenizerStage,
 } from './model.js';
 import { writeLabReport } from './report.js';
-import { experimentRuns, type RunResult, type RunSpec, runOne } from './runs.js';
+import { LAB_STAGES, type LabStage, type LabState, labResults } from './results.js';
+import { experimentRuns, type RunSpec, runOne } from './runs.js';
 
-export const LAB_STAGES = ['data', 'tokenizer', 'sft', 'start', 'offline'] as const;
-type LabStage = (typeof LAB_STAGES)[number];
-
-export interface LabState {
-  config: LabConfig;
-  startedAt: string;
-  stages: Partial<Record<LabStage, { seconds: number; summary: Record<string, unknown> }>>;
-  runs: Record<string, RunResult | { name: string; skipped: string }>;
-  /** Experiment 6's reference: the start model at the tight budget, forcing on and off. */
-  tightStart?: { force: LabScore; noforce: LabScore };
-}
+export { LAB_STAGES, type LabState };
 
 export interface LabOptions {
   out: string;
@@ -177,117 +165,3 @@ export function publishLab(out: string, state: LabState): void {
   writeJson(paths.results, results);
   writeLabReport(paths.report, results, out);
 }
-
-type Stat = { mean: number; sd: number; n: number };
-const stat = (xs: number[]): Stat => ({ ...meanSd(xs), n: xs.length });
-
-/** Everything the report shows, derived from the state (which holds only measured values). */
-export function labResults(state: LabState, out?: string) {
-  const cfg = state.config;
-  // Example images relative to the lab folder, so results travel with it (the report resolves them against it).
-  const rel = <T extends { image: string | null }>(xs: readonly T[]): T[] =>
-    xs.map((e) => ({ ...e, image: e.image && out && isAbsolute(e.image) ? relative(resolve(out), e.image) : e.image }));
-  const s0 = state.stages.start?.summary as unknown as StartSummary | undefined;
-  const start = (s0 ? { ...s0, examples: rel(s0.examples) } : s0) as StartSummary;
-  const runs = Object.fromEntries(
-    Object.entries(state.runs)
-      .filter((e): e is [string, RunResult] => !('skipped' in e[1]))
-      .map(([k, r]) => [k, { ...r, examples: rel(r.examples) }]),
-  );
-  const skipped = Object.fromEntries(
-    Object.entries(state.runs)
-      .filter(([, r]) => 'skipped' in r)
-      .map(([k, r]) => [k, (r as { skipped: string }).skipped]),
-  );
-  const byExp = experimentRuns(cfg);
-  const have = (names: string[]) => names.filter((n) => runs[n]);
-  const experiments: Partial<Record<Experiment, Record<string, unknown>>> = {};
-  for (const e of cfg.experiments) {
-    const names = have(byExp[e].map((s) => s.name));
-    if (!names.length) continue;
-    const final = Object.fromEntries(
-      names.map((n) => [
-        n,
-        { heldout: runs[n]!.heldout.accuracy, hard: runs[n]!.hard.accuracy, steps: runs[n]!.steps },
-      ]),
-    );
-    const x: Record<string, unknown> = { runs: names, final };
-    if (e === 'gain') {
-      x.heldoutGain = stat(names.map((n) => runs[n]!.heldout.accuracy - start.heldout.accuracy));
-      x.hardGain = stat(names.map((n) => runs[n]!.hard.accuracy - start.hard.accuracy));
-      x.heldout = stat(names.map((n) => runs[n]!.heldout.accuracy));
-      x.hard = stat(names.map((n) => runs[n]!.hard.accuracy));
-      x.probeAfter = stat(names.flatMap((n) => (runs[n]!.probe ? [runs[n]!.probe!.accuracy] : [])));
-    }
-    if (e === 'rlcs' || e === 'expansion') {
-      // Rollouts each run needed to reach the reference run's final curve accuracy (uniform / expansion off).
-      const refName = e === 'rlcs' ? 'uniform' : 'no-expansion';
-      const refCurve = runs[refName]?.curve;
-      const ref = refCurve?.at(-1)?.accuracy;
-      // Only meaningful when the reference run improved on where every run starts (its step-0 point).
-      if (ref !== undefined && ref > (refCurve![0]?.accuracy ?? 0))
-        x.rolloutsToReference = Object.fromEntries(
-          names.map((n) => [n, runs[n]!.curve.find((p) => p.accuracy >= ref)?.rollouts ?? null]),
-        );
-      else if (ref !== undefined) x.referenceNote = `${refName} did not improve on the start model`;
-      x.reference = refName;
-      x.zeroAdvantageShare = Object.fromEntries(
-        names.map((n) => [n, stat(runs[n]!.series.map((r) => (r.invalid_share as number) ?? 0))]),
-      );
-      x.rollouts = Object.fromEntries(names.map((n) => [n, runs[n]!.curve.at(-1)?.rollouts ?? 0]));
-    }
-    if (e === 'transfer')
-      x.perDomain = Object.fromEntries([
-        ['start', Object.fromEntries(Object.entries(start.heldout.perDomain).map(([d, v]) => [d, v.accuracy]))],
-        ...names.map((n) => [
-          n,
-          Object.fromEntries(Object.entries(runs[n]!.heldout.perDomain).map(([d, v]) => [d, v.accuracy])),
-        ]),
-      ]);
-    if (e === 'hacking') {
-      const h = runs.hackable;
-      if (h?.hack) {
-        const first = h.hack.perStep.find((p) => p.share >= 0.1);
-        x.hackShare = h.hack.perStep;
-        x.hackAppearsAtStep = first?.step ?? null;
-        x.trainPassVsStrict = Object.fromEntries(
-          names.map((n) => [
-            n,
-            { trainPass: runs[n]!.series.at(-1)?.pass_rate ?? null, strict: runs[n]!.heldout.accuracy },
-          ]),
-        );
-      }
-    }
-    if (e === 'force') {
-      x.truncated = Object.fromEntries(
-        names.map((n) => [n, stat(runs[n]!.series.map((r) => (r.truncated_rate as number) ?? 0))]),
-      );
-      x.forced = Object.fromEntries(
-        names.map((n) => [n, stat(runs[n]!.series.map((r) => (r.forced_rate as number) ?? 0))]),
-      );
-      if (state.tightStart)
-        x.start = { force: state.tightStart.force.accuracy, noforce: state.tightStart.noforce.accuracy };
-      x.evalForced = Object.fromEntries(names.map((n) => [n, runs[n]!.heldout.forcedRate]));
-    }
-    experiments[e] = x;
-  }
-  const seconds =
-    Object.values(state.stages).reduce((a, s) => a + (s?.seconds ?? 0), 0) +
-    Object.values(runs).reduce((a, r) => a + r.seconds, 0);
-  return {
-    preset: cfg.preset,
-    config: cfg,
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version },
-    startedAt: state.startedAt,
-    seconds,
-    stages: Object.fromEntries(Object.entries(state.stages).map(([k, v]) => [k, { seconds: v!.seconds }])),
-    sft: state.stages.sft?.summary ?? null,
-    offline: state.stages.offline?.summary ?? null,
-    start,
-    runs,
-    skipped,
-    experiments,
-    allExperiments: EXPERIMENTS,
-  };
-}
-export type LabResults = ReturnType<typeof labResults>;
