@@ -18,8 +18,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { noGrad, scope } from '../src/engine/index.js';
+import { logicalParameters } from '../src/model/compressed.js';
 import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';
-import { logicalParameters } from '../src/model/quantize.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
 import { cpuIsa } from './cpu.js';
 

@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadSummary } from '../model/compressed.js';
 import { Glm4vForConditionalGeneration } from '../model/glm4v.js';
-import { loadSummary } from '../model/quantize.js';
 import { type BoxExtraction, extractBox, type ResponseStyle } from './answer.js';
 import {
   type FinishReason,

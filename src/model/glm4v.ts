@@ -22,9 +22,9 @@ import {
   saveWeights,
   writeTextAtomic,
 } from './checkpoint.js';
+import { prepareQuantized, readQuantizationConfig, verifyQuantized } from './compressed.js';
 import { configJsonText, type Glm4vConfig, loadConfig, validateConfig } from './config.js';
 import { type InitMode, ParamFactory, setParameter } from './modules.js';
-import { prepareQuantized, readQuantizationConfig, verifyQuantized } from './quantize.js';
 import { type Grid, getRopeIndex, IMAGE, type TokenBatch, textRopeTables, tokenTypes, VIDEO } from './rope.js';
 import { Glm4vMoeTextMoE, Glm4vTextModel, KVCache, type RouterStats, type TextContext } from './text.js';
 import { Glm4vVisionModel } from './vision.js';

@@ -16,9 +16,10 @@ import {
   saveSafetensors,
 } from '../../src/engine/index.js';
 import { CheckpointReader, INDEX_FILE } from '../../src/model/checkpoint.js';
+import { logicalParameters } from '../../src/model/compressed.js';
 import { tinyConfig } from '../../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
-import { logicalParameters, quantizeCheckpoint } from '../../src/model/quantize.js';
+import { quantizeCheckpoint } from '../../src/model/quantize.js';
 import { maxAbsDiff } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'glmv-quant-'));
