@@ -3,8 +3,8 @@
  * thinking, graded by the strict reward router, per lab domain and per level; plus a few rollouts kept for the report.
  */
 import type { Sample } from '../data/sample.js';
-import { sampleMessage } from '../data/sft.js';
 import type { ChatModel } from '../io/chat.js';
+import { answerAndGrade } from '../pipeline/evaluate.js';
 import type { RewardRouter } from '../reward/router.js';
 import { Progress } from '../util/progress.js';
 
@@ -62,22 +62,11 @@ export async function evaluateLab(
   try {
     for (let b = 0; b < samples.length; b += o.batchSize) {
       const batch = samples.slice(b, b + o.batchSize);
-      const results = await chat.chatBatch(
-        batch.map((s) => [sampleMessage(s, { thinking: true })]),
-        { thinking: true, maxNewTokens: o.maxNewTokens, thinkingBudget: budget, temperature: 0 },
-      );
-      const scores = await router.scoreBatch(
-        batch.map((sample, i) => ({
-          sample,
-          response: results[i]!.text,
-          meta: {
-            extract: 'strict' as const,
-            tokens: results[i]!.completionTokens,
-            finishReason: results[i]!.finishReason,
-          },
-        })),
-        { concurrency: 8 },
-      );
+      const { results, scores } = await answerAndGrade(chat, router, batch, {
+        thinking: true,
+        maxNewTokens: o.maxNewTokens,
+        thinkingBudget: budget,
+      });
       batch.forEach((s, i) => {
         const d = labDomain(s);
         const ok = !!scores[i]!.correct;

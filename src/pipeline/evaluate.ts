@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import type { Sample } from '../data/sample.js';
 import { sampleMessage } from '../data/sft.js';
 import { readSamples } from '../data/store.js';
-import { ChatModel } from '../io/chat.js';
+import { ChatModel, type ChatResult } from '../io/chat.js';
 import { RewardRouter } from '../reward/router.js';
+import type { RewardResult } from '../reward/types.js';
 import { Progress } from '../util/progress.js';
 
 export interface DomainScore {
@@ -64,6 +65,35 @@ export interface EvaluateOptions {
   thinkingBudget?: number;
 }
 
+/**
+ * Greedy answers to a batch of samples, graded by the router with strict extraction (the answer must be the one box
+ * inside `<answer>`): the step every held-out accuracy of the pipeline and the lab counts.
+ */
+export async function answerAndGrade(
+  chat: ChatModel,
+  router: RewardRouter,
+  batch: readonly Sample[],
+  o: { thinking: boolean; maxNewTokens: number; thinkingBudget: number | null },
+): Promise<{ results: ChatResult[]; scores: RewardResult[] }> {
+  const results = await chat.chatBatch(
+    batch.map((s) => [sampleMessage(s, { thinking: o.thinking })]),
+    { thinking: o.thinking, maxNewTokens: o.maxNewTokens, thinkingBudget: o.thinkingBudget, temperature: 0 },
+  );
+  const scores = await router.scoreBatch(
+    batch.map((sample, i) => ({
+      sample,
+      response: results[i]!.text,
+      meta: {
+        extract: 'strict' as const,
+        tokens: results[i]!.completionTokens,
+        finishReason: results[i]!.finishReason,
+      },
+    })),
+    { concurrency: 8 },
+  );
+  return { results, scores };
+}
+
 export async function readHeldout(path: string, n: number): Promise<Sample[]> {
   const out: Sample[] = [];
   for await (const s of readSamples(path)) {
@@ -96,22 +126,11 @@ export async function evaluateStage(o: EvaluateOptions): Promise<StageEval> {
     for (let b = 0; b < samples.length; b += o.batchSize) {
       if (o.signal?.aborted) break;
       const batch = samples.slice(b, b + o.batchSize);
-      const results = await chat.chatBatch(
-        batch.map((s) => [sampleMessage(s, { thinking })]),
-        { thinking, maxNewTokens: o.maxNewTokens, thinkingBudget: thinking ? budget : null, temperature: 0 },
-      );
-      const scores = await router.scoreBatch(
-        batch.map((sample, i) => ({
-          sample,
-          response: results[i]!.text,
-          meta: {
-            extract: 'strict' as const,
-            tokens: results[i]!.completionTokens,
-            finishReason: results[i]!.finishReason,
-          },
-        })),
-        { concurrency: 8 },
-      );
+      const { results, scores } = await answerAndGrade(chat, router, batch, {
+        thinking,
+        maxNewTokens: o.maxNewTokens,
+        thinkingBudget: thinking ? budget : null,
+      });
       batch.forEach((s, i) => {
         const r = results[i]!;
         const sc = scores[i]!;
