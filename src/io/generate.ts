@@ -142,6 +142,16 @@ export function checkGenerateOptions(o: GenerateOptions, n: number, vocab: numbe
   }
 }
 
+/** Checks that every input has tokens and only ids inside the vocabulary; `who` names the caller in the error. */
+export function checkGenerateInputs(inputs: readonly GenerationInput[], vocab: number, who: string): void {
+  for (const [r, inp] of inputs.entries()) {
+    if (inp.inputIds.length === 0) throw new Error(`${who}: input ${r} has no tokens`);
+    for (const id of inp.inputIds)
+      if (!(Number.isInteger(id) && id >= 0 && id < vocab))
+        throw new Error(`${who}: input ${r} has token ${id} outside the vocabulary [0, ${vocab})`);
+  }
+}
+
 /** Next token from one row of logits under the sampling options. */
 export function sampleToken(logits: Float32Array, history: ReadonlySet<number>, o: SamplingOptions, rng: Rng): number {
   lastNorm = null;
@@ -243,12 +253,7 @@ export async function generate(
 ): Promise<{ outputs: GenerationOutput[]; stats: GenerationStats }> {
   const vocab = model.config.text.vocabSize;
   checkGenerateOptions(opts, inputs.length, vocab);
-  for (const [r, inp] of inputs.entries()) {
-    if (inp.inputIds.length === 0) throw new Error(`generate: input ${r} has no tokens`);
-    for (const id of inp.inputIds)
-      if (!(Number.isInteger(id) && id >= 0 && id < vocab))
-        throw new Error(`generate: input ${r} has token ${id} outside the vocabulary [0, ${vocab})`);
-  }
+  checkGenerateInputs(inputs, vocab, 'generate');
   const B = inputs.length;
   const stop = new Set(opts.stopTokenIds);
   const pad = opts.padTokenId ?? opts.stopTokenIds[0] ?? 0;

@@ -9,6 +9,7 @@
  */
 import { noGrad, scope } from '../../engine/index.js';
 import {
+  checkGenerateInputs,
   checkGenerateOptions,
   type GenerateOptions,
   type GenerationInput,
@@ -50,12 +51,7 @@ export async function generateGroups(
   if (!Number.isInteger(G) || G < 1) throw new Error(`generateGroups: groupSize must be a positive integer, got ${G}`);
   const vocab = model.config.text.vocabSize;
   checkGenerateOptions(opts, inputs.length, vocab);
-  for (const [r, inp] of inputs.entries()) {
-    if (inp.inputIds.length === 0) throw new Error(`generateGroups: input ${r} has no tokens`);
-    for (const id of inp.inputIds)
-      if (!(Number.isInteger(id) && id >= 0 && id < vocab))
-        throw new Error(`generateGroups: input ${r} has token ${id} outside the vocabulary [0, ${vocab})`);
-  }
+  checkGenerateInputs(inputs, vocab, 'generateGroups');
   const B = inputs.length * G;
   if (opts.rowSeeds.length !== B)
     throw new Error(`generateGroups: rowSeeds has ${opts.rowSeeds.length} seeds for ${inputs.length} inputs × ${G}`);
