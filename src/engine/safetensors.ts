@@ -27,6 +27,7 @@ import {
   type Stats,
   writeSync,
 } from 'node:fs';
+import { describeFileKind } from '../util/files.js';
 import { nativeAddon } from './backends/native/index.js';
 import { allocArray, bytesPer, type DType, f16ToF32, type TypedArray } from './dtype.js';
 import { fromArray, type Tensor } from './tensor.js';
@@ -98,7 +99,9 @@ export class SafetensorsFile {
     try {
       this.stat = fstatSync(this.fd);
       if (!this.stat.isFile())
-        throw new Error(`is not a regular file (${fileKind(this.stat)}); a checkpoint file must be a regular file`);
+        throw new Error(
+          `is not a regular file (${describeFileKind(this.stat)}); a checkpoint file must be a regular file`,
+        );
       const size = this.stat.size;
       const header = parseHeader(this.fd, size, path);
       this.dataStart = header.dataStart;
@@ -197,15 +200,6 @@ export class SafetensorsFile {
     // Views already handed out keep the mapping alive; it is unmapped when the last of them is collected.
     this.map = null;
   }
-}
-
-function fileKind(s: Stats): string {
-  if (s.isFIFO()) return 'a FIFO';
-  if (s.isDirectory()) return 'a directory';
-  if (s.isSocket()) return 'a socket';
-  if (s.isCharacterDevice()) return 'a character device';
-  if (s.isBlockDevice()) return 'a block device';
-  return 'not a file';
 }
 
 interface Header {
