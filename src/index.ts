@@ -24,14 +24,11 @@ export { sampleMessage } from './data/sft.js';
 export * as engine from './engine/index.js';
 export * as evaluation from './eval/index.js';
 // io: chat, answers, templates, tokenizer, processor, generation.
-export {
-  checkFormat,
-  extractBox,
-  type ParsedResponse,
-  parseBoxes,
-  parseGuiAction,
-  parseResponse,
-} from './io/answer.js';
+export { extractBox } from './io/answer/extract.js';
+export { checkFormat } from './io/answer/format.js';
+export { parseBoxes } from './io/answer/geometry.js';
+export { parseGuiAction } from './io/answer/gui-action.js';
+export { type ParsedResponse, parseResponse } from './io/answer/response.js';
 export { ChatModel, type ChatOptions, type ChatResult } from './io/chat.js';
 export { type GenerateOptions, type GenerationOutput, generate } from './io/generate.js';
 export { Glm4vProcessor } from './io/processor.js';

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
-import { pixelToNorm } from '../io/answer.js';
+import { pixelToNorm } from '../io/answer/geometry.js';
 import { yieldToEventLoop } from '../util/async.js';
 import { MetricsWriter, Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, relative, resolve } from 'node:path';
-import { parseBoxes } from '../io/answer.js';
+import { parseBoxes } from '../io/answer/geometry.js';
 import { openDataset } from './formats/index.js';
 import type { Sample } from './sample.js';
 

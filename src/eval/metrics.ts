@@ -14,8 +14,8 @@
  * - percentile bootstrap confidence intervals, and the paired bootstrap for think vs no-think differences.
  */
 import { distance } from 'fastest-levenshtein';
-import type { Box } from '../io/answer.js';
-import { iou } from '../io/answer.js';
+import type { Box } from '../io/answer/geometry.js';
+import { iou } from '../io/answer/geometry.js';
 import { Rng } from '../util/rng.js';
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
  * Scores one response to one item. Verifier-shaped metrics (`reward`, `mcq`) go through the reward router — the
  * very extraction and verifiers the RL rewards use, with gates that judge training-time style (format, language,
  * repetition) switched off; the standard benchmark metrics extract the answer with the shared parser
- * (src/io/answer.ts) and apply the formulas of ./metrics.ts.
+ * (src/io/answer/) and apply the formulas of ./metrics.ts.
  */
 import sharp from 'sharp';
 import {
@@ -14,9 +14,9 @@ import {
   type Point,
   parseBoxes,
   parsePoints,
-  parseResponse,
   pointInBox,
-} from '../io/answer.js';
+} from '../io/answer/geometry.js';
+import { parseResponse } from '../io/answer/response.js';
 import type { JudgeClient, JudgeProvenance } from '../reward/judge.js';
 import { RewardRouter } from '../reward/router.js';
 import type { Benchmark } from './benchmark.js';

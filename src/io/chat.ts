@@ -8,7 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadSummary } from '../model/compressed.js';
 import { Glm4vForConditionalGeneration } from '../model/glm4v.js';
-import { type BoxExtraction, extractBox, type ResponseStyle } from './answer.js';
+import { type BoxExtraction, extractBox } from './answer/extract.js';
+import type { ResponseStyle } from './answer/think.js';
 import {
   type FinishReason,
   type GenerateOptions,

@@ -13,7 +13,7 @@ import type { Grid } from '../model/rope.js';
 import type { KVCache } from '../model/text.js';
 import { concatFloat32 } from '../util/arrays.js';
 import { Rng } from '../util/rng.js';
-import { ThinkStreamSplitter } from './answer.js';
+import { ThinkStreamSplitter } from './answer/stream.js';
 
 /** One prompt: token ids plus the visual inputs its image tokens stand for (processor output). */
 export interface GenerationInput {

@@ -8,7 +8,7 @@
  * themselves are collected in prompt order by `collectMedia` for the processor, which expands the placeholders.
  */
 import { Template } from '@huggingface/jinja';
-import { splitThinking } from './answer.js';
+import { splitThinking } from './answer/think.js';
 import type { ImageSource } from './image.js';
 import type { VideoSource } from './video.js';
 

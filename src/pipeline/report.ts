@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { meanSd } from '../eval/metrics.js';
-import { parseBoxes } from '../io/answer.js';
+import { parseBoxes } from '../io/answer/geometry.js';
 import { readMetricsFile } from '../util/progress.js';
 import type { EvalExample, StageEval } from './evaluate.js';
 import {

@@ -4,7 +4,8 @@
  */
 import { z } from 'zod';
 import type { Sample } from '../data/sample.js';
-import { type ParsedResponse, stripBoxMarkers } from '../io/answer.js';
+import { stripBoxMarkers } from '../io/answer/extract.js';
+import type { ParsedResponse } from '../io/answer/response.js';
 import { dominantScript } from './text.js';
 import type { GateReport, ResponseMeta } from './types.js';
 
@@ -19,7 +20,7 @@ export const GatesSchema = z
         prefilledThink: z.boolean().default(false),
         /**
          * `strict` (GLM): exactly one box token in the answer part. `lenient` (other models, eval): the last box
-         * token, else the last `\boxed{}`, else an "Answer:" line, else the last line (src/io/answer.ts).
+         * token, else the last `\boxed{}`, else an "Answer:" line, else the last line (src/io/answer/extract.ts).
          */
         extraction: z.enum(['strict', 'lenient']).default('strict'),
       })

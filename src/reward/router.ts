@@ -7,7 +7,7 @@
  * box-in-non-verifiable → language → injection → echo → verifier → soft overlong penalty.
  */
 import { DOMAINS, type Sample, VERIFIER_TYPES, type VerifierType } from '../data/sample.js';
-import { parseResponse } from '../io/answer.js';
+import { parseResponse } from '../io/answer/response.js';
 import { CasPool } from './cas.js';
 import {
   matchRoute,

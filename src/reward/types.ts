@@ -4,7 +4,7 @@
  */
 import type { z } from 'zod';
 import type { Domain, Sample, VerifierType } from '../data/sample.js';
-import type { ParsedResponse } from '../io/answer.js';
+import type { ParsedResponse } from '../io/answer/response.js';
 import type { CasPool } from './cas.js';
 import type { JudgeClient, JudgeKind, JudgeProvenance } from './judge.js';
 
@@ -62,7 +62,7 @@ export interface ResponseMeta {
   finishReason?: string;
   /**
    * Answer extraction: `strict` (default, the GLM reward rule: exactly one box in the answer part) or `lenient`
-   * (eval of any model: last box, then `\\boxed{}`, `Answer:` line, last line; see io/answer.ts).
+   * (eval of any model: last box, then `\\boxed{}`, `Answer:` line, last line; see io/answer/extract.ts).
    */
   extract?: 'strict' | 'lenient';
 }

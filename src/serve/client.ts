@@ -9,7 +9,7 @@
  *   (SGLang #37645: HTTP 200, `content: ""`, the whole answer in `reasoning_content`). Policy, identical for
  *   streamed and non-streamed responses: a reasoning field with empty content means thinking was never closed
  *   (`thinkClosed: false`); lenient extraction then looks for the answer inside the reasoning;
- * - answers are parsed by the one shared parser (src/io/answer.ts): box extraction, grounding boxes, points.
+ * - answers are parsed by the one shared parser (src/io/answer/): box extraction, grounding boxes, points.
  *
  * The two-phase thinking budget (`chatWithBudget`, docs/design.md D.6 "force answering"): phase 1 generates at most N
  * tokens. If thinking did not close (or the answer was cut), phase 2 continues the same assistant turn with
@@ -20,22 +20,19 @@
  * `reasoning`; phase 2 therefore reads reasoning and content of the continuation together, in that order.
  */
 import OpenAI from 'openai';
+import type { ExtractMode } from '../io/answer/extract.js';
 import {
-  ANSWER_OPEN,
   type Box,
-  type ExtractMode,
   type ImageSize,
   normToPixel,
   type ParsedBox,
-  type ParsedResponse,
   type Point,
   parseBoxes,
   parsePoints,
-  parseResponse,
-  THINK_CLOSE,
-  THINK_OPEN,
-  ThinkStreamSplitter,
-} from '../io/answer.js';
+} from '../io/answer/geometry.js';
+import { type ParsedResponse, parseResponse } from '../io/answer/response.js';
+import { ThinkStreamSplitter } from '../io/answer/stream.js';
+import { ANSWER_OPEN, THINK_CLOSE, THINK_OPEN } from '../io/answer/tags.js';
 import {
   type ContentPart,
   renderChat,

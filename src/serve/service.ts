@@ -6,7 +6,8 @@
  * after it), per-token logprobs, usage counts.
  */
 import { randomUUID } from 'node:crypto';
-import { THINK_CLOSE, THINK_OPEN, ThinkStreamSplitter } from '../io/answer.js';
+import { ThinkStreamSplitter } from '../io/answer/stream.js';
+import { THINK_CLOSE, THINK_OPEN } from '../io/answer/tags.js';
 import { ChatModel } from '../io/chat.js';
 import type { GenerationInput, StreamEvent } from '../io/generate.js';
 import { readGenerationConfig } from '../io/generation-config.js';

@@ -4,7 +4,10 @@ import { GENERATORS } from '../../src/data/generators/index.js';
 import { VERIFIER_TYPES } from '../../src/data/sample.js';
 import { parseSample } from '../../src/data/schema.js';
 import { sftTarget } from '../../src/data/sft.js';
-import { checkFormat, extractBox, parseBoxes, parseGuiAction } from '../../src/io/answer.js';
+import { extractBox } from '../../src/io/answer/extract.js';
+import { checkFormat } from '../../src/io/answer/format.js';
+import { parseBoxes } from '../../src/io/answer/geometry.js';
+import { parseGuiAction } from '../../src/io/answer/gui-action.js';
 import { RewardRouter } from '../../src/reward/index.js';
 import { decodePng, lumaStd } from './helpers.js';
 

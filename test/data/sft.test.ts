@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/data/sample.js';
 import { promptText, sampleMessage, sftTarget, toFillInBlank } from '../../src/data/sft.js';
-import { checkFormat } from '../../src/io/answer.js';
+import { checkFormat } from '../../src/io/answer/format.js';
 
 const base: Sample = {
   id: 'x/train/1',

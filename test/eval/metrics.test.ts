@@ -17,7 +17,7 @@ import {
   vqaScore,
   xywhToXyxy,
 } from '../../src/eval/metrics.js';
-import { pointInBox } from '../../src/io/answer.js';
+import { pointInBox } from '../../src/io/answer/geometry.js';
 
 describe('meanSd', () => {
   it('mean and sample standard deviation, hand-computed', () => {

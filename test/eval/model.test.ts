@@ -9,7 +9,7 @@ import type { EvalItem } from '../../src/eval/data.js';
 import { capVideoFile, encodeImage, framesToVideo } from '../../src/eval/media.js';
 import { EndpointModel } from '../../src/eval/model.js';
 import { Scorer } from '../../src/eval/score.js';
-import { parseResponse } from '../../src/io/answer.js';
+import { parseResponse } from '../../src/io/answer/response.js';
 import { imageTokenCount } from '../../src/io/processor.js';
 import { probeVideo } from '../../src/io/video.js';
 import { chatJson, type MockServer, startMockOpenAI } from './mock-openai.js';

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Sample, VerifierType } from '../../src/data/sample.js';
 import { loadSafetensors } from '../../src/engine/safetensors.js';
-import { parseResponse } from '../../src/io/answer.js';
+import { parseResponse } from '../../src/io/answer/response.js';
 import { checkMath } from '../../src/reward/math/equivalence.js';
 import { VERIFIERS } from '../../src/reward/verifiers/index.js';
 

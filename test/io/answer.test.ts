@@ -1,23 +1,21 @@
 import { describe, expect, it } from 'vitest';
+import { extractBox, findLatexBoxed } from '../../src/io/answer/extract.js';
+import { checkFormat } from '../../src/io/answer/format.js';
 import {
   type Box,
   boxProblem,
-  checkFormat,
-  extractBox,
-  findLatexBoxed,
   iou,
   normToPixel,
   parseBoxes,
-  parseGuiAction,
-  parseLooseJson,
   parsePoints,
-  parseResponse,
   pixelPointToNorm,
   pixelToNorm,
   pointInBox,
-  splitThinking,
-  ThinkStreamSplitter,
-} from '../../src/io/answer.js';
+} from '../../src/io/answer/geometry.js';
+import { parseGuiAction, parseLooseJson } from '../../src/io/answer/gui-action.js';
+import { parseResponse } from '../../src/io/answer/response.js';
+import { ThinkStreamSplitter } from '../../src/io/answer/stream.js';
+import { splitThinking } from '../../src/io/answer/think.js';
 
 const B = (s: string) => `<|begin_of_box|>${s}<|end_of_box|>`;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseResponse } from '../../src/io/answer.js';
+import { parseResponse } from '../../src/io/answer/response.js';
 import {
   detectInjection,
   echoGate,

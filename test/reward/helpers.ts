@@ -1,5 +1,5 @@
 import type { Sample } from '../../src/data/sample.js';
-import { parseResponse } from '../../src/io/answer.js';
+import { parseResponse } from '../../src/io/answer/response.js';
 import type { JudgeClient } from '../../src/reward/judge.js';
 import type { JudgeMode, Verdict, Verifier, VerifyContext } from '../../src/reward/types.js';
 

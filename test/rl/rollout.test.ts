@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseResponse } from '../../src/io/answer.js';
+import { parseResponse } from '../../src/io/answer/response.js';
 import { RewardRouter } from '../../src/reward/index.js';
 import { type ControlTokens, forcedSuffix, ResponseBuilder, sampleToken } from '../../src/rl/rollout/sampling.js';
 import { ToyRolloutEngine } from '../../src/rl/rollout/toy.js';

@@ -3,7 +3,7 @@
  * `[[…],[…]]` in reading order). Targets are shape-scene objects (attributes, size, extremes, relations) or
  * words placed on the image. Prompts are the paper's two grounding templates (App. B.3).
  */
-import { pixelToNorm } from '../../io/answer.js';
+import { pixelToNorm } from '../../io/answer/geometry.js';
 import type { Rng } from '../../util/rng.js';
 import { type Box, drawText, type FontRole, measureText, newCanvas } from '../render.js';
 import type { VerifierSpec } from '../sample.js';

@@ -5,7 +5,7 @@
  * and element QA (states, prices, counts, titles). Coordinates are integers 0–999 as in GLM's agent prompts.
  * Actions use the `gui` verifier; element grounding the `grounding` verifier in the 0–999 system; QA `vqa`/`counting`.
  */
-import { pixelToNorm } from '../../io/answer.js';
+import { pixelToNorm } from '../../io/answer/geometry.js';
 import type { Rng } from '../../util/rng.js';
 import { type Box, drawText, measureText, newCanvas, roundRect, to28 } from '../render.js';
 import type { VerifierSpec } from '../sample.js';

@@ -5,7 +5,7 @@
  * range, inverted, degenerate) count as unmatched predictions.
  */
 import { z } from 'zod';
-import { boxProblem, iou, parseBoxes } from '../../io/answer.js';
+import { boxProblem, iou, parseBoxes } from '../../io/answer/geometry.js';
 import { maxWeightAssignment } from '../hungarian.js';
 import type { Verifier } from '../types.js';
 import { fail } from './common.js';

@@ -7,16 +7,8 @@
  */
 import { distance } from 'fastest-levenshtein';
 import { z } from 'zod';
-import {
-  type Box,
-  boxCenter,
-  boxProblem,
-  type GuiAction,
-  iou,
-  type Point,
-  parseGuiAction,
-  pointInBox,
-} from '../../io/answer.js';
+import { type Box, boxCenter, boxProblem, iou, type Point, pointInBox } from '../../io/answer/geometry.js';
+import { type GuiAction, parseGuiAction } from '../../io/answer/gui-action.js';
 import type { Verifier } from '../types.js';
 import { fail, pass } from './common.js';
 

@@ -29,7 +29,7 @@ import { extname, isAbsolute, join } from 'node:path';
 import type { Sample } from '../../data/sample.js';
 import { promptText } from '../../data/sft.js';
 import { saveSafetensors } from '../../engine/index.js';
-import { THINK_CLOSE } from '../../io/answer.js';
+import { THINK_CLOSE } from '../../io/answer/tags.js';
 import { type GenerationOutput, thinkingTokensOf } from '../../io/generate.js';
 import type { ChatMessageParam, ChatResult, GlmvClient } from '../../serve/client.js';
 import { type GlmPolicy, glmRollout, glmRolloutSetup } from '../glm.js';

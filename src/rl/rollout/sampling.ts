@@ -3,7 +3,7 @@
  * budget, force answering (docs/design.md D.6: insert `</think>` — plus `<answer>` for GLM-4.1V — when thinking reaches the
  * budget, then let the model answer), the answer budget and end-of-sequence handling.
  */
-import { THINK_CLOSE } from '../../io/answer.js';
+import { THINK_CLOSE } from '../../io/answer/tags.js';
 import type { Rng } from '../../util/rng.js';
 import type { AnswerStyle, FinishReason, Rollout, SamplingParams } from '../types.js';
 
