@@ -1,9 +1,10 @@
 /**
  * `glmv serve`: an OpenAI-compatible HTTP server for our models (fastify).
  *
- * Routes: `POST /v1/chat/completions` (stream and non-stream), `POST /v1/completions` (raw prompts; the glmv
- * client's two-phase thinking budget uses it), `GET /v1/models`, `GET /v1/models/:id`, `GET /health`,
- * `GET /metrics` (Prometheus text).
+ * Routes, one module per group in ./routes/: `POST /v1/chat/completions` (stream and non-stream) and
+ * `POST /v1/completions` (raw prompts; the glmv client's two-phase thinking budget uses it) in generation.ts,
+ * `GET /v1/models` and `GET /v1/models/:id` in models.ts, `GET /health` and `GET /metrics` (Prometheus text) in
+ * health.ts, the weight updates in weights.ts. This file wires them: body parsing, errors, authentication, shutdown.
  *
  * Responses carry `reasoning_content` and/or `reasoning` (vLLM's two spellings; `reasoningField`) next to
  * `content`, like vLLM/SGLang with a GLM reasoning parser. Streams are SSE `data:` chunks ending with
@@ -13,22 +14,22 @@
  * Requests are decoded by the continuous batcher (./batcher.ts): a request joins the running batch at the next
  * decode step after its prefill, and a client that disconnects frees its row at the next step.
  */
-import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { ChatModel } from '../io/chat.js';
 import { clientErrorHandler } from '../util/http.js';
 import { MetricsWriter } from '../util/progress.js';
 import { ContinuousBatcher } from './batcher.js';
 import { ApiError } from './errors.js';
-import { completionLogprobs } from './logprobs.js';
 import { DEFAULT_MEDIA_POLICY, type MediaPolicy, resolveRoots } from './media.js';
 import { ServerMetrics } from './metrics.js';
 import { maxPromptCharsFor, RequestOffload } from './offload.js';
-import { type ChatParams, type CompletionParams, parseChatRequest, parseCompletionRequest } from './protocol.js';
-import { ChatService, type ChoiceDelta, type ChoiceResult, type PreparedPrompt } from './service.js';
-import { registerWeightRoutes } from './weights.js';
+import { type ReasoningField, registerGenerationRoutes } from './routes/generation.js';
+import { registerHealthRoutes } from './routes/health.js';
+import { registerModelRoutes } from './routes/models.js';
+import { registerWeightRoutes } from './routes/weights.js';
+import { ChatService } from './service.js';
 
-export type ReasoningField = 'reasoning_content' | 'reasoning' | 'both';
+export type { ReasoningField };
 
 export interface ServerOptions {
   chat: ChatModel;
@@ -65,7 +66,7 @@ export interface ServerOptions {
   /** Add Node process metrics to /metrics. */
   processMetrics?: boolean;
   /**
-   * Accept weight updates (`/update_weights_from_disk`, `/update_weights_from_tensor`; ./weights.ts) from holders of
+   * Accept weight updates (`/update_weights_from_disk`, `/update_weights_from_tensor`; ./routes/weights.ts) from holders of
    * the API key, for RL trainers that keep rollouts on-policy. Needs `apiKey`.
    */
   weightUpdates?: boolean;
@@ -86,11 +87,6 @@ export interface GlmvServer {
    * left and closes.
    */
   close(graceMs?: number): Promise<void>;
-}
-
-interface StreamOut {
-  write(obj: unknown): void;
-  end(): void;
 }
 
 export async function createServer(o: ServerOptions): Promise<GlmvServer> {
@@ -191,58 +187,8 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
     }
   });
 
-  const checkModel = (m: string | null) => {
-    if (m !== null && m !== modelName)
-      throw new ApiError(
-        404,
-        `The model \`${m}\` does not exist; this server serves \`${modelName}\``,
-        'model',
-        'model_not_found',
-      );
-  };
-  /** Requests between the queue check and their submission (decoding media, rendering the template). */
-  let preparing = 0;
-  const busy = () => {
-    // Requests still preparing count as queued: a burst must not all decode their images only to get 429s.
-    const s0 = batcher.stats();
-    if (s0.queued + preparing >= batcher.maxQueue + Math.max(0, batcher.maxBatch - s0.running)) {
-      metrics.rejected.inc({ reason: 'queue_full' });
-      const s = batcher.retryAfterSeconds();
-      throw new ApiError(
-        429,
-        `The server is busy: ${batcher.stats().queued} requests are waiting. Retry after ${s} s.`,
-        null,
-        'queue_full',
-        'rate_limit_error',
-        {
-          'retry-after': String(s),
-        },
-      );
-    }
-  };
-
-  app.get('/health', async (_req, reply) => {
-    const s = batcher.stats();
-    return reply.status(closing ? 503 : 200).send({
-      status: closing ? 'shutting_down' : 'ok',
-      model: modelName,
-      running: s.running,
-      queued: s.queued,
-      policy_version: batcher.policyVersion,
-    });
-  });
-  app.get('/metrics', async (_req, reply) =>
-    reply.header('content-type', metrics.contentType).send(await metrics.text()),
-  );
-  const modelCard = () => ({
-    id: modelName,
-    object: 'model',
-    created,
-    owned_by: 'glmv',
-    root: chat.dir,
-    max_model_len: maxModelLen,
-  });
-  app.get('/v1/models', async () => ({ object: 'list', data: [modelCard()] }));
+  registerHealthRoutes(app, { batcher, metrics, modelName, closing: () => closing });
+  registerModelRoutes(app, { modelName, root: chat.dir, maxModelLen, created });
   if (o.weightUpdates && o.apiKey)
     registerWeightRoutes(app, {
       chat,
@@ -252,236 +198,7 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
       closing: () => closing,
       onUpdate: (version, tensors, ms) => log?.write({ event: 'weights', policy_version: version, tensors, ms }),
     });
-  app.get('/v1/models/:id', async (req: FastifyRequest<{ Params: { id: string } }>) => {
-    checkModel(req.params.id);
-    return modelCard();
-  });
-
-  /** Aborts generation when the client goes away before the response is complete. */
-  const disconnectSignal = (reply: FastifyReply) => {
-    const ac = new AbortController();
-    reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) ac.abort();
-    });
-    return ac;
-  };
-
-  const record = (rec: Record<string, unknown>, results: ChoiceResult[], t0: number, prepMs: number) => {
-    for (const r of results) {
-      metrics.finished.inc({ finish_reason: r.finishReason, endpoint: String(rec.endpoint) });
-      metrics.generationTokens.inc(r.completionTokens);
-      if (r.job.ttftMs !== null) metrics.ttft.observe((prepMs + r.job.ttftMs) / 1000);
-      metrics.queueTime.observe(r.job.queueMs / 1000);
-      if (r.completionTokens > 1 && r.job.ttftMs !== null)
-        metrics.timePerOutputToken.observe((r.job.totalMs - r.job.ttftMs) / 1000 / (r.completionTokens - 1));
-    }
-    const total = performance.now() - t0;
-    metrics.e2e.observe(total / 1000);
-    log?.write({
-      ...rec,
-      completion_tokens: results.reduce((a, r) => a + r.completionTokens, 0),
-      finish_reasons: results.map((r) => r.finishReason),
-      ttft_ms: results[0]?.job.ttftMs == null ? null : round(prepMs + results[0].job.ttftMs),
-      queue_ms: round(results[0]?.job.queueMs ?? 0),
-      total_ms: round(total),
-    });
-  };
-
-  const reasoningFields = (v: string | null) =>
-    reasoningField === 'both' ? { reasoning_content: v, reasoning: v } : { [reasoningField]: v };
-
-  const usage = (prompt: number, results: ChoiceResult[]) => {
-    const completion = results.reduce((a, r) => a + r.completionTokens, 0);
-    return {
-      prompt_tokens: prompt,
-      completion_tokens: completion,
-      total_tokens: prompt + completion,
-      completion_tokens_details: { reasoning_tokens: results.reduce((a, r) => a + r.reasoningTokens, 0) },
-    };
-  };
-
-  /** Opens an SSE response (hijacked from fastify, which does not stream). */
-  const openStream = (reply: FastifyReply): StreamOut => {
-    reply.hijack();
-    reply.raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    });
-    return {
-      write: (obj) => {
-        if (!reply.raw.destroyed) reply.raw.write(`data: ${JSON.stringify(obj)}\n\n`);
-      },
-      end: () => {
-        if (!reply.raw.destroyed) reply.raw.end('data: [DONE]\n\n');
-        metrics.httpRequests.inc({ route: reply.request.routeOptions.url ?? 'unknown', method: 'POST', status: '200' });
-      },
-    };
-  };
-
-  /** Shared by both endpoints: prepare, submit, then stream or answer once. */
-  const serve = async (
-    reply: FastifyReply,
-    endpoint: 'chat' | 'completions',
-    p: ChatParams | CompletionParams,
-    prepare: (signal: AbortSignal) => Promise<PreparedPrompt>,
-  ) => {
-    const t0 = performance.now();
-    checkModel(p.model);
-    busy();
-    const ac = disconnectSignal(reply);
-    preparing++;
-    let prepared: PreparedPrompt;
-    try {
-      prepared = await prepare(ac.signal);
-    } finally {
-      preparing--;
-    }
-    const prepMs = performance.now() - t0;
-    metrics.promptTokens.inc(prepared.promptTokens);
-    const id = `${endpoint === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replace(/-/g, '')}`;
-    const now = Math.floor(Date.now() / 1000);
-    const chatP = endpoint === 'chat' ? (p as ChatParams) : null;
-    const rec = {
-      id,
-      endpoint,
-      stream: p.stream,
-      n: p.n,
-      prompt_tokens: prepared.promptTokens,
-      prep_ms: round(prepMs),
-    };
-    const budget = chatP?.thinkingBudget ?? null;
-    // vLLM's per-choice extras (stop_reason, token_ids when asked) and ours (the weights' version of the choice).
-    const extras = (r: ChoiceResult) => ({
-      stop_reason: r.stopReason,
-      ...(p.returnTokenIds ? { token_ids: r.tokenIds } : {}),
-      policy_version: r.policyVersion,
-    });
-    const promptIds = p.returnTokenIds ? { prompt_token_ids: [...prepared.input.inputIds] } : {};
-    const logprobsOf = (entries: ChoiceDelta['logprobs'], offset = 0) =>
-      !p.logprobs ? null : chatP ? { content: entries } : completionLogprobs(entries, offset);
-
-    if (!p.stream) {
-      const results = await service.start(prepared, { ...p, thinkingBudget: budget }, ac.signal).done;
-      record(rec, results, t0, prepMs);
-      const base = {
-        id,
-        created: now,
-        model: modelName,
-        system_fingerprint: null,
-        policy_version: policyVersionOf(results),
-      };
-      if (chatP)
-        return reply.send({
-          ...base,
-          object: 'chat.completion',
-          choices: results.map((r) => ({
-            index: r.index,
-            message: {
-              role: 'assistant',
-              content: r.content,
-              ...reasoningFields(r.thought && chatP.includeReasoning ? r.reasoning : null),
-              tool_calls: r.toolCalls,
-            },
-            logprobs: logprobsOf(r.logprobs),
-            finish_reason: r.finishReason,
-            ...extras(r),
-          })),
-          usage: usage(prepared.promptTokens, results),
-          ...promptIds,
-        });
-      return reply.send({
-        ...base,
-        object: 'text_completion',
-        choices: results.map((r) => ({
-          index: r.index,
-          text: r.text,
-          logprobs: logprobsOf(r.logprobs),
-          finish_reason: r.finishReason,
-          ...extras(r),
-          ...promptIds,
-        })),
-        usage: usage(prepared.promptTokens, results),
-      });
-    }
-
-    // Streaming: submit first (a full queue is still a plain 429), then open the SSE response.
-    const chunk = (choices: unknown[], extra: Record<string, unknown> = {}) => ({
-      id,
-      object: chatP ? 'chat.completion.chunk' : 'text_completion',
-      created: now,
-      model: modelName,
-      choices,
-      ...extra,
-    });
-    let out: StreamOut | null = null;
-    const early: Array<[number, ChoiceDelta]> = [];
-    // Completions: text offsets of the logprobs, and prompt_token_ids on each choice's first chunk (as vLLM).
-    const offsets = new Array<number>(p.n).fill(0);
-    const started = new Array<boolean>(p.n).fill(false);
-    const ids = (tokenIds: number[]) => (p.returnTokenIds ? { token_ids: tokenIds } : {});
-    const send = (i: number, d: ChoiceDelta) => {
-      if (!out) {
-        early.push([i, d]);
-        return;
-      }
-      const idsToSend = p.returnTokenIds && d.tokenIds.length > 0;
-      if (chatP) {
-        const delta: Record<string, unknown> = {};
-        if (d.reasoning && chatP.includeReasoning) Object.assign(delta, reasoningFields(d.reasoning));
-        if (d.content) delta.content = d.content;
-        if (Object.keys(delta).length === 0 && !d.logprobs.length && !idsToSend) return;
-        out.write(
-          chunk([{ index: i, delta, logprobs: logprobsOf(d.logprobs), finish_reason: null, ...ids(d.tokenIds) }]),
-        );
-      } else if (d.content || d.logprobs.length || idsToSend) {
-        const first = !started[i] ? promptIds : {};
-        started[i] = true;
-        const lp = logprobsOf(d.logprobs, offsets[i]);
-        offsets[i]! += d.logprobs.reduce((a, e) => a + e.token.length, 0);
-        out.write(
-          chunk([{ index: i, text: d.content, logprobs: lp, finish_reason: null, ...ids(d.tokenIds), ...first }]),
-        );
-      }
-    };
-    const run = service.start(prepared, { ...p, thinkingBudget: budget }, ac.signal, send);
-    out = openStream(reply);
-    if (chatP)
-      for (let i = 0; i < p.n; i++)
-        out.write(
-          chunk([{ index: i, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }], {
-            ...(i === 0 ? promptIds : {}),
-          }),
-        );
-    for (const [i, d] of early.splice(0)) send(i, d);
-    try {
-      const results = await run.done;
-      record(rec, results, t0, prepMs);
-      for (const r of results) {
-        const fin = { logprobs: null, finish_reason: r.finishReason, ...extras(r), ...ids(r.unsentTokenIds) };
-        const first = !chatP && !started[r.index] ? promptIds : {};
-        // Tool calls go out whole with the last chunk (their text was held back while streaming).
-        const delta = r.toolCalls.length ? { tool_calls: r.toolCalls.map((c, index) => ({ index, ...c })) } : {};
-        out.write(chunk([chatP ? { index: r.index, delta, ...fin } : { index: r.index, text: '', ...fin, ...first }]));
-      }
-      if (p.includeUsage) out.write(chunk([], { usage: usage(prepared.promptTokens, results) }));
-    } catch (e) {
-      const err = e instanceof ApiError ? e : new ApiError(500, (e as Error).message, null, 'generation_failed');
-      out.write(err.body());
-    }
-    out.end();
-    return reply;
-  };
-
-  app.post('/v1/chat/completions', async (req, reply) => {
-    const p = parseChatRequest(req.body, { maxN });
-    return serve(reply, 'chat', p, (signal) => service.prepareChat(p, signal));
-  });
-  app.post('/v1/completions', async (req, reply) => {
-    const p = parseCompletionRequest(req.body, { maxN });
-    return serve(reply, 'completions', p, async () => service.prepareCompletion(p));
-  });
+  registerGenerationRoutes(app, { service, batcher, metrics, modelName, maxN, reasoningField, log });
 
   await app.ready();
 
@@ -511,16 +228,6 @@ export async function createServer(o: ServerOptions): Promise<GlmvServer> {
       await app.close();
     },
   };
-}
-
-/** The weights' version of a response: the one its choices share (always, with n = 1), else null. */
-function policyVersionOf(results: readonly ChoiceResult[]): number | null {
-  const v = results[0]?.policyVersion;
-  return v !== undefined && results.every((r) => r.policyVersion === v) ? v : null;
-}
-
-function round(x: number): number {
-  return Math.round(x * 10) / 10;
 }
 
 /** Any error thrown in a route or by fastify itself → an OpenAI-shaped ApiError with the right status. */

@@ -18,11 +18,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { loadSafetensors, type Tensor } from '../engine/index.js';
-import type { ChatModel } from '../io/chat.js';
-import { Glm4vForConditionalGeneration } from '../model/glm4v.js';
-import type { ContinuousBatcher } from './batcher.js';
-import { ApiError, badParam } from './errors.js';
+import { loadSafetensors, type Tensor } from '../../engine/index.js';
+import type { ChatModel } from '../../io/chat.js';
+import { Glm4vForConditionalGeneration } from '../../model/glm4v.js';
+import type { ContinuousBatcher } from '../batcher.js';
+import { ApiError, badParam } from '../errors.js';
 
 export interface WeightRoutesOptions {
   chat: ChatModel;
