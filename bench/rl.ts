@@ -22,7 +22,7 @@ import { generateDataset } from '../src/data/dataset.js';
 import { readSamples } from '../src/data/store.js';
 import { getBackend, noGrad, optim, scope } from '../src/engine/index.js';
 import { ChatModel } from '../src/io/chat.js';
-import { Glm4vProcessor } from '../src/io/processor.js';
+import { Glm4vProcessor } from '../src/io/processor/request.js';
 import { GlmTokenizer } from '../src/io/tokenizer.js';
 import { tinyConfig } from '../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';

@@ -17,7 +17,7 @@ import { createReadStream, readdirSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ChatModel, defaultModelDir } from '../io/chat.js';
-import { Glm4vProcessor } from '../io/processor.js';
+import { Glm4vProcessor } from '../io/processor/request.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
 import { ContinuousBatcher } from '../serve/batcher.js';
 import { normalizeText } from '../serve/client.js';

@@ -1,6 +1,6 @@
 /**
  * Media for requests to a model under test, under the paper's visual token caps (§6.1: 6144 per image, 48k per
- * video), computed with the GLM processor's own arithmetic (src/io/processor.ts):
+ * video), computed with the GLM processor's own arithmetic (src/io/processor/):
  * - images over the cap are resized here to the size the processor would choose under it (a multiple of 28 within
  *   budget, which the server's smart_resize then leaves unchanged);
  * - frame lists (the synthetic video domain) are encoded into an H.264 MP4 at their frame rate with ffmpeg, scaled
@@ -18,13 +18,9 @@ import { extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { encodePng, loadImage, resizeRgb } from '../io/image.js';
-import {
-  DEFAULT_IMAGE_CONFIG,
-  DEFAULT_VIDEO_CONFIG,
-  imageTargetSize,
-  imageTokenCount,
-  videoTargetSize,
-} from '../io/processor.js';
+import { DEFAULT_IMAGE_CONFIG, DEFAULT_VIDEO_CONFIG } from '../io/processor/config.js';
+import { imageTargetSize, imageTokenCount } from '../io/processor/image.js';
+import { videoTargetSize } from '../io/processor/video.js';
 import { probeVideo, sampleFrameIndices } from '../io/video.js';
 
 const IMAGE_MIME: Record<string, string> = {

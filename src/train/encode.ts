@@ -23,21 +23,19 @@ import {
   toFillInBlank,
 } from '../data/sft.js';
 import { loadImage, type RgbImage, resizeRgb } from '../io/image.js';
+import type { VisionProcessorConfig } from '../io/processor/config.js';
+import { imageTargetSize } from '../io/processor/image.js';
+import { type GridThw, normalisationTable, patchify } from '../io/processor/patches.js';
 import {
   BEGIN_OF_IMAGE,
   BEGIN_OF_VIDEO,
   END_OF_IMAGE,
   END_OF_VIDEO,
   expandMediaTokens,
-  type GridThw,
   IMAGE_TOKEN,
-  imageTargetSize,
-  normalisationTable,
-  patchify,
-  processVideo,
   VIDEO_TOKEN,
-  type VisionProcessorConfig,
-} from '../io/processor.js';
+} from '../io/processor/tokens.js';
+import { processVideo } from '../io/processor/video.js';
 import { type ChatMessage, ChatTemplate } from '../io/template.js';
 import type { GlmTokenizer } from '../io/tokenizer.js';
 import type { VideoSource } from '../io/video.js';

@@ -10,11 +10,11 @@ import type { TemplateStyle } from '../data/sft.js';
 import {
   DEFAULT_IMAGE_CONFIG,
   DEFAULT_VIDEO_CONFIG,
-  Glm4vProcessor,
   loadPreprocessorConfig,
   loadVideoPreprocessorConfig,
   type VisionProcessorConfig,
-} from '../io/processor.js';
+} from '../io/processor/config.js';
+import { Glm4vProcessor } from '../io/processor/request.js';
 import { CHAT_TEMPLATES, type TemplateName } from '../io/template.js';
 import { GlmTokenizer } from '../io/tokenizer.js';
 import { writeJsonAtomic } from '../model/checkpoint.js';

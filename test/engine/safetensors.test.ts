@@ -13,7 +13,7 @@ import {
 } from '../../src/engine/index.js';
 import { duplicateKey } from '../../src/engine/safetensors.js';
 import { readGenerationConfig } from '../../src/io/generation-config.js';
-import { loadPreprocessorConfig } from '../../src/io/processor.js';
+import { loadPreprocessorConfig } from '../../src/io/processor/config.js';
 import { CheckpointReader } from '../../src/model/checkpoint.js';
 import { loadConfig } from '../../src/model/config.js';
 

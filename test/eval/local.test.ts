@@ -11,7 +11,7 @@ import type { EvalPrompt } from '../../src/eval/data.js';
 import { checkpointId, LocalModel } from '../../src/eval/local.js';
 import type { GenerationParams } from '../../src/eval/model.js';
 import { ChatModel } from '../../src/io/chat.js';
-import { imageTargetSize } from '../../src/io/processor.js';
+import { imageTargetSize } from '../../src/io/processor/image.js';
 import { normalizeText } from '../../src/serve/client.js';
 import { tinyModelDir } from '../helpers/tinyModelDir.js';
 

@@ -3,21 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadImage, type RgbImage } from '../../src/io/image.js';
-import {
-  DEFAULT_IMAGE_CONFIG,
-  DEFAULT_VIDEO_CONFIG,
-  expandMediaTokens,
-  Glm4vProcessor,
-  type GridThw,
-  imageTokenCount,
-  mmTokenTypeIds,
-  normalisationTable,
-  parsePreprocessorConfig,
-  patchify,
-  processImage,
-  pyRound,
-  smartResize,
-} from '../../src/io/processor.js';
+import { DEFAULT_IMAGE_CONFIG, DEFAULT_VIDEO_CONFIG, parsePreprocessorConfig } from '../../src/io/processor/config.js';
+import { imageTokenCount, processImage } from '../../src/io/processor/image.js';
+import { type GridThw, normalisationTable, patchify, smartResize } from '../../src/io/processor/patches.js';
+import { Glm4vProcessor } from '../../src/io/processor/request.js';
+import { expandMediaTokens, mmTokenTypeIds } from '../../src/io/processor/tokens.js';
+import { pyRound } from '../../src/io/video.js';
 
 const FIX = join(import.meta.dirname, '../fixtures/parity/processor');
 

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RgbImage } from '../../src/io/image.js';
-import { Glm4vProcessor, mmTokenTypeIds, prepareChatInputs } from '../../src/io/processor.js';
+import { Glm4vProcessor, prepareChatInputs } from '../../src/io/processor/request.js';
+import { mmTokenTypeIds } from '../../src/io/processor/tokens.js';
 import {
   type ChatMessage,
   ChatTemplate,

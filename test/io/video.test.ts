@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePng, type RgbImage } from '../../src/io/image.js';
-import { DEFAULT_VIDEO_CONFIG, expandMediaTokens, Glm4vProcessor, processVideo } from '../../src/io/processor.js';
+import { DEFAULT_VIDEO_CONFIG } from '../../src/io/processor/config.js';
+import { Glm4vProcessor } from '../../src/io/processor/request.js';
+import { expandMediaTokens } from '../../src/io/processor/tokens.js';
+import { processVideo } from '../../src/io/processor/video.js';
 import {
   decodeFrames,
   groupTimestamps,
