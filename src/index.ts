@@ -31,7 +31,7 @@ export { parseGuiAction } from './io/answer/gui-action.js';
 export { type ParsedResponse, parseResponse } from './io/answer/response.js';
 export { ChatModel, type ChatOptions, type ChatResult } from './io/chat.js';
 export { type GenerateOptions, type GenerationOutput, generate } from './io/generate.js';
-export { Glm4vProcessor } from './io/processor.js';
+export { Glm4vProcessor } from './io/processor/request.js';
 export { renderChat, type TemplateName } from './io/template.js';
 export { GlmTokenizer } from './io/tokenizer.js';
 // The most used classes of each layer, also reachable through the namespaces above.

@@ -19,7 +19,7 @@ import {
   type StreamEvent,
 } from './generate.js';
 import { readGenerationConfig } from './generation-config.js';
-import { Glm4vProcessor, type PrepareChatOptions, prepareChatInputs } from './processor.js';
+import { Glm4vProcessor, type PrepareChatOptions, prepareChatInputs } from './processor/request.js';
 import type { ChatMessage } from './template.js';
 import { GlmTokenizer } from './tokenizer.js';
 

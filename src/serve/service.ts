@@ -11,7 +11,7 @@ import { THINK_CLOSE, THINK_OPEN } from '../io/answer/tags.js';
 import { ChatModel } from '../io/chat.js';
 import type { GenerationInput, StreamEvent } from '../io/generate.js';
 import { readGenerationConfig } from '../io/generation-config.js';
-import type { Glm4vProcessor } from '../io/processor.js';
+import type { Glm4vProcessor } from '../io/processor/request.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
 import { VideoBudgetError } from '../io/video.js';
 import { ContinuousBatcher, type Job, type JobFinish, type JobResult, QueueFullError } from './batcher.js';

@@ -10,7 +10,7 @@ import { capVideoFile, encodeImage, framesToVideo } from '../../src/eval/media.j
 import { EndpointModel } from '../../src/eval/model.js';
 import { Scorer } from '../../src/eval/score.js';
 import { parseResponse } from '../../src/io/answer/response.js';
-import { imageTokenCount } from '../../src/io/processor.js';
+import { imageTokenCount } from '../../src/io/processor/image.js';
 import { probeVideo } from '../../src/io/video.js';
 import { chatJson, type MockServer, startMockOpenAI } from './mock-openai.js';
 
