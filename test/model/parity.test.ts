@@ -158,9 +158,10 @@ for (const { dir, kind } of FOLDERS) {
           const expected =
             c.expected.router_topk_experts ??
             (c.expected.layer1_router_topk_experts ? { 1: c.expected.layer1_router_topk_experts } : null);
-          // A fixture case without a routing record (the 4.57.6 video cases, the seed1 train case) shows as skipped
-          // rather than passing with no assertion.
-          it.skipIf(!expected)('the MoE layer picks the same experts for every token', () => {
+          // Every MoE case records its routing (tools/parity/record_routing.py added it to the 4.57.6 cases that
+          // lacked one); a case without it fails here rather than passing with no assertion.
+          it('the MoE layer picks the same experts for every token', () => {
+            expect(expected, `case ${c.name} has no routing record`).not.toBeNull();
             expect(Object.keys(expected!).length).toBeGreaterThan(0);
             for (const [layer, pairs] of Object.entries(expected!)) {
               const st = out.routerStats!.find((s) => s.layer === Number(layer))!;
