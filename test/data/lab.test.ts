@@ -1,7 +1,8 @@
 /**
  * The RL lab's generators: every answer recomputed by an independent solver from the question text and the drawn
  * values, graded by the reward router (right answer accepted, a near miss rejected); the difficulty level adds
- * reasoning steps and never changes what is drawn; probes ask for exactly one drawn value.
+ * reasoning steps and never changes what is drawn; probes ask for exactly one drawn value; a pixel reader written
+ * from the layout alone (cells of a 4×4 grid, seven-segment glyphs) reads every drawn value back from the PNG.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateOne } from '../../src/data/generate.js';
@@ -9,6 +10,7 @@ import { GENERATORS, LAB_GENERATOR_NAMES } from '../../src/data/generators/index
 import { parseMix } from '../../src/data/mixture.js';
 import type { Sample } from '../../src/data/sample.js';
 import { sftTarget } from '../../src/data/sft.js';
+import { loadImage, type RgbImage } from '../../src/io/image.js';
 import { RewardRouter } from '../../src/reward/index.js';
 
 const router = new RewardRouter({}, { judge: null });
@@ -47,7 +49,7 @@ function solve(name: string, s: Sample): string {
     return String(total);
   }
   if (name === 'lab_bars') {
-    const body = /^What is (.*)\?$/.exec(q)![1]!;
+    const body = /What is (.*)\?$/.exec(q)![1]!;
     const terms = body.split(/ (plus|minus) /);
     const val = (t: string) =>
       t === 'the tallest bar'
@@ -77,6 +79,62 @@ function solve(name: string, s: Sample): string {
   let total = sums.length === 2 ? sums[0]! - sums[1]! : sums[0]!;
   if (q.includes('count of even numbers')) total += values.filter((v) => v % 2 === 0).length;
   return String(total);
+}
+
+/** Which segments a digit lights (a top, b top right, c bottom right, d bottom, e bottom left, f top left, g middle). */
+const DIGITS: Record<string, string> = {
+  abcdef: '0',
+  bc: '1',
+  abdeg: '2',
+  abcdg: '3',
+  bcfg: '4',
+  acdfg: '5',
+  acdefg: '6',
+  abc: '7',
+  abcdefg: '8',
+  abcdfg: '9',
+  '': ' ',
+};
+/** Where each segment is looked for, as [x0, x1, y0, y1] fractions of the glyph box. */
+const REGIONS: Record<string, [number, number, number, number]> = {
+  a: [0.3, 0.7, 0, 0.3],
+  b: [0.6, 0.9, 0.32, 0.42],
+  c: [0.6, 0.9, 0.58, 0.68],
+  d: [0.3, 0.7, 0.7, 1],
+  e: [0.1, 0.4, 0.58, 0.68],
+  f: [0.1, 0.4, 0.32, 0.42],
+  g: [0.3, 0.7, 0.45, 0.55],
+};
+
+/** Reads the glyph in the box (x, y, w, h): a segment is lit where some pixel of its region differs from the box's corner. */
+function readGlyph(img: RgbImage, x: number, y: number, w: number, h: number): string {
+  const at = (px: number, py: number) => {
+    const i = 3 * (Math.floor(py) * img.width + Math.floor(px));
+    return [img.data[i]!, img.data[i + 1]!, img.data[i + 2]!];
+  };
+  const bg = at(x + 1, y + 2);
+  let lit = '';
+  for (const [seg, [u0, u1, v0, v1]] of Object.entries(REGIONS)) {
+    let ink = false;
+    for (let py = Math.ceil(y + v0 * h); py < y + v1 * h && !ink; py++)
+      for (let px = Math.ceil(x + u0 * w); px < x + u1 * w && !ink; px++)
+        ink = at(px, py).some((c, k) => Math.abs(c - bg[k]!) > 60);
+    if (ink) lit += seg;
+  }
+  return DIGITS[lit] ?? '?';
+}
+
+/** The values a reader sees, from the layout of each domain (cells of 28 px at 112 px). */
+function readValues(name: string, img: RgbImage): string[] {
+  const cell = img.width / 4;
+  const glyphs = (x: number, y: number, n: number, w: number, h: number) =>
+    Array.from({ length: n }, (_, k) => readGlyph(img, x + k * w, y, w, h)).join('');
+  if (name === 'lab_arith') return [0, 1, 2, 3].map((r) => glyphs(cell, r * cell, 2, cell, cell).trim());
+  if (name === 'lab_colors')
+    return [0, 1, 2, 3, 4, 5].map((i) => glyphs(2 * (i % 2) * cell, Math.floor(i / 2) * cell, 2, cell, cell).trim());
+  if (name === 'lab_bars') return [0, 1, 2, 3].map((i) => glyphs(i * cell, 0, 2, cell / 2, cell).trim());
+  const t = glyphs(0, cell, 4, cell, 2 * cell).trim();
+  return [`${t.slice(0, -2)}:${t.slice(-2)}`];
 }
 
 describe('lab generators', () => {
@@ -121,6 +179,17 @@ describe('lab generators', () => {
         expect(shapes[0]).toEqual(shapes[1]);
       });
 
+      it('draw every value as aligned seven-segment glyphs that a pixel reader reads back', async () => {
+        for (let i = 0; i < 8; i++) {
+          const g = gen(name, 1 + (i % 5), i, i % 3 ? 'reason' : 'probe');
+          const { values } = meta(g.sample);
+          const img = await loadImage(Buffer.from(g.media[0]!.png));
+          expect(img.width).toBe(112);
+          const want = name === 'lab_clock' ? [clock(values[0]!)] : values.map(String);
+          expect(readValues(name, img), g.sample.id).toEqual(want);
+        }
+      });
+
       it('probes ask for one drawn value and read it from the right place', () => {
         for (let i = 0; i < 12; i++) {
           const s = gen(name, 1 + (i % 5), i, 'probe', i % 2 ? 'heldout' : 'train').sample;
@@ -129,8 +198,8 @@ describe('lab generators', () => {
           let expected: string;
           if (name === 'lab_clock') expected = clock(values[0]!);
           else if (name === 'lab_colors') {
-            const m = /at the (top|bottom) (left|middle|right)\?/.exec(s.question)!;
-            expected = String(values[(m[1] === 'top' ? 0 : 3) + ['left', 'middle', 'right'].indexOf(m[2]!)]);
+            const m = /the (left|right) number in the (top|middle|bottom) row\?/.exec(s.question)!;
+            expected = String(values[2 * ['top', 'middle', 'bottom'].indexOf(m[2]!) + (m[1] === 'left' ? 0 : 1)]);
           } else expected = String(values[LETTER(/(?:card|bar) ([A-D])\?/.exec(s.question)![1]!)]);
           expect(s.answer, s.question).toBe(expected);
         }

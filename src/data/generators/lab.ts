@@ -1,16 +1,17 @@
 /**
- * The RL lab's tasks (`glmv lab`): easy to see, hard to reason about. Each image holds a few large printed values
- * (numbers on cards, values on bars, a digital time, coloured numbers) that a small model reads reliably at 112 px;
- * the question needs several steps over what was read, and the answer space is large (sums, differences, times), so
- * guessing does not pay. The difficulty level adds reasoning steps, never pixels: the scene of a domain has the same
- * layout and value ranges at every level. Every domain also has a `probe` task that reads one value, which measures
- * perception apart from reasoning.
+ * The RL lab's tasks (`glmv lab`): easy to see, hard to reason about. Each image holds a few values drawn as large
+ * seven-segment digits, one glyph per 28 px cell at 112 px, so every merged image token of the vision tower (2×2
+ * patches of 14 px) holds exactly one glyph (or two half-width ones) at a fixed place: reading is a lookup a small
+ * model learns in a few hundred steps, not optical character recognition. The question needs several steps over what
+ * was read, and the answer space is large (sums, differences, times), so guessing does not pay. The difficulty level
+ * adds reasoning steps, never pixels: the scene of a domain has the same layout and value ranges at every level.
+ * Every domain also has a `probe` task that reads one value, which measures perception apart from reasoning.
  *
  * `meta.steps` is the number of reasoning steps of the rationale (each selection or operation after the reading);
  * `meta.values` is what a perfect reader sees.
  */
 import type { Rng } from '../../util/rng.js';
-import { COLORS, type Ctx, drawText, newCanvas, roundRect } from '../render.js';
+import { COLORS, type Ctx, newCanvas } from '../render.js';
 import type { Domain, VerifierSpec } from '../sample.js';
 import { type Built, type GenConfig, type Generator, pickTask } from './types.js';
 
@@ -32,6 +33,7 @@ export interface LabPlan {
 }
 
 const LETTERS = ['A', 'B', 'C', 'D', 'E', 'F'];
+const BAR_NAMES = 'Bars A, B, C, D are read left to right.';
 const MATH: VerifierSpec = { type: 'math' };
 
 /** `n` distinct integers in [lo, hi]. */
@@ -55,6 +57,58 @@ function chain(rng: Rng, operands: number[]): { ops: Array<'+' | '-'>; steps: st
   }
   return { ops, steps, total };
 }
+
+/** Lit segments per digit (a top, b top right, c bottom right, d bottom, e bottom left, f top left, g middle). */
+const SEGMENTS: Record<string, string> = {
+  '0': 'abcdef',
+  '1': 'bc',
+  '2': 'abdeg',
+  '3': 'abcdg',
+  '4': 'bcfg',
+  '5': 'acdfg',
+  '6': 'acdefg',
+  '7': 'abc',
+  '8': 'abcdefg',
+  '9': 'abcdfg',
+};
+
+/**
+ * Draws `text` as seven-segment glyphs, one per box of `w`×`h` from (x, y), on whole pixels (no anti-aliasing, no
+ * font: the same pixels on every machine). A space leaves its box empty; ':' draws two dots.
+ */
+export function drawSegments(ctx: Ctx, text: string, x: number, y: number, w: number, h: number, color: string): void {
+  const m = Math.max(1, Math.round(w * 0.15));
+  const t = Math.max(2, Math.round(Math.min(w, h) * 0.14));
+  const half = Math.round(h / 2);
+  ctx.fillStyle = color;
+  [...text].forEach((ch, k) => {
+    const x0 = Math.round(x + k * w);
+    const y0 = Math.round(y);
+    const W = Math.round(w);
+    const H = Math.round(h);
+    if (ch === ':') {
+      const d = Math.max(2, t);
+      ctx.fillRect(x0 + Math.round((W - d) / 2), y0 + Math.round(H * 0.3), d, d);
+      ctx.fillRect(x0 + Math.round((W - d) / 2), y0 + Math.round(H * 0.65), d, d);
+      return;
+    }
+    const segs = SEGMENTS[ch];
+    if (segs === undefined) return;
+    const rect: Record<string, [number, number, number, number]> = {
+      a: [x0 + m, y0 + m, W - 2 * m, t],
+      b: [x0 + W - m - t, y0 + m, t, half - m],
+      c: [x0 + W - m - t, y0 + half, t, H - half - m],
+      d: [x0 + m, y0 + H - m - t, W - 2 * m, t],
+      e: [x0 + m, y0 + half, t, H - half - m],
+      f: [x0 + m, y0 + m, t, half - m],
+      g: [x0 + m, y0 + half - Math.floor(t / 2), W - 2 * m, t],
+    };
+    for (const sname of segs) ctx.fillRect(...rect[sname]!);
+  });
+}
+
+/** Two-digit numbers, right-aligned in `digits` glyph boxes (a leading space for one digit). */
+const pad = (v: number, digits = 2) => String(v).padStart(digits, ' ');
 
 function labGenerator(o: {
   key: string;
@@ -97,34 +151,20 @@ function labGenerator(o: {
 // ---------------------------------------------------------------------------------------------------------------
 // lab_arith: four number cards; a +/− chain over them, one operation more per level.
 
-const CARD_NAMES = 'Cards A, B, C, D are read left to right, top to bottom.';
+const CARD_NAMES = 'Cards A, B, C, D are the rows from top to bottom.';
 
-function drawCards(ctx: Ctx, values: readonly number[], colors: readonly string[], cols: number, size: number): void {
-  const rows = Math.ceil(values.length / cols);
-  const cw = size / cols;
-  const ch = size / rows;
-  const pad = size / 28;
+/**
+ * Number cards, `perRow` to a row of the 4×4 cell grid, two glyph cells each (cards fill rows from the top). Card
+ * backgrounds and glyphs sit on whole cells, so one merged image token holds one digit.
+ */
+function drawCards(ctx: Ctx, values: readonly number[], colors: readonly string[], perRow: 1 | 2, size: number): void {
+  const cell = size / 4;
   values.forEach((v, i) => {
-    const x = (i % cols) * cw;
-    const y = Math.floor(i / cols) * ch;
-    ctx.fillStyle = '#f3f1e8';
-    roundRect(ctx, x + pad, y + pad, cw - 2 * pad, ch - 2 * pad, pad);
-    ctx.fill();
-    ctx.strokeStyle = '#555555';
-    ctx.lineWidth = Math.max(1, size / 112);
-    ctx.stroke();
-    const px = Math.min(ch * 0.55, (cw - 2 * pad) * 0.62);
-    drawText(
-      ctx,
-      String(v),
-      x + cw / 2,
-      y + ch / 2,
-      px,
-      COLORS[colors[i] ?? 'black'] ?? '#111111',
-      'sans',
-      true,
-      'center',
-    );
+    const row = Math.floor(i / perRow);
+    const col = perRow === 1 ? 1 : 2 * (i % perRow);
+    ctx.fillStyle = '#efe9d6';
+    ctx.fillRect(Math.round(col * cell + 1), Math.round(row * cell + 1), Math.round(2 * cell - 2), Math.round(cell - 2));
+    drawSegments(ctx, pad(v), col * cell, row * cell, cell, cell, COLORS[colors[i] ?? 'black'] ?? '#222222');
   });
 }
 
@@ -134,7 +174,7 @@ export const labArith = labGenerator({
   description: 'lab: four printed number cards; a chain of + and − over them with one more operation per level',
   verifier: MATH,
   plan(rng, d, task) {
-    const values = distinct(rng, 4, 10, 49);
+    const values = distinct(rng, 4, 10, 99);
     const reading = `Reading the cards: ${values.map((v, i) => `${LETTERS[i]} = ${v}`).join(', ')}.`;
     if (task === 'probe') {
       const i = rng.int(0, 3);
@@ -165,7 +205,7 @@ export const labArith = labGenerator({
       steps: c.steps.length,
     };
   },
-  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, 2, size),
+  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, 1, size),
   describe: (p) => `Four number cards: ${p.values.join(', ')}.`,
 });
 
@@ -178,7 +218,7 @@ export const labBars = labGenerator({
   description: 'lab: a four-bar chart with printed values; sums and differences of bars, tallest/shortest selections',
   verifier: MATH,
   plan(rng, d, task) {
-    const values = distinct(rng, 4, 10, 49);
+    const values = distinct(rng, 4, 10, 99);
     const reading = `Reading the bars: ${values.map((v, i) => `${LETTERS[i]} = ${v}`).join(', ')}.`;
     if (task === 'probe') {
       const i = rng.int(0, 3);
@@ -186,7 +226,7 @@ export const labBars = labGenerator({
         task,
         values,
         colors: [],
-        question: `What is the value of bar ${LETTERS[i]}?`,
+        question: `${BAR_NAMES} What is the value of bar ${LETTERS[i]}?`,
         answer: String(values[i]),
         rationale: `${reading} Bar ${LETTERS[i]} is ${values[i]}.`,
         steps: 0,
@@ -220,30 +260,21 @@ export const labBars = labGenerator({
       task,
       values,
       colors: [],
-      question: `What is ${expr}?`,
+      question: `${BAR_NAMES} What is ${expr}?`,
       answer: String(c.total),
       rationale: `${reading} ${[...selections, ...c.steps].join(' ')}`,
       steps: selections.length + c.steps.length,
     };
   },
   draw(ctx, p, size) {
-    const base = size * 0.84;
-    const top = size * 0.2;
-    const slot = size / 4;
-    const bw = slot * 0.6;
-    ctx.strokeStyle = '#333333';
-    ctx.lineWidth = Math.max(1, size / 112);
-    ctx.beginPath();
-    ctx.moveTo(0, base);
-    ctx.lineTo(size, base);
-    ctx.stroke();
+    // One column of cells per bar: its value in the top cell (two half-width glyphs), the bar below it.
+    const cell = size / 4;
+    const bw = Math.round(cell * 0.6);
     p.values.forEach((v, i) => {
-      const h = ((base - top) * v) / 50;
-      const x = i * slot + (slot - bw) / 2;
+      const h = Math.round((3 * cell * v) / 100);
       ctx.fillStyle = COLORS.blue!;
-      ctx.fillRect(x, base - h, bw, h);
-      drawText(ctx, String(v), x + bw / 2, base - h - size * 0.07, size * 0.12, '#111111', 'sans', true, 'center');
-      drawText(ctx, LETTERS[i]!, x + bw / 2, base + size * 0.08, size * 0.11, '#111111', 'sans', true, 'center');
+      ctx.fillRect(Math.round(i * cell + (cell - bw) / 2), Math.round(size - h), bw, h);
+      drawSegments(ctx, pad(v), i * cell, 0, cell / 2, cell, '#222222');
     });
   },
   describe: (p) => `A bar chart of four bars: ${p.values.map((v, i) => `${LETTERS[i]} ${v}`).join(', ')}.`,
@@ -304,10 +335,12 @@ export const labClock = labGenerator({
     };
   },
   draw(ctx, p, size) {
+    // Four glyphs two cells tall on the middle rows (hour tens blank before 10:00), the colon on the cell border.
+    const cell = size / 4;
     ctx.fillStyle = '#1f2a36';
-    roundRect(ctx, size * 0.06, size * 0.26, size * 0.88, size * 0.48, size * 0.06);
-    ctx.fill();
-    drawText(ctx, clockText(p.values[0]!), size / 2, size / 2, size * 0.3, '#7CFC9A', 'mono', true, 'center');
+    ctx.fillRect(0, Math.round(cell), size, Math.round(2 * cell));
+    drawSegments(ctx, clockText(p.values[0]!).replace(':', '').padStart(4, ' '), 0, cell, cell, 2 * cell, '#7CFC9A');
+    drawSegments(ctx, ':', 1.5 * cell, cell, cell, 2 * cell, '#7CFC9A');
   },
   describe: (p) => `A digital clock showing ${clockText(p.values[0]!)}.`,
 });
@@ -320,24 +353,24 @@ const COLOR_PAIR = ['red', 'blue'] as const;
 export const labColors = labGenerator({
   key: 'colors',
   domain: 'vqa',
-  description: 'lab: six red or blue numbers; sums over a colour and a threshold, and differences of such sums',
+  description: 'lab: six red or blue numbers in three rows of two; sums over a colour and a threshold, and differences of such sums',
   verifier: MATH,
   plan(rng, d, task) {
-    const values = distinct(rng, 6, 10, 49);
+    const values = distinct(rng, 6, 10, 99);
     // Both colours present at least twice, so every condition selects something.
     const reds = rng.int(2, 4);
     const colors = rng.shuffle(Array.from({ length: 6 }, (_, i) => (i < reds ? 'red' : 'blue')));
     const reading = `Reading the numbers: ${values.map((v, i) => `${v} ${colors[i]}`).join(', ')}.`;
     if (task === 'probe') {
       const i = rng.int(0, 5);
-      const pos = `${['top', 'bottom'][Math.floor(i / 3)]} ${['left', 'middle', 'right'][i % 3]}`;
+      const pos = `${['left', 'right'][i % 2]} number in the ${['top', 'middle', 'bottom'][Math.floor(i / 2)]} row`;
       return {
         task,
         values,
         colors,
-        question: `The numbers form two rows of three. What number is at the ${pos}?`,
+        question: `The numbers form three rows of two. What is the ${pos}?`,
         answer: String(values[i]),
-        rationale: `${reading} The ${pos} number is ${values[i]}.`,
+        rationale: `${reading} The ${pos} is ${values[i]}.`,
         steps: 0,
       };
     }
@@ -353,7 +386,7 @@ export const labColors = labGenerator({
       steps.push(picked.length > 1 ? `${picked.join(' + ')} = ${sum}.` : `Their sum is ${sum}.`);
       return { sum, text: `the sum of the ${color} numbers${threshold === null ? '' : ` greater than ${threshold}`}` };
     };
-    const threshold = () => 5 * rng.int(3, 7);
+    const threshold = () => 5 * rng.int(4, 16);
     const first = rng.pick(COLOR_PAIR);
     const a = select(first, d >= 3 ? threshold() : null);
     let answer = a.sum;
@@ -380,8 +413,8 @@ export const labColors = labGenerator({
       steps: steps.length,
     };
   },
-  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, 3, size),
-  describe: (p) => `Six numbers in two rows: ${p.values.map((v, i) => `${v} in ${p.colors[i]}`).join(', ')}.`,
+  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, 2, size),
+  describe: (p) => `Six numbers in three rows of two: ${p.values.map((v, i) => `${v} in ${p.colors[i]}`).join(', ')}.`,
 });
 
 /** The lab's generators by registry name. */
