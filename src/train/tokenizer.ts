@@ -5,8 +5,8 @@
  */
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { readCorpusFiles, trainBpeTokenizer } from '../io/bpe-trainer.js';
 import { CHAT_TEMPLATES } from '../io/template.js';
-import { readCorpusFiles, trainBpeTokenizer } from '../io/tokenizer.js';
 import { MetricsWriter } from '../util/progress.js';
 import type { TokenizerConfig } from './config.js';
 import { openRecords, type TrainRecord } from './records.js';

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { trainBpeTokenizer } from '../../src/io/bpe-trainer.js';
 import type { RgbImage } from '../../src/io/image.js';
 import { Glm4vProcessor, prepareChatInputs } from '../../src/io/processor/request.js';
 import { mmTokenTypeIds } from '../../src/io/processor/tokens.js';
@@ -11,7 +12,7 @@ import {
   GLM45V_CHAT_TEMPLATE,
   renderChat,
 } from '../../src/io/template.js';
-import { GlmTokenizer, trainBpeTokenizer } from '../../src/io/tokenizer.js';
+import { GlmTokenizer } from '../../src/io/tokenizer.js';
 
 const SPEC_MESSAGES: ChatMessage[] = [
   { role: 'system', content: 'SYS' },

@@ -4,15 +4,14 @@ import { join } from 'node:path';
 // The Rust `tokenizers` binding: the reference for BPE training and for encoding the same tokenizer.json.
 import * as reference from 'tokenizers';
 import { afterAll, describe, expect, it } from 'vitest';
+import { readCorpusFiles, trainBpeTokenizer } from '../../src/io/bpe-trainer.js';
 import { GLM41V_CHAT_TEMPLATE } from '../../src/io/template.js';
 import {
   BYTE_TO_CHAR,
   GLM_SPECIAL_TOKENS,
   GLM_TEXT_TOKENS,
   GlmTokenizer,
-  readCorpusFiles,
   type TokenizerJson,
-  trainBpeTokenizer,
 } from '../../src/io/tokenizer.js';
 import { MetricsWriter } from '../../src/util/progress.js';
 import { Rng } from '../../src/util/rng.js';
