@@ -30,8 +30,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { clearPool, fromArray, getBackend, noGrad, saveSafetensors, scope, type Tensor } from '../src/engine/index.js';
-import { configJsonText, countParameters, type Glm4vConfig, glm41v9bConfig } from '../src/model/config.js';
+import { configJsonText, countParameters, type Glm4vConfig } from '../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';
+import { glm41v9bConfig } from '../src/model/presets.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -19,15 +19,11 @@ export {
   configToJson,
   countParameters,
   type Glm4vConfig,
-  glm41v9bConfig,
-  glm45vConfig,
   loadConfig,
   type ModelType,
   type MoeConfig,
   parseConfig,
   type TextConfig,
-  type TinyConfigOptions,
-  tinyConfig,
   type VisionConfig,
   validateConfig,
 } from './config.js';
@@ -41,6 +37,7 @@ export {
   type Glm4vOutput,
 } from './glm4v.js';
 export { getParameter, type InitMode, ParamFactory, rowChunked, setInferenceRows, setParameter } from './modules.js';
+export { glm41v9bConfig, glm45vConfig, type TinyConfigOptions, tinyConfig } from './presets.js';
 export {
   type Grid,
   getRopeIndex,

@@ -5,8 +5,8 @@
 import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { tinyConfig } from '../../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
+import { tinyConfig } from '../../src/model/presets.js';
 
 export function tinyModelDir(opts: { seed?: number; layers?: number } = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'glmv-tiny-'));

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { F, noGrad, saveSafetensors, type Tensor } from '../../src/engine/index.js';
 import { CheckpointReader, INDEX_FILE } from '../../src/model/checkpoint.js';
-import { configToJson, tinyConfig } from '../../src/model/config.js';
+import { configToJson } from '../../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
+import { tinyConfig } from '../../src/model/presets.js';
 import { FIXTURES, loadFixture, maxAbsDiff } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'glmv-ckpt-'));

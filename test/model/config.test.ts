@@ -1,16 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  configJsonText,
-  configToJson,
-  countParameters,
-  glm41v9bConfig,
-  glm45vConfig,
-  loadConfig,
-  parseConfig,
-  tinyConfig,
-} from '../../src/model/config.js';
+import { configJsonText, configToJson, countParameters, loadConfig, parseConfig } from '../../src/model/config.js';
+import { glm41v9bConfig, glm45vConfig, tinyConfig } from '../../src/model/presets.js';
 import { FIXTURES } from './helpers.js';
 
 const read = (p: string) => JSON.parse(readFileSync(join(FIXTURES, p), 'utf8'));

@@ -1,9 +1,9 @@
 /** Behaviour of the model beyond the reference fixtures: cache, padding, packing, loss, gradients, routing, errors. */
 import { describe, expect, it } from 'vitest';
 import { F, fromArray, noGrad, randn, type Tensor } from '../../src/engine/index.js';
-import { tinyConfig } from '../../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
 import { ParamFactory } from '../../src/model/modules.js';
+import { tinyConfig } from '../../src/model/presets.js';
 import { Glm4vMoeTextMoE, Glm4vMoeTextTopkRouter, KVCache, type TextContext } from '../../src/model/text.js';
 import { Rng } from '../../src/util/rng.js';
 import { maxRelDiff } from '../helpers/close.js';

@@ -17,8 +17,8 @@ import {
 } from '../../src/engine/index.js';
 import { CheckpointReader, INDEX_FILE } from '../../src/model/checkpoint.js';
 import { logicalParameters } from '../../src/model/compressed.js';
-import { tinyConfig } from '../../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
+import { tinyConfig } from '../../src/model/presets.js';
 import { quantizeCheckpoint } from '../../src/model/quantize.js';
 import { maxAbsDiff } from './helpers.js';
 

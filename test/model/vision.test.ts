@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSafetensors, noGrad } from '../../src/engine/index.js';
-import { glm41v9bConfig } from '../../src/model/config.js';
 import { ParamFactory } from '../../src/model/modules.js';
+import { glm41v9bConfig } from '../../src/model/presets.js';
 import { visionLayout } from '../../src/model/rope.js';
 import { Glm4vVisionEmbeddings } from '../../src/model/vision.js';
 import { FIXTURES, maxAbsDiff } from './helpers.js';

@@ -5,8 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { randn } from '../../src/engine/index.js';
 import { type GenerateOptions, type GenerationInput, generate } from '../../src/io/generate.js';
-import { tinyConfig } from '../../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
+import { tinyConfig } from '../../src/model/presets.js';
 import { ContinuousBatcher, type JobOptions, QueueFullError } from '../../src/serve/batcher.js';
 
 const cfg = tinyConfig('glm4v', { layers: 2 });
