@@ -1,15 +1,7 @@
 /**
  * The glmv client: a thin layer over the official `openai` package for OpenAI-compatible servers (vLLM, SGLang,
- * Zhipu's API, our own `glmv serve`) that normalises what thinking models return.
- *
- * What it smooths over (docs/design.md S.3):
- * - the reasoning field is `reasoning_content` (old vLLM, SGLang, Zhipu) or `reasoning` (vLLM ≥ 0.11); both are read;
- * - a server without a reasoning parser leaves raw `<think>…</think>` (and GLM-4.1V `<answer>` tags) in `content`;
- * - a missing `</think>`: a truncated generation, or a model that skipped it while the template pre-opened thinking
- *   (SGLang #37645: HTTP 200, `content: ""`, the whole answer in `reasoning_content`). Policy, identical for
- *   streamed and non-streamed responses: a reasoning field with empty content means thinking was never closed
- *   (`thinkClosed: false`); lenient extraction then looks for the answer inside the reasoning;
- * - answers are parsed by the one shared parser (src/io/answer/): box extraction, grounding boxes, points.
+ * Zhipu's API, our own `glmv serve`) that normalises what thinking models return (./client/normalize.ts, streams in
+ * ./client/stream.ts, grounding helpers in ./client/grounding.ts; all re-exported here, the client's public API).
  *
  * The two-phase thinking budget (`chatWithBudget`, docs/design.md D.6 "force answering"): phase 1 generates at most N
  * tokens. If thinking did not close (or the answer was cut), phase 2 continues the same assistant turn with
@@ -21,28 +13,34 @@
  */
 import OpenAI from 'openai';
 import type { ExtractMode } from '../io/answer/extract.js';
-import {
-  type Box,
-  type ImageSize,
-  normToPixel,
-  type ParsedBox,
-  type Point,
-  parseBoxes,
-  parsePoints,
-} from '../io/answer/geometry.js';
-import { type ParsedResponse, parseResponse } from '../io/answer/response.js';
-import { ThinkStreamSplitter } from '../io/answer/stream.js';
-import { ANSWER_OPEN, THINK_CLOSE, THINK_OPEN } from '../io/answer/tags.js';
+import { ANSWER_OPEN, THINK_CLOSE } from '../io/answer/tags.js';
 import {
   type ContentPart,
   renderChat,
   type ChatMessage as TemplateMessage,
   type TemplateName,
 } from '../io/template.js';
+import {
+  addUsage,
+  asText,
+  fromText,
+  type NormalizedOutput,
+  normalizeMessage,
+  parseUsage,
+  type Usage,
+} from './client/normalize.js';
+import { type StreamDelta, StreamNormalizer } from './client/stream.js';
 
-// ---------------------------------------------------------------------------------------------------------------
-// Types
-// ---------------------------------------------------------------------------------------------------------------
+export { answerBoxes, answerBoxesPixels, answerPoints } from './client/grounding.js';
+export {
+  type NormalizedOutput,
+  type NormalizeOptions,
+  normalizeMessage,
+  normalizeText,
+  type ReasoningSource,
+  type Usage,
+} from './client/normalize.js';
+export { type StreamDelta, StreamNormalizer } from './client/stream.js';
 
 export type ChatMessageParam = OpenAI.Chat.Completions.ChatCompletionMessageParam;
 
@@ -81,41 +79,6 @@ export interface ChatRequest {
   signal?: AbortSignal;
 }
 
-export interface Usage {
-  promptTokens: number;
-  completionTokens: number;
-  /** Reasoning tokens when the server reports them. */
-  reasoningTokens?: number;
-}
-
-/** Where the reasoning came from. */
-export type ReasoningSource = 'reasoning_content' | 'reasoning' | 'tags' | 'none';
-
-/** A thinking model's answer in one shape, whatever the server's conventions. */
-export interface NormalizedOutput {
-  /** The thinking, trimmed; null when the response has none. */
-  reasoning: string | null;
-  /** The answer part (inside `<answer>` when the model uses those tags), trimmed. */
-  content: string;
-  /**
-   * The response as the model wrote it: `<think>{reasoning}</think>{content}` (no `</think>` when thinking never
-   * closed), or the raw content when the server sent raw tags. This is what rewards and eval score.
-   */
-  text: string;
-  /** False when thinking was opened and never closed. */
-  thinkClosed: boolean;
-  finishReason: string | null;
-  /** `finish_reason` was `length`. */
-  truncated: boolean;
-  /** Cut by the length limit before `</think>`. */
-  truncatedThinking: boolean;
-  reasoningSource: ReasoningSource;
-  /** The shared parser's view (format check, box extraction). */
-  parsed: ParsedResponse;
-  /** The extracted answer (box content, or the lenient fallbacks), or null. */
-  answer: string | null;
-}
-
 export interface PhaseInfo {
   kind: 'chat' | 'chat_continue' | 'completions';
   maxTokens: number | null;
@@ -149,241 +112,6 @@ export interface BudgetRequest extends ChatRequest {
   /** Chat template for `completions` continuation (a built-in name or template text; default `glm45v`). */
   template?: TemplateName | string;
 }
-
-export interface StreamDelta {
-  reasoning: string;
-  content: string;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Normalisation of one message
-// ---------------------------------------------------------------------------------------------------------------
-
-function asText(v: unknown): string | null {
-  if (typeof v === 'string') return v;
-  // Some servers return content as an array of parts.
-  if (Array.isArray(v)) {
-    const parts = v
-      .map((p) =>
-        typeof p === 'string'
-          ? p
-          : p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string'
-            ? (p as { text: string }).text
-            : '',
-      )
-      .join('');
-    return parts;
-  }
-  return null;
-}
-
-const RAW_TAG_RE = /<\/?think>/i;
-
-export interface NormalizeOptions {
-  mode?: ExtractMode;
-  prefilledThink?: boolean;
-}
-
-/**
- * Normalises one assistant message (`choices[i].message` of a chat completion, or an accumulated stream) and its
- * finish reason. Never throws on odd shapes: missing fields become empty.
- */
-export function normalizeMessage(
-  message: unknown,
-  finishReason: string | null = null,
-  opts: NormalizeOptions = {},
-): NormalizedOutput {
-  const m = (message && typeof message === 'object' ? message : {}) as Record<string, unknown>;
-  const rc = asText(m.reasoning_content);
-  const r = asText(m.reasoning);
-  let field: string | null = null;
-  let source: ReasoningSource = 'none';
-  // Prefer a non-empty value; both are sent by vLLM versions that keep the alias.
-  if (rc !== null && rc !== '') {
-    field = rc;
-    source = 'reasoning_content';
-  } else if (r !== null && r !== '') {
-    field = r;
-    source = 'reasoning';
-  }
-  const content = asText(m.content) ?? '';
-  let text: string;
-  if (field !== null) {
-    // Content empty: thinking never closed (truncation, or a parser that filed a skipped-thinking answer as reasoning).
-    const closed = content.trim() !== '';
-    text = `${THINK_OPEN}${field}${closed ? `${THINK_CLOSE}${content}` : ''}`;
-  } else {
-    text = content;
-    if (opts.prefilledThink && !/^\s*<think>/i.test(text)) text = THINK_OPEN + text;
-    if (RAW_TAG_RE.test(text)) source = 'tags';
-  }
-  return fromText(text, finishReason, source, opts.mode ?? 'lenient');
-}
-
-function fromText(
-  text: string,
-  finishReason: string | null,
-  source: ReasoningSource,
-  mode: ExtractMode,
-): NormalizedOutput {
-  const parsed = parseResponse(text, { mode });
-  const truncated = finishReason === 'length';
-  return {
-    reasoning: parsed.reasoning,
-    content: parsed.content,
-    text,
-    thinkClosed: parsed.thinkClosed,
-    finishReason,
-    truncated,
-    truncatedThinking: truncated && !parsed.thinkClosed,
-    reasoningSource: parsed.reasoning === null ? 'none' : source === 'none' ? 'tags' : source,
-    parsed,
-    answer: parsed.answer,
-  };
-}
-
-/** Normalises raw model text (local generation, `/v1/completions` output, a cache entry). */
-export function normalizeText(
-  text: string,
-  finishReason: string | null = null,
-  opts: NormalizeOptions = {},
-): NormalizedOutput {
-  let t = text;
-  if (opts.prefilledThink && !/^\s*<think>/i.test(t)) t = THINK_OPEN + t;
-  return fromText(t, finishReason, RAW_TAG_RE.test(t) ? 'tags' : 'none', opts.mode ?? 'lenient');
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Streaming
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * Accumulates streamed chat chunks (`data:` payloads of an SSE stream) into the same normalised result as a
- * non-streamed response, and yields display deltas in which reasoning and content are already separated, whether
- * the server sends reasoning fields or raw `<think>` tags (split tags across chunks are held back, never leaked).
- */
-export class StreamNormalizer {
-  private fieldReasoning = '';
-  private fieldSource: ReasoningSource = 'none';
-  private content = '';
-  private finish: string | null = null;
-  private splitter: ThinkStreamSplitter;
-  id: string | null = null;
-  model = '';
-  usage?: Usage;
-
-  constructor(private readonly opts: NormalizeOptions = {}) {
-    this.splitter = new ThinkStreamSplitter({ startInReasoning: !!opts.prefilledThink, stripAnswerTags: true });
-  }
-
-  /** Feeds one chunk object; returns what it adds for display. */
-  push(chunk: unknown): StreamDelta {
-    const out: StreamDelta = { reasoning: '', content: '' };
-    if (!chunk || typeof chunk !== 'object') return out;
-    const c = chunk as Record<string, unknown>;
-    if (typeof c.id === 'string') this.id ??= c.id;
-    if (typeof c.model === 'string' && !this.model) this.model = c.model;
-    const u = parseUsage(c.usage);
-    if (u) this.usage = u;
-    const choices = Array.isArray(c.choices) ? c.choices : [];
-    const choice = choices.find((x) => (x as { index?: number })?.index === 0 || choices.length === 1) as
-      | Record<string, unknown>
-      | undefined;
-    if (!choice) return out;
-    if (typeof choice.finish_reason === 'string') this.finish = choice.finish_reason;
-    const d = (choice.delta ?? {}) as Record<string, unknown>;
-    const rc = asText(d.reasoning_content);
-    const r = asText(d.reasoning);
-    const rdelta = rc !== null && rc !== '' ? rc : r !== null && r !== '' ? r : '';
-    if (rdelta) {
-      if (this.fieldSource === 'none') this.fieldSource = rc ? 'reasoning_content' : 'reasoning';
-      this.fieldReasoning += rdelta;
-      out.reasoning += rdelta;
-    }
-    const cdelta = asText(d.content) ?? '';
-    if (cdelta) {
-      this.content += cdelta;
-      if (this.fieldSource !== 'none') out.content += cdelta;
-      else {
-        const s = this.splitter.push(cdelta);
-        out.reasoning += s.reasoning;
-        out.content += s.content;
-      }
-    }
-    return out;
-  }
-
-  /** Flushes held-back text at the end of the stream. */
-  flush(): StreamDelta {
-    return this.fieldSource === 'none' ? this.splitter.end() : { reasoning: '', content: '' };
-  }
-
-  result(): NormalizedOutput {
-    const msg: Record<string, unknown> = { content: this.content };
-    if (this.fieldSource !== 'none') msg[this.fieldSource] = this.fieldReasoning;
-    return normalizeMessage(msg, this.finish, this.opts);
-  }
-}
-
-function parseUsage(u: unknown): Usage | undefined {
-  if (!u || typeof u !== 'object') return undefined;
-  const x = u as Record<string, unknown>;
-  const prompt = typeof x.prompt_tokens === 'number' ? x.prompt_tokens : undefined;
-  const completion = typeof x.completion_tokens === 'number' ? x.completion_tokens : undefined;
-  if (prompt === undefined && completion === undefined) return undefined;
-  const details = x.completion_tokens_details as Record<string, unknown> | undefined;
-  const reasoning =
-    typeof details?.reasoning_tokens === 'number'
-      ? details.reasoning_tokens
-      : typeof x.reasoning_tokens === 'number' && x.reasoning_tokens > 0
-        ? x.reasoning_tokens
-        : undefined;
-  return {
-    promptTokens: prompt ?? 0,
-    completionTokens: completion ?? 0,
-    ...(reasoning !== undefined ? { reasoningTokens: reasoning } : {}),
-  };
-}
-
-function addUsage(a: Usage | undefined, b: Usage | undefined): Usage | undefined {
-  if (!a) return b;
-  if (!b) return a;
-  const out: Usage = {
-    promptTokens: a.promptTokens + b.promptTokens,
-    completionTokens: a.completionTokens + b.completionTokens,
-  };
-  if (a.reasoningTokens !== undefined || b.reasoningTokens !== undefined)
-    out.reasoningTokens = (a.reasoningTokens ?? 0) + (b.reasoningTokens ?? 0);
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Grounding helpers on a normalised answer
-// ---------------------------------------------------------------------------------------------------------------
-
-/** Boxes in the answer (the extracted answer when there is one, else the answer part), normalised 0–1000. */
-export function answerBoxes(
-  out: Pick<NormalizedOutput, 'answer' | 'content'>,
-  system: 'grounding' | 'gui' = 'grounding',
-): ParsedBox[] {
-  return parseBoxes(out.answer ?? out.content, { system });
-}
-
-/** Valid boxes of the answer converted to pixels of an image of `size`. */
-export function answerBoxesPixels(out: Pick<NormalizedOutput, 'answer' | 'content'>, size: ImageSize): Box[] {
-  return answerBoxes(out)
-    .filter((b) => !b.problem)
-    .map((b) => normToPixel(b.box, size));
-}
-
-/** Points `[x, y]` in the answer (GUI clicks), as written (normalised for GLM models). */
-export function answerPoints(out: Pick<NormalizedOutput, 'answer' | 'content'>): Point[] {
-  return parsePoints(out.answer ?? out.content);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// The client
-// ---------------------------------------------------------------------------------------------------------------
 
 function checkPositiveInt(v: number | undefined, name: string): void {
   if (v !== undefined && (!Number.isInteger(v) || v <= 0))
