@@ -31,11 +31,11 @@ export {
   type CreateOptions,
   createModel,
   Glm4vForConditionalGeneration,
-  type Glm4vInputs,
   Glm4vModel,
   Glm4vMoeForConditionalGeneration,
   type Glm4vOutput,
 } from './glm4v.js';
+export type { Glm4vInputs } from './inputs.js';
 export { getParameter, type InitMode, ParamFactory, rowChunked, setInferenceRows, setParameter } from './modules.js';
 export { glm41v9bConfig, glm45vConfig, type TinyConfigOptions, tinyConfig } from './presets.js';
 export {

@@ -8,7 +8,7 @@
  * step shapes repeat and pooled buffers are reused.
  */
 import { fromArray } from '../engine/index.js';
-import type { Glm4vInputs } from '../model/glm4v.js';
+import type { Glm4vInputs } from '../model/inputs.js';
 import type { Grid } from '../model/rope.js';
 import { concatFloat32 } from '../util/arrays.js';
 import { type Example, IGNORE } from './encode.js';

@@ -2,7 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadSafetensors, noGrad, type Tensor } from '../../src/engine/index.js';
-import type { Glm4vForConditionalGeneration, Glm4vInputs } from '../../src/model/glm4v.js';
+import type { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
+import type { Glm4vInputs } from '../../src/model/inputs.js';
 
 export const FIXTURES = join(import.meta.dirname, '../fixtures/parity');
 
