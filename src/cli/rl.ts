@@ -4,10 +4,9 @@
  * (offline pass@k of a model for the curriculum) and `init` (write a starting config).
  */
 import { writeFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
-import { applyOverrides, PRESETS, parseRlConfig, type RlConfig, readConfigFile } from '../rl/config.js';
+import { PRESETS, parseRlConfig } from '../rl/config.js';
 import {
   filterRollouts,
   formatCompare,
@@ -18,11 +17,10 @@ import {
   type RolloutFilter,
   readMetrics,
   readRollouts,
+  readRunsToCompare,
 } from '../rl/inspect.js';
-import { passAtKResults, samplingOf, writePassK } from '../rl/passk.js';
-import { buildEngine, buildPolicy, buildRouter, loadPrompts } from '../rl/setup.js';
-import { assertFreshRunDir, RlTrainer, stepSeed } from '../rl/trainer.js';
-import type { RolloutPrompt } from '../rl/types.js';
+import { writePassK } from '../rl/passk.js';
+import { loadRlConfig, passKRun, trainRl } from '../rl/run.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -36,14 +34,6 @@ function guard<A extends unknown[]>(fn: (...args: A) => unknown): (...args: A) =
       process.exitCode = 1;
     }
   };
-}
-
-/** A config from a file or a preset name, with --set overrides applied and validated. */
-function loadConfig(source: string, sets: string[], purpose: 'train' | 'passk' = 'train'): RlConfig {
-  const preset = Object.hasOwn(PRESETS, source) ? PRESETS[source] : undefined;
-  const raw = preset ? preset() : readConfigFile(source);
-  const withSets = applyOverrides(raw, sets);
-  return parseRlConfig(withSets, preset ? `preset ${source}` : `rl config ${source}`, purpose);
 }
 
 function stepArg(v: string): number | 'last' {
@@ -63,48 +53,45 @@ interface TrainOptions {
 }
 
 async function train(o: TrainOptions): Promise<void> {
-  const config = loadConfig(o.config, o.set);
+  const config = loadRlConfig(o.config, o.set);
+  const stopAfter = o.stopAfter !== undefined ? Number(o.stopAfter) : undefined;
+  if (stopAfter !== undefined && !(Number.isInteger(stopAfter) && stopAfter > 0))
+    throw new Error(`--stop-after: expected a positive integer, got ${o.stopAfter}`);
   const log = (l: string) => process.stderr.write(`${l}\n`);
-  if (!o.resume) assertFreshRunDir(config.run.dir); // before the (possibly long) cold start
-  const prompts = await loadPrompts(config);
-  log(`rl: ${prompts.length} prompts from ${config.data.sources.length} source(s); run folder ${config.run.dir}`);
-  const policy = await buildPolicy(config, prompts, { skipInit: !!o.resume, quiet: o.quiet, log });
-  if (config.rollout.engine === 'server')
-    log(
-      'rl: server rollouts — the server keeps the weights it loaded; this trainer does not push its updates to it, so rollouts drift off-policy as training goes (reload the server from RUN/checkpoints to resync)',
-    );
-  const engine = buildEngine(config, policy);
-  const router = buildRouter(config);
-  const trainer = new RlTrainer(config, { policy, engine, router, samples: prompts, log, quiet: o.quiet });
   let stop = false;
   const onSig = () => {
     if (stop) process.exit(130);
     stop = true;
     log('\nrl: interrupt — finishing this step and writing a checkpoint (Ctrl-C again to quit now)');
   };
-  process.on('SIGINT', onSig);
   try {
-    const start = await trainer.start({ resume: !!o.resume });
-    const stopAfter = o.stopAfter !== undefined ? Number(o.stopAfter) : undefined;
-    if (stopAfter !== undefined && !(Number.isInteger(stopAfter) && stopAfter > 0))
-      throw new Error(`--stop-after: expected a positive integer, got ${o.stopAfter}`);
-    const recs = await trainer.run({ shouldStop: () => stop, ...(stopAfter ? { stopAfter } : {}) });
+    const {
+      start,
+      end,
+      records: recs,
+      skipped,
+    } = await trainRl(config, {
+      resume: !!o.resume,
+      ...(stopAfter ? { stopAfter } : {}),
+      quiet: o.quiet,
+      shouldStop: () => stop,
+      onReady: () => process.on('SIGINT', onSig),
+      log,
+    });
     const first = recs.slice(0, Math.min(5, recs.length));
     const last = recs.slice(-Math.min(5, recs.length));
     const avg = (rs: typeof recs, k: string) => rs.reduce((a, r) => a + (r[k] as number), 0) / Math.max(1, rs.length);
     if (recs.length)
       console.log(
-        `rl: steps ${start}..${trainer.step - 1}; reward ${avg(first, 'reward_mean').toFixed(3)} → ${avg(last, 'reward_mean').toFixed(3)}, ` +
+        `rl: steps ${start}..${end}; reward ${avg(first, 'reward_mean').toFixed(3)} → ${avg(last, 'reward_mean').toFixed(3)}, ` +
           `pass ${(avg(first, 'pass_rate') * 100).toFixed(1)}% → ${(avg(last, 'pass_rate') * 100).toFixed(1)}% (first/last ${first.length} steps); ` +
-          `skipped updates ${trainer.skipped}; metrics ${config.run.dir}/metrics.jsonl`,
+          `skipped updates ${skipped}; metrics ${config.run.dir}/metrics.jsonl`,
       );
     console.log(
       `rl: inspect with  glmv rl inspect ${config.run.dir} --step last   and   glmv rl curves ${config.run.dir}`,
     );
   } finally {
     process.off('SIGINT', onSig);
-    await engine.close?.();
-    await router.close();
   }
 }
 
@@ -118,39 +105,24 @@ async function passk(o: {
 }): Promise<void> {
   const k = Number(o.k);
   if (!Number.isInteger(k) || k < 1) throw new Error(`--k: expected a positive integer, got ${o.k}`);
-  const config = loadConfig(o.config, o.set, 'passk');
+  const config = loadRlConfig(o.config, o.set, 'passk');
   const log = (l: string) => process.stderr.write(`${l}\n`);
-  let prompts = await loadPrompts(config);
+  let limit: number | undefined;
   if (o.limit !== undefined) {
-    const n = Number(o.limit);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--limit: expected a positive integer, got ${o.limit}`);
-    prompts = prompts.slice(0, n);
+    limit = Number(o.limit);
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`--limit: expected a positive integer, got ${o.limit}`);
   }
-  // A server needs no local policy to be graded; the toy local engine does.
-  const policy = config.rollout.engine === 'local' ? await buildPolicy(config, prompts, { quiet: o.quiet, log }) : null;
-  const engine = buildEngine(config, policy);
-  const router = buildRouter(config);
-  try {
-    const rp: RolloutPrompt[] = [];
-    for (const s of prompts)
-      rp.push({ sample: s, input: policy ? await policy.encodePrompt(s) : { ids: new Int32Array(0) } });
-    const results = await passAtKResults(
-      engine,
-      router,
-      rp,
-      k,
-      samplingOf(config.rollout, stepSeed(config.run.seed, -1, 8)),
-      { concurrency: config.rewardConcurrency, quiet: o.quiet },
-    );
-    writePassK(o.out, results, { k, engine: engine.name, config: o.config, prompts: prompts.length });
-    const mean = results.reduce((a, x) => a + x.correct / x.k, 0) / Math.max(1, results.length);
-    console.log(
-      `pass@${k}: ${results.length} of ${prompts.length} prompts graded, mean pass rate ${(mean * 100).toFixed(1)}%; written to ${o.out} (use it as curriculum.offlinePassK.file)`,
-    );
-  } finally {
-    await engine.close?.();
-    await router.close();
-  }
+  const { results, prompts, engine } = await passKRun(config, {
+    k,
+    ...(limit !== undefined ? { limit } : {}),
+    quiet: o.quiet,
+    log,
+  });
+  writePassK(o.out, results, { k, engine, config: o.config, prompts });
+  const mean = results.reduce((a, x) => a + x.correct / x.k, 0) / Math.max(1, results.length);
+  console.log(
+    `pass@${k}: ${results.length} of ${prompts} prompts graded, mean pass rate ${(mean * 100).toFixed(1)}%; written to ${o.out} (use it as curriculum.offlinePassK.file)`,
+  );
 }
 
 export function register(program: Command): void {
@@ -275,12 +247,7 @@ Examples:
         const opts = { ...(o.domain ? { domain: o.domain } : {}), ...(every ? { every } : {}) };
         if (o.compare.length) {
           if (o.tiers) throw new Error('--tiers and --compare cannot be combined');
-          const paths = [run, ...o.compare];
-          // Runs are named by their folder, or by the path given when two folders share a name.
-          const base = paths.map((p) => basename(resolve(p)));
-          const unique = new Set(base).size === base.length;
-          const runs = paths.map((p, i) => ({ name: unique ? base[i]! : p, rows: i ? readMetrics(p) : rows }));
-          console.log(formatCompare(runs, opts));
+          console.log(formatCompare(readRunsToCompare([run, ...o.compare]), opts));
           return;
         }
         console.log(o.tiers ? formatTiers(rows, opts) : formatCurves(rows, opts));

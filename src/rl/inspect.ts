@@ -4,7 +4,7 @@
  * populations over time — all from the run folder's JSONL files.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { stepName } from './checkpoint.js';
 import { TIERS } from './rlcs.js';
 
@@ -283,6 +283,13 @@ function compareValues(
     resp: num('response_tokens_mean'),
     pass: num('pass_rate'),
   };
+}
+
+/** The metrics of runs to compare, each named by its folder, or by the path given when two folders share a name. */
+export function readRunsToCompare(paths: readonly string[]): Array<{ name: string; rows: MetricsRow[] }> {
+  const base = paths.map((p) => basename(resolve(p)));
+  const unique = new Set(base).size === base.length;
+  return paths.map((p, i) => ({ name: unique ? base[i]! : p, rows: readMetrics(p) }));
 }
 
 /**
