@@ -5,22 +5,19 @@
  * `/nothink` variants keep the same answer with empty thinking and `/nothink` appended to the prompt (paper §4.2).
  * Multiple-choice items convert to fill-in-the-blank form when their answer is unique (paper §5.1).
  */
-import type { ChatMessage, ContentPart } from '../io/template.js';
+import { BOX_CLOSE, BOX_OPEN } from '../io/answer/tags.js';
+import type { AnswerStyle } from '../io/answer/think.js';
+import { type ChatMessage, type ContentPart, NOTHINK } from '../io/template.js';
 import type { Sample, VerifierSpec } from './sample.js';
-
-export const BOX_BEGIN = '<|begin_of_box|>';
-export const BOX_END = '<|end_of_box|>';
-export const NOTHINK = '/nothink';
-export type TemplateStyle = 'glm4.1v' | 'glm4.5v';
 
 export interface SftOptions {
   /** Thinking (default) or `/nothink` (empty thinking). */
   thinking?: boolean;
-  style?: TemplateStyle;
+  style?: AnswerStyle;
 }
 
 export function boxed(answer: string): string {
-  return `${BOX_BEGIN}${answer}${BOX_END}`;
+  return `${BOX_OPEN}${answer}${BOX_CLOSE}`;
 }
 
 /** The user text of a sample: question, then lettered options for multiple choice. */
@@ -55,10 +52,10 @@ export function sampleMessage(sample: Sample, opts: SftOptions = {}): ChatMessag
 /** The assistant target string. Thinking samples need a rationale; the error names the sample. */
 export function sftTarget(sample: Sample, opts: SftOptions = {}): string {
   const thinking = opts.thinking ?? true;
-  const style = opts.style ?? 'glm4.1v';
-  if (style !== 'glm4.1v' && style !== 'glm4.5v')
-    throw new Error(`sftTarget: style must be glm4.1v or glm4.5v, got ${style}`);
-  if (sample.answer.includes(BOX_BEGIN) || sample.answer.includes(BOX_END)) {
+  const style = opts.style ?? 'glm41v';
+  if (style !== 'glm41v' && style !== 'glm45v')
+    throw new Error(`sftTarget: style must be glm41v or glm45v, got ${JSON.stringify(style)}`);
+  if (sample.answer.includes(BOX_OPEN) || sample.answer.includes(BOX_CLOSE)) {
     throw new Error(
       `sftTarget: sample ${sample.id}: answer already contains box tokens: ${JSON.stringify(sample.answer)}`,
     );
@@ -81,9 +78,9 @@ export function sftTarget(sample: Sample, opts: SftOptions = {}): string {
  * The paper's assistant format around a rationale and an answer (both already checked): the answer boxed, in answer
  * tags for GLM-4.1V, after a newline for GLM-4.5V. The one home of this string for SFT and the RL toy's cold start.
  */
-export function assistantTarget(think: string, answer: string, style: TemplateStyle): string {
+export function assistantTarget(think: string, answer: string, style: AnswerStyle): string {
   const box = boxed(answer);
-  return style === 'glm4.1v' ? `<think>${think}</think><answer>${box}</answer>` : `<think>${think}</think>\n${box}`;
+  return style === 'glm41v' ? `<think>${think}</think><answer>${box}</answer>` : `<think>${think}</think>\n${box}`;
 }
 
 /**

@@ -20,7 +20,7 @@ import {
 } from './generate.js';
 import { readGenerationConfig } from './generation-config.js';
 import { Glm4vProcessor, type PrepareChatOptions, prepareChatInputs } from './processor/request.js';
-import type { ChatMessage } from './template.js';
+import { type ChatMessage, NOTHINK } from './template.js';
 import { GlmTokenizer } from './tokenizer.js';
 
 /** Where the embedded default model ships inside the package. */
@@ -64,8 +64,6 @@ export interface ChatResult {
   logprobs?: number[];
   stats: GenerationStats;
 }
-
-const NOTHINK = '/nothink';
 
 /** GLM-4.1V-style models (answer tags) answer after `</think><answer>`; GLM-4.5V-style after `</think>`. */
 function styleOf(model: Glm4vForConditionalGeneration): ResponseStyle {

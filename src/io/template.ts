@@ -8,7 +8,7 @@
  * themselves are collected in prompt order by `collectMedia` for the processor, which expands the placeholders.
  */
 import { Template } from '@huggingface/jinja';
-import { splitThinking } from './answer/think.js';
+import { type AnswerStyle, splitThinking } from './answer/think.js';
 import type { ImageSource } from './image.js';
 import type { VideoSource } from './video.js';
 
@@ -117,7 +117,11 @@ export const GLM45V_CHAT_TEMPLATE = `[gMASK]<sop>
     {%- endif %}
 {%- endif %}`;
 
-export type TemplateName = 'glm41v' | 'glm45v';
+/** The built-in chat templates, one per answer style. */
+export type TemplateName = AnswerStyle;
+
+/** Appended to a user turn, asks a GLM model to answer without thinking (paper §4.2; the 4.5V template writes it itself). */
+export const NOTHINK = '/nothink';
 
 export const CHAT_TEMPLATES: Readonly<Record<TemplateName, string>> = Object.freeze({
   glm41v: GLM41V_CHAT_TEMPLATE,

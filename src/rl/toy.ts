@@ -339,7 +339,7 @@ export function coldStartTarget(
   const think = '.'.repeat(rng.int(0, maxThink));
   const right = rng.random() < correctShare;
   const digits = right ? sample.answer : Array.from(sample.answer, () => String(rng.int(0, 9))).join('');
-  return assistantTarget(think, digits, style === 'glm41v' ? 'glm4.1v' : 'glm4.5v');
+  return assistantTarget(think, digits, style);
 }
 
 /** Supervised training on format-only targets; returns the last loss. */

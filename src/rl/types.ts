@@ -16,6 +16,7 @@
 
 import type { Sample } from '../data/sample.js';
 import type { Parameter, Tensor } from '../engine/index.js';
+import type { AnswerStyle } from '../io/answer/think.js';
 
 /** A prompt as the policy consumes it: token ids plus model-specific inputs (pixels, grids) the RL code never reads. */
 export interface PromptInput {
@@ -30,8 +31,9 @@ export interface RolloutPrompt {
   input: PromptInput;
 }
 
-/** Output convention: what force answering inserts after the thinking budget runs out (docs/design.md D.6). */
-export type AnswerStyle = 'glm41v' | 'glm45v';
+/** Output convention: what force answering inserts after the thinking budget runs out (docs/design.md D.6). Its home is
+ * io/answer/think.ts; listed here because the Policy seam's public types include it. */
+export type { AnswerStyle };
 
 export interface SamplingParams {
   /** Softmax temperature (> 0). The paper does not publish it; 1.0 as verl / TRL / DAPO. */

@@ -14,14 +14,8 @@
  */
 import type { PretrainDoc } from '../data/pretrain.js';
 import type { Sample } from '../data/sample.js';
-import {
-  promptText,
-  type SftOptions,
-  sampleMessage,
-  sftTarget,
-  type TemplateStyle,
-  toFillInBlank,
-} from '../data/sft.js';
+import { promptText, type SftOptions, sampleMessage, sftTarget, toFillInBlank } from '../data/sft.js';
+import type { AnswerStyle } from '../io/answer/think.js';
 import { loadImage, type RgbImage, resizeRgb } from '../io/image.js';
 import type { VisionProcessorConfig } from '../io/processor/config.js';
 import { imageTargetSize } from '../io/processor/image.js';
@@ -70,7 +64,7 @@ export interface EncoderOptions {
   /** Chat template source (SFT and chat prompts). */
   template: string;
   /** Target format: GLM-4.1V answer tags or GLM-4.5V. */
-  style: TemplateStyle;
+  style: AnswerStyle;
   /** Appended after the assistant target and trained on. Default `<|endoftext|>`. */
   endToken?: string;
   /** Resized-image cache budget in bytes (0 = off); filled in first-seen order, never evicted. */
@@ -347,7 +341,7 @@ export class Encoder {
     const opts: SftOptions = { thinking, style: this.opts.style };
     const user = this.userMessage(sample, opts);
     const target = sftTarget(sample, opts);
-    const render = this.opts.style === 'glm4.5v' ? { enableThinking: thinking } : {};
+    const render = this.opts.style === 'glm45v' ? { enableThinking: thinking } : {};
     const prompt = this.template.render([user], { ...render, addGenerationPrompt: true });
     const full = this.template.render([user, { role: 'assistant', content: target }], {
       ...render,

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TemplateStyle } from '../data/sft.js';
+import type { AnswerStyle } from '../io/answer/think.js';
 import {
   DEFAULT_IMAGE_CONFIG,
   DEFAULT_VIDEO_CONFIG,
@@ -27,8 +27,8 @@ export function templateFor(config: Glm4vConfig): TemplateName {
   return config.modelType === 'glm4v_moe' ? 'glm45v' : 'glm41v';
 }
 
-export function styleFor(config: Glm4vConfig): TemplateStyle {
-  return config.modelType === 'glm4v_moe' ? 'glm4.5v' : 'glm4.1v';
+export function styleFor(config: Glm4vConfig): AnswerStyle {
+  return config.modelType === 'glm4v_moe' ? 'glm45v' : 'glm41v';
 }
 
 /** A HF-layout config for `arch` with the tokenizer's special-token ids. */
@@ -177,7 +177,7 @@ export interface StageModel {
   videoConfig: VisionProcessorConfig;
   /** Chat template text written with the checkpoints. */
   template: string;
-  style: TemplateStyle;
+  style: AnswerStyle;
   /** Where the weights came from ("scratch" or a folder). */
   initFrom: string;
 }

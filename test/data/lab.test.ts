@@ -150,7 +150,7 @@ describe('lab generators', () => {
         const samples = [1, 2, 3, 4, 5].flatMap((d) => [0, 1, 2, 3, 4, 5].map((i) => gen(name, d, i, 'reason').sample));
         for (const s of samples) expect(s.answer, s.question).toBe(solve(name, s));
         const right = await router.scoreBatch(
-          samples.map((s) => ({ sample: s, response: sftTarget(s, { thinking: true, style: 'glm4.1v' }) })),
+          samples.map((s) => ({ sample: s, response: sftTarget(s, { thinking: true, style: 'glm41v' }) })),
         );
         const miss = (a: string) => (a.includes(':') ? clock(toMin(a) + 5) : String(Number(a) + 1));
         const wrong = await router.scoreBatch(

@@ -30,7 +30,7 @@ describe('SFT targets', () => {
     expect(promptText({ ...base, question: 'Q/nothink' }, { thinking: false })).toBe('Q/nothink');
   });
   it('GLM-4.5V form drops the answer tags', () => {
-    expect(sftTarget(base, { style: 'glm4.5v' })).toBe(
+    expect(sftTarget(base, { style: 'glm45v' })).toBe(
       '<think>There is one circle. It is red.</think>\n<|begin_of_box|>red<|end_of_box|>',
     );
   });
@@ -38,6 +38,10 @@ describe('SFT targets', () => {
     expect(() => sftTarget({ ...base, rationale: undefined })).toThrow(/x\/train\/1 has no rationale/);
     expect(() => sftTarget({ ...base, rationale: 'a </think> b' })).toThrow(/think\/answer tags/);
     expect(() => sftTarget({ ...base, answer: '<|begin_of_box|>1' })).toThrow(/box tokens/);
+  });
+  it('names the one spelling of the answer styles when given another', () => {
+    const old = 'glm4.1v' as unknown as 'glm41v';
+    expect(() => sftTarget(base, { style: old })).toThrow('sftTarget: style must be glm41v or glm45v, got "glm4.1v"');
   });
 });
 

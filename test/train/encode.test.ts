@@ -31,7 +31,7 @@ beforeAll(async () => {
     imageConfig: pc.image,
     videoConfig: pc.video,
     template: CHAT_TEMPLATES.glm41v,
-    style: 'glm4.1v',
+    style: 'glm41v',
   });
   const d = await openRecords(f.docs);
   docs = Array.from({ length: d.size }, (_, i) => d.get(i)).flatMap((r) => (r.type === 'doc' ? [r.doc] : []));
@@ -104,7 +104,7 @@ describe('SFT samples', () => {
       imageConfig: pc.image,
       videoConfig: pc.video,
       template: CHAT_TEMPLATES.glm45v,
-      style: 'glm4.5v',
+      style: 'glm45v',
     });
     const s = samples.find((x) => x.rationale)!;
     const think = await enc45.encodeSft(s, true);
@@ -134,7 +134,7 @@ describe('the image cache', () => {
         imageConfig: pc.image,
         videoConfig: pc.video,
         template: CHAT_TEMPLATES.glm41v,
-        style: 'glm4.1v',
+        style: 'glm41v',
         imageCacheBytes: bytes,
       });
     const big = mk(1 << 20);

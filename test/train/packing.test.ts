@@ -84,7 +84,7 @@ describe('a packed row equals its examples one by one', () => {
       imageConfig: pc.image,
       videoConfig: pc.video,
       template: CHAT_TEMPLATES.glm41v,
-      style: 'glm4.1v',
+      style: 'glm41v',
     });
     const src = await openRecords(f.docs);
     examples = [];

@@ -201,7 +201,7 @@ describe('SFT on a handful of samples', () => {
       imageConfig: chat.processor.imageConfig,
       videoConfig: chat.processor.videoConfig,
       template: chat.tokenizer.chatTemplate!,
-      style: 'glm4.1v',
+      style: 'glm41v',
     });
     const answers = await chat.chatBatch(
       samples.map((s) => [enc.userMessage(s)]),

@@ -1,6 +1,6 @@
 /** The strict format check of a response (docs/design.md D.4). */
 import { count, LEGACY_BOXED_RE, scanTags, type Tag, THINK_OPEN } from './tags.js';
-import { type SplitIssue, splitWithTags, type ThinkSplit } from './think.js';
+import { type AnswerStyle, type SplitIssue, splitWithTags, type ThinkSplit } from './think.js';
 
 /** Reasons a response fails the strict format (docs/design.md D.4, GLM-V `check_answer_format`). */
 export type FormatViolation =
@@ -20,7 +20,7 @@ export type FormatViolation =
 export interface FormatCheck {
   ok: boolean;
   /** The style the check applied (resolved from `auto`). */
-  style: 'glm41v' | 'glm45v';
+  style: AnswerStyle;
   violations: FormatViolation[];
   /** Non-failing observations (e.g. `empty_think`), useful for gates that require real thinking. */
   notes: SplitIssue[];
@@ -31,7 +31,7 @@ export interface FormatOptions {
    * `glm41v`: `<think>…</think><answer>…</answer>`; `glm45v`: `<think>…</think>answer` without answer tags;
    * `auto` (default): GLM-4.1V rules when the response contains an `<answer>` tag, otherwise GLM-4.5V rules.
    */
-  style?: 'glm41v' | 'glm45v' | 'auto';
+  style?: AnswerStyle | 'auto';
   /**
    * The prompt already ended with `<think>` (a template that pre-opens thinking), so the response starts inside
    * the reasoning. The opening tag is then assumed when the response does not carry one itself.

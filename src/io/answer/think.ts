@@ -4,8 +4,15 @@
  */
 import { scanTags, type Tag } from './tags.js';
 
+/**
+ * The GLM answer convention: `glm41v` (GLM-4.1V-Thinking) `<think>…</think><answer>…</answer>`, `glm45v` (GLM-4.5V)
+ * `<think>…</think>…` without answer tags (docs/design.md D.2, D.4). One spelling for training targets, templates,
+ * rollouts, the format check and configs.
+ */
+export type AnswerStyle = 'glm41v' | 'glm45v';
+
 /** Which output convention a response follows. `plain`: no think tags at all (non-GLM models, tool output). */
-export type ResponseStyle = 'glm41v' | 'glm45v' | 'plain';
+export type ResponseStyle = AnswerStyle | 'plain';
 
 /** Structural observations made while splitting; `checkFormat` decides which of them fail strict mode. */
 export type SplitIssue =
