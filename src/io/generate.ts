@@ -1,8 +1,8 @@
 /**
  * Generation with a KV cache: batched prefill (left padding), one-token decode steps, greedy or seeded sampling
- * (temperature, top-k, top-p, repetition penalty), stop ids, streaming text split into reasoning and content, and
- * the paper's force answering: when thinking reaches its budget without `</think>`, the closing tokens are inserted
- * and the model goes on to answer.
+ * (./sampling.ts), stop ids, streaming text split into reasoning and content, and the paper's force answering
+ * (./force-answer.ts): when thinking reaches its budget without `</think>`, the closing tokens are inserted and the
+ * model goes on to answer.
  *
  * The loop is async and yields to the event loop between decode steps, so a server can accept and cancel
  * requests while a batch decodes.
@@ -14,6 +14,8 @@ import type { KVCache } from '../model/text.js';
 import { concatFloat32 } from '../util/arrays.js';
 import { Rng } from '../util/rng.js';
 import { ThinkStreamSplitter } from './answer/stream.js';
+import { countThinking, forceAnswer, thinkingBudgetSpent } from './force-answer.js';
+import { type SamplingOptions, sampleToken, tokenLogProb, topLogProbs } from './sampling.js';
 
 /** One prompt: token ids plus the visual inputs its image tokens stand for (processor output). */
 export interface GenerationInput {
@@ -22,19 +24,6 @@ export interface GenerationInput {
   imageGridThw?: readonly Grid[] | null;
   pixelValuesVideos?: Float32Array | null;
   videoGridThw?: readonly Grid[] | null;
-}
-
-export interface SamplingOptions {
-  /** 0 (default) = greedy. */
-  temperature?: number;
-  /** Keep the k most likely tokens (0 = off). */
-  topK?: number;
-  /** Nucleus sampling; 1 (default, the paper's rollout setting) = off. */
-  topP?: number;
-  /** HF-style penalty on tokens already present (prompt included); 1 = off. */
-  repetitionPenalty?: number;
-  /** Seed of the sampler (each row gets its own stream derived from it). */
-  seed?: number;
 }
 
 /** Converts token ids to text for streaming; `GlmTokenizer` satisfies it. */
@@ -150,78 +139,6 @@ export function checkGenerateInputs(inputs: readonly GenerationInput[], vocab: n
       if (!(Number.isInteger(id) && id >= 0 && id < vocab))
         throw new Error(`${who}: input ${r} has token ${id} outside the vocabulary [0, ${vocab})`);
   }
-}
-
-/** Next token from one row of logits under the sampling options. */
-export function sampleToken(logits: Float32Array, history: ReadonlySet<number>, o: SamplingOptions, rng: Rng): number {
-  lastNorm = null;
-  const V = logits.length;
-  const rp = o.repetitionPenalty ?? 1;
-  const x = rp !== 1 ? Float32Array.from(logits) : logits;
-  if (rp !== 1) {
-    for (const id of history) {
-      const v = x[id] as number;
-      x[id] = v > 0 ? v / rp : v * rp;
-    }
-  }
-  const temp = o.temperature ?? 0;
-  if (temp === 0) {
-    let best = 0;
-    for (let i = 1; i < V; i++) if ((x[i] as number) > (x[best] as number)) best = i;
-    return best;
-  }
-  const topK = o.topK ?? 0;
-  const topP = o.topP ?? 1;
-  let mx = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < V; i++) mx = Math.max(mx, x[i] as number);
-  if (topK === 0 && topP >= 1) {
-    // Full distribution: one pass, no sort, into a reused buffer (one per process: sampling is synchronous).
-    let total = 0;
-    if (scratch.length < V) scratch = new Float64Array(V);
-    const p = scratch;
-    for (let i = 0; i < V; i++) {
-      p[i] = Math.exp(((x[i] as number) - mx) / temp);
-      total += p[i] as number;
-    }
-    // At temperature 1 this is log-softmax's normaliser, computed exactly as logProb does: keep it for its call.
-    lastNorm = temp === 1 && x === logits ? { logits, mx, total } : null;
-    let r = rng.random() * total;
-    for (let i = 0; i < V; i++) {
-      r -= p[i] as number;
-      if (r < 0) return i;
-    }
-    return V - 1;
-  }
-  const order = Array.from({ length: V }, (_, i) => i);
-  order.sort((a, b) => (x[b] as number) - (x[a] as number) || a - b);
-  const keep = topK > 0 ? Math.min(topK, V) : V;
-  const probs: number[] = [];
-  let total = 0;
-  for (let j = 0; j < keep; j++) {
-    const v = Math.exp(((x[order[j]!] as number) - mx) / temp);
-    probs.push(v);
-    total += v;
-  }
-  // Nucleus: the smallest prefix whose mass reaches topP (always at least one token).
-  let cut = probs.length;
-  if (topP < 1) {
-    let acc = 0;
-    for (let j = 0; j < probs.length; j++) {
-      acc += (probs[j] as number) / total;
-      if (acc >= topP) {
-        cut = j + 1;
-        break;
-      }
-    }
-  }
-  let mass = 0;
-  for (let j = 0; j < cut; j++) mass += probs[j] as number;
-  let r = rng.random() * mass;
-  for (let j = 0; j < cut; j++) {
-    r -= probs[j] as number;
-    if (r < 0) return order[j] as number;
-  }
-  return order[cut - 1] as number;
 }
 
 /** Decoding state of one row; shared by `generate` and the serving batcher (rows that join and leave a batch). */
@@ -370,7 +287,7 @@ export function stepRow(
   } else {
     id = sampleToken(logits, row.history, o, row.rng);
   }
-  if (o.returnLogprobs) row.logprobs.push(logProb(logits, id));
+  if (o.returnLogprobs) row.logprobs.push(tokenLogProb(logits, id));
   if (o.topLogprobs) row.topLogprobs.push(topLogProbs(logits, o.topLogprobs));
   accept(row, r, id, isForced, o, stop);
   if (row.done) return null;
@@ -379,15 +296,6 @@ export function stepRow(
     return null;
   }
   return id;
-}
-
-/**
- * `thinkingTokens` of a finished row recovered from its tokens: those before the first `</think>` (with force
- * answering, the inserted one), or all of them when it never came; a final stop token never counts.
- */
-export function thinkingTokensOf(tokens: readonly number[], thinkCloseId: number, endsWithStop: boolean): number {
-  const close = tokens.indexOf(thinkCloseId);
-  return close >= 0 ? close : tokens.length - (endsWithStop && tokens.length > 0 ? 1 : 0);
 }
 
 /** The output of a row (finished or not: an unfinished row reports 'length'). */
@@ -421,14 +329,9 @@ function accept(
     finish(row, 'stop', o, id, r);
     return;
   }
-  if (o.thinkCloseId !== undefined && id === o.thinkCloseId) row.thinkClosed = true;
-  if (!row.thinkClosed) row.thinkingTokens++;
-  if (o.thinkingBudget != null && !row.thinkClosed && !row.forced && row.thinkingTokens >= o.thinkingBudget) {
-    // Budget spent without `</think>`: insert the closing tokens next, then let the model answer.
-    row.forced = true;
-    row.pendingForced.push(...(o.forceAnswerIds ?? []));
-    row.thinkClosed = true;
-  }
+  countThinking(row, id, o.thinkCloseId);
+  // Budget spent without `</think>`: insert the closing tokens next, then let the model answer.
+  if (thinkingBudgetSpent(row, o.thinkingBudget)) row.pendingForced.push(...forceAnswer(row, o.forceAnswerIds ?? []));
   emit(row, r, id, forced, o);
 }
 
@@ -469,45 +372,6 @@ function emit(row: RowState, r: number, id: number, forced: boolean, o: Generate
 }
 
 const EMPTY = new Uint8Array(0);
-
-/** The k largest entries of log softmax(logits), most likely first (ties: the smaller id first). */
-export function topLogProbs(logits: Float32Array, k: number): Array<[number, number]> {
-  const V = logits.length;
-  let mx = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < V; i++) mx = Math.max(mx, logits[i] as number);
-  let s = 0;
-  for (let i = 0; i < V; i++) s += Math.exp((logits[i] as number) - mx);
-  const lse = mx + Math.log(s);
-  // A small sorted buffer: k is at most 20, so insertion beats sorting the vocabulary.
-  const top: number[] = [];
-  const n = Math.min(k, V);
-  for (let i = 0; i < V; i++) {
-    const v = logits[i] as number;
-    if (top.length === n && v <= (logits[top[n - 1]!] as number)) continue;
-    let j = top.length < n ? top.length : n - 1;
-    if (top.length < n) top.push(i);
-    while (j > 0 && (logits[top[j - 1]!] as number) < v) {
-      top[j] = top[j - 1]!;
-      j--;
-    }
-    top[j] = i;
-  }
-  return top.map((i) => [i, (logits[i] as number) - lse]);
-}
-
-let scratch = new Float64Array(0);
-/** The normaliser of the last full-distribution sample at temperature 1 (reused by logProb on the same row). */
-let lastNorm: { logits: Float32Array; mx: number; total: number } | null = null;
-
-/** log softmax of one logit row at `id`. */
-function logProb(logits: Float32Array, id: number): number {
-  if (lastNorm?.logits === logits) return (logits[id] as number) - lastNorm.mx - Math.log(lastNorm.total);
-  let mx = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < logits.length; i++) mx = Math.max(mx, logits[i] as number);
-  let s = 0;
-  for (let i = 0; i < logits.length; i++) s += Math.exp((logits[i] as number) - mx);
-  return (logits[id] as number) - mx - Math.log(s);
-}
 
 /**
  * One prefill forward of left-padded prompts (visual inputs in prompt order) into `cache`; the last position's

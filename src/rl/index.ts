@@ -1,4 +1,8 @@
 /** Public API of the RL stack (see src/rl/types.ts for the Policy and RolloutEngine seams). */
+
+// The sampler and force answering are io's (one home); listed here because rollouts are defined by them.
+export { forcedSuffix } from '../io/force-answer.js';
+export { sampleToken, tokenLogProb } from '../io/sampling.js';
 export * from './checkpoint.js';
 export * from './config.js';
 export * from './expansion.js';

@@ -1,11 +1,10 @@
 /** Generation: KV-cache decoding equals full recomputation, batching with left padding, sampling, force answering. */
 import { describe, expect, it } from 'vitest';
 import { noGrad, randn, scope } from '../../src/engine/index.js';
-import { generate, sampleToken } from '../../src/io/generate.js';
+import { generate } from '../../src/io/generate.js';
 import { GlmTokenizer } from '../../src/io/tokenizer.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
 import { tinyConfig } from '../../src/model/presets.js';
-import { Rng } from '../../src/util/rng.js';
 
 const cfg = tinyConfig('glm4v', { layers: 2 });
 const model = Glm4vForConditionalGeneration.random(cfg, { seed: 1 });
@@ -166,38 +165,5 @@ describe('generate', () => {
     await expect(
       generate(model, [{ inputIds: [1] }], { maxNewTokens: 2, stopTokenIds: [], thinkingBudget: 3 }),
     ).rejects.toThrow(/thinkCloseId/);
-  });
-});
-
-describe('sampleToken', () => {
-  const logits = Float32Array.from([1, 3, 2, 0.5]);
-  it('greedy, top-k 1 and a tiny top-p all pick the argmax', () => {
-    const rng = new Rng(1);
-    expect(sampleToken(logits, new Set(), {}, rng)).toBe(1);
-    for (let i = 0; i < 20; i++) {
-      expect(sampleToken(logits, new Set(), { temperature: 1, topK: 1 }, rng)).toBe(1);
-      expect(sampleToken(logits, new Set(), { temperature: 1, topP: 0.01 }, rng)).toBe(1);
-    }
-  });
-
-  it('repetition penalty demotes seen tokens', () => {
-    expect(sampleToken(logits, new Set([1]), { repetitionPenalty: 2 }, new Rng(1))).toBe(2);
-  });
-
-  it('temperature sampling follows the softmax', () => {
-    const rng = new Rng(5);
-    const counts = [0, 0, 0, 0];
-    const N = 20000;
-    for (let i = 0; i < N; i++) counts[sampleToken(logits, new Set(), { temperature: 1 }, rng)]!++;
-    const z = [...logits].reduce((a, v) => a + Math.exp(v), 0);
-    for (const [i, c] of counts.entries()) expect(Math.abs(c / N - Math.exp(logits[i]!) / z)).toBeLessThan(0.015);
-  });
-
-  it('top-p keeps the smallest prefix reaching the mass', () => {
-    // softmax ≈ [0.087, 0.644, 0.237, 0.032]: top-p 0.7 keeps tokens 1 and 2 only.
-    const rng = new Rng(9);
-    const seen = new Set<number>();
-    for (let i = 0; i < 2000; i++) seen.add(sampleToken(logits, new Set(), { temperature: 1, topP: 0.7 }, rng));
-    expect([...seen].sort()).toEqual([1, 2]);
   });
 });

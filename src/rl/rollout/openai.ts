@@ -30,11 +30,12 @@ import type { Sample } from '../../data/sample.js';
 import { promptText } from '../../data/sft.js';
 import { saveSafetensors } from '../../engine/index.js';
 import { THINK_CLOSE } from '../../io/answer/tags.js';
-import { type GenerationOutput, thinkingTokensOf } from '../../io/generate.js';
+import { forcedSuffix, thinkingTokensOf } from '../../io/force-answer.js';
+import type { GenerationOutput } from '../../io/generate.js';
 import type { ChatMessageParam, ChatResult, GlmvClient } from '../../serve/client.js';
 import { type GlmPolicy, glmRollout, glmRolloutSetup } from '../glm.js';
 import type { Policy, Rollout, RolloutEngine, RolloutPrompt, SamplingParams } from '../types.js';
-import { forcedSuffix, rolloutRequestSeed, validateSampling } from './sampling.js';
+import { rolloutRequestSeed, validateSampling } from './sampling.js';
 
 export interface ServerEngineOptions {
   client: GlmvClient;

@@ -1,16 +1,11 @@
 /**
- * Token sampling from one row of logits, and the per-response state machine that local engines share: the thinking
- * budget, force answering (docs/design.md D.6: insert `</think>` — plus `<answer>` for GLM-4.1V — when thinking reaches the
- * budget, then let the model answer), the answer budget and end-of-sequence handling.
+ * The sampling settings of a rollout call (checked here), the request seed of each response, and `ResponseBuilder`,
+ * the record of one response a local engine decodes: its tokens, loss mask and log-probs, the answer budget and
+ * end-of-sequence handling. Tokens are drawn by io/sampling.ts and the thinking budget is io/force-answer.ts (the
+ * same rules as generation and serving).
  */
-import { THINK_CLOSE } from '../../io/answer/tags.js';
-import type { Rng } from '../../util/rng.js';
-import type { AnswerStyle, FinishReason, Rollout, SamplingParams } from '../types.js';
-
-/** What force answering appends, as text (the serving client's two-phase call uses the same strings). */
-export function forcedSuffix(style: AnswerStyle): string {
-  return style === 'glm41v' ? `${THINK_CLOSE}<answer>` : `${THINK_CLOSE}\n`;
-}
+import { countThinking, forceAnswer, type ThinkingState, thinkingBudgetSpent } from '../../io/force-answer.js';
+import type { FinishReason, Rollout, SamplingParams } from '../types.js';
 
 /**
  * The request seed of response j to prompt i in a rollout call with seed `seed` and G responses per prompt. Local and
@@ -36,68 +31,6 @@ export function validateSampling(p: SamplingParams): void {
   if (!Number.isInteger(p.seed)) throw new Error(`sampling.seed: expected an integer, got ${p.seed}`);
 }
 
-/**
- * Samples one token from `logits` (length V) with temperature, top-k and top-p. Returns the token and its
- * log-probability under the tempered, untruncated distribution — the quantity a trainer recomputes (with top-p < 1
- * the behaviour policy is the truncated one; top-p = 1, the default, makes them equal).
- */
-export function sampleToken(
-  logits: ArrayLike<number>,
-  opts: { temperature: number; topP: number; topK: number },
-  rng: Rng,
-): { token: number; logprob: number } {
-  const V = logits.length;
-  if (V === 0) throw new Error('sampleToken: empty logits');
-  const inv = 1 / opts.temperature;
-  let mx = Number.NEGATIVE_INFINITY;
-  for (let i = 0; i < V; i++) {
-    const v = logits[i]! * inv;
-    if (Number.isNaN(v)) throw new Error(`sampleToken: logit ${i} is NaN (the model produced NaN; check the weights)`);
-    if (v > mx) mx = v;
-  }
-  const p = new Float64Array(V);
-  let z = 0;
-  for (let i = 0; i < V; i++) {
-    p[i] = Math.exp(logits[i]! * inv - mx);
-    z += p[i]!;
-  }
-  const logZ = mx + Math.log(z);
-  for (let i = 0; i < V; i++) p[i]! /= z;
-  let token: number;
-  if (opts.topP >= 1 && (opts.topK === 0 || opts.topK >= V)) {
-    token = V - 1;
-    let r = rng.random();
-    for (let i = 0; i < V; i++) {
-      r -= p[i]!;
-      if (r < 0) {
-        token = i;
-        break;
-      }
-    }
-  } else {
-    // Sort descending (ties by lower id), keep the top-k, then the smallest prefix with mass >= topP.
-    const order = Array.from({ length: V }, (_, i) => i).sort((a, b) => p[b]! - p[a]! || a - b);
-    const k = opts.topK > 0 ? Math.min(opts.topK, V) : V;
-    let keep = 0;
-    let mass = 0;
-    while (keep < k) {
-      mass += p[order[keep]!]!;
-      keep++;
-      if (mass >= opts.topP) break;
-    }
-    let r = rng.random() * mass;
-    token = order[keep - 1]!;
-    for (let j = 0; j < keep; j++) {
-      r -= p[order[j]!]!;
-      if (r < 0) {
-        token = order[j]!;
-        break;
-      }
-    }
-  }
-  return { token, logprob: logits[token]! * inv - logZ };
-}
-
 /** Token ids a local engine needs for force answering and stopping. */
 export interface ControlTokens {
   /** `</think>`. */
@@ -109,15 +42,16 @@ export interface ControlTokens {
 }
 
 /**
- * One response being generated. `next()` says what the engine must do; `push()` records a sampled token.
- * Counting: every sampled token before `</think>` is a thinking token (the sampled `</think>` too); sampled tokens
- * after it are answer tokens; inserted tokens count as neither.
+ * One response being generated. `beforeSample()` applies the budgets (force answering may insert the closing tokens,
+ * masked out of the loss), `push()` records a sampled token. Thinking tokens are counted as io/force-answer.ts
+ * counts them (before `</think>`, the end-of-sequence token excluded); answer tokens are the sampled tokens after
+ * `</think>`; inserted tokens count as neither.
  */
-export class ResponseBuilder {
+export class ResponseBuilder implements ThinkingState {
   readonly tokens: number[] = [];
   readonly mask: number[] = [];
   readonly logprobs: number[] = [];
-  thinking = true;
+  thinkClosed = false;
   forced = false;
   thinkingTokens = 0;
   answerTokens = 0;
@@ -135,20 +69,18 @@ export class ResponseBuilder {
   /** Applies the budgets before the next token is sampled (may insert the forced suffix or finish the response). */
   beforeSample(): void {
     if (this.done) return;
-    if (this.thinking && this.thinkingTokens >= this.params.maxThinkingTokens) {
+    if (thinkingBudgetSpent(this, this.params.maxThinkingTokens)) {
       if (!this.params.forceAnswer) {
         this.finish = 'length';
         return;
       }
-      for (const t of this.control.forced) {
+      for (const t of forceAnswer(this, this.control.forced)) {
         this.tokens.push(t);
         this.mask.push(0);
         this.logprobs.push(0);
       }
-      this.forced = true;
-      this.thinking = false;
     }
-    if (!this.thinking && this.answerTokens >= this.params.maxAnswerTokens) this.finish = 'length';
+    if (this.thinkClosed && this.answerTokens >= this.params.maxAnswerTokens) this.finish = 'length';
   }
 
   push(token: number, logprob: number): void {
@@ -156,11 +88,9 @@ export class ResponseBuilder {
     this.tokens.push(token);
     this.mask.push(1);
     this.logprobs.push(logprob);
-    if (this.thinking) {
-      this.thinkingTokens++;
-      if (token === this.control.thinkClose) this.thinking = false;
-    } else this.answerTokens++;
+    if (this.thinkClosed) this.answerTokens++;
     if (this.control.eos.includes(token)) this.finish = 'stop';
+    else countThinking(this, token, this.control.thinkClose);
   }
 
   /** The finished rollout; `decode` turns ids into text (the end-of-sequence token is not part of the text). */

@@ -1,14 +1,19 @@
 /**
- * Local rollouts for the toy policy: batched sampling with temperature / top-k / top-p, the thinking budget and
- * force answering (rollout/sampling.ts). TinyGpt has no KV cache, so each new token re-runs the batch's full
+ * Local rollouts for the toy policy: batched sampling with temperature / top-k / top-p (io/sampling.ts), the thinking
+ * budget and force answering (io/force-answer.ts, recorded by rollout/sampling.ts `ResponseBuilder`). TinyGpt has no KV cache, so each new token re-runs the batch's full
  * sequences — fine for the toy's ~30-token sequences; the GLM engine will decode incrementally (src/io/generate.ts).
  * Every response draws from its own generator forked in a fixed order, so results do not depend on batch size.
  */
 import { fromArray, noGrad, scope } from '../../engine/index.js';
+import { forcedSuffix } from '../../io/force-answer.js';
+import { sampleToken, tokenLogProb } from '../../io/sampling.js';
 import { Rng } from '../../util/rng.js';
 import type { ToyPolicy } from '../toy.js';
 import type { Rollout, RolloutEngine, RolloutPrompt, SamplingParams } from '../types.js';
-import { type ControlTokens, forcedSuffix, ResponseBuilder, sampleToken, validateSampling } from './sampling.js';
+import { type ControlTokens, ResponseBuilder, validateSampling } from './sampling.js';
+
+/** The toy has no repetition penalty: no token history. */
+const NO_HISTORY: ReadonlySet<number> = new Set();
 
 export interface ToyEngineOptions {
   /** Responses decoded together (rows of one forward pass). Default 256. */
@@ -76,8 +81,10 @@ export class ToyRolloutEngine implements RolloutEngine {
         );
         active.forEach((r, a) => {
           const off = (a * L + lens[a]! - 1) * V;
-          const { token, logprob } = sampleToken(logits.subarray(off, off + V), params, r.rng);
-          r.b.push(token, logprob);
+          const row = logits.subarray(off, off + V);
+          const token = sampleToken(row, NO_HISTORY, params, r.rng);
+          // The tempered log-probability: what the trainer recomputes at the rollout temperature.
+          r.b.push(token, tokenLogProb(row, token, params.temperature));
           this.sampledTokens++;
         });
       }
