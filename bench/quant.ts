@@ -11,6 +11,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { nativeBackend } from '../src/engine/backends/native/index.js';
 import {
   F,
   fromArray,
@@ -95,8 +96,30 @@ function main(): void {
         ['int8', () => scope(() => void noGrad(() => quantLinear(x, q8)))],
         ['int4', () => scope(() => void noGrad(() => quantLinear(x, q4)))],
       ];
+      // Decode shapes: the float32 unpacking kernel too (what 'auto' ran before the bf16-dot kernel), same run.
+      const nb = nativeBackend();
+      const f32Kernel = (q: QuantizedWeight) => {
+        const out = new Float32Array(M * N);
+        return () =>
+          nb!.qmatmul('float32', {
+            x: x.buf() as Float32Array,
+            M,
+            K,
+            N,
+            packed: q.packed.buf() as Int32Array,
+            bits: q.bits,
+            scale: q.scale.buf(),
+            scaleDtype: q.scale.dtype as 'bfloat16',
+            groupSize: q.groupSize,
+            bias: null,
+            out,
+            path: 'decode',
+          });
+      };
+      if (nb && M <= 8 && getBackend().name === 'native')
+        kinds.push(['int8 f32', f32Kernel(q8)], ['int4 f32', f32Kernel(q4)]);
       for (const [, f] of kinds) f(); // warm-up (primitive creation, page faults)
-      const ms: Record<string, number[]> = { bf16: [], int8: [], int4: [] };
+      const ms: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]));
       for (let r = 0; r < rounds; r++) for (const [k, f] of kinds) ms[k]!.push(time(f));
       const med = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, median(v)])) as Record<string, number>;
       const gflops = (t: number) => ((2 * M * N * K) / (t * 1e6)).toFixed(1);
@@ -104,7 +127,10 @@ function main(): void {
         `${name.padEnd(14)} ${`${N}×${K}`.padEnd(11)} M=${String(M).padEnd(5)} bf16 ${med.bf16!.toFixed(2).padStart(8)} ms` +
           ` | int8 ${med.int8!.toFixed(2).padStart(8)} ms (${(med.bf16! / med.int8!).toFixed(2)}×)` +
           ` | int4 ${med.int4!.toFixed(2).padStart(8)} ms (${(med.bf16! / med.int4!).toFixed(2)}×)` +
-          `  [GFLOPS ${gflops(med.bf16!)} / ${gflops(med.int8!)} / ${gflops(med.int4!)}]`,
+          `  [GFLOPS ${gflops(med.bf16!)} / ${gflops(med.int8!)} / ${gflops(med.int4!)}]` +
+          (med['int8 f32'] !== undefined
+            ? ` | float32 kernel: int8 ${(med.bf16! / med['int8 f32']!).toFixed(2)}×, int4 ${(med.bf16! / med['int4 f32']!).toFixed(2)}×`
+            : ''),
       );
       metrics.write({
         layer: name,
@@ -116,6 +142,8 @@ function main(): void {
         int4_ms: med.int4,
         int8_speedup: med.bf16! / med.int8!,
         int4_speedup: med.bf16! / med.int4!,
+        int8_f32_kernel_ms: med['int8 f32'],
+        int4_f32_kernel_ms: med['int4 f32'],
         cpu: cpus()[0]?.model,
         isa: cpuIsa(),
       });

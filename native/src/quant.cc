@@ -3,8 +3,9 @@
 // k / per at bits bits·(k % per), stored unsigned with an offset of 2^(bits−1) (symmetric quantisation:
 // q = stored − offset), and w[n, k] = q · scale[n, k / group].
 //
-// Decode shapes (a few rows) run a fused kernel that unpacks in registers and multiplies against every row at once
-// in float32 (AVX-512 when the CPU has it, chosen at run time; a portable loop elsewhere). Prefill shapes dequantise
+// Decode shapes (a few rows) run a fused kernel that unpacks in registers and multiplies against every row at once:
+// with AVX512-BF16 dot products where the CPU has them (x rounded to bf16, as the bf16 model's GEMM does; float32
+// sums), else in float32 (AVX-512, chosen at run time; a portable loop elsewhere). Prefill shapes dequantise
 // blocks of output channels into a bf16 scratch buffer and hand them to oneDNN's bf16 GEMM, so the GEMM runs at the
 // bf16 model's speed and precision and the weights are expanded one block at a time.
 #include <immintrin.h>
@@ -44,6 +45,14 @@ struct QArgs {
     return f;
   }
 };
+
+// float32 → bf16, round to nearest even; NaN stays a (quiet) NaN.
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
+  return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
+}
 
 // Dequantises rows [n0, n1) into w (row-major, K floats per row).
 void dequant_rows(const QArgs& a, i64 n0, i64 n1, float* w) {
@@ -118,12 +127,105 @@ __attribute__((target("avx512f,avx512bw"))) void gemv_avx512_rows(const QArgs& a
   }
 }
 
+// AVX512-BF16 decode kernel for MR rows: weights become exact bf16 values through a 16-entry lookup (vpermw) and
+// are multiplied against x rounded to bf16 by VDPBF16PS (32 products per instruction, float32 sums) — the bf16
+// model's precision, with about 2.5× fewer instructions per weight than the float32 kernel above. int4: 32 bytes
+// hold 64 values, byte b = values 2b (low nibble) and 2b + 1 (high nibble), so xb is pre-split per 64-block into
+// its even and odd elements. int8: the byte u = 16h + l (stored q + 128) is split into nibbles, looked up as
+// 16h − 128 and l (both exact in bf16) and both planes are multiplied against the same x: (16h − 128 + l) = q.
+// Requires group % 64 == 0 (int4) or % 32 == 0 (int8), and K % group == 0.
+template <int MR>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) void gemv_bf16dot_rows(const QArgs& a, const uint16_t* xb, i64 m0,
+                                                                               i64 n0, i64 n1) {
+  const i64 W = a.words();
+  const i64 G = a.groups();
+  const __m512i lowMask = _mm512_set1_epi16(0xF);
+  alignas(64) uint16_t lo[32], hi[32];
+  for (int i = 0; i < 32; i++) {
+    const int v = i & 15;
+    lo[i] = f32_to_bf16(a.bits == 4 ? (float)(v - 8) : (float)v);
+    hi[i] = f32_to_bf16(a.bits == 4 ? (float)(v - 8) : (float)(16 * v - 128));
+  }
+  const __m512i lutLo = _mm512_load_si512(lo), lutHi = _mm512_load_si512(hi);
+  for (i64 n = n0; n < n1; n++) {
+    const uint8_t* row = (const uint8_t*)(a.packed + n * W);
+    __m512 tot[MR];
+    for (int r = 0; r < MR; r++) tot[r] = _mm512_setzero_ps();
+    for (i64 g = 0; g < G; g++) {
+      __m512 acc[MR];
+      for (int r = 0; r < MR; r++) acc[r] = _mm512_setzero_ps();
+      const i64 k0 = g * a.group, k1 = k0 + a.group;
+      if (a.bits == 4) {
+        for (i64 k = k0; k < k1; k += 64) {
+          const __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(row + k / 2)));
+          const __m512bh wl = (__m512bh)_mm512_permutexvar_epi16(_mm512_and_si512(v, lowMask), lutLo);
+          const __m512bh wh = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), lutHi);
+          for (int r = 0; r < MR; r++) {
+            const uint16_t* xr = xb + (m0 + r) * a.K + k;
+            acc[r] = _mm512_dpbf16_ps(acc[r], wl, (__m512bh)_mm512_loadu_si512(xr));
+            acc[r] = _mm512_dpbf16_ps(acc[r], wh, (__m512bh)_mm512_loadu_si512(xr + 32));
+          }
+        }
+      } else {
+        for (i64 k = k0; k < k1; k += 32) {
+          const __m512i v = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i*)(row + k)));
+          const __m512bh wl = (__m512bh)_mm512_permutexvar_epi16(_mm512_and_si512(v, lowMask), lutLo);
+          const __m512bh wh = (__m512bh)_mm512_permutexvar_epi16(_mm512_srli_epi16(v, 4), lutHi);
+          for (int r = 0; r < MR; r++) {
+            const __m512bh xr = (__m512bh)_mm512_loadu_si512(xb + (m0 + r) * a.K + k);
+            acc[r] = _mm512_dpbf16_ps(acc[r], wl, xr);
+            acc[r] = _mm512_dpbf16_ps(acc[r], wh, xr);
+          }
+        }
+      }
+      const __m512 s = _mm512_set1_ps(a.scaleAt(n, g));
+      for (int r = 0; r < MR; r++) tot[r] = _mm512_fmadd_ps(acc[r], s, tot[r]);
+    }
+    const float b = a.bias ? a.bias[n] : 0.f;
+    for (int r = 0; r < MR; r++) a.out[(m0 + r) * a.N + n] = _mm512_reduce_add_ps(tot[r]) + b;
+  }
+}
+
 bool has_avx512() {
   static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
   return yes;
 }
 
+bool has_avx512_bf16() {
+  static const bool yes = has_avx512() && __builtin_cpu_supports("avx512bf16");
+  return yes;
+}
+
 int force_portable = 0;  // tests: 1 runs the portable kernels even where AVX-512 exists
+
+// Decode with bf16 dot products (x rounded to bf16, as the bf16 model's GEMM rounds it). False when the CPU or the
+// layout does not allow it (the caller then runs the float32 kernel).
+bool gemv_bf16dot(const QArgs& a) {
+  if (force_portable || !has_avx512_bf16() || a.K % a.group != 0 || a.group % (a.bits == 4 ? 64 : 32) != 0)
+    return false;
+  // x rounded to bf16; int4: each 64-block split into its even then its odd elements (the two nibble planes).
+  std::vector<uint16_t> xb(a.M * a.K);
+  for (i64 m = 0; m < a.M; m++) {
+    const float* xr = a.x + m * a.K;
+    uint16_t* d = xb.data() + m * a.K;
+    if (a.bits == 4)
+      for (i64 k = 0; k < a.K; k += 64)
+        for (int i = 0; i < 32; i++) {
+          d[k + i] = f32_to_bf16(xr[k + 2 * i]);
+          d[k + 32 + i] = f32_to_bf16(xr[k + 2 * i + 1]);
+        }
+    else
+      for (i64 k = 0; k < a.K; k++) d[k] = f32_to_bf16(xr[k]);
+  }
+  parallel_range(a.N, 16, [&](i64 b, i64 e) {
+    i64 m = 0;
+    for (; m + 8 <= a.M; m += 8) gemv_bf16dot_rows<8>(a, xb.data(), m, b, e);
+    for (; m + 4 <= a.M; m += 4) gemv_bf16dot_rows<4>(a, xb.data(), m, b, e);
+    for (; m + 2 <= a.M; m += 2) gemv_bf16dot_rows<2>(a, xb.data(), m, b, e);
+    for (; m < a.M; m++) gemv_bf16dot_rows<1>(a, xb.data(), m, b, e);
+  });
+  return true;
+}
 
 void gemv(const QArgs& a) {
   const bool fast = !force_portable && has_avx512() && a.K % a.group == 0 && a.group % (a.bits == 4 ? 32 : 16) == 0;
@@ -152,11 +254,6 @@ void gemv(const QArgs& a) {
   });
 }
 
-inline uint16_t f32_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);  // round to nearest even (no NaNs arise here)
-}
 
 // Dequantises rows [n0, n1) to bf16 (row-major, K per row): scalar reference form.
 void dequant_rows_bf16_portable(const QArgs& a, i64 n0, i64 n1, uint16_t* w) {
@@ -243,7 +340,8 @@ T* ta(const Napi::Value& v) {
 }
 
 // qmatmul(x, M, K, packed, bits, scale, scaleBf16, group, N, bias | null, out, mode)
-// mode: 0 = choose by shape, 1 = decode kernel, 2 = dequantise + GEMM.
+// mode: 0 = choose by shape, 1 = float32 decode kernel, 2 = dequantise + GEMM, 3 = bf16-dot decode kernel (the
+// float32 one where the CPU lacks AVX512-BF16 or the layout does not fit).
 Napi::Value QMatmul(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
@@ -263,10 +361,11 @@ Napi::Value QMatmul(const Napi::CallbackInfo& info) {
     if (a.bits != 4 && a.bits != 8) throw std::runtime_error("qmatmul: bits must be 4 or 8");
     if (a.group <= 0) throw std::runtime_error("qmatmul: group size must be positive");
     if (a.M == 0 || a.N == 0) return env.Undefined();
-    if (mode == 0) mode = a.M <= 8 ? 1 : 2;
+    if (mode == 0) mode = a.M <= 8 ? 3 : 2;
+    if (mode == 3 && !gemv_bf16dot(a)) mode = 1;
     if (mode == 1)
       gemv(a);
-    else
+    else if (mode == 2)
       gemm_blocked(a);
   } catch (const std::exception& e) {
     Napi::Error::New(env, std::string("native kernel: ") + e.what()).ThrowAsJavaScriptException();
@@ -279,11 +378,20 @@ Napi::Value QForcePortable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), has_avx512());
 }
 
+// Which decode kernels this CPU runs: { avx512, avx512bf16 }.
+Napi::Value QKernels(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("avx512", has_avx512());
+  o.Set("avx512bf16", has_avx512_bf16());
+  return o;
+}
+
 }  // namespace
 
 void register_quant(Napi::Env env, Napi::Object exports) {
   exports.Set("qmatmul", Napi::Function::New(env, QMatmul));
   exports.Set("qForcePortable", Napi::Function::New(env, QForcePortable));
+  exports.Set("qKernels", Napi::Function::New(env, QKernels));
 }
 
 }  // namespace glmv

@@ -49,8 +49,12 @@ export interface QuantMatmulArgs {
   groupSize: number;
   bias: TypedArray | null;
   out: TypedArray;
-  /** Native only: 'auto' (by M), 'decode' (fused unpack kernel) or 'gemm' (dequantised blocks + GEMM). */
-  path?: 'auto' | 'decode' | 'gemm';
+  /**
+   * Native only: 'auto' (by M: decode-bf16 up to 8 rows, gemm above), 'decode' (fused unpack kernel, float32),
+   * 'decode-bf16' (fused unpack kernel with AVX512-BF16 dot products, x rounded to bf16; 'decode' where the CPU or
+   * the layout does not allow it) or 'gemm' (dequantised blocks + bf16 GEMM).
+   */
+  path?: 'auto' | 'decode' | 'decode-bf16' | 'gemm';
 }
 
 export interface AttentionArgs {

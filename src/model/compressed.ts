@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Linear, type Module, type QuantBits, QuantLinear } from '../engine/index.js';
+import { Linear, type Module, type QuantBits, QuantLinear, type Tensor } from '../engine/index.js';
 import { readRegularFileSync } from '../util/files.js';
 import { type CheckpointReader, legacyName } from './checkpoint.js';
 
@@ -115,7 +115,16 @@ export function prepareQuantized(model: Module, reader: CheckpointReader, qc: Qu
     const mod = name.slice(0, -'.weight_packed'.length);
     packed.add(legacyName(`${mod}.weight`)?.slice(0, -'.weight'.length) ?? mod);
   }
-  const linears = new Map(model.namedModules().filter(([, m]) => m instanceof Linear) as Array<[string, Linear]>);
+  // Linear layers, and the output projection (lm_head: a Linear in transformers, a bare weight here).
+  const linears = new Map<string, { inFeatures: number; outFeatures: number; weight: Tensor; bias: Tensor | null }>();
+  for (const [name, m] of model.namedModules()) {
+    if (m instanceof Linear) linears.set(name, m);
+    else if (name === 'lm_head' && (m as unknown as { weight?: Tensor }).weight?.ndim === 2) {
+      const weight = (m as unknown as { weight: Tensor }).weight;
+      const [outFeatures, inFeatures] = weight.shape as [number, number];
+      linears.set(name, { inFeatures, outFeatures, weight, bias: null });
+    }
+  }
   const summary: QuantizedSummary = { layers: 0, bits: [], groupSizes: [] };
   for (const name of packed) {
     const lin = linears.get(name);

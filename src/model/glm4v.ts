@@ -12,7 +12,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type DType, F, fromArray, Module, noGrad, type Parameter, type Tensor } from '../engine/index.js';
+import { type DType, F, fromArray, Module, noGrad, type Parameter, QuantLinear, type Tensor } from '../engine/index.js';
 import { Rng } from '../util/rng.js';
 import {
   CheckpointReader,
@@ -73,8 +73,8 @@ export class Glm4vModel extends Module {
 
 export class Glm4vForConditionalGeneration extends Module {
   model: Glm4vModel;
-  /** Null when the word embeddings are tied (the logits then use embed_tokens). */
-  lm_head: LmHead | null;
+  /** Null when the word embeddings are tied (the logits then use embed_tokens); QuantLinear when quantised. */
+  lm_head: LmHead | QuantLinear | null;
 
   constructor(
     readonly config: Glm4vConfig,
@@ -95,7 +95,14 @@ export class Glm4vForConditionalGeneration extends Module {
 
   /** The output projection [vocab, hidden]: lm_head, or the embedding table when tied. */
   get outputWeight(): Parameter {
+    if (this.lm_head instanceof QuantLinear)
+      throw new Error('lm_head is quantised (int8/int4): it has no float weight; use logitsOf(hidden)');
     return this.lm_head?.weight ?? this.model.language_model.embed_tokens.weight;
+  }
+
+  /** Logits of hidden states [.., hidden] through lm_head (quantised or not) or the tied embedding table. */
+  logitsOf(hidden: Tensor): Tensor {
+    return this.lm_head instanceof QuantLinear ? this.lm_head.forward(hidden) : F.linear(hidden, this.outputWeight);
   }
 
   /** A randomly initialised model (training from scratch). See modules.ts for the init scheme. */
@@ -369,7 +376,7 @@ export class Glm4vForConditionalGeneration extends Module {
     const keepN = input.logitsToKeep ?? 0;
     if (keepN > 0 && input.labels) throw new Error('labels need logits for every position; do not set logitsToKeep');
     const h = keepN > 0 && keepN < L ? hidden.slice(1, L - keepN, L) : hidden;
-    const logits = F.linear(h, this.outputWeight);
+    const logits = this.logitsOf(h);
 
     const out: Glm4vOutput = { logits, positionIds, ropeDeltas };
     if (hiddenStates) out.hiddenStates = hiddenStates;

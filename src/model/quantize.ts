@@ -35,6 +35,12 @@ export interface QuantizeOptions {
   groupSize?: number | null;
   /** Also quantise the vision tower's Linear layers (default true). */
   vision?: boolean;
+  /**
+   * Also quantise lm_head (default false: compressed-tensors tools leave it in the float type). At batch-1 decode the
+   * bf16 lm_head of GLM-4.1V (151552 × 4096, 1.24 GB) is read on every token; quantised it moves a quarter (int4) or
+   * half (int8) of that, at the price of the logits' own quantisation error.
+   */
+  lmHead?: boolean;
   progress?: boolean;
 }
 
@@ -71,6 +77,8 @@ export function quantizeCheckpoint(inDir: string, outDir: string, opts: Quantize
   const linears = new Map<string, [number, number]>();
   for (const [name, m] of skeleton.namedModules())
     if (m instanceof Linear && name !== 'lm_head') linears.set(name, [m.outFeatures, m.inFeatures]);
+  // lm_head (absent when tied to the embeddings, which stay a float lookup table).
+  if (opts.lmHead && !config.tieWordEmbeddings) linears.set('lm_head', [config.text.vocabSize, config.text.hiddenSize]);
   const wanted = (name: string) => (opts.vision ?? true) || !name.startsWith('model.visual.');
 
   const reader = new CheckpointReader(inDir);
@@ -141,7 +149,8 @@ export function quantizeCheckpoint(inDir: string, outDir: string, opts: Quantize
     report.files.push(INDEX_FILE);
   } else if (!report.files.includes(SINGLE_FILE)) throw new Error(`quantize: ${inDir} has no ${SINGLE_FILE}`);
 
-  const ignore = ['lm_head', ...report.skipped.map((s) => s.name)];
+  const headQuantized = !!opts.lmHead && linears.has('lm_head') && !report.skipped.some((s) => s.name === 'lm_head');
+  const ignore = [...(headQuantized ? [] : ['lm_head']), ...report.skipped.map((s) => s.name)];
   rawConfig.quantization_config = {
     quant_method: 'compressed-tensors',
     format: 'pack-quantized',

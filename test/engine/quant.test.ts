@@ -1,8 +1,9 @@
 /**
  * Weight-only quantisation: the packed layout against hand-computed compressed-tensors words, the quantisation
  * error bound, and the native int4/int8 kernels (decode, GEMM and portable paths) against the reference backend.
- * The decode path accumulates in float32 (tight tolerance); the GEMM path rounds x and W to bf16 as the bf16
- * model's GEMM does, so it is compared at bf16 precision.
+ * The float32 decode path accumulates in float32 (tight tolerance); the bf16-dot decode path rounds x to bf16 and is
+ * compared tightly with the reference on that rounded x; the GEMM path rounds x and W to bf16 as the bf16 model's
+ * GEMM does, so it is compared at bf16 precision.
  */
 import { describe, expect, it } from 'vitest';
 import { nativeBackend } from '../../src/engine/backends/native/index.js';
@@ -37,6 +38,14 @@ function maxRel(a: Float32Array | Float64Array, b: Float32Array | Float64Array):
   let err = 0;
   for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!) / scale);
   return err;
+}
+
+/** float32 → bf16 → float32, round to nearest even (the native kernels' rounding). */
+function roundBf16(a: Float32Array): Float32Array {
+  const out = new Float32Array(a);
+  const u = new Uint32Array(out.buffer);
+  for (let i = 0; i < u.length; i++) u[i] = ((u[i]! + 0x7fff + ((u[i]! >>> 16) & 1)) >>> 16) << 16;
+  return out;
 }
 
 describe('quantised weights', () => {
@@ -126,7 +135,11 @@ describe('native quantised matmul vs reference', () => {
       [7, 96, 70, 8, 32],
       [17, 256, 300, 4, 128], // prefill shape
       [64, 384, 260, 8, null],
+      [8, 128, 50, 4, 64], // 8 rows: the widest bf16-dot block
+      [9, 256, 20, 8, null], // 8 + 1 rows, int8 per channel
+      [4, 320, 31, 4, 64],
     ];
+    const kernels = nb.quantKernels();
     let seed = 10;
     for (const [M, K, N, bits, group] of cases)
       for (const sd of ['float32', 'bfloat16'] as const)
@@ -135,11 +148,15 @@ describe('native quantised matmul vs reference', () => {
           const x = fromArray(randn([M, K], seed++), [M, K]);
           const bias = withBias ? fromArray(randn([N], seed++), [N]) : null;
           const ref = withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))).toFloat32();
+          // The bf16-dot kernel rounds x to bf16 (products of bf16 x and small integers are exact in float32).
+          const xb = fromArray(roundBf16(x.toFloat32()), [M, K]);
+          const refBf16x = withBackend('ref', () => noGrad(() => quantLinear(xb, q, bias))).toFloat32();
+          const bf16Fits = kernels.avx512bf16 && K % q.groupSize === 0 && q.groupSize % (bits === 4 ? 64 : 32) === 0;
           const label = `M=${M} K=${K} N=${N} int${bits} group=${group} scale=${sd} bias=${withBias}`;
           for (const portable of [false, true]) {
             nb.quantPortable(portable);
             try {
-              for (const path of ['decode', 'gemm'] as const) {
+              for (const path of ['decode', 'decode-bf16', 'gemm'] as const) {
                 const out = new Float32Array(M * N);
                 nb.qmatmul('float32', {
                   x: x.buf() as Float32Array,
@@ -155,16 +172,25 @@ describe('native quantised matmul vs reference', () => {
                   out,
                   path,
                 });
-                // The GEMM path computes in bf16 (x and dequantised W rounded, float32 sums) like the bf16 model.
-                const tol = path === 'gemm' ? 1e-2 : 2e-5;
-                expect(maxRel(out, ref), `${label} ${path}${portable ? ' portable' : ''}`).toBeLessThan(tol);
+                const what = `${label} ${path}${portable ? ' portable' : ''}`;
+                if (path === 'decode-bf16' && bf16Fits && !portable)
+                  expect(maxRel(out, refBf16x), what).toBeLessThan(2e-5);
+                else if (path === 'decode-bf16')
+                  expect(maxRel(out, ref), what).toBeLessThan(2e-5); // float32 kernel
+                else {
+                  // The GEMM path computes in bf16 (x and dequantised W rounded, float32 sums) like the bf16 model.
+                  const tol = path === 'gemm' ? 1e-2 : 2e-5;
+                  expect(maxRel(out, ref), what).toBeLessThan(tol);
+                }
               }
             } finally {
               nb.quantPortable(false);
             }
           }
           const auto = withBackend('native', () => noGrad(() => quantLinear(x, q, bias))).toFloat32();
-          expect(maxRel(auto, ref), label).toBeLessThan(M <= 8 ? 2e-5 : 1e-2);
+          // Auto: the bf16-dot decode kernel up to 8 rows where it fits, the GEMM path above.
+          if (M <= 8) expect(maxRel(auto, bf16Fits ? refBf16x : ref), label).toBeLessThan(2e-5);
+          else expect(maxRel(auto, ref), label).toBeLessThan(1e-2);
         }
   });
 });

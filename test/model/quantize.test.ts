@@ -139,6 +139,46 @@ describe('quantised checkpoints', () => {
     for (const [nm] of linears) expect(mods.get(nm), nm).toBeInstanceOf(divisible.includes(nm) ? QuantLinear : Linear);
   });
 
+  it('lmHead quantises the output projection too: loaded as QuantLinear, logits as with its dequantised weight', () => {
+    expect(ref.lm_head).not.toBeNull();
+    const src = fresh();
+    ref.save(src);
+    for (const [bits, group] of [
+      [8, null],
+      [4, 32],
+    ] as const) {
+      const withHead = fresh();
+      const r = quantizeCheckpoint(src, withHead, { bits, groupSize: group, lmHead: true, progress: false });
+      expect(r.quantized).toBe(linears.length + 1);
+      const cfg = JSON.parse(readFileSync(join(withHead, 'config.json'), 'utf8'));
+      expect(cfg.quantization_config.ignore).toEqual([]);
+      const reader = new CheckpointReader(withHead);
+      expect(reader.tensors.has('lm_head.weight')).toBe(false);
+      expect(reader.tensors.get('lm_head.weight_shape')).toMatchObject({ dtype: 'I64', shape: [2] });
+      reader.close();
+      const { model, report } = Glm4vForConditionalGeneration.fromPretrained(withHead);
+      expect(model.lm_head).toBeInstanceOf(QuantLinear);
+      expect(report.quantized?.layers).toBe(linears.length + 1);
+      expect(report.missing).toEqual([]);
+      expect(() => model.outputWeight).toThrow(/lm_head is quantised/);
+      expect(logicalParameters(model)).toBe(ref.numParameters());
+      const refHead = ref.outputWeight;
+      const deq = dequantizeWeight(quantizeWeight(refHead, bits, group, 'float32'));
+      expect(maxAbsDiff(dequantizeWeight((model.lm_head as QuantLinear).quantized), deq)).toBe(0);
+      // The same decoder with a float head holding the dequantised weight gives the same logits.
+      const plainDir = fresh();
+      quantizeCheckpoint(src, plainDir, { bits, groupSize: group, progress: false });
+      const plain = Glm4vForConditionalGeneration.fromPretrained(plainDir).model;
+      const floatHead = logitsOf(plain);
+      plain.outputWeight.copy_(deq);
+      const a = logitsOf(model);
+      const b = logitsOf(plain);
+      const scale = b.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-4 * scale);
+      expect(maxAbsDiff(a, floatHead)).toBeGreaterThan(1e-3 * scale); // the head's own quantisation shows
+    }
+  });
+
   it('refuses unsupported schemes and inconsistent folders with clear errors', () => {
     const src = fresh();
     ref.save(src);

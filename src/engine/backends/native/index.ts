@@ -251,7 +251,7 @@ class NativeBackend implements Backend {
     this.n.matmul!(abType === 'bfloat16', a, b, out, batch, m, n, k, transA, transB, aBatch, bBatch, alpha, beta);
   }
   qmatmul(_d: DType, a: QuantMatmulArgs): void {
-    const path = a.path === 'decode' ? 1 : a.path === 'gemm' ? 2 : 0;
+    const path = a.path === 'decode' ? 1 : a.path === 'gemm' ? 2 : a.path === 'decode-bf16' ? 3 : 0;
     this.n.qmatmul!(
       a.x,
       a.M,
@@ -270,6 +270,10 @@ class NativeBackend implements Backend {
   /** Tests: run the portable quantised kernels even where AVX-512 exists. Returns whether the CPU has AVX-512. */
   quantPortable(flag: boolean): boolean {
     return this.n.qForcePortable!(flag) as boolean;
+  }
+  /** The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products). */
+  quantKernels(): { avx512: boolean; avx512bf16: boolean } {
+    return this.n.qKernels!() as { avx512: boolean; avx512bf16: boolean };
   }
   softmax(_d: DType, x: TypedArray, out: TypedArray, rows: number, cols: number, log: boolean): void {
     this.n.softmax!(x, out, rows, cols, log);
