@@ -3,14 +3,12 @@
  * engine generates) and write per-sample JSONL, summary JSON + CSV and an HTML report. Ctrl-C stops cleanly and a
  * rerun of the same command resumes from the content-addressed cache.
  */
-import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { type Benchmark, loadBenchmarkFile } from '../eval/benchmark.js';
-import { BUILTIN_BENCHMARKS, expandBenchNames } from '../eval/benchmarks/index.js';
+import { BUILTIN_BENCHMARKS } from '../eval/benchmarks/index.js';
 import { EvalInterrupted, type Mode, runEval } from '../eval/harness.js';
-import { LocalModel } from '../eval/local.js';
-import { DEFAULT_CAPS, EndpointModel, type ModelUnderTest } from '../eval/model.js';
+import { DEFAULT_CAPS, type ModelUnderTest } from '../eval/model.js';
+import { evalDataDirs, evalJudge, openModelUnderTest, resolveBenchmarks } from '../eval/setup.js';
 
 function int(name: string, min = 1) {
   return (v: string) => {
@@ -36,26 +34,6 @@ function fail(e: unknown): void {
   // No process.exit: the finally blocks close the model, and the command stays callable in-process (tests).
   process.stderr.write(`error: ${(e as Error).message}\n`);
   process.exitCode = 1;
-}
-
-/** Built-in names, `synthetic`, `lab`, `paper`, or definition files (.yaml/.yml/.json). */
-export function resolveBenchmarks(spec: string): Benchmark[] {
-  const out: Benchmark[] = [];
-  for (const name of expandBenchNames(spec)) {
-    if (/\.(ya?ml|json)$/i.test(name)) {
-      if (!existsSync(name)) throw new Error(`--bench: definition file ${name} not found`);
-      out.push(...loadBenchmarkFile(name));
-      continue;
-    }
-    const b = BUILTIN_BENCHMARKS.get(name);
-    if (!b)
-      throw new Error(
-        `--bench: unknown benchmark "${name}"; expected a definition file (.yaml/.json), "synthetic", "lab", "paper", or one of ${[...BUILTIN_BENCHMARKS.keys()].join(', ')}`,
-      );
-    out.push(b);
-  }
-  if (out.length === 0) throw new Error('--bench: no benchmark named');
-  return out;
 }
 
 function parseDataOverrides(list: string[]): Record<string, string> {
@@ -209,11 +187,7 @@ Outputs: summary.json, summary.csv, report.html, metrics.jsonl, <bench>/<mode>/s
           throw new Error(`--extract: expected strict or lenient, got "${o.extract}"`);
         const benchmarks = resolveBenchmarks(o.bench);
         const modes = parseModes(o);
-        const dataDirs = [
-          ...(o.dataDir as string[]),
-          ...(process.env.GLMV_EVAL_DATA ? [process.env.GLMV_EVAL_DATA] : []),
-          resolve('data/eval'),
-        ];
+        const dataDirs = evalDataDirs(o.dataDir as string[]);
         let judge = null;
         if (o.judge) {
           const urls = String(o.judge)
@@ -229,42 +203,33 @@ Outputs: summary.json, summary.csv, report.html, metrics.jsonl, <bench>/<mode>/s
             throw new Error(
               `--judge-model: give one name or one per --judge URL (${urls.length}), got ${names.length}`,
             );
-          judge = {
-            endpoints: urls.map((baseURL, i) => ({
-              baseURL,
-              model: names[names.length === 1 ? 0 : i]!,
-              votes: 1,
-              ...(o.judgeKeyEnv ? { apiKeyEnv: o.judgeKeyEnv as string } : {}),
-            })),
-            temperature: 0,
-            maxTokens: 512,
-            timeoutMs: 60_000,
-            retries: 3,
-            backoffMs: 500,
-            concurrency: 8,
-            structured: 'json_schema' as const,
-          };
+          judge = evalJudge(
+            urls.map((baseURL, i) => ({ baseURL, model: names[names.length === 1 ? 0 : i]! })),
+            o.judgeKeyEnv as string | undefined,
+          );
         }
         const apiKey = o.apiKeyEnv ? process.env[o.apiKeyEnv] : undefined;
         if (o.apiKeyEnv && !apiKey) throw new Error(`--api-key-env: environment variable ${o.apiKeyEnv} is not set`);
         const caps = { imageTokens: o.imageTokens as number, videoTokens: o.videoTokens as number };
-        model = !o.endpoint
-          ? // Local checkpoint (or the embedded model): requests in flight are decoded as one batch.
-            await LocalModel.open({ ...(o.model ? { dir: o.model } : {}), caps, maxBatch: o.concurrency })
-          : await EndpointModel.open({
-              baseURL: o.endpoint,
-              ...(o.modelName ? { model: o.modelName } : {}),
-              ...(apiKey ? { apiKey } : {}),
-              timeoutMs: (o.timeout as number) * 1000,
-              maxRetries: o.retries,
-              caps,
-              stream: !!o.stream,
-              continuation: o.continuation,
-              style: o.style,
-              media: o.media,
-              videoFrames: o.videoFrames,
-              mediaDir: join(resolve(o.cacheDir ?? join(o.out, 'cache')), 'media'),
-            });
+        model = await openModelUnderTest(
+          !o.endpoint
+            ? { kind: 'local', ...(o.model ? { dir: o.model } : {}), caps, maxBatch: o.concurrency }
+            : {
+                kind: 'endpoint',
+                baseURL: o.endpoint,
+                ...(o.modelName ? { model: o.modelName } : {}),
+                ...(apiKey ? { apiKey } : {}),
+                timeoutMs: (o.timeout as number) * 1000,
+                maxRetries: o.retries,
+                caps,
+                stream: !!o.stream,
+                continuation: o.continuation,
+                style: o.style,
+                media: o.media,
+                videoFrames: o.videoFrames,
+                mediaDir: join(resolve(o.cacheDir ?? join(o.out, 'cache')), 'media'),
+              },
+        );
         process.once('SIGINT', onSigint);
         const summary = await runEval({
           model,
