@@ -31,6 +31,20 @@ export {
   runEval,
   type SampleRecord,
 } from './harness.js';
+export {
+  type AccuracyReport,
+  type Answer,
+  type Answerer,
+  type AnswerOptions,
+  answerAndGrade,
+  answerChat,
+  answerSamples,
+  type DomainAccuracy,
+  gradeAnswers,
+  gradeResponses,
+  heldoutAccuracy,
+  type PromptFormat,
+} from './heldout.js';
 export { checkpointId, LocalModel, type LocalModelOptions } from './local.js';
 export { capVideoFile, encodeImage, framesToVideo } from './media.js';
 export * from './metrics.js';

@@ -1,16 +1,16 @@
 /**
- * Held-out evaluation of a checkpoint folder, per domain: the model answers each sample the way SFT taught it
- * (`sampleMessage`, thinking on or /nothink), the reward router grades the responses with the same strict box
- * extraction and gates as RL. Writes every response to JSONL and returns the summary the report shows.
+ * The pipeline's eval stage: held-out evaluation of a checkpoint folder, per domain, with eval/heldout.ts's answer and
+ * grade step (the model answers each sample the way SFT taught it, thinking on or /nothink; the reward router grades
+ * with the same strict box extraction and gates as RL). Writes every response to JSONL and returns the summary the
+ * report shows.
  */
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sample } from '../data/sample.js';
-import { sampleMessage } from '../data/sft.js';
 import { readSamples } from '../data/store.js';
-import { ChatModel, type ChatResult } from '../io/chat.js';
+import { answerAndGrade } from '../eval/heldout.js';
+import { ChatModel } from '../io/chat.js';
 import { RewardRouter } from '../reward/router.js';
-import type { RewardResult } from '../reward/types.js';
 import { Progress } from '../util/progress.js';
 
 export interface DomainScore {
@@ -65,34 +65,8 @@ export interface EvaluateOptions {
   thinkingBudget?: number;
 }
 
-/**
- * Greedy answers to a batch of samples, graded by the router with strict extraction (the answer must be the one box
- * inside `<answer>`): the step every held-out accuracy of the pipeline and the lab counts.
- */
-export async function answerAndGrade(
-  chat: ChatModel,
-  router: RewardRouter,
-  batch: readonly Sample[],
-  o: { thinking: boolean; maxNewTokens: number; thinkingBudget: number | null },
-): Promise<{ results: ChatResult[]; scores: RewardResult[] }> {
-  const results = await chat.chatBatch(
-    batch.map((s) => [sampleMessage(s, { thinking: o.thinking })]),
-    { thinking: o.thinking, maxNewTokens: o.maxNewTokens, thinkingBudget: o.thinkingBudget, temperature: 0 },
-  );
-  const scores = await router.scoreBatch(
-    batch.map((sample, i) => ({
-      sample,
-      response: results[i]!.text,
-      meta: {
-        extract: 'strict' as const,
-        tokens: results[i]!.completionTokens,
-        finishReason: results[i]!.finishReason,
-      },
-    })),
-    { concurrency: 8 },
-  );
-  return { results, scores };
-}
+// The answer-and-grade step lives in eval/heldout.ts; re-exported for src/lab/eval.ts until it imports from there.
+export { answerAndGrade };
 
 export async function readHeldout(path: string, n: number): Promise<Sample[]> {
   const out: Sample[] = [];

@@ -10,11 +10,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hash32 } from '../data/generate.js';
 import type { Sample } from '../data/sample.js';
+import { answerSamples, gradeAnswers } from '../eval/heldout.js';
 import type { RewardRouter } from '../reward/router.js';
 import { Progress } from '../util/progress.js';
 import type { FilterConfig } from './config.js';
 import { Encoder } from './encode.js';
-import { answerSamples, gradeAnswers } from './evaluate.js';
+import { stageAnswerer } from './evaluate.js';
 import type { StageModel } from './model.js';
 import type { RecordSource } from './records.js';
 
@@ -176,8 +177,7 @@ export async function runFilter(
         throw new Error(`sft filter: ${inp.sources[src]!.name} holds pre-training documents; SFT needs samples`);
       return Encoder.prepareSft(rec.sample, inp.mcq);
     });
-    const answers = await answerSamples(sm, encoder, samples, {
-      prompt: f.prompt,
+    const answers = await answerSamples(stageAnswerer(sm, encoder, f.prompt), samples, {
       thinking: true,
       k: f.k,
       temperature: f.temperature,

@@ -22,7 +22,7 @@ export {
   type TrainConfigInput,
 } from './config.js';
 export { Encoder, type Example, fitExample, IGNORE } from './encode.js';
-export { type AccuracyReport, answerSamples, evaluateAccuracy, heldoutLoss } from './evaluate.js';
+export { heldoutLoss, stageAnswerer } from './evaluate.js';
 export { decide, type FilterReport, formatFilterReport, runFilter } from './filter.js';
 export { buildPools, type MixtureState, MixtureStream, type Pool } from './mixture.js';
 export { archConfig, describeStageModel, initStageModel, type StageModel, writeModelFolder } from './model.js';

@@ -29,6 +29,7 @@ import {
   setMatmulPrecision,
   type Tensor,
 } from '../engine/index.js';
+import { type AccuracyReport, heldoutAccuracy } from '../eval/heldout.js';
 import { writeTextAtomic } from '../model/checkpoint.js';
 import type { RouterStats } from '../model/text.js';
 import { RewardRouter } from '../reward/router.js';
@@ -44,7 +45,7 @@ import {
 } from './checkpoint.js';
 import { configDifferences, type ModelStageConfig, type SftConfig, type TrainConfig } from './config.js';
 import { Encoder, type Example, fitExample } from './encode.js';
-import { type AccuracyReport, evaluateAccuracy, heldoutLoss } from './evaluate.js';
+import { heldoutLoss, stageAnswerer } from './evaluate.js';
 import { type FilterDecision, type FilterReport, formatFilterReport, runFilter } from './filter.js';
 import { buildPools, MixtureStream, type Pool, type RecordRef } from './mixture.js';
 import {
@@ -810,8 +811,8 @@ class StageRunner {
       ).loss;
     }
     if (this.accuracySamples?.length && e.accuracy) {
-      res.accuracy = await evaluateAccuracy(this.sm, this.encoder, this.getRouter(), this.accuracySamples, {
-        prompt: e.accuracy.prompt,
+      const answerer = stageAnswerer(this.sm, this.encoder, e.accuracy.prompt);
+      res.accuracy = await heldoutAccuracy(answerer, this.getRouter(), this.accuracySamples, {
         thinking: e.accuracy.thinking,
         maxNewTokens: e.accuracy.maxNewTokens,
         batchSize: e.accuracy.batchSize,
