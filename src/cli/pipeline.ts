@@ -5,7 +5,8 @@
 import type { Command } from 'commander';
 import { resolvePipelineConfig } from '../pipeline/config.js';
 import { writeReport } from '../pipeline/report.js';
-import { type PipelineStage, runPipeline, STAGES } from '../pipeline/run.js';
+import { runPipeline } from '../pipeline/run.js';
+import { type PipelineStage, STAGES } from '../pipeline/state.js';
 
 interface PipelineCliOptions {
   out: string;

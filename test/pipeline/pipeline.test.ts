@@ -11,7 +11,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ChatModel } from '../../src/io/chat.js';
 import { resolvePipelineConfig } from '../../src/pipeline/config.js';
 import type { StageEval } from '../../src/pipeline/evaluate.js';
-import { type HeadroomSummary, type PipelineState, runPipeline, type SeedRun, STAGES } from '../../src/pipeline/run.js';
+import { runPipeline } from '../../src/pipeline/run.js';
+import { type HeadroomSummary, type PipelineState, type SeedRun, STAGES } from '../../src/pipeline/state.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 let out = '';
