@@ -1,17 +1,15 @@
 /**
  * `glmv reward …`: score responses offline, serve rewards over HTTP for OpenRLHF / verl, validate a routes file.
  */
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { DOMAINS, type Domain, type Sample } from '../data/sample.js';
 import { GlmTokenizer } from '../io/tokenizer.js';
 import { loadRewardConfig, type RewardConfig } from '../reward/config.js';
-import { RewardRouter, type ScoreItem } from '../reward/router.js';
+import { itemFromLine, readSampleManifest, scoreJsonlFile } from '../reward/files.js';
+import { RewardRouter } from '../reward/router.js';
 import { buildRewardServer } from '../reward/server.js';
-import type { ResponseMeta, RewardResult } from '../reward/types.js';
-import { MetricsWriter, Progress } from '../util/progress.js';
+import { MetricsWriter } from '../util/progress.js';
 
 function fail(e: unknown): never {
   process.stderr.write(`error: ${(e as Error).message}\n`);
@@ -30,56 +28,7 @@ function config(path: string | undefined): RewardConfig | Record<string, never> 
   return path ? loadRewardConfig(path) : {};
 }
 
-/**
- * One input line → a score item. Accepted shapes: `{ sample, response, meta? }`, or a Sample with `response`
- * (and optional `meta`, `tokens`, `finish_reason`) fields next to its own.
- */
-export function itemFromLine(line: string, lineNo: number): ScoreItem | string {
-  let obj: unknown;
-  try {
-    obj = JSON.parse(line);
-  } catch (e) {
-    return `line ${lineNo}: invalid JSON (${(e as Error).message})`;
-  }
-  if (!obj || typeof obj !== 'object' || Array.isArray(obj)) return `line ${lineNo}: expected a JSON object`;
-  const o = obj as Record<string, unknown>;
-  const metaOf = (x: Record<string, unknown>): ResponseMeta => {
-    const m = (x.meta && typeof x.meta === 'object' ? x.meta : {}) as ResponseMeta;
-    const tokens = typeof x.tokens === 'number' ? x.tokens : m.tokens;
-    const finishReason = typeof x.finish_reason === 'string' ? x.finish_reason : m.finishReason;
-    return { ...(tokens !== undefined ? { tokens } : {}), ...(finishReason !== undefined ? { finishReason } : {}) };
-  };
-  if (typeof o.response !== 'string') return `line ${lineNo}: missing string field "response"`;
-  if (o.sample && typeof o.sample === 'object')
-    return { sample: o.sample as Sample, response: o.response, meta: metaOf(o) };
-  const { response, meta: _m, tokens: _t, finish_reason: _f, ...rest } = o;
-  return { sample: rest as unknown as Sample, response: response as string, meta: metaOf(o) };
-}
-
-async function countLines(path: string): Promise<number> {
-  let n = 0;
-  const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
-  for await (const line of rl) if (line.trim() !== '') n++;
-  return n;
-}
-
-function loadSamples(path: string): Map<string, Sample> {
-  const map = new Map<string, Sample>();
-  readFileSync(path, 'utf8')
-    .split('\n')
-    .forEach((line, i) => {
-      if (line.trim() === '') return;
-      let s: Sample;
-      try {
-        s = JSON.parse(line) as Sample;
-      } catch (e) {
-        throw new Error(`--samples ${path} line ${i + 1}: invalid JSON (${(e as Error).message})`);
-      }
-      if (typeof s.id !== 'string') throw new Error(`--samples ${path} line ${i + 1}: missing string "id"`);
-      map.set(s.id, s);
-    });
-  return map;
-}
+export { itemFromLine };
 
 export function register(program: Command): void {
   const reward = program
@@ -119,52 +68,12 @@ Examples:
       } catch (e) {
         fail(e);
       }
-      const total = await countLines(o.in);
-      const progress = new Progress({ label: 'reward', total, quiet: !!o.quiet });
-      const metrics = o.metrics ? new MetricsWriter(o.metrics) : null;
-      const out = createWriteStream(o.out);
-      const rl = createInterface({ input: createReadStream(o.in), crlfDelay: Infinity });
-      let lineNo = 0;
-      let done = 0;
-      let inputErrors = 0;
-      let pending: Array<ScoreItem | string> = [];
-      const flush = async () => {
-        const items = pending;
-        pending = [];
-        const good = items.filter((x): x is ScoreItem => typeof x !== 'string');
-        const scored = await router.scoreBatch(good, { concurrency: o.concurrency });
-        let k = 0;
-        for (const it of items) {
-          const r: RewardResult | { id: string; status: 'error'; reason: string } =
-            typeof it === 'string' ? { id: it.replace(/:.*$/, ''), status: 'error', reason: it } : scored[k++]!;
-          if (!out.write(`${JSON.stringify(r)}\n`)) await once(out, 'drain');
-          done++;
-        }
-        const all = router.stats.snapshot().find((s) => s.domain === '*');
-        progress.update(
-          done,
-          all ? `reward ${all.rewardMean.toFixed(3)} pass ${(all.passRate * 100).toFixed(1)}%` : '',
-        );
-        if (metrics && Math.floor(done / 1000) !== Math.floor((done - items.length) / 1000))
-          metrics.write({ event: 'progress', done, total, rewardMean: all?.rewardMean, passRate: all?.passRate });
-      };
-      for await (const line of rl) {
-        lineNo++;
-        if (line.trim() === '') continue;
-        const item = itemFromLine(line, lineNo);
-        if (typeof item === 'string') {
-          inputErrors++;
-          process.stderr.write(`warning: ${item}\n`);
-        }
-        pending.push(item);
-        if (pending.length >= Math.max(256, o.concurrency * 4)) await flush();
-      }
-      await flush();
-      out.end();
-      await once(out, 'finish');
-      progress.stop();
-      await router.close();
-      for (const row of router.stats.snapshot()) metrics?.write({ event: 'domain_stats', ...row });
+      const { inputErrors } = await scoreJsonlFile(router, o.in, o.out, {
+        concurrency: o.concurrency,
+        ...(o.metrics ? { metrics: o.metrics } : {}),
+        quiet: !!o.quiet,
+        onInputError: (message) => process.stderr.write(`warning: ${message}\n`),
+      });
       process.stdout.write(`${router.stats.table()}\n`);
       if (router.judge) {
         const j = router.judge.stats;
@@ -225,7 +134,7 @@ Examples:
         fail(new Error(`--default-domain: expected one of ${DOMAINS.join(', ')}, got "${o.defaultDomain}"`));
       try {
         router = new RewardRouter(config(o.config));
-        samples = o.samples ? loadSamples(o.samples) : undefined;
+        samples = o.samples ? readSampleManifest(o.samples, `--samples ${o.samples}`) : undefined;
         if (o.tokenizer) {
           const tok = await GlmTokenizer.fromPretrained(o.tokenizer);
           countTokens = (text) => tok.encode(text).length;
