@@ -124,17 +124,17 @@ function readGlyph(img: RgbImage, x: number, y: number, w: number, h: number): s
   return DIGITS[lit] ?? '?';
 }
 
-/** The values a reader sees, from the layout of each domain (cells of 28 px at 112 px). */
+/** The values a reader sees, from the layout of each domain (a 4×4 grid of cells, 28 px at 112 px). */
 function readValues(name: string, img: RgbImage): string[] {
   const cell = img.width / 4;
   const glyphs = (x: number, y: number, n: number, w: number, h: number) =>
     Array.from({ length: n }, (_, k) => readGlyph(img, x + k * w, y, w, h)).join('');
-  if (name === 'lab_arith') return [0, 1, 2, 3].map((r) => glyphs(cell, r * cell, 2, cell, cell).trim());
-  if (name === 'lab_colors')
-    return [0, 1, 2, 3, 4, 5].map((i) => glyphs(2 * (i % 2) * cell, Math.floor(i / 2) * cell, 2, cell, cell).trim());
-  if (name === 'lab_bars') return [0, 1, 2, 3].map((i) => glyphs(i * cell, 0, 2, cell / 2, cell).trim());
-  const t = glyphs(0, cell, 4, cell, 2 * cell).trim();
-  return [`${t.slice(0, -2)}:${t.slice(-2)}`];
+  // One value per cell, as two half-width glyphs.
+  const value = (col: number, row: number) => glyphs(col * cell, row * cell, 2, cell / 2, cell).trim();
+  if (name === 'lab_arith') return [0, 1, 2, 3].map((i) => value(i, 1));
+  if (name === 'lab_colors') return [0, 1, 2, 3, 4, 5].map((i) => value(1 + (i % 2), Math.floor(i / 2)));
+  if (name === 'lab_bars') return [0, 1, 2, 3].map((i) => value(i, 0));
+  return [`${value(1, 1)}:${value(2, 1)}`];
 }
 
 describe('lab generators', () => {

@@ -1,8 +1,8 @@
 /**
- * The RL lab's tasks (`glmv lab`): easy to see, hard to reason about. Each image holds a few values drawn as large
- * seven-segment digits, one glyph per 28 px cell at 112 px, so every merged image token of the vision tower (2×2
- * patches of 14 px) holds exactly one glyph (or two half-width ones) at a fixed place: reading is a lookup a small
- * model learns in a few hundred steps, not optical character recognition. The question needs several steps over what
+ * The RL lab's tasks (`glmv lab`): easy to see, hard to reason about. Each image holds a few two-digit values drawn as
+ * seven-segment glyphs, one value per 28 px cell at 112 px, so every merged image token of the vision tower (2×2
+ * patches of 14 px) holds exactly one value at a fixed place: reading is a lookup of one image token, not optical
+ * character recognition. The question needs several steps over what
  * was read, and the answer space is large (sums, differences, times), so guessing does not pay. The difficulty level
  * adds reasoning steps, never pixels: the scene of a domain has the same layout and value ranges at every level.
  * Every domain also has a `probe` task that reads one value, which measures perception apart from reasoning.
@@ -87,7 +87,7 @@ export function drawSegments(ctx: Ctx, text: string, x: number, y: number, w: nu
     const W = Math.round(w);
     const H = Math.round(h);
     if (ch === ':') {
-      const d = Math.max(2, t);
+      const d = Math.max(2, Math.round(w * 0.07));
       ctx.fillRect(x0 + Math.round((W - d) / 2), y0 + Math.round(H * 0.3), d, d);
       ctx.fillRect(x0 + Math.round((W - d) / 2), y0 + Math.round(H * 0.65), d, d);
       return;
@@ -107,7 +107,7 @@ export function drawSegments(ctx: Ctx, text: string, x: number, y: number, w: nu
   });
 }
 
-/** Two-digit numbers, right-aligned in `digits` glyph boxes (a leading space for one digit). */
+/** A number right-aligned in `digits` glyph boxes (a leading space for one digit). */
 const pad = (v: number, digits = 2) => String(v).padStart(digits, ' ');
 
 function labGenerator(o: {
@@ -151,20 +151,26 @@ function labGenerator(o: {
 // ---------------------------------------------------------------------------------------------------------------
 // lab_arith: four number cards; a +/− chain over them, one operation more per level.
 
-const CARD_NAMES = 'Cards A, B, C, D are the rows from top to bottom.';
+const CARD_NAMES = 'Cards A, B, C, D are read left to right.';
 
 /**
- * Number cards, `perRow` to a row of the 4×4 cell grid, two glyph cells each (cards fill rows from the top). Card
- * backgrounds and glyphs sit on whole cells, so one merged image token holds one digit.
+ * Number cards of one cell each, filling `cols` columns from (col0, row0) row by row: a card background and the value
+ * as two half-width glyphs, so one merged image token holds one value.
  */
-function drawCards(ctx: Ctx, values: readonly number[], colors: readonly string[], perRow: 1 | 2, size: number): void {
+function drawCards(
+  ctx: Ctx,
+  values: readonly number[],
+  colors: readonly string[],
+  at: { col0: number; row0: number; cols: number },
+  size: number,
+): void {
   const cell = size / 4;
   values.forEach((v, i) => {
-    const row = Math.floor(i / perRow);
-    const col = perRow === 1 ? 1 : 2 * (i % perRow);
+    const x = (at.col0 + (i % at.cols)) * cell;
+    const y = (at.row0 + Math.floor(i / at.cols)) * cell;
     ctx.fillStyle = '#efe9d6';
-    ctx.fillRect(Math.round(col * cell + 1), Math.round(row * cell + 1), Math.round(2 * cell - 2), Math.round(cell - 2));
-    drawSegments(ctx, pad(v), col * cell, row * cell, cell, cell, COLORS[colors[i] ?? 'black'] ?? '#222222');
+    ctx.fillRect(Math.round(x + 1), Math.round(y + 1), Math.round(cell - 2), Math.round(cell - 2));
+    drawSegments(ctx, pad(v), x, y, cell / 2, cell, COLORS[colors[i] ?? 'black'] ?? '#222222');
   });
 }
 
@@ -205,7 +211,7 @@ export const labArith = labGenerator({
       steps: c.steps.length,
     };
   },
-  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, 1, size),
+  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, { col0: 0, row0: 1, cols: 4 }, size),
   describe: (p) => `Four number cards: ${p.values.join(', ')}.`,
 });
 
@@ -335,12 +341,14 @@ export const labClock = labGenerator({
     };
   },
   draw(ctx, p, size) {
-    // Four glyphs two cells tall on the middle rows (hour tens blank before 10:00), the colon on the cell border.
+    // The hours and the minutes each in one cell of the second row (two half-width glyphs), the colon on the border.
     const cell = size / 4;
+    const [h, m] = clockText(p.values[0]!).split(':');
     ctx.fillStyle = '#1f2a36';
-    ctx.fillRect(0, Math.round(cell), size, Math.round(2 * cell));
-    drawSegments(ctx, clockText(p.values[0]!).replace(':', '').padStart(4, ' '), 0, cell, cell, 2 * cell, '#7CFC9A');
-    drawSegments(ctx, ':', 1.5 * cell, cell, cell, 2 * cell, '#7CFC9A');
+    ctx.fillRect(0, Math.round(cell), size, Math.round(cell));
+    drawSegments(ctx, h!.padStart(2, ' '), cell, cell, cell / 2, cell, '#7CFC9A');
+    drawSegments(ctx, m!, 2 * cell, cell, cell / 2, cell, '#7CFC9A');
+    drawSegments(ctx, ':', 1.5 * cell, cell, cell, cell, '#7CFC9A');
   },
   describe: (p) => `A digital clock showing ${clockText(p.values[0]!)}.`,
 });
@@ -413,7 +421,7 @@ export const labColors = labGenerator({
       steps: steps.length,
     };
   },
-  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, 2, size),
+  draw: (ctx, p, size) => drawCards(ctx, p.values, p.colors, { col0: 1, row0: 0, cols: 2 }, size),
   describe: (p) => `Six numbers in three rows of two: ${p.values.map((v, i) => `${v} in ${p.colors[i]}`).join(', ')}.`,
 });
 
