@@ -1,0 +1,394 @@
+/**
+ * The whole GLM-4.1V-9B shape, bf16 / int8 / int4, beside transformers (npm run bench:9b). A checkpoint with all 40
+ * decoder layers (random bf16 weights, the real config's shapes; written by bench/fullsize.ts's writer, ≈20.6 GB) is
+ * quantised with `glmv quantize`'s writer to int8 (per channel) and int4 (group 128), and each folder is measured in
+ * a fresh process: load, time to the first token (load + a `--tokens` prefill), prefill tok/s, greedy decode tok/s
+ * (batch 1, KV cache, `--decode` steps), RSS after load and peak RSS. Transformers (bf16, CPU) runs the same bf16
+ * folder in the same run as the peer.
+ *
+ *   npm run bench:9b -- --dir runs/9b                   # writes runs/9b/bf16, quantises to int8 / int4, measures all
+ *   npm run bench:9b -- --dir runs/9b --only int4,int8 --decode 64
+ *
+ * Folders that already exist are reused (the run is resumable; delete them to rewrite). Every measured process is
+ * watched: when the machine's MemAvailable drops under `--min-free` GiB it is killed and the row says so, so the
+ * bench never pushes the machine into the OOM killer (the transformers peer holds its weights in anonymous memory and
+ * may not fit a 24 GB machine at full depth: `--peer-layers` then measures it at the depth that fits, reported as
+ * such). Prints the CPU model, ISA and load average; metrics in runs/bench/full9b.jsonl.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { noGrad, scope } from '../src/engine/index.js';
+import { loadSummary, logicalParameters } from '../src/model/compressed.js';
+import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';
+import { quantizeCheckpoint } from '../src/model/quantize.js';
+import { MetricsWriter, Progress } from '../src/util/progress.js';
+import { cpuIsa } from './cpu.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const GB = 1e9;
+const GiB = 1024 ** 3;
+const VARIANTS = ['bf16', 'int8', 'int4', 'peer'] as const;
+type Variant = (typeof VARIANTS)[number];
+
+interface Row {
+  variant: string;
+  load_s: number;
+  first_token_s: number;
+  prefill_tok_s: number;
+  decode_tok_s: number;
+  decode_tokens: number;
+  rss_after_load: number;
+  peak_rss: number;
+  params?: number;
+  summary?: string;
+  note?: string;
+}
+
+interface Opts {
+  dir: string;
+  only: string;
+  tokens: string;
+  decode: string;
+  peerDecode: string;
+  peerLayers: string;
+  minFree: string;
+  lmHead: boolean;
+  metrics: string;
+  child?: string;
+}
+
+const program = new Command()
+  .name('bench:9b')
+  .description('full GLM-4.1V-9B shape: bf16 / int8 / int4 load, first token, prefill, decode, RSS, transformers peer')
+  .requiredOption('--dir <path>', 'work folder: bf16/, int8/, int4/ are written there when missing')
+  .option('--only <list>', `comma-separated subset of ${VARIANTS.join(',')}`, VARIANTS.join(','))
+  .option('--tokens <n>', 'prefill length', '1024')
+  .option('--decode <n>', 'greedy decode steps after the prefill (batch 1)', '256')
+  .option('--peer-decode <n>', 'decode steps for the transformers peer', '32')
+  .option('--peer-layers <n>', 'decoder layers the peer loads (40 = all; fewer when 40 do not fit in memory)', '40')
+  .option('--min-free <GiB>', 'kill a measured process when MemAvailable drops under this', '2')
+  .option('--lm-head', 'quantise lm_head too when writing int8/ and int4/ (written to int8-head/, int4-head/)', false)
+  .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'full9b.jsonl'))
+  .option('--child <dir>', 'internal: measure one folder in this process')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  nice -n 15 npm run bench:9b -- --dir runs/9b
+  nice -n 15 npm run bench:9b -- --dir runs/9b --only int4 --decode 64
+  GLMV_PYTHON=/path/to/venv/bin/python npm run bench:9b -- --dir runs/9b --only peer --peer-layers 20`,
+  );
+
+function int(v: string, name: string, min = 0): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min)
+    throw new Error(`${name}: expected an integer ≥ ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function procStatus(): { rss: number; hwm: number } {
+  const s = readFileSync('/proc/self/status', 'utf8');
+  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+function memAvailable(): number {
+  const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'));
+  return m ? Number(m[1]) * 1024 : Number.POSITIVE_INFINITY;
+}
+
+function promptIds(n: number, vocab: number): number[] {
+  let s = 12345;
+  return Array.from({ length: n }, () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return 3 + (s % (vocab - 1000));
+  });
+}
+
+/** One folder in this (fresh) process: everything a user sees from start-up to the last decoded token. */
+function child(dir: string, tokens: number, decode: number): void {
+  const t0 = performance.now();
+  const { model, config, report } = Glm4vForConditionalGeneration.fromPretrained(dir, { progress: false });
+  const loadS = (performance.now() - t0) / 1000;
+  const summary = loadSummary(model, report, dir);
+  const rssAfterLoad = procStatus().rss;
+  const ids = promptIds(tokens, config.text.vocabSize);
+  const cache = model.newCache(tokens + decode);
+  const t1 = performance.now();
+  let logits = noGrad(() => model.forward({ inputIds: [ids], logitsToKeep: 1, cache })).logits;
+  let next = logits.argmax(-1).toInt32()[0]!;
+  const prefillS = (performance.now() - t1) / 1000;
+  logits.dispose();
+  const bar = new Progress({ label: `decode ${dir}`, total: decode });
+  const t2 = performance.now();
+  for (let i = 0; i < decode; i++) {
+    logits = scope(() => noGrad(() => model.forward({ inputIds: [[next]], logitsToKeep: 1, cache })).logits);
+    next = logits.argmax(-1).toInt32()[0]!;
+    logits.dispose();
+    bar.update(i + 1);
+  }
+  bar.stop();
+  const decodeS = (performance.now() - t2) / 1000;
+  const row: Row = {
+    variant: dir,
+    load_s: loadS,
+    first_token_s: loadS + prefillS,
+    prefill_tok_s: tokens / prefillS,
+    decode_tok_s: decode / decodeS,
+    decode_tokens: decode,
+    rss_after_load: rssAfterLoad,
+    peak_rss: procStatus().hwm,
+    params: logicalParameters(model),
+    summary,
+  };
+  process.stdout.write(`${JSON.stringify(row)}\n`);
+}
+
+const PEER = `
+import json, os, resource, sys, time
+import torch
+from transformers import Glm4vForConditionalGeneration
+torch.set_num_threads(int(sys.argv[3]))
+ids = torch.tensor([json.load(open(sys.argv[2]))])
+decode = int(sys.argv[4])
+t0 = time.time()
+model = Glm4vForConditionalGeneration.from_pretrained(sys.argv[1], dtype=torch.bfloat16).eval()
+load = time.time() - t0
+def rss():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmRSS:'): return int(line.split()[1]) * 1024
+rss_load = rss()
+with torch.no_grad():
+    t1 = time.time()
+    out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+    nxt = out.logits[:, -1].argmax(-1, keepdim=True)
+    prefill = time.time() - t1
+    past = out.past_key_values
+    t2 = time.time()
+    for _ in range(decode):
+        out = model(input_ids=nxt, past_key_values=past, use_cache=True, logits_to_keep=1)
+        past = out.past_key_values
+        nxt = out.logits[:, -1].argmax(-1, keepdim=True)
+    dec = time.time() - t2
+print(json.dumps({"load_s": load, "prefill_s": prefill, "decode_s": dec, "rss_after_load": rss_load,
+                  "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                  "torch": torch.__version__}))
+`;
+
+function findPython(): string | null {
+  for (const bin of [process.env.GLMV_PYTHON, join(here, '..', '.venv', 'bin', 'python'), 'python3']) {
+    if (!bin || (bin.includes('/') && !existsSync(bin))) continue;
+    if (spawnSync(bin, ['-c', 'import torch, transformers'], { encoding: 'utf8' }).status === 0) return bin;
+  }
+  return null;
+}
+
+/** Runs a command, killing it when MemAvailable drops under `minFree` bytes; resolves with its output. */
+function watched(
+  cmd: string,
+  args: string[],
+  minFree: number,
+): Promise<{ code: number | null; stdout: string; stderr: string; killed: string | null; minAvail: number }> {
+  return new Promise((res) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let killed: string | null = null;
+    let minAvail = Number.POSITIVE_INFINITY;
+    p.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    p.stderr.on('data', (d) => {
+      stderr += d;
+      process.stderr.write(d);
+    });
+    const timer = setInterval(() => {
+      const a = memAvailable();
+      minAvail = Math.min(minAvail, a);
+      if (a < minFree && !killed) {
+        killed = `killed by the watchdog: MemAvailable ${(a / GiB).toFixed(2)} GiB < ${(minFree / GiB).toFixed(1)} GiB`;
+        p.kill('SIGKILL');
+      }
+    }, 200);
+    p.on('close', (code) => {
+      clearInterval(timer);
+      res({ code, stdout, stderr, killed, minAvail });
+    });
+  });
+}
+
+const load = () =>
+  loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' / ');
+
+/** A folder whose config has `layers` decoder layers over the same shards (transformers skips the rest). */
+function truncatedView(src: string, dst: string, layers: number): string {
+  mkdirSync(dst, { recursive: true });
+  const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
+  const tc = cfg.text_config ?? cfg;
+  tc.num_hidden_layers = layers;
+  writeFileSync(join(dst, 'config.json'), JSON.stringify(cfg, null, 2));
+  const index = JSON.parse(readFileSync(join(src, 'model.safetensors.index.json'), 'utf8'));
+  const keep = (n: string) => {
+    const m = /\.layers\.(\d+)\./.exec(n);
+    return !m || n.includes('visual') || Number(m[1]) < layers;
+  };
+  index.weight_map = Object.fromEntries(Object.entries(index.weight_map).filter(([n]) => keep(n)));
+  writeFileSync(join(dst, 'model.safetensors.index.json'), JSON.stringify(index));
+  for (const f of new Set(Object.values(index.weight_map) as string[]))
+    if (!existsSync(join(dst, f))) symlinkSync(resolve(src, f), join(dst, f));
+  return dst;
+}
+
+async function main(): Promise<void> {
+  const o = program.parse().opts<Opts>();
+  const tokens = int(o.tokens, '--tokens', 1);
+  const decode = int(o.decode, '--decode', 0);
+  if (o.child) {
+    child(o.child, tokens, decode);
+    return;
+  }
+  const only = o.only.split(',').map((s) => s.trim()) as Variant[];
+  for (const v of only) if (!VARIANTS.includes(v)) throw new Error(`--only: ${v} is not one of ${VARIANTS.join(', ')}`);
+  const minFree = Number(o.minFree) * GiB;
+  if (!(minFree > 0)) throw new Error(`--min-free: expected a positive number of GiB, got ${o.minFree}`);
+  const peerLayers = int(o.peerLayers, '--peer-layers', 1);
+  const metrics = new MetricsWriter(o.metrics);
+  const cpu = cpus()[0]?.model ?? 'cpu';
+  console.log(`glmv full-size 9B bench — ${cpu}, ${cpus().length} cores, ISA: ${cpuIsa()}, load average ${load()}`);
+  mkdirSync(o.dir, { recursive: true });
+  const bf16 = join(o.dir, 'bf16');
+
+  // 1. The checkpoints (reused when present).
+  if (!existsSync(join(bf16, 'config.json'))) {
+    mkdirSync(bf16, { recursive: true });
+    const w = spawnSync(
+      process.execPath,
+      [...process.execArgv, join(here, 'fullsize.ts'), '--phase', 'write', '--dir', bf16, '--layers', '40'],
+      { stdio: ['ignore', 'inherit', 'inherit'] },
+    );
+    if (w.status !== 0) throw new Error(`writing ${bf16} failed (exit ${w.status})`);
+  }
+  const folders: Array<[Variant, string]> = [];
+  for (const v of only) {
+    if (v === 'bf16') folders.push([v, bf16]);
+    if (v !== 'int8' && v !== 'int4') continue;
+    const out = join(o.dir, o.lmHead ? `${v}-head` : v);
+    if (!existsSync(join(out, 'config.json'))) {
+      const r = quantizeCheckpoint(bf16, out, { bits: v === 'int8' ? 8 : 4, lmHead: o.lmHead });
+      console.log(
+        `quantised ${out}: ${r.quantized} layers, ${(r.bytesOut / GB).toFixed(2)} GB in ${r.seconds.toFixed(0)} s`,
+      );
+      metrics.write({ phase: 'quantize', variant: v, seconds: r.seconds, bytes: r.bytesOut, lm_head: o.lmHead });
+    }
+    folders.push([v, out]);
+  }
+
+  // 2. Each folder in a fresh process.
+  const rows: Row[] = [];
+  for (const [v, dir] of folders) {
+    const la = load();
+    const r = await watched(
+      process.execPath,
+      [
+        ...process.execArgv,
+        fileURLToPath(import.meta.url),
+        '--dir',
+        o.dir,
+        '--child',
+        dir,
+        '--tokens',
+        String(tokens),
+        '--decode',
+        String(decode),
+      ],
+      minFree,
+    );
+    if (r.code !== 0) {
+      console.log(`${v}: ${r.killed ?? `failed (exit ${r.code}): ${r.stderr.slice(-1500)}`}`);
+      metrics.write({ phase: 'measure', variant: v, failed: r.killed ?? r.code });
+      continue;
+    }
+    const row = { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Row), variant: v };
+    rows.push(row);
+    console.log(`${v}: ${row.summary}`);
+    metrics.write({
+      phase: 'measure',
+      ...row,
+      cpu,
+      isa: cpuIsa(),
+      load_before: la,
+      load_after: load(),
+      min_mem_available: r.minAvail,
+    });
+  }
+
+  // 3. The peer: transformers bf16 on the same files.
+  if (only.includes('peer')) {
+    const py = findPython();
+    if (!py) console.log('peer: no Python with torch + transformers (set GLMV_PYTHON); skipped');
+    else {
+      const src = peerLayers < 40 ? truncatedView(bf16, join(o.dir, `peer-${peerLayers}`), peerLayers) : bf16;
+      const script = join(o.dir, 'peer.py');
+      writeFileSync(script, PEER);
+      const idsFile = join(o.dir, 'ids.json');
+      const vocab = JSON.parse(readFileSync(join(bf16, 'config.json'), 'utf8')).text_config?.vocab_size ?? 151552;
+      writeFileSync(idsFile, JSON.stringify(promptIds(tokens, vocab)));
+      const la = load();
+      const r = await watched(py, [script, src, idsFile, String(cpus().length), o.peerDecode], minFree);
+      const note = peerLayers < 40 ? `${peerLayers} of 40 decoder layers (40 do not fit)` : undefined;
+      if (r.code !== 0) {
+        console.log(`peer: ${r.killed ?? `failed (exit ${r.code}): ${r.stderr.slice(-1500)}`}`);
+        metrics.write({ phase: 'peer', failed: r.killed ?? r.code, layers: peerLayers, min_mem_available: r.minAvail });
+      } else {
+        const p = JSON.parse(r.stdout.trim().split('\n').pop()!);
+        const row: Row = {
+          variant: 'transformers bf16',
+          load_s: p.load_s,
+          first_token_s: p.load_s + p.prefill_s,
+          prefill_tok_s: tokens / p.prefill_s,
+          decode_tok_s: Number(o.peerDecode) / p.decode_s,
+          decode_tokens: Number(o.peerDecode),
+          rss_after_load: p.rss_after_load,
+          peak_rss: p.peak_rss,
+          note,
+        };
+        rows.push(row);
+        metrics.write({
+          phase: 'peer',
+          ...row,
+          torch: p.torch,
+          layers: peerLayers,
+          cpu,
+          load_before: la,
+          load_after: load(),
+          min_mem_available: r.minAvail,
+        });
+      }
+    }
+  }
+
+  // 4. The table.
+  const base = rows.find((r) => r.variant === 'bf16');
+  console.log(
+    `\nGLM-4.1V-9B shape, ${tokens}-token prefill, batch-1 greedy decode — ${cpu}, load average now ${load()}`,
+  );
+  console.log(
+    '| weights | load s | first token s | prefill tok/s | decode tok/s | decode vs bf16 | RSS after load GB | peak RSS GB |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows)
+    console.log(
+      `| ${r.variant}${r.note ? ` (${r.note})` : ''} | ${r.load_s.toFixed(1)} | ${r.first_token_s.toFixed(1)} | ${r.prefill_tok_s.toFixed(1)} | ${r.decode_tok_s.toFixed(2)} (${r.decode_tokens}) | ${base ? `${(r.decode_tok_s / base.decode_tok_s).toFixed(2)}×` : ''} | ${(r.rss_after_load / GB).toFixed(2)} | ${(r.peak_rss / GB).toFixed(2)} |`,
+    );
+}
+
+main().catch((e) => {
+  console.error(`bench:9b: ${(e as Error).message}`);
+  process.exit(1);
+});
