@@ -2,18 +2,16 @@
  * `glmv data …`: generate the synthetic curriculum and pre-training mixtures, look at them, and load / validate /
  * convert the data formats users bring (VLMEvalKit TSV, HF/lmms parquet, LLaVA JSON, JSONL + image folder).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { convertDataset, countSamples } from '../data/convert.js';
 import { generateDataset } from '../data/dataset.js';
 import { FORMATS, type Format, openDataset, summarizeReport } from '../data/formats/index.js';
-import { fileStem } from '../data/generate.js';
 import { GENERATOR_NAMES, GENERATORS, LAB_GENERATOR_NAMES } from '../data/generators/index.js';
 import { generatePretrain, PRETRAIN_KINDS } from '../data/pretrain.js';
 import { DOMAINS, type Domain, type Sample, VERIFIER_TYPES, type VerifierType } from '../data/sample.js';
 import { contactSheet } from '../data/show.js';
-import { ShardWriter } from '../data/store.js';
-import { Progress } from '../util/progress.js';
 
 function int(name: string) {
   return (v: string) => {
@@ -227,12 +225,7 @@ Examples:
   ).action(async (path: string, o) => {
     try {
       const src = await openFrom(path, o);
-      const byDomain: Record<string, number> = {};
-      let n = 0;
-      for await (const s of src) {
-        n++;
-        byDomain[s.domain] = (byDomain[s.domain] ?? 0) + 1;
-      }
+      const { count: n, byDomain } = await countSamples(src);
       for (const r of src.reports) process.stdout.write(`${summarizeReport(r)}\n`);
       process.stdout.write(
         `${n} samples (${src.format}): ${Object.entries(byDomain)
@@ -262,29 +255,7 @@ Examples:
       if (existsSync(o.out) && readdirSync(o.out).length > 0)
         throw new Error(`${o.out} is not empty; choose a new folder`);
       const src = await openFrom(path, o);
-      const writer = new ShardWriter(o.out, 1000);
-      const progress = new Progress({ label: 'data convert', total: o.limit ?? 0 });
-      let n = 0;
-      for await (const s of src) {
-        const stem = fileStem(s.id);
-        const media: Array<{ path: string; png: Buffer }> = [];
-        const copy = (p: string, tag: string) => {
-          const rel = `img/${stem}-${tag}-${basename(p)}`;
-          media.push({ path: rel, png: readFileSync(p) });
-          return rel;
-        };
-        const out: Sample = { ...s, images: s.images.map((p, i) => copy(p, String(i))) };
-        if (s.video) {
-          out.video = { ...s.video };
-          if (s.video.frames) out.video.frames = s.video.frames.map((p, i) => copy(p, `f${i}`));
-          if (s.video.path) out.video.path = copy(s.video.path, 'video');
-        }
-        writer.writeRecord(out, media, s.domain);
-        n++;
-        progress.update(n);
-      }
-      progress.stop();
-      const info = writer.close({ convertedFrom: resolve(path), format: src.format });
+      const info = await convertDataset(src, o.out, { from: resolve(path), total: o.limit ?? 0 });
       for (const r of src.reports) process.stdout.write(`${summarizeReport(r)}\n`);
       process.stdout.write(`wrote ${info.count} samples to ${o.out}\n`);
     } catch (e) {
