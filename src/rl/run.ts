@@ -4,8 +4,10 @@
  */
 import { applyOverrides, PRESETS, parseRlConfig, type RlConfig, readConfigFile } from './config.js';
 import { type OfflineResult, passAtKResults, samplingOf } from './passk.js';
+import { assertFreshRunDir } from './run-dir.js';
 import { buildEngine, buildPolicy, buildRouter, loadPrompts } from './setup.js';
-import { assertFreshRunDir, RlTrainer, type StepRecord, stepSeed } from './trainer.js';
+import type { StepRecord } from './step-log.js';
+import { RlTrainer, stepSeed } from './trainer.js';
 import type { RolloutPrompt } from './types.js';
 
 /** A config from a file or a preset name, with `--set` overrides applied and validated. */

@@ -11,39 +11,24 @@
  *
  * Randomness of step t comes only from Rng(seed, t), so a resumed run replays the uninterrupted one exactly.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Sample } from '../data/sample.js';
-import { loadSafetensors, noGrad, optim, saveSafetensors, scope } from '../engine/index.js';
+import { loadSafetensors, optim, saveSafetensors } from '../engine/index.js';
 import type { RewardRouter } from '../reward/router.js';
-import type { RewardResult } from '../reward/types.js';
 import { MetricsWriter, Progress } from '../util/progress.js';
 import { Rng } from '../util/rng.js';
-import { latestCheckpoint, loadCheckpoint, saveCheckpoint, stepName } from './checkpoint.js';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { type RlConfig, RlConfigSchema } from './config.js';
 import { ExpansionController, type GroupSummary, isInvalidGroup, selectBalanced } from './expansion.js';
-import {
-  addStats,
-  aggNorm,
-  aggregationWeights,
-  groupAdvantages,
-  klValue,
-  type PolicyLossConfig,
-  type PolicyLossStats,
-  policyLoss,
-} from './grpo.js';
-import { lengthMetrics, lengthPenalty } from './length.js';
+import { groupAdvantages, klValue } from './grpo.js';
+import { lengthPenalty } from './length.js';
 import { type OfflineResult, passAtKResults, samplingOf } from './passk.js';
 import { Curriculum, TIERS, type Tier } from './rlcs.js';
-import type {
-  Policy,
-  PolicyItem,
-  PromptInput,
-  Rollout,
-  RolloutEngine,
-  RolloutPrompt,
-  SamplingParams,
-} from './types.js';
+import { assertFreshRunDir, configDiff, truncateRunLogs } from './run-dir.js';
+import { mean, type Scored, type StepRecord, shapedReward, stepRecord, writeRollouts } from './step-log.js';
+import type { Policy, PromptInput, RolloutEngine, RolloutPrompt, SamplingParams } from './types.js';
+import { logprobsNoGrad, policyUpdate, type TrainItem } from './update.js';
 
 type AdamW = InstanceType<typeof optim.AdamW>;
 
@@ -65,35 +50,6 @@ export interface TrainerDeps {
   /** No progress bar (tests). */
   quiet?: boolean;
 }
-
-/** One rollout with everything the logs and the update need. */
-interface Scored {
-  group: number;
-  k: number;
-  rollout: Rollout;
-  result: RewardResult | null;
-  usable: boolean;
-  /** What the reward loses under `lengthControl` (0 when off or unusable). */
-  penalty: number;
-}
-
-/** The reward every group statistic uses: the scored reward less the thinking-length penalty. */
-const shapedReward = (s: Scored) => s.result!.reward - s.penalty;
-
-interface TrainItem extends PolicyItem {
-  mask: Uint8Array;
-  advantage: number;
-  old: Float32Array;
-  ref: Float32Array | null;
-  rolloutLogprobs: Float32Array | null;
-}
-
-export interface StepRecord {
-  step: number;
-  [k: string]: unknown;
-}
-
-const mean = (xs: readonly number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
 
 export class RlTrainer {
   readonly config: RlConfig;
@@ -173,7 +129,7 @@ export class RlTrainer {
       this.expansion.state = { ...state.expansion };
       this.skipped = state.skipped;
       this.step = state.nextStep;
-      this.truncateLogs(this.step);
+      truncateRunLogs(this.runDir, this.step);
       if (this.needsReference) this.loadReference();
       this.log(`resumed ${dir} from ${ckpt} at step ${this.step}`);
       return this.step;
@@ -191,29 +147,6 @@ export class RlTrainer {
     const ref = this.policy.snapshot();
     ref.loadStateDict(loadSafetensors(join(this.runDir, 'init.safetensors')));
     this.reference = ref;
-  }
-
-  /** Drops metrics and rollout logs of steps at or after `from` (they are replayed after a resume). */
-  private truncateLogs(from: number): void {
-    const mp = join(this.runDir, 'metrics.jsonl');
-    if (existsSync(mp)) {
-      const lines = readFileSync(mp, 'utf8').split('\n').filter(Boolean);
-      const keep = lines.filter((l) => {
-        try {
-          const r = JSON.parse(l) as { step?: number };
-          return typeof r.step !== 'number' || r.step < from;
-        } catch {
-          return false;
-        }
-      });
-      writeFileSync(mp, keep.length ? `${keep.join('\n')}\n` : '');
-    }
-    const rd = join(this.runDir, 'rollouts');
-    if (existsSync(rd))
-      for (const f of readdirSync(rd)) {
-        const m = /^step-(\d+)\.jsonl$/.exec(f);
-        if (m && Number(m[1]) >= from) rmSync(join(rd, f));
-      }
   }
 
   private async offlinePassK(): Promise<void> {
@@ -273,19 +206,6 @@ export class RlTrainer {
 
   sampling(seed: number): SamplingParams {
     return samplingOf(this.config.rollout, seed);
-  }
-
-  private lossConfig(): PolicyLossConfig {
-    const g = this.config.grpo;
-    return {
-      clipLow: g.clipLow,
-      clipHigh: g.clipHigh,
-      dualClip: g.dualClip,
-      klCoef: g.kl.mode === 'loss' ? g.kl.coef : 0,
-      klEstimator: g.kl.estimator,
-      entropyCoef: g.entropyCoef,
-      importanceLevel: g.importanceLevel,
-    };
   }
 
   /** Runs from the current step to run.steps; checkpoints on schedule, at the end and when `shouldStop` turns true. */
@@ -429,20 +349,23 @@ export class RlTrainer {
     // π_old (and the reference) for every kept rollout with tokens, before any update.
     const flatKept = keptGroups.flat().filter((s) => s.rollout.tokenIds.length > 0);
     const lpIndex = new Map(flatKept.map((s, i) => [s, i]));
-    const oldPass = this.logprobsNoGrad(
+    const lpOpts = { microBatch: c.grpo.microBatch, temperature: c.rollout.temperature };
+    const oldPass = logprobsNoGrad(
       this.policy,
       flatKept.map((s) => ({
         prompt: prompts[s.group]!.input,
         response: s.rollout.tokenIds,
         mask: s.rollout.lossMask,
       })),
+      lpOpts,
       c.grpo.logEntropy,
     );
     const oldLp = oldPass.lp;
     const refLp = this.reference
-      ? this.logprobsNoGrad(
+      ? logprobsNoGrad(
           this.reference,
           flatKept.map((s) => ({ prompt: prompts[s.group]!.input, response: s.rollout.tokenIds })),
+          lpOpts,
         ).lp
       : null;
     let mismatch = 0;
@@ -500,12 +423,13 @@ export class RlTrainer {
     const t3 = performance.now();
     // Rollouts with nothing to train on (all tokens masked: truncated with maskTruncated) stay out of the update.
     const trainable = items.filter((it) => it.mask.some((m) => m === 1));
-    const upd = trainable.length ? this.update(trainable, new Rng(stepSeed(seed, t, 4))) : null;
+    const target = { config: c, policy: this.policy, opt: this.opt, step: this.step, log: this.log };
+    const upd = trainable.length ? policyUpdate(target, trainable, new Rng(stepSeed(seed, t, 4))) : null;
     if (!upd) this.skipped++;
     const msUpdate = performance.now() - t3;
 
     // 7. metrics and logs
-    const rec = this.stepRecord({
+    const rec = stepRecord({
       t,
       flat,
       byGroup,
@@ -529,6 +453,8 @@ export class RlTrainer {
         update: msUpdate,
         total: performance.now() - tStart,
       },
+      tiers: this.curriculum.populations(),
+      hasReference: this.reference !== null,
     });
     if (!upd)
       this.log(
@@ -542,7 +468,8 @@ export class RlTrainer {
       );
     this.metrics.write(rec);
     if (c.run.saveRollouts)
-      this.writeRollouts(
+      writeRollouts(
+        this.runDir,
         t,
         flat,
         prompts,
@@ -553,295 +480,4 @@ export class RlTrainer {
     this.step = t + 1;
     return rec;
   }
-
-  /**
-   * Per-token log-probs (no graph) for many items, micro-batched; one Float32Array per item. With `entropy`, also
-   * the mean entropy over the items' trained tokens.
-   */
-  private logprobsNoGrad(
-    policy: Policy,
-    items: Array<PolicyItem & { mask?: Uint8Array }>,
-    entropy = false,
-  ): { lp: Float32Array[]; entropy: number | null } {
-    const out: Float32Array[] = [];
-    let entSum = 0;
-    let entN = 0;
-    const mb = this.config.grpo.microBatch;
-    for (let s = 0; s < items.length; s += mb) {
-      const chunk = items.slice(s, s + mb);
-      const flat = noGrad(() =>
-        scope(() => {
-          const o = policy.logProbs(chunk, { temperature: this.config.rollout.temperature, entropy });
-          return { data: o.logprobs.toFloat32(), ent: o.entropy?.toFloat32() ?? null, T: o.logprobs.shape[1]! };
-        }),
-      );
-      for (const [b, it] of chunk.entries()) {
-        out.push(flat.data.slice(b * flat.T, b * flat.T + it.response.length));
-        if (flat.ent)
-          for (let j = 0; j < it.response.length; j++)
-            if (!it.mask || it.mask[j]) {
-              entSum += flat.ent[b * flat.T + j]!;
-              entN++;
-            }
-      }
-    }
-    return { lp: out, entropy: entN ? entSum / entN : null };
-  }
-
-  /** PPO epochs × mini-batches over the items; returns summed statistics. */
-  private update(
-    items: TrainItem[],
-    rng: Rng,
-  ): { stats: PolicyLossStats; gradNorm: number[]; lr: number; steps: number } | null {
-    const g = this.config.grpo;
-    const lossCfg = this.lossConfig();
-    const needEntropy = g.entropyCoef > 0;
-    const length = g.drGrpoLength ?? this.config.rollout.maxThinkingTokens + this.config.rollout.maxAnswerTokens;
-    const lr = g.warmupSteps > 0 ? g.lr * Math.min(1, (this.step + 1) / g.warmupSteps) : g.lr;
-    this.opt.setLr(lr);
-    const params = this.policy.parameters();
-    let stats: PolicyLossStats | null = null;
-    const norms: number[] = [];
-    let steps = 0;
-    for (let e = 0; e < g.epochs; e++) {
-      const order = rng.shuffle(items.map((_, i) => i));
-      const M = Math.min(g.miniBatches, order.length);
-      for (let m = 0; m < M; m++) {
-        const mbIdx = order.slice(Math.floor((m * order.length) / M), Math.floor(((m + 1) * order.length) / M));
-        const mb = mbIdx.map((i) => items[i]!);
-        const norm = aggNorm(
-          mb.map((it) => it.mask),
-          length,
-          g.drGrpoScale,
-        );
-        this.opt.zeroGrad();
-        for (let s = 0; s < mb.length; s += g.microBatch) {
-          const micro = mb.slice(s, s + g.microBatch);
-          const st = scope(() => {
-            const out = this.policy.logProbs(micro, {
-              temperature: this.config.rollout.temperature,
-              entropy: needEntropy,
-            });
-            const T = out.logprobs.shape[1]!;
-            const pad = (arrs: Array<Float32Array | null>) => {
-              const a = new Float32Array(micro.length * T);
-              arrs.forEach((x, b) => {
-                if (x) a.set(x.subarray(0, Math.min(x.length, T)), b * T);
-              });
-              return a;
-            };
-            const { loss, stats } = policyLoss(
-              {
-                logprobs: out.logprobs,
-                oldLogprobs: pad(micro.map((it) => it.old)),
-                advantages: Float32Array.from(micro, (it) => it.advantage),
-                weights: aggregationWeights(
-                  micro.map((it) => it.mask),
-                  T,
-                  g.lossAgg,
-                  norm,
-                ),
-                ...(lossCfg.klCoef > 0 ? { refLogprobs: pad(micro.map((it) => it.ref)) } : {}),
-                ...(out.entropy ? { entropy: out.entropy } : {}),
-              },
-              lossCfg,
-            );
-            loss.backward();
-            return stats;
-          });
-          stats = addStats(stats, st);
-        }
-        const gn = optim.clipGradNorm(params, g.maxGradNorm, { errorIfNonfinite: false });
-        norms.push(gn);
-        if (!Number.isFinite(gn)) {
-          this.log(`step ${this.step}: gradient norm ${gn}; optimizer step skipped`);
-          this.opt.zeroGrad();
-          continue;
-        }
-        this.opt.step();
-        this.opt.zeroGrad();
-        steps++;
-      }
-    }
-    return stats ? { stats, gradNorm: norms, lr, steps } : null;
-  }
-
-  private stepRecord(a: {
-    t: number;
-    flat: Scored[];
-    byGroup: Scored[][];
-    prompts: RolloutPrompt[];
-    drawn: Tier[];
-    summaries: GroupSummary[];
-    kept: Set<number>;
-    sel: { kept: number[]; validCount: number; short: boolean };
-    invalidShare: number;
-    exp: { ratio: number; ema: number };
-    emaBefore: number;
-    nGen: number;
-    upd: { stats: PolicyLossStats; gradNorm: number[]; lr: number; steps: number } | null;
-    mismatch: number | null;
-    policyEntropy: number | null;
-    adv: number[];
-    ms: Record<string, number>;
-  }): StepRecord {
-    const usable = a.flat.filter((s) => s.usable);
-    const respTokens = a.flat.map((s) => s.rollout.tokenIds.length);
-    const domains: Record<string, Record<string, number>> = {};
-    const byDomain = new Map<string, Scored[]>();
-    for (const s of a.flat) {
-      const d = a.prompts[s.group]!.sample.domain;
-      const list = byDomain.get(d) ?? [];
-      list.push(s);
-      byDomain.set(d, list);
-    }
-    for (const [d, list] of [...byDomain.entries()].sort()) {
-      const u = list.filter((s) => s.usable);
-      const groupsOfD = a.summaries.filter((_, i) => a.prompts[i]!.sample.domain === d);
-      domains[d] = {
-        n: list.length,
-        reward: mean(u.map((s) => s.result!.reward)),
-        pass: u.length ? u.filter((s) => s.result!.correct).length / u.length : 0,
-        format_fail: list.length
-          ? list.filter((s) => s.result?.gates.some((g) => g.name === 'format' && g.tripped)).length / list.length
-          : 0,
-        forced: list.length ? list.filter((s) => s.rollout.forced).length / list.length : 0,
-        response_tokens: mean(list.map((s) => s.rollout.tokenIds.length)),
-        thinking_tokens: mean(list.map((s) => s.rollout.thinkingTokens)),
-        length_penalty: mean(list.map((s) => s.penalty)),
-        groups: groupsOfD.length,
-        kept: a.sel.kept.filter((i) => a.prompts[i]!.sample.domain === d).length,
-        invalid: groupsOfD.filter(isInvalidGroup).length,
-      };
-    }
-    const tiersDrawn = Object.fromEntries(TIERS.map((t) => [t, a.drawn.filter((x) => x === t).length]));
-    const st = a.upd?.stats;
-    const tok = st?.tokens ?? 0;
-    const sampled = a.flat.reduce((n, s) => n + s.rollout.lossMask.reduce((x, y) => x + y, 0), 0);
-    return {
-      step: a.t,
-      reward_mean: mean(usable.map((s) => s.result!.reward)),
-      pass_rate: usable.length ? usable.filter((s) => s.result!.correct).length / usable.length : 0,
-      rollouts: a.flat.length,
-      unusable: a.flat.length - usable.length,
-      errors: a.flat.filter((s) => s.rollout.finishReason === 'error').length,
-      prompts_sampled: a.prompts.length,
-      prompts_wanted: a.nGen,
-      groups_kept: a.sel.kept.length,
-      groups_valid: a.sel.validCount,
-      short: a.sel.short,
-      skipped_update: !a.upd,
-      invalid_share: a.invalidShare,
-      all_correct_share: a.summaries.length
-        ? a.summaries.filter((g) => g.total > 0 && g.correct === g.total).length / a.summaries.length
-        : 0,
-      all_wrong_share: a.summaries.length ? a.summaries.filter((g) => g.correct === 0).length / a.summaries.length : 0,
-      expansion_ratio: a.exp.ratio,
-      expansion_ema: a.exp.ema,
-      expansion_ema_used: a.emaBefore,
-      ...lengthMetrics(
-        a.flat.map((s) => ({ rollout: s.rollout, correct: s.usable ? s.result!.correct : null, penalty: s.penalty })),
-      ),
-      truncated_rate: a.flat.length
-        ? a.flat.filter((s) => s.rollout.finishReason === 'length').length / a.flat.length
-        : 0,
-      format_fail_rate: a.flat.length
-        ? a.flat.filter((s) => s.result?.gates.some((g) => g.name === 'format' && g.tripped)).length / a.flat.length
-        : 0,
-      response_tokens_mean: mean(respTokens),
-      thinking_tokens_mean: mean(a.flat.map((s) => s.rollout.thinkingTokens)),
-      answer_tokens_mean: mean(a.flat.map((s) => s.rollout.answerTokens)),
-      adv_abs_mean: mean(a.adv.map(Math.abs)),
-      loss: st ? (st.pgLoss + st.klLoss + st.entropyLoss) / Math.max(1, a.upd!.steps) : null,
-      pg_loss: st ? st.pgLoss / Math.max(1, a.upd!.steps) : null,
-      kl_loss: st ? st.klLoss / Math.max(1, a.upd!.steps) : null,
-      entropy_loss: st ? st.entropyLoss / Math.max(1, a.upd!.steps) : null,
-      clip_high_frac: tok ? st!.clipHigh / tok : null,
-      clip_low_frac: tok ? st!.clipLow / tok : null,
-      dual_clip_frac: tok ? st!.dualClip / tok : null,
-      ratio_mean: tok ? st!.ratioSum / tok : null,
-      ratio_max: st ? st.ratioMax : null,
-      approx_kl: tok ? st!.approxKlSum / tok : null,
-      ref_kl: tok && this.reference ? st!.refKlSum / tok : null,
-      entropy: a.policyEntropy,
-      grad_norm: a.upd ? mean(a.upd.gradNorm) : null,
-      optimizer_steps: a.upd?.steps ?? 0,
-      lr: a.upd?.lr ?? null,
-      logprob_mismatch: a.mismatch,
-      rollout_tokens: sampled,
-      rollout_tok_s: a.ms.generate! > 0 ? sampled / (a.ms.generate! / 1000) : null,
-      ms: a.ms,
-      domains,
-      tiers_drawn: tiersDrawn,
-      tiers: this.curriculum.populations(),
-    };
-  }
-
-  private writeRollouts(
-    t: number,
-    flat: Scored[],
-    prompts: RolloutPrompt[],
-    tiers: Tier[],
-    kept: Set<number>,
-    adv: Map<Scored, number>,
-  ): void {
-    const dir = join(this.runDir, 'rollouts');
-    mkdirSync(dir, { recursive: true });
-    const lines = flat.map((s) => {
-      const smp = prompts[s.group]!.sample;
-      const r = s.result;
-      return JSON.stringify({
-        step: t,
-        id: smp.id,
-        domain: smp.domain,
-        source: smp.source,
-        question: smp.question.length > 2000 ? `${smp.question.slice(0, 2000)}…` : smp.question,
-        reference: smp.answer,
-        tier: tiers[s.group],
-        group: s.group,
-        k: s.k,
-        kept: kept.has(s.group),
-        advantage: adv.has(s) ? adv.get(s) : null,
-        text: s.rollout.text,
-        reward: r?.reward ?? null,
-        correct: r?.correct ?? false,
-        status: r?.status ?? 'error',
-        path: r?.path ?? null,
-        reason: r?.reason ?? s.rollout.error ?? null,
-        note: s.rollout.note ?? null,
-        answer: r?.answer ?? null,
-        gates: (r?.gates ?? []).filter((g) => g.tripped).map((g) => ({ name: g.name, detail: g.detail ?? null })),
-        forced: s.rollout.forced,
-        length_penalty: s.penalty,
-        finish: s.rollout.finishReason,
-        // The weights that sampled it: the server's report, else this step's policy (local rollouts).
-        policy_version: s.rollout.policyVersion ?? t,
-        tokens: s.rollout.tokenIds.length,
-        thinking_tokens: s.rollout.thinkingTokens,
-        answer_tokens: s.rollout.answerTokens,
-      });
-    });
-    writeFileSync(join(dir, `${stepName(t)}.jsonl`), lines.length ? `${lines.join('\n')}\n` : '');
-  }
-}
-
-/** Throws when `dir` already holds a run (a fresh start would mix two runs' logs). */
-export function assertFreshRunDir(dir: string): void {
-  const metrics = join(dir, 'metrics.jsonl');
-  if (latestCheckpoint(dir) || (existsSync(metrics) && readFileSync(metrics, 'utf8').trim()))
-    throw new Error(`${dir} already holds a run; pass --resume to continue it or choose another run.dir`);
-}
-
-/** Paths where two configs differ, ignoring run.steps (a resumed run may be extended). */
-export function configDiff(a: unknown, b: unknown, path = ''): string[] {
-  if (path === 'run.steps') return [];
-  if (typeof a !== typeof b || Array.isArray(a) !== Array.isArray(b) || (a === null) !== (b === null))
-    return [`${path || '(root)'}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`];
-  if (a && typeof a === 'object') {
-    const keys = new Set([...Object.keys(a as object), ...Object.keys(b as object)]);
-    return [...keys].flatMap((k) =>
-      configDiff((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k),
-    );
-  }
-  return a === b ? [] : [`${path}: ${JSON.stringify(a)} vs ${JSON.stringify(b)}`];
 }

@@ -13,7 +13,8 @@ import { cutAtVisionToken } from '../../src/rl/glm.js';
 import { readRollouts } from '../../src/rl/inspect.js';
 import { ServerRolloutEngine } from '../../src/rl/rollout/openai.js';
 import { buildEngine, buildPolicy, loadPrompts } from '../../src/rl/setup.js';
-import { RlTrainer, type StepRecord } from '../../src/rl/trainer.js';
+import type { StepRecord } from '../../src/rl/step-log.js';
+import { RlTrainer } from '../../src/rl/trainer.js';
 import type { Rollout, RolloutEngine, SamplingParams } from '../../src/rl/types.js';
 import type { ChatResult, GlmvClient } from '../../src/serve/client.js';
 

@@ -15,7 +15,8 @@ import {
   readRollouts,
 } from '../../src/rl/inspect.js';
 import { buildEngine, buildPolicy, buildRouter, loadPrompts } from '../../src/rl/setup.js';
-import { RlTrainer, type StepRecord } from '../../src/rl/trainer.js';
+import type { StepRecord } from '../../src/rl/step-log.js';
+import { RlTrainer } from '../../src/rl/trainer.js';
 import type { RolloutEngine } from '../../src/rl/types.js';
 
 const root = mkdtempSync(join(tmpdir(), 'rl-trainer-'));
