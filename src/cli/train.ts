@@ -6,8 +6,9 @@
 import type { Command } from 'commander';
 import { stringify as toYaml } from 'yaml';
 import { loadTrainConfig, type ModelStageConfig, type StageName } from '../train/config.js';
+import { planStage, type StagePlan } from '../train/plan.js';
 import type { TokenizerStageResult } from '../train/tokenizer.js';
-import { planStage, runStage, type StagePlan, type StageResult } from '../train/trainer.js';
+import { runStage, type StageResult } from '../train/trainer.js';
 import { formatSeconds } from '../util/progress.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];

@@ -22,19 +22,12 @@ export {
   type TrainConfigInput,
 } from './config.js';
 export { Encoder, type Example, fitExample, IGNORE } from './encode.js';
-export { heldoutLoss, stageAnswerer } from './evaluate.js';
+export { type EvalResult, heldoutLoss, StageEvaluator, stageAnswerer } from './evaluate.js';
 export { decide, type FilterReport, formatFilterReport, runFilter } from './filter.js';
 export { buildPools, type MixtureState, MixtureStream, type Pool } from './mixture.js';
 export { archConfig, describeStageModel, initStageModel, type StageModel, writeModelFolder } from './model.js';
 export { assembleRow, microBatches, type PackedRow, Packer } from './packing.js';
+export { planStage, type StagePlan } from './plan.js';
 export { openRecords, type RecordSource, type TrainRecord } from './records.js';
 export { type TokenizerStageResult, trainTokenizerStage } from './tokenizer.js';
-export {
-  type EvalResult,
-  planStage,
-  type RunOptions,
-  runStage,
-  type StagePlan,
-  type StageResult,
-  type StepMetrics,
-} from './trainer.js';
+export { type RunOptions, runStage, type StageResult, type StepMetrics } from './trainer.js';

@@ -5,7 +5,7 @@ import { isAbsolute, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildPools, MixtureStream } from '../../src/train/mixture.js';
 import { openRecords, type RecordSource, type TrainRecord } from '../../src/train/records.js';
-import { isNothink } from '../../src/train/trainer.js';
+import { isNothink } from '../../src/train/stage-data.js';
 import { type Fixture, fixture } from './helpers.js';
 
 function fakeSource(name: string, groups: Record<string, number>): RecordSource {

@@ -10,8 +10,9 @@ import { ChatModel } from '../../src/io/chat.js';
 import { findCheckpoint, listCheckpoints, readTrainerState } from '../../src/train/checkpoint.js';
 import { loadTrainConfig, type ModelStageConfig } from '../../src/train/config.js';
 import { Encoder } from '../../src/train/encode.js';
+import { planStage, type StagePlan } from '../../src/train/plan.js';
 import { openRecords } from '../../src/train/records.js';
-import { planStage, runStage, type StagePlan, type StageResult, type StepMetrics } from '../../src/train/trainer.js';
+import { runStage, type StageResult, type StepMetrics } from '../../src/train/trainer.js';
 import { baseConfig, type Fixture, fixture } from './helpers.js';
 
 let f: Fixture;
