@@ -9,19 +9,30 @@
  *   npm run bench:9b -- --dir runs/9b                   # writes runs/9b/bf16, quantises to int8 / int4, measures all
  *   npm run bench:9b -- --dir runs/9b --only int4,int8 --decode 64
  *
- * Folders that already exist are reused (the run is resumable; delete them to rewrite). Every measured process is
+ * Folders that already exist are reused (the run is resumable; delete them to rewrite). Each folder gets the embedded
+model's tokenizer with its vocabulary padded to 151552 ids, so `glmv chat --model <dir>/int4` runs on it. Every measured process is
  * watched: when the machine's MemAvailable drops under `--min-free` GiB it is killed and the row says so, so the
  * bench never pushes the machine into the OOM killer (the transformers peer holds its weights in anonymous memory and
  * may not fit a 24 GB machine at full depth: `--peer-layers` then measures it at the depth that fits, reported as
  * such). Prints the CPU model, ISA and load average; metrics in runs/bench/full9b.jsonl.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { noGrad, scope } from '../src/engine/index.js';
+import {
+  int64Raw,
+  noGrad,
+  type QuantBits,
+  quantizeWeight,
+  type RawTensor,
+  saveSafetensors,
+  scope,
+  type Tensor,
+} from '../src/engine/index.js';
+import { CheckpointReader, INDEX_FILE } from '../src/model/checkpoint.js';
 import { loadSummary, logicalParameters } from '../src/model/compressed.js';
 import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';
 import { quantizeCheckpoint } from '../src/model/quantize.js';
@@ -31,7 +42,7 @@ import { cpuIsa } from './cpu.js';
 const here = dirname(fileURLToPath(import.meta.url));
 const GB = 1e9;
 const GiB = 1024 ** 3;
-const VARIANTS = ['bf16', 'int8', 'int4', 'peer'] as const;
+const VARIANTS = ['bf16', 'int8', 'int4', 'int8-head', 'int4-head', 'peer'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 interface Row {
@@ -56,7 +67,6 @@ interface Opts {
   peerDecode: string;
   peerLayers: string;
   minFree: string;
-  lmHead: boolean;
   metrics: string;
   child?: string;
 }
@@ -65,13 +75,16 @@ const program = new Command()
   .name('bench:9b')
   .description('full GLM-4.1V-9B shape: bf16 / int8 / int4 load, first token, prefill, decode, RSS, transformers peer')
   .requiredOption('--dir <path>', 'work folder: bf16/, int8/, int4/ are written there when missing')
-  .option('--only <list>', `comma-separated subset of ${VARIANTS.join(',')}`, VARIANTS.join(','))
+  .option(
+    '--only <list>',
+    `comma-separated subset of ${VARIANTS.join(',')} (-head: lm_head quantised too, glmv quantize --lm-head)`,
+    'bf16,int8,int4,int4-head,peer',
+  )
   .option('--tokens <n>', 'prefill length', '1024')
   .option('--decode <n>', 'greedy decode steps after the prefill (batch 1)', '256')
   .option('--peer-decode <n>', 'decode steps for the transformers peer', '32')
   .option('--peer-layers <n>', 'decoder layers the peer loads (40 = all; fewer when 40 do not fit in memory)', '40')
   .option('--min-free <GiB>', 'kill a measured process when MemAvailable drops under this', '2')
-  .option('--lm-head', 'quantise lm_head too when writing int8/ and int4/ (written to int8-head/, int4-head/)', false)
   .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'full9b.jsonl'))
   .option('--child <dir>', 'internal: measure one folder in this process')
   .addHelpText(
@@ -226,6 +239,74 @@ const load = () =>
     .map((x) => x.toFixed(1))
     .join(' / ');
 
+/**
+ * `<v>-head/` from an existing `<v>/`: the same folder with lm_head quantised too — what `glmv quantize --lm-head`
+ * writes (the same quantizeWeight call on the same bf16 head), without re-quantising the decoder: every shard but the
+ * head's is linked, the head's shard is rewritten, and the index and config say so.
+ */
+function deriveQuantizedHead(src: string, out: string): number {
+  const t0 = performance.now();
+  const cfg = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
+  const qc = cfg.quantization_config;
+  const w = qc.config_groups.group_0.weights as { num_bits: QuantBits; group_size: number | null };
+  const index = JSON.parse(readFileSync(join(src, INDEX_FILE), 'utf8'));
+  const headFile = index.weight_map['lm_head.weight'] as string | undefined;
+  if (!headFile) throw new Error(`${src}: no bf16 lm_head.weight to quantise (already quantised?)`);
+  mkdirSync(out, { recursive: true });
+  for (const f of readdirSync(src))
+    if (f !== headFile && f !== INDEX_FILE && f !== 'config.json' && !existsSync(join(out, f)))
+      symlinkSync(resolve(src, f), join(out, f));
+  const reader = new CheckpointReader(src);
+  const tensors = new Map<string, Tensor | RawTensor>();
+  for (const [name, file] of Object.entries(index.weight_map as Record<string, string>)) {
+    if (file !== headFile) continue;
+    const t = reader.read(name);
+    if (name !== 'lm_head.weight') {
+      tensors.set(name, name.endsWith('.weight_shape') ? int64Raw(t.toArray() as number[]) : t);
+      continue;
+    }
+    const [N, K] = t.shape as [number, number];
+    const q = quantizeWeight(t, w.num_bits, w.group_size, t.dtype === 'bfloat16' ? 'bfloat16' : 'float32');
+    tensors.set('lm_head.weight_packed', q.packed);
+    tensors.set('lm_head.weight_scale', q.scale);
+    tensors.set('lm_head.weight_shape', int64Raw([N, K]));
+  }
+  reader.close();
+  saveSafetensors(join(out, headFile), tensors, { format: 'pt' });
+  delete index.weight_map['lm_head.weight'];
+  for (const k of ['weight_packed', 'weight_scale', 'weight_shape']) index.weight_map[`lm_head.${k}`] = headFile;
+  writeFileSync(join(out, INDEX_FILE), JSON.stringify(index));
+  qc.ignore = (qc.ignore as string[]).filter((n) => n !== 'lm_head');
+  writeFileSync(join(out, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
+  return (performance.now() - t0) / 1000;
+}
+
+/**
+ * Tokenizer, template and generation files for the random checkpoint, so `glmv chat --model` runs on it: the embedded
+ * model's, with the vocabulary padded to the config's size by filler tokens (" @@<id>") so that every id the random
+ * weights emit decodes. Skipped when the folder has a tokenizer.json.
+ */
+function writeTokenizer(dir: string): void {
+  if (existsSync(join(dir, 'tokenizer.json'))) return;
+  const src = join(here, '..', 'models', 'glmv-small');
+  const vocabSize = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).text_config?.vocab_size as number;
+  const tok = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8'));
+  const taken = new Set<number>([
+    ...(Object.values(tok.model.vocab) as number[]),
+    ...(tok.added_tokens as Array<{ id: number }>).map((t) => t.id),
+  ]);
+  for (let id = 0; id < vocabSize; id++) if (!taken.has(id)) tok.model.vocab[`Ġ@@${id.toString(36)}`] = id;
+  writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tok));
+  for (const f of [
+    'tokenizer_config.json',
+    'chat_template.jinja',
+    'generation_config.json',
+    'preprocessor_config.json',
+    'video_preprocessor_config.json',
+  ])
+    if (existsSync(join(src, f))) writeFileSync(join(dir, f), readFileSync(join(src, f)));
+}
+
 /** A folder whose config has `layers` decoder layers over the same shards (transformers skips the rest). */
 function truncatedView(src: string, dst: string, layers: number): string {
   mkdirSync(dst, { recursive: true });
@@ -277,14 +358,20 @@ async function main(): Promise<void> {
   const folders: Array<[Variant, string]> = [];
   for (const v of only) {
     if (v === 'bf16') folders.push([v, bf16]);
-    if (v !== 'int8' && v !== 'int4') continue;
-    const out = join(o.dir, o.lmHead ? `${v}-head` : v);
+    if (v === 'bf16' || v === 'peer') continue;
+    const base = v.replace('-head', '');
+    const head = v.endsWith('-head');
+    const out = join(o.dir, v);
+    if (!existsSync(join(out, 'config.json')) && head && existsSync(join(o.dir, base, 'config.json'))) {
+      const seconds = deriveQuantizedHead(join(o.dir, base), out);
+      console.log(`${out}: lm_head quantised in ${seconds.toFixed(0)} s (decoder layers linked from ${base}/)`);
+    }
     if (!existsSync(join(out, 'config.json'))) {
-      const r = quantizeCheckpoint(bf16, out, { bits: v === 'int8' ? 8 : 4, lmHead: o.lmHead });
+      const r = quantizeCheckpoint(bf16, out, { bits: base === 'int8' ? 8 : 4, lmHead: head });
       console.log(
         `quantised ${out}: ${r.quantized} layers, ${(r.bytesOut / GB).toFixed(2)} GB in ${r.seconds.toFixed(0)} s`,
       );
-      metrics.write({ phase: 'quantize', variant: v, seconds: r.seconds, bytes: r.bytesOut, lm_head: o.lmHead });
+      metrics.write({ phase: 'quantize', variant: v, seconds: r.seconds, bytes: r.bytesOut });
     }
     folders.push([v, out]);
   }
@@ -292,6 +379,7 @@ async function main(): Promise<void> {
   // 2. Each folder in a fresh process.
   const rows: Row[] = [];
   for (const [v, dir] of folders) {
+    writeTokenizer(dir);
     const la = load();
     const r = await watched(
       process.execPath,
