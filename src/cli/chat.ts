@@ -2,6 +2,7 @@
  * `glmv chat`: ask a model a question about images / a video. Thinking streams dimmed, the answer plainly;
  * `--json` prints one machine-readable object instead.
  */
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ChatModel } from '../io/chat.js';
 import type { ChatMessage, ContentPart } from '../io/template.js';
@@ -141,6 +142,18 @@ async function runChat(question: string, o: ChatCliOptions): Promise<void> {
   const notes: string[] = [];
   if (result.forced) notes.push('answer forced after the thinking budget');
   if (result.finishReason === 'length') notes.push(`stopped at --max-tokens ${maxNewTokens}`);
-  notes.push(`${result.completionTokens} tokens, ${result.stats.tokensPerSecond.toFixed(0)} tok/s`);
+  notes.push(`${result.completionTokens} tokens, ${result.stats.tokensPerSecond.toFixed(1)} tok/s`);
+  notes.push(`peak RSS ${(peakRss() / 1e9).toFixed(2)} GB`);
   process.stderr.write(dim(`(${notes.join('; ')})\n`));
+}
+
+/** The process's peak resident set (VmHWM; the current RSS where /proc is missing), for the closing line. */
+function peakRss(): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    if (m) return Number(m[1]) * 1024;
+  } catch {
+    // not Linux
+  }
+  return process.memoryUsage().rss;
 }
