@@ -9,10 +9,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TinyGpt } from '../src/demo/tinyGpt.js';
+import { nativeBackend } from '../src/engine/backends/native/index.js';
 import {
   fromArray,
   getBackend,
@@ -26,6 +27,7 @@ import {
   setMatmulPrecision,
 } from '../src/engine/index.js';
 import { Rng } from '../src/util/rng.js';
+import { cpuIsa } from './cpu.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -58,6 +60,36 @@ function numpyEnv(): NodeJS.ProcessEnv {
   delete env.OPENBLAS_CORETYPE;
   delete env.OPENBLAS_L2_SIZE;
   return env;
+}
+
+const cpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/**
+ * GFLOP per CPU-second of this process through the engine API (float32 GEMM path `mode`): how close the kernel runs
+ * to the cores' peak whatever share of a loaded machine the process gets; idle and spinning threads do not count,
+ * so wall-clock GFLOPS below 2 × this on 2 cores is lost to threading.
+ */
+function gemmPerCpuSecond(n: number, mode: 'sgemm' | 'matmul'): number {
+  const nb = nativeBackend();
+  if (!nb) return Number.NaN;
+  nb.setF32Gemm(mode);
+  try {
+    const a = randn([n, n]);
+    const b = randn([n, n]);
+    scope(() => a.matmul(b));
+    let it = 0;
+    const c0 = cpuSeconds();
+    while (cpuSeconds() - c0 < SECS) {
+      scope(() => a.matmul(b));
+      it++;
+    }
+    return (2 * n ** 3 * it) / (cpuSeconds() - c0) / 1e9;
+  } finally {
+    nb.setF32Gemm('sgemm');
+  }
 }
 
 function gemmOurs(n: number): number {
@@ -154,8 +186,9 @@ function main() {
   const be = getBackend() as unknown as { name: string; info?: () => { threads: number; onednn: string } };
   const info = be.info?.();
   console.log(
-    `glmv engine benchmark — ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, backend ${be.name}` +
-      (info ? ` (oneDNN ${info.onednn}, ${info.threads} threads)` : ''),
+    `glmv engine benchmark — ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, ISA: ${cpuIsa()}, load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' / ')}, backend ${be.name}` + (info ? ` (oneDNN ${info.onednn}, ${info.threads} threads)` : ''),
   );
   if (be.name !== 'native')
     console.log('WARNING: the native backend is not active; numbers are for the pure-TypeScript reference backend.');
@@ -186,6 +219,24 @@ function main() {
       `   ${String(n).padEnd(6)} ${ours[i]!.toFixed(1).padStart(6)}  ${p ? p.toFixed(1).padStart(6) : '   n/a'}   ${p ? `${(ours[i]! / p).toFixed(2)}×` : ''}`,
     );
   });
+
+  // 1b. The same kernels per CPU-second (independent of the machine's load).
+  if (be.name === 'native') {
+    const per: Record<string, number[]> = { sgemm: [], matmul: [] };
+    for (let r = 0; r < 3; r++) for (const m of ['sgemm', 'matmul'] as const) per[m]!.push(gemmPerCpuSecond(1024, m));
+    let npCpu: number | null = null;
+    if (py) {
+      const r = spawnSync(py.bin, [join(here, 'peers', 'numpy_gemm.py'), String(SECS * 2), '1024'], {
+        encoding: 'utf8',
+        env: { ...numpyEnv(), GEMM_CLOCK: 'cpu', OPENBLAS_NUM_THREADS: '1' },
+      });
+      if (r.status === 0) npCpu = JSON.parse(r.stdout.trim().split('\n').pop()!)['1024'] as number;
+    }
+    console.log('\n1b. fp32 GEMM n=1024, GFLOP per CPU-second (kernel efficiency; load-independent)');
+    console.log(
+      `   glmv dnnl_sgemm ${median(per.sgemm!).toFixed(0)}, glmv oneDNN matmul primitive ${median(per.matmul!).toFixed(0)}, numpy 1 thread ${npCpu ? npCpu.toFixed(0) : 'n/a'}`,
+    );
+  }
 
   // 2. train step (float32, then with bf16 GEMM inputs: mixed precision)
   const mine = trainOurs(true);

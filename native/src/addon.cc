@@ -335,6 +335,12 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), omp_get_max_threads());
 }
 
+// setF32Gemm(mode): 1 dnnl_sgemm (default), 2 cached matmul primitive (benchmarks compare the paths in one run).
+Napi::Value SetF32Gemm(const Napi::CallbackInfo& info) {
+  set_f32_gemm_mode((int)I(info, 0));
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("threads", omp_get_max_threads());
@@ -388,6 +394,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("im2col", Im2col);
   REG("adamw", Adamw);
   REG("setThreads", SetThreads);
+  REG("setF32Gemm", SetF32Gemm);
   REG("info", Info);
 #undef REG
   register_mapped(env, exports);

@@ -22,26 +22,6 @@ static void check(dnnl_status_t s, const char* what) {
   if (s != dnnl_success) throw std::runtime_error(std::string(what) + " failed with oneDNN status " + std::to_string((int)s));
 }
 
-void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta) {
-  SignalGuard guard;
-  const char TA = ta ? 'T' : 'N', TB = tb ? 'T' : 'N';
-  const i64 lda = ta ? m : k, ldb = tb ? k : n, ldc = n;
-  const double flops = 2.0 * m * n * k;
-  int nt = max_threads();
-  if (batch >= 2 && nt > 1 && flops < 4e6) {
-    // Many small GEMMs: one per thread (oneDNN runs single-threaded inside a parallel region).
-    dnnl_status_t err = dnnl_success;
-#pragma omp parallel for schedule(static) num_threads(nt)
-    for (i64 p = 0; p < batch; p++) {
-      dnnl_status_t s = dnnl_sgemm(TA, TB, m, n, k, alpha, a + p * aB, lda, b + p * bB, ldb, beta, out + p * m * n, ldc);
-      if (s != dnnl_success) err = s;
-    }
-    check(err, "dnnl_sgemm");
-    return;
-  }
-  for (i64 p = 0; p < batch; p++) check(dnnl_sgemm(TA, TB, m, n, k, alpha, a + p * aB, lda, b + p * bB, ldb, beta, out + p * m * n, ldc), "dnnl_sgemm");
-}
-
 namespace {
 using dnnl::engine;
 using dnnl::matmul;
@@ -51,7 +31,10 @@ using dnnl::stream;
 struct Bf16Key {
   i64 m, n, k;
   bool ta, tb, beta;
-  bool operator<(const Bf16Key& o) const { return std::tie(m, n, k, ta, tb, beta) < std::tie(o.m, o.n, o.k, o.ta, o.tb, o.beta); }
+  bool f32 = false;  // float32 operands (the matmul primitive path of matmul_f32) instead of bf16
+  bool operator<(const Bf16Key& o) const {
+    return std::tie(m, n, k, ta, tb, beta, f32) < std::tie(o.m, o.n, o.k, o.ta, o.tb, o.beta, o.f32);
+  }
 };
 
 struct Bf16Prim {
@@ -72,8 +55,9 @@ Bf16Prim& get_prim(const Bf16Key& key, float alpha) {
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   // Transposition is expressed with strides on the memory descriptors.
-  memory::desc a({key.m, key.k}, memory::data_type::bf16, key.ta ? memory::dims{1, key.m} : memory::dims{key.k, 1});
-  memory::desc b({key.k, key.n}, memory::data_type::bf16, key.tb ? memory::dims{1, key.k} : memory::dims{key.n, 1});
+  const auto in = key.f32 ? memory::data_type::f32 : memory::data_type::bf16;
+  memory::desc a({key.m, key.k}, in, key.ta ? memory::dims{1, key.m} : memory::dims{key.k, 1});
+  memory::desc b({key.k, key.n}, in, key.tb ? memory::dims{1, key.k} : memory::dims{key.n, 1});
   memory::desc c({key.m, key.n}, memory::data_type::f32, memory::dims{key.n, 1});
   dnnl::primitive_attr attr;
   if (key.beta) {
@@ -88,6 +72,46 @@ Bf16Prim& get_prim(const Bf16Key& key, float alpha) {
   return res.first->second;
 }
 }  // namespace
+
+// float32 GEMM implementation: 1 = dnnl_sgemm (the default), 2 = oneDNN's matmul primitive, cached per shape,
+// wherever it applies (alpha 1, beta 0 or 1). bench:engine compares them per CPU-second; the primitive was not faster
+// on AMD Zen 5 (177 vs 190 GFLOP per CPU-second at n = 1024), so sgemm stays the default.
+int f32_gemm_mode = 1;
+
+void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta) {
+  SignalGuard guard;
+  const char TA = ta ? 'T' : 'N', TB = tb ? 'T' : 'N';
+  const i64 lda = ta ? m : k, ldb = tb ? k : n, ldc = n;
+  const double flops = 2.0 * m * n * k;
+  int nt = max_threads();
+  if (batch >= 2 && nt > 1 && flops < 4e6) {
+    // Many small GEMMs: one per thread (oneDNN runs single-threaded inside a parallel region).
+    dnnl_status_t err = dnnl_success;
+#pragma omp parallel for schedule(static) num_threads(nt)
+    for (i64 p = 0; p < batch; p++) {
+      dnnl_status_t s = dnnl_sgemm(TA, TB, m, n, k, alpha, a + p * aB, lda, b + p * bB, ldb, beta, out + p * m * n, ldc);
+      if (s != dnnl_success) err = s;
+    }
+    check(err, "dnnl_sgemm");
+    return;
+  }
+  const bool prim = f32_gemm_mode == 2 && alpha == 1.f && (beta == 0.f || beta == 1.f);
+  if (prim) {
+    Bf16Prim& p = get_prim({m, n, k, ta, tb, beta == 1.f, true}, alpha);
+    stream st(cpu_engine());
+    for (i64 i = 0; i < batch; i++) {
+      memory ma(p.a, cpu_engine(), (void*)(a + i * aB));
+      memory mb(p.b, cpu_engine(), (void*)(b + i * bB));
+      memory mc(p.c, cpu_engine(), (void*)(out + i * m * n));
+      p.prim.execute(st, {{DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}});
+    }
+    st.wait();
+    return;
+  }
+  for (i64 p = 0; p < batch; p++) check(dnnl_sgemm(TA, TB, m, n, k, alpha, a + p * aB, lda, b + p * bB, ldb, beta, out + p * m * n, ldc), "dnnl_sgemm");
+}
+
+void set_f32_gemm_mode(int mode) { f32_gemm_mode = mode; }
 
 bool bf16_gemm_native() {
   // Respects ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA, so a lower ISA can be forced to reproduce another machine.

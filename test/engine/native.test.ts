@@ -3,6 +3,7 @@
  * larger and odd-shaped stress cases that exercise the threaded and blocked paths of the C++ kernels.
  */
 import { describe, expect, it } from 'vitest';
+import { nativeBackend } from '../../src/engine/backends/native/index.js';
 import { availableBackends, F, fromArray, nativeLoadError, withBackend } from '../../src/engine/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { CASES, type OpCase, rnd } from './cases.js';
@@ -169,5 +170,27 @@ describe('native backend vs reference (float32)', () => {
         .map(([n, e]) => `${n}: ${e.toExponential(2)}`)
         .join('; '),
     );
+  });
+});
+
+describe("float32 GEMM through oneDNN's matmul primitive (the benchmarks' alternative to dnnl_sgemm)", () => {
+  const gemmCases = STRESS.filter((c) => c.name.includes('matmul'));
+  it('matches the reference, outputs and gradients (plain and transposed operands)', () => {
+    expect(gemmCases.length).toBe(2);
+    const nb = nativeBackend()!;
+    for (const c of gemmCases) {
+      const ref = run(c, 'ref');
+      nb.setF32Gemm('matmul');
+      let nat: Run;
+      try {
+        nat = run(c, 'native');
+      } finally {
+        nb.setF32Gemm('sgemm');
+      }
+      expect(maxRelErr(nat.out, ref.out), c.name).toBeLessThan(2e-5);
+      ref.grads.forEach((g, i) => {
+        if (g) expect(maxRelErr(nat.grads[i]!, g), `${c.name} grad ${i}`).toBeLessThan(5e-5);
+      });
+    }
   });
 });

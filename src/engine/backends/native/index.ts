@@ -271,6 +271,13 @@ class NativeBackend implements Backend {
   quantPortable(flag: boolean): boolean {
     return this.n.qForcePortable!(flag) as boolean;
   }
+  /**
+   * Benchmarks: which float32 GEMM runs — 'sgemm' (dnnl_sgemm, the default) or 'matmul' (oneDNN's matmul primitive,
+   * cached per shape, wherever it applies).
+   */
+  setF32Gemm(mode: 'sgemm' | 'matmul'): void {
+    this.n.setF32Gemm!(mode === 'matmul' ? 2 : 1);
+  }
   /** The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products). */
   quantKernels(): { avx512: boolean; avx512bf16: boolean } {
     return this.n.qKernels!() as { avx512: boolean; avx512bf16: boolean };
