@@ -8,9 +8,10 @@
  * force answering inserts are not.
  */
 import { THINK_CLOSE } from './answer/tags.js';
+import type { AnswerStyle } from './answer/think.js';
 
 /** What force answering appends, as text (the serving client's two-phase call and server rollouts use it too). */
-export function forcedSuffix(style: 'glm41v' | 'glm45v'): string {
+export function forcedSuffix(style: AnswerStyle): string {
   return style === 'glm41v' ? `${THINK_CLOSE}<answer>` : `${THINK_CLOSE}\n`;
 }
 
