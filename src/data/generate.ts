@@ -122,6 +122,7 @@ export function generateOne<P>(gen: Generator<P>, o: GenerateOptions): Generated
     rationale: built.rationale,
   };
   if (built.options) sample.options = built.options;
+  if (built.questionFirst) sample.questionFirst = true;
   if (built.video) {
     const frames = built.video.frames.map((c, i) => ({
       path: `img/${stem}-f${String(i).padStart(2, '0')}.png`,

@@ -74,6 +74,11 @@ export interface Sample {
   verifier: VerifierSpec;
   /** Step-by-step reasoning derived from the ground truth: the `<think>` part of long-CoT SFT targets. */
   rationale?: string;
+  /**
+   * The user turn puts the question before the media (as in datasets that ask first and show after); default: the
+   * media first. The lab uses it so the image sits right before the answer that reads it.
+   */
+  questionFirst?: boolean;
   /** Anything else a generator knows (scene graph, boxes in pixels, …). */
   meta?: Record<string, unknown>;
 }

@@ -27,6 +27,7 @@ export const sampleSchema = z
     options: z.array(z.string()).min(2).optional(),
     verifier: z.object({ type: z.enum(VERIFIER_TYPES), params: z.record(z.string(), z.unknown()).optional() }),
     rationale: z.string().optional(),
+    questionFirst: z.boolean().optional(),
     meta: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();

@@ -32,7 +32,8 @@ export function promptText(sample: Sample, opts: SftOptions = {}): string {
 
 /**
  * The user turn of a sample — its images, its video, then the question with lettered options (and `/nothink` when
- * thinking is off) — exactly as SFT trains it, RL prompts it and evaluation asks it.
+ * thinking is off), or the question first when `sample.questionFirst` — exactly as SFT trains it, RL prompts it and
+ * evaluation asks it.
  */
 export function sampleMessage(sample: Sample, opts: SftOptions = {}): ChatMessage {
   const parts: ContentPart[] = sample.images.map((image) => ({ type: 'image' as const, image }));
@@ -45,8 +46,8 @@ export function sampleMessage(sample: Sample, opts: SftOptions = {}): ChatMessag
     if (!v) throw new Error(`sample ${sample.id}: video has neither path nor frames`);
     parts.push({ type: 'video', video: v });
   }
-  parts.push({ type: 'text', text: promptText(sample, opts) });
-  return { role: 'user', content: parts };
+  const text = { type: 'text' as const, text: promptText(sample, opts) };
+  return { role: 'user', content: sample.questionFirst ? [text, ...parts] : [...parts, text] };
 }
 
 /** The assistant target string. Thinking samples need a rationale; the error names the sample. */

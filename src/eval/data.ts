@@ -20,6 +20,8 @@ export interface EvalPrompt {
   /** Absolute image paths in prompt order. */
   images: string[];
   video?: { path?: string; frames?: string[]; fps?: number };
+  /** The text before the media (the sample's `questionFirst`). */
+  questionFirst?: boolean;
 }
 
 export interface EvalItem {
@@ -96,6 +98,7 @@ export function buildPrompt(b: Benchmark, s: Sample): EvalPrompt {
   const p: EvalPrompt = { text, images: [...s.images] };
   if (b.prompt.system) p.system = b.prompt.system;
   if (s.video) p.video = { ...s.video };
+  if (s.questionFirst) p.questionFirst = true;
   return p;
 }
 

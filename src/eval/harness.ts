@@ -317,6 +317,7 @@ async function runMode(
       traits: o.model.requestTraits(),
       system: pr.system ?? null,
       text: pr.text,
+      ...(pr.questionFirst ? { questionFirst: true } : {}),
       images: await Promise.all(pr.images.map(hashOf)),
       video: pr.video?.path
         ? await hashOf(pr.video.path)

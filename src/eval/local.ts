@@ -134,16 +134,16 @@ export class LocalModel implements ModelUnderTest {
     return { kind: 'local', style: this.chat.style, budget: 'one-pass' };
   }
 
-  /** The chat messages of a prompt (media first, then the text, as the endpoint path sends them). */
+  /** The chat messages of a prompt (media first, then the text, unless the prompt asks first; as the endpoint path sends them). */
   messages(prompt: EvalPrompt): ChatMessage[] {
     const parts: ContentPart[] = prompt.images.map((path) => ({ type: 'image', image: path }));
     const v = prompt.video;
     if (v?.frames?.length) parts.push({ type: 'video', video: { frames: v.frames, fps: v.fps ?? 2 } });
     else if (v?.path) parts.push({ type: 'video', video: v.path });
-    parts.push({ type: 'text', text: prompt.text });
+    const text: ContentPart = { type: 'text', text: prompt.text };
     return [
       ...(prompt.system ? [{ role: 'system' as const, content: prompt.system }] : []),
-      { role: 'user', content: parts },
+      { role: 'user', content: prompt.questionFirst ? [text, ...parts] : [...parts, text] },
     ];
   }
 

@@ -170,7 +170,7 @@ export class EndpointModel implements ModelUnderTest {
     return p;
   }
 
-  /** The chat messages of a prompt (media first, then the text, as the GLM templates place them). */
+  /** The chat messages of a prompt (media first, then the text, as the GLM templates place them; text first if asked). */
   async messages(prompt: EvalPrompt): Promise<ChatMessageParam[]> {
     const parts: Array<Record<string, unknown>> = [];
     for (const path of prompt.images) {
@@ -190,7 +190,9 @@ export class EndpointModel implements ModelUnderTest {
       const capped = await capVideoFile(v.path, this.caps.videoTokens, mediaDir);
       parts.push({ type: 'video_url', video_url: { url: await videoUrl(capped.path, mode) } });
     }
-    parts.push({ type: 'text', text: prompt.text });
+    const text = { type: 'text', text: prompt.text };
+    if (prompt.questionFirst) parts.unshift(text);
+    else parts.push(text);
     const out: ChatMessageParam[] = [];
     if (prompt.system) out.push({ role: 'system', content: prompt.system });
     out.push({ role: 'user', content: parts as never });

@@ -4,7 +4,7 @@
  */
 import type { Sample } from '../data/sample.js';
 import type { ChatModel } from '../io/chat.js';
-import { answerAndGrade } from '../pipeline/evaluate.js';
+import { answerAndGrade } from '../eval/heldout.js';
 import type { RewardRouter } from '../reward/router.js';
 import { Progress } from '../util/progress.js';
 

@@ -65,8 +65,6 @@ export interface EvaluateOptions {
   thinkingBudget?: number;
 }
 
-// The answer-and-grade step lives in eval/heldout.ts; re-exported for src/lab/eval.ts until it imports from there.
-export { answerAndGrade };
 
 export async function readHeldout(path: string, n: number): Promise<Sample[]> {
   const out: Sample[] = [];

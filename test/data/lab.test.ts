@@ -9,7 +9,9 @@ import { generateOne } from '../../src/data/generate.js';
 import { GENERATORS, LAB_GENERATOR_NAMES } from '../../src/data/generators/index.js';
 import { parseMix } from '../../src/data/mixture.js';
 import type { Sample } from '../../src/data/sample.js';
-import { sftTarget } from '../../src/data/sft.js';
+import { parseSample } from '../../src/data/schema.js';
+import { sampleMessage, sftTarget } from '../../src/data/sft.js';
+import { buildPrompt } from '../../src/eval/data.js';
 import { loadImage, type RgbImage } from '../../src/io/image.js';
 import { RewardRouter } from '../../src/reward/index.js';
 
@@ -188,6 +190,16 @@ describe('lab generators', () => {
           const want = name === 'lab_clock' ? [clock(values[0]!)] : values.map(String);
           expect(readValues(name, img), g.sample.id).toEqual(want);
         }
+      });
+
+      it('ask the question first, so the image sits right before the answer (SFT, RL and eval alike)', () => {
+        const s = gen(name, 2, 0, 'reason').sample;
+        expect(s.questionFirst).toBe(true);
+        const content = sampleMessage(s).content as Array<{ type: string }>;
+        expect(content.map((p) => p.type)).toEqual(['text', 'image']);
+        const again = parseSample(JSON.parse(JSON.stringify(s)), 'samples.jsonl', 1);
+        expect(again.questionFirst).toBe(true);
+        expect(buildPrompt({ prompt: { template: '{question}', option: '' } } as never, s).questionFirst).toBe(true);
       });
 
       it('probes ask for one drawn value and read it from the right place', () => {

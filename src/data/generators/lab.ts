@@ -141,6 +141,8 @@ function labGenerator(o: {
         verifier: o.verifier,
         rationale: p.rationale,
         images: [canvas],
+        // The image right before the answer: reading value k is then a fixed step back from the k-th reading token.
+        questionFirst: true,
         meta: { steps: p.steps, values: p.values, colors: p.colors, difficulty: cfg.difficulty },
       };
     },
@@ -361,7 +363,8 @@ const COLOR_PAIR = ['red', 'blue'] as const;
 export const labColors = labGenerator({
   key: 'colors',
   domain: 'vqa',
-  description: 'lab: six red or blue numbers in three rows of two; sums over a colour and a threshold, and differences of such sums',
+  description:
+    'lab: six red or blue numbers in three rows of two; sums over a colour and a threshold, and differences of such sums',
   verifier: MATH,
   plan(rng, d, task) {
     const values = distinct(rng, 6, 10, 99);

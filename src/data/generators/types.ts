@@ -32,6 +32,8 @@ export interface Built {
   blank?: { answer: string; verifier: VerifierSpec };
   images: Canvas[];
   video?: { frames: Canvas[]; fps: number };
+  /** Ask the question before showing the media (Sample.questionFirst). */
+  questionFirst?: boolean;
   meta?: Record<string, unknown>;
 }
 
