@@ -52,6 +52,9 @@ interface Row {
   prefill_tok_s: number;
   decode_tok_s: number;
   decode_tokens: number;
+  /** CPU seconds of this process (all threads): what the work costs whatever share of a loaded machine it gets. */
+  prefill_cpu_s?: number;
+  decode_cpu_s_per_token?: number;
   rss_after_load: number;
   peak_rss: number;
   params?: number;
@@ -109,6 +112,11 @@ function procStatus(): { rss: number; hwm: number } {
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
+function cpuSeconds(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+}
+
 function memAvailable(): number {
   const m = /MemAvailable:\s+(\d+) kB/.exec(readFileSync('/proc/meminfo', 'utf8'));
   return m ? Number(m[1]) * 1024 : Number.POSITIVE_INFINITY;
@@ -132,12 +140,15 @@ function child(dir: string, tokens: number, decode: number): void {
   const ids = promptIds(tokens, config.text.vocabSize);
   const cache = model.newCache(tokens + decode);
   const t1 = performance.now();
+  const c1 = cpuSeconds();
   let logits = noGrad(() => model.forward({ inputIds: [ids], logitsToKeep: 1, cache })).logits;
   let next = logits.argmax(-1).toInt32()[0]!;
   const prefillS = (performance.now() - t1) / 1000;
+  const prefillCpu = cpuSeconds() - c1;
   logits.dispose();
   const bar = new Progress({ label: `decode ${dir}`, total: decode });
   const t2 = performance.now();
+  const c2 = cpuSeconds();
   for (let i = 0; i < decode; i++) {
     logits = scope(() => noGrad(() => model.forward({ inputIds: [[next]], logitsToKeep: 1, cache })).logits);
     next = logits.argmax(-1).toInt32()[0]!;
@@ -146,6 +157,7 @@ function child(dir: string, tokens: number, decode: number): void {
   }
   bar.stop();
   const decodeS = (performance.now() - t2) / 1000;
+  const decodeCpu = cpuSeconds() - c2;
   const row: Row = {
     variant: dir,
     load_s: loadS,
@@ -153,6 +165,8 @@ function child(dir: string, tokens: number, decode: number): void {
     prefill_tok_s: tokens / prefillS,
     decode_tok_s: decode / decodeS,
     decode_tokens: decode,
+    prefill_cpu_s: prefillCpu,
+    decode_cpu_s_per_token: decode > 0 ? decodeCpu / decode : undefined,
     rss_after_load: rssAfterLoad,
     peak_rss: procStatus().hwm,
     params: logicalParameters(model),
@@ -176,18 +190,19 @@ def rss():
         if line.startswith('VmRSS:'): return int(line.split()[1]) * 1024
 rss_load = rss()
 with torch.no_grad():
-    t1 = time.time()
+    t1, c1 = time.time(), time.process_time()
     out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
     nxt = out.logits[:, -1].argmax(-1, keepdim=True)
-    prefill = time.time() - t1
+    prefill, prefill_cpu = time.time() - t1, time.process_time() - c1
     past = out.past_key_values
-    t2 = time.time()
+    t2, c2 = time.time(), time.process_time()
     for _ in range(decode):
         out = model(input_ids=nxt, past_key_values=past, use_cache=True, logits_to_keep=1)
         past = out.past_key_values
         nxt = out.logits[:, -1].argmax(-1, keepdim=True)
-    dec = time.time() - t2
+    dec, dec_cpu = time.time() - t2, time.process_time() - c2
 print(json.dumps({"load_s": load, "prefill_s": prefill, "decode_s": dec, "rss_after_load": rss_load,
+                  "prefill_cpu_s": prefill_cpu, "decode_cpu_s": dec_cpu,
                   "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                   "torch": torch.__version__}))
 `;
@@ -442,6 +457,8 @@ async function main(): Promise<void> {
           prefill_tok_s: tokens / p.prefill_s,
           decode_tok_s: Number(o.peerDecode) / p.decode_s,
           decode_tokens: Number(o.peerDecode),
+          prefill_cpu_s: p.prefill_cpu_s,
+          decode_cpu_s_per_token: p.decode_cpu_s / Number(o.peerDecode),
           rss_after_load: p.rss_after_load,
           peak_rss: p.peak_rss,
           note,
@@ -467,13 +484,19 @@ async function main(): Promise<void> {
     `\nGLM-4.1V-9B shape, ${tokens}-token prefill, batch-1 greedy decode — ${cpu}, load average now ${load()}`,
   );
   console.log(
-    '| weights | load s | first token s | prefill tok/s | decode tok/s | decode vs bf16 | RSS after load GB | peak RSS GB |',
+    '| weights | load s | first token s | prefill tok/s | prefill CPU s | decode tok/s | decode CPU s/token | decode vs bf16 (wall / CPU) | RSS after load GB | peak RSS GB |',
   );
-  console.log('|---|---|---|---|---|---|---|---|');
-  for (const r of rows)
+  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  const f = (x: number | undefined, d: number) => (x === undefined ? 'n/a' : x.toFixed(d));
+  for (const r of rows) {
+    const vs =
+      base && r !== base
+        ? `${(r.decode_tok_s / base.decode_tok_s).toFixed(2)}× / ${base.decode_cpu_s_per_token && r.decode_cpu_s_per_token ? `${(base.decode_cpu_s_per_token / r.decode_cpu_s_per_token).toFixed(2)}×` : 'n/a'}`
+        : '';
     console.log(
-      `| ${r.variant}${r.note ? ` (${r.note})` : ''} | ${r.load_s.toFixed(1)} | ${r.first_token_s.toFixed(1)} | ${r.prefill_tok_s.toFixed(1)} | ${r.decode_tok_s.toFixed(2)} (${r.decode_tokens}) | ${base ? `${(r.decode_tok_s / base.decode_tok_s).toFixed(2)}×` : ''} | ${(r.rss_after_load / GB).toFixed(2)} | ${(r.peak_rss / GB).toFixed(2)} |`,
+      `| ${r.variant}${r.note ? ` (${r.note})` : ''} | ${r.load_s.toFixed(1)} | ${r.first_token_s.toFixed(1)} | ${r.prefill_tok_s.toFixed(1)} | ${f(r.prefill_cpu_s, 0)} | ${r.decode_tok_s.toFixed(2)} (${r.decode_tokens}) | ${f(r.decode_cpu_s_per_token, 2)} | ${vs} | ${(r.rss_after_load / GB).toFixed(2)} | ${(r.peak_rss / GB).toFixed(2)} |`,
     );
+  }
 }
 
 main().catch((e) => {
