@@ -31,6 +31,27 @@ import {
   visionRopeTables,
 } from './rope.js';
 
+/**
+ * side×side rows of 2-D sine-cosine position codes, `dim` wide: the first half codes the row, the second the column,
+ * each as sin/cos pairs over geometric frequencies (1 … 1/10000).
+ */
+export function sinCos2d(side: number, dim: number): Float32Array {
+  if (dim % 4 !== 0) throw new Error(`sinCos2d: the width must be a multiple of 4, got ${dim}`);
+  const out = new Float32Array(side * side * dim);
+  const q = dim / 4;
+  for (let r = 0; r < side; r++)
+    for (let c = 0; c < side; c++)
+      for (let k = 0; k < q; k++) {
+        const f = 10000 ** (-k / q);
+        const o = (r * side + c) * dim;
+        out[o + k] = Math.sin(r * f);
+        out[o + q + k] = Math.cos(r * f);
+        out[o + 2 * q + k] = Math.sin(c * f);
+        out[o + 3 * q + k] = Math.cos(c * f);
+      }
+  return out;
+}
+
 export class Glm4vVisionEmbeddings extends Module {
   position_embedding: Embedding;
   constructor(
@@ -40,6 +61,18 @@ export class Glm4vVisionEmbeddings extends Module {
     super();
     const side = cfg.imageSize / cfg.patchSize;
     this.position_embedding = new Embedding(side * side, cfg.hiddenSize, { init: pf });
+  }
+
+  /**
+   * Sets the table to fixed 2-D sine-cosine codes (half the width for the row, half for the column; as ViTs trained
+   * from scratch start): at the usual small random init the codes are ~50× weaker than the patch features, so a model
+   * from scratch cannot tell two tokens of the same content apart by where they are. A from-scratch option only.
+   */
+  initSinCos(): void {
+    const side = this.cfg.imageSize / this.cfg.patchSize;
+    this.position_embedding.weight.copy_(
+      fromArray(sinCos2d(side, this.cfg.hiddenSize), [side * side, this.cfg.hiddenSize]),
+    );
   }
 
   /**

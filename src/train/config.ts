@@ -77,6 +77,11 @@ const ModelSchema = z
     tokenizer: z.string().min(1).optional(),
     arch: ArchSchema.prefault({}),
     freezeVision: z.boolean().default(false),
+    /**
+     * From scratch only: the vision tower's position table starts as 2-D sine-cosine codes ('sincos') instead of the
+     * small random init ('random'), so tokens of the same content are told apart by where they are from the start.
+     */
+    visionPositionInit: z.enum(['random', 'sincos']).default('random'),
     gradientCheckpointing: z.boolean().default(false),
   })
   .strict();

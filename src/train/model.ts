@@ -258,6 +258,10 @@ export async function describeStageModel(cfg: ModelStageConfig): Promise<StageDe
  */
 export async function initStageModel(cfg: ModelStageConfig, opts: { weightsFrom?: string } = {}): Promise<StageModel> {
   const m = cfg.model;
+  if (m.visionPositionInit === 'sincos' && m.init !== 'scratch')
+    throw new Error(
+      `model.visionPositionInit sincos: only a model from scratch starts with it; model.init is ${m.init} (its trained table is loaded as it is)`,
+    );
   const d = await describeStageModel(cfg);
   let model: Glm4vForConditionalGeneration;
   const from = opts.weightsFrom ?? (m.init === 'scratch' ? null : m.init);
@@ -271,7 +275,10 @@ export async function initStageModel(cfg: ModelStageConfig, opts: { weightsFrom?
       throw new Error(
         `checkpoint ${from}: its config.json describes a different model than this run's config (model.init / model.arch / model.tokenizer changed?)`,
       );
-  } else model = Glm4vForConditionalGeneration.random(d.config, { seed: cfg.run.seed });
+  } else {
+    model = Glm4vForConditionalGeneration.random(d.config, { seed: cfg.run.seed });
+    if (m.visionPositionInit === 'sincos') model.model.visual.embeddings.initSinCos();
+  }
   model.train();
   if (m.freezeVision) for (const p of model.model.visual.parameters()) p.requiresGrad = false;
   model.gradientCheckpointing = m.gradientCheckpointing;

@@ -144,3 +144,32 @@ describe('shipped configs and the field reference', () => {
     }
   });
 });
+
+describe('model.visionPositionInit', () => {
+  it('starts a from-scratch vision tower with sine-cosine codes, and refuses a trained init', async () => {
+    const { fixture, baseConfig } = await import('./helpers.js');
+    const { initStageModel } = await import('../../src/train/model.js');
+    const { loadTrainConfig } = await import('../../src/train/config.js');
+    const { sinCos2d } = await import('../../src/model/vision.js');
+    const f = await fixture();
+    const cfg = loadTrainConfig(baseConfig(f, '/unused', {}), 'sft');
+    const sincos = loadTrainConfig(
+      baseConfig(f, '/unused', { model: { ...baseConfig(f, '/unused').model, visionPositionInit: 'sincos' } }),
+      'sft',
+    );
+    const a = await initStageModel(cfg);
+    const b = await initStageModel(sincos);
+    const v = b.model.model.visual;
+    const side = v.config.imageSize / v.config.patchSize;
+    expect([...v.embeddings.position_embedding.weight.toFloat32()]).toEqual([...sinCos2d(side, v.config.hiddenSize)]);
+    // Every other weight is the same seeded init.
+    expect([...b.model.model.visual.patch_embed.proj.weight.toFloat32()]).toEqual([
+      ...a.model.model.visual.patch_embed.proj.weight.toFloat32(),
+    ]);
+    const trained = loadTrainConfig(
+      baseConfig(f, '/unused', { model: { init: 'models/glmv-small', visionPositionInit: 'sincos' } }),
+      'sft',
+    );
+    await expect(initStageModel(trained)).rejects.toThrow(/only a model from scratch/);
+  });
+});
