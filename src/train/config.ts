@@ -151,6 +151,11 @@ const OptimSchema = z
     warmupSteps: nonneg().default(0),
     minLrRatio: z.number().min(0).max(1).default(0.1),
     weightDecay: z.number().min(0).default(0.1),
+    /**
+     * The vision tower's lr as a share of the schedule's (from-scratch towers collapse to a constant output at the
+     * text model's lr; the RL lab trains its tower at 0.1).
+     */
+    visionLrScale: z.number().min(0).max(1).default(1),
     betas: z.tuple([z.number().min(0).lt(1), z.number().min(0).lt(1)]).default([0.9, 0.95]),
     eps: z.number().positive().default(1e-8),
     maxGradNorm: z.number().positive().default(1),

@@ -21,14 +21,23 @@ export interface OptimizerTarget {
   opt: AdamW;
 }
 
-/** Weight decay for matrices and embeddings, none for norms and biases (1-D parameters). */
-function paramGroups(params: NamedParams, weightDecay: number) {
-  const decay = params.filter(([, p]) => p.ndim >= 2).map(([, p]) => p);
-  const none = params.filter(([, p]) => p.ndim < 2).map(([, p]) => p);
-  return [
-    { params: decay, weightDecay },
-    { params: none, weightDecay: 0 },
-  ].filter((g) => g.params.length > 0);
+/**
+ * Weight decay for matrices and embeddings, none for norms and biases (1-D parameters); the vision tower's
+ * parameters at `visionLrScale` × the schedule's lr (in groups of their own only then, so the optimizer state of a
+ * run without it keeps its layout).
+ */
+function paramGroups(params: NamedParams, weightDecay: number, visionLrScale: number) {
+  const groups = [];
+  const parts = visionLrScale === 1 ? [null] : [false, true];
+  for (const vision of parts) {
+    const mine = params.filter(([n]) => vision === null || n.startsWith('model.visual.') === vision);
+    const lrScale = vision ? visionLrScale : 1;
+    groups.push(
+      { params: mine.filter(([, p]) => p.ndim >= 2).map(([, p]) => p), weightDecay, lrScale },
+      { params: mine.filter(([, p]) => p.ndim < 2).map(([, p]) => p), weightDecay: 0, lrScale },
+    );
+  }
+  return groups.filter((g) => g.params.length > 0);
 }
 
 export function scheduleFor(c: ModelStageConfig): (step: number) => number {
@@ -41,7 +50,7 @@ export function scheduleFor(c: ModelStageConfig): (step: number) => number {
 /** AdamW over the model's trainable parameters, and those parameters in the optimizer's (state dict) order. */
 export function createOptimizer(sm: StageModel, c: ModelStageConfig): { opt: AdamW; params: NamedParams } {
   const trainable = sm.model.namedParameters().filter(([, p]) => p.requiresGrad);
-  const opt = new optim.AdamW(paramGroups(trainable, c.optim.weightDecay), {
+  const opt = new optim.AdamW(paramGroups(trainable, c.optim.weightDecay, c.optim.visionLrScale), {
     lr: c.optim.lr,
     betas: c.optim.betas,
     eps: c.optim.eps,

@@ -58,6 +58,32 @@ describe('AdamW', () => {
     for (let i = 0; i < 2; i++) expect(got[i]!).toBeCloseTo(ref[i]!, 12);
   });
 
+  it('keeps each group at its lr scale through setLr (the same update as lr × scale)', () => {
+    const a = nn.Parameter.from(tensor([1, -2], { dtype: 'float64' }));
+    const b = nn.Parameter.from(tensor([1, -2], { dtype: 'float64' }));
+    const ref = nn.Parameter.from(tensor([1, -2], { dtype: 'float64' }));
+    const opt = new optim.AdamW(
+      [
+        { params: [a], lrScale: 1 },
+        { params: [b], lrScale: 0.1 },
+      ],
+      { lr: 0.5, weightDecay: 0.2 },
+    );
+    const refOpt = new optim.AdamW([ref], { lr: 0.05, weightDecay: 0.2 });
+    expect(opt.groups.map((g) => g.lr)).toEqual([0.5, 0.05]);
+    for (const lr of [0.5, 0.3]) {
+      opt.setLr(lr);
+      refOpt.setLr(lr * 0.1);
+      for (const p of [a, b, ref]) p.grad = tensor([0.3, -0.4], { dtype: 'float64' });
+      opt.step();
+      refOpt.step();
+    }
+    expect(opt.groups[1]!.lr).toBeCloseTo(0.03, 15);
+    expect(b.toArray()).toEqual(ref.toArray());
+    expect(a.toArray()).not.toEqual(ref.toArray());
+    expect(() => new optim.AdamW([{ params: [a], lrScale: -1 }], { lr: 1 })).toThrow(/lrScale/);
+  });
+
   it('resumes exactly from its state dict', () => {
     const run = (resumeAt: number | null) => {
       manualSeed(3);

@@ -150,13 +150,14 @@ describe('model.visionPositionInit', () => {
     const { fixture, baseConfig } = await import('./helpers.js');
     const { initStageModel } = await import('../../src/train/model.js');
     const { loadTrainConfig } = await import('../../src/train/config.js');
+    type Sft = import('../../src/train/config.js').SftConfig;
     const { sinCos2d } = await import('../../src/model/vision.js');
     const f = await fixture();
-    const cfg = loadTrainConfig(baseConfig(f, '/unused', {}), 'sft');
+    const cfg = loadTrainConfig(baseConfig(f, '/unused', {}), 'sft') as Sft;
     const sincos = loadTrainConfig(
       baseConfig(f, '/unused', { model: { ...baseConfig(f, '/unused').model, visionPositionInit: 'sincos' } }),
       'sft',
-    );
+    ) as Sft;
     const a = await initStageModel(cfg);
     const b = await initStageModel(sincos);
     const v = b.model.model.visual;
@@ -169,7 +170,34 @@ describe('model.visionPositionInit', () => {
     const trained = loadTrainConfig(
       baseConfig(f, '/unused', { model: { init: 'models/glmv-small', visionPositionInit: 'sincos' } }),
       'sft',
-    );
+    ) as Sft;
     await expect(initStageModel(trained)).rejects.toThrow(/only a model from scratch/);
+  });
+});
+
+describe('optim.visionLrScale', () => {
+  it('puts the vision tower in groups of its own at the scaled lr, and keeps the two-group layout at 1', async () => {
+    const { fixture, baseConfig } = await import('./helpers.js');
+    const { initStageModel } = await import('../../src/train/model.js');
+    const { createOptimizer } = await import('../../src/train/step.js');
+    const { loadTrainConfig } = await import('../../src/train/config.js');
+    type Sft = import('../../src/train/config.js').SftConfig;
+    const f = await fixture();
+    const plain = loadTrainConfig(baseConfig(f, '/unused', {}), 'sft') as Sft;
+    const scaled = loadTrainConfig(
+      baseConfig(f, '/unused', { optim: { lr: 3e-3, warmupSteps: 1, visionLrScale: 0.1 } }),
+      'sft',
+    ) as Sft;
+    const sm = await initStageModel(plain);
+    expect(createOptimizer(sm, plain).opt.groups.map((g) => g.lrScale)).toEqual([1, 1]);
+    const { opt } = createOptimizer(sm, scaled);
+    const visual = new Set(sm.model.model.visual.parameters());
+    for (const g of opt.groups) {
+      const inVision = g.params.map((p) => visual.has(p));
+      expect(new Set(inVision).size).toBe(1);
+      expect(g.lrScale).toBe(inVision[0] ? 0.1 : 1);
+    }
+    opt.setLr(2e-3);
+    expect(opt.groups.map((g) => g.lr).sort()).toEqual([2e-4, 2e-4, 2e-3, 2e-3]);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * AdamW (Loshchilov & Hutter): decoupled weight decay, bias-corrected moments, one fused kernel per parameter.
- * Parameter groups carry their own lr / weight decay (e.g. no decay on norms and biases).
+ * Parameter groups carry their own lr / weight decay (e.g. no decay on norms and biases) and an lr scale that
+ * schedulers keep (`setLr(lr)` gives each group lr × its scale).
  */
 import { noGrad } from '../autograd.js';
 import { be } from '../device.js';
@@ -20,12 +21,15 @@ export interface ParamGroup {
   params: Parameter[];
   lr?: number;
   weightDecay?: number;
+  /** Multiplies the lr `setLr` sets (default 1). */
+  lrScale?: number;
 }
 
 interface ResolvedGroup {
   params: Parameter[];
   lr: number;
   weightDecay: number;
+  lrScale: number;
 }
 
 interface State {
@@ -64,7 +68,11 @@ export class AdamW {
       list.length > 0 && 'params' in (list[0] as object) && !('shape' in (list[0] as object))
         ? (list as ParamGroup[])
         : [{ params: list as Parameter[] }];
-    this.groups = groups.map((g) => ({ params: g.params, lr: g.lr ?? lr, weightDecay: g.weightDecay ?? wd }));
+    this.groups = groups.map((g) => {
+      const lrScale = g.lrScale ?? 1;
+      if (!(lrScale >= 0)) throw new Error(`AdamW: lrScale must be >= 0, got ${lrScale}`);
+      return { params: g.params, lr: g.lr ?? lr * lrScale, weightDecay: g.weightDecay ?? wd, lrScale };
+    });
     const seen = new Set<Parameter>();
     for (const g of this.groups)
       for (const p of g.params) {
@@ -77,7 +85,7 @@ export class AdamW {
 
   /** Sets the learning rate of every group (schedulers call this). */
   setLr(lr: number): void {
-    for (const g of this.groups) g.lr = lr;
+    for (const g of this.groups) g.lr = lr * g.lrScale;
   }
 
   get lr(): number {
