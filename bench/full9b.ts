@@ -53,6 +53,7 @@ interface Row {
   decode_tok_s: number;
   decode_tokens: number;
   /** CPU seconds of this process (all threads): what the work costs whatever share of a loaded machine it gets. */
+  load_cpu_s?: number;
   prefill_cpu_s?: number;
   decode_cpu_s_per_token?: number;
   rss_after_load: number;
@@ -133,8 +134,10 @@ function promptIds(n: number, vocab: number): number[] {
 /** One folder in this (fresh) process: everything a user sees from start-up to the last decoded token. */
 function child(dir: string, tokens: number, decode: number): void {
   const t0 = performance.now();
+  const c0 = cpuSeconds();
   const { model, config, report } = Glm4vForConditionalGeneration.fromPretrained(dir, { progress: false });
   const loadS = (performance.now() - t0) / 1000;
+  const loadCpu = cpuSeconds() - c0;
   const summary = loadSummary(model, report, dir);
   const rssAfterLoad = procStatus().rss;
   const ids = promptIds(tokens, config.text.vocabSize);
@@ -165,6 +168,7 @@ function child(dir: string, tokens: number, decode: number): void {
     prefill_tok_s: tokens / prefillS,
     decode_tok_s: decode / decodeS,
     decode_tokens: decode,
+    load_cpu_s: loadCpu,
     prefill_cpu_s: prefillCpu,
     decode_cpu_s_per_token: decode > 0 ? decodeCpu / decode : undefined,
     rss_after_load: rssAfterLoad,
