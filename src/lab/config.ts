@@ -109,7 +109,7 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
       curvePerDomain: 50,
     },
     arch: LAB_ARCH,
-    sft: { run: { steps: 1200 } },
+    sft: { run: { steps: 1500 } },
     start: { k: 8, perDomain: 50 },
     rl: { run: { steps: 40 }, batch: { prompts: 16 } },
     evalEvery: 5,
@@ -126,7 +126,8 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
       curvePerDomain: 20,
     },
     arch: LAB_ARCH,
-    sft: { run: { steps: 240 } },
+    // Reading emerges between steps 300 and 400 (measured: docs/lab/perception.md); fewer steps learn nothing.
+    sft: { run: { steps: 600 } },
     start: { k: 8, perDomain: 12 },
     rl: { run: { steps: 6 }, batch: { prompts: 8 } },
     offline: { k: 4 },

@@ -130,16 +130,26 @@ export async function tokenizerStage(c: StageCtx): Promise<Record<string, unknow
   return { ...(r as unknown as Record<string, unknown>) };
 }
 
-/** The SFT stage config: from scratch on the lab tasks, thinking only (the lab never asks /nothink). */
+/**
+ * The SFT stage config: from scratch on the lab tasks, thinking only (the lab never asks /nothink). The vision tower
+ * starts with sine-cosine position codes and trains at a tenth of the lr: at the text lr a from-scratch tower
+ * collapses to a near-constant output, and with the small random position init it cannot tell the value cells apart
+ * (docs/lab/perception.md has the measurements).
+ */
 export function sftConfig(c: StageCtx) {
   const base = {
     stage: 'sft',
     run: { dir: c.paths.sft, seed: c.config.seed, steps: 600, checkpointEvery: 50, keepCheckpoints: 2, logEvery: 1 },
-    model: { init: 'scratch', tokenizer: join(c.paths.tokenizer, 'tokenizer'), arch: c.config.arch },
+    model: {
+      init: 'scratch',
+      tokenizer: join(c.paths.tokenizer, 'tokenizer'),
+      arch: c.config.arch,
+      visionPositionInit: 'sincos',
+    },
     data: { sources: [{ path: c.paths.data.sft }] },
     pack: { seqLen: 1024 },
     batch: { rows: 8, microRows: 4 },
-    optim: { lr: 2e-3, warmupSteps: 20, minLrRatio: 0.05, weightDecay: 0.05, lossAverage: 'token' },
+    optim: { lr: 2e-3, warmupSteps: 20, minLrRatio: 0.05, weightDecay: 0.05, lossAverage: 'token', visionLrScale: 0.1 },
     precision: 'bf16',
     sft: { nothinkShare: 0, filter: { enabled: false } },
   };
