@@ -341,6 +341,12 @@ Napi::Value SetF32Gemm(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setBf16Gemv(on): decode-shaped bf16 products through the AVX512-BF16 GEMV kernel (default) or oneDNN.
+Napi::Value SetBf16Gemv(const Napi::CallbackInfo& info) {
+  set_bf16_gemv(B(info, 0));
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("threads", omp_get_max_threads());
@@ -395,6 +401,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("adamw", Adamw);
   REG("setThreads", SetThreads);
   REG("setF32Gemm", SetF32Gemm);
+  REG("setBf16Gemv", SetBf16Gemv);
   REG("info", Info);
 #undef REG
   register_mapped(env, exports);

@@ -45,6 +45,8 @@ void matmul_bf16(const uint16_t* a, const uint16_t* b, float* out, i64 batch, i6
 bool bf16_gemm_native();
 // float32 GEMM path: 1 dnnl_sgemm (default), 2 cached matmul primitive (benchmarks compare them in one process).
 void set_f32_gemm_mode(int mode);
+// Decode-shaped bf16 products (<= 8 rows) through the AVX512-BF16 GEMV kernel (default on) or oneDNN.
+void set_bf16_gemv(bool on);
 
 // attention.cc
 struct AttnArgs {

@@ -194,3 +194,38 @@ describe("float32 GEMM through oneDNN's matmul primitive (the benchmarks' altern
     }
   });
 });
+
+describe('bf16 decode GEMV (up to 8 rows of x against a [N, K] bf16 weight)', () => {
+  it('matches the reference and the oneDNN path, for 1–9 rows and K not a multiple of 32', () => {
+    const nb = nativeBackend()!;
+    const rng = new Rng(21);
+    for (const [M, K, N] of [
+      [1, 4096, 70],
+      [3, 250, 33],
+      [8, 96, 129],
+      [9, 160, 40], // 9 rows: oneDNN, not the GEMV kernel
+      [2, 17, 5],
+    ] as const) {
+      const x = fromArray(
+        Float32Array.from({ length: M * K }, () => rng.uniform(-1, 1)),
+        [M, K],
+      ).to('bfloat16');
+      const w = fromArray(
+        Float32Array.from({ length: N * K }, () => rng.uniform(-0.1, 0.1)),
+        [N, K],
+      ).to('bfloat16');
+      const ref = withBackend('ref', () => F.linear(x, w).toFloat64());
+      const gemv = withBackend('native', () => F.linear(x, w).toFloat64());
+      nb.setBf16Gemv(false);
+      let onednn: Float64Array;
+      try {
+        onednn = withBackend('native', () => F.linear(x, w).toFloat64());
+      } finally {
+        nb.setBf16Gemv(true);
+      }
+      // bf16 × bf16 products are exact in float32: only the order of the float32 sums differs.
+      expect(maxRelErr(gemv, ref), `M=${M} K=${K} N=${N}`).toBeLessThan(1e-5);
+      expect(maxRelErr(onednn, ref), `M=${M} K=${K} N=${N} oneDNN`).toBeLessThan(1e-5);
+    }
+  });
+});

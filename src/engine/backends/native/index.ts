@@ -278,6 +278,13 @@ class NativeBackend implements Backend {
   setF32Gemm(mode: 'sgemm' | 'matmul'): void {
     this.n.setF32Gemm!(mode === 'matmul' ? 2 : 1);
   }
+  /**
+   * Benchmarks and tests: decode-shaped bf16 products (up to 8 rows against a [N, K] weight) through the AVX512-BF16
+   * GEMV kernel (true, the default where the CPU has it) or oneDNN's matmul primitive (false).
+   */
+  setBf16Gemv(on: boolean): void {
+    this.n.setBf16Gemv!(on);
+  }
   /** The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products). */
   quantKernels(): { avx512: boolean; avx512bf16: boolean } {
     return this.n.qKernels!() as { avx512: boolean; avx512bf16: boolean };
