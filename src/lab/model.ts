@@ -5,7 +5,7 @@
  * pass@1 / pass@k sampled like rollouts — and the offline pass@k on the RL prompts that RLCS and the offline filter
  * read. Each stage writes its result once; the lab state records it, so a rerun skips it.
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { generateDataset } from '../data/dataset.js';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
@@ -17,8 +17,8 @@ import { GlmPolicy, GlmRolloutEngine } from '../rl/glm.js';
 import { type OfflineResult, passAtKResults, passKSummary, samplingOf, writePassK } from '../rl/passk.js';
 import { stepSeed } from '../rl/trainer.js';
 import type { RolloutPrompt } from '../rl/types.js';
-import { parseTrainConfig } from '../train/config.js';
-import { runStage, type StageResult } from '../train/trainer.js';
+import { parseTrainConfig, type SftConfig } from '../train/config.js';
+import { runStage, runStageResumable } from '../train/trainer.js';
 import type { LabConfig } from './config.js';
 import { evaluateLab, type LabExample, type LabScore, labDomain } from './eval.js';
 
@@ -160,15 +160,7 @@ export function sftConfig(c: StageCtx) {
 }
 
 export async function sftStage(c: StageCtx): Promise<Record<string, unknown> | 'interrupted'> {
-  const cfg = sftConfig(c);
-  const resume = existsSync(join(c.paths.sft, 'checkpoints', 'latest')) ? c.paths.sft : undefined;
-  if (!resume && existsSync(c.paths.sft)) rmSync(c.paths.sft, { recursive: true, force: true });
-  const r = (await runStage(cfg, {
-    quiet: c.quiet,
-    log: c.log,
-    signal: c.signal,
-    ...(resume ? { resume } : {}),
-  })) as StageResult;
+  const r = await runStageResumable(sftConfig(c) as SftConfig, { quiet: c.quiet, log: c.log, signal: c.signal });
   if (r.interrupted) return 'interrupted';
   return {
     steps: r.steps,

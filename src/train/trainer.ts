@@ -93,6 +93,17 @@ export async function runStage(
   return new StageRunner(config, opts).run();
 }
 
+/**
+ * A model stage in its run folder as a recipe runs it (the pipeline, the lab): continued exactly from the latest
+ * checkpoint an interrupted run left there, otherwise started in a clean folder.
+ */
+export async function runStageResumable(config: ModelStageConfig, opts: Omit<RunOptions, 'resume'> = {}) {
+  const dir = config.run.dir;
+  const resume = existsSync(join(dir, 'checkpoints', 'latest')) ? dir : undefined;
+  if (!resume && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+  return (await runStage(config, { ...opts, ...(resume ? { resume } : {}) })) as StageResult;
+}
+
 class StageRunner {
   private readonly log: (l: string) => void;
   private readonly cfg: ModelStageConfig;

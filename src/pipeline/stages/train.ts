@@ -2,10 +2,9 @@
  * The pipeline's training stages — tokenizer, pre-training, long-context, SFT — as train/ configs built from the
  * pipeline config (built-in recipe, then the config's per-stage overrides); an interrupted stage resumes exactly.
  */
-import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseTrainConfig, type TrainConfig } from '../../train/config.js';
-import { runStage, type StageResult } from '../../train/trainer.js';
+import { type ModelStageConfig, parseTrainConfig, type TrainConfig } from '../../train/config.js';
+import { runStage, runStageResumable } from '../../train/trainer.js';
 import { deepMerge } from '../config.js';
 import type { StageContext, StageOutcome } from './stage.js';
 
@@ -104,17 +103,8 @@ export async function tokenizerStage(c: StageContext): Promise<StageOutcome> {
 }
 
 export async function trainStage(c: StageContext, stage: 'pretrain' | 'longctx' | 'sft'): Promise<StageOutcome> {
-  const cfg = stageConfig(c, stage);
-  const runDir = c.paths.stage(stage);
-  // An interrupted stage left checkpoints: continue it exactly.
-  const resume = existsSync(join(runDir, 'checkpoints', 'latest')) ? runDir : undefined;
-  if (!resume && existsSync(runDir)) rmSync(runDir, { recursive: true, force: true });
-  const r = (await runStage(cfg, {
-    quiet: c.quiet,
-    log: c.log,
-    signal: c.signal,
-    ...(resume ? { resume } : {}),
-  })) as StageResult;
+  const cfg = stageConfig(c, stage) as ModelStageConfig;
+  const r = await runStageResumable(cfg, { quiet: c.quiet, log: c.log, signal: c.signal });
   if (r.interrupted) return 'interrupted';
   return {
     summary: {
