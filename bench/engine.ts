@@ -188,7 +188,7 @@ function main() {
   console.log(
     `glmv engine benchmark — ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, ISA: ${cpuIsa()}, load average ${loadavg()
       .map((x) => x.toFixed(1))
-      .join(' / ')}, backend ${be.name}` + (info ? ` (oneDNN ${info.onednn}, ${info.threads} threads)` : ''),
+      .join(' / ')}, backend ${be.name}${info ? ` (oneDNN ${info.onednn}, ${info.threads} threads)` : ''}`,
   );
   if (be.name !== 'native')
     console.log('WARNING: the native backend is not active; numbers are for the pure-TypeScript reference backend.');

@@ -3,8 +3,8 @@
  * thinking, graded by the strict reward router, per lab domain and per level; plus a few rollouts kept for the report.
  */
 import type { Sample } from '../data/sample.js';
-import type { ChatModel } from '../io/chat.js';
 import { answerAndGrade } from '../eval/heldout.js';
+import type { ChatModel } from '../io/chat.js';
 import type { RewardRouter } from '../reward/router.js';
 import { Progress } from '../util/progress.js';
 

@@ -65,7 +65,6 @@ export interface EvaluateOptions {
   thinkingBudget?: number;
 }
 
-
 export async function readHeldout(path: string, n: number): Promise<Sample[]> {
   const out: Sample[] = [];
   for await (const s of readSamples(path)) {

@@ -9,7 +9,6 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { availableBackends, bf16ToF32, f32ToBf16 } from '../../src/engine/index.js';
-import { Rng } from '../../src/util/rng.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 

@@ -13,7 +13,6 @@ import {
   FLIP,
   isInterval,
   isLabel,
-  isVariable,
   listAsUnion,
   type Relation,
   relationAsSet,
