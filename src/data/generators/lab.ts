@@ -138,8 +138,8 @@ export function drawSegments(
   });
 }
 
-/** A number right-aligned in `digits` glyph boxes (a leading space for one digit). */
-const pad = (v: number, digits = 2) => String(v).padStart(digits, ' ');
+/** A number right-aligned in two glyph boxes (a leading space for one digit). */
+const pad = (v: number) => String(v).padStart(2, ' ');
 
 function labGenerator(o: {
   key: string;
@@ -201,8 +201,6 @@ function drawCards(
   values.forEach((v, i) => {
     const x = (at.col0 + (i % at.cols)) * cell;
     const y = (at.row0 + Math.floor(i / at.cols)) * cell;
-    ctx.fillStyle = '#efe9d6';
-    ctx.fillRect(Math.round(x + 1), Math.round(y + 1), Math.round(cell - 2), Math.round(cell - 2));
     drawSegments(ctx, pad(v), x, y, cell / 2, cell, '#ffffff', true);
     // A colour mark (lab_colors) in the cell beside the card: left of a left card, right of a right card.
     const mark = colors[i];
