@@ -6,8 +6,9 @@
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { BUILTIN_BENCHMARKS } from '../eval/benchmarks/index.js';
-import { EvalInterrupted, type Mode, runEval } from '../eval/harness.js';
+import { EvalInterrupted, runEval } from '../eval/harness.js';
 import { DEFAULT_CAPS, type ModelUnderTest } from '../eval/model.js';
+import type { Mode } from '../eval/records.js';
 import { evalDataDirs, evalJudge, openModelUnderTest, resolveBenchmarks } from '../eval/setup.js';
 
 function int(name: string, min = 1) {

@@ -35,18 +35,6 @@ import { renderHtmlReport } from './report/html.js';
 import { summaryCsv } from './report/summary.js';
 import { type ScoreResult, Scorer } from './score.js';
 
-export {
-  type BreakdownRow,
-  type Comparison,
-  type Counts,
-  type EvalSummary,
-  MODES,
-  type Mode,
-  type ModeResult,
-  readSamples,
-  type SampleRecord,
-} from './records.js';
-
 export interface GenerationSettings {
   maxTokens: number;
   thinkingBudget?: number;

@@ -19,18 +19,7 @@ export {
   type PreparedBenchmark,
   prepareBenchmark,
 } from './data.js';
-export {
-  aggregate,
-  type Comparison,
-  EvalInterrupted,
-  type EvalSummary,
-  type Mode,
-  type ModeResult,
-  type RunOptions,
-  readSamples,
-  runEval,
-  type SampleRecord,
-} from './harness.js';
+export { aggregate, EvalInterrupted, type RunOptions, runEval } from './harness.js';
 export {
   type AccuracyReport,
   type Answer,
@@ -57,6 +46,14 @@ export {
   type ModelUnderTest,
   type VisualCaps,
 } from './model.js';
+export {
+  type Comparison,
+  type EvalSummary,
+  type Mode,
+  type ModeResult,
+  readSamples,
+  type SampleRecord,
+} from './records.js';
 export { renderHtmlReport } from './report/html.js';
 export { summaryCsv } from './report/summary.js';
 export { EVAL_GATES, type ScoreResult, Scorer } from './score.js';

@@ -10,8 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadBenchmarkFile } from '../../src/eval/benchmark.js';
 import { BUILTIN_BENCHMARKS } from '../../src/eval/benchmarks/index.js';
 import { prepareBenchmark } from '../../src/eval/data.js';
-import { EvalInterrupted, type EvalSummary, type RunOptions, readSamples, runEval } from '../../src/eval/harness.js';
+import { EvalInterrupted, type RunOptions, runEval } from '../../src/eval/harness.js';
 import { EndpointModel } from '../../src/eval/model.js';
+import { type EvalSummary, readSamples } from '../../src/eval/records.js';
 import { chatJson, lastUserText, type MockServer, startMockOpenAI } from './mock-openai.js';
 
 const FIX = join(import.meta.dirname, '../fixtures/eval');
