@@ -22,6 +22,14 @@ import {
 
 type Json = Record<string, unknown>;
 
+/**
+ * GLM-4's split pattern with every digit its own pre-token, as LLaMA and DeepSeek split numbers: with GLM-4's runs of
+ * up to three digits a small vocabulary turns every number below ~300 into one token, and arithmetic into a lookup
+ * table a small model cannot learn; with single digits it works digit by digit.
+ */
+export const SINGLE_DIGIT_PATTERN = GLM_SPLIT_PATTERN.replace('\\p{N}{1,3}', '\\p{N}');
+if (SINGLE_DIGIT_PATTERN === GLM_SPLIT_PATTERN) throw new Error('bpe-trainer: GLM split pattern has no digit run');
+
 export interface BpeTrainOptions {
   /** Final vocabulary size, special tokens included. */
   vocabSize: number;

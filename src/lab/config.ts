@@ -40,7 +40,11 @@ export const LabConfigSchema = z
     seed: z.number().int().min(0).default(0),
     data: DataSchema,
     tokenizer: z
-      .object({ vocabSize: pos().default(1024) })
+      .object({
+        vocabSize: pos().default(1024),
+        /** One digit per token: the lab's arithmetic is worked digit by digit (GLM-4's digit runs make it a lookup). */
+        digits: z.enum(['grouped', 'single']).default('single'),
+      })
       .strict()
       .prefault({}),
     /** The small model (model.arch of `glmv train`). */
@@ -63,7 +67,7 @@ export const LabConfigSchema = z
     evalEvery: z.number().int().min(0).default(5),
     eval: z
       .object({
-        maxNewTokens: pos().default(192),
+        maxNewTokens: pos().default(384),
         batchSize: pos().default(64),
         /** Rollouts shown per run in the report (before and after). */
         examples: z.number().int().min(0).default(3),
@@ -75,7 +79,7 @@ export const LabConfigSchema = z
     /** Experiment 4: the single domain RL trains on. */
     transferDomain: z.enum(LAB_GENERATOR_NAMES as [string, ...string[]]).default('lab_arith'),
     /** Experiment 6: the tight thinking budget (tokens) of the force-answering runs. */
-    tightBudget: pos().default(40),
+    tightBudget: pos().default(80),
     experiments: z
       .array(z.enum(EXPERIMENTS))
       .min(1)

@@ -262,6 +262,8 @@ const TokenizerStageSchema = z
         minFrequency: pos().default(2),
         /** Chat template stored with the tokenizer: glm41v (answer tags) or glm45v. */
         template: z.enum(['glm41v', 'glm45v']).default('glm41v'),
+        /** Numbers as runs of up to three digits (GLM-4's pre-tokenizer) or one digit per token (for arithmetic). */
+        digits: z.enum(['grouped', 'single']).default('grouped'),
       })
       .strict()
       .prefault({}),

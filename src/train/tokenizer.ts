@@ -5,7 +5,7 @@
  */
 import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { readCorpusFiles, trainBpeTokenizer } from '../io/bpe-trainer.js';
+import { readCorpusFiles, SINGLE_DIGIT_PATTERN, trainBpeTokenizer } from '../io/bpe-trainer.js';
 import { CHAT_TEMPLATES } from '../io/template.js';
 import { MetricsWriter } from '../util/progress.js';
 import type { TokenizerConfig } from './config.js';
@@ -55,6 +55,7 @@ export async function trainTokenizerStage(
     vocabSize: c.tokenizer.vocabSize,
     minFrequency: c.tokenizer.minFrequency,
     chatTemplate: CHAT_TEMPLATES[c.tokenizer.template],
+    ...(c.tokenizer.digits === 'single' ? { pattern: SINGLE_DIGIT_PATTERN } : {}),
     progress: !opts.quiet,
     metrics,
   });
