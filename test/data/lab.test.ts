@@ -7,6 +7,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateOne } from '../../src/data/generate.js';
 import { GENERATORS, LAB_GENERATOR_NAMES } from '../../src/data/generators/index.js';
+import { columnStep } from '../../src/data/generators/lab.js';
 import { parseMix } from '../../src/data/mixture.js';
 import type { Sample } from '../../src/data/sample.js';
 import { parseSample } from '../../src/data/schema.js';
@@ -218,4 +219,65 @@ describe('lab generators', () => {
       });
     });
   }
+});
+
+describe('column-by-column arithmetic in the rationales', () => {
+  // Checks each one-digit fact by evaluating it, and that the result is the digits the facts produce: for a sum the
+  // last column's full sum then the earlier columns' ones digits; for a difference the column digits, leading zeros
+  // dropped. Written from the format's description, not from the generator's code.
+  const check = (a: number, op: '+' | '-', b: number) => {
+    const { text, value } = columnStep(a, op, b);
+    expect(value).toBe(op === '+' ? a + b : a - b);
+    const m = /^(\d+) ([+-]) (\d+)(?: = -\((\d+) - (\d+)\))?: (.*), so (-?\d+)\.$/.exec(text);
+    expect(m, text).not.toBeNull();
+    const facts = m![6]!.split(', ').map((f) => {
+      const [lhs, rhs] = f.split('=');
+      const terms = lhs!.split(/(?=[+-])/).map(Number);
+      expect(
+        terms.reduce((x, y) => x + y, 0),
+        `${f} in ${text}`,
+      ).toBe(Number(rhs));
+      return { first: terms[0]!, rhs: Number(rhs) };
+    });
+    const big = Math.max(a, b);
+    expect(facts.length).toBe(String(op === '-' ? big : Math.max(a, b)).length);
+    const composed =
+      op === '+'
+        ? String(facts.at(-1)!.rhs) +
+          facts
+            .slice(0, -1)
+            .reverse()
+            .map((f) => f.rhs % 10)
+            .join('')
+        : String(
+            Number(
+              facts
+                .map((f) => f.rhs)
+                .reverse()
+                .join(''),
+            ),
+          );
+    expect(Number(composed) * (value < 0 ? -1 : 1), text).toBe(value);
+    expect(Number(m![7])).toBe(value);
+    // Every column digit of the larger operand appears in its fact (a borrow writes it as 1x).
+    facts.forEach((f, i) => {
+      const digit = Number([...String(op === '-' ? big : a)].reverse()[i] ?? 0);
+      expect(f.first % 10, text).toBe(digit);
+    });
+  };
+
+  it('works every sum and difference of the lab ranges digit by digit', () => {
+    for (let a = 0; a <= 400; a += 7)
+      for (let b = 0; b <= 120; b += 3) for (const op of ['+', '-'] as const) check(a, op, b);
+    check(999, '+', 1);
+    check(100, '-', 1);
+    check(5, '-', 99);
+    expect(columnStep(87, '+', 45).text).toBe('87 + 45: 7+5=12, 8+4+1=13, so 132.');
+    expect(columnStep(42, '-', 67).text).toBe('42 - 67 = -(67 - 42): 7-2=5, 6-4=2, so -25.');
+  });
+
+  it('refuses what it cannot work (negative or fractional operands)', () => {
+    expect(() => columnStep(-3, '+', 4)).toThrow(/non-negative integers/);
+    expect(() => columnStep(2.5, '-', 1)).toThrow(/non-negative integers/);
+  });
 });

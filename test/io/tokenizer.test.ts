@@ -4,7 +4,7 @@ import { join } from 'node:path';
 // The Rust `tokenizers` binding: the reference for BPE training and for encoding the same tokenizer.json.
 import * as reference from 'tokenizers';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readCorpusFiles, trainBpeTokenizer } from '../../src/io/bpe-trainer.js';
+import { readCorpusFiles, SINGLE_DIGIT_PATTERN, trainBpeTokenizer } from '../../src/io/bpe-trainer.js';
 import { GLM41V_CHAT_TEMPLATE } from '../../src/io/template.js';
 import {
   BYTE_TO_CHAR,
@@ -93,6 +93,30 @@ describe('BPE trainer vs the Rust tokenizers BpeTrainer', () => {
     expect(small.tokenizer.vocabSize).toBe(400);
     expect(sm.length).toBe(400 - 256 - GLM_SPECIAL_TOKENS.length);
     expect(bm.slice(0, sm.length)).toEqual(sm);
+  });
+});
+
+describe('single-digit numbers (tokenizer digits: single)', () => {
+  it('never merges digits, and encodes exactly like the Rust tokenizers library with the same pattern', async () => {
+    const text = Array.from({ length: 400 }, (_, i) => `${(i * 37) % 997} + ${(i * 91) % 113} = ${i}. 12:45 x2\n`);
+    const trained = trainBpeTokenizer(text, { vocabSize: 600, pattern: SINGLE_DIGIT_PATTERN }).tokenizer;
+    const dir = mkdtempSync(join(tmpdir(), 'glmv-digits-'));
+    try {
+      await trained.save(dir);
+      const tok = await GlmTokenizer.fromPretrained(dir);
+      const ref = reference.Tokenizer.fromFile(join(dir, 'tokenizer.json'));
+      const pieces = tok.encode('987 + 65 = 1052').map((id) => tok.decode([id]));
+      expect(pieces.filter((p) => /\d/.test(p))).toEqual(['9', '8', '7', '6', '5', '1', '0', '5', '2']);
+      for (const t of [...text.slice(0, 20), 'x = 12345678901234567890, y=0.5e10', '٣٤ ٥']) {
+        const ids = (await ref.encode(t, null, { addSpecialTokens: false })).getIds();
+        expect(tok.encode(t)).toEqual(ids);
+      }
+      // The grouped default keeps GLM-4's runs of up to three digits: the frequent "45" becomes one token.
+      const grouped = trainBpeTokenizer(text, { vocabSize: 600 }).tokenizer;
+      expect([grouped.encode('45').length, tok.encode('45').length]).toEqual([1, 2]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
