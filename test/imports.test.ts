@@ -17,12 +17,14 @@ const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 const KNOWN: string[][] = [
   [
     'engine/autograd.ts',
+    'engine/ops/copy.ts',
     'engine/ops/elementwise.ts',
     'engine/ops/indexing.ts',
     'engine/ops/matmul.ts',
     'engine/ops/norm.ts',
     'engine/ops/reduce.ts',
     'engine/ops/shape.ts',
+    'engine/ops/unary.ts',
     'engine/tensor.ts',
   ],
 ];

@@ -2,6 +2,8 @@
  * Element types. float32 is the compute type; bfloat16 is storage + matmul (real checkpoints); float64 exists for
  * gradient checks on the reference backend; int32 holds indices and labels; bool holds masks.
  */
+import { fmt } from './shape.js';
+
 export type DType = 'float32' | 'float64' | 'bfloat16' | 'int32' | 'bool';
 export type TypedArray = Float32Array | Float64Array | Uint16Array | Int32Array | Uint8Array;
 
@@ -9,6 +11,19 @@ export const DTYPES: readonly DType[] = ['float32', 'float64', 'bfloat16', 'int3
 
 export function isFloat(d: DType): boolean {
   return d === 'float32' || d === 'float64' || d === 'bfloat16';
+}
+
+/** Throws unless `x` holds floats (ops that only make sense on real numbers). */
+export function requireFloat(x: { readonly dtype: DType; readonly shape: readonly number[] }, op: string): void {
+  if (!isFloat(x.dtype))
+    throw new Error(
+      `${op}: expected a float tensor, got ${x.dtype} (shape ${fmt(x.shape)}); cast it with .to('float32')`,
+    );
+}
+
+// bf16 is a storage type: arithmetic on it runs in float32 and rounds the result back.
+export function computeType(d: DType): DType {
+  return d === 'bfloat16' ? 'float32' : d;
 }
 
 export function bytesPer(d: DType): number {

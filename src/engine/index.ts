@@ -29,6 +29,7 @@ export { empty, fromArray, full, ones, Tensor, tensor, zeros } from './tensor.js
 
 import * as attention from './ops/attention.js';
 import * as conv from './ops/conv.js';
+import * as copy from './ops/copy.js';
 import * as elementwise from './ops/elementwise.js';
 import * as indexing from './ops/indexing.js';
 import * as loss from './ops/loss.js';
@@ -39,9 +40,12 @@ import * as reduce from './ops/reduce.js';
 import * as rope from './ops/rope.js';
 import * as sample from './ops/sample.js';
 import * as shape from './ops/shape.js';
+import * as unary from './ops/unary.js';
 
 /** Functional ops (torch.nn.functional style). */
 export const F = {
+  ...copy,
+  ...unary,
   ...elementwise,
   ...reduce,
   ...shape,

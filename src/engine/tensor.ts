@@ -14,12 +14,14 @@ import {
 import { be } from './device.js';
 import { allocArray, bf16ToF32, type DType, f32ToBf16, isFloat, type TypedArray } from './dtype.js';
 import { allocStorage, keep, releaseStorage, type Storage, trackTensor, wrapStorage } from './memory.js';
+import * as C from './ops/copy.js';
 import * as E from './ops/elementwise.js';
 import * as I from './ops/indexing.js';
 import * as M from './ops/matmul.js';
 import * as N from './ops/norm.js';
 import * as R from './ops/reduce.js';
 import * as S from './ops/shape.js';
+import * as U from './ops/unary.js';
 import { checkShape, contiguousStrides, fmt, numel, type Shape } from './shape.js';
 
 let nextId = 1;
@@ -201,10 +203,10 @@ export class Tensor {
 
   // ---- views and layout (ops/shape.ts) ----
   contiguous(): Tensor {
-    return S.contiguous(this);
+    return C.contiguous(this);
   }
   clone(): Tensor {
-    return S.clone(this);
+    return C.clone(this);
   }
   reshape(shape: readonly number[]): Tensor {
     return S.reshape(this, shape);
@@ -236,7 +238,7 @@ export class Tensor {
     return S.select(this, axis, index);
   }
   expand(shape: readonly number[]): Tensor {
-    return S.expand(this, shape);
+    return R.expand(this, shape);
   }
   squeeze(axis?: number): Tensor {
     return S.squeeze(this, axis);
@@ -251,7 +253,7 @@ export class Tensor {
     return S.chunk(this, n, axis);
   }
   to(dtype: DType): Tensor {
-    return E.cast(this, dtype);
+    return C.cast(this, dtype);
   }
 
   // ---- elementwise (ops/elementwise.ts) ----
@@ -277,49 +279,49 @@ export class Tensor {
     return E.minimum(this, o);
   }
   neg(): Tensor {
-    return E.neg(this);
+    return U.neg(this);
   }
   exp(): Tensor {
-    return E.exp(this);
+    return U.exp(this);
   }
   log(): Tensor {
-    return E.log(this);
+    return U.log(this);
   }
   sqrt(): Tensor {
-    return E.sqrt(this);
+    return U.sqrt(this);
   }
   rsqrt(): Tensor {
-    return E.rsqrt(this);
+    return U.rsqrt(this);
   }
   tanh(): Tensor {
-    return E.tanh(this);
+    return U.tanh(this);
   }
   sigmoid(): Tensor {
-    return E.sigmoid(this);
+    return U.sigmoid(this);
   }
   silu(): Tensor {
-    return E.silu(this);
+    return U.silu(this);
   }
   gelu(approximate: 'none' | 'tanh' = 'none'): Tensor {
-    return E.gelu(this, approximate);
+    return U.gelu(this, approximate);
   }
   relu(): Tensor {
-    return E.relu(this);
+    return U.relu(this);
   }
   abs(): Tensor {
-    return E.abs(this);
+    return U.abs(this);
   }
   sin(): Tensor {
-    return E.sin(this);
+    return U.sin(this);
   }
   cos(): Tensor {
-    return E.cos(this);
+    return U.cos(this);
   }
   square(): Tensor {
-    return E.square(this);
+    return U.square(this);
   }
   reciprocal(): Tensor {
-    return E.reciprocal(this);
+    return U.reciprocal(this);
   }
   clamp(min?: number, max?: number): Tensor {
     return E.clamp(this, min, max);
@@ -386,7 +388,7 @@ export class Tensor {
   // ---- in-place updates (no autograd; optimizers and accumulation) ----
   /** this ← src (same shape; dtype converted). */
   copy_(src: Tensor): this {
-    S.copyInto(this, src);
+    C.copyInto(this, src);
     return this;
   }
   /** this ← this + alpha·other, in place (no autograd). */
@@ -396,7 +398,7 @@ export class Tensor {
   }
   /** this ← value everywhere, in place. */
   fill_(value: number): this {
-    S.fillInPlace(this, value);
+    C.fillInPlace(this, value);
     return this;
   }
 }
@@ -501,7 +503,7 @@ export function accumulateGrad(leaf: Tensor, g: Tensor): void {
     E.addInPlace(leaf.grad, g, 1);
     return;
   }
-  const own = g.dtype === leaf.dtype ? S.clone(g) : E.cast(g, leaf.dtype);
+  const own = g.dtype === leaf.dtype ? C.clone(g) : C.cast(g, leaf.dtype);
   leaf.grad = keep(own);
 }
 
@@ -510,7 +512,7 @@ export const BACKWARD_OPS: BackwardOps = {
   add: (a, b) => E.add(a, b),
   addInPlace: (dst, src) => E.addInPlace(dst, src, 1),
   zeros: (shape, like) => zeros(shape, like.dtype),
-  clone: (t) => S.clone(t),
+  clone: (t) => C.clone(t),
 };
 
 /** A view sharing `base`'s storage. */

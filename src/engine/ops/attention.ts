@@ -7,8 +7,7 @@
 import type { Backend } from '../backend.js';
 import { fmt } from '../shape.js';
 import { be, empty, record, type Tensor } from '../tensor.js';
-import { cast } from './elementwise.js';
-import { contiguous } from './shape.js';
+import { cast, contiguous } from './copy.js';
 
 export interface AttentionOptions {
   causal?: boolean;

@@ -4,9 +4,10 @@
  */
 import { fmt, numel } from '../shape.js';
 import { be, empty, record, type Tensor, zeros } from '../tensor.js';
-import { add, cast } from './elementwise.js';
+import { cast, contiguous } from './copy.js';
+import { add } from './elementwise.js';
 import { linear } from './matmul.js';
-import { contiguous, permute, reshape } from './shape.js';
+import { permute, reshape } from './shape.js';
 
 export interface ConvOptions {
   stride?: number | readonly number[];

@@ -1,69 +1,15 @@
-/** Elementwise math with broadcasting: unary activations, binary arithmetic, comparisons, where, casts. */
-import type { BinaryOp, UnaryOp } from '../backend.js';
-import { type DType, isFloat, promote } from '../dtype.js';
+/** Elementwise math with broadcasting: binary arithmetic, comparisons, where, the fused SwiGLU, in-place add. */
+import { record } from '../autograd.js';
+import type { BinaryOp } from '../backend.js';
+import { be } from '../device.js';
+import { computeType, type DType, isFloat, promote, requireFloat } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, fmt, sameShape } from '../shape.js';
-import { be, empty, full, record, Tensor } from '../tensor.js';
+import { empty, full, Tensor } from '../tensor.js';
+import { cast, contiguous, copyInto } from './copy.js';
 import { sumTo } from './reduce.js';
+import { affine, log, neg, silu } from './unary.js';
 
 type Operand = Tensor | number;
-
-function requireFloat(x: Tensor, op: string): void {
-  if (!isFloat(x.dtype))
-    throw new Error(
-      `${op}: expected a float tensor, got ${x.dtype} (shape ${fmt(x.shape)}); cast it with .to('float32')`,
-    );
-}
-
-/** Converts to `dtype` only when needed (differentiable). */
-export function cast(x: Tensor, dtype: DType): Tensor {
-  x.assertAlive('cast');
-  if (x.dtype === dtype) return x;
-  const c = x.contiguous();
-  const out = empty(x.shape, dtype);
-  be('cast', 'float32').cast(c.buf('cast'), x.dtype, out.buf(), dtype, out.size);
-  if (isFloat(x.dtype) && isFloat(dtype)) record(out, 'cast', [x], (g) => [cast(g, x.dtype)]);
-  return out;
-}
-
-// bf16 is a storage type: arithmetic on it runs in float32 and rounds the result back.
-function computeType(d: DType): DType {
-  return d === 'bfloat16' ? 'float32' : d;
-}
-
-// ---- unary ----
-
-function unary(op: UnaryOp, x: Tensor): Tensor {
-  x.assertAlive(op);
-  requireFloat(x, op);
-  if (x.dtype === 'bfloat16') return cast(unary(op, cast(x, 'float32')), 'bfloat16');
-  const xc = x.contiguous();
-  const out = empty(x.shape, x.dtype);
-  be('unary', x.dtype).unary(op, x.dtype, xc.buf(op), out.buf(), out.size);
-  return record(out, op, [x], (g) => {
-    const gc = g.contiguous();
-    const dx = empty(x.shape, x.dtype);
-    be('unaryBackward', x.dtype).unaryBackward(op, x.dtype, xc.buf(op), out.buf(), gc.buf(op), dx.buf(), dx.size);
-    return [dx];
-  });
-}
-
-export const neg = (x: Tensor) => unary('neg', x);
-export const exp = (x: Tensor) => unary('exp', x);
-export const log = (x: Tensor) => unary('log', x);
-export const sqrt = (x: Tensor) => unary('sqrt', x);
-export const rsqrt = (x: Tensor) => unary('rsqrt', x);
-export const tanh = (x: Tensor) => unary('tanh', x);
-export const sigmoid = (x: Tensor) => unary('sigmoid', x);
-export const silu = (x: Tensor) => unary('silu', x);
-export const relu = (x: Tensor) => unary('relu', x);
-export const abs = (x: Tensor) => unary('abs', x);
-export const sin = (x: Tensor) => unary('sin', x);
-export const cos = (x: Tensor) => unary('cos', x);
-export const square = (x: Tensor) => unary('square', x);
-export const reciprocal = (x: Tensor) => unary('reciprocal', x);
-export function gelu(x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor {
-  return unary(approximate === 'tanh' ? 'gelu_tanh' : 'gelu', x);
-}
 
 /** Rows view of a [..., cols] tensor whose last dim is contiguous: base array, row stride, row count. */
 function rowsOf(t: Tensor, op: string): { arr: ReturnType<Tensor['buf']>; row: number; rows: number } | null {
@@ -97,8 +43,8 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     return mul(silu(cast(gate, 'float32')), cast(up, 'float32'));
   let g = rowsOf(gate, 'swiglu');
   let u = rowsOf(up, 'swiglu');
-  const gc = g ? gate : gate.contiguous();
-  const uc = u ? up : up.contiguous();
+  const gc = g ? gate : contiguous(gate);
+  const uc = u ? up : contiguous(up);
   g ??= rowsOf(gc, 'swiglu');
   u ??= rowsOf(uc, 'swiglu');
   const cols = gate.shape[gate.ndim - 1] as number;
@@ -113,7 +59,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
       g!.row,
       u!.arr,
       u!.row,
-      d.contiguous().buf('swiglu'),
+      contiguous(d).buf('swiglu'),
       dg.buf(),
       du.buf(),
       g!.rows,
@@ -121,17 +67,6 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
     );
     return [dg, du];
   });
-}
-
-/** alpha·x + beta, one pass (scalar arithmetic fast path). */
-export function affine(x: Tensor, alpha: number, beta: number): Tensor {
-  x.assertAlive('affine');
-  requireFloat(x, 'affine');
-  if (x.dtype === 'bfloat16') return cast(affine(cast(x, 'float32'), alpha, beta), 'bfloat16');
-  const xc = x.contiguous();
-  const out = empty(x.shape, x.dtype);
-  be('affine', x.dtype).affine(x.dtype, xc.buf('affine'), alpha, beta, out.buf(), out.size);
-  return record(out, 'affine', [x], (g) => [alpha === 1 ? g : affine(g, alpha, 0)]);
 }
 
 // ---- binary ----
@@ -302,7 +237,7 @@ export function addInPlace(dst: Tensor, src: Tensor, alpha: number): void {
   if (dst.dtype === 'bfloat16') {
     const f = cast(dst, 'float32');
     addInPlace(f, src, alpha);
-    dst.copy_(f);
+    copyInto(dst, f);
     return;
   }
   if (alpha !== 1) s = affine(s, alpha, 0);

@@ -2,8 +2,8 @@
 import { isFloat } from '../dtype.js';
 import { fmt, normAxis, numel } from '../shape.js';
 import { be, empty, record, type Tensor, zeros } from '../tensor.js';
-import { cast } from './elementwise.js';
-import { contiguous, permute, reshape } from './shape.js';
+import { cast, contiguous } from './copy.js';
+import { permute, reshape } from './shape.js';
 
 function checkIndex(index: Tensor, limit: number, op: string): Int32Array {
   index.assertAlive(op);

@@ -1,8 +1,7 @@
 /** Fused cross-entropy over logits with ignore_index and optional per-token weights. */
 import { fmt, sameShape } from '../shape.js';
 import { be, empty, fromArray, record, type Tensor } from '../tensor.js';
-import { cast } from './elementwise.js';
-import { contiguous } from './shape.js';
+import { cast, contiguous } from './copy.js';
 
 export interface CrossEntropyOptions {
   /** Targets equal to this contribute nothing (default −100, as PyTorch). */

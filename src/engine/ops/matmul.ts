@@ -8,9 +8,10 @@ import { noGrad } from '../autograd.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, coalesce, fmt, numel } from '../shape.js';
 import { be, empty, record, type Tensor } from '../tensor.js';
-import { add, cast } from './elementwise.js';
-import { sumTo } from './reduce.js';
-import { contiguous, expand, reshape, squeeze, transpose, unsqueeze } from './shape.js';
+import { cast, contiguous } from './copy.js';
+import { add } from './elementwise.js';
+import { expand, sumTo } from './reduce.js';
+import { reshape, squeeze, transpose, unsqueeze } from './shape.js';
 
 export type MatmulPrecision = 'float32' | 'bfloat16';
 

@@ -1,8 +1,8 @@
 /** Fused, numerically stable row kernels: softmax / log-softmax, LayerNorm, RMSNorm (forward and backward). */
 import { fmt, normAxis } from '../shape.js';
 import { be, empty, record, type Tensor, zeros } from '../tensor.js';
-import { cast } from './elementwise.js';
-import { contiguous, transpose } from './shape.js';
+import { cast, contiguous } from './copy.js';
+import { transpose } from './shape.js';
 
 function softmaxImpl(x: Tensor, axis: number, log: boolean): Tensor {
   const name = log ? 'logSoftmax' : 'softmax';

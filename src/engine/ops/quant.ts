@@ -10,10 +10,10 @@ import type { QuantMatmulArgs } from '../backend.js';
 import { bf16ToF32, type DType, f32ToBf16 } from '../dtype.js';
 import { fmt } from '../shape.js';
 import { be, empty, fromArray, type Tensor } from '../tensor.js';
-import { cast } from './elementwise.js';
+import { cast, contiguous } from './copy.js';
 import { matmul } from './matmul.js';
 import { sumTo } from './reduce.js';
-import { contiguous, reshape } from './shape.js';
+import { reshape } from './shape.js';
 
 export type QuantBits = 4 | 8;
 

@@ -1,11 +1,18 @@
-/** Reductions over axes: sum, mean, max/min (with index-routed gradients), argmax/argmin, and sumTo for broadcasting. */
+/**
+ * Reductions over axes: sum, mean, max/min (with index-routed gradients), argmax/argmin; and broadcasting's pair,
+ * expand (a broadcast view) and sumTo (its gradient, a sum back down to the input's shape). sum and expand are each
+ * other's gradient, so they share this file.
+ */
+import { record } from '../autograd.js';
 import type { ReduceOp } from '../backend.js';
+import { be } from '../device.js';
 import { isFloat } from '../dtype.js';
-import { fmt, normAxis, numel, sameShape } from '../shape.js';
-import { be, empty, record, type Tensor } from '../tensor.js';
-import { affine, cast } from './elementwise.js';
+import { broadcastShapes, broadcastStrides, checkShape, fmt, normAxis, numel, sameShape } from '../shape.js';
+import { empty, makeView, type Tensor } from '../tensor.js';
+import { cast, contiguous } from './copy.js';
 import { scatterAlong } from './indexing.js';
-import { expand, reshape } from './shape.js';
+import { reshape } from './shape.js';
+import { affine } from './unary.js';
 
 function normAxes(x: Tensor, axis: number | readonly number[] | undefined, op: string): number[] {
   if (axis === undefined) return x.shape.map((_, i) => i);
@@ -16,7 +23,7 @@ function normAxes(x: Tensor, axis: number | readonly number[] | undefined, op: s
 
 /** One reduction kernel call over the contiguous axis range [a0, a1]. */
 function reduceRange(op: ReduceOp, x: Tensor, a0: number, a1: number): Tensor {
-  const xc = x.contiguous();
+  const xc = contiguous(x);
   const outer = numel(x.shape.slice(0, a0));
   const r = numel(x.shape.slice(a0, a1 + 1));
   const inner = numel(x.shape.slice(a1 + 1));
@@ -101,6 +108,19 @@ export function argmin(x: Tensor, axis = -1, keepdim = false): Tensor {
   const a = normAxis(axis, x.ndim, 'argmin');
   const idx = reduceRange('argmin', xf, a, a);
   return keepdim ? reshape(idx, keptShape(x.shape, [a])) : idx;
+}
+
+/** A broadcast view of x at `shape` (torch.expand; -1 keeps a dim). Its gradient is sumTo. */
+export function expand(x: Tensor, shape0: readonly number[]): Tensor {
+  x.assertAlive('expand');
+  const shape = shape0.map((d, i) => (d === -1 ? (x.shape[i - (shape0.length - x.ndim)] ?? -1) : d));
+  checkShape(shape, 'expand');
+  const target = broadcastShapes(x.shape, shape, 'expand');
+  if (!sameShape(target, shape)) throw new Error(`expand: cannot expand ${fmt(x.shape)} to ${fmt(shape0)}`);
+  if (sameShape(shape, x.shape)) return x;
+  const out = makeView(x, shape, broadcastStrides(x.shape, x.strides, shape), x.offset);
+  const xs = x.shape;
+  return record(out, 'expand', [x], (g) => [sumTo(g, xs)]);
 }
 
 /** Sums a broadcast gradient back down to `shape` (the inverse of broadcasting). */

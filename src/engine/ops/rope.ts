@@ -5,8 +5,7 @@
  */
 import { fmt } from '../shape.js';
 import { be, empty, record, type Tensor } from '../tensor.js';
-import { cast } from './elementwise.js';
-import { contiguous } from './shape.js';
+import { cast, contiguous } from './copy.js';
 
 /** cos/sin: [B or 1, L, rotDim/2]. */
 export function applyRotary(x: Tensor, cos: Tensor, sin: Tensor, opts: { interleaved: boolean }): Tensor {

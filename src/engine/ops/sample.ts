@@ -5,8 +5,7 @@
  */
 import { fmt } from '../shape.js';
 import { be, empty, record, type Tensor, zeros } from '../tensor.js';
-import { cast } from './elementwise.js';
-import { contiguous } from './shape.js';
+import { cast, contiguous } from './copy.js';
 
 /** table [Hin, Win, C]; points gx, gy in [−1, 1] (x = column, y = row) → [P, C]. */
 export function gridSampleBicubic(table: Tensor, gx: Float64Array, gy: Float64Array): Tensor {

@@ -1,48 +1,11 @@
-/** Layout ops: views (reshape, permute, slice, expand, squeeze) share storage; concat/stack/contiguous copy. */
-import { f32ToBf16 } from '../dtype.js';
-import {
-  broadcastShapes,
-  broadcastStrides,
-  checkShape,
-  contiguousStrides,
-  fmt,
-  normAxis,
-  numel,
-  sameShape,
-} from '../shape.js';
-import { be, empty, makeView, record, type Tensor, zeros } from '../tensor.js';
-import { cast } from './elementwise.js';
-import { sumTo } from './reduce.js';
-
-/** Raw strided copy src → dst view (same shape, same dtype), no autograd. */
-function copyRaw(dst: Tensor, src: Tensor): void {
-  dst.assertAlive('copy');
-  src.assertAlive('copy');
-  const strides = broadcastStrides(src.shape, src.strides, dst.shape);
-  be('stridedCopy', dst.dtype).stridedCopy(
-    src._storage.data,
-    src.offset,
-    strides,
-    dst._storage.data,
-    dst.offset,
-    dst.strides,
-    dst.shape,
-  );
-}
-
-export function contiguous(x: Tensor): Tensor {
-  x.assertAlive('contiguous');
-  if (x.isContiguous()) return x;
-  return clone(x);
-}
-
-/** A fresh contiguous copy (differentiable). */
-export function clone(x: Tensor): Tensor {
-  x.assertAlive('clone');
-  const out = empty(x.shape, x.dtype);
-  copyRaw(out, x);
-  return record(out, 'clone', [x], (g) => [g]);
-}
+/**
+ * Layout ops: views (reshape, permute, slice, squeeze) share storage; concat/stack/pad copy. Copies and casts live
+ * in copy.ts; expand, a broadcast view, lives in reduce.ts beside sumTo, its gradient (and sum's gradient is expand).
+ */
+import { record } from '../autograd.js';
+import { checkShape, contiguousStrides, fmt, normAxis, numel, sameShape } from '../shape.js';
+import { empty, makeView, type Tensor, zeros } from '../tensor.js';
+import { addIntoView, contiguous, copyInto, fillInPlace } from './copy.js';
 
 export function reshape(x: Tensor, shape0: readonly number[]): Tensor {
   x.assertAlive('reshape');
@@ -125,26 +88,10 @@ export function slice(x: Tensor, axis: number, start: number, end?: number, step
     [x],
     (g) => {
       const dx = zeros(xs, g.dtype);
-      copyRaw(slice(dx, a, s, e, step), g);
+      copyInto(slice(dx, a, s, e, step), g);
       return [dx];
     },
     (g, bufferFor) => addIntoView(slice(bufferFor(0), a, s, e, step), g),
-  );
-}
-
-/** dst (a view) += src broadcast to its shape, no autograd. */
-export function addIntoView(dst: Tensor, src: Tensor): void {
-  dst.assertAlive('addInto');
-  const s = src.dtype === dst.dtype ? src : cast(src, dst.dtype);
-  s.assertAlive('addInto');
-  be('stridedAdd', dst.dtype).stridedAdd(
-    s._storage.data,
-    s.offset,
-    broadcastStrides(s.shape, s.strides, dst.shape),
-    dst._storage.data,
-    dst.offset,
-    dst.strides,
-    dst.shape,
   );
 }
 
@@ -156,18 +103,6 @@ export function select(x: Tensor, axis: number, index: number): Tensor {
   if (!Number.isInteger(i) || i < 0 || i >= n)
     throw new Error(`select: index ${index} out of range for axis ${axis} of size ${n}`);
   return squeeze(slice(x, a, i, i + 1), a);
-}
-
-export function expand(x: Tensor, shape0: readonly number[]): Tensor {
-  x.assertAlive('expand');
-  const shape = shape0.map((d, i) => (d === -1 ? (x.shape[i - (shape0.length - x.ndim)] ?? -1) : d));
-  checkShape(shape, 'expand');
-  const target = broadcastShapes(x.shape, shape, 'expand');
-  if (!sameShape(target, shape)) throw new Error(`expand: cannot expand ${fmt(x.shape)} to ${fmt(shape0)}`);
-  if (sameShape(shape, x.shape)) return x;
-  const out = makeView(x, shape, broadcastStrides(x.shape, x.strides, shape), x.offset);
-  const xs = x.shape;
-  return record(out, 'expand', [x], (g) => [sumTo(g, xs)]);
 }
 
 export function squeeze(x: Tensor, axis?: number): Tensor {
@@ -248,7 +183,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   for (const t of tensors) {
     offsets.push(off);
     const n = t.shape[a] as number;
-    if (n > 0) copyRaw(slice(out, a, off, off + n), t);
+    if (n > 0) copyInto(slice(out, a, off, off + n), t);
     off += n;
   }
   return record(out, 'concat', tensors, (g) =>
@@ -283,7 +218,7 @@ export function pad(x: Tensor, pads: ReadonlyArray<readonly [number, number]>, v
     const ax = lead + k;
     view = slice(view, ax, b, b + (x.shape[ax] as number));
   });
-  copyRaw(view, x);
+  copyInto(view, x);
   return record(out, 'pad', [x], (g) => {
     let v = g;
     pads.forEach(([b], k) => {
@@ -292,25 +227,4 @@ export function pad(x: Tensor, pads: ReadonlyArray<readonly [number, number]>, v
     });
     return [v];
   });
-}
-
-/** dst (any view) ← src broadcast to dst's shape, converting dtype. No autograd. */
-export function copyInto(dst: Tensor, src: Tensor): void {
-  broadcastShapes(dst.shape, src.shape, 'copy_');
-  if (!sameShape(broadcastShapes(dst.shape, src.shape, 'copy_'), dst.shape)) {
-    throw new Error(`copy_: cannot copy ${fmt(src.shape)} into ${fmt(dst.shape)}`);
-  }
-  copyRaw(dst, src.dtype === dst.dtype ? src : cast(src, dst.dtype));
-}
-
-export function fillInPlace(dst: Tensor, value: number): void {
-  dst.assertAlive('fill_');
-  const v = dst.dtype === 'bfloat16' ? f32ToBf16(value) : value;
-  if (dst.isContiguous()) {
-    dst.buf('fill_').fill(v);
-    return;
-  }
-  const tmp = empty([], dst.dtype);
-  tmp.buf().fill(v);
-  copyRaw(dst, tmp);
 }
