@@ -14,6 +14,7 @@ interface LabCliOptions {
   quick?: boolean;
   tiny?: boolean;
   config?: string;
+  from?: string;
   set: string[];
   only?: string;
   quiet?: boolean;
@@ -34,6 +35,10 @@ export function register(program: Command): void {
     )
     .option('--tiny', 'the CI preset (checks the machinery, learns nothing)')
     .option('--config <file>', 'lab config (YAML/JSON) over the preset')
+    .option(
+      '--from <dir>',
+      "start a new --out from this lab folder's finished stages (other RL settings, same start model)",
+    )
     .option('--set <path=value>', 'override a config field, e.g. --set rl.run.steps=20 (repeatable)', collect, [])
     .option('--only <list>', `run only these experiments (${EXPERIMENTS.join(', ')})`)
     .option('--print-config', 'print the resolved config and exit')
@@ -52,6 +57,7 @@ Examples:
   glmv lab --out runs/lab --only gain,hacking      # some experiments now, the rest later (same folder)
   glmv lab --out runs/lab --set seeds=5            # more seeds for experiment 1
   glmv lab --quick --out runs/lab-quick --set rl.grpo.lr=2e-4 --print-config
+  glmv lab --quick --from runs/lab-quick --out runs/lab-lr5e-5 --set rl.grpo.lr=5e-5   # same start model, new RL
   glmv lab --out runs/lab --report-only`,
     )
     .action(async (o: LabCliOptions) => {
@@ -89,7 +95,7 @@ Examples:
       process.on('SIGTERM', onSig);
       try {
         const t0 = Date.now();
-        const r = await runLab(config, { out: o.out, signal: ac.signal, quiet: o.quiet });
+        const r = await runLab(config, { out: o.out, from: o.from, signal: ac.signal, quiet: o.quiet });
         if (r.interrupted) {
           console.log(`lab: interrupted; continue with the same command (lab folder ${o.out})`);
           process.exitCode = 130;

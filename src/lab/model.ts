@@ -298,7 +298,13 @@ export async function offlineStage(c: StageCtx): Promise<Record<string, unknown>
       .map((s) => JSON.stringify({ ...s, images: s.images.map((p) => relative(join(file, '..'), p)) }));
     writeFileSync(file, rows.length ? `${rows.join('\n')}\n` : '');
     const s = passKSummary(res)['*']!;
-    return { prompts: res.length, k, pass1: s.passRate, kept: keep.size, file };
+    return {
+      prompts: res.length,
+      k,
+      pass1: s.passRate,
+      kept: keep.size,
+      file: relative(join(c.paths.state, '..'), file),
+    };
   } finally {
     await router.close();
   }

@@ -4,7 +4,8 @@
  * when it finishes; the same command again skips what is done and resumes an interrupted run from its checkpoint.
  * Every number in the results comes from a run this command performed.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { RewardRouter } from '../reward/router.js';
 import { MetricsWriter } from '../util/progress.js';
 import type { LabConfig } from './config.js';
@@ -28,6 +29,8 @@ export { LAB_STAGES, type LabState };
 
 export interface LabOptions {
   out: string;
+  /** Start a new lab folder from another's finished stages (same data, tokenizer, SFT and eval settings). */
+  from?: string;
   signal?: AbortSignal;
   quiet?: boolean;
   log?: (l: string) => void;
@@ -55,10 +58,58 @@ export function readLabState(out: string): LabState | null {
   }
 }
 
-/** The config fields that change what was measured (experiments, seeds and the report may change between calls). */
-function identity(c: LabConfig): unknown {
-  const { experiments: _e, seeds: _s, ...rest } = c;
+/** Settings only the RL runs use: the stages before them (data → offline) do not depend on them. */
+const RUN_FIELDS = ['rl', 'evalEvery', 'transferDomain', 'tightBudget', 'experiments', 'seeds'] as const;
+
+/** The config fields the stages' results depend on. */
+function stageIdentity(c: LabConfig): unknown {
+  const rest: Record<string, unknown> = { ...c };
+  for (const k of RUN_FIELDS) delete rest[k];
   return rest;
+}
+
+/** The config fields the RL runs' results depend on (experiments and seeds only choose which runs exist). */
+function runIdentity(c: LabConfig): unknown {
+  return { rl: c.rl, evalEvery: c.evalEvery, transferDomain: c.transferDomain, tightBudget: c.tightBudget };
+}
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * A new lab folder that starts from another folder's finished stages: their files are copied (data, tokenizer, the
+ * SFT folder without its intermediate checkpoints, the offline pass@k and filter) and their measurements kept, so other
+ * RL settings can be tried from the same start model without training it again.
+ */
+function startFrom(from: string, out: string, config: LabConfig, log: (l: string) => void): LabState {
+  const src = readLabState(from);
+  if (!src) throw new Error(`lab --from: ${from} has no lab.json; is it a lab folder?`);
+  if (!same(stageIdentity(src.config), stageIdentity(config)))
+    throw new Error(
+      `lab --from: ${from} was trained with other data, tokenizer, model, SFT or eval settings; only ${RUN_FIELDS.join(', ')} may differ`,
+    );
+  if (resolve(from) === resolve(out)) throw new Error('lab --from: expected another folder than --out');
+  const a = labPaths(from);
+  const b = labPaths(out);
+  const copy = (x: string, y: string, filter?: (p: string) => boolean) => {
+    if (existsSync(x)) cpSync(x, y, { recursive: true, ...(filter ? { filter } : {}) });
+  };
+  const stages: LabState['stages'] = {};
+  for (const stage of LAB_STAGES) {
+    const done = src.stages[stage];
+    if (!done) break;
+    if (stage === 'data') {
+      for (const name of readdirSync(join(from, 'data')))
+        if (name !== 'rl-filtered') copy(join(from, 'data', name), join(out, 'data', name));
+    } else if (stage === 'tokenizer') copy(a.tokenizer, b.tokenizer);
+    else if (stage === 'sft') copy(a.sft, b.sft, (p) => !p.startsWith(join(a.sft, 'checkpoints')));
+    else if (stage === 'offline') {
+      copy(a.offline, b.offline);
+      copy(join(a.data.rlFiltered, '..'), join(b.data.rlFiltered, '..'));
+    }
+    stages[stage] = done;
+  }
+  log(`lab: starting ${out} from ${from} (stages: ${Object.keys(stages).join(', ') || 'none'})`);
+  return { config, startedAt: new Date().toISOString(), stages, runs: {} };
 }
 
 export async function runLab(config: LabConfig, o: LabOptions): Promise<LabResult> {
@@ -66,16 +117,23 @@ export async function runLab(config: LabConfig, o: LabOptions): Promise<LabResul
   mkdirSync(o.out, { recursive: true });
   const paths = labPaths(o.out);
   let state = readLabState(o.out);
+  if (state && o.from && Object.keys(state.stages).length === 0) state = null;
   if (state) {
-    if (JSON.stringify(identity(state.config)) !== JSON.stringify(identity(config)))
+    if (!same(stageIdentity(state.config), stageIdentity(config)))
       throw new Error(
-        `lab: ${o.out} was started with other settings (only experiments and seeds may change); use another --out or the same settings`,
+        `lab: ${o.out} was started with other data, tokenizer, model, SFT or eval settings; use another --out or the same settings`,
+      );
+    const runsStarted = Object.keys(state.runs).length > 0 || existsSync(join(o.out, 'runs'));
+    if (runsStarted && !same(runIdentity(state.config), runIdentity(config)))
+      throw new Error(
+        `lab: ${o.out} has RL runs made with other RL settings (rl, evalEvery, transferDomain, tightBudget); to try new ones from the same start model, use --from ${o.out} --out <new folder>`,
       );
     state.config = config;
     log(
       `lab: continuing ${o.out} (done: ${[...Object.keys(state.stages), ...Object.keys(state.runs)].join(', ') || 'nothing yet'})`,
     );
-  } else state = { config, startedAt: new Date().toISOString(), stages: {}, runs: {} };
+  } else if (o.from) state = startFrom(o.from, o.out, config, log);
+  else state = { config, startedAt: new Date().toISOString(), stages: {}, runs: {} };
   writeJson(paths.state, state);
   const metrics = new MetricsWriter(paths.metrics);
   const c: StageCtx = { config, paths, quiet: !!o.quiet, log, signal: o.signal };

@@ -5,7 +5,7 @@
  * against the strict one.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,8 +86,42 @@ describe('glmv lab --tiny', () => {
     expect(log.filter((l) => / …$/.test(l))).toEqual([]);
     await expect(
       runLab(resolveLabConfig({ preset: 'tiny', sets: ['tightBudget=5'] }), { out, quiet: true, log: () => {} }),
-    ).rejects.toThrow(/other settings/);
+    ).rejects.toThrow(/RL runs made with other RL settings.*--from/);
+    await expect(
+      runLab(resolveLabConfig({ preset: 'tiny', sets: ['sft.run.steps=5'] }), { out, quiet: true, log: () => {} }),
+    ).rejects.toThrow(/other data, tokenizer, model, SFT or eval settings/);
   }, 120_000);
+
+  it('--from starts a new folder from the same start model: stages copied, only the RL runs made again', async () => {
+    const next = mkdtempSync(join(tmpdir(), 'glmv-lab-from-'));
+    try {
+      const log: string[] = [];
+      const cfg = resolveLabConfig({ preset: 'tiny', sets: ['rl.grpo.lr=3e-5', 'experiments=["gain"]', 'seeds=1'] });
+      const r = await runLab(cfg, { out: next, from: out, quiet: true, log: (l) => log.push(l) });
+      // No stage ran again: the only work was the one RL run.
+      expect(log.filter((l) => / …$/.test(l))).toEqual(['lab: run paper-s0 (paper defaults, seed 0) …']);
+      expect(r.state.stages).toEqual(state.stages);
+      expect(Object.keys(r.state.runs)).toEqual(['paper-s0']);
+      const rl = JSON.parse(readFileSync(join(next, 'runs', 'paper-s0', 'config.json'), 'utf8'));
+      expect(rl.grpo.lr).toBe(3e-5);
+      expect(rl.policy.path).toBe(join(next, 'sft', 'final'));
+      expect(readFileSync(join(next, 'sft', 'final', 'model.safetensors'))).toEqual(
+        readFileSync(join(out, 'sft', 'final', 'model.safetensors')),
+      );
+      expect(existsSync(join(next, 'sft', 'checkpoints'))).toBe(false);
+      // Other SFT settings cannot borrow these stages.
+      await expect(
+        runLab(resolveLabConfig({ preset: 'tiny', sets: ['sft.run.steps=5'] }), {
+          out: mkdtempSync(join(tmpdir(), 'glmv-lab-from-')),
+          from: out,
+          quiet: true,
+          log: () => {},
+        }),
+      ).rejects.toThrow(/--from: .* other data, tokenizer, model, SFT or eval settings/);
+    } finally {
+      rmSync(next, { recursive: true, force: true });
+    }
+  }, 300_000);
 
   it('renders in headless Chromium', () => {
     expect(existsSync(CHROMIUM), 'headless Chromium is needed: apt-get install -y chromium').toBe(true);
