@@ -2,22 +2,9 @@
  * Dynamic tape: each op that sees an input requiring grad attaches a GradNode to its output. `backward` walks the
  * nodes in reverse topological order; backward functions are written with tensor ops under noGrad (first-order only).
  */
-import type { Tensor } from './tensor.js';
+import type { GradNode, Tensor } from './tensor-core.js';
 
-export interface GradNode {
-  readonly name: string;
-  readonly inputs: readonly Tensor[];
-  /** Gradients for each input (null where none flows), given the output's gradient. */
-  readonly backward: (grad: Tensor) => ReadonlyArray<Tensor | null | undefined>;
-  /**
-   * Optional faster form for views (slice/select): adds the gradient straight into the input's accumulation
-   * buffer, `bufferFor(k)` (zero-initialised, owned by the backward pass), instead of materialising a full-size
-   * zero tensor per view.
-   */
-  readonly backwardInto?: (grad: Tensor, bufferFor: (k: number) => Tensor) => void;
-}
-
-/** What the backward pass needs from the tensor module (kept out of this file to avoid an import cycle). */
+/** What the backward pass needs from the tensor module (the ops build on this file, so it cannot import them). */
 export interface BackwardOps {
   accumulateLeaf(leaf: Tensor, g: Tensor): void;
   add(a: Tensor, b: Tensor): Tensor;

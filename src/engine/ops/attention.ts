@@ -4,9 +4,12 @@
  * segments (packed samples, per-image ViT attention) and left padding. Softmax in float32; only the per-row
  * log-sum-exp is saved, the backward recomputes probabilities (memory O(L), not O(L²)).
  */
+
+import { record } from '../autograd.js';
 import type { Backend } from '../backend.js';
+import { be } from '../device.js';
 import { fmt } from '../shape.js';
-import { be, empty, record, type Tensor } from '../tensor.js';
+import { empty, type Tensor } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 
 export interface AttentionOptions {

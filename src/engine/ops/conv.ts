@@ -2,8 +2,11 @@
  * N-d convolution (Conv2d, Conv3d) as im2col + one GEMM. The GLM ViT's convolutions have kernel == stride (patch
  * embedding, 2×2 downsample), where im2col is just a gather of patches.
  */
+
+import { record } from '../autograd.js';
+import { be } from '../device.js';
 import { fmt, numel } from '../shape.js';
-import { be, empty, record, type Tensor, zeros } from '../tensor.js';
+import { empty, type Tensor, zeros } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 import { add } from './elementwise.js';
 import { linear } from './matmul.js';

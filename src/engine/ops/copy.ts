@@ -7,7 +7,7 @@ import { record } from '../autograd.js';
 import { be } from '../device.js';
 import { type DType, f32ToBf16, isFloat } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, fmt, sameShape } from '../shape.js';
-import { empty, type Tensor } from '../tensor.js';
+import { empty, type Tensor } from '../tensor-core.js';
 
 /** Raw strided copy src → dst view (src broadcast to dst's shape, same dtype), no autograd. */
 function copyRaw(dst: Tensor, src: Tensor): void {

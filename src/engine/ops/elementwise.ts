@@ -4,7 +4,7 @@ import type { BinaryOp } from '../backend.js';
 import { be } from '../device.js';
 import { computeType, type DType, isFloat, promote, requireFloat } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, fmt, sameShape } from '../shape.js';
-import { empty, full, Tensor } from '../tensor.js';
+import { empty, full, Tensor } from '../tensor-core.js';
 import { cast, contiguous, copyInto } from './copy.js';
 import { sumTo } from './reduce.js';
 import { affine, log, neg, silu } from './unary.js';

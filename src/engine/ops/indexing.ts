@@ -1,7 +1,10 @@
 /** Index ops: index_select (embedding lookup), gather / scatter-add along an axis, one-hot, top-k. */
+
+import { record } from '../autograd.js';
+import { be } from '../device.js';
 import { isFloat } from '../dtype.js';
 import { fmt, normAxis, numel } from '../shape.js';
-import { be, empty, record, type Tensor, zeros } from '../tensor.js';
+import { empty, type Tensor, zeros } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 import { permute, reshape } from './shape.js';
 

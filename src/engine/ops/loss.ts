@@ -1,6 +1,9 @@
 /** Fused cross-entropy over logits with ignore_index and optional per-token weights. */
+
+import { record } from '../autograd.js';
+import { be } from '../device.js';
 import { fmt, sameShape } from '../shape.js';
-import { be, empty, fromArray, record, type Tensor } from '../tensor.js';
+import { empty, fromArray, type Tensor } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 
 export interface CrossEntropyOptions {

@@ -4,10 +4,11 @@
  * activations) accumulate in float32 and return float32.
  */
 
-import { noGrad } from '../autograd.js';
+import { noGrad, record } from '../autograd.js';
+import { be } from '../device.js';
 import type { DType, TypedArray } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, coalesce, fmt, numel } from '../shape.js';
-import { be, empty, record, type Tensor } from '../tensor.js';
+import { empty, type Tensor } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 import { add } from './elementwise.js';
 import { expand, sumTo } from './reduce.js';

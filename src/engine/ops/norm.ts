@@ -1,6 +1,9 @@
 /** Fused, numerically stable row kernels: softmax / log-softmax, LayerNorm, RMSNorm (forward and backward). */
+
+import { record } from '../autograd.js';
+import { be } from '../device.js';
 import { fmt, normAxis } from '../shape.js';
-import { be, empty, record, type Tensor, zeros } from '../tensor.js';
+import { empty, type Tensor, zeros } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 import { transpose } from './shape.js';
 

@@ -7,9 +7,10 @@
  */
 import { record } from '../autograd.js';
 import type { QuantMatmulArgs } from '../backend.js';
+import { be } from '../device.js';
 import { bf16ToF32, type DType, f32ToBf16 } from '../dtype.js';
 import { fmt } from '../shape.js';
-import { be, empty, fromArray, type Tensor } from '../tensor.js';
+import { empty, fromArray, type Tensor } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 import { matmul } from './matmul.js';
 import { sumTo } from './reduce.js';

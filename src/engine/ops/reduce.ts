@@ -8,7 +8,7 @@ import type { ReduceOp } from '../backend.js';
 import { be } from '../device.js';
 import { isFloat } from '../dtype.js';
 import { broadcastShapes, broadcastStrides, checkShape, fmt, normAxis, numel, sameShape } from '../shape.js';
-import { empty, makeView, type Tensor } from '../tensor.js';
+import { empty, makeView, type Tensor } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 import { scatterAlong } from './indexing.js';
 import { reshape } from './shape.js';

@@ -3,8 +3,11 @@
  * interleaved = pairs (2i, 2i+1) (GLM-4.1V text, GPT-J); otherwise half-split (i, i+R/2) (NeoX, GLM-4.5V text,
  * the GLM ViT). Only the first rotDim dims rotate (partial rotary); the rest pass through.
  */
+
+import { record } from '../autograd.js';
+import { be } from '../device.js';
 import { fmt } from '../shape.js';
-import { be, empty, record, type Tensor } from '../tensor.js';
+import { empty, type Tensor } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 
 /** cos/sin: [B or 1, L, rotDim/2]. */

@@ -3,8 +3,11 @@
  * padding_mode='border'), differentiable in the table. The GLM ViT resamples its 24×24 position table to each
  * image's patch grid with it.
  */
+
+import { record } from '../autograd.js';
+import { be } from '../device.js';
 import { fmt } from '../shape.js';
-import { be, empty, record, type Tensor, zeros } from '../tensor.js';
+import { empty, type Tensor, zeros } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 
 /** table [Hin, Win, C]; points gx, gy in [−1, 1] (x = column, y = row) → [P, C]. */

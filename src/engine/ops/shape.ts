@@ -4,7 +4,7 @@
  */
 import { record } from '../autograd.js';
 import { checkShape, contiguousStrides, fmt, normAxis, numel, sameShape } from '../shape.js';
-import { empty, makeView, type Tensor, zeros } from '../tensor.js';
+import { empty, makeView, type Tensor, zeros } from '../tensor-core.js';
 import { addIntoView, contiguous, copyInto, fillInPlace } from './copy.js';
 
 export function reshape(x: Tensor, shape0: readonly number[]): Tensor {

@@ -3,7 +3,7 @@ import { record } from '../autograd.js';
 import type { UnaryOp } from '../backend.js';
 import { be } from '../device.js';
 import { requireFloat } from '../dtype.js';
-import { empty, type Tensor } from '../tensor.js';
+import { empty, type Tensor } from '../tensor-core.js';
 import { cast, contiguous } from './copy.js';
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
