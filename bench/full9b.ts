@@ -72,6 +72,7 @@ interface Opts {
   peerLayers: string;
   minFree: string;
   metrics: string;
+  prepare?: boolean;
   child?: string;
 }
 
@@ -90,6 +91,7 @@ const program = new Command()
   .option('--peer-layers <n>', 'decoder layers the peer loads (40 = all; fewer when 40 do not fit in memory)', '40')
   .option('--min-free <GiB>', 'kill a measured process when MemAvailable drops under this', '2')
   .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'full9b.jsonl'))
+  .option('--prepare', 'write and quantise the folders --only names, measure nothing')
   .option('--child <dir>', 'internal: measure one folder in this process')
   .addHelpText(
     'after',
@@ -97,6 +99,7 @@ const program = new Command()
 Examples:
   nice -n 15 npm run bench:9b -- --dir runs/9b
   nice -n 15 npm run bench:9b -- --dir runs/9b --only int4 --decode 64
+  nice -n 15 npm run bench:9b -- --dir runs/9b --only int8,int4 --prepare   # write and quantise only
   GLMV_PYTHON=/path/to/venv/bin/python npm run bench:9b -- --dir runs/9b --only peer --peer-layers 20`,
   );
 
@@ -393,6 +396,11 @@ async function main(): Promise<void> {
       metrics.write({ phase: 'quantize', variant: v, seconds: r.seconds, bytes: r.bytesOut });
     }
     folders.push([v, out]);
+  }
+  if (o.prepare) {
+    for (const [, dir] of folders) writeTokenizer(dir);
+    console.log(`prepared ${folders.map(([, d]) => d).join(', ')}`);
+    return;
   }
 
   // 2. Each folder in a fresh process.

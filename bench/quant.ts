@@ -1,13 +1,16 @@
 /**
  * Weight-only quantised matmul speed (npm run bench:quant): the native int8 (per channel) and int4 (group 128)
- * kernels against the bf16 GEMM the unquantised model uses, at GLM-4.1V-9B's decoder widths, in the decode shape
- * (1 and 4 rows) and a prefill shape. Each measurement interleaves the three kinds (median of rounds), so load from
- * other processes hits them alike. Prints the CPU model and ISA; one JSON line per shape goes to --metrics.
+ * kernels against the bf16 GEMM / GEMV the unquantised model uses, at GLM-4.1V-9B's decoder widths (and its lm_head
+ * with --lm-head), in decode shapes (--rows, default 1, 4 and 8) and a prefill shape. At decode shapes quantLinear
+ * quantises x to int8 (integer dots, VNNI); the float-activation kernel it replaced ('decode-bf16') is timed in the
+ * same rounds. Each measurement interleaves the kinds (median of rounds), so load from other processes hits them
+ * alike; wall time and process CPU time (all threads) are both reported — on a shared machine the CPU time is the
+ * load-independent cost. Prints the CPU model and ISA; one JSON line per shape goes to --metrics.
  *
  *   npm run bench:quant
- *   npm run bench:quant -- --rounds 9 --prefill 512
+ *   npm run bench:quant -- --rounds 9 --prefill 512 --lm-head
  */
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
@@ -32,14 +35,17 @@ const program = new Command()
   .name('bench:quant')
   .description('int8 / int4 weight-only matmul vs bf16 at GLM-4.1V-9B widths (decode and prefill shapes)')
   .option('--rounds <n>', 'interleaved rounds per shape (median reported)', '7')
-  .option('--prefill <rows>', 'rows of the prefill shape', '256')
+  .option('--prefill <rows>', 'rows of the prefill shape (0: none)', '256')
+  .option('--rows <list>', 'decode shapes: rows of x', '1,4,8')
+  .option('--lm-head', "GLM-4.1V-9B's lm_head too (151552 × 4096; slow to quantise)")
   .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'quant.jsonl'))
   .addHelpText(
     'after',
     `
 Examples:
   npm run bench:quant
-  npm run bench:quant -- --rounds 11 --prefill 1024`,
+  npm run bench:quant -- --rounds 11 --prefill 1024
+  npm run bench:quant -- --rows 1 --prefill 0 --lm-head`,
   );
 
 function randomWeight(N: number, K: number, seed: number): Tensor {
@@ -54,21 +60,30 @@ function randomWeight(N: number, K: number, seed: number): Tensor {
   return fromArray(w, [N, K]);
 }
 
-function time(fn: () => void): number {
+/** [wall ms, CPU ms of this process, all threads] of one call. */
+function time(fn: () => void): [number, number] {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   fn();
-  return performance.now() - t0;
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return [wall, (c.user + c.system) / 1000];
 }
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)] as number;
 
 function main(): void {
-  const o = program.parse().opts<{ rounds: string; prefill: string; metrics: string }>();
+  const o = program
+    .parse()
+    .opts<{ rounds: string; prefill: string; rows: string; lmHead?: boolean; metrics: string }>();
   const rounds = Number(o.rounds);
   const prefill = Number(o.prefill);
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer, got ${o.rounds}`);
-  if (!Number.isInteger(prefill) || prefill < 1)
-    throw new Error(`--prefill must be a positive integer, got ${o.prefill}`);
+  if (!Number.isInteger(prefill) || prefill < 0)
+    throw new Error(`--prefill must be a non-negative integer, got ${o.prefill}`);
+  const decodeRows = o.rows.split(',').map(Number);
+  if (decodeRows.some((m) => !Number.isInteger(m) || m < 1 || m > 8))
+    throw new Error(`--rows: expected a comma-separated list of 1..8, got ${o.rows}`);
   console.log(
     `glmv quantised matmul bench — ${cpus()[0]?.model ?? 'cpu'}, ${cpus().length} cores, ISA: ${cpuIsa()}, backend ${getBackend().name}`,
   );
@@ -79,7 +94,8 @@ function main(): void {
     ['gate_up_proj', 27392, 4096],
     ['down_proj', 4096, 13696],
   ];
-  const shapes = [1, 4, prefill];
+  if (o.lmHead) layers.push(['lm_head', 151552, 4096]);
+  const shapes = prefill > 0 ? [...decodeRows, prefill] : decodeRows;
   const bar = new Progress({ label: 'bench', total: layers.length * shapes.length });
   const rows: string[] = [];
   let done = 0;
@@ -96,9 +112,9 @@ function main(): void {
         ['int8', () => scope(() => void noGrad(() => quantLinear(x, q8)))],
         ['int4', () => scope(() => void noGrad(() => quantLinear(x, q4)))],
       ];
-      // Decode shapes: the float32 unpacking kernel too (what 'auto' ran before the bf16-dot kernel), same run.
+      // Decode shapes: the float-activation kernel (bf16-rounded x, what 'auto' ran before int8 activations), same run.
       const nb = nativeBackend();
-      const f32Kernel = (q: QuantizedWeight) => {
+      const floatKernel = (q: QuantizedWeight) => {
         const out = new Float32Array(M * N);
         return () =>
           nb!.qmatmul('float32', {
@@ -113,39 +129,46 @@ function main(): void {
             groupSize: q.groupSize,
             bias: null,
             out,
-            path: 'decode',
+            path: 'decode-bf16',
           });
       };
       if (nb && M <= 8 && getBackend().name === 'native')
-        kinds.push(['int8 f32', f32Kernel(q8)], ['int4 f32', f32Kernel(q4)]);
+        kinds.push(['int8 xf', floatKernel(q8)], ['int4 xf', floatKernel(q4)]);
       for (const [, f] of kinds) f(); // warm-up (primitive creation, page faults)
-      const ms: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]));
-      for (let r = 0; r < rounds; r++) for (const [k, f] of kinds) ms[k]!.push(time(f));
-      const med = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, median(v)])) as Record<string, number>;
-      const gflops = (t: number) => ((2 * M * N * K) / (t * 1e6)).toFixed(1);
+      const wall: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]));
+      const cpu: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]));
+      for (let r = 0; r < rounds; r++)
+        for (const [k, f] of kinds) {
+          const [w, c] = time(f);
+          wall[k]!.push(w);
+          cpu[k]!.push(c);
+        }
+      const med = (t: Record<string, number[]>) =>
+        Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<string, number>;
+      const mw = med(wall);
+      const mc = med(cpu);
+      const bytes = (k: string) => (k === 'bf16' ? 2 * N * K : k.startsWith('int8') ? N * K : (N * K) / 2);
+      const fmtKind = (k: string) =>
+        `${k} ${mw[k]!.toFixed(2)} ms / ${mc[k]!.toFixed(2)} CPU-ms` +
+        (k === 'bf16' ? '' : ` (${(mw.bf16! / mw[k]!).toFixed(2)}× / ${(mc.bf16! / mc[k]!).toFixed(2)}× CPU)`) +
+        ` ${(bytes(k) / (mc[k]! * 1e6)).toFixed(1)} GB/CPU-s`;
       rows.push(
-        `${name.padEnd(14)} ${`${N}×${K}`.padEnd(11)} M=${String(M).padEnd(5)} bf16 ${med.bf16!.toFixed(2).padStart(8)} ms` +
-          ` | int8 ${med.int8!.toFixed(2).padStart(8)} ms (${(med.bf16! / med.int8!).toFixed(2)}×)` +
-          ` | int4 ${med.int4!.toFixed(2).padStart(8)} ms (${(med.bf16! / med.int4!).toFixed(2)}×)` +
-          `  [GFLOPS ${gflops(med.bf16!)} / ${gflops(med.int8!)} / ${gflops(med.int4!)}]` +
-          (med['int8 f32'] !== undefined
-            ? ` | float32 kernel: int8 ${(med.bf16! / med['int8 f32']!).toFixed(2)}×, int4 ${(med.bf16! / med['int4 f32']!).toFixed(2)}×`
-            : ''),
+        `${name.padEnd(14)} ${`${N}×${K}`.padEnd(12)} M=${String(M).padEnd(5)} ${kinds.map(([k]) => fmtKind(k)).join(' | ')}`,
       );
       metrics.write({
         layer: name,
         N,
         K,
         M,
-        bf16_ms: med.bf16,
-        int8_ms: med.int8,
-        int4_ms: med.int4,
-        int8_speedup: med.bf16! / med.int8!,
-        int4_speedup: med.bf16! / med.int4!,
-        int8_f32_kernel_ms: med['int8 f32'],
-        int4_f32_kernel_ms: med['int4 f32'],
+        wall_ms: mw,
+        cpu_ms: mc,
+        int8_speedup_cpu: mc.bf16! / mc.int8!,
+        int4_speedup_cpu: mc.bf16! / mc.int4!,
+        int8_speedup_wall: mw.bf16! / mw.int8!,
+        int4_speedup_wall: mw.bf16! / mw.int4!,
         cpu: cpus()[0]?.model,
         isa: cpuIsa(),
+        loadavg: loadavg(),
       });
       x.dispose();
       bar.update(++done);
@@ -154,7 +177,14 @@ function main(): void {
   }
   bar.stop();
   console.log(rows.join('\n'));
-  console.log('speed-up = bf16 time / quantised time (> 1: the quantised kernel is faster)');
+  console.log(
+    'speed-up = bf16 time / quantised time, wall / CPU (> 1: the quantised kernel is faster); int8 / int4 = quantLinear (int8 activations up to 8 rows), "xf" = float-activation decode kernel',
+  );
+  console.log(
+    `load average ${loadavg()
+      .map((v) => v.toFixed(1))
+      .join(' ')}`,
+  );
 }
 
 main();

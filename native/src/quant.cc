@@ -3,15 +3,19 @@
 // k / per at bits bits·(k % per), stored unsigned with an offset of 2^(bits−1) (symmetric quantisation:
 // q = stored − offset), and w[n, k] = q · scale[n, k / group].
 //
-// Decode shapes (a few rows) run a fused kernel that unpacks in registers and multiplies against every row at once:
-// with AVX512-BF16 dot products where the CPU has them (x rounded to bf16, as the bf16 model's GEMM does; float32
-// sums), else in float32 (AVX-512, chosen at run time; a portable loop elsewhere). Prefill shapes dequantise
+// Decode shapes (a few rows) by default quantise x to int8 per row and group and multiply with integer dot products
+// (AVX512-VNNI VPDPBUSD where the CPU has it, a portable integer loop elsewhere; see gemv_i8) — the unpacking that a
+// float kernel needs per weight cost as much CPU as the bytes it saved. Asked for float activations, they run a fused
+// kernel that unpacks in registers and multiplies against every row at once: with AVX512-BF16 dot products where the
+// CPU has them (x rounded to bf16, as the bf16 model's GEMM does; float32 sums), else in float32 (AVX-512, chosen at
+// run time; a portable loop elsewhere). Prefill shapes dequantise
 // blocks of output channels into a bf16 scratch buffer and hand them to oneDNN's bf16 GEMM, so the GEMM runs at the
 // bf16 model's speed and precision and the weights are expanded one block at a time.
 #include <immintrin.h>
 #include <napi.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -254,6 +258,208 @@ void gemv(const QArgs& a) {
   });
 }
 
+// ---- int8-activation decode (W8A8 / W4A8, dynamic): x is quantised to int8 per row and per activation group of
+// `ga` inputs (scale sx = max|x| / 127, xq = round-half-even(x · (127 / max|x|)), both in float32), and each product
+// is an integer dot: out[m, n] = Σ_ag sw[n, g(ag)] · sx[m, ag] · Σ_{k ∈ ag} q[n, k] · xq[m, k] (+ bias). Every
+// activation group lies inside one weight group. With VNNI, VPDPBUSD multiplies 64 stored weights u = q + 2^(bits−1)
+// (unsigned) by 64 xq (signed) per instruction; the offset's share, 2^(bits−1) · Σ xq over the group, starts the
+// group's accumulator negative, so each group's int32 sum is exact before it is scaled.
+//
+// Layout of xq for the VNNI kernel: each activation group is cut into chunks of CH inputs (CH = 64 for int8; for
+// int4 128 where the group splits into 128s, else 64), each chunk stored in CH bytes, zero-padded. int8 chunks are in
+// natural order; int4 chunks hold the chunk's even inputs, then its odd ones, matching the two nibble planes of the
+// CH / 2 weight bytes (byte b = value 2b in the low nibble, 2b + 1 in the high one), so a weight chunk is unpacked
+// with one AND and one shift + AND.
+struct XQuant {
+  i64 M = 0, K = 0, ga = 0, AG = 0, CH = 64, stride = 0;
+  std::vector<int8_t> qbuf;
+  int8_t* q = nullptr;      // [M, stride] in qbuf, 64-byte aligned: the chunks of every group, in order
+  std::vector<float> s;     // [M, AG]
+  std::vector<int32_t> c;   // [M, AG]: −2^(bits−1) · Σ xq over the group
+};
+
+// chunked: the VNNI kernel's layout (planes for int4); else plain rows of K (the portable kernel's).
+void quantize_x(const QArgs& a, i64 ga, bool chunked, XQuant& xq) {
+  xq.M = a.M;
+  xq.K = a.K;
+  xq.ga = ga;
+  xq.AG = (a.K + ga - 1) / ga;
+  xq.CH = a.bits == 4 && ga % 128 == 0 ? 128 : 64;
+  const i64 CH = xq.CH;
+  const bool planes = chunked && a.bits == 4;
+  const i64 last = a.K - (xq.AG - 1) * ga;
+  xq.stride = chunked ? (xq.AG - 1) * ((ga + CH - 1) / CH * CH) + (last + CH - 1) / CH * CH : a.K;
+  xq.qbuf.assign(xq.M * xq.stride + 64, 0);
+  xq.q = xq.qbuf.data() + ((64 - (uintptr_t)xq.qbuf.data() % 64) % 64);
+  xq.s.resize(xq.M * xq.AG);
+  xq.c.resize(xq.M * xq.AG);
+  const int off = 1 << (a.bits - 1);
+  for (i64 m = 0; m < a.M; m++) {
+    const float* xr = a.x + m * a.K;
+    int8_t* d = xq.q + m * xq.stride;
+    for (i64 ag = 0; ag < xq.AG; ag++) {
+      const i64 k0 = ag * ga, k1 = std::min(a.K, k0 + ga);
+      float amax = 0.f;
+      for (i64 k = k0; k < k1; k++) amax = std::max(amax, std::fabs(xr[k]));
+      for (i64 k = k0; k < k1; k++)
+        if (xr[k] != xr[k]) amax = NAN;  // std::max drops a NaN operand: keep it (the output becomes NaN)
+      const float inv = amax > 0.f ? 127.f / amax : 0.f;
+      int32_t sum = 0;
+      for (i64 c0 = k0; c0 < k1; c0 += CH) {  // chunk by chunk (the plain layout is one long chunk)
+        const i64 c1 = chunked ? std::min(k1, c0 + CH) : k1;
+        int8_t* dc = d + (c0 - k0);
+        for (i64 k = c0; k < c1; k++) {
+          float v = std::nearbyint(xr[k] * inv);
+          v = v > 127.f ? 127.f : (v < -127.f ? -127.f : v);
+          if (v != v) v = 0.f;
+          sum += (int)v;
+          const i64 i = k - c0;
+          dc[planes ? (i & 1) * (CH / 2) + (i >> 1) : i] = (int8_t)(int)v;
+        }
+        if (!chunked) break;
+      }
+      d += chunked ? (k1 - k0 + CH - 1) / CH * CH : k1 - k0;
+      xq.s[m * xq.AG + ag] = amax / 127.f;
+      xq.c[m * xq.AG + ag] = -off * sum;
+    }
+  }
+}
+
+// Portable form (natural-order xq, no chunks): integer dots in int32, scaled per activation group in float32.
+void gemv_i8_portable(const QArgs& a, const XQuant& xq, i64 n0, i64 n1) {
+  const int per = 32 / a.bits;
+  const uint32_t mask = (1u << a.bits) - 1;
+  const int off = 1 << (a.bits - 1);
+  const i64 W = a.words();
+  std::vector<int8_t> w(a.K);
+  for (i64 n = n0; n < n1; n++) {
+    const uint32_t* row = (const uint32_t*)a.packed + n * W;
+    for (i64 k = 0; k < a.K; k++) w[k] = (int8_t)((int)((row[k / per] >> (a.bits * (k % per))) & mask) - off);
+    for (i64 m = 0; m < a.M; m++) {
+      const int8_t* xr = xq.q + m * xq.stride;
+      float acc = 0.f;
+      for (i64 ag = 0; ag < xq.AG; ag++) {
+        const i64 k0 = ag * xq.ga, k1 = std::min(a.K, k0 + xq.ga);
+        int32_t dot = 0;
+        for (i64 k = k0; k < k1; k++) dot += (int32_t)w[k] * (int32_t)xr[k];
+        acc += (float)dot * (a.scaleAt(n, k0 / a.group) * xq.s[m * xq.AG + ag]);
+      }
+      a.out[m * a.N + n] = acc + (a.bias ? a.bias[n] : 0.f);
+    }
+  }
+}
+
+// VNNI form for MR rows (xq in the chunked layout above). Chunks that pass the end of a group or of the row load
+// their weights masked (zero bytes, so zero products), so any K and group size work; int4 needs even groups.
+template <int MR>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemv_i8_vnni_rows(const QArgs& a, const XQuant& xq,
+                                                                                       i64 m0, i64 n0, i64 n1,
+                                                                                       float* sc) {
+  const i64 W = a.words(), G = a.groups(), AG = xq.AG, ga = xq.ga, CH = xq.CH, K = a.K;
+  const bool perChannel = G == 1;
+  const i64 gPer = perChannel ? 1 : a.group / ga;  // activation groups per weight group
+  const __m512i lo4 = _mm512_set1_epi8(0x0F);
+  const int8_t* xb[MR];
+  for (int r = 0; r < MR; r++) xb[r] = xq.q + (m0 + r) * xq.stride;
+  for (i64 n = n0; n < n1; n++) {
+    const uint8_t* row = (const uint8_t*)(a.packed + n * W);
+    // Scale of each (row, activation group): sw · sx, or sx alone per channel (sw applied at the end).
+    float* swr = sc + MR * AG;  // this channel's weight scales as float32
+    if (!perChannel) {
+      if (a.scaleBf16) {
+        const uint16_t* p = (const uint16_t*)a.scale + n * G;
+        for (i64 g = 0; g < G; g++) {
+          const uint32_t u = (uint32_t)p[g] << 16;
+          std::memcpy(swr + g, &u, 4);
+        }
+      } else
+        std::memcpy(swr, (const float*)a.scale + n * G, G * sizeof(float));
+    }
+    for (int r = 0; r < MR; r++) {
+      const float* sx = xq.s.data() + (m0 + r) * AG;
+      float* d = sc + r * AG;
+      if (perChannel)
+        for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag];
+      else if (gPer == 1)
+        for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag] * swr[ag];
+      else
+        for (i64 g = 0, ag = 0; g < G; g++)
+          for (i64 j = 0; j < gPer && ag < AG; j++, ag++) d[ag] = sx[ag] * swr[g];
+    }
+    __m512 tot[MR];
+    for (int r = 0; r < MR; r++) tot[r] = _mm512_setzero_ps();
+    i64 xo = 0;  // offset of the group's first chunk in xq
+    for (i64 ag = 0, k0 = 0; ag < AG; ag++, k0 += ga) {
+      const i64 k1 = std::min(K, k0 + ga);
+      __m512i acc[MR];
+      for (int r = 0; r < MR; r++) acc[r] = _mm512_maskz_loadu_epi32(1, xq.c.data() + (m0 + r) * AG + ag);
+      if (a.bits == 4 && CH == 128 && k1 - k0 == 128) {  // the common case: one full chunk per group
+        const __m512i v = _mm512_loadu_si512(row + k0 / 2);
+        const __m512i wl = _mm512_and_si512(v, lo4), wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+        for (int r = 0; r < MR; r++) {
+          acc[r] = _mm512_dpbusd_epi32(acc[r], wl, _mm512_load_si512(xb[r] + xo));
+          acc[r] = _mm512_dpbusd_epi32(acc[r], wh, _mm512_load_si512(xb[r] + xo + 64));
+        }
+        xo += 128;
+      } else
+      for (i64 k = k0; k < k1; k += CH, xo += CH) {
+        const i64 nk = std::min(CH, k1 - k);
+        if (a.bits == 8) {
+          const __m512i w = nk == 64 ? _mm512_loadu_si512(row + k)
+                                     : _mm512_maskz_loadu_epi8((__mmask64)((~0ull) >> (64 - nk)), row + k);
+          for (int r = 0; r < MR; r++) acc[r] = _mm512_dpbusd_epi32(acc[r], w, _mm512_loadu_si512(xb[r] + xo));
+        } else if (CH == 128) {
+          const i64 nb = (nk + 1) / 2;
+          const __m512i v = nb == 64 ? _mm512_loadu_si512(row + k / 2)
+                                     : _mm512_maskz_loadu_epi8((__mmask64)((~0ull) >> (64 - nb)), row + k / 2);
+          const __m512i wl = _mm512_and_si512(v, lo4), wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+          for (int r = 0; r < MR; r++) {
+            acc[r] = _mm512_dpbusd_epi32(acc[r], wl, _mm512_loadu_si512(xb[r] + xo));
+            acc[r] = _mm512_dpbusd_epi32(acc[r], wh, _mm512_loadu_si512(xb[r] + xo + 64));
+          }
+        } else {
+          const i64 nb = (nk + 1) / 2;
+          const __m256i v = nb == 32 ? _mm256_loadu_si256((const __m256i*)(row + k / 2))
+                                     : _mm256_maskz_loadu_epi8((__mmask32)((~0u) >> (32 - nb)), row + k / 2);
+          const __m512i vv = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
+          const __m512i w = _mm512_and_si512(vv, lo4);
+          for (int r = 0; r < MR; r++) acc[r] = _mm512_dpbusd_epi32(acc[r], w, _mm512_loadu_si512(xb[r] + xo));
+        }
+      }
+      for (int r = 0; r < MR; r++)
+        tot[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r]), _mm512_set1_ps(sc[r * AG + ag]), tot[r]);
+    }
+    const float sw = perChannel ? a.scaleAt(n, 0) : 1.f;
+    const float b = a.bias ? a.bias[n] : 0.f;
+    for (int r = 0; r < MR; r++) a.out[(m0 + r) * a.N + n] = _mm512_reduce_add_ps(tot[r]) * sw + b;
+  }
+}
+
+bool has_avx512_vnni() {
+  static const bool yes = has_avx512() && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return yes;
+}
+
+void gemv_i8(const QArgs& a, i64 ga) {
+  if (ga <= 0) throw std::runtime_error("qmatmul: activation group size must be positive");
+  if (a.group < a.K && a.group % ga != 0)
+    throw std::runtime_error("qmatmul: the weight group size must be a multiple of the activation group size");
+  const bool vnni = !force_portable && has_avx512_vnni() && (a.bits == 8 || ga % 2 == 0);
+  XQuant xq;
+  quantize_x(a, ga, vnni, xq);
+  parallel_range(a.N, 16, [&](i64 b, i64 e) {
+    if (!vnni) {
+      gemv_i8_portable(a, xq, b, e);
+      return;
+    }
+    std::vector<float> sc(8 * xq.AG + a.groups());
+    i64 m = 0;
+    for (; m + 8 <= a.M; m += 8) gemv_i8_vnni_rows<8>(a, xq, m, b, e, sc.data());
+    for (; m + 4 <= a.M; m += 4) gemv_i8_vnni_rows<4>(a, xq, m, b, e, sc.data());
+    for (; m + 2 <= a.M; m += 2) gemv_i8_vnni_rows<2>(a, xq, m, b, e, sc.data());
+    for (; m < a.M; m++) gemv_i8_vnni_rows<1>(a, xq, m, b, e, sc.data());
+  });
+}
 
 // Dequantises rows [n0, n1) to bf16 (row-major, K per row): scalar reference form.
 void dequant_rows_bf16_portable(const QArgs& a, i64 n0, i64 n1, uint16_t* w) {
@@ -339,7 +545,8 @@ T* ta(const Napi::Value& v) {
   return (T*)data;  // already adjusted by the byte offset
 }
 
-// qmatmul(x, M, K, packed, bits, scale, scaleBf16, group, N, bias | null, out, mode)
+// qmatmul(x, M, K, packed, bits, scale, scaleBf16, group, N, bias | null, out, mode, actGroup)
+// actGroup > 0: x quantised to int8 per row and per actGroup inputs, integer dots (VNNI where present).
 // mode: 0 = choose by shape, 1 = float32 decode kernel, 2 = dequantise + GEMM, 3 = bf16-dot decode kernel (the
 // float32 one where the CPU lacks AVX512-BF16 or the layout does not fit).
 Napi::Value QMatmul(const Napi::CallbackInfo& info) {
@@ -358,9 +565,14 @@ Napi::Value QMatmul(const Napi::CallbackInfo& info) {
     a.bias = info[9].IsNull() ? nullptr : ta<float>(info[9]);
     a.out = ta<float>(info[10]);
     int mode = info[11].As<Napi::Number>().Int32Value();
+    const i64 actGroup = info.Length() > 12 && info[12].IsNumber() ? info[12].As<Napi::Number>().Int64Value() : 0;
     if (a.bits != 4 && a.bits != 8) throw std::runtime_error("qmatmul: bits must be 4 or 8");
     if (a.group <= 0) throw std::runtime_error("qmatmul: group size must be positive");
     if (a.M == 0 || a.N == 0) return env.Undefined();
+    if (actGroup > 0) {  // int8 activations: the integer-dot kernel, whatever the mode
+      gemv_i8(a, actGroup);
+      return env.Undefined();
+    }
     if (mode == 0) mode = a.M <= 8 ? 3 : 2;
     if (mode == 3 && !gemv_bf16dot(a)) mode = 1;
     if (mode == 1)
@@ -378,11 +590,12 @@ Napi::Value QForcePortable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), has_avx512());
 }
 
-// Which decode kernels this CPU runs: { avx512, avx512bf16 }.
+// Which decode kernels this CPU runs: { avx512, avx512bf16, avx512vnni }.
 Napi::Value QKernels(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("avx512", has_avx512());
   o.Set("avx512bf16", has_avx512_bf16());
+  o.Set("avx512vnni", has_avx512_vnni());
   return o;
 }
 

@@ -55,6 +55,13 @@ export interface QuantMatmulArgs {
    * the layout does not allow it) or 'gemm' (dequantised blocks + bf16 GEMM).
    */
   path?: 'auto' | 'decode' | 'decode-bf16' | 'gemm';
+  /**
+   * int8 activations (every backend): when set, x is quantised per row and per `actGroup` consecutive inputs
+   * (sx = max|x| / 127 and xq = round-half-even(x · (127 / max|x|)), both float32; the last group of a row may be
+   * shorter) and out[m, n] = Σ_groups sw · sx · Σ q · xq (+ bias), integer dots — what the native VNNI kernel
+   * computes. Each activation group must lie inside one weight group. Unset or null: x is used as it is (`path`).
+   */
+  actGroup?: number | null;
 }
 
 export interface AttentionArgs {

@@ -70,13 +70,16 @@ export {
   withMatmulPrecision,
 } from './ops/matmul.js';
 export {
+  activationGroup,
   checkQuantized,
   dequantizeWeight,
   packedWords,
+  QUANT_ACT_MAX_ROWS,
   type QuantBits,
   type QuantizedWeight,
   quantizeWeight,
   quantLinear,
+  setQuantActivations,
 } from './ops/quant.js';
 export { concat, stack } from './ops/shape.js';
 

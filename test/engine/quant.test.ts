@@ -3,11 +3,16 @@
  * error bound, and the native int4/int8 kernels (decode, GEMM and portable paths) against the reference backend.
  * The float32 decode path accumulates in float32 (tight tolerance); the bf16-dot decode path rounds x to bf16 and is
  * compared tightly with the reference on that rounded x; the GEMM path rounds x and W to bf16 as the bf16 model's
- * GEMM does, so it is compared at bf16 precision.
+ * GEMM does, so it is compared at bf16 precision. The int8-activation kernels (quantLinear's default up to 8 rows:
+ * VNNI and portable) compute the reference's math exactly up to float32 summation order, so they are compared
+ * tightly against the reference's int8-activation op; the activation quantisation's own error against float x is
+ * checked against its bound (half a step per input, Σ |w| · sx / 2).
  */
 import { describe, expect, it } from 'vitest';
 import { nativeBackend } from '../../src/engine/backends/native/index.js';
+import { qmatmulRef, quantizeActivations } from '../../src/engine/backends/ref/quant.js';
 import {
+  activationGroup,
   availableBackends,
   dequantizeWeight,
   F,
@@ -15,14 +20,26 @@ import {
   Linear,
   nativeLoadError,
   noGrad,
+  QUANT_ACT_MAX_ROWS,
   type QuantBits,
   QuantLinear,
   quantizeWeight,
   quantLinear,
+  setQuantActivations,
   tensor,
   withBackend,
 } from '../../src/engine/index.js';
 import { Rng } from '../../src/util/rng.js';
+
+/** f() with quantLinear's decode inputs kept float (no int8 activations). */
+function floatActivations<T>(f: () => T): T {
+  const old = setQuantActivations('float');
+  try {
+    return f();
+  } finally {
+    setQuantActivations(old);
+  }
+}
 
 function randn(shape: number[], seed: number, scale = 1): Float32Array {
   const r = new Rng(seed);
@@ -147,10 +164,16 @@ describe('native quantised matmul vs reference', () => {
           const q = quantizeWeight(fromArray(randn([N, K], seed++, 0.05), [N, K]), bits, group, sd);
           const x = fromArray(randn([M, K], seed++), [M, K]);
           const bias = withBias ? fromArray(randn([N], seed++), [N]) : null;
-          const ref = withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))).toFloat32();
+          const ref = floatActivations(() =>
+            withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))),
+          ).toFloat32();
           // The bf16-dot kernel rounds x to bf16 (products of bf16 x and small integers are exact in float32).
           const xb = fromArray(roundBf16(x.toFloat32()), [M, K]);
-          const refBf16x = withBackend('ref', () => noGrad(() => quantLinear(xb, q, bias))).toFloat32();
+          const refBf16x = floatActivations(() =>
+            withBackend('ref', () => noGrad(() => quantLinear(xb, q, bias))),
+          ).toFloat32();
+          // quantLinear's default: int8 activations up to 8 rows (the same op on both backends).
+          const refAuto = withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))).toFloat32();
           const bf16Fits = kernels.avx512bf16 && K % q.groupSize === 0 && q.groupSize % (bits === 4 ? 64 : 32) === 0;
           const label = `M=${M} K=${K} N=${N} int${bits} group=${group} scale=${sd} bias=${withBias}`;
           for (const portable of [false, true]) {
@@ -188,9 +211,169 @@ describe('native quantised matmul vs reference', () => {
             }
           }
           const auto = withBackend('native', () => noGrad(() => quantLinear(x, q, bias))).toFloat32();
-          // Auto: the bf16-dot decode kernel up to 8 rows where it fits, the GEMM path above.
-          if (M <= 8) expect(maxRel(auto, bf16Fits ? refBf16x : ref), label).toBeLessThan(2e-5);
+          // Auto: int8 activations up to 8 rows (the reference does the same math), the GEMM path above.
+          if (M <= 8) expect(maxRel(auto, refAuto), label).toBeLessThan(2e-5);
           else expect(maxRel(auto, ref), label).toBeLessThan(1e-2);
+          const autoFloat = floatActivations(() => withBackend('native', () => noGrad(() => quantLinear(x, q, bias))));
+          // With float activations: the bf16-dot decode kernel up to 8 rows where it fits.
+          if (M <= 8) expect(maxRel(autoFloat.toFloat32(), bf16Fits ? refBf16x : ref), label).toBeLessThan(2e-5);
         }
+  });
+});
+
+describe('int8 activations (quantLinear up to 8 rows)', () => {
+  it('quantises per row and group with round-half-even, as hand-computed', () => {
+    // amax 127 → scale 1, xq = rint(x): 63.5 → 64, 2.5 → 2, −0.5 → −0, 1.5 → 2; the second group is scaled on its own.
+    const x = [127, 63.5, -0.5, 1.5, 2.5, -3, 0.5, 1, 0, 0];
+    const { q, scale, groups } = quantizeActivations(x, 1, 10, 5);
+    expect(groups).toBe(2);
+    expect(Array.from(q.subarray(0, 5))).toEqual([127, 64, 0, 2, 2]);
+    expect(scale[0]).toBe(1);
+    // second group: amax 3 → inv = fround(127 / 3), xq = rint(fround(x · inv)) = −127, 21, 42, 0, 0
+    expect(Array.from(q.subarray(5))).toEqual([-127, 21, 42, 0, 0]);
+    expect(scale[1]).toBe(Math.fround(3 / 127));
+    // A NaN in a group makes that group's scale NaN (its products NaN); a zero group has scale 0.
+    const nan = quantizeActivations([1, Number.NaN, 0, 0], 1, 4, 2);
+    expect(Number.isNaN(nan.scale[0])).toBe(true);
+    expect(nan.scale[1]).toBe(0);
+  });
+
+  it('the op uses int8 activations up to 8 rows (groups of 128 or the weight group) and float x above', () => {
+    expect(activationGroup(128, 4096)).toBe(128);
+    expect(activationGroup(64, 4096)).toBe(64);
+    expect(activationGroup(4096, 4096)).toBe(128); // per channel
+    expect(activationGroup(13696, 13696)).toBe(128);
+    expect(activationGroup(256, 4096)).toBe(128);
+    expect(activationGroup(192, 4096)).toBe(192);
+    const [N, K] = [12, 256];
+    const q = quantizeWeight(fromArray(randn([N, K], 70, 0.05), [N, K]), 4, 128, 'bfloat16');
+    for (const M of [QUANT_ACT_MAX_ROWS, QUANT_ACT_MAX_ROWS + 1]) {
+      const x = fromArray(randn([M, K], 71 + M), [M, K]);
+      const got = withBackend('ref', () => noGrad(() => quantLinear(x, q))).toFloat32();
+      const args = (actGroup: number | null) => {
+        const out = new Float32Array(M * N);
+        qmatmulRef({
+          x: x.toFloat32(),
+          M,
+          K,
+          N,
+          packed: q.packed.buf() as Int32Array,
+          bits: 4,
+          scale: q.scale.buf(),
+          scaleDtype: 'bfloat16',
+          groupSize: 128,
+          bias: null,
+          out,
+          actGroup,
+        });
+        return out;
+      };
+      expect(maxRel(got, args(M <= QUANT_ACT_MAX_ROWS ? 128 : null)), `M=${M}`).toBe(0);
+      expect(maxRel(got, args(M <= QUANT_ACT_MAX_ROWS ? null : 128)), `M=${M}`).toBeGreaterThan(1e-5);
+    }
+  });
+
+  it('native VNNI and portable kernels match the reference: 1-9 rows, int4/int8, group sizes, odd K tails', () => {
+    expect(availableBackends(), `native backend failed to load: ${nativeLoadError()}`).toContain('native');
+    const nb = nativeBackend()!;
+    const cases: Array<[number, number, number, QuantBits, number | null]> = [
+      [1, 256, 40, 4, 128],
+      [2, 4096, 24, 4, 128], // 9B widths
+      [3, 4096, 16, 8, null],
+      [4, 320, 9, 4, 64], // groups of 64: 64-input chunks
+      [5, 96, 21, 4, 32],
+      [6, 384, 13, 4, 192], // weight group not a multiple of 128: activation group 192
+      [7, 512, 8, 4, 256], // two activation groups per weight group
+      [8, 250, 21, 4, 250], // per channel, K = 250: groups of 128 and a 122 tail
+      [9, 190, 33, 8, null], // 8 + 1 rows, per channel with a 62 tail
+      [1, 200, 17, 4, 128], // last group 72 inputs
+      [2, 99, 7, 8, 33], // odd groups (int8)
+      [3, 130, 5, 4, 130], // per channel, K = 130: a 2-input tail
+      [1, 13696, 8, 8, null], // down_proj width
+    ];
+    let seed = 300;
+    const vnni = nb.quantKernels().avx512vnni;
+    for (const [M, K, N, bits, group] of cases)
+      for (const sd of ['float32', 'bfloat16'] as const) {
+        const q = quantizeWeight(fromArray(randn([N, K], seed++, 0.05), [N, K]), bits, group, sd);
+        const xf = randn([M, K], seed++);
+        // A large activation in one group: its own scale keeps the other groups' resolution.
+        xf[Math.floor(K / 3)] = 40;
+        const x = fromArray(xf, [M, K]);
+        const bias = fromArray(randn([N], seed++), [N]);
+        const ag = activationGroup(q.groupSize, K);
+        // The reference op's int8-activation math (quantLinear itself asks for it up to 8 rows only).
+        const ref = new Float32Array(M * N);
+        qmatmulRef({
+          x: xf,
+          M,
+          K,
+          N,
+          packed: q.packed.buf() as Int32Array,
+          bits,
+          scale: q.scale.buf(),
+          scaleDtype: sd,
+          groupSize: q.groupSize,
+          bias: bias.buf() as Float32Array,
+          out: ref,
+          actGroup: ag,
+        });
+        if (M <= QUANT_ACT_MAX_ROWS)
+          expect(withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))).toFloat32()).toEqual(ref);
+        const label = `M=${M} K=${K} N=${N} int${bits} group=${group} act group=${ag} scale=${sd}`;
+        for (const portable of [false, true]) {
+          nb.quantPortable(portable);
+          try {
+            const out = new Float32Array(M * N);
+            nb.qmatmul('float32', {
+              x: xf,
+              M,
+              K,
+              N,
+              packed: q.packed.buf() as Int32Array,
+              bits,
+              scale: q.scale.buf(),
+              scaleDtype: sd,
+              groupSize: q.groupSize,
+              bias: bias.buf() as Float32Array,
+              out,
+              actGroup: ag,
+            });
+            expect(maxRel(out, ref), `${label}${portable ? ' portable' : vnni ? ' vnni' : ''}`).toBeLessThan(2e-5);
+          } finally {
+            nb.quantPortable(false);
+          }
+        }
+        // The activation quantisation's error against float x: at most half a step per input, Σ_k |w| · sx / 2.
+        const exact = floatActivations(() =>
+          withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))),
+        ).toFloat32();
+        const w = dequantizeWeight(q).toFloat32();
+        const { scale: sx, groups } = quantizeActivations(xf, M, K, ag);
+        for (let m = 0; m < M; m++)
+          for (let n = 0; n < N; n++) {
+            let bound = 0;
+            for (let k = 0; k < K; k++) bound += (Math.abs(w[n * K + k]!) * sx[m * groups + Math.floor(k / ag)]!) / 2;
+            expect(Math.abs(ref[m * N + n]! - exact[m * N + n]!), label).toBeLessThanOrEqual(bound * (1 + 1e-5) + 1e-6);
+          }
+      }
+  });
+
+  it('a NaN input gives NaN outputs on the native kernels, as on the reference', () => {
+    const nb = nativeBackend()!;
+    const [M, K, N] = [2, 256, 5];
+    const q = quantizeWeight(fromArray(randn([N, K], 90, 0.05), [N, K]), 8, null, 'bfloat16');
+    const xf = randn([M, K], 91);
+    xf[3] = Number.NaN;
+    for (const portable of [false, true]) {
+      nb.quantPortable(portable);
+      try {
+        const y = withBackend('native', () => noGrad(() => quantLinear(fromArray(xf, [M, K]), q))).toFloat32();
+        expect(Array.from(y.subarray(0, N)).every(Number.isNaN)).toBe(true); // the row with the NaN
+        expect(Array.from(y.subarray(N)).every(Number.isFinite)).toBe(true);
+      } finally {
+        nb.quantPortable(false);
+      }
+    }
   });
 });

@@ -14,6 +14,7 @@ import {
   QuantLinear,
   quantizeWeight,
   saveSafetensors,
+  setQuantActivations,
   withBackend,
 } from '../../src/engine/index.js';
 import { CheckpointReader, INDEX_FILE } from '../../src/model/checkpoint.js';
@@ -170,8 +171,16 @@ describe('quantised checkpoints', () => {
       const plainDir = fresh();
       quantizeCheckpoint(src, plainDir, { bits, groupSize: group, progress: false });
       const plain = Glm4vForConditionalGeneration.fromPretrained(plainDir).model;
-      // On the reference backend: its quantised matmul is exact float32 (the native decode kernel rounds x to bf16).
-      const refLogitsOf = (m: Glm4vForConditionalGeneration) => withBackend('ref', () => logitsOf(m));
+      // On the reference backend with float activations: its quantised matmul is then exact float32 (the native
+      // decode kernels round x to bf16 or, by default, quantise it to int8).
+      const refLogitsOf = (m: Glm4vForConditionalGeneration) => {
+        const old = setQuantActivations('float');
+        try {
+          return withBackend('ref', () => logitsOf(m));
+        } finally {
+          setQuantActivations(old);
+        }
+      };
       const floatHead = refLogitsOf(plain);
       plain.outputWeight.copy_(deq);
       const a = refLogitsOf(model);

@@ -148,7 +148,41 @@ export function dequantizeWeight(q: QuantizedWeight): Tensor {
   return fromArray(out, [N, K], 'float32');
 }
 
-/** y = x · dequant(W)ᵀ + b for a quantised W [N, K]; x [..., K] float (float32 compute), y float32. */
+/** Rows up to which quantLinear quantises its input to int8 (the decode shapes; prefill keeps float inputs). */
+export const QUANT_ACT_MAX_ROWS = 8;
+
+let actMode: 'int8' | 'float' = process.env.GLMV_QUANT_ACTIVATIONS === 'float' ? 'float' : 'int8';
+
+/**
+ * Whether quantLinear quantises decode-shaped inputs to int8 ('int8', the default: integer dot products, VNNI on
+ * the native backend) or multiplies them as they are ('float': bf16-rounded x on AVX512-BF16 CPUs, float32
+ * elsewhere). `GLMV_QUANT_ACTIVATIONS=float` in the environment starts a process in 'float'. Returns the old mode.
+ */
+export function setQuantActivations(mode: 'int8' | 'float'): 'int8' | 'float' {
+  if (mode !== 'int8' && mode !== 'float')
+    throw new Error(`setQuantActivations: expected 'int8' or 'float', got ${String(mode)}`);
+  const old = actMode;
+  actMode = mode;
+  return old;
+}
+
+/**
+ * The activation group quantLinear uses for a weight of group size `groupSize` over K inputs (groupSize ≥ K: one
+ * scale per output channel): 128 inputs, or the weight group itself where it is under 128 or does not split into
+ * 128s — so each activation group lies inside one weight group and keeps its own scale (per-token scales would let
+ * one large activation flatten the rest of its row).
+ */
+export function activationGroup(groupSize: number, K: number): number {
+  if (groupSize <= 128) return groupSize;
+  if (groupSize % 128 === 0 || groupSize >= K) return 128;
+  return groupSize;
+}
+
+/**
+ * y = x · dequant(W)ᵀ + b for a quantised W [N, K]; x [..., K] float (float32 compute), y float32. Up to
+ * QUANT_ACT_MAX_ROWS rows (decode), x is quantised to int8 per row and `activationGroup` inputs first (see
+ * `setQuantActivations`; the math is `QuantMatmulArgs.actGroup`'s); more rows multiply x as it is.
+ */
 export function quantLinear(x: Tensor, q: QuantizedWeight, bias?: Tensor | null): Tensor {
   const [N, K] = checkQuantized(q, 'quantLinear');
   x.assertAlive('quantLinear');
@@ -174,6 +208,7 @@ export function quantLinear(x: Tensor, q: QuantizedWeight, bias?: Tensor | null)
     groupSize: q.groupSize,
     bias: b ? b.buf('quantLinear') : null,
     out: out.buf('quantLinear'),
+    actGroup: actMode === 'int8' && M <= QUANT_ACT_MAX_ROWS ? activationGroup(q.groupSize, K) : null,
   };
   if (M > 0) be('qmatmul', dtype).qmatmul(dtype, args);
   const y = record(out, 'quantLinear', bias ? [x, bias] : [x], (g) => [

@@ -254,6 +254,7 @@ export class NativeBackend implements Backend {
       a.bias,
       a.out,
       path,
+      a.actGroup ?? 0,
     );
   }
   /** Tests: run the portable quantised kernels even where AVX-512 exists. Returns whether the CPU has AVX-512. */
@@ -274,9 +275,9 @@ export class NativeBackend implements Backend {
   setBf16Gemv(on: boolean): void {
     this.n.setBf16Gemv!(on);
   }
-  /** The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products). */
-  quantKernels(): { avx512: boolean; avx512bf16: boolean } {
-    return this.n.qKernels!() as { avx512: boolean; avx512bf16: boolean };
+  /** The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products, AVX512-VNNI int8 dots). */
+  quantKernels(): { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean } {
+    return this.n.qKernels!() as { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean };
   }
   softmax(_d: DType, x: TypedArray, out: TypedArray, rows: number, cols: number, log: boolean): void {
     this.n.softmax!(x, out, rows, cols, log);
