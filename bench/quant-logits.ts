@@ -5,7 +5,11 @@
  * them (std 1/√fan_in: O(1) activations), stored in bf16. Its Linear layers are quantised in memory (int8 per
  * channel; int4 with --group-size, 128 by default) and each parity case (image, video, image + video) is run
  * through all three; the report gives the max and mean relative logit error against bf16 and how often the top-1
- * token agrees.
+ * token agrees. That is the prefill path (the whole prompt at once). The decode path (one row per step, where
+ * quantLinear quantises activations to int8 by default) is measured too: after each case's prompt, --decode-steps
+ * tokens (bf16's greedy continuation, the same tokens for every model) are fed one at a time with the KV cache, with
+ * int8 activations (the default) and with float activations (GLMV_QUANT_ACTIVATIONS=float), against bf16's logits at
+ * the same steps.
  *
  *   npm run bench:quant-logits
  *   npm run bench:quant-logits -- --group-size 64 --layers 4
@@ -14,7 +18,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { fromArray, Linear, type Module, noGrad, QuantLinear } from '../src/engine/index.js';
+import { fromArray, Linear, type Module, noGrad, QuantLinear, setQuantActivations } from '../src/engine/index.js';
 import { configToJson, loadConfig, parseConfig } from '../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';
 import { setParameter } from '../src/model/modules.js';
@@ -31,6 +35,7 @@ const program = new Command()
   .option('--group-size <n>', 'int4 group size', '128')
   .option('--layers <n>', 'decoder layers (the fixtures have 2)', '2')
   .option('--seed <n>', 'weight seed', '1')
+  .option('--decode-steps <n>', 'decode steps after each prompt (0: prefill only)', '8')
   .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'quant-logits.jsonl'))
   .addHelpText(
     'after',
@@ -105,7 +110,12 @@ function swap(model: Module, mods: Map<string, Module>): Map<string, Module> {
 }
 
 function main(): void {
-  const o = program.parse().opts<{ groupSize: string; layers: string; seed: string; metrics: string }>();
+  const o = program
+    .parse()
+    .opts<{ groupSize: string; layers: string; seed: string; decodeSteps: string; metrics: string }>();
+  const steps = Number(o.decodeSteps);
+  if (!Number.isInteger(steps) || steps < 0)
+    throw new Error(`--decode-steps must be a non-negative integer, got ${o.decodeSteps}`);
   const group = Number(o.groupSize);
   const layers = Number(o.layers);
   if (!Number.isInteger(group) || group <= 0 || 4096 % group || 1536 % group || 13696 % group)
@@ -121,19 +131,65 @@ function main(): void {
   const cases = loadFixture(join(FIXTURES, 'glm4v'));
   const logits = (m: Glm4vForConditionalGeneration) =>
     cases.map((c) => noGrad(() => m.forward(c.inputs)).logits.toFloat32());
+  /** The prompt through the prefill path, then `feed[i]` one token per step; logits of the decode steps [steps, V]. */
+  const decodeLogits = (m: Glm4vForConditionalGeneration, feeds: number[][]) =>
+    cases.map((c, i) =>
+      noGrad(() => {
+        const cache = m.newCache(8);
+        try {
+          m.forward({ ...c.inputs, cache, logitsToKeep: 1 });
+          const feed = feeds[i]!;
+          const out = new Float32Array(feed.length * cfg.text.vocabSize);
+          for (let s = 0; s < feed.length; s++)
+            out.set(m.forward({ inputIds: [[feed[s]!]], cache }).logits.toFloat32(), s * cfg.text.vocabSize);
+          return out;
+        } finally {
+          cache.dispose();
+        }
+      }),
+    );
+  /** bf16's greedy continuation of each prompt: the tokens every model is fed. */
+  const greedyFeeds = (): number[][] =>
+    cases.map((c) =>
+      noGrad(() => {
+        const cache = model.newCache(8);
+        const V = cfg.text.vocabSize;
+        const argmax = (l: Float32Array) => l.reduce((bi, v, j) => (v > l[bi]! ? j : bi), 0);
+        try {
+          const feed: number[] = [];
+          let l = model.forward({ ...c.inputs, cache, logitsToKeep: 1 }).logits.toFloat32();
+          for (let s = 0; s < steps; s++) {
+            feed.push(argmax(l.subarray(l.length - V)));
+            l = model.forward({ inputIds: [[feed[s]!]], cache }).logits.toFloat32();
+          }
+          return feed;
+        } finally {
+          cache.dispose();
+        }
+      }),
+    );
   const base = logits(model);
+  const feeds = steps > 0 ? greedyFeeds() : [];
+  const baseDecode = steps > 0 ? decodeLogits(model, feeds) : [];
   const metrics = new MetricsWriter(o.metrics);
   const rows: string[] = [];
+  const runs: Array<[4 | 8, number | null, 'prefill' | 'decode, int8 x' | 'decode, float x']> = [];
   for (const [bits, g] of [
     [8, null],
     [4, group],
   ] as const) {
+    runs.push([bits, g, 'prefill']);
+    if (steps > 0) runs.push([bits, g, 'decode, int8 x'], [bits, g, 'decode, float x']);
+  }
+  for (const [bits, g, path] of runs) {
     const old = swap(model, quantised(model, bits, g));
-    const q = logits(model);
+    const mode = setQuantActivations(path === 'decode, float x' ? 'float' : 'int8');
+    const q = path === 'prefill' ? logits(model) : decodeLogits(model, feeds);
+    setQuantActivations(mode);
     swap(model, old);
     cases.forEach((c, i) => {
       const a = q[i]!;
-      const b = base[i]!;
+      const b = path === 'prefill' ? base[i]! : baseDecode[i]!;
       const V = cfg.text.vocabSize;
       let maxAbs = 0;
       let maxRef = 0;
@@ -157,6 +213,7 @@ function main(): void {
       const rowsN = b.length / V;
       const res = {
         case: c.name,
+        path,
         bits,
         group: g,
         max_rel: maxAbs / maxRef,
@@ -166,12 +223,14 @@ function main(): void {
       };
       metrics.write(res);
       rows.push(
-        `int${bits} ${g === null ? 'per channel' : `group ${g}`}  ${c.name.padEnd(12)} max rel ${res.max_rel.toFixed(4)}  mean rel ${res.mean_rel.toFixed(4)}  top-1 agree ${agree}/${rowsN}`,
+        `int${bits} ${g === null ? 'per channel' : `group ${g}`}  ${path.padEnd(15)} ${c.name.padEnd(12)} max rel ${res.max_rel.toFixed(4)}  mean rel ${res.mean_rel.toFixed(4)}  top-1 agree ${agree}/${rowsN}`,
       );
     });
   }
   console.log(rows.join('\n'));
-  console.log('max rel = max |Δlogit| / max |logit_bf16|; mean rel = Σ|Δlogit| / Σ|logit_bf16| (over every position)');
+  console.log(
+    'max rel = max |Δlogit| / max |logit_bf16|; mean rel = Σ|Δlogit| / Σ|logit_bf16| (over every position; decode: over the fed steps)',
+  );
 }
 
 main();
