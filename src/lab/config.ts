@@ -18,10 +18,18 @@ export type Experiment = (typeof EXPERIMENTS)[number];
 const DataSchema = z
   .object({
     imageSize: pos().default(112),
-    /** Levels of SFT data, RL prompts and the main held-out set. */
+    /** Levels of the RL prompts and the main held-out set. */
     trainLevels: z.string().default('1-3'),
-    /** The level above the training range (generalisation, not memorisation). */
+    /** The level above RL's training range (does what RL learned carry to a level it never trained on?). */
     hardLevel: z.number().int().min(1).max(5).default(4),
+    /** Levels of the SFT data: RL's range and the hard level, so the start model has seen every length it is asked. */
+    sftLevels: z.string().default('1-4'),
+    /**
+     * Share of the SFT reasoning targets that answer straight after the reading, without the working (the answer is
+     * right, the way to it is missing), as distilled long-CoT data mixes careful and shortcut answers. The start model
+     * then answers both ways; working pays and shortcuts rarely do, which RL has to find.
+     */
+    directShare: z.number().min(0).max(1).default(0.5),
     sftSamples: pos(),
     /** RL prompts per lab domain (train split, another seed than SFT). */
     rlPerDomain: pos(),
@@ -113,9 +121,9 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
       curvePerDomain: 50,
     },
     arch: LAB_ARCH,
-    sft: { run: { steps: 1500 } },
+    sft: { run: { steps: 1500, checkpointEvery: 100 } },
     start: { k: 8, perDomain: 50 },
-    rl: { run: { steps: 40 }, batch: { prompts: 16 } },
+    rl: { run: { steps: 40 }, batch: { prompts: 16 }, grpo: { lr: 5e-5 } },
     evalEvery: 5,
     seeds: 3,
   },
@@ -130,12 +138,12 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
       curvePerDomain: 20,
     },
     arch: LAB_ARCH,
-    // Reading emerges between steps 300 and 400 (measured: docs/lab/perception.md); fewer steps learn nothing.
-    sft: { run: { steps: 600 } },
+    // Reading emerges around step 1,000 with the worked (longer) rationales: probes 80 % at 900, 92 % at 1,200.
+    sft: { run: { steps: 1500, checkpointEvery: 100 } },
     start: { k: 8, perDomain: 12 },
-    rl: { run: { steps: 6 }, batch: { prompts: 8 } },
+    rl: { run: { steps: 20 }, batch: { prompts: 16 }, grpo: { lr: 5e-5 } },
     offline: { k: 4 },
-    evalEvery: 3,
+    evalEvery: 5,
     seeds: 2,
     eval: { examples: 2 },
   },

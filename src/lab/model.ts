@@ -5,12 +5,12 @@
  * pass@1 / pass@k sampled like rollouts — and the offline pass@k on the RL prompts that RLCS and the offline filter
  * read. Each stage writes its result once; the lab state records it, so a rerun skips it.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { generateDataset } from '../data/dataset.js';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
 import type { Sample } from '../data/sample.js';
-import { listShards, readSamples } from '../data/store.js';
+import { listShards, MANIFEST_FILE, readSamples } from '../data/store.js';
 import { deepMerge } from '../pipeline/config.js';
 import { RewardRouter } from '../reward/router.js';
 import { GlmPolicy, GlmRolloutEngine } from '../rl/glm.js';
@@ -73,9 +73,10 @@ export async function dataStage(c: StageCtx): Promise<Record<string, unknown>> {
     n: d.sftSamples,
     split: 'train',
     seed,
-    difficulty: d.trainLevels,
+    difficulty: d.sftLevels,
     size,
   });
+  const direct = directTargets(c.paths.data.sft, d.directShare, seed);
   // RL prompts: the train split under another seed (SFT never saw them), one folder per domain (experiment 4).
   for (const g of LAB)
     await gen(`rl-${g}`, c.paths.data.rl(g), {
@@ -92,7 +93,44 @@ export async function dataStage(c: StageCtx): Promise<Record<string, unknown>> {
   await gen('heldout', c.paths.data.heldout, held(d.heldoutPerDomain, d.trainLevels, ['reason']));
   await gen('hard', c.paths.data.hard, held(d.hardPerDomain, String(d.hardLevel), ['reason']));
   await gen('probe', c.paths.data.probe, held(d.probePerDomain, d.trainLevels, ['probe']));
-  return { counts };
+  return { counts, direct };
+}
+
+/**
+ * Rewrites a share of the SFT reasoning samples (chosen by a hash of id and seed, so the choice is stable) to answer
+ * right after the reading: `<reading> So the answer is X.` Idempotent; each shard's file is replaced atomically.
+ * Returns how many samples answer directly.
+ */
+export function directTargets(dir: string, share: number, seed: number): number {
+  let direct = 0;
+  for (const shard of listShards(dir)) {
+    const file = join(dir, shard.dir, MANIFEST_FILE);
+    const lines = readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim());
+    const out = lines.map((line) => {
+      const s = JSON.parse(line) as Sample;
+      const m = s.meta as { task?: string; reading?: string; direct?: boolean } | undefined;
+      if (m?.task !== 'reason' || typeof m.reading !== 'string') return line;
+      if (!(hashUnit(`${seed}:${s.id}`) < share)) return line;
+      direct++;
+      return JSON.stringify({
+        ...s,
+        rationale: `${m.reading} So the answer is ${s.answer}.`,
+        meta: { ...m, direct: true },
+      });
+    });
+    writeFileSync(`${file}.tmp`, `${out.join('\n')}\n`);
+    renameSync(`${file}.tmp`, file);
+  }
+  return direct;
+}
+
+/** A string's FNV-1a hash as a number in [0, 1). */
+function hashUnit(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return (h >>> 0) / 2 ** 32;
 }
 
 export async function readAll(path: string, n = Number.POSITIVE_INFINITY): Promise<Sample[]> {

@@ -30,6 +30,8 @@ export interface LabPlan {
   colors: string[];
   question: string;
   answer: string;
+  /** The rationale's first part: what was read (the working follows it). */
+  reading: string;
   rationale: string;
   steps: number;
 }
@@ -228,7 +230,7 @@ function labGenerator(o: {
         images: [canvas],
         // The image right before the answer: reading value k is then a fixed step back from the k-th reading token.
         questionFirst: true,
-        meta: { steps: p.steps, values: p.values, colors: p.colors, difficulty: cfg.difficulty },
+        meta: { steps: p.steps, values: p.values, colors: p.colors, reading: p.reading, difficulty: cfg.difficulty },
       };
     },
     describe: (p) => o.describe(p),
@@ -282,6 +284,7 @@ export const labArith = labGenerator({
         colors: [],
         question: `${CARD_NAMES} What number is on card ${LETTERS[i]}?`,
         answer: String(values[i]),
+        reading,
         rationale: `${reading} Card ${LETTERS[i]} shows ${values[i]}.`,
         steps: 0,
       };
@@ -299,6 +302,7 @@ export const labArith = labGenerator({
       colors: [],
       question: `${CARD_NAMES} Compute ${expr}.`,
       answer: String(c.total),
+      reading,
       rationale: `${reading} ${c.steps.join(' ')}`,
       steps: c.steps.length,
     };
@@ -326,6 +330,7 @@ export const labBars = labGenerator({
         colors: [],
         question: `${BAR_NAMES} What is the value of bar ${LETTERS[i]}?`,
         answer: String(values[i]),
+        reading,
         rationale: `${reading} Bar ${LETTERS[i]} is ${values[i]}.`,
         steps: 0,
       };
@@ -360,6 +365,7 @@ export const labBars = labGenerator({
       colors: [],
       question: `${BAR_NAMES} What is ${expr}?`,
       answer: String(c.total),
+      reading,
       rationale: `${reading} ${[...selections, ...c.steps].join(' ')}`,
       steps: selections.length + c.steps.length,
     };
@@ -407,6 +413,7 @@ export const labClock = labGenerator({
         colors: [],
         question: 'What time does the clock show? Answer as H:MM.',
         answer: shown,
+        reading: `The clock shows ${shown}.`,
         rationale: `The clock shows ${shown}.`,
         steps: 0,
       };
@@ -428,6 +435,7 @@ export const labClock = labGenerator({
       colors: [],
       question: `Start from the time on the clock and go ${parts.join(', then ')}. What time is it? Answer as H:MM.`,
       answer: clockText(t),
+      reading: `The clock shows ${shown}.`,
       rationale: `The clock shows ${shown}. ${steps.join(' ')}`,
       steps: steps.length,
     };
@@ -471,6 +479,7 @@ export const labColors = labGenerator({
         colors,
         question: `The numbers form three rows of two. What is the ${pos}?`,
         answer: String(values[i]),
+        reading,
         rationale: `${reading} The ${pos} is ${values[i]}.`,
         steps: 0,
       };
@@ -518,6 +527,7 @@ export const labColors = labGenerator({
       colors,
       question: `What is ${question}?`,
       answer: String(answer),
+      reading,
       rationale: `${reading} ${steps.join(' ')}`,
       steps: count,
     };
