@@ -9,10 +9,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateDataset } from '../../src/data/dataset.js';
 import { generateOne } from '../../src/data/generate.js';
 import { GENERATORS } from '../../src/data/generators/index.js';
+import { sftTarget } from '../../src/data/sft.js';
 import { EXPERIMENTS, resolveLabConfig } from '../../src/lab/config.js';
 import { HackableRouter, mentions } from '../../src/lab/hackable.js';
+import { directTargets, readAll } from '../../src/lab/model.js';
 import type { LabResults, LabState } from '../../src/lab/results.js';
 import { runLab } from '../../src/lab/run.js';
 import type { RunResult } from '../../src/lab/runs.js';
@@ -35,6 +38,7 @@ beforeAll(async () => {
 describe('glmv lab --tiny', () => {
   it('records every stage and every experiment', () => {
     expect(Object.keys(state.stages)).toEqual(['data', 'tokenizer', 'sft', 'start', 'offline']);
+    expect(state.stages.data!.summary.direct).toBeGreaterThan(0);
     expect(Object.keys(results.experiments).sort()).toEqual([...EXPERIMENTS].sort());
     const names = Object.keys(state.runs).sort();
     expect(names).toEqual(
@@ -203,4 +207,45 @@ describe('the hackable verifier', () => {
     expect(none.reward).toBe(0);
     await strict.close();
   });
+});
+
+describe('the mixed-quality SFT set (data.directShare)', () => {
+  it('rewrites a stable share of the reasoning targets to answer right after the reading; probes untouched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glmv-direct-'));
+    try {
+      const spec = { domains: 'lab', n: 80, split: 'train', seed: 5, difficulty: '1-4', size: '112' } as const;
+      await generateDataset(spec, { out: dir, quiet: true });
+      const before = await readAll(dir);
+      const n = directTargets(dir, 0.5, 5);
+      const once = readFileSync(join(dir, 'shard-00000', 'samples.jsonl'), 'utf8');
+      // Idempotent: the same choice and the same text again.
+      expect(directTargets(dir, 0.5, 5)).toBe(n);
+      expect(readFileSync(join(dir, 'shard-00000', 'samples.jsonl'), 'utf8')).toBe(once);
+      const after = await readAll(dir);
+      const reasons = before.filter((s) => (s.meta as { task: string }).task === 'reason');
+      expect(n).toBeGreaterThan(reasons.length * 0.3);
+      expect(n).toBeLessThan(reasons.length * 0.7);
+      let direct = 0;
+      after.forEach((s, i) => {
+        const b = before[i]!;
+        const m = s.meta as { task: string; reading: string; direct?: boolean };
+        expect({ id: s.id, answer: s.answer, question: s.question }).toEqual({
+          id: b.id,
+          answer: b.answer,
+          question: b.question,
+        });
+        if (!m.direct) return expect(s.rationale).toBe(b.rationale);
+        direct++;
+        expect(m.task).toBe('reason');
+        expect(b.rationale!.startsWith(m.reading)).toBe(true);
+        expect(s.rationale).toBe(`${m.reading} So the answer is ${s.answer}.`);
+        expect(sftTarget(s)).toContain(`<|begin_of_box|>${s.answer}<|end_of_box|>`);
+      });
+      expect(direct).toBe(n);
+      // The share is what it says at its ends.
+      expect(directTargets(dir, 1, 9)).toBe(reasons.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
