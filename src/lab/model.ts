@@ -96,9 +96,12 @@ export async function dataStage(c: StageCtx): Promise<Record<string, unknown>> {
   return { counts, direct };
 }
 
+/** How a shortcut (direct) target hands over to its answer; the lab counts rollouts that take the shortcut by it. */
+export const DIRECT_MARK = 'So the answer is';
+
 /**
  * Rewrites a share of the SFT reasoning samples (chosen by a hash of id and seed, so the choice is stable) to answer
- * right after the reading: `<reading> So the answer is X.` Idempotent; each shard's file is replaced atomically.
+ * right after the reading: `<reading> So the answer is X.` (DIRECT_MARK) Idempotent; each shard's file is replaced atomically.
  * Returns how many samples answer directly.
  */
 export function directTargets(dir: string, share: number, seed: number): number {
@@ -116,7 +119,7 @@ export function directTargets(dir: string, share: number, seed: number): number 
       direct++;
       return JSON.stringify({
         ...s,
-        rationale: `${m.reading} So the answer is ${s.answer}.`,
+        rationale: `${m.reading} ${DIRECT_MARK} ${s.answer}.`,
         meta: { ...m, direct: true },
       });
     });

@@ -91,7 +91,7 @@ function startSection(res: LabResults): string {
   const domains = Object.keys(s.heldout.perDomain);
   const sft = res.sft as { steps?: number; loss?: number; parameters?: number } | null;
   const ok = (b: boolean) => (b ? '✓ met' : '✗ not met');
-  return `<p>Reached by SFT from scratch on ${res.config.data.sftSamples} lab samples (levels ${esc(res.config.data.trainLevels)}, probes one in four): ${sft?.steps ?? '?'} steps, final loss ${sft?.loss?.toFixed(3) ?? '?'}, ${((sft?.parameters ?? 0) / 1e6).toFixed(2)}M parameters. Probe and greedy accuracy are measured on held-out items; pass@1 / pass@${s.k} on ${s.prompts} held-out reasoning prompts sampled like RL rollouts.</p>
+  return `<p>Reached by SFT from scratch on ${res.config.data.sftSamples} lab samples (levels ${esc(res.config.data.sftLevels)}, probes one in four; ${pct(res.config.data.directShare)} % of the reasoning targets answer right after the reading, without the working): ${sft?.steps ?? '?'} steps, final loss ${sft?.loss?.toFixed(3) ?? '?'}, ${((sft?.parameters ?? 0) / 1e6).toFixed(2)}M parameters. Probe and greedy accuracy are measured on held-out items; pass@1 / pass@${s.k} on ${s.prompts} held-out reasoning prompts sampled like RL rollouts.</p>
 ${table(
   ['', 'all', ...domains],
   [
@@ -126,7 +126,18 @@ function gainSection(res: LabResults): string {
   const runs = runsOf(res, 'gain');
   return `<h2>1. RL gain over seeds</h2>
 <p>Held-out gain ${pm(x.heldoutGain)} points; level ${res.config.data.hardLevel} (above the training range) ${pm(x.hardGain)} points; probes after RL ${pm(x.probeAfter)} %.</p>
-${finalTable(res, runs)}<div class="cards">${curveChart(runs, 'step', 'curve-set accuracy per seed')}${stepChart(runs, 'reward_mean', 'training reward')}</div>`;
+${finalTable(res, runs)}<div class="cards">${curveChart(runs, 'step', 'curve-set accuracy per seed')}${stepChart(runs, 'reward_mean', 'training reward')}${shortcutChart(res, runs)}</div>`;
+}
+
+/** Share of rollouts that answered without working (the SFT set's shortcut), per step: what RL changed. */
+function shortcutChart(res: LabResults, runs: RunResult[]): string {
+  const s: Series[] = runs
+    .map((r) => ({
+      name: r.name,
+      points: (res.shortcut?.[r.name] ?? []).map((p) => [p.step, 100 * p.share] as [number, number]),
+    }))
+    .filter((x) => x.points.length);
+  return s.length ? lineChart(s, { title: 'rollouts answering without working %', xLabel: 'RL step', width: 520 }) : '';
 }
 
 function efficiencySection(res: LabResults, e: 'rlcs' | 'expansion'): string {
@@ -182,7 +193,7 @@ function transferSection(res: LabResults): string {
 ${table(
   ['model', ...domains],
   Object.entries(per).map(([n, v]) => [n, ...domains.map((d) => pct(v[d]))]),
-)}`;
+)}<div class="cards">${shortcutChart(res, runsOf(res, 'transfer'))}</div>`;
 }
 
 function hackingSection(res: LabResults): string {

@@ -4,12 +4,12 @@
  * rollouts to a reference accuracy, zero-advantage shares, per-domain transfer, the hack's share, truncation).
  */
 import { cpus } from 'node:os';
-import { isAbsolute, relative, resolve } from 'node:path';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { meanSd } from '../eval/metrics.js';
 import { EXPERIMENTS, type Experiment, type LabConfig } from './config.js';
 import type { LabScore } from './eval.js';
 import type { StartSummary } from './model.js';
-import { experimentRuns, type RunResult } from './runs.js';
+import { experimentRuns, type RunResult, type ShortcutPoint, shortcutStats } from './runs.js';
 
 export const LAB_STAGES = ['data', 'tokenizer', 'sft', 'start', 'offline'] as const;
 export type LabStage = (typeof LAB_STAGES)[number];
@@ -116,6 +116,10 @@ export function labResults(state: LabState, out?: string) {
     }
     experiments[e] = x;
   }
+  // What RL changed in how the policy answers: per run and step, the shortcut share (read from the saved rollouts).
+  const shortcut: Record<string, ShortcutPoint[]> = out
+    ? Object.fromEntries(Object.keys(runs).map((n) => [n, shortcutStats(join(out, 'runs', n))]))
+    : {};
   const seconds =
     Object.values(state.stages).reduce((a, s) => a + (s?.seconds ?? 0), 0) +
     Object.values(runs).reduce((a, r) => a + r.seconds, 0);
@@ -132,6 +136,7 @@ export function labResults(state: LabState, out?: string) {
     runs,
     skipped,
     experiments,
+    shortcut,
     allExperiments: EXPERIMENTS,
   };
 }

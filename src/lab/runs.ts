@@ -19,7 +19,7 @@ import { MetricsWriter, readMetricsFile } from '../util/progress.js';
 import type { Experiment, LabConfig } from './config.js';
 import { evaluateLab, type LabExample, type LabScore } from './eval.js';
 import { HackableRouter } from './hackable.js';
-import { readAll, rolloutSettings, type StageCtx } from './model.js';
+import { DIRECT_MARK, readAll, rolloutSettings, type StageCtx } from './model.js';
 
 export interface RunSpec {
   name: string;
@@ -174,6 +174,46 @@ function hackStats(runDir: string): NonNullable<RunResult['hack']> {
         samples.push({ step: r.step, question: r.question, reference: r.reference, text: r.text, answer: r.answer });
   }
   return { perStep, samples };
+}
+
+export interface ShortcutPoint {
+  step: number;
+  /** Share of the step's rollouts that answered right after the reading (DIRECT_MARK), without working. */
+  share: number;
+  /** Pass rate of the rollouts that worked it out, and of those that took the shortcut (null: none of that kind). */
+  workedPass: number | null;
+  shortcutPass: number | null;
+}
+
+/**
+ * Per step, how often the rollouts took the shortcut the mixed-quality SFT set taught (`data.directShare`) and how
+ * each way paid: what RL has to find is that working pays.
+ */
+export function shortcutStats(runDir: string): ShortcutPoint[] {
+  const dir = join(runDir, 'rollouts');
+  const out: ShortcutPoint[] = [];
+  if (!existsSync(dir)) return out;
+  const pass = (rs: Array<Record<string, unknown>>) =>
+    rs.length ? rs.filter((r) => r.correct).length / rs.length : null;
+  for (const f of readdirSync(dir)
+    .filter((x) => x.endsWith('.jsonl'))
+    .sort()) {
+    const rows = readFileSync(join(dir, f), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    if (!rows.length) continue;
+    const isShort = (r: Record<string, unknown>) => String(r.text ?? '').includes(DIRECT_MARK);
+    const short = rows.filter(isShort);
+    const worked = rows.filter((r) => !isShort(r));
+    out.push({
+      step: rows[0]!.step as number,
+      share: short.length / rows.length,
+      workedPass: pass(worked),
+      shortcutPass: pass(short),
+    });
+  }
+  return out;
 }
 
 /** The per-step fields the report plots, from the run's metrics. */

@@ -5,7 +5,7 @@
  * against the strict one.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,10 +15,10 @@ import { GENERATORS } from '../../src/data/generators/index.js';
 import { sftTarget } from '../../src/data/sft.js';
 import { EXPERIMENTS, resolveLabConfig } from '../../src/lab/config.js';
 import { HackableRouter, mentions } from '../../src/lab/hackable.js';
-import { directTargets, readAll } from '../../src/lab/model.js';
+import { DIRECT_MARK, directTargets, readAll } from '../../src/lab/model.js';
 import type { LabResults, LabState } from '../../src/lab/results.js';
 import { runLab } from '../../src/lab/run.js';
-import type { RunResult } from '../../src/lab/runs.js';
+import { type RunResult, shortcutStats } from '../../src/lab/runs.js';
 import { RewardRouter } from '../../src/reward/router.js';
 import { readMetricsFile } from '../../src/util/progress.js';
 
@@ -248,4 +248,39 @@ describe('the mixed-quality SFT set (data.directShare)', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('the shortcut share of a run (what RL changed in how the policy answers)', () => {
+  it('counts per step the rollouts that answer without working, and how each way paid', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glmv-shortcut-'));
+    try {
+      mkdirSync(join(dir, 'rollouts'));
+      const row = (step: number, short: boolean, correct: boolean) =>
+        JSON.stringify({
+          step,
+          correct,
+          text: `<think>Reading: A = 1.${short ? ` ${DIRECT_MARK} 5.` : ' 1+1=2, so 2.'}</think>`,
+        });
+      writeFileSync(
+        join(dir, 'rollouts', 'step-000000.jsonl'),
+        [row(0, true, false), row(0, true, true), row(0, true, false), row(0, false, true)].join('\n'),
+      );
+      writeFileSync(join(dir, 'rollouts', 'step-000001.jsonl'), [row(1, false, true), row(1, false, false)].join('\n'));
+      expect(shortcutStats(dir)).toEqual([
+        { step: 0, share: 0.75, workedPass: 1, shortcutPass: 1 / 3 },
+        { step: 1, share: 0, workedPass: 0.5, shortcutPass: null },
+      ]);
+      expect(shortcutStats(join(dir, 'none'))).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is in the results for every run of the tiny lab, one point per saved step', () => {
+    for (const name of Object.keys(results.runs)) {
+      const pts = results.shortcut[name]!;
+      expect(pts.map((p) => p.step)).toEqual([0, 1]);
+      for (const p of pts) expect(p.share).toBeGreaterThanOrEqual(0);
+    }
+  });
 });
