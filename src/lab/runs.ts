@@ -6,13 +6,14 @@
  * range, and (paper runs) the probes. Resumable: the trainer continues from its checkpoint and the curve file keeps
  * what was measured.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
 import { deepMerge } from '../pipeline/config.js';
 import { RewardRouter } from '../reward/router.js';
 import { parseRlConfig, type RlConfigInput } from '../rl/config.js';
 import { GlmPolicy, GlmRolloutEngine } from '../rl/glm.js';
+import { type RolloutLine, readRollouts, rolloutSteps } from '../rl/inspect.js';
 import { loadPrompts } from '../rl/setup.js';
 import { RlTrainer } from '../rl/trainer.js';
 import { MetricsWriter, readMetricsFile } from '../util/progress.js';
@@ -153,22 +154,21 @@ export interface RunResult {
   seconds: number;
 }
 
+/** A run's saved rollouts, one non-empty step at a time (none when the run saved none). */
+function savedSteps(runDir: string): RolloutLine[][] {
+  if (!existsSync(join(runDir, 'rollouts'))) return [];
+  return rolloutSteps(runDir)
+    .map((s) => readRollouts(runDir, s).rows)
+    .filter((rows) => rows.length > 0);
+}
+
 /** The rollouts a hackable verifier rewarded that the strict one would not (path `hackable:mentioned`). */
 function hackStats(runDir: string): NonNullable<RunResult['hack']> {
-  const dir = join(runDir, 'rollouts');
   const perStep: Array<{ step: number; share: number }> = [];
   const samples: Array<Record<string, unknown>> = [];
-  if (!existsSync(dir)) return { perStep, samples };
-  for (const f of readdirSync(dir)
-    .filter((x) => x.endsWith('.jsonl'))
-    .sort()) {
-    const rows = readFileSync(join(dir, f), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    if (!rows.length) continue;
+  for (const rows of savedSteps(runDir)) {
     const hacked = rows.filter((r) => r.path === 'hackable:mentioned');
-    perStep.push({ step: rows[0]!.step as number, share: hacked.length / rows.length });
+    perStep.push({ step: rows[0]!.step, share: hacked.length / rows.length });
     for (const r of hacked.slice(0, 1))
       if (samples.length < 6)
         samples.push({ step: r.step, question: r.question, reference: r.reference, text: r.text, answer: r.answer });
@@ -190,30 +190,17 @@ export interface ShortcutPoint {
  * each way paid: what RL has to find is that working pays.
  */
 export function shortcutStats(runDir: string): ShortcutPoint[] {
-  const dir = join(runDir, 'rollouts');
-  const out: ShortcutPoint[] = [];
-  if (!existsSync(dir)) return out;
-  const pass = (rs: Array<Record<string, unknown>>) =>
-    rs.length ? rs.filter((r) => r.correct).length / rs.length : null;
-  for (const f of readdirSync(dir)
-    .filter((x) => x.endsWith('.jsonl'))
-    .sort()) {
-    const rows = readFileSync(join(dir, f), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    if (!rows.length) continue;
-    const isShort = (r: Record<string, unknown>) => String(r.text ?? '').includes(DIRECT_MARK);
-    const short = rows.filter(isShort);
-    const worked = rows.filter((r) => !isShort(r));
-    out.push({
-      step: rows[0]!.step as number,
+  const pass = (rs: RolloutLine[]) => (rs.length ? rs.filter((r) => r.correct).length / rs.length : null);
+  return savedSteps(runDir).map((rows) => {
+    const short = rows.filter((r) => r.text.includes(DIRECT_MARK));
+    const worked = rows.filter((r) => !r.text.includes(DIRECT_MARK));
+    return {
+      step: rows[0]!.step,
       share: short.length / rows.length,
       workedPass: pass(worked),
       shortcutPass: pass(short),
-    });
-  }
-  return out;
+    };
+  });
 }
 
 /** The per-step fields the report plots, from the run's metrics. */

@@ -302,9 +302,7 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
         const x = fromArray(xf, [M, K]);
         const bias = fromArray(randn([N], seed++), [N]);
         const ag = activationGroup(q.groupSize, K);
-        // The reference op's int8-activation math (quantLinear itself asks for it up to 8 rows only).
-        const ref = new Float32Array(M * N);
-        qmatmulRef({
+        const args = {
           x: xf,
           M,
           K,
@@ -315,9 +313,11 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
           scaleDtype: sd,
           groupSize: q.groupSize,
           bias: bias.buf() as Float32Array,
-          out: ref,
           actGroup: ag,
-        });
+        };
+        // The reference op's int8-activation math (quantLinear itself asks for it up to 8 rows only).
+        const ref = new Float32Array(M * N);
+        qmatmulRef({ ...args, out: ref });
         if (M <= QUANT_ACT_MAX_ROWS)
           expect(withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))).toFloat32()).toEqual(ref);
         const label = `M=${M} K=${K} N=${N} int${bits} group=${group} act group=${ag} scale=${sd}`;
@@ -325,20 +325,7 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
           nb.quantPortable(portable);
           try {
             const out = new Float32Array(M * N);
-            nb.qmatmul('float32', {
-              x: xf,
-              M,
-              K,
-              N,
-              packed: q.packed.buf() as Int32Array,
-              bits,
-              scale: q.scale.buf(),
-              scaleDtype: sd,
-              groupSize: q.groupSize,
-              bias: bias.buf() as Float32Array,
-              out,
-              actGroup: ag,
-            });
+            nb.qmatmul('float32', { ...args, out });
             expect(maxRel(out, ref), `${label}${portable ? ' portable' : vnni ? ' vnni' : ''}`).toBeLessThan(2e-5);
           } finally {
             nb.quantPortable(false);
