@@ -27,10 +27,26 @@ import {
   setMatmulPrecision,
 } from '../src/engine/index.js';
 import { Rng } from '../src/util/rng.js';
+import { benchProgram } from './cli.js';
 import { cpuIsa } from './cpu.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const quick = process.argv.includes('--quick');
+const opts = benchProgram({
+  name: 'engine',
+  description:
+    'fp32 GEMM against numpy and a full train step of the reference transformer (4 layers, d=256, seq 256, ' +
+    'batch 4) against the same model in PyTorch, both measured in this run; prints ratios and a kernel profile',
+  examples: [
+    'npm run bench:engine',
+    'npm run bench:engine -- --quick',
+    'GLMV_PYTHON=/path/to/python npm run bench:engine -- --quick',
+  ],
+  environment: [['GLMV_PYTHON', 'the Python (with numpy and torch) for the peers; else .venv, then python3']],
+})
+  .option('--quick', 'shorter timings: 0.5 s per GEMM timing instead of 1.5 s, 5 measured train steps instead of 15')
+  .parse()
+  .opts<{ quick?: boolean }>();
+const quick = opts.quick === true;
 const SECS = quick ? 0.5 : 1.5;
 const STEPS = quick ? 5 : 15;
 const WARMUP = 3;

@@ -11,28 +11,42 @@
 import { cpus } from 'node:os';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
 import { fuzzPool, runTarget, type Servers, startServers, targets } from '../test/fuzz/harness.js';
+import { benchProgram, integer, positiveInt, positiveNumber } from './cli.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const runs = Number(opt('--runs', '2000'));
-const seed = Number(opt('--seed', String(Date.now() % 2 ** 31)));
-const deadlineMs = Number(opt('--deadline', '4000'));
-const only = opt('--only', '');
-if (!Number.isInteger(runs) || runs < 1)
-  throw new Error(`--runs: expected a positive integer, found ${opt('--runs', '')}`);
-if (!(deadlineMs > 0)) throw new Error(`--deadline: expected a positive number of ms, found ${opt('--deadline', '')}`);
+const opts = benchProgram({
+  name: 'fuzz',
+  description:
+    'the long run of the fuzz suite (test/fuzz/harness.ts): every target with many inputs and a fresh seed, each ' +
+    'call under a hard deadline; a failure prints the target, seed and input, and the run goes on. Exits 1 when any ' +
+    'target failed',
+  examples: [
+    'npm run bench:fuzz',
+    'npm run bench:fuzz -- --runs 200 --no-servers',
+    'npm run bench:fuzz -- --only verifier --seed 1234',
+    'npm run bench:fuzz -- --runs 10000 --deadline 8000 --metrics runs/fuzz-nightly.jsonl',
+  ],
+})
+  .option('--runs <n>', 'inputs per target', positiveInt, 2000)
+  .option('--seed <n>', 'fast-check seed (default: time-based, printed)', integer)
+  .option('--deadline <ms>', 'hard deadline per call', positiveNumber, 4000)
+  .option('--only <substring>', 'only the targets whose name contains it', '')
+  .option('--no-servers', 'skip the server targets')
+  .option('--metrics <file>', 'JSONL metrics file, one line per target', 'runs/bench-fuzz.jsonl')
+  .parse()
+  .opts<{ runs: number; seed?: number; deadline: number; only: string; servers: boolean; metrics: string }>();
+const runs = opts.runs;
+const seed = opts.seed ?? Date.now() % 2 ** 31;
+const deadlineMs = opts.deadline;
+const only = opts.only;
 
 console.log(
   `CPU: ${cpus()[0]?.model} (${cpus().length} cores); seed ${seed}, ${runs} inputs per target, deadline ${deadlineMs} ms`,
 );
 const pool = fuzzPool(deadlineMs);
 await pool.warmup({ op: 'echo' });
-const servers: Servers | null = args.includes('--no-servers') ? null : await startServers();
+const servers: Servers | null = opts.servers ? await startServers() : null;
 const list = targets(pool, servers, deadlineMs).filter((t) => t.name.includes(only));
-const metrics = new MetricsWriter(opt('--metrics', 'runs/bench-fuzz.jsonl'));
+const metrics = new MetricsWriter(opts.metrics);
 const progress = new Progress({ label: 'fuzz', total: list.length * runs });
 let failed = 0;
 for (const t of list) {

@@ -25,15 +25,26 @@ import { checkMath } from '../src/reward/math/equivalence.js';
 import { RewardRouter } from '../src/reward/router.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
 import { loadCorpus } from '../test/reward/math/corpus.js';
+import { benchProgram, positiveNumber } from './cli.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const seconds = Number(opt('--seconds', '3'));
-if (!(seconds > 0)) throw new Error(`--seconds: expected a positive number, got ${opt('--seconds', '')}`);
-const metrics = new MetricsWriter(opt('--metrics', 'runs/bench-reward.jsonl'));
+const opts = benchProgram({
+  name: 'reward',
+  description:
+    'the reward library on one core: math equivalence checks/s and p50 / p99 latency (mathjs peers in the same ' +
+    'run), the full router on mixed domains, the pathological set through the CAS pool (zero hangs), and ' +
+    'agreement with the hand-written equivalence corpus by family',
+  examples: [
+    'npm run bench:reward',
+    'npm run bench:reward -- --seconds 1',
+    'npm run bench:reward -- --seconds 10 --metrics runs/reward-long.jsonl',
+  ],
+})
+  .option('--seconds <n>', 'seconds per timed phase', positiveNumber, 3)
+  .option('--metrics <file>', 'JSONL metrics file', 'runs/bench-reward.jsonl')
+  .parse()
+  .opts<{ seconds: number; metrics: string }>();
+const seconds = opts.seconds;
+const metrics = new MetricsWriter(opts.metrics);
 
 // ------------------------------------------------------------------------------------------ the mixed set
 

@@ -34,10 +34,30 @@ import { buildEngine, buildPolicy, buildRouter, loadPrompts } from '../src/rl/se
 import { ToyPolicy, toySamples } from '../src/rl/toy.js';
 import { RlTrainer } from '../src/rl/trainer.js';
 import type { Policy, PolicyItem, Rollout, RolloutEngine, RolloutPrompt, SamplingParams } from '../src/rl/types.js';
+import { benchProgram } from './cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
-const quick = process.argv.includes('--quick');
+const opts = benchProgram({
+  name: 'rl',
+  description:
+    'RL speed: rollout tokens/s, update step time and the generation / update share of a step, for the toy policy ' +
+    '(against the same model and algorithm in PyTorch, measured in this run), a small GLM-4.1V-shaped model, the ' +
+    'whole RL trainer step, and GLM rollouts at the pipeline settings (per-response vs group decoding)',
+  examples: [
+    'npm run bench:rl',
+    'npm run bench:rl -- --quick',
+    'OMP_NUM_THREADS=1 GLMV_PYTHON=/path/to/python npm run bench:rl -- --quick',
+  ],
+  environment: [
+    ['GLMV_PYTHON', 'the Python (with torch) for the peer; else .venv, then python3'],
+    ['OMP_NUM_THREADS', 'threads the torch peer uses (default: all CPUs)'],
+  ],
+})
+  .option('--quick', 'fewer repetitions and trainer steps')
+  .parse()
+  .opts<{ quick?: boolean }>();
+const quick = opts.quick === true;
 const REPS = quick ? 2 : 4;
 
 const median = (xs: number[]) => {

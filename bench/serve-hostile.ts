@@ -17,12 +17,18 @@ import { ChatModel } from '../src/io/chat.js';
 import { maxPromptCharsFor } from '../src/serve/offload.js';
 import { MetricsWriter } from '../src/util/progress.js';
 import { tinyModelDir } from '../test/helpers/tinyModelDir.js';
+import { benchProgram } from './cli.js';
 
-const args = process.argv.slice(2);
-const metricsPath =
-  args[args.indexOf('--metrics') + 1] && args.includes('--metrics')
-    ? args[args.indexOf('--metrics') + 1]!
-    : 'runs/bench-serve-hostile.jsonl';
+const metricsPath = benchProgram({
+  name: 'serve-hostile',
+  description:
+    'how long /health takes on glmv serve while one client sends a hostile request (a 60 MB prompt, a 4 MB ' +
+    'prompt, a prompt just under the character limit), against /health on the idle server in the same run',
+  examples: ['npm run bench:serve-hostile', 'npm run bench:serve-hostile -- --metrics runs/hostile.jsonl'],
+})
+  .option('--metrics <file>', 'JSONL metrics file, one line per case', 'runs/bench-serve-hostile.jsonl')
+  .parse()
+  .opts<{ metrics: string }>().metrics;
 
 // The server runs in its own process (as `glmv serve` does): the client's own work — building and sending 60 MB —
 // must not be counted as the server's stall.

@@ -21,23 +21,45 @@ import { createInterface } from 'node:readline';
 import { createParser } from 'eventsource-parser';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
 import { tinyModelDir } from '../test/helpers/tinyModelDir.js';
+import { benchProgram, positiveInt } from './cli.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, def: string) => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1]! : def;
-};
-const posInt = (name: string, def: string) => {
-  const v = Number(opt(name, def));
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${name}: expected a positive integer, got ${opt(name, def)}`);
-  return v;
-};
-const STREAMS = posInt('--streams', '64');
-const MAX_TOKENS = posInt('--max-tokens', '48');
-const MAX_BATCH = posInt('--max-batch', '64');
-const LAYERS = posInt('--layers', '2');
+const opts = benchProgram({
+  name: 'serve',
+  description:
+    'a load test of glmv serve on loopback: every prompt alone (the reference answers), the same streams one at a ' +
+    'time (the peer), then --streams concurrent streams, each checked on the wire; reports tokens/s, requests/s, ' +
+    'p50 / p99 time to first token and latency, the load / peer ratio, dropped and corrupted streams (fails unless ' +
+    'both are zero)',
+  examples: [
+    'npm run bench:serve',
+    'npm run bench:serve -- --streams 16 --max-tokens 24',
+    'npm run bench:serve -- --model models/glmv-small --max-batch 32',
+    'npm run bench:serve -- --url http://127.0.0.1:8000/v1   # a running server serving the model as "tiny"',
+  ],
+})
+  .option('--streams <n>', 'concurrent streams in the load phase', positiveInt, 64)
+  .option('--max-tokens <n>', 'max_tokens of the longest requests (the others ask for less)', positiveInt, 48)
+  .option('--max-batch <n>', "the server's --max-batch", positiveInt, 64)
+  .option('--model <dir>', 'model folder to serve (default: a fresh tiny random model)', '')
+  .option('--layers <n>', 'decoder layers of the tiny random model', positiveInt, 2)
+  .option('--url <base>', 'load an already running server serving the model as "tiny" instead of starting one', '')
+  .option('--metrics <file>', 'JSONL metrics file', 'runs/bench-serve.jsonl')
+  .parse()
+  .opts<{
+    streams: number;
+    maxTokens: number;
+    maxBatch: number;
+    model: string;
+    layers: number;
+    url: string;
+    metrics: string;
+  }>();
+const STREAMS = opts.streams;
+const MAX_TOKENS = opts.maxTokens;
+const MAX_BATCH = opts.maxBatch;
+const LAYERS = opts.layers;
 const STREAM_TIMEOUT_MS = 120_000;
-const metrics = new MetricsWriter(opt('--metrics', 'runs/bench-serve.jsonl'));
+const metrics = new MetricsWriter(opts.metrics);
 
 // ------------------------------------------------------------------------------------------ the server
 
@@ -276,11 +298,11 @@ async function batchStats(url: string): Promise<{ sum: number; count: number }> 
 }
 
 async function main() {
-  const external = opt('--url', '');
+  const external = opts.url;
   process.stderr.write(`bench:serve — ${STREAMS} streams, max_tokens ≤ ${MAX_TOKENS}, --max-batch ${MAX_BATCH}\n`);
   const { url, proc } = external
     ? { url: external.replace(/\/v1\/?$/, ''), proc: null }
-    : await startServer(opt('--model', '') || tinyModelDir({ layers: LAYERS }));
+    : await startServer(opts.model || tinyModelDir({ layers: LAYERS }));
   let failed = false;
   try {
     const reqs = requests(STREAMS);

@@ -28,11 +28,30 @@ import { assembleRow, Packer, rowInputs } from '../src/train/packing.js';
 import { openRecords } from '../src/train/records.js';
 import { trainTokenizerStage } from '../src/train/tokenizer.js';
 import { runStage, type StageResult, type StepMetrics } from '../src/train/trainer.js';
+import { benchProgram } from './cli.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..');
-const quick = process.argv.includes('--quick');
-const microOnly = process.argv.includes('--micro-only');
+const opts = benchProgram({
+  name: 'train',
+  description:
+    'tokens/s of pre-training and SFT steps of the shipped small model (configs/train/pretrain.yaml, sft.yaml), ' +
+    'fp32 and bf16 GEMMs, through the real trainer, against the same model in PyTorch + transformers on the same ' +
+    'micro-batch, measured in this run. Results: runs/bench/train.json',
+  examples: [
+    'npm run bench:train',
+    'npm run bench:train -- --quick',
+    'npm run bench:train -- --micro-only',
+    'GLMV_PYTHON=/path/to/python npm run bench:train -- --quick',
+  ],
+  environment: [['GLMV_PYTHON', 'the Python (with torch, transformers, numpy) for the peer; else .venv, then python3']],
+})
+  .option('--quick', '4 measured steps per configuration instead of 12')
+  .option('--micro-only', 'only section 2: one micro-batch against transformers')
+  .parse()
+  .opts<{ quick?: boolean; microOnly?: boolean }>();
+const quick = opts.quick === true;
+const microOnly = opts.microOnly === true;
 const STEPS = quick ? 4 : 12;
 const WARMUP = 2;
 const out = join(root, 'runs', 'bench', 'train');
