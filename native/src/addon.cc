@@ -335,7 +335,8 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), omp_get_max_threads());
 }
 
-// setF32Gemm(mode): 1 dnnl_sgemm (default), 2 cached matmul primitive (benchmarks compare the paths in one run).
+// setF32Gemm(mode): 1 dnnl_sgemm (default), 2 cached matmul primitive, 3 one sgemm block per thread (benchmarks
+// compare the paths in one run).
 Napi::Value SetF32Gemm(const Napi::CallbackInfo& info) {
   set_f32_gemm_mode((int)I(info, 0));
   return info.Env().Undefined();

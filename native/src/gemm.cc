@@ -110,6 +110,34 @@ void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i6
     st.wait();
     return;
   }
+  if (f32_gemm_mode == 3 && nt > 1 && flops >= 4e6) {
+    // One block of the output per thread, each a single-threaded sgemm (oneDNN runs serially inside a parallel
+    // region): split over the longer of m and n. Each thread packs its own operands; for a square GEMM that costs
+    // less than what sgemm's own 2-thread split loses (bench:engine, fp32 GEMM).
+    const bool by_rows = m >= n;
+    const i64 len = by_rows ? m : n;
+    const i64 blk = ((len + nt - 1) / nt + 15) / 16 * 16;
+    for (i64 p = 0; p < batch; p++) {
+      const float* ap = a + p * aB;
+      const float* bp = b + p * bB;
+      float* op = out + p * m * n;
+      dnnl_status_t err = dnnl_success;
+#pragma omp parallel for schedule(static, 1) num_threads(nt)
+      for (int t = 0; t < nt; t++) {
+        const i64 s0 = (i64)t * blk;
+        if (s0 >= len) continue;
+        const i64 sl = std::min(blk, len - s0);
+        dnnl_status_t s;
+        if (by_rows)
+          s = dnnl_sgemm(TA, TB, sl, n, k, alpha, ap + (ta ? s0 : s0 * lda), lda, bp, ldb, beta, op + s0 * ldc, ldc);
+        else
+          s = dnnl_sgemm(TA, TB, m, sl, k, alpha, ap, lda, bp + (tb ? s0 * ldb : s0), ldb, beta, op + s0, ldc);
+        if (s != dnnl_success) err = s;
+      }
+      check(err, "dnnl_sgemm");
+    }
+    return;
+  }
   for (i64 p = 0; p < batch; p++) check(dnnl_sgemm(TA, TB, m, n, k, alpha, a + p * aB, lda, b + p * bB, ldb, beta, out + p * m * n, ldc), "dnnl_sgemm");
 }
 

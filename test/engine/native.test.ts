@@ -55,6 +55,12 @@ const STRESS: OpCase[] = [
     fn: ([a, b]) => a!.mT.matmul(b!.mT),
   },
   {
+    // Big enough per product (4.7 MFLOP) for the threaded paths, batched, both operands transposed.
+    name: 'stress: batched transposed matmul, big',
+    inputs: (d, g) => [rnd(g, [3, 150, 120], d), rnd(g, [3, 130, 150], d)],
+    fn: ([a, b]) => a!.mT.matmul(b!.mT),
+  },
+  {
     name: 'stress: big elementwise (threaded)',
     inputs: (d, g) => [rnd(g, [300, 257], d), rnd(g, [257], d)],
     fn: ([a, b]) => a!.mul(b!).gelu().add(a!.silu()).tanh(),
@@ -173,26 +179,30 @@ describe('native backend vs reference (float32)', () => {
   });
 });
 
-describe("float32 GEMM through oneDNN's matmul primitive (the benchmarks' alternative to dnnl_sgemm)", () => {
+describe('float32 GEMM alternatives to dnnl_sgemm (the benchmarks compare them)', () => {
   const gemmCases = STRESS.filter((c) => c.name.includes('matmul'));
-  it('matches the reference, outputs and gradients (plain and transposed operands)', () => {
-    expect(gemmCases.length).toBe(2);
-    const nb = nativeBackend()!;
-    for (const c of gemmCases) {
-      const ref = run(c, 'ref');
-      nb.setF32Gemm('matmul');
-      let nat: Run;
-      try {
-        nat = run(c, 'native');
-      } finally {
-        nb.setF32Gemm('sgemm');
+  // 'matmul': oneDNN's matmul primitive; 'split': one output block per thread, split over rows or columns.
+  it.each(['matmul', 'split'] as const)(
+    '%s matches the reference, outputs and gradients (plain and transposed)',
+    (mode) => {
+      expect(gemmCases.length).toBe(3);
+      const nb = nativeBackend()!;
+      for (const c of gemmCases) {
+        const ref = run(c, 'ref');
+        nb.setF32Gemm(mode);
+        let nat: Run;
+        try {
+          nat = run(c, 'native');
+        } finally {
+          nb.setF32Gemm('sgemm');
+        }
+        expect(maxRelErr(nat.out, ref.out), c.name).toBeLessThan(2e-5);
+        ref.grads.forEach((g, i) => {
+          if (g) expect(maxRelErr(nat.grads[i]!, g), `${c.name} grad ${i}`).toBeLessThan(5e-5);
+        });
       }
-      expect(maxRelErr(nat.out, ref.out), c.name).toBeLessThan(2e-5);
-      ref.grads.forEach((g, i) => {
-        if (g) expect(maxRelErr(nat.grads[i]!, g), `${c.name} grad ${i}`).toBeLessThan(5e-5);
-      });
-    }
-  });
+    },
+  );
 });
 
 describe('bf16 decode GEMV (up to 8 rows of x against a [N, K] bf16 weight)', () => {

@@ -262,11 +262,12 @@ export class NativeBackend implements Backend {
     return this.n.qForcePortable!(flag) as boolean;
   }
   /**
-   * Benchmarks: which float32 GEMM runs — 'sgemm' (dnnl_sgemm, the default) or 'matmul' (oneDNN's matmul primitive,
-   * cached per shape, wherever it applies).
+   * Benchmarks: which float32 GEMM runs — 'sgemm' (dnnl_sgemm, the default), 'matmul' (oneDNN's matmul primitive,
+   * cached per shape, wherever it applies) or 'split' (the output split in one block per thread, each block a
+   * single-threaded dnnl_sgemm).
    */
-  setF32Gemm(mode: 'sgemm' | 'matmul'): void {
-    this.n.setF32Gemm!(mode === 'matmul' ? 2 : 1);
+  setF32Gemm(mode: 'sgemm' | 'matmul' | 'split'): void {
+    this.n.setF32Gemm!(mode === 'matmul' ? 2 : mode === 'split' ? 3 : 1);
   }
   /**
    * Benchmarks and tests: decode-shaped bf16 products (up to 8 rows against a [N, K] weight) through the AVX512-BF16
