@@ -181,6 +181,12 @@ const GrpoSchema = z
     /** Log the policy entropy of the trained tokens every step (one extra softmax over the vocabulary). */
     logEntropy: z.boolean().default(true),
     lr: z.number().positive().default(1e-6),
+    /**
+     * The vision tower's lr as a share of `lr` (0 freezes it), as `glmv train`'s `optim.visionLrScale`: an SFT run
+     * that trained its tower at a tenth of the text model's lr leaves a tower RL's full lr shakes harder than the
+     * rest (the lab's reading drifted down under RL). Needs a policy with named parameters (the GLM policy).
+     */
+    visionLrScale: z.number().min(0).max(1).default(1),
     weightDecay: z.number().min(0).default(0),
     betas: z.tuple([z.number(), z.number()]).default([0.9, 0.999]),
     warmupSteps: nonneg().default(0),

@@ -80,6 +80,9 @@ export class GlmPolicy implements Policy {
   parameters(): Parameter[] {
     return this.chat.model.parameters();
   }
+  namedParameters(): Array<[string, Parameter]> {
+    return this.chat.model.namedParameters();
+  }
 
   stateDict(): Map<string, Tensor> {
     return this.chat.model.stateDict();

@@ -90,7 +90,11 @@ export class RlTrainer {
       initialRatio: config.expansion.initialRatio,
     });
     const g = config.grpo;
-    this.opt = new optim.AdamW(this.policy.parameters(), { lr: g.lr, weightDecay: g.weightDecay, betas: g.betas });
+    this.opt = new optim.AdamW(policyParamGroups(this.policy, g.visionLrScale), {
+      lr: g.lr,
+      weightDecay: g.weightDecay,
+      betas: g.betas,
+    });
     mkdirSync(config.run.dir, { recursive: true });
     this.metrics = new MetricsWriter(join(config.run.dir, 'metrics.jsonl'));
   }
@@ -480,4 +484,20 @@ export class RlTrainer {
     this.step = t + 1;
     return rec;
   }
+}
+
+/**
+ * The optimizer's parameter groups: one group, or (vision lr scale ≠ 1) the text model's parameters then the vision
+ * tower's at `visionLrScale` × the lr. The single-group layout of the default keeps older checkpoints loadable.
+ */
+function policyParamGroups(policy: Policy, visionLrScale: number) {
+  if (visionLrScale === 1) return [{ params: policy.parameters() }];
+  if (!policy.namedParameters)
+    throw new Error(`grpo.visionLrScale ${visionLrScale}: policy ${policy.name} does not name its parameters (use 1)`);
+  const named = policy.namedParameters();
+  const vision = named.filter(([n]) => n.startsWith('model.visual.')).map(([, p]) => p);
+  if (vision.length === 0)
+    throw new Error(`grpo.visionLrScale ${visionLrScale}: policy ${policy.name} has no vision tower (model.visual.*)`);
+  const text = named.filter(([n]) => !n.startsWith('model.visual.')).map(([, p]) => p);
+  return [{ params: text }, { params: vision, lrScale: visionLrScale }];
 }

@@ -119,6 +119,8 @@ export interface Policy {
   logProbs(items: readonly PolicyItem[], opts?: LogProbOptions): PolicyOutput;
   /** Trainable parameters (what the optimizer updates). */
   parameters(): Parameter[];
+  /** The same parameters with their checkpoint names (the vision tower's start with `model.visual.`), where known. */
+  namedParameters?(): Array<[string, Parameter]>;
   /** Every weight by name, for checkpoints. */
   stateDict(): Map<string, Tensor>;
   loadStateDict(state: Map<string, Tensor>): void;

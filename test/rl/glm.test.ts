@@ -90,59 +90,68 @@ describe('GLM policy', () => {
         if (r.lossMask[t]) expect(lp.data[b * lp.T + t]).toBeCloseTo(r.logprobs![t]!, 3);
   });
 
-  it('trains through the RL trainer: an update moves the weights, vision tower included', async () => {
-    const policy = await GlmPolicy.load(dir);
-    const engine = new GlmRolloutEngine(policy);
-    const samples = [sample('p1', 'one', [image]), sample('p2', 'two'), sample('p3', 'three', [image])];
-    const runDir = mkdtempSync(join(tmpdir(), 'rl-glm-'));
-    const cfg = parseRlConfig({
-      run: { dir: join(runDir, 'run'), steps: 1, checkpointEvery: 0 },
-      policy: { kind: 'glm', path: dir },
-      rollout: { groupSize: 3, maxThinkingTokens: 3, maxAnswerTokens: 3 },
-      data: { sources: [{ kind: 'dataset', path: join(runDir, 'unused.jsonl') }] },
-      batch: { prompts: 3 },
-      grpo: { lr: 1e-3, microBatch: 4 },
-      curriculum: { mix: {} },
-    });
-    // A stand-in reward with variance inside every group (a random model is never right): longer answers win.
-    let calls = 0;
-    const router = {
-      scoreBatch: async (items: Array<{ sample: Sample; response: string }>) =>
-        items.map(
-          (it): RewardResult => ({
-            id: it.sample.id,
-            reward: (calls++ % 3) / 2,
-            correct: calls % 3 === 0,
-            domain: it.sample.domain,
-            verifier: 'vqa',
-            reason: 'stub',
-            confident: true,
-            status: 'scored',
-            route: 'test',
-            answer: null,
-            path: 'stub',
-            gates: [],
-            ms: 0,
-          }),
-        ),
-    } as unknown as RewardRouter;
-    const before = new Map(
-      policy.chat.model.namedParameters().map(([n, p]) => [n, Float32Array.from(p.toFloat32())] as const),
-    );
-    const trainer = new RlTrainer(cfg, { policy, engine, router, samples, quiet: true, log: () => {} });
-    await trainer.start({ resume: false });
-    const [rec] = await trainer.run();
-    expect(rec!.skipped_update).toBe(false);
-    expect(rec!.groups_kept).toBe(3);
-    expect(rec!.optimizer_steps).toBe(1);
-    const changed = (prefix: string) =>
-      policy.chat.model
-        .namedParameters()
-        .filter(([n]) => n.startsWith(prefix))
-        .some(([n, p]) => p.toFloat32().some((v, i) => v !== before.get(n)![i]));
-    expect(changed('model.language_model.')).toBe(true);
-    expect(changed('model.visual.')).toBe(true);
-  });
+  // Adam's first step moves every weight with a gradient by lr × its group's scale (m̂ / √v̂ = ±1): the vision
+  // tower's largest move is visionLrScale × lr, the text model's lr.
+  it.each([1, 0.1, 0])(
+    'trains through the RL trainer: an update moves the weights, vision tower at lr × %s',
+    async (visionLrScale) => {
+      const policy = await GlmPolicy.load(dir);
+      const engine = new GlmRolloutEngine(policy);
+      const samples = [sample('p1', 'one', [image]), sample('p2', 'two'), sample('p3', 'three', [image])];
+      const runDir = mkdtempSync(join(tmpdir(), 'rl-glm-'));
+      const cfg = parseRlConfig({
+        run: { dir: join(runDir, 'run'), steps: 1, checkpointEvery: 0 },
+        policy: { kind: 'glm', path: dir },
+        rollout: { groupSize: 3, maxThinkingTokens: 3, maxAnswerTokens: 3 },
+        data: { sources: [{ kind: 'dataset', path: join(runDir, 'unused.jsonl') }] },
+        batch: { prompts: 3 },
+        grpo: { lr: 1e-3, microBatch: 4, visionLrScale },
+        curriculum: { mix: {} },
+      });
+      // A stand-in reward with variance inside every group (a random model is never right): longer answers win.
+      let calls = 0;
+      const router = {
+        scoreBatch: async (items: Array<{ sample: Sample; response: string }>) =>
+          items.map(
+            (it): RewardResult => ({
+              id: it.sample.id,
+              reward: (calls++ % 3) / 2,
+              correct: calls % 3 === 0,
+              domain: it.sample.domain,
+              verifier: 'vqa',
+              reason: 'stub',
+              confident: true,
+              status: 'scored',
+              route: 'test',
+              answer: null,
+              path: 'stub',
+              gates: [],
+              ms: 0,
+            }),
+          ),
+      } as unknown as RewardRouter;
+      const before = new Map(
+        policy.chat.model.namedParameters().map(([n, p]) => [n, Float32Array.from(p.toFloat32())] as const),
+      );
+      const trainer = new RlTrainer(cfg, { policy, engine, router, samples, quiet: true, log: () => {} });
+      await trainer.start({ resume: false });
+      const [rec] = await trainer.run();
+      expect(rec!.skipped_update).toBe(false);
+      expect(rec!.groups_kept).toBe(3);
+      expect(rec!.optimizer_steps).toBe(1);
+      const maxMove = (prefix: string) => {
+        let m = 0;
+        for (const [n, p] of policy.chat.model.namedParameters().filter(([n]) => n.startsWith(prefix)))
+          p.toFloat32().forEach((v, i) => {
+            m = Math.max(m, Math.abs(v - before.get(n)![i]!));
+          });
+        return m;
+      };
+      expect(maxMove('model.language_model.')).toBeCloseTo(1e-3, 5);
+      if (visionLrScale === 0) expect(maxMove('model.visual.')).toBe(0);
+      else expect(maxMove('model.visual.') / (visionLrScale * 1e-3)).toBeCloseTo(1, 2);
+    },
+  );
 });
 
 describe('vision placeholders in responses', () => {
