@@ -60,6 +60,22 @@ export const LabConfigSchema = z
     arch: fragment,
     /** Fragment merged over the SFT stage config (fields of `glmv train sft`). */
     sft: fragment,
+    /**
+     * A second, short SFT stage from the first one's final model, as the paper's long-CoT SFT follows pre-training:
+     * the same samples, with `directShare` of the reasoning targets answering right after the reading (a higher
+     * share than the first stage's `data.directShare`), the vision tower frozen so reading stays as the first stage
+     * left it. The start model then prefers the shortcut while it still reads and works as well as before — a
+     * choice RL can change. `steps: 0` turns it off (the SFT model is the start model).
+     */
+    coldStart: z
+      .object({
+        steps: z.number().int().min(0).default(0),
+        directShare: z.number().min(0).max(1).default(0.7),
+        lr: z.number().positive().default(3e-4),
+        freezeVision: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
     /** The start model's checks: pass@1 and pass@k on held-out reasoning questions (k samples each). */
     start: z
       .object({ k: z.number().int().min(2).default(8), perDomain: pos().default(50) })

@@ -5,7 +5,7 @@
  * pass@1 / pass@k sampled like rollouts — and the offline pass@k on the RL prompts that RLCS and the offline filter
  * read. Each stage writes its result once; the lab state records it, so a rerun skips it.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { generateDataset } from '../data/dataset.js';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
@@ -23,7 +23,8 @@ import type { LabConfig } from './config.js';
 import { evaluateLab, type LabExample, type LabScore, labDomain } from './eval.js';
 
 /** Paths inside a lab folder. */
-export function labPaths(out: string) {
+/** The lab folder's layout; `coldStart`: the config runs the cold-start stage (its model is the start model). */
+export function labPaths(out: string, coldStart = false) {
   const data = join(out, 'data');
   return {
     state: join(out, 'lab.json'),
@@ -32,6 +33,7 @@ export function labPaths(out: string) {
     metrics: join(out, 'metrics.jsonl'),
     data: {
       sft: join(data, 'sft'),
+      cold: join(data, 'coldstart'),
       rl: (gen: string) => join(data, `rl-${gen}`),
       rlFiltered: join(data, 'rl-filtered', 'samples.jsonl'),
       heldout: join(data, 'heldout'),
@@ -40,7 +42,8 @@ export function labPaths(out: string) {
     },
     tokenizer: join(out, 'tokenizer'),
     sft: join(out, 'sft'),
-    startModel: join(out, 'sft', 'final'),
+    coldStart: join(out, 'coldstart'),
+    startModel: join(out, coldStart ? 'coldstart' : 'sft', 'final'),
     offline: join(out, 'offline-passk.json'),
     run: (name: string) => join(out, 'runs', name),
   };
@@ -210,6 +213,64 @@ export async function sftStage(c: StageCtx): Promise<Record<string, unknown> | '
     tokensPerSecond: r.tokensPerSecond,
     seconds: r.seconds,
   };
+}
+
+/** The cold-start stage config: SFT from the first stage's final model on the cold-start data (`coldStart`). */
+export function coldStartConfig(c: StageCtx) {
+  const k = c.config.coldStart;
+  const first = sftConfig(c) as SftConfig;
+  const model: Record<string, unknown> = { init: join(c.paths.sft, 'final'), freezeVision: k.freezeVision };
+  return parseTrainConfig(
+    {
+      stage: 'sft',
+      run: {
+        dir: c.paths.coldStart,
+        seed: c.config.seed,
+        steps: k.steps,
+        checkpointEvery: 50,
+        keepCheckpoints: 1,
+        logEvery: 1,
+      },
+      model,
+      data: { sources: [{ path: c.paths.data.cold }] },
+      pack: first.pack,
+      batch: first.batch,
+      optim: {
+        ...first.optim,
+        lr: k.lr,
+        warmupSteps: Math.min(10, Math.floor(k.steps / 10)),
+        minLrRatio: 0.3,
+      },
+      precision: first.precision,
+      sft: first.sft,
+    },
+    'sft',
+    'lab cold-start stage',
+  );
+}
+
+/**
+ * The cold-start stage: the SFT samples again with `coldStart.directShare` of the reasoning targets made direct
+ * (a superset of the first stage's: the choice is the same hash below a higher share), then a short SFT from the
+ * first stage's final model. Off (`steps: 0`): nothing to do, the SFT model is the start model.
+ */
+export async function coldStartStage(c: StageCtx): Promise<Record<string, unknown> | 'interrupted'> {
+  const k = c.config.coldStart;
+  if (k.steps === 0) return { skipped: true };
+  if (k.directShare < c.config.data.directShare)
+    throw new Error(
+      `lab: coldStart.directShare ${k.directShare} is below data.directShare ${c.config.data.directShare}; the cold start is meant to add shortcut targets`,
+    );
+  if (!existsSync(join(c.paths.data.cold, 'dataset.json'))) {
+    const tmp = `${c.paths.data.cold}.tmp`;
+    rmSync(tmp, { recursive: true, force: true });
+    cpSync(c.paths.data.sft, tmp, { recursive: true });
+    directTargets(tmp, k.directShare, c.config.seed);
+    renameSync(tmp, c.paths.data.cold);
+  }
+  const r = await runStageResumable(coldStartConfig(c) as SftConfig, { quiet: c.quiet, log: c.log, signal: c.signal });
+  if (r.interrupted) return 'interrupted';
+  return { steps: r.steps, loss: r.loss, directShare: k.directShare, seconds: r.seconds };
 }
 
 /** Sampling of the RL rollouts (temperature, budgets) — what pass@k and the offline filter sample with. */

@@ -85,13 +85,21 @@ function finalTable(res: LabResults, runs: RunResult[]): string {
   );
 }
 
+/** The cold-start stage in words (empty when it was off). */
+function coldStartText(res: LabResults): string {
+  const k = res.coldStart as { steps?: number; loss?: number; directShare?: number; skipped?: boolean } | null;
+  if (!k || k.skipped) return '';
+  const frozen = res.config.coldStart?.freezeVision ? ', vision tower frozen' : '';
+  return ` Then a cold start (the paper's long-CoT SFT after pre-training): ${k.steps} more SFT steps from that model on the same samples with ${pct(k.directShare ?? 0)} % of the reasoning targets direct (lr ${res.config.coldStart?.lr}${frozen}), final loss ${k.loss?.toFixed(3) ?? '?'}.`;
+}
+
 function startSection(res: LabResults): string {
   const s = res.start;
   if (!s) return '<p class="note">not measured yet</p>';
   const domains = Object.keys(s.heldout.perDomain);
   const sft = res.sft as { steps?: number; loss?: number; parameters?: number } | null;
   const ok = (b: boolean) => (b ? '✓ met' : '✗ not met');
-  return `<p>Reached by SFT from scratch on ${res.config.data.sftSamples} lab samples (levels ${esc(res.config.data.sftLevels)}, probes one in four; ${pct(res.config.data.directShare)} % of the reasoning targets answer right after the reading, without the working): ${sft?.steps ?? '?'} steps, final loss ${sft?.loss?.toFixed(3) ?? '?'}, ${((sft?.parameters ?? 0) / 1e6).toFixed(2)}M parameters. Probe and greedy accuracy are measured on held-out items; pass@1 / pass@${s.k} on ${s.prompts} held-out reasoning prompts sampled like RL rollouts.</p>
+  return `<p>Reached by SFT from scratch on ${res.config.data.sftSamples} lab samples (levels ${esc(res.config.data.sftLevels)}, probes one in four; ${pct(res.config.data.directShare)} % of the reasoning targets answer right after the reading, without the working): ${sft?.steps ?? '?'} steps, final loss ${sft?.loss?.toFixed(3) ?? '?'}, ${((sft?.parameters ?? 0) / 1e6).toFixed(2)}M parameters.${coldStartText(res)} Probe and greedy accuracy are measured on held-out items; pass@1 / pass@${s.k} on ${s.prompts} held-out reasoning prompts sampled like RL rollouts.</p>
 ${table(
   ['', 'all', ...domains],
   [

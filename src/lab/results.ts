@@ -11,7 +11,7 @@ import type { LabScore } from './eval.js';
 import type { StartSummary } from './model.js';
 import { experimentRuns, type RunResult, type ShortcutPoint, shortcutStats } from './runs.js';
 
-export const LAB_STAGES = ['data', 'tokenizer', 'sft', 'start', 'offline'] as const;
+export const LAB_STAGES = ['data', 'tokenizer', 'sft', 'coldstart', 'start', 'offline'] as const;
 export type LabStage = (typeof LAB_STAGES)[number];
 
 export interface LabState {
@@ -131,6 +131,7 @@ export function labResults(state: LabState, out?: string) {
     seconds,
     stages: Object.fromEntries(Object.entries(state.stages).map(([k, v]) => [k, { seconds: v!.seconds }])),
     sft: state.stages.sft?.summary ?? null,
+    coldStart: state.stages.coldstart?.summary ?? null,
     offline: state.stages.offline?.summary ?? null,
     start,
     runs,

@@ -11,6 +11,7 @@ import { MetricsWriter } from '../util/progress.js';
 import type { LabConfig } from './config.js';
 import { evaluateLab, type LabScore } from './eval.js';
 import {
+  coldStartStage,
   dataStage,
   labPaths,
   offlineStage,
@@ -65,7 +66,37 @@ const RUN_FIELDS = ['rl', 'evalEvery', 'transferDomain', 'tightBudget', 'experim
 function stageIdentity(c: LabConfig): unknown {
   const rest: Record<string, unknown> = { ...c };
   for (const k of RUN_FIELDS) delete rest[k];
+  // No cold start (steps 0) is what labs from before the stage existed did.
+  if (!c.coldStart?.steps) delete rest.coldStart;
   return rest;
+}
+
+/**
+ * The config fields each stage adds to what it depends on (fields not listed — preset, seed, data — belong to the
+ * data stage). A stage's result depends on its own fields and those of every stage before it.
+ */
+const STAGE_FIELDS: Record<LabStage, readonly string[]> = {
+  data: [],
+  tokenizer: ['tokenizer'],
+  sft: ['arch', 'sft'],
+  coldstart: ['coldStart'],
+  start: ['start', 'eval'],
+  offline: ['offline'],
+};
+
+/** How many of the lab's stages (in order) another folder's config shares with this one. */
+function sharedStages(a: LabConfig, b: LabConfig): number {
+  const ia = stageIdentity(a) as Record<string, unknown>;
+  const ib = stageIdentity(b) as Record<string, unknown>;
+  const later = new Set(Object.values(STAGE_FIELDS).flat());
+  const dataKeys = [...new Set([...Object.keys(ia), ...Object.keys(ib)])].filter((k) => !later.has(k));
+  let n = 0;
+  for (const stage of LAB_STAGES) {
+    const keys = stage === 'data' ? dataKeys : STAGE_FIELDS[stage];
+    if (!keys.every((k) => same(ia[k], ib[k]))) break;
+    n++;
+  }
+  return n;
 }
 
 /** The config fields the RL runs' results depend on (experiments and seeds only choose which runs exist). */
@@ -77,15 +108,17 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
 /**
  * A new lab folder that starts from another folder's finished stages: their files are copied (data, tokenizer, the
- * SFT folder without its intermediate checkpoints, the offline pass@k and filter) and their measurements kept, so other
- * RL settings can be tried from the same start model without training it again.
+ * SFT and cold-start folders without their intermediate checkpoints, the offline pass@k and filter) and their
+ * measurements kept, up to the first stage whose settings differ — so other RL settings can be tried from the same
+ * start model without training it again, or another cold start from the same SFT model.
  */
 function startFrom(from: string, out: string, config: LabConfig, log: (l: string) => void): LabState {
   const src = readLabState(from);
   if (!src) throw new Error(`lab --from: ${from} has no lab.json; is it a lab folder?`);
-  if (!same(stageIdentity(src.config), stageIdentity(config)))
+  const shared = sharedStages(src.config, config);
+  if (shared === 0)
     throw new Error(
-      `lab --from: ${from} was trained with other data, tokenizer, model, SFT or eval settings; only ${RUN_FIELDS.join(', ')} may differ`,
+      `lab --from: ${from} was made with other data settings (data, seed, preset), so no stage can be reused; only ${RUN_FIELDS.join(', ')} and later stages' settings may differ`,
     );
   if (resolve(from) === resolve(out)) throw new Error('lab --from: expected another folder than --out');
   const a = labPaths(from);
@@ -94,15 +127,24 @@ function startFrom(from: string, out: string, config: LabConfig, log: (l: string
     if (existsSync(x)) cpSync(x, y, { recursive: true, ...(filter ? { filter } : {}) });
   };
   const stages: LabState['stages'] = {};
-  for (const stage of LAB_STAGES) {
-    const done = src.stages[stage];
+  for (const stage of LAB_STAGES.slice(0, shared)) {
+    // Labs from before the cold-start stage had none: their SFT model is the start model.
+    const done =
+      src.stages[stage] ??
+      (stage === 'coldstart' && !src.config.coldStart?.steps && src.stages.start
+        ? { seconds: 0, summary: { skipped: true } }
+        : undefined);
     if (!done) break;
     if (stage === 'data') {
       for (const name of readdirSync(join(from, 'data')))
-        if (name !== 'rl-filtered') copy(join(from, 'data', name), join(out, 'data', name));
+        if (name !== 'rl-filtered' && !name.startsWith('coldstart'))
+          copy(join(from, 'data', name), join(out, 'data', name));
     } else if (stage === 'tokenizer') copy(a.tokenizer, b.tokenizer);
     else if (stage === 'sft') copy(a.sft, b.sft, (p) => !p.startsWith(join(a.sft, 'checkpoints')));
-    else if (stage === 'offline') {
+    else if (stage === 'coldstart') {
+      copy(a.data.cold, b.data.cold);
+      copy(a.coldStart, b.coldStart, (p) => !p.startsWith(join(a.coldStart, 'checkpoints')));
+    } else if (stage === 'offline') {
       copy(a.offline, b.offline);
       copy(join(a.data.rlFiltered, '..'), join(b.data.rlFiltered, '..'));
     }
@@ -115,7 +157,7 @@ function startFrom(from: string, out: string, config: LabConfig, log: (l: string
 export async function runLab(config: LabConfig, o: LabOptions): Promise<LabResult> {
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   mkdirSync(o.out, { recursive: true });
-  const paths = labPaths(o.out);
+  const paths = labPaths(o.out, config.coldStart.steps > 0);
   let state = readLabState(o.out);
   if (state && o.from && Object.keys(state.stages).length === 0) state = null;
   if (state) {
@@ -141,6 +183,7 @@ export async function runLab(config: LabConfig, o: LabOptions): Promise<LabResul
     data: () => dataStage(c),
     tokenizer: () => tokenizerStage(c),
     sft: () => sftStage(c),
+    coldstart: () => coldStartStage(c),
     start: async () => (await startStage(c)) as unknown as Record<string, unknown>,
     offline: () => offlineStage(c),
   };

@@ -37,7 +37,8 @@ beforeAll(async () => {
 
 describe('glmv lab --tiny', () => {
   it('records every stage and every experiment', () => {
-    expect(Object.keys(state.stages)).toEqual(['data', 'tokenizer', 'sft', 'start', 'offline']);
+    expect(Object.keys(state.stages)).toEqual(['data', 'tokenizer', 'sft', 'coldstart', 'start', 'offline']);
+    expect(state.stages.coldstart!.summary).toEqual({ skipped: true });
     expect(state.stages.data!.summary.direct).toBeGreaterThan(0);
     expect(Object.keys(results.experiments).sort()).toEqual([...EXPERIMENTS].sort());
     const names = Object.keys(state.runs).sort();
@@ -113,15 +114,51 @@ describe('glmv lab --tiny', () => {
         readFileSync(join(out, 'sft', 'final', 'model.safetensors')),
       );
       expect(existsSync(join(next, 'sft', 'checkpoints'))).toBe(false);
-      // Other SFT settings cannot borrow these stages.
+      // Other data settings leave nothing to borrow.
       await expect(
-        runLab(resolveLabConfig({ preset: 'tiny', sets: ['sft.run.steps=5'] }), {
+        runLab(resolveLabConfig({ preset: 'tiny', sets: ['data.directShare=0.2'] }), {
           out: mkdtempSync(join(tmpdir(), 'glmv-lab-from-')),
           from: out,
           quiet: true,
           log: () => {},
         }),
-      ).rejects.toThrow(/--from: .* other data, tokenizer, model, SFT or eval settings/);
+      ).rejects.toThrow(/--from: .* other data settings .* no stage can be reused/);
+    } finally {
+      rmSync(next, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it('--from with a cold start: data, tokenizer and SFT copied, the cold start trained from the SFT model on more shortcut targets', async () => {
+    const next = mkdtempSync(join(tmpdir(), 'glmv-lab-cold-'));
+    try {
+      const log: string[] = [];
+      const cfg = resolveLabConfig({
+        preset: 'tiny',
+        sets: ['coldStart.steps=2', 'coldStart.directShare=0.9', 'experiments=["gain"]', 'seeds=1'],
+      });
+      const r = await runLab(cfg, { out: next, from: out, quiet: true, log: (l) => log.push(l) });
+      expect(log.filter((l) => / …$/.test(l))).toEqual([
+        'lab: coldstart …',
+        'lab: start …',
+        'lab: offline …',
+        'lab: run paper-s0 (paper defaults, seed 0) …',
+      ]);
+      for (const k of ['data', 'tokenizer', 'sft'] as const) expect(r.state.stages[k]).toEqual(state.stages[k]);
+      expect(r.state.stages.coldstart!.summary).toMatchObject({ steps: 2, directShare: 0.9 });
+      // The cold-start data: the same samples, a superset of the SFT data's direct targets.
+      const sft = await readAll(join(next, 'data', 'sft'));
+      const cold = await readAll(join(next, 'data', 'coldstart'));
+      expect(cold.map((x) => x.id)).toEqual(sft.map((x) => x.id));
+      const isDirect = (x: { meta?: unknown }) => (x.meta as { direct?: boolean } | undefined)?.direct === true;
+      const reason = sft.filter((x) => (x.meta as { task?: string }).task === 'reason').length;
+      expect(sft.filter(isDirect).every((x) => isDirect(cold.find((y) => y.id === x.id)!))).toBe(true);
+      expect(cold.filter(isDirect).length).toBeGreaterThan(0.8 * reason);
+      // The RL run starts from the cold-start model, whose weights differ from the SFT model's.
+      const rl = JSON.parse(readFileSync(join(next, 'runs', 'paper-s0', 'config.json'), 'utf8'));
+      expect(rl.policy.path).toBe(join(next, 'coldstart', 'final'));
+      expect(readFileSync(join(next, 'coldstart', 'final', 'model.safetensors'))).not.toEqual(
+        readFileSync(join(next, 'sft', 'final', 'model.safetensors')),
+      );
     } finally {
       rmSync(next, { recursive: true, force: true });
     }
