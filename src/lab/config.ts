@@ -30,7 +30,7 @@ const DataSchema = z
      * right, the way to it is missing), as distilled long-CoT data mixes careful and shortcut answers. The start model
      * then answers both ways; working pays and shortcuts rarely do, which RL has to find.
      */
-    directShare: z.number().min(0).max(1).default(0.5),
+    directShare: z.number().min(0).max(1).default(0.3),
     sftSamples: pos(),
     /** RL prompts per lab domain (train split, another seed than SFT). */
     rlPerDomain: pos(),
@@ -139,6 +139,7 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
     },
     arch: LAB_ARCH,
     sft: { run: { steps: 1500, checkpointEvery: 100 } },
+    coldStart: { steps: 200 },
     start: { k: 8, perDomain: 50 },
     rl: { run: { steps: 40 }, batch: { prompts: 16 }, grpo: { lr: 5e-5 } },
     evalEvery: 5,
@@ -157,6 +158,7 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
     arch: LAB_ARCH,
     // Reading emerges around step 1,000 with the worked (longer) rationales: probes 80 % at 900, 92 % at 1,200.
     sft: { run: { steps: 1500, checkpointEvery: 100 } },
+    coldStart: { steps: 200 },
     start: { k: 8, perDomain: 12 },
     rl: { run: { steps: 20 }, batch: { prompts: 16 }, grpo: { lr: 5e-5 } },
     offline: { k: 4 },
