@@ -134,6 +134,19 @@ function main(): void {
       };
       if (nb && M <= 8 && getBackend().name === 'native')
         kinds.push(['int8 xf', floatKernel(q8)], ['int4 xf', floatKernel(q4)]);
+      // Where AVX512-VNNI runs by default, the 256-bit AVX-VNNI kernel (what CPUs without AVX-512 run), same run.
+      const k = nb?.quantKernels();
+      if (nb && k?.avx512vnni && k.avxvnni && M <= 8 && getBackend().name === 'native') {
+        const vnni256 = (q: QuantizedWeight) => () => {
+          nb.quantAvxVnni(true);
+          try {
+            scope(() => void noGrad(() => quantLinear(x, q)));
+          } finally {
+            nb.quantAvxVnni(false);
+          }
+        };
+        kinds.push(['int8 avx-vnni', vnni256(q8)], ['int4 avx-vnni', vnni256(q4)]);
+      }
       for (const [, f] of kinds) f(); // warm-up (primitive creation, page faults)
       const wall: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]));
       const cpu: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]));
@@ -147,7 +160,7 @@ function main(): void {
         Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<string, number>;
       const mw = med(wall);
       const mc = med(cpu);
-      const bytes = (k: string) => (k === 'bf16' ? 2 * N * K : k.startsWith('int8') ? N * K : (N * K) / 2);
+      const bytes = (kind: string) => (kind === 'bf16' ? 2 * N * K : kind.startsWith('int8') ? N * K : (N * K) / 2);
       const fmtKind = (k: string) =>
         `${k} ${mw[k]!.toFixed(2)} ms / ${mc[k]!.toFixed(2)} CPU-ms` +
         (k === 'bf16' ? '' : ` (${(mw.bf16! / mw[k]!).toFixed(2)}× / ${(mc.bf16! / mc[k]!).toFixed(2)}× CPU)`) +
@@ -178,7 +191,7 @@ function main(): void {
   bar.stop();
   console.log(rows.join('\n'));
   console.log(
-    'speed-up = bf16 time / quantised time, wall / CPU (> 1: the quantised kernel is faster); int8 / int4 = quantLinear (int8 activations up to 8 rows), "xf" = float-activation decode kernel',
+    'speed-up = bf16 time / quantised time, wall / CPU (> 1: the quantised kernel is faster); int8 / int4 = quantLinear (int8 activations up to 8 rows), "xf" = float-activation decode kernel, "avx-vnni" = the 256-bit integer kernel of CPUs without AVX-512',
   );
   console.log(
     `load average ${loadavg()

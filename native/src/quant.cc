@@ -440,24 +440,136 @@ bool has_avx512_vnni() {
   return yes;
 }
 
+// The same integer dots with 256-bit AVX-VNNI (VEX VPDPBUSD: Alder Lake and later, Zen 5), for CPUs without AVX-512:
+// each 64-byte chunk is two 32-byte halves; a chunk cut by the end of a group or of the row is copied into a zeroed
+// buffer (AVX2 has no masked byte loads), so its missing weights multiply as zeros.
+__attribute__((target("avx2,fma,avxvnni"))) inline __m256i dp256(__m256i acc, __m256i w, const int8_t* x) {
+  return _mm256_dpbusd_avx_epi32(acc, w, _mm256_loadu_si256((const __m256i*)x));
+}
+
+template <int MR>
+__attribute__((target("avx2,fma,avxvnni"))) void gemv_i8_avxvnni_rows(const QArgs& a, const XQuant& xq, i64 m0,
+                                                                        i64 n0, i64 n1, float* sc) {
+  const i64 W = a.words(), G = a.groups(), AG = xq.AG, ga = xq.ga, CH = xq.CH, K = a.K;
+  const bool perChannel = G == 1;
+  const i64 gPer = perChannel ? 1 : a.group / ga;
+  const __m256i lo4 = _mm256_set1_epi8(0x0F);
+  alignas(64) uint8_t tail[64];
+  const int8_t* xb[MR];
+  for (int r = 0; r < MR; r++) xb[r] = xq.q + (m0 + r) * xq.stride;
+  for (i64 n = n0; n < n1; n++) {
+    const uint8_t* row = (const uint8_t*)(a.packed + n * W);
+    float* swr = sc + MR * AG;
+    if (!perChannel) {
+      if (a.scaleBf16) {
+        const uint16_t* p = (const uint16_t*)a.scale + n * G;
+        for (i64 g = 0; g < G; g++) {
+          const uint32_t u = (uint32_t)p[g] << 16;
+          std::memcpy(swr + g, &u, 4);
+        }
+      } else
+        std::memcpy(swr, (const float*)a.scale + n * G, G * sizeof(float));
+    }
+    for (int r = 0; r < MR; r++) {
+      const float* sx = xq.s.data() + (m0 + r) * AG;
+      float* d = sc + r * AG;
+      if (perChannel)
+        for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag];
+      else if (gPer == 1)
+        for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag] * swr[ag];
+      else
+        for (i64 g = 0, ag = 0; g < G; g++)
+          for (i64 j = 0; j < gPer && ag < AG; j++, ag++) d[ag] = sx[ag] * swr[g];
+    }
+    __m256 tot[MR];
+    for (int r = 0; r < MR; r++) tot[r] = _mm256_setzero_ps();
+    i64 xo = 0;
+    for (i64 ag = 0, k0 = 0; ag < AG; ag++, k0 += ga) {
+      const i64 k1 = std::min(K, k0 + ga);
+      __m256i acc[MR];
+      for (int r = 0; r < MR; r++) acc[r] = _mm256_setr_epi32(xq.c[(m0 + r) * AG + ag], 0, 0, 0, 0, 0, 0, 0);
+      for (i64 k = k0; k < k1; k += CH, xo += CH) {
+        const i64 nk = std::min(CH, k1 - k);
+        // The chunk's weight bytes: CH of them for int8, CH / 2 for int4 (two nibble planes).
+        const i64 bytes = a.bits == 8 ? CH : CH / 2, have = a.bits == 8 ? nk : (nk + 1) / 2;
+        const uint8_t* src = row + (a.bits == 8 ? k : k / 2);
+        if (have < bytes) {
+          std::memset(tail, 0, sizeof tail);
+          std::memcpy(tail, src, have);
+          src = tail;
+        }
+        if (a.bits == 8) {
+          const __m256i w0 = _mm256_loadu_si256((const __m256i*)src), w1 = _mm256_loadu_si256((const __m256i*)(src + 32));
+          for (int r = 0; r < MR; r++) {
+            acc[r] = dp256(acc[r], w0, xb[r] + xo);
+            acc[r] = dp256(acc[r], w1, xb[r] + xo + 32);
+          }
+        } else if (CH == 128) {  // 64 bytes: low nibbles pair with the chunk's first 64 xq bytes, high with the next
+          const __m256i v0 = _mm256_loadu_si256((const __m256i*)src), v1 = _mm256_loadu_si256((const __m256i*)(src + 32));
+          const __m256i l0 = _mm256_and_si256(v0, lo4), l1 = _mm256_and_si256(v1, lo4);
+          const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), lo4);
+          const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), lo4);
+          for (int r = 0; r < MR; r++) {
+            acc[r] = dp256(acc[r], l0, xb[r] + xo);
+            acc[r] = dp256(acc[r], l1, xb[r] + xo + 32);
+            acc[r] = dp256(acc[r], h0, xb[r] + xo + 64);
+            acc[r] = dp256(acc[r], h1, xb[r] + xo + 96);
+          }
+        } else {  // 32 bytes: low nibbles with xq bytes 0..31, high with 32..63
+          const __m256i v = _mm256_loadu_si256((const __m256i*)src);
+          const __m256i l = _mm256_and_si256(v, lo4), h = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+          for (int r = 0; r < MR; r++) {
+            acc[r] = dp256(acc[r], l, xb[r] + xo);
+            acc[r] = dp256(acc[r], h, xb[r] + xo + 32);
+          }
+        }
+      }
+      for (int r = 0; r < MR; r++)
+        tot[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r]), _mm256_set1_ps(sc[r * AG + ag]), tot[r]);
+    }
+    const float sw = perChannel ? a.scaleAt(n, 0) : 1.f;
+    const float b = a.bias ? a.bias[n] : 0.f;
+    for (int r = 0; r < MR; r++) {
+      alignas(32) float t[8];
+      _mm256_store_ps(t, tot[r]);
+      a.out[(m0 + r) * a.N + n] = (((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))) * sw + b;
+    }
+  }
+}
+
+bool has_avx_vnni() {
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avxvnni");
+  return yes;
+}
+
+int force_avxvnni = 0;  // tests: 1 runs the 256-bit AVX-VNNI kernel even where AVX512-VNNI exists
+
 void gemv_i8(const QArgs& a, i64 ga) {
   if (ga <= 0) throw std::runtime_error("qmatmul: activation group size must be positive");
   if (a.group < a.K && a.group % ga != 0)
     throw std::runtime_error("qmatmul: the weight group size must be a multiple of the activation group size");
-  const bool vnni = !force_portable && has_avx512_vnni() && (a.bits == 8 || ga % 2 == 0);
+  const bool layout = a.bits == 8 || ga % 2 == 0;
+  const bool vnni512 = !force_portable && !force_avxvnni && has_avx512_vnni() && layout;
+  const bool vnni256 = !force_portable && !vnni512 && has_avx_vnni() && layout;
   XQuant xq;
-  quantize_x(a, ga, vnni, xq);
+  quantize_x(a, ga, vnni512 || vnni256, xq);
   parallel_range(a.N, 16, [&](i64 b, i64 e) {
-    if (!vnni) {
+    if (!vnni512 && !vnni256) {
       gemv_i8_portable(a, xq, b, e);
       return;
     }
     std::vector<float> sc(8 * xq.AG + a.groups());
     i64 m = 0;
-    for (; m + 8 <= a.M; m += 8) gemv_i8_vnni_rows<8>(a, xq, m, b, e, sc.data());
-    for (; m + 4 <= a.M; m += 4) gemv_i8_vnni_rows<4>(a, xq, m, b, e, sc.data());
-    for (; m + 2 <= a.M; m += 2) gemv_i8_vnni_rows<2>(a, xq, m, b, e, sc.data());
-    for (; m < a.M; m++) gemv_i8_vnni_rows<1>(a, xq, m, b, e, sc.data());
+    if (vnni512) {
+      for (; m + 8 <= a.M; m += 8) gemv_i8_vnni_rows<8>(a, xq, m, b, e, sc.data());
+      for (; m + 4 <= a.M; m += 4) gemv_i8_vnni_rows<4>(a, xq, m, b, e, sc.data());
+      for (; m + 2 <= a.M; m += 2) gemv_i8_vnni_rows<2>(a, xq, m, b, e, sc.data());
+      for (; m < a.M; m++) gemv_i8_vnni_rows<1>(a, xq, m, b, e, sc.data());
+    } else {
+      for (; m + 4 <= a.M; m += 4) gemv_i8_avxvnni_rows<4>(a, xq, m, b, e, sc.data());
+      for (; m + 2 <= a.M; m += 2) gemv_i8_avxvnni_rows<2>(a, xq, m, b, e, sc.data());
+      for (; m < a.M; m++) gemv_i8_avxvnni_rows<1>(a, xq, m, b, e, sc.data());
+    }
   });
 }
 
@@ -585,17 +697,25 @@ Napi::Value QMatmul(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// qForceAvxVnni(flag): tests run the 256-bit AVX-VNNI int8-activation kernel where AVX512-VNNI would be chosen.
+// Returns whether the CPU has AVX-VNNI.
+Napi::Value QForceAvxVnni(const Napi::CallbackInfo& info) {
+  force_avxvnni = info[0].As<Napi::Boolean>().Value() ? 1 : 0;
+  return Napi::Boolean::New(info.Env(), has_avx_vnni());
+}
+
 Napi::Value QForcePortable(const Napi::CallbackInfo& info) {
   force_portable = info[0].As<Napi::Boolean>().Value() ? 1 : 0;
   return Napi::Boolean::New(info.Env(), has_avx512());
 }
 
-// Which decode kernels this CPU runs: { avx512, avx512bf16, avx512vnni }.
+// Which decode kernels this CPU runs: { avx512, avx512bf16, avx512vnni, avxvnni }.
 Napi::Value QKernels(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("avx512", has_avx512());
   o.Set("avx512bf16", has_avx512_bf16());
   o.Set("avx512vnni", has_avx512_vnni());
+  o.Set("avxvnni", has_avx_vnni());
   return o;
 }
 
@@ -604,6 +724,7 @@ Napi::Value QKernels(const Napi::CallbackInfo& info) {
 void register_quant(Napi::Env env, Napi::Object exports) {
   exports.Set("qmatmul", Napi::Function::New(env, QMatmul));
   exports.Set("qForcePortable", Napi::Function::New(env, QForcePortable));
+  exports.Set("qForceAvxVnni", Napi::Function::New(env, QForceAvxVnni));
   exports.Set("qKernels", Napi::Function::New(env, QKernels));
 }
 

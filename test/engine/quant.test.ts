@@ -292,7 +292,7 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
       [1, 13696, 8, 8, null], // down_proj width
     ];
     let seed = 300;
-    const vnni = nb.quantKernels().avx512vnni;
+    const { avx512vnni: vnni, avxvnni } = nb.quantKernels();
     for (const [M, K, N, bits, group] of cases)
       for (const sd of ['float32', 'bfloat16'] as const) {
         const q = quantizeWeight(fromArray(randn([N, K], seed++, 0.05), [N, K]), bits, group, sd);
@@ -321,14 +321,18 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
         if (M <= QUANT_ACT_MAX_ROWS)
           expect(withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))).toFloat32()).toEqual(ref);
         const label = `M=${M} K=${K} N=${N} int${bits} group=${group} act group=${ag} scale=${sd}`;
-        for (const portable of [false, true]) {
-          nb.quantPortable(portable);
+        // Every kernel this CPU can run: the default, the portable loop, and the 256-bit AVX-VNNI one.
+        for (const kernel of ['default', 'portable', ...(avxvnni ? ['avxvnni'] : [])]) {
+          nb.quantPortable(kernel === 'portable');
+          nb.quantAvxVnni(kernel === 'avxvnni');
           try {
             const out = new Float32Array(M * N);
             nb.qmatmul('float32', { ...args, out });
-            expect(maxRel(out, ref), `${label}${portable ? ' portable' : vnni ? ' vnni' : ''}`).toBeLessThan(2e-5);
+            const name = kernel === 'default' ? (vnni ? ' vnni' : '') : ` ${kernel}`;
+            expect(maxRel(out, ref), `${label}${name}`).toBeLessThan(2e-5);
           } finally {
             nb.quantPortable(false);
+            nb.quantAvxVnni(false);
           }
         }
         // The activation quantisation's error against float x: at most half a step per input, Σ_k |w| · sx / 2.
@@ -352,14 +356,16 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
     const q = quantizeWeight(fromArray(randn([N, K], 90, 0.05), [N, K]), 8, null, 'bfloat16');
     const xf = randn([M, K], 91);
     xf[3] = Number.NaN;
-    for (const portable of [false, true]) {
-      nb.quantPortable(portable);
+    for (const kernel of ['default', 'portable', 'avxvnni']) {
+      nb.quantPortable(kernel === 'portable');
+      nb.quantAvxVnni(kernel === 'avxvnni');
       try {
         const y = withBackend('native', () => noGrad(() => quantLinear(fromArray(xf, [M, K]), q))).toFloat32();
-        expect(Array.from(y.subarray(0, N)).every(Number.isNaN)).toBe(true); // the row with the NaN
-        expect(Array.from(y.subarray(N)).every(Number.isFinite)).toBe(true);
+        expect(Array.from(y.subarray(0, N)).every(Number.isNaN), kernel).toBe(true); // the row with the NaN
+        expect(Array.from(y.subarray(N)).every(Number.isFinite), kernel).toBe(true);
       } finally {
         nb.quantPortable(false);
+        nb.quantAvxVnni(false);
       }
     }
   });

@@ -262,6 +262,13 @@ export class NativeBackend implements Backend {
     return this.n.qForcePortable!(flag) as boolean;
   }
   /**
+   * Tests: run the 256-bit AVX-VNNI int8-activation kernel (the one CPUs without AVX-512 use) even where the AVX512-VNNI
+   * one exists. Returns whether the CPU has AVX-VNNI.
+   */
+  quantAvxVnni(flag: boolean): boolean {
+    return this.n.qForceAvxVnni!(flag) as boolean;
+  }
+  /**
    * Benchmarks: which float32 GEMM runs — 'sgemm' (dnnl_sgemm, the default), 'matmul' (oneDNN's matmul primitive,
    * cached per shape, wherever it applies) or 'split' (the output split in one block per thread, each block a
    * single-threaded dnnl_sgemm).
@@ -277,8 +284,8 @@ export class NativeBackend implements Backend {
     this.n.setBf16Gemv!(on);
   }
   /** The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products, AVX512-VNNI int8 dots). */
-  quantKernels(): { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean } {
-    return this.n.qKernels!() as { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean };
+  quantKernels(): { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean; avxvnni: boolean } {
+    return this.n.qKernels!() as { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean; avxvnni: boolean };
   }
   softmax(_d: DType, x: TypedArray, out: TypedArray, rows: number, cols: number, log: boolean): void {
     this.n.softmax!(x, out, rows, cols, log);
