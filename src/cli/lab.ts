@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'lab folder (the same command continues an interrupted lab)')
     .option(
       '--quick',
-      'the quick preset (small sets, SFT 1,500 steps, 20 RL steps per run, 2 seeds; measured 64 minutes on 2 shared cores)',
+      'the quick preset (small sets, SFT 1,500 steps, a 200-step cold start, 20 RL steps per run, 2 seeds; measured 39 minutes on 2 idle cores)',
     )
     .option('--tiny', 'the CI preset (checks the machinery, learns nothing)')
     .option('--config <file>', 'lab config (YAML/JSON) over the preset')
@@ -53,7 +53,7 @@ report.html. Experiments: ${EXPERIMENTS.join(', ')}.
 
 Examples:
   glmv lab --quick --out runs/lab-quick            # the quick preset (its measured time: README, "The RL lab")
-  glmv lab --out runs/lab                          # the full lab (about three hours at these settings; not run yet)
+  glmv lab --out runs/lab                          # the full lab (about two hours at these settings; not run yet)
   glmv lab --out runs/lab --only gain,hacking      # some experiments now, the rest later (same folder)
   glmv lab --out runs/lab --set seeds=5            # more seeds for experiment 1
   glmv lab --quick --out runs/lab-quick --set rl.grpo.lr=2e-4 --print-config

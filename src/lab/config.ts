@@ -1,8 +1,8 @@
 /**
  * `glmv lab`'s configuration: the lab tasks' data sizes, the small model and how it is trained (tokenizer + SFT from
  * scratch on the lab tasks, probes included), the start-model checks, the RL settings every experiment starts from
- * and the experiments to run. Presets: `full` (about three hours on 2 cores at these settings; not run yet), `quick`
- * (measured 64 minutes on 2 shared cores; the README has what it measured) and `tiny` (CI: the machinery, in under a
+ * and the experiments to run. Presets: `full` (about two hours on 2 idle cores at these settings, estimated from the quick run; not run yet), `quick`
+ * (measured 39 minutes on 2 idle cores; the README has what it measured) and `tiny` (CI: the machinery, in under a
  * minute).
  */
 import { z } from 'zod';
