@@ -70,7 +70,7 @@ export const LabConfigSchema = z
     coldStart: z
       .object({
         steps: z.number().int().min(0).default(0),
-        directShare: z.number().min(0).max(1).default(0.7),
+        directShare: z.number().min(0).max(1).default(0.5),
         lr: z.number().positive().default(3e-4),
         freezeVision: z.boolean().default(true),
       })
