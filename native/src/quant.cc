@@ -349,6 +349,36 @@ void gemv_i8_portable(const QArgs& a, const XQuant& xq, i64 n0, i64 n1) {
   }
 }
 
+// The integer kernels' scale of each (row, activation group) for output channel n, into sc[r * AG + ag]: sw · sx, or
+// sx alone per channel (sw is applied at the end). sc[MR * AG ...] holds the channel's weight scales as float32.
+static void row_group_scales(const QArgs& a, const XQuant& xq, int MR, i64 m0, i64 n, float* sc) {
+  const i64 G = a.groups(), AG = xq.AG;
+  const bool perChannel = G == 1;
+  const i64 gPer = perChannel ? 1 : a.group / xq.ga;  // activation groups per weight group
+  float* swr = sc + MR * AG;
+  if (!perChannel) {
+    if (a.scaleBf16) {
+      const uint16_t* p = (const uint16_t*)a.scale + n * G;
+      for (i64 g = 0; g < G; g++) {
+        const uint32_t u = (uint32_t)p[g] << 16;
+        std::memcpy(swr + g, &u, 4);
+      }
+    } else
+      std::memcpy(swr, (const float*)a.scale + n * G, G * sizeof(float));
+  }
+  for (int r = 0; r < MR; r++) {
+    const float* sx = xq.s.data() + (m0 + r) * AG;
+    float* d = sc + r * AG;
+    if (perChannel)
+      for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag];
+    else if (gPer == 1)
+      for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag] * swr[ag];
+    else
+      for (i64 g = 0, ag = 0; g < G; g++)
+        for (i64 j = 0; j < gPer && ag < AG; j++, ag++) d[ag] = sx[ag] * swr[g];
+  }
+}
+
 // VNNI form for MR rows (xq in the chunked layout above). Chunks that pass the end of a group or of the row load
 // their weights masked (zero bytes, so zero products), so any K and group size work; int4 needs even groups.
 template <int MR>
@@ -357,35 +387,12 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemv_i8_vnn
                                                                                        float* sc) {
   const i64 W = a.words(), G = a.groups(), AG = xq.AG, ga = xq.ga, CH = xq.CH, K = a.K;
   const bool perChannel = G == 1;
-  const i64 gPer = perChannel ? 1 : a.group / ga;  // activation groups per weight group
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
   const int8_t* xb[MR];
   for (int r = 0; r < MR; r++) xb[r] = xq.q + (m0 + r) * xq.stride;
   for (i64 n = n0; n < n1; n++) {
     const uint8_t* row = (const uint8_t*)(a.packed + n * W);
-    // Scale of each (row, activation group): sw · sx, or sx alone per channel (sw applied at the end).
-    float* swr = sc + MR * AG;  // this channel's weight scales as float32
-    if (!perChannel) {
-      if (a.scaleBf16) {
-        const uint16_t* p = (const uint16_t*)a.scale + n * G;
-        for (i64 g = 0; g < G; g++) {
-          const uint32_t u = (uint32_t)p[g] << 16;
-          std::memcpy(swr + g, &u, 4);
-        }
-      } else
-        std::memcpy(swr, (const float*)a.scale + n * G, G * sizeof(float));
-    }
-    for (int r = 0; r < MR; r++) {
-      const float* sx = xq.s.data() + (m0 + r) * AG;
-      float* d = sc + r * AG;
-      if (perChannel)
-        for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag];
-      else if (gPer == 1)
-        for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag] * swr[ag];
-      else
-        for (i64 g = 0, ag = 0; g < G; g++)
-          for (i64 j = 0; j < gPer && ag < AG; j++, ag++) d[ag] = sx[ag] * swr[g];
-    }
+    row_group_scales(a, xq, MR, m0, n, sc);
     __m512 tot[MR];
     for (int r = 0; r < MR; r++) tot[r] = _mm512_setzero_ps();
     i64 xo = 0;  // offset of the group's first chunk in xq
@@ -452,35 +459,13 @@ __attribute__((target("avx2,fma,avxvnni"))) void gemv_i8_avxvnni_rows(const QArg
                                                                         i64 n0, i64 n1, float* sc) {
   const i64 W = a.words(), G = a.groups(), AG = xq.AG, ga = xq.ga, CH = xq.CH, K = a.K;
   const bool perChannel = G == 1;
-  const i64 gPer = perChannel ? 1 : a.group / ga;
   const __m256i lo4 = _mm256_set1_epi8(0x0F);
   alignas(64) uint8_t tail[64];
   const int8_t* xb[MR];
   for (int r = 0; r < MR; r++) xb[r] = xq.q + (m0 + r) * xq.stride;
   for (i64 n = n0; n < n1; n++) {
     const uint8_t* row = (const uint8_t*)(a.packed + n * W);
-    float* swr = sc + MR * AG;
-    if (!perChannel) {
-      if (a.scaleBf16) {
-        const uint16_t* p = (const uint16_t*)a.scale + n * G;
-        for (i64 g = 0; g < G; g++) {
-          const uint32_t u = (uint32_t)p[g] << 16;
-          std::memcpy(swr + g, &u, 4);
-        }
-      } else
-        std::memcpy(swr, (const float*)a.scale + n * G, G * sizeof(float));
-    }
-    for (int r = 0; r < MR; r++) {
-      const float* sx = xq.s.data() + (m0 + r) * AG;
-      float* d = sc + r * AG;
-      if (perChannel)
-        for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag];
-      else if (gPer == 1)
-        for (i64 ag = 0; ag < AG; ag++) d[ag] = sx[ag] * swr[ag];
-      else
-        for (i64 g = 0, ag = 0; g < G; g++)
-          for (i64 j = 0; j < gPer && ag < AG; j++, ag++) d[ag] = sx[ag] * swr[g];
-    }
+    row_group_scales(a, xq, MR, m0, n, sc);
     __m256 tot[MR];
     for (int r = 0; r < MR; r++) tot[r] = _mm256_setzero_ps();
     i64 xo = 0;
