@@ -6,12 +6,11 @@ import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/data/sample.js';
 import { noGrad, scope } from '../../src/engine/index.js';
-import type { RewardRouter } from '../../src/reward/router.js';
-import type { RewardResult } from '../../src/reward/types.js';
 import { parseRlConfig } from '../../src/rl/config.js';
 import { cutAtVisionToken, GlmPolicy, GlmRolloutEngine } from '../../src/rl/glm.js';
 import { RlTrainer } from '../../src/rl/trainer.js';
 import type { RolloutPrompt, SamplingParams } from '../../src/rl/types.js';
+import { stubRouter } from '../helpers/stubRouter.js';
 import { tinyModelDir } from '../helpers/tinyModelDir.js';
 
 let dir = '';
@@ -110,26 +109,7 @@ describe('GLM policy', () => {
       });
       // A stand-in reward with variance inside every group (a random model is never right): longer answers win.
       let calls = 0;
-      const router = {
-        scoreBatch: async (items: Array<{ sample: Sample; response: string }>) =>
-          items.map(
-            (it): RewardResult => ({
-              id: it.sample.id,
-              reward: (calls++ % 3) / 2,
-              correct: calls % 3 === 0,
-              domain: it.sample.domain,
-              verifier: 'vqa',
-              reason: 'stub',
-              confident: true,
-              status: 'scored',
-              route: 'test',
-              answer: null,
-              path: 'stub',
-              gates: [],
-              ms: 0,
-            }),
-          ),
-      } as unknown as RewardRouter;
+      const router = stubRouter(() => (calls++ % 3) / 2);
       const before = new Map(
         policy.chat.model.namedParameters().map(([n, p]) => [n, Float32Array.from(p.toFloat32())] as const),
       );

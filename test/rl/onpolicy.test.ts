@@ -10,8 +10,6 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sample } from '../../src/data/sample.js';
 import { ChatModel } from '../../src/io/chat.js';
-import type { RewardRouter } from '../../src/reward/router.js';
-import type { RewardResult } from '../../src/reward/types.js';
 import { stepName } from '../../src/rl/checkpoint.js';
 import { parseRlConfig } from '../../src/rl/config.js';
 import { GlmPolicy, GlmRolloutEngine } from '../../src/rl/glm.js';
@@ -21,6 +19,7 @@ import { RlTrainer } from '../../src/rl/trainer.js';
 import type { Policy, RolloutEngine } from '../../src/rl/types.js';
 import { GlmvClient } from '../../src/serve/client.js';
 import { createServer, type GlmvServer } from '../../src/serve/server.js';
+import { stubRouter } from '../helpers/stubRouter.js';
 import { tinyModelDir } from '../helpers/tinyModelDir.js';
 
 const STEPS = 3;
@@ -42,29 +41,11 @@ const sample = (id: string, question: string, images: string[] = []): Sample => 
 });
 
 /** A reward that depends on the response text only, with variance inside groups: the same text, the same reward. */
-const router = {
-  scoreBatch: async (items: Array<{ sample: Sample; response: string }>) =>
-    items.map((it): RewardResult => {
-      let h = 7;
-      for (const ch of it.response) h = (h * 31 + ch.charCodeAt(0)) % 1009;
-      const reward = (h % 3) / 2;
-      return {
-        id: it.sample.id,
-        reward,
-        correct: reward === 1,
-        domain: it.sample.domain,
-        verifier: 'vqa',
-        reason: 'stub',
-        confident: true,
-        status: 'scored',
-        route: 'test',
-        answer: null,
-        path: 'stub',
-        gates: [],
-        ms: 0,
-      };
-    }),
-} as unknown as RewardRouter;
+const router = stubRouter((response) => {
+  let h = 7;
+  for (const ch of response) h = (h * 31 + ch.charCodeAt(0)) % 1009;
+  return (h % 3) / 2;
+});
 
 beforeAll(async () => {
   dir = tinyModelDir({ seed: 17 });

@@ -7,7 +7,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { RewardRouter } from '../../src/reward/router.js';
 import { applyOverrides, parseRlConfig, toyPreset } from '../../src/rl/config.js';
 import { cutAtVisionToken } from '../../src/rl/glm.js';
 import { readRollouts } from '../../src/rl/inspect.js';
@@ -17,32 +16,17 @@ import type { StepRecord } from '../../src/rl/step-log.js';
 import { RlTrainer } from '../../src/rl/trainer.js';
 import type { Rollout, RolloutEngine, SamplingParams } from '../../src/rl/types.js';
 import type { ChatResult, GlmvClient } from '../../src/serve/client.js';
+import { stubRouter } from '../helpers/stubRouter.js';
 
 const root = mkdtempSync(join(tmpdir(), 'rl-groups-'));
 
 /** Reward 1 for a response containing "R1", else 0 (stands in for the verifier: the texts are set by the test). */
-const markerRouter = {
-  scoreBatch: async (items: Array<{ sample: { id: string; domain: string }; response: string }>) =>
-    items.map((it) => {
-      const ok = it.response.includes('R1');
-      return {
-        id: it.sample.id,
-        reward: ok ? 1 : 0,
-        correct: ok,
-        domain: it.sample.domain,
-        verifier: 'counting',
-        reason: 'marker',
-        confident: true,
-        status: 'scored',
-        route: 't',
-        answer: null,
-        path: 'marker',
-        gates: [],
-        ms: 0,
-      };
-    }),
-  close: async () => {},
-} as unknown as RewardRouter;
+const markerRouter = stubRouter((response) => (response.includes('R1') ? 1 : 0), {
+  verifier: 'counting',
+  reason: 'marker',
+  route: 't',
+  path: 'marker',
+});
 
 /**
  * One step of the toy trainer with `edit` rewriting the rollouts of each group (the toy engine samples the real

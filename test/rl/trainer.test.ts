@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { register } from '../../src/cli/rl.js';
-import type { RewardRouter } from '../../src/reward/router.js';
 import { applyOverrides, parseRlConfig, type RlConfig, type RlConfigInput, toyPreset } from '../../src/rl/config.js';
 import {
   filterRollouts,
@@ -18,6 +17,7 @@ import { buildEngine, buildPolicy, buildRouter, loadPrompts } from '../../src/rl
 import type { StepRecord } from '../../src/rl/step-log.js';
 import { RlTrainer } from '../../src/rl/trainer.js';
 import type { RolloutEngine } from '../../src/rl/types.js';
+import { stubRouter } from '../helpers/stubRouter.js';
 
 const root = mkdtempSync(join(tmpdir(), 'rl-trainer-'));
 const dirs: string[] = [];
@@ -243,24 +243,7 @@ describe('truncated responses', () => {
           (await inner.generate(p, g, sp)).map((grp) => grp.map((r) => ({ ...r, finishReason: 'length' as const }))),
       };
       let k = 0;
-      const router = {
-        scoreBatch: async (items: Array<{ sample: { id: string; domain: string } }>) =>
-          items.map((it) => ({
-            id: it.sample.id,
-            reward: k++ % 2,
-            correct: k % 2 === 0,
-            domain: it.sample.domain,
-            verifier: 'counting',
-            reason: 'stub',
-            confident: true,
-            status: 'scored',
-            route: 't',
-            answer: null,
-            path: 'stub',
-            gates: [],
-            ms: 0,
-          })),
-      } as unknown as RewardRouter;
+      const router = stubRouter(() => k++ % 2, { verifier: 'counting', route: 't' });
       const before = policy.parameters().map((p) => Float32Array.from(p.toFloat32()));
       const trainer = new RlTrainer(cfg, { policy, engine, router, samples: prompts, quiet: true, log: () => {} });
       await trainer.start({ resume: false });
