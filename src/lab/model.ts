@@ -219,7 +219,6 @@ export async function sftStage(c: StageCtx): Promise<Record<string, unknown> | '
 export function coldStartConfig(c: StageCtx) {
   const k = c.config.coldStart;
   const first = sftConfig(c) as SftConfig;
-  const model: Record<string, unknown> = { init: join(c.paths.sft, 'final'), freezeVision: k.freezeVision };
   return parseTrainConfig(
     {
       stage: 'sft',
@@ -231,7 +230,7 @@ export function coldStartConfig(c: StageCtx) {
         keepCheckpoints: 1,
         logEvery: 1,
       },
-      model,
+      model: { init: join(c.paths.sft, 'final'), freezeVision: k.freezeVision },
       data: { sources: [{ path: c.paths.data.cold }] },
       pack: first.pack,
       batch: first.batch,

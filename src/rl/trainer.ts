@@ -494,10 +494,10 @@ function policyParamGroups(policy: Policy, visionLrScale: number) {
   if (visionLrScale === 1) return [{ params: policy.parameters() }];
   if (!policy.namedParameters)
     throw new Error(`grpo.visionLrScale ${visionLrScale}: policy ${policy.name} does not name its parameters (use 1)`);
-  const named = policy.namedParameters();
-  const vision = named.filter(([n]) => n.startsWith('model.visual.')).map(([, p]) => p);
+  const text: ReturnType<Policy['parameters']> = [];
+  const vision: ReturnType<Policy['parameters']> = [];
+  for (const [n, p] of policy.namedParameters()) (n.startsWith('model.visual.') ? vision : text).push(p);
   if (vision.length === 0)
     throw new Error(`grpo.visionLrScale ${visionLrScale}: policy ${policy.name} has no vision tower (model.visual.*)`);
-  const text = named.filter(([n]) => !n.startsWith('model.visual.')).map(([, p]) => p);
   return [{ params: text }, { params: vision, lrScale: visionLrScale }];
 }
