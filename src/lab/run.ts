@@ -62,41 +62,61 @@ export function readLabState(out: string): LabState | null {
 /** Settings only the RL runs use: the stages before them (data → offline) do not depend on them. */
 const RUN_FIELDS = ['rl', 'evalEvery', 'transferDomain', 'tightBudget', 'experiments', 'seeds'] as const;
 
-/** The config fields the stages' results depend on. */
+/** The config fields the stages' results depend on (the preset's name is not one: only the values it sets are). */
 function stageIdentity(c: LabConfig): unknown {
   const rest: Record<string, unknown> = { ...c };
   for (const k of RUN_FIELDS) delete rest[k];
+  delete rest.preset;
   // No cold start (steps 0) is what labs from before the stage existed did.
   if (!c.coldStart?.steps) delete rest.coldStart;
   return rest;
 }
 
-/**
- * The config fields each stage adds to what it depends on (fields not listed — preset, seed, data — belong to the
- * data stage). A stage's result depends on its own fields and those of every stage before it.
- */
-const STAGE_FIELDS: Record<LabStage, readonly string[]> = {
-  data: [],
-  tokenizer: ['tokenizer'],
-  sft: ['arch', 'sft'],
-  coldstart: ['coldStart'],
-  start: ['start', 'eval'],
-  offline: ['offline'],
-};
+/** The data settings the SFT samples depend on; the other data fields size and level the RL and held-out sets. */
+const SFT_DATA = ['imageSize', 'sftLevels', 'directShare', 'sftSamples'] as const;
 
-/** How many of the lab's stages (in order) another folder's config shares with this one. */
-function sharedStages(a: LabConfig, b: LabConfig): number {
-  const ia = stageIdentity(a) as Record<string, unknown>;
-  const ib = stageIdentity(b) as Record<string, unknown>;
-  const later = new Set(Object.values(STAGE_FIELDS).flat());
-  const dataKeys = [...new Set([...Object.keys(ia), ...Object.keys(ib)])].filter((k) => !later.has(k));
-  let n = 0;
-  for (const stage of LAB_STAGES) {
-    const keys = stage === 'data' ? dataKeys : STAGE_FIELDS[stage];
-    if (!keys.every((k) => same(ia[k], ib[k]))) break;
-    n++;
+/**
+ * What each stage's result depends on: groups of config fields, cumulative along the stages. `sftData` and
+ * `evalData` split the data settings, so a lab with larger held-out or RL sets keeps the tokenizer, SFT and cold
+ * start of another made with the same SFT data, and measures its start model again on its own sets.
+ */
+const STAGE_DEPS: Record<LabStage, readonly string[]> = (() => {
+  const tokenizer = ['seed', 'sftData', 'tokenizer'];
+  const sft = [...tokenizer, 'arch', 'sft'];
+  const coldstart = [...sft, 'coldStart'];
+  const start = [...coldstart, 'evalData', 'start', 'eval'];
+  return {
+    data: ['seed', 'sftData', 'evalData'],
+    tokenizer,
+    sft,
+    coldstart,
+    start,
+    offline: [...start, 'offline'],
+  };
+})();
+
+/** The identity split into STAGE_DEPS's groups. */
+function depGroups(c: LabConfig): Record<string, unknown> {
+  const id = stageIdentity(c) as Record<string, unknown> & { data: Record<string, unknown> };
+  const sftData: Record<string, unknown> = {};
+  const evalData: Record<string, unknown> = { ...id.data };
+  for (const k of SFT_DATA) {
+    sftData[k] = id.data[k];
+    delete evalData[k];
   }
-  return n;
+  return { ...id, sftData, evalData };
+}
+
+/** The stages (in order, earlier ones first) whose results another folder's config can lend to this one. */
+function reusableStages(from: LabConfig, to: LabConfig): LabStage[] {
+  const a = depGroups(from);
+  const b = depGroups(to);
+  const known = new Set(Object.values(STAGE_DEPS).flat());
+  // A field no group names (a new setting) makes nothing reusable rather than being ignored.
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  keys.delete('data');
+  if (![...keys].every((k) => known.has(k) || same(a[k], b[k]))) return [];
+  return LAB_STAGES.filter((s) => STAGE_DEPS[s].every((k) => same(a[k], b[k])));
 }
 
 /** The config fields the RL runs' results depend on (experiments and seeds only choose which runs exist). */
@@ -109,16 +129,18 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 /**
  * A new lab folder that starts from another folder's finished stages: their files are copied (data, tokenizer, the
  * SFT and cold-start folders without their intermediate checkpoints, the offline pass@k and filter) and their
- * measurements kept, up to the first stage whose settings differ — so other RL settings can be tried from the same
- * start model without training it again, or another cold start from the same SFT model.
+ * measurements kept, for every stage whose settings (and those of the stages it depends on) are the same — so other
+ * RL settings can be tried from the same start model without training it again, another cold start from the same
+ * SFT model, or larger held-out and RL sets (the data stage then makes those again, and the start model is measured
+ * on them).
  */
 function startFrom(from: string, out: string, config: LabConfig, log: (l: string) => void): LabState {
   const src = readLabState(from);
   if (!src) throw new Error(`lab --from: ${from} has no lab.json; is it a lab folder?`);
-  const shared = sharedStages(src.config, config);
-  if (shared === 0)
+  const reusable = reusableStages(src.config, config);
+  if (reusable.length === 0)
     throw new Error(
-      `lab --from: ${from} was made with other data settings (data, seed, preset), so no stage can be reused; only ${RUN_FIELDS.join(', ')} and later stages' settings may differ`,
+      `lab --from: ${from} was made with other SFT data settings (seed, data.${SFT_DATA.join(', data.')}) or tokenizer, so no stage can be reused; only ${RUN_FIELDS.join(', ')}, the held-out and RL set sizes and later stages' settings may differ`,
     );
   if (resolve(from) === resolve(out)) throw new Error('lab --from: expected another folder than --out');
   const a = labPaths(from);
@@ -127,7 +149,14 @@ function startFrom(from: string, out: string, config: LabConfig, log: (l: string
     if (existsSync(x)) cpSync(x, y, { recursive: true, ...(filter ? { filter } : {}) });
   };
   const stages: LabState['stages'] = {};
-  for (const stage of LAB_STAGES.slice(0, shared)) {
+  for (const stage of LAB_STAGES) {
+    if (!reusable.includes(stage)) {
+      // The data stage alone may differ (other held-out or RL sets): the SFT samples, which the tokenizer and SFT
+      // were made from, are lent; the data stage runs again and makes the rest.
+      if (stage === 'data' && reusable.includes('tokenizer') && src.stages.data) copy(a.data.sft, b.data.sft);
+      else if (stage !== 'data') break;
+      continue;
+    }
     // Labs from before the cold-start stage had none: their SFT model is the start model.
     const done =
       src.stages[stage] ??

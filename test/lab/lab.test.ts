@@ -122,7 +122,42 @@ describe('glmv lab --tiny', () => {
           quiet: true,
           log: () => {},
         }),
-      ).rejects.toThrow(/--from: .* other data settings .* no stage can be reused/);
+      ).rejects.toThrow(/--from: .* other SFT data settings .* no stage can be reused/);
+    } finally {
+      rmSync(next, { recursive: true, force: true });
+    }
+  }, 300_000);
+
+  it('--from with larger held-out and RL sets: tokenizer and SFT model lent, the sets made again and the start model measured on them', async () => {
+    const next = mkdtempSync(join(tmpdir(), 'glmv-lab-sets-'));
+    try {
+      const log: string[] = [];
+      // Another preset's name with the same values is the same lab: only the values count.
+      const cfg = resolveLabConfig({
+        preset: 'tiny',
+        sets: ['preset=quick', 'data.heldoutPerDomain=5', 'data.rlPerDomain=8', 'experiments=["gain"]', 'seeds=1'],
+      });
+      const r = await runLab(cfg, { out: next, from: out, quiet: true, log: (l) => log.push(l) });
+      expect(log.filter((l) => / …$/.test(l))).toEqual([
+        'lab: data …',
+        'lab: start …',
+        'lab: offline …',
+        'lab: run paper-s0 (paper defaults, seed 0) …',
+      ]);
+      for (const k of ['tokenizer', 'sft', 'coldstart'] as const) expect(r.state.stages[k]).toEqual(state.stages[k]);
+      expect(readFileSync(join(next, 'sft', 'final', 'model.safetensors'))).toEqual(
+        readFileSync(join(out, 'sft', 'final', 'model.safetensors')),
+      );
+      // The SFT samples are the lent ones; the held-out set is the new size and scored again.
+      expect((await readAll(join(next, 'data', 'sft'))).map((x) => x.rationale)).toEqual(
+        (await readAll(join(out, 'data', 'sft'))).map((x) => x.rationale),
+      );
+      const domains = (r.state.stages.data!.summary as { counts: Record<string, number> }).counts;
+      expect(domains.heldout).toBe((5 * (await readAll(join(out, 'data', 'heldout'))).length) / 3);
+      expect((await readAll(join(next, 'data', 'heldout'))).length).toBe(domains.heldout);
+      expect((await readAll(join(next, 'data', 'rl-lab_arith'))).length).toBe(8);
+      const start = r.state.stages.start!.summary as unknown as { heldout: { n: number } };
+      expect(start.heldout.n).toBe(domains.heldout);
     } finally {
       rmSync(next, { recursive: true, force: true });
     }
