@@ -7,7 +7,7 @@
  * The loop is async and yields to the event loop between decode steps, so a server can accept and cancel
  * requests while a batch decodes.
  */
-import { noGrad, scope, type Tensor } from '../engine/index.js';
+import { F, fromArray, noGrad, scope, type Tensor } from '../engine/index.js';
 import type { Glm4vForConditionalGeneration } from '../model/glm4v.js';
 import type { Grid } from '../model/rope.js';
 import type { KVCache } from '../model/text.js';
@@ -15,7 +15,7 @@ import { concatFloat32 } from '../util/arrays.js';
 import { Rng } from '../util/rng.js';
 import { ThinkStreamSplitter } from './answer/stream.js';
 import { countThinking, forceAnswer, thinkingBudgetSpent } from './force-answer.js';
-import { type SamplingOptions, sampleToken, tokenLogProb, topLogProbs } from './sampling.js';
+import { type SamplingOptions, sampleFromProbs, sampleToken, tokenLogProb, topLogProbs } from './sampling.js';
 
 /** One prompt: token ids plus the visual inputs its image tokens stand for (processor output). */
 export interface GenerationInput {
@@ -188,8 +188,9 @@ export async function generate(
   let prefillMs = 0;
   let steps = 0;
   try {
-    const pre = prefill(model, inputs, pad, cache);
-    let lastLogits = pre.logits;
+    const bufs = new StepBuffers();
+    const pre = prefill(model, inputs, pad, cache, () => opts, bufs);
+    let lastRows = pre.rows;
     prefillMs = performance.now() - t0;
     const stepMask = pre.mask;
     for (let t = 0; ; t++) {
@@ -198,7 +199,7 @@ export async function generate(
       for (let r = 0; r < B; r++) {
         const row = rows[r]!;
         if (row.done) continue;
-        const id = stepRow(row, r, lastLogits[r]!, opts, stop, !!opts.signal?.aborted || !!opts.shouldStop?.(r));
+        const id = stepRow(row, r, lastRows[r]!, opts, stop, !!opts.signal?.aborted || !!opts.shouldStop?.(r));
         if (id === null) continue;
         next[r] = id;
         active++;
@@ -207,10 +208,12 @@ export async function generate(
       // Finished rows keep decoding a pad (their outputs are ignored); their mask stays 1 so padding stays left-only.
       for (let r = 0; r < B; r++) stepMask[r]!.push(1);
       if (yieldEvery > 0 && t % yieldEvery === 0) await new Promise((res) => setImmediate(res));
-      lastLogits = noGrad(() =>
+      lastRows = noGrad(() =>
         scope(() =>
-          rowsOf(
+          stepRows(
             model.forward({ inputIds: next.map((id) => [id]), attentionMask: stepMask, cache, logitsToKeep: 1 }).logits,
+            () => opts,
+            bufs,
           ),
         ),
       );
@@ -270,7 +273,7 @@ export function newRowState(promptIds: readonly number[], o: GenerateOptions, se
 export function stepRow(
   row: RowState,
   r: number,
-  logits: Float32Array,
+  step: StepRow,
   o: GenerateOptions,
   stop: ReadonlySet<number>,
   cancelled: boolean,
@@ -284,11 +287,13 @@ export function stepRow(
   if (row.pendingForced.length > 0) {
     id = row.pendingForced.shift()!;
     isForced = true;
+  } else if (step.probs) {
+    id = sampleFromProbs(step.probs, row.rng);
   } else {
-    id = sampleToken(logits, row.history, o, row.rng);
+    id = sampleToken(step.logits!, row.history, o, row.rng);
   }
-  if (o.returnLogprobs) row.logprobs.push(tokenLogProb(logits, id));
-  if (o.topLogprobs) row.topLogprobs.push(topLogProbs(logits, o.topLogprobs));
+  if (o.returnLogprobs) row.logprobs.push(step.logprobs ? step.logprobs[id]! : tokenLogProb(step.logits!, id));
+  if (o.topLogprobs) row.topLogprobs.push(topLogProbs(step.logits!, o.topLogprobs));
   accept(row, r, id, isForced, o, stop);
   if (row.done) return null;
   if (row.tokens.length >= o.maxNewTokens) {
@@ -382,15 +387,17 @@ export function prefill(
   inputs: readonly GenerationInput[],
   pad: number,
   cache: KVCache,
-): { logits: Float32Array[]; mask: number[][] } {
+  optsOf: (row: number) => GenerateOptions,
+  bufs?: StepBuffers,
+): { rows: StepRow[]; mask: number[][] } {
   const { ids, mask } = leftPad(
     inputs.map((i) => i.inputIds),
     pad,
   );
   const visual = concatVisual(inputs);
-  const logits = noGrad(() =>
+  const rows = noGrad(() =>
     scope(() =>
-      rowsOf(
+      stepRows(
         model.forward({
           inputIds: ids,
           attentionMask: mask,
@@ -401,10 +408,12 @@ export function prefill(
           cache,
           logitsToKeep: 1,
         }).logits,
+        optsOf,
+        bufs,
       ),
     ),
   );
-  return { logits, mask };
+  return { rows, mask };
 }
 
 /** Rows left-padded with `pad` to the longest, and their attention mask (1 = token, 0 = padding). */
@@ -421,6 +430,77 @@ export function rowsOf(logits: Tensor): Float32Array[] {
   const [B, , V] = logits.shape as [number, number, number];
   const all = logits.toFloat32();
   return Array.from({ length: B }, (_, r) => all.subarray(r * V, (r + 1) * V));
+}
+
+/**
+ * The JS copies of a generation loop's step rows, reused from step to step (a row is valid until the loop's next
+ * `stepRows` call): a fresh typed array per step costs page faults and garbage collection, a tenth of a rollout.
+ */
+export class StepBuffers {
+  private readonly arrays = new Map<string, Float32Array>();
+
+  /** [B, 1, V] float32 → one view per row into the buffer `name`. */
+  rows(name: string, t: Tensor): Float32Array[] {
+    const [B, , V] = t.shape as [number, number, number];
+    const src = t.contiguous().buf('stepRows') as Float32Array;
+    let a = this.arrays.get(name);
+    if (!a || a.length < src.length) {
+      a = new Float32Array(src.length);
+      this.arrays.set(name, a);
+    }
+    a.set(src);
+    return Array.from({ length: B }, (_, r) => a.subarray(r * V, (r + 1) * V));
+  }
+}
+
+/** What stepRow draws a row's next token from. */
+export interface StepRow {
+  /** The logits (the general sampler: greedy, top-k, top-p, repetition penalty, top log-probs). */
+  logits: Float32Array | null;
+  /** softmax(logits / T) for a row that samples plainly (`plainSampling`). */
+  probs: Float32Array | null;
+  /** log softmax(logits) (temperature 1), for a plainly sampled row that returns log-probs. */
+  logprobs: Float32Array | null;
+}
+
+/** Sampling at a temperature with nothing else: drawn from probabilities the engine computes for the whole batch. */
+export function plainSampling(o: GenerateOptions): boolean {
+  return (
+    (o.temperature ?? 0) > 0 &&
+    (o.topK ?? 0) === 0 &&
+    (o.topP ?? 1) >= 1 &&
+    (o.repetitionPenalty ?? 1) === 1 &&
+    !o.topLogprobs
+  );
+}
+
+/**
+ * A step's logits [B, 1, V] as stepRow's rows, each row with its own options: plainly sampled rows get softmax(logits
+ * / T) (and log-softmax when they return log-probs) from one engine op over the batch, the others their logits. Call
+ * inside a scope. Every generation loop goes through here, so a row samples the same way in any of them.
+ */
+export function stepRows(
+  logits: Tensor,
+  optsOf: (row: number) => GenerateOptions,
+  bufs: StepBuffers = new StepBuffers(),
+): StepRow[] {
+  const B = logits.shape[0] as number;
+  const x = logits.dtype === 'float32' ? logits : logits.to('float32');
+  const plain = Array.from({ length: B }, (_, r) => plainSampling(optsOf(r)));
+  const lg = plain.every(Boolean) ? null : bufs.rows('logits', x);
+  let probs: Float32Array[] | null = null;
+  let lps: Float32Array[] | null = null;
+  if (plain.some(Boolean)) {
+    const inv = Float32Array.from(plain, (p, r) => (p ? 1 / optsOf(r).temperature! : 1));
+    const scaled = inv.every((v) => v === 1) ? x : x.mul(fromArray(inv, [B, 1, 1]));
+    probs = bufs.rows('probs', F.softmax(scaled, -1));
+    if (plain.some((p, r) => p && optsOf(r).returnLogprobs)) lps = bufs.rows('logprobs', F.logSoftmax(x, -1));
+  }
+  return Array.from({ length: B }, (_, r) =>
+    plain[r]
+      ? { logits: null, probs: probs![r]!, logprobs: lps?.[r] ?? null }
+      : { logits: lg![r]!, probs: null, logprobs: null },
+  );
 }
 
 /** The visual inputs of several prompts as one batch (rows in input order). */

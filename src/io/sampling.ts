@@ -6,6 +6,11 @@
  *
  * Order of the warpers as in Hugging Face `generate` and vLLM: repetition penalty, temperature, top-k, then top-p over
  * the renormalised top-k mass. Every sampled token costs exactly one draw of the row's `Rng`; greedy costs none.
+ *
+ * Plain sampling (a temperature and nothing else, the paper's rollout setting) draws with `sampleFromProbs` from
+ * softmax(logits / T) rows the engine computes for the whole batch (`stepRows` in ./generate.ts): an exp per
+ * vocabulary entry in JS was a quarter of an RL rollout's time. Generation, the batcher and the RL engines all pick
+ * the sampler the same way, so the same seed still gives the same tokens everywhere.
  */
 import type { Rng } from '../util/rng.js';
 
@@ -110,6 +115,29 @@ export function sampleToken(logits: Float32Array, history: ReadonlySet<number>, 
     if (r < 0) return order[j] as number;
   }
   return order[cut - 1] as number;
+}
+
+/**
+ * A token drawn from a row of probabilities (softmax(logits / T), computed by the engine): one uniform draw of the row's
+ * `Rng`, the first id whose cumulative mass passes it — sampleToken's full-distribution draw without the exps.
+ */
+export function sampleFromProbs(probs: Float32Array, rng: Rng): number {
+  const V = probs.length;
+  if (V === 0) throw new Error('sampleFromProbs: empty probabilities');
+  let total = 0;
+  for (let i = 0; i < V; i++) total += probs[i] as number;
+  // A NaN or infinite logit makes every probability NaN.
+  if (!(total > 0 && Number.isFinite(total)))
+    throw new Error('sampleToken: the logits hold NaN or infinite values (the model produced them; check the weights)');
+  let r = rng.random() * total;
+  let last = 0;
+  for (let i = 0; i < V; i++) {
+    const p = probs[i] as number;
+    if (p > 0) last = i;
+    r -= p;
+    if (r < 0) return i;
+  }
+  return last; // rounding left a sliver of mass: the last token that has any
 }
 
 /**

@@ -176,16 +176,20 @@ export class KVCache {
     }
     const idx = fromArray(Int32Array.from(index), [index.length], 'int32');
     try {
-      for (const store of [this.keys, this.values]) {
-        for (let l = 0; l < this.numLayers; l++) {
-          const t = store[l];
-          if (!t) continue;
-          const next = t.indexSelect(0, idx); // index < batch ≤ rows of t
-          untrack(next);
-          t.dispose();
-          store[l] = next;
+      // Inside a scope the new buffers come from (and go back to) the engine's pool: RL generates with the same
+      // shapes call after call, and first touching a fresh cache costs more than the copy itself.
+      scope(() => {
+        for (const store of [this.keys, this.values]) {
+          for (let l = 0; l < this.numLayers; l++) {
+            const t = store[l];
+            if (!t) continue;
+            const next = t.indexSelect(0, idx); // index < batch ≤ rows of t
+            untrack(next);
+            t.dispose();
+            store[l] = next;
+          }
         }
-      }
+      });
     } finally {
       idx.dispose();
     }

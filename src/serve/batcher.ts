@@ -24,9 +24,11 @@ import {
   prefill,
   type RowState,
   rowOutput,
-  rowsOf,
+  StepBuffers,
+  type StepRow,
   samplerSeed,
   stepRow,
+  stepRows,
 } from '../io/generate.js';
 import type { Glm4vForConditionalGeneration } from '../model/glm4v.js';
 import type { KVCache } from '../model/text.js';
@@ -172,6 +174,8 @@ export class ContinuousBatcher {
   private cache: KVCache | null = null;
   private loop: Promise<void> | null = null;
   private closed = false;
+  /** JS copies of step logits / probabilities, reused (each step consumes its rows before the next). */
+  private readonly stepBuffers = new StepBuffers();
   /** Recent request durations (ms), for Retry-After estimates. */
   private readonly recent: number[] = [];
   private readonly counters: BatcherStats = {
@@ -397,14 +401,16 @@ export class ContinuousBatcher {
     const maxLen = Math.max(...jobs.map((j) => j.input.inputIds.length));
     const pad = jobs[0]!.opts.padTokenId ?? jobs[0]!.opts.stopTokenIds[0] ?? 0;
     const cache = this.model.newCache(maxLen + 16);
-    let logits: Float32Array[];
+    let logits: StepRow[];
     try {
       logits = prefill(
         this.model,
         jobs.map((j) => j.input),
         pad,
         cache,
-      ).logits;
+        (r) => jobs[r]!.gen,
+        this.stepBuffers,
+      ).rows;
     } catch (e) {
       cache.dispose();
       throw e;
@@ -415,7 +421,7 @@ export class ContinuousBatcher {
   }
 
   /** Samples and records one token of a row from its logits. */
-  private step(j: Job, r: number, logits: Float32Array): void {
+  private step(j: Job, r: number, logits: StepRow): void {
     const row = j.row!;
     const id = stepRow(row, r, logits, j.gen, j.stop, j.cancelled);
     if (id === null) this.settle(j, j.endReason ?? row.done ?? 'length');
@@ -512,10 +518,14 @@ export class ContinuousBatcher {
     const rows = this.running;
     const B = rows.length;
     this.counters.peakBatch = Math.max(this.counters.peakBatch, this.live);
+    const gens: GenerateOptions[] = [];
+    for (const r of rows) gens[r.row] = r.job.gen;
     const logits = noGrad(() =>
       scope(() =>
-        rowsOf(
+        stepRows(
           this.model.forward({ inputIds: rows.map((r) => [r.job.next]), cache: this.cache, logitsToKeep: 1 }).logits,
+          (b) => gens[b] ?? rows[0]!.job.gen,
+          this.stepBuffers,
         ),
       ),
     );

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { sampleToken, tokenLogProb } from '../../src/io/sampling.js';
+import { fromArray, scope } from '../../src/engine/index.js';
+import { type GenerateOptions, stepRows } from '../../src/io/generate.js';
+import { sampleFromProbs, sampleToken, tokenLogProb } from '../../src/io/sampling.js';
 import { Rng } from '../../src/util/rng.js';
 
 describe('sampleToken', () => {
@@ -93,5 +95,63 @@ describe('tokenLogProb', () => {
     // A fresh row (no cached normaliser) gives the same values.
     expect(tokenLogProb(Float32Array.from(logits), 3, 2)).toBeCloseTo(-1 / 2 - logZ(2), 6);
     expect(() => tokenLogProb(logits, 0, 0)).toThrow(/temperature/);
+  });
+});
+
+describe('plain sampling from engine probabilities (stepRows + sampleFromProbs)', () => {
+  const base: GenerateOptions = { maxNewTokens: 1, stopTokenIds: [0] };
+  const V = 512;
+  const B = 6;
+  const rng0 = new Rng(11);
+  const raw = Float32Array.from({ length: B * V }, () => (rng0.random() - 0.5) * 12);
+  const logits = () => fromArray(raw, [B, 1, V], 'float32');
+  const row = (r: number) => raw.subarray(r * V, (r + 1) * V);
+
+  it('draws the token sampleToken draws from the same uniform, but for draws within rounding of a boundary', () => {
+    for (const T of [1, 0.6, 1.7]) {
+      const rows = scope(() => stepRows(logits(), () => ({ ...base, temperature: T })));
+      let same = 0;
+      let n = 0;
+      for (let r = 0; r < B; r++) {
+        const a = new Rng(100 + r);
+        const b = new Rng(100 + r);
+        for (let i = 0; i < 500; i++, n++)
+          if (sampleFromProbs(rows[r]!.probs!, a) === sampleToken(row(r), new Set(), { temperature: T }, b)) same++;
+      }
+      // float32 probabilities against float64 exps: a differing draw needs the uniform within ~1e-6 of a boundary.
+      expect(same / n).toBeGreaterThan(0.999);
+    }
+  });
+
+  it('gives probabilities and temperature-1 log-probs equal to the float64 reference, per row options', () => {
+    const opts = (r: number) =>
+      r % 3 === 0
+        ? { ...base, temperature: 0.8, returnLogprobs: true }
+        : r % 3 === 1
+          ? { ...base, temperature: 1, topK: 5 }
+          : { ...base, temperature: 0 };
+    const rows = scope(() => stepRows(logits(), opts));
+    for (let r = 0; r < B; r++) {
+      const x = row(r);
+      if (r % 3 === 0) {
+        expect(rows[r]!.logits).toBeNull();
+        const mx = Math.max(...x);
+        const z = x.reduce((a, v) => a + Math.exp((v - mx) / 0.8), 0);
+        for (let i = 0; i < V; i += 37) {
+          expect(rows[r]!.probs![i]).toBeCloseTo(Math.exp((x[i]! - mx) / 0.8) / z, 6);
+          expect(rows[r]!.logprobs![i]).toBeCloseTo(tokenLogProb(x, i, 1), 4);
+        }
+      } else {
+        // Top-k and greedy rows keep their logits for the general sampler.
+        expect(rows[r]!.probs).toBeNull();
+        expect([...rows[r]!.logits!]).toEqual([...x]);
+      }
+    }
+  });
+
+  it('refuses rows whose logits hold NaN', () => {
+    const bad = Float32Array.from([0.5, Number.NaN, 1]);
+    const rows = scope(() => stepRows(fromArray(bad, [1, 1, 3], 'float32'), () => ({ ...base, temperature: 1 })));
+    expect(() => sampleFromProbs(rows[0]!.probs!, new Rng(1))).toThrow(/NaN or infinite/);
   });
 });

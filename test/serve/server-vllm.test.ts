@@ -369,7 +369,7 @@ class ScriptedBatcher {
       for (const id of script) {
         const logits = new Float32Array(V).fill(-20);
         logits[id] = 20;
-        if (stepRow(row, 0, logits, gen, stop, job.ended) === null) break;
+        if (stepRow(row, 0, { logits, probs: null, logprobs: null }, gen, stop, job.ended) === null) break;
       }
       const out = rowOutput(row, input.inputIds.length, gen);
       return { ...out, finishReason: row.done ?? 'length', queueMs: 0, ttftMs: 0, totalMs: 0, policyVersion: version };

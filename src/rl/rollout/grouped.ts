@@ -17,8 +17,10 @@ import {
   newRowState,
   prefill,
   rowOutput,
-  rowsOf,
+  StepBuffers,
+  type StepRow,
   stepRow,
+  stepRows,
 } from '../../io/generate.js';
 import type { Glm4vForConditionalGeneration } from '../../model/glm4v.js';
 
@@ -69,11 +71,12 @@ export async function generateGroups(
   let rowSteps = 0;
   const yieldEvery = opts.yieldEvery ?? 1;
   try {
-    const pre = prefill(model, inputs, pad, cache);
+    const bufs = new StepBuffers();
+    const pre = prefill(model, inputs, pad, cache, () => opts, bufs);
     /** Batch position → row. */
     let live = Array.from({ length: B }, (_, r) => r);
     if (G > 1) noGrad(() => cache.selectRows(live.map(promptOf)));
-    let logits = live.map((r) => pre.logits[promptOf(r)]!);
+    let logits: StepRow[] = live.map((r) => pre.rows[promptOf(r)]!);
     let mask = live.map((r) => [...pre.mask[promptOf(r)]!]);
     prefillMs = performance.now() - t0;
     for (let t = 0; ; t++) {
@@ -102,8 +105,10 @@ export async function generateGroups(
       const step = ids;
       logits = noGrad(() =>
         scope(() =>
-          rowsOf(
+          stepRows(
             model.forward({ inputIds: step.map((id) => [id]), attentionMask: mask, cache, logitsToKeep: 1 }).logits,
+            () => opts,
+            bufs,
           ),
         ),
       );
