@@ -192,7 +192,6 @@ export async function generate(
     const pre = prefill(model, inputs, pad, cache, () => opts, bufs);
     let lastRows = pre.rows;
     prefillMs = performance.now() - t0;
-    const stepMask = pre.mask;
     for (let t = 0; ; t++) {
       const next: number[] = new Array(B).fill(pad);
       let active = 0;
@@ -205,13 +204,13 @@ export async function generate(
         active++;
       }
       if (active === 0) break;
-      // Finished rows keep decoding a pad (their outputs are ignored); their mask stays 1 so padding stays left-only.
-      for (let r = 0; r < B; r++) stepMask[r]!.push(1);
+      // Finished rows keep decoding a pad (their outputs are ignored). Decode steps need no mask: the cache keeps
+      // each row's left padding from the prefill.
       if (yieldEvery > 0 && t % yieldEvery === 0) await new Promise((res) => setImmediate(res));
       lastRows = noGrad(() =>
         scope(() =>
           stepRows(
-            model.forward({ inputIds: next.map((id) => [id]), attentionMask: stepMask, cache, logitsToKeep: 1 }).logits,
+            model.forward({ inputIds: next.map((id) => [id]), cache, logitsToKeep: 1 }).logits,
             () => opts,
             bufs,
           ),
@@ -389,7 +388,7 @@ export function prefill(
   cache: KVCache,
   optsOf: (row: number) => GenerateOptions,
   bufs?: StepBuffers,
-): { rows: StepRow[]; mask: number[][] } {
+): { rows: StepRow[] } {
   const { ids, mask } = leftPad(
     inputs.map((i) => i.inputIds),
     pad,
@@ -413,7 +412,7 @@ export function prefill(
       ),
     ),
   );
-  return { rows, mask };
+  return { rows };
 }
 
 /** Rows left-padded with `pad` to the longest, and their attention mask (1 = token, 0 = padding). */

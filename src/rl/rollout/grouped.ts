@@ -77,7 +77,6 @@ export async function generateGroups(
     let live = Array.from({ length: B }, (_, r) => r);
     if (G > 1) noGrad(() => cache.selectRows(live.map(promptOf)));
     let logits: StepRow[] = live.map((r) => pre.rows[promptOf(r)]!);
-    let mask = live.map((r) => [...pre.mask[promptOf(r)]!]);
     prefillMs = performance.now() - t0;
     for (let t = 0; ; t++) {
       const next: number[] = new Array(live.length).fill(pad);
@@ -96,17 +95,16 @@ export async function generateGroups(
       if (finished > 0 && finished >= share * live.length) {
         noGrad(() => cache.selectRows(running));
         live = running.map((k) => live[k]!);
-        mask = running.map((k) => mask[k]!);
         ids = running.map((k) => next[k]!);
       }
-      // Rows that finished since the last compaction decode a pad (ignored); their mask stays 1 (left padding only).
-      for (const m of mask) m.push(1);
+      // Rows that finished since the last compaction decode a pad (ignored). No mask: the cache keeps each row's left
+      // padding from the prefill.
       if (yieldEvery > 0 && t % yieldEvery === 0) await new Promise((res) => setImmediate(res));
       const step = ids;
       logits = noGrad(() =>
         scope(() =>
           stepRows(
-            model.forward({ inputIds: step.map((id) => [id]), attentionMask: mask, cache, logitsToKeep: 1 }).logits,
+            model.forward({ inputIds: step.map((id) => [id]), cache, logitsToKeep: 1 }).logits,
             () => opts,
             bufs,
           ),
