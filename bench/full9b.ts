@@ -15,9 +15,14 @@ model's tokenizer with its vocabulary padded to 151552 ids, so `glmv chat --mode
  * bench never pushes the machine into the OOM killer (the transformers peer holds its weights in anonymous memory and
  * may not fit a 24 GB machine at full depth: `--peer-layers` then measures it at the depth that fits, reported as
  * such). Prints the CPU model, ISA and load average; metrics in runs/bench/full9b.jsonl.
+ *
+ * llama.cpp is the second peer (`llama-q8`, `llama-q4`), when GLMV_LLAMA_CPP names an installed node-llama-cpp
+ * package (bench/peers/llama-cpp.ts): the bf16 folder's text decoder is converted once to a Q8_0 / Q4_0 GGUF file
+ * (DIR/gguf/, bench/peers/gguf.ts) and measured the same way in a fresh process (mmap load, the same prompt ids,
+ * the same greedy steps, the engine's thread count), with llama.cpp's CPU defaults (F16 KV cache, flash attention).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,15 +39,17 @@ import {
 } from '../src/engine/index.js';
 import { CheckpointReader, INDEX_FILE } from '../src/model/checkpoint.js';
 import { loadSummary, logicalParameters } from '../src/model/compressed.js';
+import { loadConfig } from '../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';
 import { quantizeCheckpoint } from '../src/model/quantize.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
 import { cpuIsa } from './cpu.js';
+import { ensureGguf, LLAMA_VARIANTS, type LlamaRow, llamaCppPackage, measureArgs } from './peers/llama-cpp.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GB = 1e9;
 const GiB = 1024 ** 3;
-const VARIANTS = ['bf16', 'int8', 'int4', 'int8-head', 'int4-head', 'peer'] as const;
+const VARIANTS = ['bf16', 'int8', 'int4', 'int8-head', 'int4-head', 'peer', 'llama-q8', 'llama-q4'] as const;
 type Variant = (typeof VARIANTS)[number];
 
 interface Row {
@@ -82,7 +89,7 @@ const program = new Command()
   .requiredOption('--dir <path>', 'work folder: bf16/, int8/, int4/ are written there when missing')
   .option(
     '--only <list>',
-    `comma-separated subset of ${VARIANTS.join(',')} (-head: lm_head quantised too, glmv quantize --lm-head)`,
+    `comma-separated subset of ${VARIANTS.join(',')} (-head: lm_head quantised too, glmv quantize --lm-head; llama-*: llama.cpp Q8_0 / Q4_0, needs GLMV_LLAMA_CPP)`,
     'bf16,int8,int4,int4-head,peer',
   )
   .option('--tokens <n>', 'prefill length', '1024')
@@ -100,7 +107,8 @@ Examples:
   nice -n 15 npm run bench:9b -- --dir runs/9b
   nice -n 15 npm run bench:9b -- --dir runs/9b --only int4 --decode 64
   nice -n 15 npm run bench:9b -- --dir runs/9b --only int8,int4 --prepare   # write and quantise only
-  GLMV_PYTHON=/path/to/venv/bin/python npm run bench:9b -- --dir runs/9b --only peer --peer-layers 20`,
+  GLMV_PYTHON=/path/to/venv/bin/python npm run bench:9b -- --dir runs/9b --only peer --peer-layers 20
+  GLMV_LLAMA_CPP=/path/to/node_modules/node-llama-cpp npm run bench:9b -- --dir runs/9b --only llama-q8,llama-q4`,
   );
 
 function int(v: string, name: string, min = 0): number {
@@ -380,7 +388,7 @@ async function main(): Promise<void> {
   const folders: Array<[Variant, string]> = [];
   for (const v of only) {
     if (v === 'bf16') folders.push([v, bf16]);
-    if (v === 'bf16' || v === 'peer') continue;
+    if (v === 'bf16' || v === 'peer' || v in LLAMA_VARIANTS) continue;
     const base = v.replace('-head', '');
     const head = v.endsWith('-head');
     const out = join(o.dir, v);
@@ -487,6 +495,54 @@ async function main(): Promise<void> {
           min_mem_available: r.minAvail,
         });
       }
+    }
+  }
+
+  // 3b. The llama.cpp peer: the bf16 text decoder as GGUF, in a fresh process with the engine's thread count.
+  const llamaVariants = only.filter((v): v is keyof typeof LLAMA_VARIANTS => v in LLAMA_VARIANTS);
+  const pkg = llamaCppPackage();
+  if (llamaVariants.length > 0 && 'missing' in pkg)
+    console.log(`llama.cpp peer: ${pkg.missing}; ${llamaVariants.join(', ')} skipped`);
+  else if (llamaVariants.length > 0 && 'dir' in pkg) {
+    const threads = Number(process.env.OMP_NUM_THREADS) || cpus().length;
+    const idsFile = join(o.dir, 'ids.json');
+    writeFileSync(idsFile, JSON.stringify(promptIds(tokens, loadConfig(bf16).text.vocabSize)));
+    for (const v of llamaVariants) {
+      const type = LLAMA_VARIANTS[v];
+      const gguf = ensureGguf(bf16, o.dir, type);
+      const la = load();
+      const r = await watched(process.execPath, measureArgs(gguf, idsFile, decode, threads), minFree);
+      if (r.code !== 0) {
+        console.log(`${v}: ${r.killed ?? `failed (exit ${r.code}): ${r.stderr.slice(-1500)}`}`);
+        metrics.write({ phase: 'llama', variant: v, failed: r.killed ?? r.code, min_mem_available: r.minAvail });
+        continue;
+      }
+      const p = JSON.parse(r.stdout.trim().split('\n').pop()!) as LlamaRow;
+      const row: Row = {
+        variant: `llama.cpp ${type}`,
+        load_s: p.load_s,
+        first_token_s: p.load_s + p.prefill_s,
+        prefill_tok_s: tokens / p.prefill_s,
+        decode_tok_s: decode / p.decode_s,
+        decode_tokens: decode,
+        load_cpu_s: p.load_cpu_s,
+        prefill_cpu_s: p.prefill_cpu_s,
+        decode_cpu_s_per_token: decode > 0 ? p.decode_cpu_s / decode : undefined,
+        rss_after_load: p.rss_after_load,
+        peak_rss: p.peak_rss,
+        note: `${p.llama_cpp}, ${threads} threads; its runtime starts in ${p.init_s.toFixed(1)} s before the load`,
+      };
+      rows.push(row);
+      console.log(`${v}: ${statSync(gguf).size} bytes of GGUF, ${row.note}`);
+      metrics.write({
+        phase: 'llama',
+        ...row,
+        gguf,
+        cpu,
+        load_before: la,
+        load_after: load(),
+        min_mem_available: r.minAvail,
+      });
     }
   }
 

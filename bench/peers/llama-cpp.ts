@@ -273,6 +273,9 @@ export function measureArgs(gguf: string, idsFile: string, decode: number, threa
 
 /** What one llama.cpp process measures: the fields of a bench:9b row. */
 export interface LlamaRow {
+  /** Loading node-llama-cpp's addon and llama.cpp's CPU backend (glmv's addon loads at import, outside load_s). */
+  init_s: number;
+  /** The GGUF file (mmap) and a context for the prompt and the decoded tokens. */
   load_s: number;
   prefill_s: number;
   decode_s: number;
@@ -291,9 +294,11 @@ export interface LlamaRow {
  * work as bench:9b's glmv rows. Meant for a fresh process, so RSS is this model's alone.
  */
 export async function measure(dir: string, gguf: string, ids: readonly number[], decode: number, threads: number) {
+  const ti = performance.now();
+  const llama = await openLlama(dir, threads);
+  const initS = (performance.now() - ti) / 1000;
   const t0 = performance.now();
   const c0 = cpuSeconds();
-  const llama = await openLlama(dir, threads);
   const model = await llama.loadModel({ modelPath: gguf, gpuLayers: 0, useMmap: true });
   const ctx = await context(model, ids.length + decode + 1, threads);
   const seq = ctx.getSequence();
@@ -322,6 +327,7 @@ export async function measure(dir: string, gguf: string, ids: readonly number[],
   }
   if (decode > 0) process.stderr.write('\n');
   const row: LlamaRow = {
+    init_s: initS,
     load_s: loadS,
     prefill_s: prefillS,
     decode_s: (performance.now() - t2) / 1000,
