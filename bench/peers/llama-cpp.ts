@@ -14,9 +14,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } fr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Command, InvalidArgumentError } from 'commander';
 import { noGrad } from '../../src/engine/index.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
-import { convertGlm4vText, type GgmlType } from './gguf.js';
+import { convertGlm4vText, GGML_TYPES, type GgmlType } from './gguf.js';
 
 /** What this file uses of node-llama-cpp's API (3.x). */
 interface NextOptions {
@@ -346,19 +347,49 @@ export async function measure(dir: string, gguf: string, ids: readonly number[],
   return row;
 }
 
-async function main(argv: string[]): Promise<void> {
-  const [cmd, ...rest] = argv;
-  const arg = (name: string, def?: string): string => {
-    const i = rest.indexOf(`--${name}`);
-    const v = i >= 0 ? rest[i + 1] : def;
-    if (v === undefined) throw new Error(`${cmd}: --${name} is required`);
-    return v;
-  };
+function needPackage(): { dir: string; version: string } {
   const pkg = llamaCppPackage();
   if ('missing' in pkg) throw new Error(pkg.missing);
-  if (cmd === 'parity') {
-    const types = arg('types', 'F32,BF16,F16,Q8_0,Q4_0').split(',') as GgmlType[];
-    const rows = await parity(pkg.dir, arg('model', 'models/glmv-small'), types);
+  return pkg;
+}
+
+const TYPES = Object.keys(GGML_TYPES) as GgmlType[];
+
+function ggmlTypes(v: string): GgmlType[] {
+  const list = v.split(',').map((t) => t.trim());
+  for (const t of list)
+    if (!TYPES.includes(t as GgmlType)) throw new InvalidArgumentError(`${t} is not one of ${TYPES.join(', ')}`);
+  return list as GgmlType[];
+}
+
+function count(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected an integer ≥ 0, got ${v}`);
+  return n;
+}
+
+const program = new Command()
+  .name('llama-cpp')
+  .description("bench:9b's llama.cpp peer: logit parity of the GGUF conversion, and one measured bench row")
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .addHelpText(
+    'after',
+    `
+Examples:
+  GLMV_LLAMA_CPP=/path/to/node_modules/node-llama-cpp npx tsx bench/peers/llama-cpp.ts parity --model models/glmv-small
+  GLMV_LLAMA_CPP=… npx tsx bench/peers/llama-cpp.ts measure --gguf runs/9b/gguf/text-Q8_0.gguf --ids runs/9b/ids.json
+
+Environment:
+  GLMV_LLAMA_CPP  the folder of an installed node-llama-cpp package (npm install node-llama-cpp@3.22.1 anywhere)`,
+  );
+program
+  .command('parity')
+  .description("convert a GLM-4.1V folder to each GGUF type and compare llama.cpp's next-token logits with glmv's")
+  .option('--model <dir>', 'GLM-4.1V checkpoint folder with tokenizer.json', 'models/glmv-small')
+  .option('--types <list>', `GGUF types among ${TYPES.join(',')}`, ggmlTypes, TYPES)
+  .action(async (o: { model: string; types: GgmlType[] }) => {
+    const pkg = needPackage();
+    const rows = await parity(pkg.dir, o.model, o.types);
     console.log(
       `node-llama-cpp ${pkg.version}: next-token logits vs glmv with float32 weights (same token ids, text only)`,
     );
@@ -367,20 +398,26 @@ async function main(argv: string[]): Promise<void> {
       console.log(
         `| ${r.type} | ${r.maxRel.toExponential(2)} | ${r.meanRel.toExponential(2)} | ${r.top1}/${r.prompts} |`,
       );
-    return;
-  }
-  if (cmd === 'measure') {
-    const ids = JSON.parse(readFileSync(arg('ids'), 'utf8')) as number[];
-    const row = await measure(pkg.dir, arg('gguf'), ids, Number(arg('decode', '32')), Number(arg('threads', '1')));
+  });
+program
+  .command('measure')
+  .description('load a GGUF file, prefill the prompt ids, decode greedily; prints one JSON row (what bench:9b runs)')
+  .requiredOption('--gguf <file>', 'GGUF file (bench/peers/gguf.ts)')
+  .requiredOption('--ids <file>', 'JSON array of prompt token ids')
+  .option('--decode <n>', 'greedy steps after the prefill', count, 32)
+  .option('--threads <n>', 'llama.cpp threads', count, 1)
+  .action(async (o: { gguf: string; ids: string; decode: number; threads: number }) => {
+    const pkg = needPackage();
+    const ids = JSON.parse(readFileSync(o.ids, 'utf8')) as unknown;
+    if (!Array.isArray(ids) || ids.length === 0 || !ids.every((t) => Number.isInteger(t) && t >= 0))
+      throw new Error(`${o.ids}: expected a non-empty JSON array of token ids`);
+    const row = await measure(pkg.dir, o.gguf, ids as number[], o.decode, Math.max(1, o.threads));
     row.llama_cpp = `node-llama-cpp ${pkg.version}`;
     process.stdout.write(`${JSON.stringify(row)}\n`);
-    return;
-  }
-  throw new Error(`expected a command: parity --model <dir> | measure --gguf <file> --ids <json> (got ${cmd})`);
-}
+  });
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname))
-  main(process.argv.slice(2)).catch((e) => {
+if (process.argv[1] && resolve(process.argv[1]) === resolve(fileURLToPath(import.meta.url)))
+  program.parseAsync().catch((e) => {
     console.error(`llama-cpp peer: ${(e as Error).message}`);
     process.exit(1);
   });
