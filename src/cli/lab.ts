@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'lab folder (the same command continues an interrupted lab)')
     .option(
       '--quick',
-      'the quick preset (small sets, SFT 1,500 steps, a 200-step cold start at 50 % shortcut targets, 20 RL steps per run, 2 seeds; measured 39 minutes on 2 idle cores)',
+      'the quick preset (small sets, SFT 1,500 steps, a 200-step cold start at 50 % shortcut targets, 6 RL steps per run, 1 seed; about 22 minutes on 2 idle cores)',
     )
     .option('--tiny', 'the CI preset (checks the machinery, learns nothing)')
     .option('--config <file>', 'lab config (YAML/JSON) over the preset')
@@ -47,13 +47,14 @@ export function register(program: Command): void {
     .addHelpText(
       'after',
       `
-Stages: data → tokenizer → sft (from scratch, probes included) → start (probe accuracy, pass@1 / pass@k) →
+Stages: data → tokenizer → sft (from scratch, probes included) → coldstart → start (probe accuracy, pass@1 / pass@k) →
 offline (pass@k on the RL prompts) → the experiments' RL runs (RUN/runs/<name>, each resumable) → results.json,
 report.html. Experiments: ${EXPERIMENTS.join(', ')}.
 
 Examples:
   glmv lab --quick --out runs/lab-quick            # the quick preset (its measured time: README, "The RL lab")
-  glmv lab --out runs/lab                          # the full lab (about two hours at these settings; not run yet)
+  glmv lab --out runs/lab                          # the full lab (about 90 minutes on 2 cores)
+  glmv lab --from runs/lab-quick --out runs/lab    # the full lab from a quick lab's start model (75 minutes)
   glmv lab --out runs/lab --only gain,hacking      # some experiments now, the rest later (same folder)
   glmv lab --out runs/lab --set seeds=5            # more seeds for experiment 1
   glmv lab --quick --out runs/lab-quick --set rl.grpo.lr=2e-4 --print-config
