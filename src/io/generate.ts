@@ -189,8 +189,7 @@ export async function generate(
   let steps = 0;
   try {
     const bufs = new StepBuffers();
-    const pre = prefill(model, inputs, pad, cache, () => opts, bufs);
-    let lastRows = pre.rows;
+    let lastRows = prefill(model, inputs, pad, cache, () => opts, bufs);
     prefillMs = performance.now() - t0;
     for (let t = 0; ; t++) {
       const next: number[] = new Array(B).fill(pad);
@@ -378,8 +377,8 @@ function emit(row: RowState, r: number, id: number, forced: boolean, o: Generate
 const EMPTY = new Uint8Array(0);
 
 /**
- * One prefill forward of left-padded prompts (visual inputs in prompt order) into `cache`; the last position's
- * logits of each row and the attention mask (1 = token) the decode steps extend.
+ * One prefill forward of left-padded prompts (visual inputs in prompt order) into `cache` (which keeps each row's left
+ * padding for the decode steps); the last position of each row as stepRow's input (`stepRows`).
  */
 export function prefill(
   model: Glm4vForConditionalGeneration,
@@ -388,13 +387,13 @@ export function prefill(
   cache: KVCache,
   optsOf: (row: number) => GenerateOptions,
   bufs?: StepBuffers,
-): { rows: StepRow[] } {
+): StepRow[] {
   const { ids, mask } = leftPad(
     inputs.map((i) => i.inputIds),
     pad,
   );
   const visual = concatVisual(inputs);
-  const rows = noGrad(() =>
+  return noGrad(() =>
     scope(() =>
       stepRows(
         model.forward({
@@ -412,7 +411,6 @@ export function prefill(
       ),
     ),
   );
-  return { rows };
 }
 
 /** Rows left-padded with `pad` to the longest, and their attention mask (1 = token, 0 = padding). */
@@ -422,13 +420,6 @@ export function leftPad(rows: ReadonlyArray<ArrayLike<number>>, pad: number): { 
     ids: rows.map((r) => [...new Array(L - r.length).fill(pad), ...Array.from(r)]),
     mask: rows.map((r) => [...new Array(L - r.length).fill(0), ...new Array(r.length).fill(1)]),
   };
-}
-
-/** [B, 1, V] logits → one Float32Array per row. */
-export function rowsOf(logits: Tensor): Float32Array[] {
-  const [B, , V] = logits.shape as [number, number, number];
-  const all = logits.toFloat32();
-  return Array.from({ length: B }, (_, r) => all.subarray(r * V, (r + 1) * V));
 }
 
 /**

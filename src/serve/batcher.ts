@@ -410,7 +410,7 @@ export class ContinuousBatcher {
         cache,
         (r) => jobs[r]!.gen,
         this.stepBuffers,
-      ).rows;
+      );
     } catch (e) {
       cache.dispose();
       throw e;

@@ -76,7 +76,7 @@ export async function generateGroups(
     /** Batch position → row. */
     let live = Array.from({ length: B }, (_, r) => r);
     if (G > 1) noGrad(() => cache.selectRows(live.map(promptOf)));
-    let logits: StepRow[] = live.map((r) => pre.rows[promptOf(r)]!);
+    let logits: StepRow[] = live.map((r) => pre[promptOf(r)]!);
     prefillMs = performance.now() - t0;
     for (let t = 0; ; t++) {
       const next: number[] = new Array(live.length).fill(pad);
