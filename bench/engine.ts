@@ -92,7 +92,7 @@ const cpuSeconds = () => {
 function gemmPerCpuSecond(n: number, mode: 'sgemm' | 'matmul' | 'split'): number {
   const nb = nativeBackend();
   if (!nb) return Number.NaN;
-  nb.setF32Gemm(mode);
+  const prev = nb.setF32Gemm(mode);
   try {
     const a = randn([n, n]);
     const b = randn([n, n]);
@@ -100,22 +100,30 @@ function gemmPerCpuSecond(n: number, mode: 'sgemm' | 'matmul' | 'split'): number
     let it = 0;
     const c0 = cpuSeconds();
     while (cpuSeconds() - c0 < SECS) {
-      scope(() => a.matmul(b));
+      scope(() => {
+        a.matmul(b);
+      });
       it++;
     }
     return (2 * n ** 3 * it) / (cpuSeconds() - c0) / 1e9;
   } finally {
-    nb.setF32Gemm('sgemm');
+    nb.setF32Gemm(prev);
   }
 }
 
 /**
  * Products for a third of the measuring time before it starts: the first calls run slower (clock ramp-up, OpenMP
  * threads waking, the buffer pool filling), and one call does not cover that. The numpy peer warms up the same way.
+ * Every timed product is disposed when its scope ends (the callbacks return nothing), so its buffer goes back to the
+ * pool as in a training step; a kept product would cost a fresh zeroed 4 MB buffer and its page faults per call
+ * (about a fifth of the time at n = 1024).
  */
 function warmGemm(a: Tensor, b: Tensor): void {
   const t0 = performance.now();
-  do scope(() => a.matmul(b));
+  do
+    scope(() => {
+      a.matmul(b);
+    });
   while (performance.now() - t0 < (SECS * 1000) / 3);
 }
 
@@ -126,7 +134,9 @@ function gemmOurs(n: number): number {
   let it = 0;
   const t0 = performance.now();
   while (performance.now() - t0 < SECS * 1000) {
-    scope(() => a.matmul(b));
+    scope(() => {
+      a.matmul(b);
+    });
     it++;
   }
   return (2 * n ** 3 * it) / ((performance.now() - t0) / 1000) / 1e9;
@@ -190,7 +200,11 @@ function trainOurs(profile: boolean) {
   const fwd: number[] = [];
   for (let i = 0; i < WARMUP + STEPS; i++) {
     const t0 = performance.now();
-    noGrad(() => scope(() => model.forward(fromArray(ids, [B, L]))));
+    noGrad(() =>
+      scope(() => {
+        model.forward(fromArray(ids, [B, L]));
+      }),
+    );
     if (i >= WARMUP) fwd.push(performance.now() - t0);
   }
   let prof: Array<[string, number, number]> = [];

@@ -335,11 +335,10 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), omp_get_max_threads());
 }
 
-// setF32Gemm(mode): 1 dnnl_sgemm (default), 2 cached matmul primitive, 3 one sgemm block per thread (benchmarks
-// compare the paths in one run).
+// setF32Gemm(mode): 1 dnnl_sgemm, 2 cached matmul primitive, 3 one sgemm block per thread (the default); returns the
+// mode it replaced (benchmarks and tests compare the paths in one run and put the previous one back).
 Napi::Value SetF32Gemm(const Napi::CallbackInfo& info) {
-  set_f32_gemm_mode((int)I(info, 0));
-  return info.Env().Undefined();
+  return Napi::Number::New(info.Env(), set_f32_gemm_mode((int)I(info, 0)));
 }
 
 // setBf16Gemv(on): decode-shaped bf16 products through the AVX512-BF16 GEMV kernel (default) or oneDNN.

@@ -75,10 +75,12 @@ Bf16Prim& get_prim(const Bf16Key& key, float alpha) {
 }
 }  // namespace
 
-// float32 GEMM implementation: 1 = dnnl_sgemm (the default), 2 = oneDNN's matmul primitive, cached per shape,
-// wherever it applies (alpha 1, beta 0 or 1). bench:engine compares them per CPU-second; the primitive was not faster
-// on AMD Zen 5 (177 vs 190 GFLOP per CPU-second at n = 1024), so sgemm stays the default.
-int f32_gemm_mode = 1;
+// float32 GEMM implementation: 1 = dnnl_sgemm with its own threading, 2 = oneDNN's matmul primitive, cached per
+// shape, wherever it applies (alpha 1, beta 0 or 1), 3 = one single-threaded dnnl_sgemm block of the output per thread
+// (the default). bench:engine compares them per CPU-second: on AMD Zen 5 at n = 1024 the block split ran 198 GFLOP
+// per CPU-second against sgemm's own 2-thread split 186 and the primitive 186, and 375 against 365 GFLOPS wall-clock
+// (median of five runs each).
+int f32_gemm_mode = 3;
 
 void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta) {
   SignalGuard guard;
@@ -112,8 +114,8 @@ void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i6
   }
   if (f32_gemm_mode == 3 && nt > 1 && flops >= 4e6) {
     // One block of the output per thread, each a single-threaded sgemm (oneDNN runs serially inside a parallel
-    // region): split over the longer of m and n. Each thread packs its own operands; for a square GEMM that costs
-    // less than what sgemm's own 2-thread split loses (bench:engine, fp32 GEMM).
+    // region): split over the longer of m and n. Each thread packs its own copy of the shared operand; for a square
+    // GEMM that costs less than what sgemm's own 2-thread split loses (bench:engine, fp32 GEMM).
     const bool by_rows = m >= n;
     const i64 len = by_rows ? m : n;
     const i64 blk = ((len + nt - 1) / nt + 15) / 16 * 16;
@@ -141,7 +143,11 @@ void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i6
   for (i64 p = 0; p < batch; p++) check(dnnl_sgemm(TA, TB, m, n, k, alpha, a + p * aB, lda, b + p * bB, ldb, beta, out + p * m * n, ldc), "dnnl_sgemm");
 }
 
-void set_f32_gemm_mode(int mode) { f32_gemm_mode = mode; }
+int set_f32_gemm_mode(int mode) {
+  const int prev = f32_gemm_mode;
+  f32_gemm_mode = mode;
+  return prev;
+}
 
 // Benchmarks and tests: 0 sends decode-shaped bf16 products to oneDNN too (the comparison in one process).
 int bf16_gemv_enabled = 1;

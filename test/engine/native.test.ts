@@ -182,19 +182,19 @@ describe('native backend vs reference (float32)', () => {
 describe('float32 GEMM alternatives to dnnl_sgemm (the benchmarks compare them)', () => {
   const gemmCases = STRESS.filter((c) => c.name.includes('matmul'));
   // 'matmul': oneDNN's matmul primitive; 'split': one output block per thread, split over rows or columns.
-  it.each(['matmul', 'split'] as const)(
+  it.each(['sgemm', 'matmul', 'split'] as const)(
     '%s matches the reference, outputs and gradients (plain and transposed)',
     (mode) => {
       expect(gemmCases.length).toBe(3);
       const nb = nativeBackend()!;
       for (const c of gemmCases) {
         const ref = run(c, 'ref');
-        nb.setF32Gemm(mode);
+        const prev = nb.setF32Gemm(mode);
         let nat: Run;
         try {
           nat = run(c, 'native');
         } finally {
-          nb.setF32Gemm('sgemm');
+          nb.setF32Gemm(prev);
         }
         expect(maxRelErr(nat.out, ref.out), c.name).toBeLessThan(2e-5);
         ref.grads.forEach((g, i) => {

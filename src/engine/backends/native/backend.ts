@@ -14,6 +14,10 @@ import type {
 } from '../../backend.js';
 import { bytesPer, type DType, type TypedArray } from '../../dtype.js';
 
+/** The float32 GEMM paths of the addon, in its numbering (1, 2, 3). */
+const F32_GEMM = ['sgemm', 'matmul', 'split'] as const;
+export type F32Gemm = (typeof F32_GEMM)[number];
+
 export interface Addon {
   [fn: string]: (...args: unknown[]) => unknown;
 }
@@ -269,12 +273,13 @@ export class NativeBackend implements Backend {
     return this.n.qForceAvxVnni!(flag) as boolean;
   }
   /**
-   * Benchmarks: which float32 GEMM runs — 'sgemm' (dnnl_sgemm, the default), 'matmul' (oneDNN's matmul primitive,
-   * cached per shape, wherever it applies) or 'split' (the output split in one block per thread, each block a
-   * single-threaded dnnl_sgemm).
+   * Benchmarks and tests: which float32 GEMM runs — 'split' (the default: the output split in one block per thread,
+   * each block a single-threaded dnnl_sgemm), 'sgemm' (dnnl_sgemm with its own threading) or 'matmul' (oneDNN's
+   * matmul primitive, cached per shape, wherever it applies). Returns the mode it replaced, to put back.
    */
-  setF32Gemm(mode: 'sgemm' | 'matmul' | 'split'): void {
-    this.n.setF32Gemm!(mode === 'matmul' ? 2 : mode === 'split' ? 3 : 1);
+  setF32Gemm(mode: F32Gemm): F32Gemm {
+    const prev = this.n.setF32Gemm!(F32_GEMM.indexOf(mode) + 1) as number;
+    return F32_GEMM[prev - 1]!;
   }
   /**
    * Benchmarks and tests: decode-shaped bf16 products (up to 8 rows against a [N, K] weight) through the AVX512-BF16
