@@ -2,8 +2,8 @@
  * `glmv lab`'s configuration: the lab tasks' data sizes, the small model and how it is trained (tokenizer + SFT from
  * scratch on the lab tasks, probes included), the start-model checks, the RL settings every experiment starts from
  * and the experiments to run. Presets: `full` (about 90 minutes on 2 cores, measured; held-out sets of 200 per
- * domain, 40 RL steps, three seeds), `quick` (the same start model, 6-step RL runs, one seed: about 24 minutes on 2
- * idle cores, measured by stage) and `tiny` (CI: the machinery, in under a minute). The README has what each
+ * domain, 40 RL steps, three seeds), `quick` (the same start model, 6-step RL runs, one seed: about 22 minutes on 2
+ * idle cores from scratch, measured end to end) and `tiny` (CI: the machinery, in under a minute). The README has what each
  * measured.
  */
 import { z } from 'zod';
