@@ -135,7 +135,16 @@ function readValues(name: string, img: RgbImage): string[] {
   // One value per cell, as two half-width glyphs.
   const value = (col: number, row: number) => glyphs(col * cell, row * cell, 2, cell / 2, cell).trim();
   if (name === 'lab_arith') return [0, 1, 2, 3].map((i) => value(i, 1));
-  if (name === 'lab_colors') return [0, 1, 2, 3, 4, 5].map((i) => value(1 + (i % 2), Math.floor(i / 2)));
+  if (name === 'lab_colors') {
+    // Glyphs in the top three quarters of the cell, the number's colour in a strip across the bottom quarter.
+    const card = (col: number, row: number) => {
+      const v = glyphs(col * cell, row * cell, 2, cell / 2, (cell * 3) / 4).trim();
+      const i = 3 * (Math.floor(row * cell + cell * 0.9) * img.width + Math.floor(col * cell + cell / 2));
+      const [r, g, b] = [img.data[i]!, img.data[i + 1]!, img.data[i + 2]!];
+      return `${v} ${r > 150 && b < 100 ? 'red' : b > 150 && r < 100 ? 'blue' : '?'}`;
+    };
+    return [0, 1, 2, 3, 4, 5].map((i) => card(1 + (i % 2), Math.floor(i / 2)));
+  }
   if (name === 'lab_bars') return [0, 1, 2, 3].map((i) => value(i, 0));
   return [`${value(1, 1)}:${value(2, 1)}`];
 }
@@ -185,10 +194,15 @@ describe('lab generators', () => {
       it('draw every value as aligned seven-segment glyphs that a pixel reader reads back', async () => {
         for (let i = 0; i < 8; i++) {
           const g = gen(name, 1 + (i % 5), i, i % 3 ? 'reason' : 'probe');
-          const { values } = meta(g.sample);
+          const { values, colors } = meta(g.sample);
           const img = await loadImage(Buffer.from(g.media[0]!.png));
           expect(img.width).toBe(112);
-          const want = name === 'lab_clock' ? [clock(values[0]!)] : values.map(String);
+          const want =
+            name === 'lab_clock'
+              ? [clock(values[0]!)]
+              : name === 'lab_colors'
+                ? values.map((v, k) => `${v} ${colors[k]}`)
+                : values.map(String);
           expect(readValues(name, img), g.sample.id).toEqual(want);
         }
       });

@@ -244,7 +244,10 @@ const CARD_NAMES = 'Cards A, B, C, D are read left to right.';
 
 /**
  * Number cards of one cell each, filling `cols` columns from (col0, row0) row by row: the value as two colour-coded
- * half-width glyphs, so one merged image token holds one value; and a colour mark beside it where `colors` has one.
+ * half-width glyphs, so one merged image token holds one value. Where `colors` has a colour (lab_colors), the glyphs
+ * take the top three quarters of the cell and a strip of that colour fills the bottom quarter, so the same image token
+ * holds the value and its colour at a place no digit block ever covers. (A mark in the next cell was read at chance
+ * level by every lab model: naming a number's colour then needs a second token found by its position.)
  */
 function drawCards(
   ctx: Ctx,
@@ -257,13 +260,12 @@ function drawCards(
   values.forEach((v, i) => {
     const x = (at.col0 + (i % at.cols)) * cell;
     const y = (at.row0 + Math.floor(i / at.cols)) * cell;
-    drawSegments(ctx, pad(v), x, y, cell / 2, cell, '#ffffff', true);
-    // A colour mark (lab_colors) in the cell beside the card: left of a left card, right of a right card.
     const mark = colors[i];
+    const h = mark ? Math.round((cell * 3) / 4) : cell;
+    drawSegments(ctx, pad(v), x, y, cell / 2, h, '#ffffff', true);
     if (mark) {
-      const mx = at.col0 + (i % at.cols) === 1 ? x - cell : x + cell;
       ctx.fillStyle = COLORS[mark] ?? '#222222';
-      ctx.fillRect(Math.round(mx + cell / 4), Math.round(y + cell / 4), Math.round(cell / 2), Math.round(cell / 2));
+      ctx.fillRect(Math.round(x), Math.round(y) + h, Math.round(cell), Math.round(cell) - h);
     }
   });
 }
