@@ -1,10 +1,9 @@
 /**
  * `glmv lab`'s configuration: the lab tasks' data sizes, the small model and how it is trained (tokenizer + SFT from
  * scratch on the lab tasks, probes included), the start-model checks, the RL settings every experiment starts from
- * and the experiments to run. Presets: `full` (about 90 minutes on 2 cores, measured; held-out sets of 200 per
- * domain, 40 RL steps, three seeds), `quick` (the same start model, 6-step RL runs, one seed: about 22 minutes on 2
- * idle cores from scratch, measured end to end) and `tiny` (CI: the machinery, in under a minute). The README has what each
- * measured.
+ * and the experiments to run. Presets: `full` (about 95 minutes on 2 cores; held-out sets of 200 per domain, 40 RL
+ * steps, three seeds), `quick` (the same start model, 6-step RL runs, one seed: about 26 minutes on 2 idle cores from
+ * scratch: 21.6 measured with one experiment, plus 5 for the other seven runs) and `tiny` (CI: the machinery, in under a minute). The README has what each measured.
  */
 import { z } from 'zod';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
@@ -130,7 +129,7 @@ const LAB_ARCH = {
 export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
   full: {
     preset: 'full',
-    // 6,000 SFT samples (about 14 epochs in 1,500 steps), a 200-step cold start: the quick preset's start model.
+    // 6,000 SFT samples (about 18 epochs in 2,000 steps), a 200-step cold start: the quick preset's start model.
     data: {
       sftSamples: 6000,
       rlPerDomain: 1000,
@@ -140,7 +139,7 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
       curvePerDomain: 50,
     },
     arch: LAB_ARCH,
-    sft: { run: { steps: 1500, checkpointEvery: 100 } },
+    sft: { run: { steps: 2000, checkpointEvery: 100 } },
     coldStart: { steps: 200 },
     start: { k: 8, perDomain: 50 },
     rl: { run: { steps: 40 }, batch: { prompts: 16 }, grpo: { lr: 5e-5 } },
@@ -158,10 +157,11 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
       curvePerDomain: 20,
     },
     arch: LAB_ARCH,
-    // The full preset's SFT and cold start (reading emerges around step 1,000 with the worked rationales, and not
-    // reliably: a 1,100-step schedule read 66.7 % of probes, a 1,000-step one 87.5 %, 1,500 steps 94–97 % in every
-    // lab), so `--from` either lends the start model to the other; short RL runs (the gain shows within 5 steps).
-    sft: { run: { steps: 1500, checkpointEvery: 100 } },
+    // The full preset's SFT and cold start, so `--from` either lends the start model to the other. Reading emerges
+    // around step 1,000 and not reliably: 1,100 steps read 66.7 % of probes, 1,500 steps 88.6–97 % (88.6 % once the
+    // colours domain drew its colour inside the card), 2,000 steps 95.0 % with greedy reasoning at 43 % and pass@1 at
+    // 28 % (docs/lab/reasoning.md section 6). Short RL runs: the gain shows within 5 steps.
+    sft: { run: { steps: 2000, checkpointEvery: 100 } },
     coldStart: { steps: 200 },
     start: { k: 8, perDomain: 12 },
     rl: { run: { steps: 6 }, batch: { prompts: 16 }, grpo: { lr: 5e-5 } },
