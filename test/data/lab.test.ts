@@ -140,7 +140,7 @@ function readValues(name: string, img: RgbImage): string[] {
     const card = (col: number, row: number) => {
       const v = glyphs(col * cell, row * cell, 2, cell / 2, (cell * 3) / 4).trim();
       const i = 3 * (Math.floor(row * cell + cell * 0.9) * img.width + Math.floor(col * cell + cell / 2));
-      const [r, g, b] = [img.data[i]!, img.data[i + 1]!, img.data[i + 2]!];
+      const [r, b] = [img.data[i]!, img.data[i + 2]!];
       return `${v} ${r > 150 && b < 100 ? 'red' : b > 150 && r < 100 ? 'blue' : '?'}`;
     };
     return [0, 1, 2, 3, 4, 5].map((i) => card(1 + (i % 2), Math.floor(i / 2)));
