@@ -13,6 +13,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TinyGpt } from '../src/demo/tinyGpt.js';
+import type { F32Gemm } from '../src/engine/backends/native/backend.js';
 import { nativeBackend } from '../src/engine/backends/native/index.js';
 import {
   fromArray,
@@ -89,7 +90,7 @@ const cpuSeconds = () => {
  * to the cores' peak whatever share of a loaded machine the process gets; idle and spinning threads do not count,
  * so wall-clock GFLOPS below 2 × this on 2 cores is lost to threading.
  */
-function gemmPerCpuSecond(n: number, mode: 'sgemm' | 'matmul' | 'split'): number {
+function gemmPerCpuSecond(n: number, mode: F32Gemm): number {
   const nb = nativeBackend();
   if (!nb) return Number.NaN;
   const prev = nb.setF32Gemm(mode);

@@ -43,7 +43,8 @@ void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i6
 void matmul_bf16(const uint16_t* a, const uint16_t* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta);
 // Whether bf16 GEMMs run on oneDNN's bf16 kernels (AVX512_BF16 / AMX) or are widened to float32 sgemm.
 bool bf16_gemm_native();
-// float32 GEMM path: 1 dnnl_sgemm (default), 2 cached matmul primitive (benchmarks compare them in one process).
+// float32 GEMM path: 1 dnnl_sgemm, 2 cached matmul primitive, 3 one sgemm block per thread (the default); returns the
+// previous mode (benchmarks compare them in one process).
 int set_f32_gemm_mode(int mode);
 // Decode-shaped bf16 products (<= 8 rows) through the AVX512-BF16 GEMV kernel (default on) or oneDNN.
 void set_bf16_gemv(bool on);

@@ -53,7 +53,7 @@ report.html. Experiments: ${EXPERIMENTS.join(', ')}.
 
 Examples:
   glmv lab --quick --out runs/lab-quick            # the quick preset (its measured time: README, "The RL lab")
-  glmv lab --out runs/lab                          # the full lab (about 90 minutes on 2 cores)
+  glmv lab --out runs/lab                          # the full lab (about 95 minutes on 2 cores)
   glmv lab --from runs/lab-quick --out runs/lab    # the full lab from a quick lab's start model (75 minutes)
   glmv lab --out runs/lab --only gain,hacking      # some experiments now, the rest later (same folder)
   glmv lab --out runs/lab --set seeds=5            # more seeds for experiment 1

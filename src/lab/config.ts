@@ -1,9 +1,10 @@
 /**
  * `glmv lab`'s configuration: the lab tasks' data sizes, the small model and how it is trained (tokenizer + SFT from
  * scratch on the lab tasks, probes included), the start-model checks, the RL settings every experiment starts from
- * and the experiments to run. Presets: `full` (about 95 minutes on 2 cores; held-out sets of 200 per domain, 40 RL
- * steps, three seeds), `quick` (the same start model, 6-step RL runs, one seed: about 26 minutes on 2 idle cores from
- * scratch: 21.6 measured with one experiment, plus 5 for the other seven runs) and `tiny` (CI: the machinery, in under a minute). The README has what each measured.
+ * and the experiments to run. Presets: `full` (held-out sets of 200 per domain, 40 RL steps, three seeds: about 95
+ * minutes on 2 cores, 91 measured with the earlier 1,500-step SFT), `quick` (the same start model, 6-step RL runs,
+ * one seed: about 26 minutes on 2 idle cores from scratch, 21.6 measured with one experiment plus about 5 for the
+ * other seven runs) and `tiny` (CI: the machinery, in under a minute). The README has what each measured.
  */
 import { z } from 'zod';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';

@@ -179,9 +179,10 @@ describe('native backend vs reference (float32)', () => {
   });
 });
 
-describe('float32 GEMM alternatives to dnnl_sgemm (the benchmarks compare them)', () => {
+describe('float32 GEMM paths (the benchmarks compare them)', () => {
   const gemmCases = STRESS.filter((c) => c.name.includes('matmul'));
-  // 'matmul': oneDNN's matmul primitive; 'split': one output block per thread, split over rows or columns.
+  // 'sgemm': dnnl_sgemm with its own threading; 'matmul': oneDNN's matmul primitive; 'split' (the default): one
+  // output block per thread, split over rows or columns.
   it.each(['sgemm', 'matmul', 'split'] as const)(
     '%s matches the reference, outputs and gradients (plain and transposed)',
     (mode) => {
