@@ -74,8 +74,73 @@ static void sgemm(char ta, char tb, i64 m, i64 n, i64 k, float alpha, const floa
   if (dnnl_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc) != dnnl_success) throw std::runtime_error("dnnl_sgemm failed in attention");
 }
 
+// Decode shapes (a few query positions, no segments): one task per (batch, kv head, run of its query heads, query
+// position). The query heads of a GQA group sit side by side in a row, so a run of them is one [heads, D] matrix:
+// one QKᵀ and one PV GEMM per task read the group's keys and values once, where a task per (batch, head) calls
+// dnnl_sgemm twice for a single row each time (microseconds of dispatch for a few thousand multiply-adds).
+static void attention_decode_f32(const AttnArgs& a) {
+  const i64 group = a.Hq / a.Hkv;
+  const i64 oRow = a.Hq * a.D;
+  // Enough tasks for every thread when the batch is small (the 9B decodes one row with 2 kv heads).
+  const i64 want = 4 * (i64)max_threads();
+  const i64 base = a.B * a.Hkv * a.Lq;
+  const i64 perKv = std::max<i64>(1, std::min<i64>(group, (want + base - 1) / base));
+  const i64 run = (group + perKv - 1) / perKv;
+  const i64 chunks = (group + run - 1) / run;
+  const i64 nt = base * chunks;
+#pragma omp parallel
+  {
+    std::vector<float> S(run * std::max<i64>(a.Lk, 1));
+#pragma omp for schedule(dynamic, 1)
+    for (i64 ti = 0; ti < nt; ti++) {
+      i64 x = ti;
+      const i64 c = x % chunks;
+      x /= chunks;
+      const i64 i = x % a.Lq;
+      x /= a.Lq;
+      const i64 hk = x % a.Hkv;
+      const i64 b = x / a.Hkv;
+      const i64 h0 = hk * group + c * run;
+      const i64 m = std::min(hk * group + group, h0 + run) - h0;
+      const i64 lo = a.keyStart ? (i64)a.keyStart[b] : 0;
+      const i64 hi = a.causal ? std::min(a.Lk, i + a.Lk - a.Lq + 1) : a.Lk;
+      float* out = a.out + (b * a.Lq + i) * oRow + h0 * a.D;
+      if (hi <= lo) {
+        for (i64 r = 0; r < m; r++) {
+          std::fill(out + r * a.D, out + (r + 1) * a.D, 0.f);
+          a.lse[(b * a.Hq + h0 + r) * a.Lq + i] = kNegInf;
+        }
+        continue;
+      }
+      const i64 nk = hi - lo;
+      const float* Q = a.q + b * a.qBatch + i * a.qRow + h0 * a.D;
+      const float* K = a.k + b * a.kBatch + lo * a.kRow + hk * a.D;
+      const float* V = a.v + b * a.vBatch + lo * a.vRow + hk * a.D;
+      sgemm('N', 'T', m, nk, a.D, a.scale, Q, a.D, K, a.kRow, 0.f, S.data(), nk);
+      for (i64 r = 0; r < m; r++) {
+        float* s = S.data() + r * nk;
+        float mx = kNegInf;
+#pragma omp simd reduction(max : mx)
+        for (i64 j = 0; j < nk; j++) mx = std::max(mx, s[j]);
+        float sum = 0;
+#pragma omp simd reduction(+ : sum)
+        for (i64 j = 0; j < nk; j++) {
+          float p = fexp(s[j] - mx);
+          s[j] = p;
+          sum += p;
+        }
+        const float inv = 1.f / sum;
+        for (i64 j = 0; j < nk; j++) s[j] *= inv;
+        a.lse[(b * a.Hq + h0 + r) * a.Lq + i] = mx + std::log(sum);
+      }
+      sgemm('N', 'N', m, a.D, nk, 1.f, S.data(), nk, V, a.vRow, 0.f, out, a.D);
+    }
+  }
+}
+
 void attention_fwd_f32(const AttnArgs& a) {
   SignalGuard guard;
+  if (!a.cu && a.Lq <= 4) return attention_decode_f32(a);
   const i64 group = a.Hq / a.Hkv;
   const i64 oRow = a.Hq * a.D;
   std::vector<Task> tasks = make_tasks(a, a.Hq);

@@ -106,6 +106,24 @@ const STRESS: OpCase[] = [
     fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, keyStart: [0, 40, 89] }),
   },
   {
+    // Decode tasks split a GQA group's 16 query heads into runs so that one row still feeds every thread.
+    name: 'stress: attention decode, one row, 16 query heads per kv head, long keys',
+    inputs: (d, g) => [rnd(g, [1, 1, 32, 16], d), rnd(g, [1, 300, 2, 16], d), rnd(g, [1, 300, 2, 16], d)],
+    fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true }),
+  },
+  {
+    // Three query positions (a verify step), groups of 3, a fully masked first position in the last row.
+    name: 'stress: attention 3 positions, GQA 3, left padding with a fully masked row',
+    inputs: (d, g) => [rnd(g, [4, 3, 6, 8], d), rnd(g, [4, 50, 2, 8], d), rnd(g, [4, 50, 2, 8], d)],
+    grad: [0, 1, 2],
+    fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, keyStart: [0, 10, 47, 49] }),
+  },
+  {
+    name: 'stress: attention decode, bidirectional, strided query slice',
+    inputs: (d, g) => [rnd(g, [5, 1, 2 * 4 * 8], d), rnd(g, [5, 20, 1, 8], d), rnd(g, [5, 20, 1, 8], d)],
+    fn: ([q, k, v]) => F.attention(q!.reshape([5, 1, 2, 4, 8]).select(2, 1), k!, v!, { keyStart: [0, 3, 19, 0, 7] }),
+  },
+  {
     name: 'stress: embedding backward with many repeats',
     inputs: (d, g) => [rnd(g, [50, 200], d)],
     fn: ([w]) => {
