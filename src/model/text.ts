@@ -174,25 +174,26 @@ export class KVCache {
       this.keepRowState(index);
       return;
     }
-    const idx = fromArray(Int32Array.from(index), [index.length], 'int32');
-    try {
-      // Inside a scope the new buffers come from (and go back to) the engine's pool: RL generates with the same
-      // shapes call after call, and first touching a fresh cache costs more than the copy itself.
-      scope(() => {
-        for (const store of [this.keys, this.values]) {
-          for (let l = 0; l < this.numLayers; l++) {
-            const t = store[l];
-            if (!t) continue;
-            const next = t.indexSelect(0, idx); // index < batch ≤ rows of t
-            untrack(next);
-            t.dispose();
-            store[l] = next;
-          }
+    // Inside a scope the new buffers come from (and go back to) the engine's pool: RL generates with the same
+    // shapes call after call, and first touching a fresh cache costs more than the copy itself. Only the stored
+    // positions are copied: the rest of the capacity (the decode steps still to come) would be copied for nothing —
+    // at RL settings that is most of it.
+    scope(() => {
+      for (const store of [this.keys, this.values]) {
+        for (let l = 0; l < this.numLayers; l++) {
+          const t = store[l];
+          if (!t) continue;
+          const [, cap, H, D] = t.shape as [number, number, number, number];
+          const next = empty([index.length, cap, H, D], 'float32');
+          untrack(next);
+          const from = t.slice(1, 0, this.length);
+          const to = next.slice(1, 0, this.length);
+          for (const [k, r] of index.entries()) to.slice(0, k, k + 1).copy_(from.slice(0, r, r + 1));
+          t.dispose();
+          store[l] = next;
         }
-      });
-    } finally {
-      idx.dispose();
-    }
+      }
+    });
     this.keepRowState(index);
   }
 
