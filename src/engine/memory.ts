@@ -11,6 +11,8 @@ import { allocArray, bytesPer, type DType, type TypedArray } from './dtype.js';
 export class Storage {
   refs = 1;
   released = false;
+  /** What the GC finalizer sees (it must not reference the storage); release marks it done. */
+  finalizeToken: { bytes: number; done: boolean } | null = null;
   constructor(
     readonly dtype: DType,
     /** The tensor's elements: exactly its size (a prefix of `base` when the buffer came from a size class). */
@@ -21,16 +23,17 @@ export class Storage {
   ) {}
 }
 
-// Storages that are never disposed are freed by the GC; this keeps liveBytes honest for them.
-const finalizer = new FinalizationRegistry<{ bytes: number; done: boolean[] }>((h) => {
-  if (!h.done[0]) stats.liveBytes -= h.bytes;
+// Storages that are never disposed are freed by the GC; this keeps liveBytes honest for them. The token hangs off the
+// storage rather than a WeakMap keyed by it: a decode step allocates hundreds of small storages, and every WeakMap
+// entry is an ephemeron the GC has to trace.
+const finalizer = new FinalizationRegistry<{ bytes: number; done: boolean }>((h) => {
+  if (!h.done) stats.liveBytes -= h.bytes;
 });
-const doneFlags = new WeakMap<Storage, boolean[]>();
 
 function register(s: Storage, bytes: number): Storage {
-  const done = [false];
-  doneFlags.set(s, done);
-  finalizer.register(s, { bytes, done });
+  const token = { bytes, done: false };
+  s.finalizeToken = token;
+  finalizer.register(s, token);
   return s;
 }
 
@@ -100,8 +103,7 @@ export function wrapStorage(dtype: DType, data: TypedArray): Storage {
 export function releaseStorage(s: Storage): void {
   if (--s.refs > 0 || s.released) return;
   s.released = true;
-  const done = doneFlags.get(s);
-  if (done) done[0] = true;
+  if (s.finalizeToken) s.finalizeToken.done = true;
   const bytes = s.base.length * bytesPer(s.dtype);
   stats.liveBytes -= bytes;
   if (s.pooled && stats.pooledBytes + bytes <= poolLimitBytes) {

@@ -2,6 +2,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import {
   F,
@@ -182,6 +184,44 @@ describe('memory', () => {
     expect(memoryStats().liveBytes - before).toBe(64 * 64 * 4);
     const k2 = scope(() => keep(randn([2])));
     expect(k2.isDisposed).toBe(false);
+  });
+
+  it('a tensor left to the GC leaves liveBytes; a disposed one is not counted twice when collected', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const settle = async (until: () => boolean) => {
+      for (let i = 0; i < 50 && !until(); i++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    const bytes = 1000 * 4;
+    // Collect what earlier tests left to the GC first, until liveBytes holds still.
+    let last = -1;
+    for (let i = 0; i < 50 && memoryStats().liveBytes !== last; i++) {
+      last = memoryStats().liveBytes;
+      for (let j = 0; j < 3; j++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    }
+    const base = memoryStats().liveBytes;
+    (() => {
+      zeros([1000]); // outside any scope, never disposed
+    })();
+    expect(memoryStats().liveBytes - base).toBe(bytes);
+    await settle(() => memoryStats().liveBytes === base);
+    expect(memoryStats().liveBytes).toBe(base);
+    (() => {
+      zeros([1000]).dispose();
+    })();
+    expect(memoryStats().liveBytes).toBe(base);
+    // Give the finalizer every chance to run for the disposed storage too: it must not subtract again.
+    (() => {
+      zeros([1000]);
+    })();
+    await settle(() => memoryStats().liveBytes === base);
+    expect(memoryStats().liveBytes).toBe(base);
   });
 
   it('steady-state steps reuse pooled buffers instead of allocating', () => {
