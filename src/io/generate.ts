@@ -77,6 +77,11 @@ export interface GenerateOptions extends SamplingOptions {
   rowSeeds?: readonly number[];
   /** Yield to the event loop every n decode steps (default 1); 0 = never (pure compute). */
   yieldEvery?: number;
+  /**
+   * Drop finished rows from the batch once they are at least this share of it (0 < share ≤ 1; default 0.125), so a
+   * step's cost follows the rows still running rather than the longest one. 1 keeps every row to the end.
+   */
+  compactShare?: number;
 }
 
 export type FinishReason = 'stop' | 'length' | 'abort';
@@ -102,6 +107,8 @@ export interface GenerationStats {
   prefillMs: number;
   decodeMs: number;
   decodeSteps: number;
+  /** Rows decoded, summed over steps (what dropping finished rows saves against rows × steps). */
+  rowSteps: number;
   /** Generated tokens per second of decode time, over all rows. */
   tokensPerSecond: number;
 }
@@ -162,66 +169,92 @@ export interface RowState {
 
 /**
  * Generates a continuation for every input, as one batch. Returns one output per input, in order, and stats.
+ *
+ * `groupSize` G > 1 gives G continuations per input that share one prefill (the vision encoder and the prompt's
+ * forward run once per input, then the KV cache rows are repeated G times), in row order: input 0's G, then input
+ * 1's, … Each row samples with its own seeded stream (`rowSeeds`, else `seed * 1000003 + row`), so a row's tokens do
+ * not depend on which rows share its batch or when finished rows leave it.
  */
 export async function generate(
   model: Glm4vForConditionalGeneration,
   inputs: readonly GenerationInput[],
   opts: GenerateOptions,
+  groupSize = 1,
 ): Promise<{ outputs: GenerationOutput[]; stats: GenerationStats }> {
+  const G = groupSize;
+  if (!Number.isInteger(G) || G < 1) throw new Error(`generate: groupSize must be a positive integer, got ${G}`);
   const vocab = model.config.text.vocabSize;
   checkGenerateOptions(opts, inputs.length, vocab);
   checkGenerateInputs(inputs, vocab, 'generate');
-  const B = inputs.length;
+  const B = inputs.length * G;
+  if (opts.rowSeeds && opts.rowSeeds.length !== B)
+    throw new Error(
+      `generate: rowSeeds has ${opts.rowSeeds.length} seeds for ${inputs.length} inputs${G > 1 ? ` × ${G}` : ''}`,
+    );
+  const share = opts.compactShare ?? 0.125;
+  if (!(share > 0 && share <= 1)) throw new Error(`generate: compactShare must be in (0, 1], got ${share}`);
   const stop = new Set(opts.stopTokenIds);
   const pad = opts.padTokenId ?? opts.stopTokenIds[0] ?? 0;
-  const maxLen = Math.max(...inputs.map((i) => i.inputIds.length));
   const baseSeed = opts.seed ?? 0;
-  if (opts.rowSeeds && opts.rowSeeds.length !== B)
-    throw new Error(`generate: rowSeeds has ${opts.rowSeeds.length} seeds for ${B} inputs`);
-  const rows: RowState[] = inputs.map((inp, r) =>
-    newRowState(inp.inputIds, opts, opts.rowSeeds ? opts.rowSeeds[r]! : baseSeed * 1000003 + r),
+  const promptOf = (r: number) => Math.floor(r / G);
+  const rows: RowState[] = Array.from({ length: B }, (_, r) =>
+    newRowState(inputs[promptOf(r)]!.inputIds, opts, opts.rowSeeds ? opts.rowSeeds[r]! : baseSeed * 1000003 + r),
   );
-
+  const maxLen = Math.max(...inputs.map((i) => i.inputIds.length));
   const cache: KVCache = model.newCache(maxLen + opts.maxNewTokens + (opts.forceAnswerIds?.length ?? 0) + 1);
   const yieldEvery = opts.yieldEvery ?? 1;
   const t0 = performance.now();
   let prefillMs = 0;
   let steps = 0;
+  let rowSteps = 0;
   try {
     const bufs = new StepBuffers();
-    let lastRows = prefill(model, inputs, pad, cache, () => opts, bufs);
+    const pre = prefill(model, inputs, pad, cache, () => opts, bufs);
+    /** Batch position → row. */
+    let live = Array.from({ length: B }, (_, r) => r);
+    if (G > 1) noGrad(() => cache.selectRows(live.map(promptOf)));
+    let logits: StepRow[] = live.map((r) => pre[promptOf(r)]!);
     prefillMs = performance.now() - t0;
     for (let t = 0; ; t++) {
-      const next: number[] = new Array(B).fill(pad);
-      let active = 0;
-      for (let r = 0; r < B; r++) {
+      const next: number[] = new Array(live.length).fill(pad);
+      const running: number[] = [];
+      for (const [k, r] of live.entries()) {
         const row = rows[r]!;
         if (row.done) continue;
-        const id = stepRow(row, r, lastRows[r]!, opts, stop, !!opts.signal?.aborted || !!opts.shouldStop?.(r));
+        const id = stepRow(row, r, logits[k]!, opts, stop, !!opts.signal?.aborted || !!opts.shouldStop?.(r));
         if (id === null) continue;
-        next[r] = id;
-        active++;
+        next[k] = id;
+        running.push(k);
       }
-      if (active === 0) break;
-      // Finished rows keep decoding a pad (their outputs are ignored). Decode steps need no mask: the cache keeps
-      // each row's left padding from the prefill.
+      if (running.length === 0) break;
+      const finished = live.length - running.length;
+      let ids = next;
+      if (finished > 0 && finished >= share * live.length) {
+        noGrad(() => cache.selectRows(running));
+        live = running.map((k) => live[k]!);
+        ids = running.map((k) => next[k]!);
+      }
+      // Rows that finished since the last compaction decode a pad (ignored). No mask: the cache keeps each row's left
+      // padding from the prefill.
       if (yieldEvery > 0 && t % yieldEvery === 0) await new Promise((res) => setImmediate(res));
-      lastRows = noGrad(() =>
+      const step = ids;
+      logits = noGrad(() =>
         scope(() =>
           stepRows(
-            model.forward({ inputIds: next.map((id) => [id]), cache, logitsToKeep: 1 }).logits,
+            model.forward({ inputIds: step.map((id) => [id]), cache, logitsToKeep: 1 }).logits,
             () => opts,
             bufs,
           ),
         ),
       );
       steps++;
+      rowSteps += live.length;
     }
   } finally {
     cache.dispose();
   }
   const decodeMs = performance.now() - t0 - prefillMs;
-  const outputs = rows.map((row, r) => rowOutput(row, inputs[r]!.inputIds.length, opts));
+  const outputs = rows.map((row, r) => rowOutput(row, inputs[promptOf(r)]!.inputIds.length, opts));
   const generated = rows.reduce((a, row) => a + row.tokens.length, 0);
   return {
     outputs,
@@ -229,6 +262,7 @@ export async function generate(
       prefillMs,
       decodeMs,
       decodeSteps: steps,
+      rowSteps,
       tokensPerSecond: decodeMs > 0 ? (generated / decodeMs) * 1000 : 0,
     },
   };

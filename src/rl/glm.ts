@@ -26,7 +26,6 @@ import {
 } from '../io/generate.js';
 import type { ChatMessage } from '../io/template.js';
 import { createModel } from '../model/glm4v.js';
-import { generateGroups } from './rollout/grouped.js';
 import { rolloutRequestSeed, validateSampling } from './rollout/sampling.js';
 import type {
   LogProbOptions,
@@ -156,7 +155,7 @@ export interface GlmEngineOptions {
   batchSize?: number;
   /**
    * Decode by groups (default): the G responses of a prompt share one prefill and finished responses leave the batch
-   * (`rollout/grouped.ts`). false: every response is prefilled and decoded on its own row to the batch's end (the
+   * (`generate`'s `groupSize`). false: every response is prefilled and decoded on its own row to the batch's end (the
    * same tokens for the same seeds; kept for comparison, `npm run bench:rl`).
    */
   groupDecode?: boolean;
@@ -205,12 +204,17 @@ export class GlmRolloutEngine implements RolloutEngine {
       const per = Math.max(1, Math.floor(this.batchSize / groupSize));
       for (let s = 0; s < prompts.length; s += per) {
         const part = prompts.slice(s, s + per);
-        const { outputs } = await generateGroups(chat.model, part.map(inputOf), groupSize, {
-          ...base,
-          maxNewTokens,
-          rowSeeds: part.flatMap((_, k) => Array.from({ length: groupSize }, (_, j) => seedOf(s + k, j))),
-          yieldEvery: 0,
-        });
+        const { outputs } = await generate(
+          chat.model,
+          part.map(inputOf),
+          {
+            ...base,
+            maxNewTokens,
+            rowSeeds: part.flatMap((_, k) => Array.from({ length: groupSize }, (_, j) => seedOf(s + k, j))),
+            yieldEvery: 0,
+          },
+          groupSize,
+        );
         for (const [r, o] of outputs.entries()) keep(s + Math.floor(r / groupSize), r % groupSize, o);
       }
       return out;
@@ -226,6 +230,7 @@ export class GlmRolloutEngine implements RolloutEngine {
         maxNewTokens,
         rowSeeds: chunk.map(({ i, j }) => seedOf(i, j)),
         yieldEvery: 0,
+        compactShare: 1, // every row decoded to the batch's end, as before group decoding (the bench's baseline)
       });
       for (const [k, o] of outputs.entries()) keep(chunk[k]!.i, chunk[k]!.j, o);
     }

@@ -81,6 +81,33 @@ describe('generate', () => {
     expect(both.outputs[0]!.tokens).toEqual(greedyNoCache(a, 8));
   });
 
+  it('rows that stop early leave the batch: the same outputs as decoding every row to the end, fewer row-steps', async () => {
+    // Sampled rows with many stop ids end at different steps; shouldStop ends row 3 at its fourth step.
+    const stops = Array.from({ length: 30 }, (_, i) => 11 + 9 * i);
+    const inputs = [prompt, [5, 6, 7], [9, 9, 9, 9, 30], [1, 2], [250, 251, 252, 4]].map((inputIds) => ({ inputIds }));
+    let calls = 0;
+    const o = {
+      maxNewTokens: 16,
+      stopTokenIds: stops,
+      temperature: 1,
+      seed: 3,
+      returnLogprobs: true,
+      shouldStop: (r: number) => r === 3 && ++calls > 3,
+    };
+    const kept = await generate(model, inputs, { ...o, compactShare: 1 });
+    calls = 0;
+    const dropped = await generate(model, inputs, { ...o, compactShare: 0.01 });
+    expect(new Set(kept.outputs.map((x) => x.tokens.length)).size).toBeGreaterThan(2);
+    expect(kept.stats.rowSteps).toBe(kept.stats.decodeSteps * inputs.length);
+    expect(dropped.stats.rowSteps).toBeLessThan(dropped.stats.decodeSteps * inputs.length);
+    expect(dropped.outputs[3]!.finishReason).toBe('abort');
+    for (const [r, x] of dropped.outputs.entries()) {
+      expect(x.tokens, `row ${r}`).toEqual(kept.outputs[r]!.tokens);
+      expect(x.finishReason).toBe(kept.outputs[r]!.finishReason);
+      for (const [t, lp] of x.logprobs!.entries()) expect(lp).toBeCloseTo(kept.outputs[r]!.logprobs![t]!, 4);
+    }
+  });
+
   it('stops at a stop token, and aborts on the signal', async () => {
     const first = greedyNoCache(prompt, 1)[0]!;
     const r = await generate(model, [{ inputIds: prompt }], { maxNewTokens: 10, stopTokenIds: [first] });

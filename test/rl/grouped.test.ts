@@ -13,7 +13,6 @@ import { ChatModel } from '../../src/io/chat.js';
 import { type GenerateOptions, type GenerationInput, generate } from '../../src/io/generate.js';
 import { KVCache } from '../../src/model/text.js';
 import { GlmPolicy, GlmRolloutEngine } from '../../src/rl/glm.js';
-import { generateGroups } from '../../src/rl/rollout/grouped.js';
 import type { RolloutPrompt } from '../../src/rl/types.js';
 import { tinyModelDir } from '../helpers/tinyModelDir.js';
 
@@ -50,7 +49,7 @@ beforeAll(async () => {
   inputs = await Promise.all(convs.map((m) => chat.prepare(m, true)));
 });
 
-/** `generate` over each input repeated G times, seeded like generateGroups' rows. */
+/** `generate` over each input repeated G times, one row per call, seeded like the grouped rows. */
 async function reference(G: number, o: Omit<GenerateOptions, 'seed'>, seeds: number[]) {
   const rep = inputs.flatMap((inp) => Array.from({ length: G }, () => inp));
   // generate seeds its row 0 with seed * 1000003: one call per row reproduces seeds of that form.
@@ -62,7 +61,7 @@ async function reference(G: number, o: Omit<GenerateOptions, 'seed'>, seeds: num
   return outs;
 }
 
-describe('generateGroups', () => {
+describe('generate with groupSize (group decoding)', () => {
   const G = 3;
   const seeds = Array.from({ length: 3 * G }, (_, r) => (7 + r) * 1000003);
 
@@ -76,12 +75,7 @@ describe('generateGroups', () => {
       yieldEvery: 0,
     };
     const ref = await reference(G, o, seeds);
-    const { outputs, stats } = await generateGroups(chat.model, inputs, G, {
-      ...o,
-      rowSeeds: seeds,
-      compactShare: 0.1,
-    });
-    expect(stats.prefillRows).toBe(3);
+    const { outputs, stats } = await generate(chat.model, inputs, { ...o, rowSeeds: seeds, compactShare: 0.1 }, G);
     expect(new Set(ref.map((r) => r.tokens.length)).size).toBeGreaterThan(1);
     expect(stats.rowSteps).toBeLessThan(stats.decodeSteps * 3 * G);
     for (const [r, out] of outputs.entries()) {
@@ -98,15 +92,14 @@ describe('generateGroups', () => {
   it('decodes greedily like generate, and checks its arguments', async () => {
     const o = { ...chat.generateOptions({ temperature: 0 }), maxNewTokens: 6, yieldEvery: 0 };
     const ref = await reference(2, o, seeds.slice(0, 6));
-    const { outputs } = await generateGroups(chat.model, inputs, 2, { ...o, rowSeeds: seeds.slice(0, 6) });
+    const { outputs } = await generate(chat.model, inputs, { ...o, rowSeeds: seeds.slice(0, 6) }, 2);
     expect(outputs.map((x) => x.tokens)).toEqual(ref.map((x) => x.tokens));
-    await expect(generateGroups(chat.model, inputs, 2, { ...o, rowSeeds: [1] })).rejects.toThrow(
-      /rowSeeds has 1 seeds/,
+    await expect(generate(chat.model, inputs, { ...o, rowSeeds: [1] }, 2)).rejects.toThrow(
+      /rowSeeds has 1 seeds for 3 inputs × 2/,
     );
-    await expect(generateGroups(chat.model, inputs, 0, { ...o, rowSeeds: [] })).rejects.toThrow(/groupSize/);
-    await expect(generateGroups(chat.model, inputs, 1, { ...o, rowSeeds: [1, 2, 3], compactShare: 0 })).rejects.toThrow(
-      /compactShare/,
-    );
+    await expect(generate(chat.model, inputs, { ...o, rowSeeds: [] }, 0)).rejects.toThrow(/groupSize/);
+    await expect(generate(chat.model, inputs, { ...o, compactShare: 0 })).rejects.toThrow(/compactShare/);
+    await expect(generate(chat.model, inputs, { ...o, compactShare: 1.5 })).rejects.toThrow(/compactShare/);
   }, 120_000);
 
   it('gives the GLM engine the rollouts of per-response decoding (tokens, loss masks, log-probs)', async () => {
