@@ -16,6 +16,7 @@ import {
   labPaths,
   offlineStage,
   readAll,
+  rolloutSettings,
   type StageCtx,
   type StartSummary,
   sftStage,
@@ -268,7 +269,7 @@ async function tightStart(c: StageCtx): Promise<{ force: LabScore; noforce: LabS
   const router = new RewardRouter({ cas: { enabled: false } });
   const samples = await readAll(c.paths.data.heldout);
   const b = c.config.tightBudget;
-  const answer = 16;
+  const answer = rolloutSettings(c).maxAnswerTokens; // the tight runs' own cap: budget + answer tokens
   try {
     const common = { maxNewTokens: b + answer, batchSize: c.config.eval.batchSize, quiet: c.quiet };
     const force = await evaluateLab(policy.chat, router, samples, {

@@ -28,8 +28,12 @@ export interface RunSpec {
   /** Merged over the paper-default RL config. */
   rl: RlConfigInput | Record<string, unknown>;
   hackable?: boolean;
-  /** The thinking budget the run is evaluated with (null: no forcing); default: the eval default. */
-  evalBudget?: number | null;
+  /**
+   * Evaluated at a tight thinking budget, as it trained (experiment 6): the answer must fit in `budget` thinking
+   * tokens plus the rollout's answer tokens; `force` inserts the closing tokens at the budget, otherwise a response
+   * still thinking there is cut. Default: the eval's own length, no budget.
+   */
+  evalTight?: { budget: number; force: boolean };
   /** Evaluate the probes after RL (perception unchanged?). */
   probes?: boolean;
 }
@@ -75,13 +79,13 @@ export function experimentRuns(cfg: LabConfig): Record<Experiment, RunSpec[]> {
         name: 'tight-force',
         what: `thinking budget ${tight} tokens, force answering on`,
         rl: { rollout: { maxThinkingTokens: tight, forceAnswer: true } },
-        evalBudget: tight,
+        evalTight: { budget: tight, force: true },
       },
       {
         name: 'tight-noforce',
         what: `thinking budget ${tight} tokens, force answering off`,
         rl: { rollout: { maxThinkingTokens: tight, forceAnswer: false } },
-        evalBudget: null,
+        evalTight: { budget: tight, force: false },
       },
     ],
   };
@@ -254,11 +258,14 @@ export async function runOne(c: StageCtx, spec: RunSpec, startScore: LabScore): 
   const strict = new RewardRouter({ cas: { enabled: false } });
   const trainer = new RlTrainer(config, { policy, engine, router, samples: prompts, log: c.log, quiet: c.quiet });
   const e = c.config.eval;
+  // The tight runs are graded under the budget they trained with (the start model's tight scores are measured the
+  // same way): a run without forcing is cut at budget + answer tokens, not given the eval's full length.
+  const t = spec.evalTight;
   const evalOpts = {
-    maxNewTokens: spec.evalBudget != null ? spec.evalBudget + config.rollout.maxAnswerTokens : e.maxNewTokens,
+    maxNewTokens: t ? t.budget + config.rollout.maxAnswerTokens : e.maxNewTokens,
     batchSize: e.batchSize,
     quiet: c.quiet,
-    ...(spec.evalBudget !== undefined ? { thinkingBudget: spec.evalBudget } : {}),
+    ...(t ? { thinkingBudget: t.force ? t.budget : null } : {}),
   };
   const metrics = new MetricsWriter(c.paths.metrics);
   try {
