@@ -48,6 +48,8 @@ const opts = benchProgram({
     'npm run bench:rl',
     'npm run bench:rl -- --quick',
     'OMP_NUM_THREADS=1 GLMV_PYTHON=/path/to/python npm run bench:rl -- --quick',
+    'git worktree add /tmp/before <commit> && (cd /tmp/before && ln -s $PWD/node_modules . && npm run build:native)',
+    "npm run bench:rl -- --baseline /tmp/before   # section 4 also times that checkout's rollout engine",
   ],
   environment: [
     ['GLMV_PYTHON', 'the Python (with torch) for the peer; else .venv, then python3'],
@@ -55,8 +57,12 @@ const opts = benchProgram({
   ],
 })
   .option('--quick', 'fewer repetitions and trainer steps')
+  .option(
+    '--baseline <dir>',
+    'section 4: also time the GLM rollout engine of this checkout of the repository (another commit; its native addon built), on the same prompts, in a child process',
+  )
   .parse()
-  .opts<{ quick?: boolean }>();
+  .opts<{ quick?: boolean; baseline?: string }>();
 const quick = opts.quick === true;
 const REPS = quick ? 2 : 4;
 
@@ -403,28 +409,36 @@ async function pipelineRollouts(): Promise<void> {
       style: 'glm41v',
       seed: 1,
     };
-    const reps = quick ? 1 : 2;
-    const timeIt = async (engine: GlmRolloutEngine) => {
-      const ms: number[] = [];
-      let tokens = 0;
-      // One untimed call first: an RL run generates with the same shapes every step, so the steady state (buffers
-      // pooled, pages touched) is what counts.
-      await engine.generate(prompts, G, { ...sp, seed: 99 });
-      for (let rep = 0; rep < reps; rep++) {
+    const reps = quick ? 1 : 3;
+    const engines = [
+      new GlmRolloutEngine(policy, { batchSize: 256, groupDecode: false }),
+      new GlmRolloutEngine(policy, { batchSize: 256 }),
+    ];
+    // One untimed call each first: an RL run generates with the same shapes every step, so the steady state (buffers
+    // pooled, pages touched) is what counts. Then the two alternate, so machine load falls on both alike; process CPU
+    // time (all threads) is reported beside wall time.
+    for (const e of engines) await e.generate(prompts, G, { ...sp, seed: 99 });
+    const timed = engines.map(() => ({ ms: [] as number[], cpu: [] as number[], tokens: 0 }));
+    for (let rep = 0; rep < reps; rep++)
+      for (const [k, e] of engines.entries()) {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
-        const out = await engine.generate(prompts, G, { ...sp, seed: rep + 1 });
-        ms.push(performance.now() - t0);
-        tokens = out.flat().reduce((a, r) => a + r.lossMask.reduce((x, y) => x + y, 0), 0);
+        const out = await e.generate(prompts, G, { ...sp, seed: rep + 1 });
+        timed[k]!.ms.push(performance.now() - t0);
+        const c = process.cpuUsage(c0);
+        timed[k]!.cpu.push((c.user + c.system) / 1000);
+        timed[k]!.tokens = out.flat().reduce((a, r) => a + r.lossMask.reduce((x, y) => x + y, 0), 0);
       }
-      return { ms: median(ms), tokens };
-    };
-    const before = await timeIt(new GlmRolloutEngine(policy, { batchSize: 256, groupDecode: false }));
-    const after = await timeIt(new GlmRolloutEngine(policy, { batchSize: 256 }));
+    const [before, after] = timed.map((t) => ({ ms: median(t.ms), cpuMs: median(t.cpu), tokens: t.tokens })) as [
+      { ms: number; cpuMs: number; tokens: number },
+      { ms: number; cpuMs: number; tokens: number },
+    ];
     const tps = (m: { ms: number; tokens: number }) => (m.tokens / m.ms) * 1000;
     console.log(
       `\n4. GLM rollouts at the pipeline's RL settings (models/glmv-small, ${prompts.length} prompts × G ${G}, ${sp.maxThinkingTokens} + ${sp.maxAnswerTokens} tokens, T 1)`,
     );
     const w = [44, 14, 14, 8];
+    const base = opts.baseline ? baselineRollouts(opts.baseline, modelDir, data, G, sp, reps) : null;
     console.log(row(['', 'per-response', 'group decode', 'ratio'], w));
     console.log(
       row(
@@ -435,6 +449,22 @@ async function pipelineRollouts(): Promise<void> {
     console.log(
       row(['rollout ms (median)', before.ms.toFixed(0), after.ms.toFixed(0), (before.ms / after.ms).toFixed(2)], w),
     );
+    console.log(
+      row(
+        [
+          'rollout CPU ms, all threads (median)',
+          before.cpuMs.toFixed(0),
+          after.cpuMs.toFixed(0),
+          (before.cpuMs / after.cpuMs).toFixed(2),
+        ],
+        w,
+      ),
+    );
+    if (base) {
+      console.log(
+        `   ${base.label}: ${tps(base).toFixed(0)} rollout tokens/s, ${base.ms.toFixed(0)} ms, ${base.cpuMs.toFixed(0)} CPU ms — group decode today is ${(tps(after) / tps(base)).toFixed(2)}× its tokens/s (${(base.cpuMs / after.cpuMs).toFixed(2)}× in CPU time per call)`,
+      );
+    }
     for (const groupDecode of [false, true]) {
       const rc = parseRlConfig({
         run: {
@@ -475,6 +505,37 @@ async function pipelineRollouts(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Section 4's rollouts with another checkout's engine (bench/rollouts-child.ts), for a before / after across commits. */
+function baselineRollouts(
+  tree: string,
+  model: string,
+  data: string,
+  groupSize: number,
+  params: SamplingParams,
+  reps: number,
+): { ms: number; cpuMs: number; tokens: number; label: string } {
+  if (!existsSync(join(tree, 'src', 'rl', 'glm.ts')))
+    throw new Error(`--baseline ${tree}: not a checkout of this repository (src/rl/glm.ts is missing)`);
+  if (!existsSync(join(tree, 'native', 'build', 'Release', 'glmv_native.node')))
+    throw new Error(`--baseline ${tree}: its native addon is not built (run npm run build:native there)`);
+  const commit = spawnSync('git', ['-C', tree, 'log', '-1', '--format=%h %cs'], { encoding: 'utf8' }).stdout.trim();
+  const r = spawnSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(here, 'rollouts-child.ts'),
+      JSON.stringify({ tree, model, data, groupSize, reps, params }),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 26 },
+  );
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !last.startsWith('{'))
+    throw new Error(`--baseline ${tree}: the child failed (status ${r.status}): ${r.stderr.slice(-2000)}`);
+  const m = JSON.parse(last) as { ms: number; cpuMs: number; tokens: number };
+  return { ...m, label: `baseline ${tree} (${commit || 'not a git checkout'}), its engine's default decoding` };
 }
 
 await main();
