@@ -1,10 +1,10 @@
 /**
  * `glmv lab`'s configuration: the lab tasks' data sizes, the small model and how it is trained (tokenizer + SFT from
  * scratch on the lab tasks, probes included), the start-model checks, the RL settings every experiment starts from
- * and the experiments to run. Presets: `full` (held-out sets of 200 per domain, 40 RL steps, three seeds: about 95
- * minutes on 2 cores, 91 measured with the earlier 1,500-step SFT), `quick` (the same start model, 6-step RL runs,
- * one seed: about 26 minutes on 2 idle cores from scratch, 21.6 measured with one experiment plus about 5 for the
- * other seven runs) and `tiny` (CI: the machinery, in under a minute). The README has what each measured.
+ * and the experiments to run. Presets: `full` (held-out sets of 200 per domain, 40 RL steps, three seeds: about 64
+ * minutes on 2 idle cores, SFT 18 of them), `quick` (the same start model, 6-step RL runs, one seed: about 25.5
+ * minutes from scratch, 5.8 of them after the cold start) and `tiny` (CI: the machinery, in under a minute). The
+ * README has what each measured.
  */
 import { z } from 'zod';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
@@ -143,7 +143,9 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
     sft: { run: { steps: 2000, checkpointEvery: 100 } },
     coldStart: { steps: 200 },
     start: { k: 8, perDomain: 50 },
-    rl: { run: { steps: 40 }, batch: { prompts: 16 }, grpo: { lr: 5e-5 } },
+    // The vision tower is frozen in RL: its policy gradient is noise for these tasks (every rollout of a prompt sees
+    // the same image) and Adam turns it into full-lr steps that wore the reading down (docs/lab/reasoning.md section 7).
+    rl: { run: { steps: 40 }, batch: { prompts: 16 }, grpo: { lr: 5e-5, visionLrScale: 0 } },
     evalEvery: 5,
     seeds: 3,
   },
@@ -165,7 +167,7 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
     sft: { run: { steps: 2000, checkpointEvery: 100 } },
     coldStart: { steps: 200 },
     start: { k: 8, perDomain: 12 },
-    rl: { run: { steps: 6 }, batch: { prompts: 16 }, grpo: { lr: 5e-5 } },
+    rl: { run: { steps: 6 }, batch: { prompts: 16 }, grpo: { lr: 5e-5, visionLrScale: 0 } },
     offline: { k: 4 },
     evalEvery: 3,
     seeds: 1,
