@@ -48,8 +48,7 @@ const opts = benchProgram({
     'npm run bench:rl',
     'npm run bench:rl -- --quick',
     'OMP_NUM_THREADS=1 GLMV_PYTHON=/path/to/python npm run bench:rl -- --quick',
-    'git worktree add /tmp/before <commit> && (cd /tmp/before && ln -s $PWD/node_modules . && npm run build:native)',
-    "npm run bench:rl -- --baseline /tmp/before   # section 4 also times that checkout's rollout engine",
+    'npm run bench:rl -- --baseline /tmp/before   # /tmp/before: git worktree add /tmp/before <commit>, node_modules linked, npm run build:native there',
   ],
   environment: [
     ['GLMV_PYTHON', 'the Python (with torch) for the peer; else .venv, then python3'],
