@@ -74,6 +74,23 @@ static void sgemm(char ta, char tb, i64 m, i64 n, i64 k, float alpha, const floa
   if (dnnl_sgemm(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc) != dnnl_success) throw std::runtime_error("dnnl_sgemm failed in attention");
 }
 
+// In-place softmax of the scores s[0, n) (n > 0); returns their log-sum-exp (what the backward recomputes from).
+static inline float softmax_span(float* s, i64 n) {
+  float mx = kNegInf;
+#pragma omp simd reduction(max : mx)
+  for (i64 j = 0; j < n; j++) mx = std::max(mx, s[j]);
+  float sum = 0;
+#pragma omp simd reduction(+ : sum)
+  for (i64 j = 0; j < n; j++) {
+    float p = fexp(s[j] - mx);
+    s[j] = p;
+    sum += p;
+  }
+  const float inv = 1.f / sum;
+  for (i64 j = 0; j < n; j++) s[j] *= inv;
+  return mx + std::log(sum);
+}
+
 // Decode shapes (a few query positions, no segments): one task per (batch, kv head, run of its query heads, query
 // position). The query heads of a GQA group sit side by side in a row, so a run of them is one [heads, D] matrix:
 // one QKᵀ and one PV GEMM per task read the group's keys and values once, where a task per (batch, head) calls
@@ -117,22 +134,7 @@ static void attention_decode_f32(const AttnArgs& a) {
       const float* K = a.k + b * a.kBatch + lo * a.kRow + hk * a.D;
       const float* V = a.v + b * a.vBatch + lo * a.vRow + hk * a.D;
       sgemm('N', 'T', m, nk, a.D, a.scale, Q, a.D, K, a.kRow, 0.f, S.data(), nk);
-      for (i64 r = 0; r < m; r++) {
-        float* s = S.data() + r * nk;
-        float mx = kNegInf;
-#pragma omp simd reduction(max : mx)
-        for (i64 j = 0; j < nk; j++) mx = std::max(mx, s[j]);
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (i64 j = 0; j < nk; j++) {
-          float p = fexp(s[j] - mx);
-          s[j] = p;
-          sum += p;
-        }
-        const float inv = 1.f / sum;
-        for (i64 j = 0; j < nk; j++) s[j] *= inv;
-        a.lse[(b * a.Hq + h0 + r) * a.Lq + i] = mx + std::log(sum);
-      }
+      for (i64 r = 0; r < m; r++) a.lse[(b * a.Hq + h0 + r) * a.Lq + i] = softmax_span(S.data() + r * nk, nk);
       sgemm('N', 'N', m, a.D, nk, 1.f, S.data(), nk, V, a.vRow, 0.f, out, a.D);
     }
   }
@@ -180,21 +182,9 @@ void attention_fwd_f32(const AttnArgs& a) {
           lseBase[r] = kNegInf;
           continue;
         }
-        float mx = kNegInf;
-        #pragma omp simd reduction(max : mx)
-        for (i64 j = lo; j < hi; j++) mx = std::max(mx, s[j]);
-        float sum = 0;
-#pragma omp simd reduction(+ : sum)
-        for (i64 j = lo; j < hi; j++) {
-          float p = fexp(s[j] - mx);
-          s[j] = p;
-          sum += p;
-        }
-        float inv = 1.f / sum;
-        for (i64 j = 0; j < lo; j++) s[j] = 0.f;
-        for (i64 j = lo; j < hi; j++) s[j] *= inv;
-        for (i64 j = hi; j < nk; j++) s[j] = 0.f;
-        lseBase[r] = mx + std::log(sum);
+        lseBase[r] = softmax_span(s + lo, hi - lo);
+        std::fill(s, s + lo, 0.f);
+        std::fill(s + hi, s + nk, 0.f);
       }
       sgemm('N', 'N', rows, a.D, nk, 1.f, S.data(), nk, V, a.vRow, 0.f, outBase, oRow);
     }
