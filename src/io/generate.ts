@@ -228,20 +228,19 @@ export async function generate(
       }
       if (running.length === 0) break;
       const finished = live.length - running.length;
-      let ids = next;
-      if (finished > 0 && finished >= share * live.length) {
+      const compact = finished > 0 && finished >= share * live.length;
+      if (compact) {
         noGrad(() => cache.selectRows(running));
         live = running.map((k) => live[k]!);
-        ids = running.map((k) => next[k]!);
       }
+      const ids = compact ? running.map((k) => next[k]!) : next;
       // Rows that finished since the last compaction decode a pad (ignored). No mask: the cache keeps each row's left
       // padding from the prefill.
       if (yieldEvery > 0 && t % yieldEvery === 0) await new Promise((res) => setImmediate(res));
-      const step = ids;
       logits = noGrad(() =>
         scope(() =>
           stepRows(
-            model.forward({ inputIds: step.map((id) => [id]), cache, logitsToKeep: 1 }).logits,
+            model.forward({ inputIds: ids.map((id) => [id]), cache, logitsToKeep: 1 }).logits,
             () => opts,
             bufs,
           ),
