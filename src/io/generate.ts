@@ -239,11 +239,7 @@ export async function generate(
       if (yieldEvery > 0 && t % yieldEvery === 0) await new Promise((res) => setImmediate(res));
       logits = noGrad(() =>
         scope(() =>
-          stepRows(
-            model.forward({ inputIds: ids.map((id) => [id]), cache, logitsToKeep: 1 }).logits,
-            () => opts,
-            bufs,
-          ),
+          stepRows(model.forward({ inputIds: ids.map((id) => [id]), cache, logitsToKeep: 1 }).logits, () => opts, bufs),
         ),
       );
       steps++;
