@@ -29,11 +29,11 @@ export interface RunSpec {
   rl: RlConfigInput | Record<string, unknown>;
   hackable?: boolean;
   /**
-   * Evaluated at a tight thinking budget, as it trained (experiment 6): the answer must fit in `budget` thinking
-   * tokens plus the rollout's answer tokens; `force` inserts the closing tokens at the budget, otherwise a response
-   * still thinking there is cut. Default: the eval's own length, no budget.
+   * Evaluated under the rollout limits it trained with (experiment 6): the answer must fit in the rollout's thinking
+   * budget plus its answer tokens; with force answering the closing tokens are inserted at the budget, without it a
+   * response still thinking there is cut. Default: the eval's own length, no budget.
    */
-  evalTight?: { budget: number; force: boolean };
+  evalAtBudget?: boolean;
   /** Evaluate the probes after RL (perception unchanged?). */
   probes?: boolean;
 }
@@ -79,13 +79,13 @@ export function experimentRuns(cfg: LabConfig): Record<Experiment, RunSpec[]> {
         name: 'tight-force',
         what: `thinking budget ${tight} tokens, force answering on`,
         rl: { rollout: { maxThinkingTokens: tight, forceAnswer: true } },
-        evalTight: { budget: tight, force: true },
+        evalAtBudget: true,
       },
       {
         name: 'tight-noforce',
         what: `thinking budget ${tight} tokens, force answering off`,
         rl: { rollout: { maxThinkingTokens: tight, forceAnswer: false } },
-        evalTight: { budget: tight, force: false },
+        evalAtBudget: true,
       },
     ],
   };
@@ -260,12 +260,12 @@ export async function runOne(c: StageCtx, spec: RunSpec, startScore: LabScore): 
   const e = c.config.eval;
   // The tight runs are graded under the budget they trained with (the start model's tight scores are measured the
   // same way): a run without forcing is cut at budget + answer tokens, not given the eval's full length.
-  const t = spec.evalTight;
+  const r = config.rollout;
   const evalOpts = {
-    maxNewTokens: t ? t.budget + config.rollout.maxAnswerTokens : e.maxNewTokens,
+    maxNewTokens: spec.evalAtBudget ? r.maxThinkingTokens + r.maxAnswerTokens : e.maxNewTokens,
     batchSize: e.batchSize,
     quiet: c.quiet,
-    ...(t ? { thinkingBudget: t.force ? t.budget : null } : {}),
+    ...(spec.evalAtBudget ? { thinkingBudget: r.forceAnswer ? r.maxThinkingTokens : null } : {}),
   };
   const metrics = new MetricsWriter(c.paths.metrics);
   try {
