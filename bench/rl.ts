@@ -35,6 +35,7 @@ import { ToyPolicy, toySamples } from '../src/rl/toy.js';
 import { RlTrainer } from '../src/rl/trainer.js';
 import type { Policy, PolicyItem, Rollout, RolloutEngine, RolloutPrompt, SamplingParams } from '../src/rl/types.js';
 import { benchProgram } from './cli.js';
+import { median, medianTiming, type RolloutTiming, timeRolloutCall } from './rollout-timing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');
@@ -64,11 +65,6 @@ const opts = benchProgram({
   .opts<{ quick?: boolean; baseline?: string }>();
 const quick = opts.quick === true;
 const REPS = quick ? 2 : 4;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 function findPython(): string | null {
   const c = [process.env.GLMV_PYTHON, join(repo, '.venv', 'bin', 'python'), 'python3'].filter(Boolean) as string[];
@@ -417,21 +413,11 @@ async function pipelineRollouts(): Promise<void> {
     // pooled, pages touched) is what counts. Then the two alternate, so machine load falls on both alike; process CPU
     // time (all threads) is reported beside wall time.
     for (const e of engines) await e.generate(prompts, G, { ...sp, seed: 99 });
-    const timed = engines.map(() => ({ ms: [] as number[], cpu: [] as number[], tokens: 0 }));
+    const timed: RolloutTiming[][] = engines.map(() => []);
     for (let rep = 0; rep < reps; rep++)
-      for (const [k, e] of engines.entries()) {
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        const out = await e.generate(prompts, G, { ...sp, seed: rep + 1 });
-        timed[k]!.ms.push(performance.now() - t0);
-        const c = process.cpuUsage(c0);
-        timed[k]!.cpu.push((c.user + c.system) / 1000);
-        timed[k]!.tokens = out.flat().reduce((a, r) => a + r.lossMask.reduce((x, y) => x + y, 0), 0);
-      }
-    const [before, after] = timed.map((t) => ({ ms: median(t.ms), cpuMs: median(t.cpu), tokens: t.tokens })) as [
-      { ms: number; cpuMs: number; tokens: number },
-      { ms: number; cpuMs: number; tokens: number },
-    ];
+      for (const [k, e] of engines.entries())
+        timed[k]!.push(await timeRolloutCall(e, prompts, G, { ...sp, seed: rep + 1 }));
+    const [before, after] = timed.map(medianTiming) as [RolloutTiming, RolloutTiming];
     const tps = (m: { ms: number; tokens: number }) => (m.tokens / m.ms) * 1000;
     console.log(
       `\n4. GLM rollouts at the pipeline's RL settings (models/glmv-small, ${prompts.length} prompts × G ${G}, ${sp.maxThinkingTokens} + ${sp.maxAnswerTokens} tokens, T 1)`,
@@ -514,7 +500,7 @@ function baselineRollouts(
   groupSize: number,
   params: SamplingParams,
   reps: number,
-): { ms: number; cpuMs: number; tokens: number; label: string } {
+): RolloutTiming & { label: string } {
   if (!existsSync(join(tree, 'src', 'rl', 'glm.ts')))
     throw new Error(`--baseline ${tree}: not a checkout of this repository (src/rl/glm.ts is missing)`);
   if (!existsSync(join(tree, 'native', 'build', 'Release', 'glmv_native.node')))
@@ -533,7 +519,7 @@ function baselineRollouts(
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !last.startsWith('{'))
     throw new Error(`--baseline ${tree}: the child failed (status ${r.status}): ${r.stderr.slice(-2000)}`);
-  const m = JSON.parse(last) as { ms: number; cpuMs: number; tokens: number };
+  const m = JSON.parse(last) as RolloutTiming;
   return { ...m, label: `baseline ${tree} (${commit || 'not a git checkout'}), its engine's default decoding` };
 }
 
