@@ -199,18 +199,26 @@ void attention_bwd_f32(const AttnArgs& a) {
   std::fill(a.dq, a.dq + a.B * a.Lq * qoRow, 0.f);
   std::fill(a.dk, a.dk + a.B * a.Lk * kvRow, 0.f);
   std::fill(a.dv, a.dv + a.B * a.Lk * kvRow, 0.f);
-  // Tasks are (batch, kv head); each walks the query blocks of every query head in its group.
+  // Tasks are (batch, segment, kv head); each walks the query blocks of the segment for every query head in its
+  // group. A segment's keys are seen only by its own queries, so its key/value gradient rows have one writer; packed
+  // rows (one row of many segments) then spread over the threads instead of running on one.
   std::vector<Task> blocks = make_tasks(a, 1);
-  const i64 nGroups = a.B * a.Hkv;
+  std::vector<i64> unitStart;  // first block of each (batch, segment) run; blocks come ordered by batch, segment
+  for (i64 i = 0; i < (i64)blocks.size(); i++)
+    if (i == 0 || blocks[i].b != blocks[i - 1].b || blocks[i].seg0 != blocks[i - 1].seg0) unitStart.push_back(i);
+  unitStart.push_back((i64)blocks.size());
+  const i64 nUnits = (i64)unitStart.size() - 1;
+  const i64 nTasks = nUnits * a.Hkv;
 #pragma omp parallel
   {
     std::vector<float> P(kBlock * std::max<i64>(a.Lk, 1)), dP(kBlock * std::max<i64>(a.Lk, 1)), delta(kBlock);
 #pragma omp for schedule(dynamic, 1)
-    for (i64 gi = 0; gi < nGroups; gi++) {
-      const i64 b = gi / a.Hkv, hk = gi % a.Hkv;
+    for (i64 ti = 0; ti < nTasks; ti++) {
+      const i64 u = ti / a.Hkv, hk = ti % a.Hkv;
+      const i64 b = blocks[unitStart[u]].b;
       for (i64 h = hk * group; h < (hk + 1) * group; h++)
-        for (const Task& tb : blocks) {
-          if (tb.b != b) continue;
+        for (i64 bi = unitStart[u]; bi < unitStart[u + 1]; bi++) {
+          const Task& tb = blocks[bi];
           Task t = tb;
           t.h = h;
           const i64 rows = t.q1 - t.q0;

@@ -101,6 +101,12 @@ const STRESS: OpCase[] = [
     fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, cuSeqlens: [0, 70, 71, 150, 200] }),
   },
   {
+    // The backward splits a packed row by (batch, segment, kv head): an empty segment, GQA, two rows.
+    name: 'stress: attention packed segments, GQA, two rows, an empty segment',
+    inputs: (d, g) => [rnd(g, [2, 160, 4, 8], d), rnd(g, [2, 160, 2, 8], d), rnd(g, [2, 160, 2, 8], d)],
+    fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, cuSeqlens: [0, 30, 30, 95, 160] }),
+  },
+  {
     name: 'stress: attention decode with left padding',
     inputs: (d, g) => [rnd(g, [3, 1, 4, 8], d), rnd(g, [3, 90, 1, 8], d), rnd(g, [3, 90, 1, 8], d)],
     fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, keyStart: [0, 40, 89] }),
