@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'lab folder (the same command continues an interrupted lab)')
     .option(
       '--quick',
-      'the quick preset (small sets, SFT 2,000 steps, a 200-step cold start at 50 % shortcut targets, 6 RL steps per run, 1 seed; about 25 minutes on 2 idle cores)',
+      'the quick preset (small sets, SFT 2,000 steps, a 200-step cold start at 50 % shortcut targets, 6 RL steps per run, 1 seed; about 27 minutes on 2 idle cores)',
     )
     .option('--tiny', 'the CI preset (checks the machinery, learns nothing)')
     .option('--config <file>', 'lab config (YAML/JSON) over the preset')
@@ -53,8 +53,8 @@ report.html. Experiments: ${EXPERIMENTS.join(', ')}.
 
 Examples:
   glmv lab --quick --out runs/lab-quick            # the quick preset (its measured time: README, "The RL lab")
-  glmv lab --out runs/lab                          # the full lab (about 65 minutes on 2 idle cores)
-  glmv lab --from runs/lab-quick --out runs/lab    # the full lab from a quick lab's start model (about 45 minutes)
+  glmv lab --out runs/lab                          # the full lab (about 71 minutes on 2 idle cores)
+  glmv lab --from runs/lab-quick --out runs/lab    # the full lab from a quick lab's start model (about 50 minutes)
   glmv lab --out runs/lab --only gain,hacking      # some experiments now, the rest later (same folder)
   glmv lab --out runs/lab --set seeds=5            # more seeds for experiment 1
   glmv lab --quick --out runs/lab-quick --set rl.grpo.lr=2e-4 --print-config

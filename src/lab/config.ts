@@ -1,9 +1,9 @@
 /**
  * `glmv lab`'s configuration: the lab tasks' data sizes, the small model and how it is trained (tokenizer + SFT from
  * scratch on the lab tasks, probes included), the start-model checks, the RL settings every experiment starts from
- * and the experiments to run. Presets: `full` (held-out sets of 200 per domain, 40 RL steps, three seeds: about 64
- * minutes on 2 idle cores, SFT 18 of them), `quick` (the same start model, 6-step RL runs, one seed: about 25.5
- * minutes from scratch, 5.8 of them after the cold start) and `tiny` (CI: the machinery, in under a minute). The
+ * and the experiments to run. Presets: `full` (held-out sets of 200 per domain, 40 RL steps, three seeds: about 71
+ * minutes on 2 idle cores, SFT 18 of them), `quick` (the same start model, 6-step RL runs, one seed: about 27
+ * minutes from scratch, 7.6 of them after the cold start) and `tiny` (CI: the machinery, in under a minute). The
  * README has what each measured.
  */
 import { z } from 'zod';
@@ -74,6 +74,19 @@ export const LabConfigSchema = z
         directShare: z.number().min(0).max(1).default(0.5),
         lr: z.number().positive().default(3e-4),
         freezeVision: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    /**
+     * Experiment 5's start model: a short SFT from the start model in which `share` of the reasoning targets end in a
+     * range around the answer instead of the answer (a hedge the strict verifier never pays and the hackable one pays
+     * whenever the range covers the reference), the vision tower frozen. Both experiment 5 runs start from it.
+     */
+    hedge: z
+      .object({
+        share: z.number().min(0).max(1).default(0.3),
+        steps: pos().default(100),
+        lr: z.number().positive().default(3e-4),
       })
       .strict()
       .prefault({}),
@@ -195,6 +208,7 @@ export const LAB_PRESETS: Record<'full' | 'quick' | 'tiny', LabConfigInput> = {
     },
     sft: { run: { steps: 4 }, batch: { rows: 2, microRows: 1 }, pack: { seqLen: 512 } },
     start: { k: 2, perDomain: 1 },
+    hedge: { steps: 2 },
     rl: {
       run: { steps: 2 },
       batch: { prompts: 2 },

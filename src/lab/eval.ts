@@ -7,6 +7,7 @@ import { answerAndGrade } from '../eval/heldout.js';
 import type { ChatModel } from '../io/chat.js';
 import type { RewardRouter } from '../reward/router.js';
 import { Progress } from '../util/progress.js';
+import { isHedge } from './hackable.js';
 
 export interface LabScore {
   n: number;
@@ -16,6 +17,8 @@ export interface LabScore {
   forcedRate: number;
   formatRate: number;
   meanTokens: number;
+  /** Share of answers whose box holds a range (`200 to 230`): hedges, never right for the strict verifier. */
+  hedgeRate?: number;
 }
 
 export interface LabExample {
@@ -57,6 +60,7 @@ export async function evaluateLab(
   let forced = 0;
   let formatted = 0;
   let tokens = 0;
+  let hedged = 0;
   const budget = o.thinkingBudget === undefined ? Math.floor((o.maxNewTokens * 3) / 4) : o.thinkingBudget;
   const bar = new Progress({ label: o.label ?? 'eval', total: samples.length, quiet: o.quiet });
   try {
@@ -77,6 +81,7 @@ export async function evaluateLab(
         forced += results[i]!.forced ? 1 : 0;
         formatted += scores[i]!.answer !== null && results[i]!.box.ok ? 1 : 0;
         tokens += results[i]!.completionTokens;
+        hedged += isHedge(results[i]!.text) ? 1 : 0;
         if ((shown[d] ?? 0) < (o.examples ?? 0)) {
           shown[d] = (shown[d] ?? 0) + 1;
           examples.push({
@@ -112,6 +117,7 @@ export async function evaluateLab(
       forcedRate: n ? forced / n : 0,
       formatRate: n ? formatted / n : 0,
       meanTokens: n ? tokens / n : 0,
+      hedgeRate: n ? hedged / n : 0,
     },
     examples,
   };

@@ -22,7 +22,6 @@ import { runStage, runStageResumable } from '../train/trainer.js';
 import type { LabConfig } from './config.js';
 import { evaluateLab, type LabExample, type LabScore, labDomain } from './eval.js';
 
-/** Paths inside a lab folder. */
 /** The lab folder's layout; `coldStart`: the config runs the cold-start stage (its model is the start model). */
 export function labPaths(out: string, coldStart = false) {
   const data = join(out, 'data');
@@ -34,6 +33,7 @@ export function labPaths(out: string, coldStart = false) {
     data: {
       sft: join(data, 'sft'),
       cold: join(data, 'coldstart'),
+      hedge: join(data, 'hedge'),
       rl: (gen: string) => join(data, `rl-${gen}`),
       rlFiltered: join(data, 'rl-filtered', 'samples.jsonl'),
       heldout: join(data, 'heldout'),
@@ -43,6 +43,8 @@ export function labPaths(out: string, coldStart = false) {
     tokenizer: join(out, 'tokenizer'),
     sft: join(out, 'sft'),
     coldStart: join(out, 'coldstart'),
+    hedge: join(out, 'hedge'),
+    hedgeModel: join(out, 'hedge', 'final'),
     startModel: join(out, coldStart ? 'coldstart' : 'sft', 'final'),
     offline: join(out, 'offline-passk.json'),
     run: (name: string) => join(out, 'runs', name),
@@ -133,7 +135,7 @@ export function directTargets(dir: string, share: number, seed: number): number 
 }
 
 /** A string's FNV-1a hash as a number in [0, 1). */
-function hashUnit(s: string): number {
+export function hashUnit(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return (h >>> 0) / 2 ** 32;

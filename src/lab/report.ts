@@ -208,11 +208,39 @@ function hackingSection(res: LabResults): string {
   const x = res.experiments.hacking;
   if (!x) return '';
   const runs = runsOf(res, 'hacking');
-  const h = res.runs.hackable?.hack;
+  const h = runs.find((r) => r.hack)?.hack;
+  const start = x.start as { heldout: number; hedgeRate: number | null; share?: number } | undefined;
+  const hedgeShare = (x.hedgeShare ?? {}) as Record<string, Array<{ step: number; share: number }>>;
+  const curve = x.hackableCurve as { peakStep: number; peak: number; end: number } | undefined;
   return `<h2>5. Reward hacking: hackable vs strict verifier</h2>
-<p>Training reward comes from each run's verifier; every accuracy here is the strict verifier's. The hack (a reward only the hackable verifier gives) reaches 10 % of a step's rollouts at step ${esc(x.hackAppearsAtStep ?? 'never')}.</p>
-${finalTable(res, runs)}
-<div class="cards">${curveChart(runs, 'step', 'strict held-out accuracy')}${stepChart(runs, 'pass_rate', 'training pass rate (own verifier)', 100)}${
+<p>Both runs start from the hedging model: the start model after a short SFT in which ${pct(start?.share)} % of the reasoning targets box a range around the answer (held-out ${pct(start?.heldout)} %, hedging in ${pct(start?.hedgeRate ?? undefined)} % of its answers). Training reward comes from each run's verifier; every accuracy here is the strict verifier's, which never pays a range. ${h?.perStep.length ? `The rollouts paid only by the hack (a reward only the hackable verifier gives): ${pct(h.perStep[0]!.share)} % at step ${h.perStep[0]!.step}, ${pct(h.perStep.at(-1)!.share)} % at step ${h.perStep.at(-1)!.step}. ` : ''}${curve ? `The hackable run's strict-graded curve peaked at ${pct(curve.peak)} % at step ${curve.peakStep} and ended at ${pct(curve.end)} %.` : ''}</p>
+${table(
+  [
+    'run',
+    'what',
+    'steps',
+    'strict held-out %',
+    'Δ vs hedging model',
+    'answers hedged after RL %',
+    'last step training pass %',
+  ],
+  runs.map((r) => [
+    r.name,
+    r.what,
+    r.steps,
+    pct(r.heldout.accuracy),
+    start ? signed(r.heldout.accuracy - start.heldout) : '–',
+    pct(r.heldout.hedgeRate),
+    pct(r.series.at(-1)?.pass_rate as number | undefined),
+  ]),
+)}
+<div class="cards">${curveChart(runs, 'step', 'strict held-out accuracy')}${stepChart(runs, 'pass_rate', 'training pass rate (own verifier)', 100)}${lineChart(
+    runs.map((r) => ({
+      name: r.name,
+      points: (hedgeShare[r.name] ?? []).map((p) => [p.step, 100 * p.share] as [number, number]),
+    })),
+    { title: 'rollouts that box a range %', xLabel: 'RL step', width: 520 },
+  )}${
     h
       ? lineChart([{ name: 'hacked share', points: h.perStep.map((p) => [p.step, 100 * p.share]) }], {
           title: 'rollouts rewarded only by the hack %',

@@ -11,7 +11,7 @@ import type { LabScore } from './eval.js';
 import type { StartSummary } from './model.js';
 import { experimentRuns, type RunResult, type ShortcutPoint, shortcutStats } from './runs.js';
 
-export const LAB_STAGES = ['data', 'tokenizer', 'sft', 'coldstart', 'start', 'offline'] as const;
+export const LAB_STAGES = ['data', 'tokenizer', 'sft', 'coldstart', 'start', 'offline', 'hedge'] as const;
 export type LabStage = (typeof LAB_STAGES)[number];
 
 export interface LabState {
@@ -34,9 +34,12 @@ export function labResults(state: LabState, out?: string) {
     xs.map((e) => ({ ...e, image: e.image && out && isAbsolute(e.image) ? relative(resolve(out), e.image) : e.image }));
   const s0 = state.stages.start?.summary as unknown as StartSummary | undefined;
   const start = (s0 ? { ...s0, examples: rel(s0.examples) } : s0) as StartSummary;
+  const byExp = experimentRuns(cfg);
+  // Only the runs of the experiments asked for: a lab folder keeps runs an earlier design of an experiment made.
+  const asked = new Set(cfg.experiments.flatMap((e) => byExp[e].map((r) => r.name)));
   const runs = Object.fromEntries(
     Object.entries(state.runs)
-      .filter((e): e is [string, RunResult] => !('skipped' in e[1]))
+      .filter((e): e is [string, RunResult] => !('skipped' in e[1]) && asked.has(e[0]))
       .map(([k, r]) => [k, { ...r, examples: rel(r.examples) }]),
   );
   const skipped = Object.fromEntries(
@@ -44,7 +47,6 @@ export function labResults(state: LabState, out?: string) {
       .filter(([, r]) => 'skipped' in r)
       .map(([k, r]) => [k, (r as { skipped: string }).skipped]),
   );
-  const byExp = experimentRuns(cfg);
   const have = (names: string[]) => names.filter((n) => runs[n]);
   const experiments: Partial<Record<Experiment, Record<string, unknown>>> = {};
   for (const e of cfg.experiments) {
@@ -90,18 +92,27 @@ export function labResults(state: LabState, out?: string) {
         ]),
       ]);
     if (e === 'hacking') {
-      const h = runs.hackable;
+      // Both runs start from the hedging model: its held-out accuracy and hedge rate are where they start.
+      const hedge = state.stages.hedge?.summary as { share?: number; heldout?: LabScore } | undefined;
+      if (hedge?.heldout)
+        x.start = { heldout: hedge.heldout.accuracy, hedgeRate: hedge.heldout.hedgeRate ?? null, share: hedge.share };
+      x.hedgeRate = Object.fromEntries(names.map((n) => [n, runs[n]!.heldout.hedgeRate ?? null]));
+      x.hedgeShare = Object.fromEntries(names.map((n) => [n, runs[n]!.hedge ?? []]));
+      const h = names.map((n) => runs[n]!).find((r) => r.hack);
       if (h?.hack) {
         const first = h.hack.perStep.find((p) => p.share >= 0.1);
         x.hackShare = h.hack.perStep;
         x.hackAppearsAtStep = first?.step ?? null;
-        x.trainPassVsStrict = Object.fromEntries(
-          names.map((n) => [
-            n,
-            { trainPass: runs[n]!.series.at(-1)?.pass_rate ?? null, strict: runs[n]!.heldout.accuracy },
-          ]),
-        );
+        // Where the hackable run's strict-graded curve peaked, and where it ended (a collapse is a fall from the peak).
+        const peak = h.curve.reduce((a, p) => (p.accuracy > a.accuracy ? p : a), h.curve[0]!);
+        x.hackableCurve = { peakStep: peak.step, peak: peak.accuracy, end: h.curve.at(-1)!.accuracy };
       }
+      x.trainPassVsStrict = Object.fromEntries(
+        names.map((n) => [
+          n,
+          { trainPass: runs[n]!.series.at(-1)?.pass_rate ?? null, strict: runs[n]!.heldout.accuracy },
+        ]),
+      );
     }
     if (e === 'force') {
       x.truncated = Object.fromEntries(

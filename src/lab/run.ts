@@ -8,8 +8,9 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, w
 import { join, resolve } from 'node:path';
 import { RewardRouter } from '../reward/router.js';
 import { MetricsWriter } from '../util/progress.js';
-import type { LabConfig } from './config.js';
+import { type LabConfig, LabConfigSchema } from './config.js';
 import { evaluateLab, type LabScore } from './eval.js';
+import { hedgeStage } from './hedge.js';
 import {
   coldStartStage,
   dataStage,
@@ -53,11 +54,16 @@ function writeJson(path: string, v: unknown): void {
 export function readLabState(out: string): LabState | null {
   const p = labPaths(out).state;
   if (!existsSync(p)) return null;
+  let state: LabState;
   try {
-    return JSON.parse(readFileSync(p, 'utf8')) as LabState;
+    state = JSON.parse(readFileSync(p, 'utf8')) as LabState;
   } catch (e) {
     throw new Error(`lab: ${p} is not valid JSON (${(e as Error).message}); remove it to start the lab over`);
   }
+  // A lab made before a setting existed reads it at its default (what the lab did then, or a stage it never ran).
+  const parsed = LabConfigSchema.safeParse(state.config);
+  if (parsed.success) state.config = parsed.data;
+  return state;
 }
 
 /** Settings only the RL runs use: the stages before them (data → offline) do not depend on them. */
@@ -93,6 +99,7 @@ const STAGE_DEPS: Record<LabStage, readonly string[]> = (() => {
     coldstart,
     start,
     offline: [...start, 'offline'],
+    hedge: [...start, 'hedge'],
   };
 })();
 
@@ -166,8 +173,9 @@ function startFrom(from: string, out: string, config: LabConfig, log: (l: string
         : undefined);
     if (!done) break;
     if (stage === 'data') {
+      // The cold-start and hedge data are made by their stages (from this data and their own settings).
       for (const name of readdirSync(join(from, 'data')))
-        if (name !== 'rl-filtered' && !name.startsWith('coldstart'))
+        if (name !== 'rl-filtered' && !name.startsWith('coldstart') && !name.startsWith('hedge'))
           copy(join(from, 'data', name), join(out, 'data', name));
     } else if (stage === 'tokenizer') copy(a.tokenizer, b.tokenizer);
     else if (stage === 'sft') copy(a.sft, b.sft, (p) => !p.startsWith(join(a.sft, 'checkpoints')));
@@ -177,6 +185,9 @@ function startFrom(from: string, out: string, config: LabConfig, log: (l: string
     } else if (stage === 'offline') {
       copy(a.offline, b.offline);
       copy(join(a.data.rlFiltered, '..'), join(b.data.rlFiltered, '..'));
+    } else if (stage === 'hedge') {
+      copy(a.data.hedge, b.data.hedge);
+      copy(a.hedge, b.hedge, (p) => !p.startsWith(join(a.hedge, 'checkpoints')));
     }
     stages[stage] = done;
   }
@@ -216,10 +227,13 @@ export async function runLab(config: LabConfig, o: LabOptions): Promise<LabResul
     coldstart: () => coldStartStage(c),
     start: async () => (await startStage(c)) as unknown as Record<string, unknown>,
     offline: () => offlineStage(c),
+    hedge: () => hedgeStage(c),
   };
   const interrupted = (): LabResult => ({ state: state!, interrupted: true, results: null, report: null });
   for (const stage of LAB_STAGES) {
     if (state.stages[stage]) continue;
+    // Only experiment 5 starts from the hedging model.
+    if (stage === 'hedge' && !config.experiments.includes('hacking')) continue;
     if (o.signal?.aborted) return interrupted();
     log(`lab: ${stage} …`);
     const t0 = performance.now();

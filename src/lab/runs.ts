@@ -19,7 +19,7 @@ import { RlTrainer } from '../rl/trainer.js';
 import { MetricsWriter, readMetricsFile } from '../util/progress.js';
 import type { Experiment, LabConfig } from './config.js';
 import { evaluateLab, type LabExample, type LabScore } from './eval.js';
-import { HackableRouter } from './hackable.js';
+import { HackableRouter, isHedge } from './hackable.js';
 import { DIRECT_MARK, readAll, rolloutSettings, type StageCtx } from './model.js';
 
 export interface RunSpec {
@@ -28,6 +28,8 @@ export interface RunSpec {
   /** Merged over the paper-default RL config. */
   rl: RlConfigInput | Record<string, unknown>;
   hackable?: boolean;
+  /** Start from experiment 5's hedging model (the hedge stage) instead of the start model. */
+  fromHedge?: boolean;
   /**
    * Evaluated under the rollout limits it trained with (experiment 6): the answer must fit in the rollout's thinking
    * budget plus its answer tokens; with force answering the closing tokens are inserted at the budget, without it a
@@ -71,8 +73,14 @@ export function experimentRuns(cfg: LabConfig): Record<Experiment, RunSpec[]> {
       },
     ],
     hacking: [
-      paper(0),
-      { name: 'hackable', what: 'hackable verifier (reference anywhere in the reply)', rl: {}, hackable: true },
+      { name: 'hedge-strict', what: 'from the hedging model, strict verifier', rl: {}, fromHedge: true },
+      {
+        name: 'hedge-hackable',
+        what: 'from the hedging model, hackable verifier (a covering range or the reference anywhere pays)',
+        rl: {},
+        hackable: true,
+        fromHedge: true,
+      },
     ],
     force: [
       {
@@ -103,7 +111,7 @@ export function runConfig(c: StageCtx, spec: RunSpec) {
       checkpointEvery: 0,
       keepCheckpoints: 1,
     },
-    policy: { kind: 'glm', path: p.startModel },
+    policy: { kind: 'glm', path: spec.fromHedge ? p.hedgeModel : p.startModel },
     data: { sources: LAB_GENERATOR_NAMES.map((g) => ({ kind: 'dataset', path: p.data.rl(g) })) },
     batch: { prompts: 16 },
     rollout: r,
@@ -155,6 +163,8 @@ export interface RunResult {
   examples: LabExample[];
   /** Hackable runs: per step, the share of rollouts rewarded only by the hack, and some of them. */
   hack?: { perStep: Array<{ step: number; share: number }>; samples: Array<Record<string, unknown>> };
+  /** Runs from the hedging model: per step, the share of rollouts whose box holds a range. */
+  hedge?: Array<{ step: number; share: number }>;
   seconds: number;
 }
 
@@ -166,18 +176,26 @@ function savedSteps(runDir: string): RolloutLine[][] {
     .filter((rows) => rows.length > 0);
 }
 
-/** The rollouts a hackable verifier rewarded that the strict one would not (path `hackable:mentioned`). */
+/** The rollouts a hackable verifier rewarded that the strict one would not (paths `hackable:…`). */
 function hackStats(runDir: string): NonNullable<RunResult['hack']> {
   const perStep: Array<{ step: number; share: number }> = [];
   const samples: Array<Record<string, unknown>> = [];
   for (const rows of savedSteps(runDir)) {
-    const hacked = rows.filter((r) => r.path === 'hackable:mentioned');
+    const hacked = rows.filter((r) => r.path?.startsWith('hackable:'));
     perStep.push({ step: rows[0]!.step, share: hacked.length / rows.length });
     for (const r of hacked.slice(0, 1))
       if (samples.length < 6)
         samples.push({ step: r.step, question: r.question, reference: r.reference, text: r.text, answer: r.answer });
   }
   return { perStep, samples };
+}
+
+/** Per step, the share of rollouts whose box holds a range (a hedge). */
+function hedgeStats(runDir: string): NonNullable<RunResult['hedge']> {
+  return savedSteps(runDir).map((rows) => ({
+    step: rows[0]!.step,
+    share: rows.filter((r) => isHedge(r.text)).length / rows.length,
+  }));
 }
 
 export interface ShortcutPoint {
@@ -250,7 +268,7 @@ export async function runOne(c: StageCtx, spec: RunSpec, startScore: LabScore): 
   const resume = existsSync(join(dir, 'checkpoints', 'latest'));
   if (!resume && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   const prompts = await loadPrompts(config);
-  const policy = await GlmPolicy.load(c.paths.startModel);
+  const policy = await GlmPolicy.load(spec.fromHedge ? c.paths.hedgeModel : c.paths.startModel);
   const engine = new GlmRolloutEngine(policy, { batchSize: config.rollout.batchSize });
   const router = spec.hackable
     ? new HackableRouter({ cas: { enabled: false } })
@@ -323,6 +341,7 @@ export async function runOne(c: StageCtx, spec: RunSpec, startScore: LabScore): 
       series: stepSeries(dir),
       examples: held.examples,
       ...(spec.hackable ? { hack: hackStats(dir) } : {}),
+      ...(spec.fromHedge ? { hedge: hedgeStats(dir) } : {}),
       seconds: (performance.now() - t0) / 1000,
     };
   } finally {
