@@ -139,16 +139,49 @@ describe('the image cache', () => {
       });
     const big = mk(1 << 20);
     for (let r = 0; r < 2; r++) for (const d of withImages) await big.encodeDoc(d);
-    expect(big.stats).toEqual({ decoded: 3, cached: 3 });
+    expect(big.stats).toMatchObject({ decoded: 3, cached: 3 });
     // Room for one 56×56 image (9408 bytes): the first stays, later ones are decoded every time.
     const one = mk(56 * 56 * 3 + 10);
     for (let r = 0; r < 2; r++) for (const d of withImages) await one.encodeDoc(d);
-    expect(one.stats).toEqual({ decoded: 5, cached: 1 });
+    expect(one.stats).toMatchObject({ decoded: 5, cached: 1 });
     const off = mk(0);
     const a = await off.encodeDoc(withImages[0]!);
     const b = await big.encodeDoc(withImages[0]!);
     expect(off.stats.cached).toBe(0);
     expect(a.images[0]!.pixelValues).toEqual(b.images[0]!.pixelValues);
+  });
+});
+
+describe('the token-id cache', () => {
+  it('tokenizes each text once while it has room; the examples are those of an encoder without it', async () => {
+    const mk = (bytes: number) =>
+      new Encoder({
+        tokenizer: tok,
+        imageConfig: pc.image,
+        videoConfig: pc.video,
+        template: CHAT_TEMPLATES.glm41v,
+        style: 'glm41v',
+        textCacheBytes: bytes,
+      });
+    const cached = mk(1 << 20);
+    const off = mk(0);
+    const some = samples.filter((s) => s.rationale).slice(0, 4);
+    for (let r = 0; r < 3; r++)
+      for (const s of some) {
+        const a = await cached.encodeSft(s, true);
+        const b = await off.encodeSft(s, true);
+        expect([...a.ids]).toEqual([...b.ids]);
+        expect([...a.labels]).toEqual([...b.labels]);
+        // What a caller does with its example does not reach the cache.
+        a.ids.fill(0);
+      }
+    // Two texts per sample (prompt and reply), tokenized in the first round only.
+    expect(cached.stats).toMatchObject({ tokenized: 2 * some.length, tokensCached: 4 * some.length });
+    expect(off.stats).toMatchObject({ tokenized: 6 * some.length, tokensCached: 0 });
+    // A budget smaller than one text admits nothing.
+    const tiny = mk(16);
+    for (let r = 0; r < 2; r++) await tiny.encodeSft(some[0]!, true);
+    expect(tiny.stats).toMatchObject({ tokenized: 4, tokensCached: 0 });
   });
 });
 
