@@ -126,6 +126,12 @@ export function patchify(
               const lut = tables[c];
               for (let ti = 0; ti < tp; ti++) {
                 const data = frames[t * tp + ti].data;
+                // An image is one frame repeated over the temporal patch: copy the block instead of looking it up again.
+                if (ti > 0 && data === frames[t * tp + ti - 1].data) {
+                  out.copyWithin(o, o - p * p, o);
+                  o += p * p;
+                  continue;
+                }
                 for (let py = 0; py < p; py++) {
                   let src = ((y0 + py) * W + x0) * 3 + c;
                   for (let px = 0; px < p; px++) {
