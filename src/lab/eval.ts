@@ -42,6 +42,19 @@ export interface LabEvalOptions {
   quiet?: boolean;
 }
 
+/**
+ * Evaluation under a rollout's limits (experiment 6 and its start-model baseline): the answer must fit in the thinking
+ * budget plus the answer tokens; with force answering the closing tokens are inserted at the budget, without it a
+ * response still thinking there is cut.
+ */
+export function atBudget(
+  budget: number,
+  answerTokens: number,
+  forceAnswer: boolean,
+): Pick<LabEvalOptions, 'maxNewTokens' | 'thinkingBudget'> {
+  return { maxNewTokens: budget + answerTokens, thinkingBudget: forceAnswer ? budget : null };
+}
+
 /** The lab domain of a sample: its generator's registry name (`lab/arith` → `lab_arith`). */
 export function labDomain(s: Sample): string {
   return s.source.replace('/', '_');

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { RewardRouter } from '../reward/router.js';
 import { MetricsWriter } from '../util/progress.js';
 import { type LabConfig, LabConfigSchema } from './config.js';
-import { evaluateLab, type LabScore } from './eval.js';
+import { atBudget, evaluateLab, type LabScore } from './eval.js';
 import { hedgeStage } from './hedge.js';
 import {
   coldStartStage,
@@ -285,15 +285,15 @@ async function tightStart(c: StageCtx): Promise<{ force: LabScore; noforce: LabS
   const b = c.config.tightBudget;
   const answer = rolloutSettings(c).maxAnswerTokens; // the tight runs' own cap: budget + answer tokens
   try {
-    const common = { maxNewTokens: b + answer, batchSize: c.config.eval.batchSize, quiet: c.quiet };
+    const common = { batchSize: c.config.eval.batchSize, quiet: c.quiet };
     const force = await evaluateLab(policy.chat, router, samples, {
       ...common,
-      thinkingBudget: b,
+      ...atBudget(b, answer, true),
       label: 'start, tight, force',
     });
     const noforce = await evaluateLab(policy.chat, router, samples, {
       ...common,
-      thinkingBudget: null,
+      ...atBudget(b, answer, false),
       label: 'start, tight',
     });
     return { force: force.score, noforce: noforce.score };

@@ -18,7 +18,7 @@ import { loadPrompts } from '../rl/setup.js';
 import { RlTrainer } from '../rl/trainer.js';
 import { MetricsWriter, readMetricsFile } from '../util/progress.js';
 import type { Experiment, LabConfig } from './config.js';
-import { evaluateLab, type LabExample, type LabScore } from './eval.js';
+import { atBudget, evaluateLab, type LabExample, type LabScore } from './eval.js';
 import { HackableRouter, isHedge } from './hackable.js';
 import { DIRECT_MARK, readAll, rolloutSettings, type StageCtx } from './model.js';
 
@@ -280,10 +280,11 @@ export async function runOne(c: StageCtx, spec: RunSpec, startScore: LabScore): 
   // same way): a run without forcing is cut at budget + answer tokens, not given the eval's full length.
   const r = config.rollout;
   const evalOpts = {
-    maxNewTokens: spec.evalAtBudget ? r.maxThinkingTokens + r.maxAnswerTokens : e.maxNewTokens,
     batchSize: e.batchSize,
     quiet: c.quiet,
-    ...(spec.evalAtBudget ? { thinkingBudget: r.forceAnswer ? r.maxThinkingTokens : null } : {}),
+    ...(spec.evalAtBudget
+      ? atBudget(r.maxThinkingTokens, r.maxAnswerTokens, r.forceAnswer)
+      : { maxNewTokens: e.maxNewTokens }),
   };
   const metrics = new MetricsWriter(c.paths.metrics);
   try {

@@ -96,6 +96,11 @@ describe('glmv lab --tiny', () => {
     const f = results.experiments.force as { forced: Record<string, { mean: number }> };
     expect(f.forced['tight-noforce']!.mean).toBe(0);
     expect(f.forced['tight-force']!.mean).toBeGreaterThan(0);
+    // Graded at the budget: forcing fires at evaluation only where it is on, for the runs and the start model alike.
+    expect(results.runs['tight-noforce']!.heldout.forcedRate).toBe(0);
+    expect(results.runs['tight-force']!.heldout.forcedRate).toBeGreaterThan(0);
+    expect(state.tightStart!.noforce.forcedRate).toBe(0);
+    expect(state.tightStart!.force.forcedRate).toBeGreaterThan(0);
   });
 
   it('continues a finished lab without rerunning anything, and refuses other settings', async () => {
