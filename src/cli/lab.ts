@@ -48,8 +48,9 @@ export function register(program: Command): void {
       'after',
       `
 Stages: data → tokenizer → sft (from scratch, probes included) → coldstart → start (probe accuracy, pass@1 / pass@k) →
-offline (pass@k on the RL prompts) → the experiments' RL runs (RUN/runs/<name>, each resumable) → results.json,
-report.html. Experiments: ${EXPERIMENTS.join(', ')}.
+offline (pass@k on the RL prompts) → hedge (experiment 5's start: the start model taught to box a range sometimes) →
+the experiments' RL runs (RUN/runs/<name>, each resumable) → results.json, report.html. Experiments:
+${EXPERIMENTS.join(', ')}.
 
 Examples:
   glmv lab --quick --out runs/lab-quick            # the quick preset (its measured time: README, "The RL lab")
