@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'lab folder (the same command continues an interrupted lab)')
     .option(
       '--quick',
-      'the quick preset (small sets, SFT 2,000 steps, a 200-step cold start at 50 % shortcut targets, 6 RL steps per run, 1 seed; about 27 minutes on 2 idle cores)',
+      'the quick preset (small sets, SFT 2,000 steps, a 200-step cold start at 50 % shortcut targets, 6 RL steps per run, 1 seed; about 25 minutes on 2 idle cores)',
     )
     .option('--tiny', 'the CI preset (checks the machinery, learns nothing)')
     .option('--config <file>', 'lab config (YAML/JSON) over the preset')

@@ -2,8 +2,8 @@
  * `glmv lab`'s configuration: the lab tasks' data sizes, the small model and how it is trained (tokenizer + SFT from
  * scratch on the lab tasks, probes included), the start-model checks, the RL settings every experiment starts from
  * and the experiments to run. Presets: `full` (held-out sets of 200 per domain, 40 RL steps, three seeds: about 71
- * minutes on 2 idle cores, SFT 18 of them), `quick` (the same start model, 6-step RL runs, one seed: about 27
- * minutes from scratch, 7.6 of them after the cold start) and `tiny` (CI: the machinery, in under a minute). The
+ * minutes on 2 idle cores, SFT 18 of them), `quick` (the same start model, 6-step RL runs, one seed: about 25
+ * minutes from scratch, 6.7 of them after the cold start) and `tiny` (CI: the machinery, in under a minute). The
  * README has what each measured.
  */
 import { z } from 'zod';
