@@ -7,7 +7,7 @@ import { answerAndGrade } from '../eval/heldout.js';
 import type { ChatModel } from '../io/chat.js';
 import type { RewardRouter } from '../reward/router.js';
 import { Progress } from '../util/progress.js';
-import { isHedge } from './hackable.js';
+import { boxedRange } from './hackable.js';
 
 export interface LabScore {
   n: number;
@@ -94,7 +94,8 @@ export async function evaluateLab(
         forced += results[i]!.forced ? 1 : 0;
         formatted += scores[i]!.answer !== null && results[i]!.box.ok ? 1 : 0;
         tokens += results[i]!.completionTokens;
-        hedged += isHedge(results[i]!.text) ? 1 : 0;
+        const box = results[i]!.box; // the chat result's strict extraction, as `isHedge` would do again
+        hedged += box.ok && boxedRange(box.value) ? 1 : 0;
         if ((shown[d] ?? 0) < (o.examples ?? 0)) {
           shown[d] = (shown[d] ?? 0) + 1;
           examples.push({

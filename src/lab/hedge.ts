@@ -6,24 +6,20 @@
  * found the hack: docs/lab/reasoning.md section 8). From this model the strict verifier makes hedging pay nothing, while
  * the hackable one pays every range that covers the reference — more often than a committed answer is right.
  */
-import { cpSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { Sample } from '../data/sample.js';
-import { listShards, MANIFEST_FILE } from '../data/store.js';
 import { RewardRouter } from '../reward/router.js';
 import { GlmPolicy } from '../rl/glm.js';
-import { parseTrainConfig, type SftConfig } from '../train/config.js';
+import type { SftConfig } from '../train/config.js';
 import { runStageResumable } from '../train/trainer.js';
 import { evaluateLab } from './eval.js';
 import { formatLabValue, parseLabValue } from './hackable.js';
-import { coldStartConfig, hashUnit, readAll, type StageCtx, sftConfig } from './model.js';
+import { deriveData, followOnSftConfig, hashUnit, readAll, rewriteSamples, type StageCtx } from './model.js';
 
 /**
- * A range around `answer` whose ends lie 1..`spread` of its size away on either side (`u1`, `u2` in [0, 1) choose
- * where): numbers up to a fifth of their size (at least 3), clock times 5 to 45 minutes in steps of 5. Null for an
- * answer that is neither.
+ * The ends of a range around `answer`, each some way off on its side (`u1`, `u2` in [0, 1) choose how far): numbers
+ * up to a fifth of their size (at least 3), clock times 5 to 45 minutes in steps of 5. Null for an answer that is
+ * neither.
  */
-export function hedgeRange(answer: string, u1: number, u2: number): string | null {
+export function hedgeRange(answer: string, u1: number, u2: number): { lo: string; hi: string } | null {
   const v = parseLabValue(answer);
   if (!v) return null;
   let below: number;
@@ -38,7 +34,7 @@ export function hedgeRange(answer: string, u1: number, u2: number): string | nul
     below = 1 + Math.floor(u1 * reach);
     above = 1 + Math.floor(u2 * reach);
   }
-  return `${formatLabValue(v.v - below, v, decimals)} to ${formatLabValue(v.v + above, v, decimals)}`;
+  return { lo: formatLabValue(v.v - below, v, decimals), hi: formatLabValue(v.v + above, v, decimals) };
 }
 
 /**
@@ -64,51 +60,35 @@ export const HEDGE_MARK = 'The answer is from';
  * replaced atomically. Returns how many samples hedge.
  */
 export function hedgeTargets(dir: string, share: number, seed: number): number {
-  let hedged = 0;
-  for (const shard of listShards(dir)) {
-    const file = join(dir, shard.dir, MANIFEST_FILE);
-    const lines = readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim());
-    const out = lines.map((line) => {
-      const s = JSON.parse(line) as Sample;
-      const m = s.meta as { task?: string; hedged?: boolean } | undefined;
-      if (m?.task !== 'reason' || m.hedged || !s.rationale) return line;
-      if (!(mixedUnit(`hedge:${seed}:${s.id}`) < share)) return line;
-      const range = hedgeRange(s.answer, mixedUnit(`lo:${seed}:${s.id}`), mixedUnit(`hi:${seed}:${s.id}`));
-      if (!range) return line;
-      hedged++;
-      const [lo, hi] = range.split(' to ');
-      return JSON.stringify({
-        ...s,
-        rationale: `${s.rationale.trim()} ${HEDGE_MARK} ${lo} to ${hi}.`,
-        answer: range,
-        meta: { ...m, hedged: true },
-      });
-    });
-    writeFileSync(`${file}.tmp`, `${out.join('\n')}\n`);
-    renameSync(`${file}.tmp`, file);
-  }
-  return hedged;
+  return rewriteSamples(dir, (s) => {
+    const m = s.meta as { task?: string; hedged?: boolean } | undefined;
+    if (m?.task !== 'reason' || m.hedged || !s.rationale) return null;
+    if (!(mixedUnit(`hedge:${seed}:${s.id}`) < share)) return null;
+    const range = hedgeRange(s.answer, mixedUnit(`lo:${seed}:${s.id}`), mixedUnit(`hi:${seed}:${s.id}`));
+    if (!range) return null;
+    return {
+      ...s,
+      rationale: `${s.rationale.trim()} ${HEDGE_MARK} ${range.lo} to ${range.hi}.`,
+      answer: `${range.lo} to ${range.hi}`,
+      meta: { ...m, hedged: true },
+    };
+  });
 }
 
 /** The hedge stage's SFT: from the start model, on its own training data with hedges, the vision tower frozen. */
 export function hedgeConfig(c: StageCtx) {
   const k = c.config.hedge;
-  const prev = (c.config.coldStart.steps > 0 ? coldStartConfig(c) : sftConfig(c)) as SftConfig;
-  return parseTrainConfig(
+  return followOnSftConfig(
+    c,
     {
-      stage: 'sft',
-      run: { dir: c.paths.hedge, seed: c.config.seed, steps: k.steps, checkpointEvery: 50, keepCheckpoints: 1 },
-      model: { init: c.paths.startModel, freezeVision: true },
-      data: { sources: [{ path: c.paths.data.hedge }] },
-      pack: prev.pack,
-      batch: prev.batch,
-      optim: { ...prev.optim, lr: k.lr, warmupSteps: Math.min(5, Math.floor(k.steps / 10)), minLrRatio: 0.3 },
-      precision: prev.precision,
-      sft: prev.sft,
+      dir: c.paths.hedge,
+      init: c.paths.startModel,
+      data: c.paths.data.hedge,
+      steps: k.steps,
+      lr: k.lr,
+      freezeVision: true,
+      warmupCap: 5,
     },
-    'sft',
     'lab hedge stage',
   );
 }
@@ -120,14 +100,8 @@ export function hedgeConfig(c: StageCtx) {
  */
 export async function hedgeStage(c: StageCtx): Promise<Record<string, unknown> | 'interrupted'> {
   const k = c.config.hedge;
-  let hedged: number | undefined;
-  if (!existsSync(join(c.paths.data.hedge, 'dataset.json'))) {
-    const tmp = `${c.paths.data.hedge}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    cpSync(c.config.coldStart.steps > 0 ? c.paths.data.cold : c.paths.data.sft, tmp, { recursive: true });
-    hedged = hedgeTargets(tmp, k.share, c.config.seed);
-    renameSync(tmp, c.paths.data.hedge);
-  }
+  const from = c.config.coldStart.steps > 0 ? c.paths.data.cold : c.paths.data.sft;
+  const hedged = deriveData(from, c.paths.data.hedge, (dir) => hedgeTargets(dir, k.share, c.config.seed));
   const r = await runStageResumable(hedgeConfig(c) as SftConfig, { quiet: c.quiet, log: c.log, signal: c.signal });
   if (r.interrupted) return 'interrupted';
   const policy = await GlmPolicy.load(c.paths.hedgeModel);
@@ -147,7 +121,7 @@ export async function hedgeStage(c: StageCtx): Promise<Record<string, unknown> |
       steps: r.steps,
       loss: r.loss,
       share: k.share,
-      ...(hedged !== undefined ? { hedged } : {}),
+      ...(hedged !== null ? { hedged } : {}),
       heldout: held.score,
     };
   } finally {

@@ -110,28 +110,50 @@ export const DIRECT_MARK = 'So the answer is';
  * Returns how many samples answer directly.
  */
 export function directTargets(dir: string, share: number, seed: number): number {
-  let direct = 0;
+  return rewriteSamples(dir, (s) => {
+    const m = s.meta as { task?: string; reading?: string; direct?: boolean } | undefined;
+    if (m?.task !== 'reason' || typeof m.reading !== 'string') return null;
+    if (!(hashUnit(`${seed}:${s.id}`) < share)) return null;
+    return { ...s, rationale: `${m.reading} ${DIRECT_MARK} ${s.answer}.`, meta: { ...m, direct: true } };
+  });
+}
+
+/**
+ * Rewrites the samples of a dataset folder in place: `fn` gives the new sample, or null to keep the line as it is.
+ * Each shard's file is replaced atomically. Returns how many samples were rewritten.
+ */
+export function rewriteSamples(dir: string, fn: (s: Sample) => Sample | null): number {
+  let changed = 0;
   for (const shard of listShards(dir)) {
     const file = join(dir, shard.dir, MANIFEST_FILE);
     const lines = readFileSync(file, 'utf8')
       .split('\n')
       .filter((l) => l.trim());
     const out = lines.map((line) => {
-      const s = JSON.parse(line) as Sample;
-      const m = s.meta as { task?: string; reading?: string; direct?: boolean } | undefined;
-      if (m?.task !== 'reason' || typeof m.reading !== 'string') return line;
-      if (!(hashUnit(`${seed}:${s.id}`) < share)) return line;
-      direct++;
-      return JSON.stringify({
-        ...s,
-        rationale: `${m.reading} ${DIRECT_MARK} ${s.answer}.`,
-        meta: { ...m, direct: true },
-      });
+      const next = fn(JSON.parse(line) as Sample);
+      if (!next) return line;
+      changed++;
+      return JSON.stringify(next);
     });
     writeFileSync(`${file}.tmp`, `${out.join('\n')}\n`);
     renameSync(`${file}.tmp`, file);
   }
-  return direct;
+  return changed;
+}
+
+/**
+ * A stage's own training data: a copy of `from` rewritten by `rewrite`, made in a temporary folder and renamed into
+ * place, so an interrupted stage never leaves a half-rewritten folder. An existing folder is kept (null; otherwise
+ * what `rewrite` returned).
+ */
+export function deriveData(from: string, to: string, rewrite: (dir: string) => number): number | null {
+  if (existsSync(join(to, 'dataset.json'))) return null;
+  const tmp = `${to}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  cpSync(from, tmp, { recursive: true });
+  const n = rewrite(tmp);
+  renameSync(tmp, to);
+  return n;
 }
 
 /** A string's FNV-1a hash as a number in [0, 1). */
@@ -217,35 +239,53 @@ export async function sftStage(c: StageCtx): Promise<Record<string, unknown> | '
   };
 }
 
-/** The cold-start stage config: SFT from the first stage's final model on the cold-start data (`coldStart`). */
-export function coldStartConfig(c: StageCtx) {
-  const k = c.config.coldStart;
+/**
+ * A short SFT that continues a lab model (the cold start, the hedge stage): the first stage's packing, batch,
+ * precision and optimizer, at its own lr with a short warmup (a tenth of the steps, at most `warmupCap`) and a floor
+ * of 0.3 of the lr.
+ */
+export function followOnSftConfig(
+  c: StageCtx,
+  o: { dir: string; init: string; data: string; steps: number; lr: number; freezeVision: boolean; warmupCap: number },
+  label: string,
+) {
   const first = sftConfig(c) as SftConfig;
   return parseTrainConfig(
     {
       stage: 'sft',
-      run: {
-        dir: c.paths.coldStart,
-        seed: c.config.seed,
-        steps: k.steps,
-        checkpointEvery: 50,
-        keepCheckpoints: 1,
-        logEvery: 1,
-      },
-      model: { init: join(c.paths.sft, 'final'), freezeVision: k.freezeVision },
-      data: { sources: [{ path: c.paths.data.cold }] },
+      run: { dir: o.dir, seed: c.config.seed, steps: o.steps, checkpointEvery: 50, keepCheckpoints: 1, logEvery: 1 },
+      model: { init: o.init, freezeVision: o.freezeVision },
+      data: { sources: [{ path: o.data }] },
       pack: first.pack,
       batch: first.batch,
       optim: {
         ...first.optim,
-        lr: k.lr,
-        warmupSteps: Math.min(10, Math.floor(k.steps / 10)),
+        lr: o.lr,
+        warmupSteps: Math.min(o.warmupCap, Math.floor(o.steps / 10)),
         minLrRatio: 0.3,
       },
       precision: first.precision,
       sft: first.sft,
     },
     'sft',
+    label,
+  );
+}
+
+/** The cold-start stage config: SFT from the first stage's final model on the cold-start data (`coldStart`). */
+export function coldStartConfig(c: StageCtx) {
+  const k = c.config.coldStart;
+  return followOnSftConfig(
+    c,
+    {
+      dir: c.paths.coldStart,
+      init: join(c.paths.sft, 'final'),
+      data: c.paths.data.cold,
+      steps: k.steps,
+      lr: k.lr,
+      freezeVision: k.freezeVision,
+      warmupCap: 10,
+    },
     'lab cold-start stage',
   );
 }
@@ -262,13 +302,7 @@ export async function coldStartStage(c: StageCtx): Promise<Record<string, unknow
     throw new Error(
       `lab: coldStart.directShare ${k.directShare} is below data.directShare ${c.config.data.directShare}; the cold start is meant to add shortcut targets`,
     );
-  if (!existsSync(join(c.paths.data.cold, 'dataset.json'))) {
-    const tmp = `${c.paths.data.cold}.tmp`;
-    rmSync(tmp, { recursive: true, force: true });
-    cpSync(c.paths.data.sft, tmp, { recursive: true });
-    directTargets(tmp, k.directShare, c.config.seed);
-    renameSync(tmp, c.paths.data.cold);
-  }
+  deriveData(c.paths.data.sft, c.paths.data.cold, (dir) => directTargets(dir, k.directShare, c.config.seed));
   const r = await runStageResumable(coldStartConfig(c) as SftConfig, { quiet: c.quiet, log: c.log, signal: c.signal });
   if (r.interrupted) return 'interrupted';
   return { steps: r.steps, loss: r.loss, directShare: k.directShare, seconds: r.seconds };

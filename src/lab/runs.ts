@@ -20,7 +20,7 @@ import { MetricsWriter, readMetricsFile } from '../util/progress.js';
 import type { Experiment, LabConfig } from './config.js';
 import { atBudget, evaluateLab, type LabExample, type LabScore } from './eval.js';
 import { HackableRouter, isHedge } from './hackable.js';
-import { DIRECT_MARK, readAll, rolloutSettings, type StageCtx } from './model.js';
+import { DIRECT_MARK, type LabPaths, readAll, rolloutSettings, type StageCtx } from './model.js';
 
 export interface RunSpec {
   name: string;
@@ -99,6 +99,11 @@ export function experimentRuns(cfg: LabConfig): Record<Experiment, RunSpec[]> {
   };
 }
 
+/** The model a run starts from: experiment 5's hedging model, or the start model. */
+export function runStartModel(p: LabPaths, spec: RunSpec): string {
+  return spec.fromHedge ? p.hedgeModel : p.startModel;
+}
+
 /** The RL config of a run: the paper default over the lab's data, the lab's `rl` fragment, then the variant. */
 export function runConfig(c: StageCtx, spec: RunSpec) {
   const p = c.paths;
@@ -111,7 +116,7 @@ export function runConfig(c: StageCtx, spec: RunSpec) {
       checkpointEvery: 0,
       keepCheckpoints: 1,
     },
-    policy: { kind: 'glm', path: spec.fromHedge ? p.hedgeModel : p.startModel },
+    policy: { kind: 'glm', path: runStartModel(p, spec) },
     data: { sources: LAB_GENERATOR_NAMES.map((g) => ({ kind: 'dataset', path: p.data.rl(g) })) },
     batch: { prompts: 16 },
     rollout: r,
@@ -268,7 +273,7 @@ export async function runOne(c: StageCtx, spec: RunSpec, startScore: LabScore): 
   const resume = existsSync(join(dir, 'checkpoints', 'latest'));
   if (!resume && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
   const prompts = await loadPrompts(config);
-  const policy = await GlmPolicy.load(spec.fromHedge ? c.paths.hedgeModel : c.paths.startModel);
+  const policy = await GlmPolicy.load(runStartModel(c.paths, spec));
   const engine = new GlmRolloutEngine(policy, { batchSize: config.rollout.batchSize });
   const router = spec.hackable
     ? new HackableRouter({ cas: { enabled: false } })
