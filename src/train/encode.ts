@@ -223,7 +223,6 @@ export class Encoder {
     return { pixelValues: v.pixelValues, grid: v.gridThw, timestamps: v.timestamps };
   }
 
-  /** Token ids of a text with `<|image|>` / `<|video|>` placeholders, expanded as the processor expands them. */
   /**
    * The token ids of a text, from the cache when it was tokenized before (a copy: callers own what they get). The
    * cache admits until its budget is spent and never evicts, as the image cache does.
@@ -244,6 +243,7 @@ export class Encoder {
     return ids;
   }
 
+  /** Token ids of a text with `<|image|>` / `<|video|>` placeholders, expanded as the processor expands them. */
   private expand(text: string, images: Media[], videos: Array<Media & { timestamps: number[] }>): number[] {
     const expanded = expandMediaTokens(text, {
       imageGrids: images.map((m) => m.grid),

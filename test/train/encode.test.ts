@@ -26,18 +26,23 @@ beforeAll(async () => {
   cfg = loadTrainConfig(baseConfig(f, '/unused'), 'sft') as ModelStageConfig;
   tok = await GlmTokenizer.fromPretrained(f.tokenizer);
   pc = defaultProcessorConfigs(cfg.model.arch);
-  enc = new Encoder({
-    tokenizer: tok,
-    imageConfig: pc.image,
-    videoConfig: pc.video,
-    template: CHAT_TEMPLATES.glm41v,
-    style: 'glm41v',
-  });
+  enc = encoder();
   const d = await openRecords(f.docs);
   docs = Array.from({ length: d.size }, (_, i) => d.get(i)).flatMap((r) => (r.type === 'doc' ? [r.doc] : []));
   const s = await openRecords(f.samples);
   samples = Array.from({ length: s.size }, (_, i) => s.get(i)).flatMap((r) => (r.type === 'sample' ? [r.sample] : []));
 });
+
+/** An encoder of the fixture's tokenizer and processor, with the given cache budgets. */
+const encoder = (caches: { imageCacheBytes?: number; textCacheBytes?: number } = {}) =>
+  new Encoder({
+    tokenizer: tok,
+    imageConfig: pc.image,
+    videoConfig: pc.video,
+    template: CHAT_TEMPLATES.glm41v,
+    style: 'glm41v',
+    ...caches,
+  });
 
 const labelled = (ids: Int32Array, labels: Int32Array) => [...ids].filter((_, i) => labels[i] !== IGNORE);
 
@@ -128,15 +133,7 @@ describe('SFT samples', () => {
 describe('the image cache', () => {
   it('decodes each image once while it has room, then stops admitting (never evicts)', async () => {
     const withImages = docs.filter((d) => d.images.length === 1 && d.kind === 'ocr').slice(0, 3);
-    const mk = (bytes: number) =>
-      new Encoder({
-        tokenizer: tok,
-        imageConfig: pc.image,
-        videoConfig: pc.video,
-        template: CHAT_TEMPLATES.glm41v,
-        style: 'glm41v',
-        imageCacheBytes: bytes,
-      });
+    const mk = (bytes: number) => encoder({ imageCacheBytes: bytes });
     const big = mk(1 << 20);
     for (let r = 0; r < 2; r++) for (const d of withImages) await big.encodeDoc(d);
     expect(big.stats).toMatchObject({ decoded: 3, cached: 3 });
@@ -154,15 +151,7 @@ describe('the image cache', () => {
 
 describe('the token-id cache', () => {
   it('tokenizes each text once while it has room; the examples are those of an encoder without it', async () => {
-    const mk = (bytes: number) =>
-      new Encoder({
-        tokenizer: tok,
-        imageConfig: pc.image,
-        videoConfig: pc.video,
-        template: CHAT_TEMPLATES.glm41v,
-        style: 'glm41v',
-        textCacheBytes: bytes,
-      });
+    const mk = (bytes: number) => encoder({ textCacheBytes: bytes });
     const cached = mk(1 << 20);
     const off = mk(0);
     const some = samples.filter((s) => s.rationale).slice(0, 4);
