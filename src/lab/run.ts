@@ -259,7 +259,9 @@ export async function runLab(config: LabConfig, o: LabOptions): Promise<LabResul
       continue;
     }
     log(`lab: run ${spec.name} (${spec.what}) …`);
-    const r = await runOne(c, spec, start.heldout);
+    // Experiment 5's runs start from the hedging model, so their log line compares with its score.
+    const from = spec.fromHedge ? (state.stages.hedge!.summary.heldout as LabScore) : start.heldout;
+    const r = await runOne(c, spec, from);
     if (r === 'interrupted') return interrupted();
     state.runs[spec.name] = r;
     writeJson(paths.state, state);
