@@ -250,9 +250,14 @@ export class Glm4vTextAttention extends Module {
     const [B, L] = x.shape as [number, number];
     const { numAttentionHeads: Hq, numKeyValueHeads: Hkv, headDim: D } = this.cfg;
     const rot = { interleaved: this.interleaved };
-    const q = F.applyRotary(F.reshape(this.q_proj.forward(x), [B, L, Hq, D]), ctx.cos, ctx.sin, rot);
-    let k = F.applyRotary(F.reshape(this.k_proj.forward(x), [B, L, Hkv, D]), ctx.cos, ctx.sin, rot);
-    let v = F.reshape(this.v_proj.forward(x), [B, L, Hkv, D]);
+    // One bf16 copy of x for the three projections (mixed precision), the same products as three linear calls.
+    const projs = [this.q_proj, this.k_proj, this.v_proj];
+    const [qx, kx, vx] = (
+      projs.every((p) => p.constructor === Linear) ? F.linearsOf(x, projs) : projs.map((p) => p.forward(x))
+    ) as [Tensor, Tensor, Tensor];
+    const q = F.applyRotary(F.reshape(qx, [B, L, Hq, D]), ctx.cos, ctx.sin, rot);
+    let k = F.applyRotary(F.reshape(kx, [B, L, Hkv, D]), ctx.cos, ctx.sin, rot);
+    let v = F.reshape(vx, [B, L, Hkv, D]);
     if (ctx.cache) ({ k, v } = ctx.cache.update(this.layerIdx, k, v));
     const o = F.attention(q, k, v, {
       causal: true,

@@ -303,7 +303,7 @@ describe('fromArray', () => {
   });
 });
 
-import { getMatmulPrecision, withMatmulPrecision } from '../../src/engine/index.js';
+import { getMatmulPrecision, type Tensor, withMatmulPrecision } from '../../src/engine/index.js';
 
 describe('bf16 matmul precision (mixed precision)', () => {
   it('rounds GEMM inputs to bf16, accumulates in float32, keeps gradients float32', () => {
@@ -321,6 +321,40 @@ describe('bf16 matmul precision (mixed precision)', () => {
     withMatmulPrecision('bfloat16', () => a.matmul(w.mT).sum().backward());
     expect(a.grad!.dtype).toBe('float32');
     expect(w.grad!.shape).toEqual([20, 70]);
+  });
+
+  it('linearsOf (q, k, v of one input, one bf16 copy of it) gives the values and gradients of separate linears', () => {
+    for (const precision of ['float32', 'bfloat16'] as const) {
+      const layers = [20, 4, 4].map((n) => ({ weight: randn([n, 12]).requireGrad(), bias: randn([n]).requireGrad() }));
+      const x = randn([2, 7, 12]).requireGrad();
+      const g = layers.map((l) => randn([2, 7, l.weight.shape[0] as number]));
+      const grads = (outs: Tensor[]) => {
+        for (const t of [x, ...layers.flatMap((l) => [l.weight, l.bias])]) t.grad = null;
+        F.add(
+          F.add(F.mul(outs[0]!, g[0]!).sum(), F.mul(outs[1]!, g[1]!).sum()),
+          F.mul(outs[2]!, g[2]!).sum(),
+        ).backward();
+        return [x, ...layers.flatMap((l) => [l.weight, l.bias])].map((t) => t.grad!.toArray());
+      };
+      const separate = withMatmulPrecision(precision, () => layers.map((l) => F.linear(x, l.weight, l.bias)));
+      const shared = withMatmulPrecision(precision, () => F.linearsOf(x, layers));
+      shared.forEach((t, i) => {
+        expect(t.shape).toEqual(separate[i]!.shape);
+        expect(t.toArray(), `${precision} output ${i}`).toEqual(separate[i]!.toArray());
+      });
+      const gs = withMatmulPrecision(precision, () => grads(separate));
+      const gf = withMatmulPrecision(precision, () => grads(shared));
+      gf.forEach((a, i) => expect(a, `${precision} gradient ${i}`).toEqual(gs[i]));
+    }
+    // Without biases it falls back to separate calls; a mismatched layer is the error linear gives.
+    const w = randn([3, 5]);
+    expect(F.linearsOf(randn([2, 5]), [{ weight: w, bias: null }])[0]!.shape).toEqual([2, 3]);
+    expect(() =>
+      F.linearsOf(randn([2, 4]), [
+        { weight: w, bias: randn([3]) },
+        { weight: w, bias: randn([3]) },
+      ]),
+    ).toThrow(/linear: input \[2, 4\] has 4 features/);
   });
 });
 

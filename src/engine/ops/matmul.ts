@@ -162,17 +162,9 @@ export function matmul(a0: Tensor, b0: Tensor): Tensor {
 
 /** y = x·Wᵀ + b with W [out, in] (HF Linear layout). */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
-  if (weight.ndim !== 2) throw new Error(`linear: weight must be [out, in], got ${fmt(weight.shape)}`);
-  const inF = weight.shape[1] as number;
-  if (x.shape[x.ndim - 1] !== inF) {
-    throw new Error(
-      `linear: input ${fmt(x.shape)} has ${x.shape[x.ndim - 1]} features, weight ${fmt(weight.shape)} expects ${inF}`,
-    );
-  }
-  if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) {
-    throw new Error(`linear: bias ${fmt(bias.shape)} does not match weight ${fmt(weight.shape)}`);
-  }
+  checkLinear(x, weight, bias);
   // Flatten leading dims so the whole batch is one GEMM.
+  const inF = weight.shape[1] as number;
   const lead = x.shape.slice(0, -1);
   const x2 = x.ndim === 2 ? x : reshape(x, [-1, inF]);
   let y: Tensor;
@@ -185,8 +177,46 @@ export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor 
   return x.ndim === 2 ? y : reshape(y, [...lead, weight.shape[0] as number]);
 }
 
-/** x [M, in] · Wᵀ + b in one GEMM: the bias rows are written first and the product accumulates onto them. */
-function linearBias(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
+function checkLinear(x: Tensor, weight: Tensor, bias?: Tensor | null): void {
+  if (weight.ndim !== 2) throw new Error(`linear: weight must be [out, in], got ${fmt(weight.shape)}`);
+  const inF = weight.shape[1] as number;
+  if (x.shape[x.ndim - 1] !== inF) {
+    throw new Error(
+      `linear: input ${fmt(x.shape)} has ${x.shape[x.ndim - 1]} features, weight ${fmt(weight.shape)} expects ${inF}`,
+    );
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== weight.shape[0])) {
+    throw new Error(`linear: bias ${fmt(bias.shape)} does not match weight ${fmt(weight.shape)}`);
+  }
+}
+
+/**
+ * Several biased linears of one input (a layer's q, k and v projections): `linear(x, W_i, b_i)` for each, with the
+ * bf16 copy of x under bf16 precision made once instead of once per projection. Each product is the GEMM `linear`
+ * runs, so the values and gradients are the same as separate calls.
+ */
+export function linearsOf(x: Tensor, layers: ReadonlyArray<{ weight: Tensor; bias: Tensor | null }>): Tensor[] {
+  const fused =
+    layers.length > 1 &&
+    x.dtype === 'float32' &&
+    layers.every((l) => l.bias && l.weight.ndim === 2 && l.weight.dtype === x.dtype && l.bias.dtype === x.dtype);
+  if (!fused) return layers.map((l) => linear(x, l.weight, l.bias));
+  const inF = x.shape[x.ndim - 1] as number;
+  for (const l of layers) checkLinear(x, l.weight, l.bias);
+  const lead = x.shape.slice(0, -1);
+  const x2 = x.ndim === 2 ? x : reshape(x, [-1, inF]);
+  const xg = precision === 'bfloat16' ? toBf16(x2) : x2;
+  return layers.map((l) => {
+    const y = linearBias(x2, l.weight, l.bias!, xg);
+    return x.ndim === 2 ? y : reshape(y, [...lead, l.weight.shape[0] as number]);
+  });
+}
+
+/**
+ * x [M, in] · Wᵀ + b in one GEMM: the bias rows are written first and the product accumulates onto them. `xCast`: the
+ * bf16 copy of x when the caller made it already (`linearsOf`).
+ */
+function linearBias(x: Tensor, weight: Tensor, bias: Tensor, xCast?: Tensor): Tensor {
   const M = x.shape[0] as number;
   const K = x.shape[1] as number;
   const N = weight.shape[0] as number;
@@ -195,7 +225,7 @@ function linearBias(x: Tensor, weight: Tensor, bias: Tensor): Tensor {
   be('stridedCopy', x.dtype).stridedCopy(b.buf('linear'), 0, [0, 1], out.buf(), 0, [N, 1], [M, N]);
   // Under bf16 precision the bf16 copies of x and W are made once and reused by the backward.
   const bf16 = precision === 'bfloat16' && x.dtype === 'float32';
-  const xg = bf16 ? toBf16(x) : x;
+  const xg = bf16 ? (xCast ?? toBf16(x)) : x;
   const wg = bf16 ? toBf16(weight) : weight;
   if (M > 0 && K > 0) {
     const A = operand(xg, []);
