@@ -10,7 +10,7 @@
 import { fromArray } from '../engine/index.js';
 import type { Glm4vInputs } from '../model/inputs.js';
 import type { Grid } from '../model/rope.js';
-import { concatFloat32 } from '../util/arrays.js';
+import { concatFloat32, concatInto } from '../util/arrays.js';
 import { type Example, IGNORE } from './encode.js';
 
 export interface Bin {
@@ -117,6 +117,11 @@ export interface RowOptions {
     endVideoId: number;
     mergeSize: number;
   };
+  /**
+   * Where the row's joined pixel values go (a `BufferRecycler`'s `take`, reused step after step); default: a fresh
+   * array. The row must not be used once the buffer is handed out again.
+   */
+  pixelBuffer?: (n: number) => Float32Array;
 }
 
 /** Lays examples end to end in one row with their segment offsets and visual inputs in order. */
@@ -198,9 +203,9 @@ export function assembleRow(examples: readonly Example[], opts: RowOptions): Pac
     labels,
     weights: null,
     cuSeqlens: cu,
-    pixelValues: concatFloat32(images),
+    pixelValues: opts.pixelBuffer ? concatInto(images, opts.pixelBuffer) : concatFloat32(images),
     imageGridThw,
-    pixelValuesVideos: concatFloat32(videos),
+    pixelValuesVideos: opts.pixelBuffer ? concatInto(videos, opts.pixelBuffer) : concatFloat32(videos),
     videoGridThw,
     realTokens: real,
     targets,

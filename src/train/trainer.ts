@@ -16,6 +16,7 @@ import { stringify as toYaml } from 'yaml';
 import { clearPool, getMatmulPrecision, getRng, manualSeed, memoryStats, setMatmulPrecision } from '../engine/index.js';
 import { writeTextAtomic } from '../model/checkpoint.js';
 import { RewardRouter } from '../reward/router.js';
+import { BufferRecycler } from '../util/arrays.js';
 import { MetricsWriter, Progress, truncateMetricsAfter } from '../util/progress.js';
 import {
   findCheckpoint,
@@ -223,6 +224,7 @@ class StageRunner {
     const padId = this.sm.tokenizer.padTokenId ?? data.encoder.ids.eos;
     const target = { cfg: c, sm: this.sm, params: this.params, opt: this.opt };
     const runT0 = performance.now();
+    const pixels = new BufferRecycler();
     while (step < c.run.steps) {
       if (this.opts.signal?.aborted) {
         interrupted = true;
@@ -232,7 +234,12 @@ class StageRunner {
       const packer = await data.nextBatch();
       const dataMs = performance.now() - ts;
       data.prefetch(packer.bins.reduce((a, b) => a + b.examples.length, 0));
-      const rows = microBatches(packer.bins, c.batch.microRows, data.rowOptions(padId));
+      // The previous step's rows are done with: their pixel buffers take this step's images.
+      pixels.recycle();
+      const rows = microBatches(packer.bins, c.batch.microRows, {
+        ...data.rowOptions(padId),
+        pixelBuffer: pixels.take,
+      });
       const m = trainStep(target, rows, step, schedule(step), accum);
       // Records, whether or not a packed sequence joined them into one attention span.
       m.examples = packer.bins.reduce((a, b) => a + b.examples.length, 0);

@@ -16,6 +16,7 @@ import {
   withSampleWeights,
 } from '../../src/train/packing.js';
 import { openRecords } from '../../src/train/records.js';
+import { BufferRecycler } from '../../src/util/arrays.js';
 import { baseConfig, type Fixture, fixture } from './helpers.js';
 
 function fake(id: string, n: number, targets = n - 1): Example {
@@ -213,6 +214,24 @@ describe('a packed row equals its examples one by one', () => {
     // Rows without images stay without.
     const textOnly = examples.filter((e) => !e.images.length && !e.videos.length);
     expect(assembleRow(textOnly, { padId: 0, visionBucket: vb }).imageGridThw).toEqual([]);
+  });
+
+  it('rows built into recycled pixel buffers hold the same values as fresh rows, and the buffers are reused', () => {
+    const withImages = examples.filter((e) => e.images.length || e.videos.length);
+    expect(withImages.length).toBeGreaterThan(1);
+    const pixels = new BufferRecycler();
+    const fresh = assembleRow(withImages, { padId: 0, padMultiple: 16 });
+    const first = assembleRow(withImages, { padId: 0, padMultiple: 16, pixelBuffer: pixels.take });
+    for (const k of ['pixelValues', 'pixelValuesVideos'] as const) expect(first[k], k).toEqual(fresh[k]);
+    const round1 = [first.pixelValues, first.pixelValuesVideos].filter((a) => a).map((a) => a!.buffer);
+    pixels.recycle();
+    // A smaller row next round takes one of those buffers, overwritten with its own values.
+    const one = withImages.filter((e) => e.images.length).slice(0, 1);
+    const second = assembleRow(one, { padId: 0, pixelBuffer: pixels.take });
+    expect(round1).toContain(second.pixelValues!.buffer);
+    expect(second.pixelValues).toEqual(assembleRow(one, { padId: 0 }).pixelValues);
+    // Within a round a buffer is handed out once.
+    expect(pixels.take(4).buffer).not.toBe(second.pixelValues!.buffer);
   });
 
   it('sequence isolation: one attention span per packed sequence, the same as the documents joined into one', () => {
