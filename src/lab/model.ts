@@ -47,6 +47,8 @@ export function labPaths(out: string, coldStart = false) {
     hedgeModel: join(out, 'hedge', 'final'),
     startModel: join(out, coldStart ? 'coldstart' : 'sft', 'final'),
     offline: join(out, 'offline-passk.json'),
+    /** Step-0 curve points, shared by the runs that start from the same model under the same evaluation. */
+    startCurves: join(out, 'start-curves'),
     run: (name: string) => join(out, 'runs', name),
   };
 }

@@ -6,8 +6,9 @@
  * range, and (paper runs) the probes. Resumable: the trainer continues from its checkpoint and the curve file keeps
  * what was measured.
  */
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { hash32 } from '../data/generate.js';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
 import { deepMerge } from '../pipeline/config.js';
 import { RewardRouter } from '../reward/router.js';
@@ -265,6 +266,37 @@ function cumulativeRollouts(series: ReadonlyArray<Record<string, unknown>>, step
   return series.filter((r) => (r.step as number) < step).reduce((a, r) => a + ((r.rollouts as number) ?? 0), 0);
 }
 
+/**
+ * The curve's step-0 point: the start model's greedy score on the curve set, the same for every run that starts from
+ * that model under the same evaluation settings (greedy decoding is deterministic), so it is measured once and kept in
+ * the lab folder. The key holds the model file's size and time, so a start model made again is measured again.
+ */
+async function sharedStartPoint(
+  c: StageCtx,
+  spec: RunSpec,
+  evalOpts: Record<string, unknown>,
+  n: number,
+  evaluate: () => Promise<LabScore>,
+): Promise<LabScore> {
+  const model = join(runStartModel(c.paths, spec), 'model.safetensors');
+  const st = existsSync(model) ? statSync(model) : null;
+  const { quiet: _q, ...opts } = evalOpts;
+  const key = JSON.stringify({ model, size: st?.size, mtime: st?.mtimeMs, opts, n });
+  const file = join(c.paths.startCurves, `${hash32(key).toString(16).padStart(8, '0')}.json`);
+  if (existsSync(file)) {
+    try {
+      const saved = JSON.parse(readFileSync(file, 'utf8')) as { key: string; score: LabScore };
+      if (saved.key === key) return saved.score;
+    } catch {
+      // A file cut short by an interrupted write: measure again.
+    }
+  }
+  const score = await evaluate();
+  mkdirSync(c.paths.startCurves, { recursive: true });
+  writeFileSync(file, JSON.stringify({ key, score }));
+  return score;
+}
+
 export async function runOne(c: StageCtx, spec: RunSpec, startScore: LabScore): Promise<RunResult | 'interrupted'> {
   const t0 = performance.now();
   const config = runConfig(c, spec);
@@ -303,10 +335,10 @@ export async function runOne(c: StageCtx, spec: RunSpec, startScore: LabScore): 
       : [];
     curve = curve.filter((p) => p.step <= trainer.step);
     const measure = async (step: number) => {
-      const { score } = await evaluateLab(policy.chat, strict, curveSet, {
-        ...evalOpts,
-        label: `${spec.name} @${step}`,
-      });
+      const evaluate = async () =>
+        (await evaluateLab(policy.chat, strict, curveSet, { ...evalOpts, label: `${spec.name} @${step}` })).score;
+      const score =
+        step === 0 ? await sharedStartPoint(c, spec, evalOpts, curveSet.length, evaluate) : await evaluate();
       const point: CurvePoint = {
         step,
         rollouts: cumulativeRollouts(stepSeries(dir), step),

@@ -5,7 +5,16 @@
  * against the strict one.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +94,12 @@ describe('glmv lab --tiny', () => {
       expect(r.hard.n).toBe(2 * 4);
       expect(r.series).toHaveLength(2);
     }
+    // Step 0 is measured once per start model and evaluation: the runs from the start model at the eval's length,
+    // the two from the hedging model, and one for each tight budget setting (forcing on and off grade differently).
+    expect(readdirSync(join(out, 'start-curves'))).toHaveLength(4);
+    const at0 = (n: string) => (results.runs[n] as RunResult).curve[0]!.accuracy;
+    for (const n of ['paper-s1', 'uniform', 'no-expansion', 'single-lab_arith']) expect(at0(n)).toBe(at0('paper-s0'));
+    expect(at0('hedge-hackable')).toBe(at0('hedge-strict'));
     // The gain is RL accuracy minus the start model's, per seed.
     const g = results.experiments.gain as { heldoutGain: { n: number; mean: number } };
     expect(g.heldoutGain.n).toBe(2);
