@@ -107,6 +107,26 @@ const STRESS: OpCase[] = [
     fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, cuSeqlens: [0, 30, 30, 95, 160] }),
   },
   {
+    // The RL lab's decoder shape (head dim 32, five query heads on one kv head): two rows, an empty segment, a
+    // segment longer than a query block.
+    name: 'stress: attention D 32, packed segments, GQA 5/1, two rows, an empty segment',
+    inputs: (d, g) => [rnd(g, [2, 170, 5, 32], d), rnd(g, [2, 170, 1, 32], d), rnd(g, [2, 170, 1, 32], d)],
+    fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, cuSeqlens: [0, 37, 37, 101, 170] }),
+  },
+  {
+    name: 'stress: attention D 64, bidirectional segments, strided slices of a fused projection',
+    inputs: (d, g) => [rnd(g, [1, 90, 3 * 2 * 64], d)],
+    fn: ([qkv]) => {
+      const r = qkv!.reshape([1, 90, 3, 2, 64]);
+      return F.attention(r.select(2, 0), r.select(2, 1), r.select(2, 2), { cuSeqlens: [0, 17, 90] });
+    },
+  },
+  {
+    name: 'stress: attention D 32, 7 query positions over a left-padded cache, a fully masked row',
+    inputs: (d, g) => [rnd(g, [3, 7, 4, 32], d), rnd(g, [3, 40, 2, 32], d), rnd(g, [3, 40, 2, 32], d)],
+    fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, keyStart: [0, 5, 39], scale: 0.3 }),
+  },
+  {
     name: 'stress: attention decode with left padding',
     inputs: (d, g) => [rnd(g, [3, 1, 4, 8], d), rnd(g, [3, 90, 1, 8], d), rnd(g, [3, 90, 1, 8], d)],
     fn: ([q, k, v]) => F.attention(q!, k!, v!, { causal: true, keyStart: [0, 40, 89] }),
