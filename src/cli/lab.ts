@@ -31,13 +31,13 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'lab folder (the same command continues an interrupted lab)')
     .option(
       '--quick',
-      'the quick preset (small sets, SFT 2,000 steps, a 200-step cold start at 50 % shortcut targets, 6 RL steps per run, 1 seed; about 25 minutes on 2 idle cores)',
+      'the quick preset (small sets, SFT 1,400 steps, a 200-step cold start at 50 % shortcut targets, 5 RL steps per run, 1 seed; under 20 minutes on 2 idle cores)',
     )
     .option('--tiny', 'the CI preset (checks the machinery, learns nothing)')
     .option('--config <file>', 'lab config (YAML/JSON) over the preset')
     .option(
       '--from <dir>',
-      "start a new --out from this lab folder's finished stages (other RL settings, same start model)",
+      "start a new --out from this lab folder's finished stages whose settings match (other RL settings, same start model)",
     )
     .option('--set <path=value>', 'override a config field, e.g. --set rl.run.steps=20 (repeatable)', collect, [])
     .option('--only <list>', `run only these experiments (${EXPERIMENTS.join(', ')})`)
@@ -55,7 +55,7 @@ ${EXPERIMENTS.join(', ')}.
 Examples:
   glmv lab --quick --out runs/lab-quick            # the quick preset (its measured time: README, "The RL lab")
   glmv lab --out runs/lab                          # the full lab (about 71 minutes on 2 idle cores)
-  glmv lab --from runs/lab-quick --out runs/lab    # the full lab from a quick lab's start model (about 50 minutes)
+  glmv lab --from runs/lab --out runs/lab-lr1e-4 --set rl.grpo.lr=1e-4   # the full lab's start model, other RL
   glmv lab --out runs/lab --only gain,hacking      # some experiments now, the rest later (same folder)
   glmv lab --out runs/lab --set seeds=5            # more seeds for experiment 1
   glmv lab --quick --out runs/lab-quick --set rl.grpo.lr=2e-4 --print-config
