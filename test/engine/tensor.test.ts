@@ -344,7 +344,7 @@ describe('bf16 matmul precision (mixed precision)', () => {
       });
       const gs = withMatmulPrecision(precision, () => grads(separate));
       const gf = withMatmulPrecision(precision, () => grads(shared));
-      gf.forEach((a, i) => expect(a, `${precision} gradient ${i}`).toEqual(gs[i]));
+      for (const [i, a] of gf.entries()) expect(a, `${precision} gradient ${i}`).toEqual(gs[i]);
     }
     // Without biases it falls back to separate calls; a mismatched layer is the error linear gives.
     const w = randn([3, 5]);
