@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { join } from 'node:path';
 import { hash32 } from '../data/generate.js';
 import { LAB_GENERATOR_NAMES } from '../data/generators/index.js';
+import { writeJsonAtomic } from '../model/checkpoint.js';
 import { deepMerge } from '../pipeline/config.js';
 import { RewardRouter } from '../reward/router.js';
 import { parseRlConfig, type RlConfigInput } from '../rl/config.js';
@@ -284,16 +285,12 @@ async function sharedStartPoint(
   const key = JSON.stringify({ model, size: st?.size, mtime: st?.mtimeMs, opts, n });
   const file = join(c.paths.startCurves, `${hash32(key).toString(16).padStart(8, '0')}.json`);
   if (existsSync(file)) {
-    try {
-      const saved = JSON.parse(readFileSync(file, 'utf8')) as { key: string; score: LabScore };
-      if (saved.key === key) return saved.score;
-    } catch {
-      // A file cut short by an interrupted write: measure again.
-    }
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { key: string; score: LabScore };
+    if (saved.key === key) return saved.score;
   }
   const score = await evaluate();
   mkdirSync(c.paths.startCurves, { recursive: true });
-  writeFileSync(file, JSON.stringify({ key, score }));
+  writeJsonAtomic(file, { key, score });
   return score;
 }
 
