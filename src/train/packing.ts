@@ -10,7 +10,7 @@
 import { fromArray } from '../engine/index.js';
 import type { Glm4vInputs } from '../model/inputs.js';
 import type { Grid } from '../model/rope.js';
-import { concatFloat32, concatInto } from '../util/arrays.js';
+import { concatFloat32 } from '../util/arrays.js';
 import { type Example, IGNORE } from './encode.js';
 
 export interface Bin {
@@ -203,9 +203,9 @@ export function assembleRow(examples: readonly Example[], opts: RowOptions): Pac
     labels,
     weights: null,
     cuSeqlens: cu,
-    pixelValues: opts.pixelBuffer ? concatInto(images, opts.pixelBuffer) : concatFloat32(images),
+    pixelValues: concatFloat32(images, opts.pixelBuffer),
     imageGridThw,
-    pixelValuesVideos: opts.pixelBuffer ? concatInto(videos, opts.pixelBuffer) : concatFloat32(videos),
+    pixelValuesVideos: concatFloat32(videos, opts.pixelBuffer),
     videoGridThw,
     realTokens: real,
     targets,

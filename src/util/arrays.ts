@@ -1,11 +1,18 @@
 /** Typed-array helpers shared across layers. */
 
-/** The non-empty arrays joined end to end; null when there are none (e.g. no image in a batch). */
-export function concatFloat32(parts: ReadonlyArray<Float32Array | null | undefined>): Float32Array | null {
+/**
+ * The non-empty arrays joined end to end; null when there are none (e.g. no image in a batch). Into `alloc(total)`
+ * when given (a `BufferRecycler`'s `take`); otherwise a fresh array, or the one part itself when there is one.
+ */
+export function concatFloat32(
+  parts: ReadonlyArray<Float32Array | null | undefined>,
+  alloc?: (n: number) => Float32Array,
+): Float32Array | null {
   const list = parts.filter((p): p is Float32Array => !!p && p.length > 0);
   if (list.length === 0) return null;
-  if (list.length === 1) return list[0]!;
-  const out = new Float32Array(list.reduce((a, p) => a + p.length, 0));
+  if (list.length === 1 && !alloc) return list[0]!;
+  const total = list.reduce((a, p) => a + p.length, 0);
+  const out = alloc ? alloc(total) : new Float32Array(total);
   let o = 0;
   for (const p of list) {
     out.set(p, o);
@@ -44,20 +51,4 @@ export class BufferRecycler {
     }
     this.used = [];
   }
-}
-
-/** The non-empty arrays joined end to end into `alloc(total)` (concatFloat32 into a caller's buffer). */
-export function concatInto(
-  parts: ReadonlyArray<Float32Array | null | undefined>,
-  alloc: (n: number) => Float32Array,
-): Float32Array | null {
-  const list = parts.filter((p): p is Float32Array => !!p && p.length > 0);
-  if (list.length === 0) return null;
-  const out = alloc(list.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of list) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
