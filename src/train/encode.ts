@@ -33,6 +33,7 @@ import { processVideo } from '../io/processor/video.js';
 import { type ChatMessage, ChatTemplate } from '../io/template.js';
 import type { GlmTokenizer } from '../io/tokenizer.js';
 import type { VideoSource } from '../io/video.js';
+import { FillOnceCache } from '../util/cache.js';
 
 export const IGNORE = -100;
 
@@ -100,15 +101,15 @@ export class Encoder {
   readonly ids: Ids;
   private readonly template: ChatTemplate;
   private readonly tables: Float32Array[];
-  private readonly cache = new Map<string, RgbImage>();
+  private readonly cache: FillOnceCache<string, RgbImage>;
   private readonly inflight = new Map<string, Promise<RgbImage>>();
-  private cacheBytes = 0;
-  private readonly textIds = new Map<string, readonly number[]>();
-  private textBytes = 0;
+  private readonly textIds: FillOnceCache<string, readonly number[]>;
   /** Image decodes and cache hits, tokenized texts and token-id cache hits (for metrics). */
   readonly stats = { decoded: 0, cached: 0, tokenized: 0, tokensCached: 0 };
 
   constructor(readonly opts: EncoderOptions) {
+    this.cache = new FillOnceCache(opts.imageCacheBytes ?? 0);
+    this.textIds = new FillOnceCache(opts.textCacheBytes ?? 128 * 2 ** 20);
     const tok = opts.tokenizer;
     const need = (t: string, why: string) => {
       const id = tok.tokenToId(t);
@@ -184,13 +185,7 @@ export class Encoder {
         ? img
         : resizeRgb(img, size.width, size.height, cfg.resample);
     this.stats.decoded++;
-    // Admit until full, never evict: epochs revisit every image in a new order, so whatever is cached is hit once per
-    // epoch, while an LRU would evict each image just before its next visit whenever the data outgrows the cache.
-    const budget = this.opts.imageCacheBytes ?? 0;
-    if (this.cacheBytes + out.data.length <= budget) {
-      this.cache.set(path, out);
-      this.cacheBytes += out.data.length;
-    }
+    this.cache.admit(path, out, out.data.length);
     return out;
   }
 
@@ -225,7 +220,7 @@ export class Encoder {
 
   /**
    * The token ids of a text, from the cache when it was tokenized before (a copy: callers own what they get). The
-   * cache admits until its budget is spent and never evicts, as the image cache does.
+   * cache admits until its budget is spent and never evicts (FillOnceCache), as the image cache does.
    */
   private tokenize(text: string): number[] {
     const hit = this.textIds.get(text);
@@ -235,12 +230,8 @@ export class Encoder {
     }
     const ids = this.opts.tokenizer.encode(text);
     this.stats.tokenized++;
-    const bytes = 2 * text.length + 8 * ids.length;
-    if (this.textBytes + bytes <= (this.opts.textCacheBytes ?? 128 * 2 ** 20)) {
-      this.textIds.set(text, ids.slice());
-      this.textBytes += bytes;
-    }
-    return ids;
+    // A kept array stays the cache's: the caller gets a copy.
+    return this.textIds.admit(text, ids, 2 * text.length + 8 * ids.length) ? ids.slice() : ids;
   }
 
   /** Token ids of a text with `<|image|>` / `<|video|>` placeholders, expanded as the processor expands them. */
