@@ -100,9 +100,8 @@ export function labResults(state: LabState, out?: string) {
       x.hedgeShare = Object.fromEntries(names.map((n) => [n, runs[n]!.hedge ?? []]));
       const h = names.map((n) => runs[n]!).find((r) => r.hack);
       if (h?.hack) {
-        const first = h.hack.perStep.find((p) => p.share >= 0.1);
         x.hackShare = h.hack.perStep;
-        x.hackAppearsAtStep = first?.step ?? null;
+        x.hackAppearsAtStep = hackOnset(h.hack.perStep);
         // Where the hackable run's strict-graded curve peaked, and where it ended (a collapse is a fall from the peak).
         const peak = h.curve.reduce((a, p) => (p.accuracy > a.accuracy ? p : a), h.curve[0]!);
         x.hackableCurve = { peakStep: peak.step, peak: peak.accuracy, end: h.curve.at(-1)!.accuracy };
@@ -153,3 +152,19 @@ export function labResults(state: LabState, out?: string) {
   };
 }
 export type LabResults = ReturnType<typeof labResults>;
+
+/**
+ * The step at which the hack takes hold: the first step from which the share of rollouts paid only by the hack stays
+ * at least twice its step-0 share (and at least 10 %) for `hold` steps in a row (to the run's end when fewer remain),
+ * or null when it never does. A start model may already hedge now and then, so a fixed threshold alone would date
+ * the hack to step 0 or 1; "twice where it started, and kept" marks the policy learning it.
+ */
+export function hackOnset(perStep: Array<{ step: number; share: number }>, hold = 3): number | null {
+  if (perStep.length < 2) return null;
+  const threshold = Math.max(0.1, 2 * perStep[0]!.share);
+  for (let i = 1; i < perStep.length; i++) {
+    const window = perStep.slice(i, i + hold);
+    if (window.every((p) => p.share >= threshold)) return perStep[i]!.step;
+  }
+  return null;
+}
