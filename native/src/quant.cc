@@ -567,6 +567,15 @@ void dequant_rows_bf16_portable(const QArgs& a, i64 n0, i64 n1, uint16_t* w) {
   }
 }
 
+// 16 floats to bf16, round to nearest even (finite values: dequantised weights). A function with its own target
+// attribute, not a lambda: a lambda does not inherit its enclosing function's target, so on a compiler building for a
+// CPU without AVX-512 (-march=native on an AVX2 machine) the intrinsics inside it would not compile.
+__attribute__((target("avx512f,avx512bw"))) inline __m256i to_bf16_avx512(__m512 v) {
+  __m512i u = _mm512_castps_si512(v);
+  u = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1))));
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
+}
+
 // The same with AVX-512 (fast-path layouts only): int4 nibble planes are interleaved back into natural order.
 __attribute__((target("avx512f,avx512bw"))) void dequant_rows_bf16_avx512(const QArgs& a, i64 n0, i64 n1, uint16_t* w) {
   const i64 W = a.words();
@@ -575,13 +584,6 @@ __attribute__((target("avx512f,avx512bw"))) void dequant_rows_bf16_avx512(const 
   const __m512i off = _mm512_set1_epi32(1 << (a.bits - 1));
   const __m512i idx0 = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i idx1 = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  const __m512i round = _mm512_set1_epi32(0x7fff);
-  const __m512i one = _mm512_set1_epi32(1);
-  auto to_bf16 = [&](__m512 v) {
-    __m512i u = _mm512_castps_si512(v);
-    u = _mm512_add_epi32(u, _mm512_add_epi32(round, _mm512_and_si512(_mm512_srli_epi32(u, 16), one)));
-    return _mm512_cvtepi32_epi16(_mm512_srli_epi32(u, 16));
-  };
   for (i64 n = n0; n < n1; n++) {
     const uint8_t* row = (const uint8_t*)(a.packed + n * W);
     uint16_t* dst = w + (n - n0) * a.K;
@@ -593,13 +595,13 @@ __attribute__((target("avx512f,avx512bw"))) void dequant_rows_bf16_avx512(const 
           __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(row + k / 2)));
           __m512 lo = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_and_si512(v, lowMask), off)), s);
           __m512 hi = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(v, 4), off)), s);
-          _mm256_storeu_si256((__m256i*)(dst + k), to_bf16(_mm512_permutex2var_ps(lo, idx0, hi)));
-          _mm256_storeu_si256((__m256i*)(dst + k + 16), to_bf16(_mm512_permutex2var_ps(lo, idx1, hi)));
+          _mm256_storeu_si256((__m256i*)(dst + k), to_bf16_avx512(_mm512_permutex2var_ps(lo, idx0, hi)));
+          _mm256_storeu_si256((__m256i*)(dst + k + 16), to_bf16_avx512(_mm512_permutex2var_ps(lo, idx1, hi)));
         }
       } else {
         for (i64 k = k0; k < k1; k += 16) {
           __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i*)(row + k)));
-          _mm256_storeu_si256((__m256i*)(dst + k), to_bf16(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(v, off)), s)));
+          _mm256_storeu_si256((__m256i*)(dst + k), to_bf16_avx512(_mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(v, off)), s)));
         }
       }
     }
