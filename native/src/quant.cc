@@ -58,21 +58,51 @@ inline uint16_t f32_to_bf16(float f) {
   return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
 }
 
+// One row's stored values as signed integers (q = u − 2^(bits−1)), in natural order. The packed words are
+// little-endian, so a row's bytes are its values in order: int8 byte k is value k; int4 byte b holds values 2b (low
+// nibble) and 2b + 1 (high). Written over bytes, with no per-value shifts by k, so the compiler vectorises it for
+// whatever ISA the addon is built for (this and the loops below are the kernels of CPUs without the AVX-512 forms).
+void unpack_row(const QArgs& a, i64 n, int8_t* w) {
+  const uint8_t* bytes = (const uint8_t*)(a.packed + n * a.words());
+  const i64 K = a.K;  // a local: stores through int8_t* may alias a.K, which would keep the loops scalar
+  if (a.bits == 8) {
+    for (i64 k = 0; k < K; k++) w[k] = (int8_t)(bytes[k] ^ 0x80);
+    return;
+  }
+  const i64 half = K / 2;
+  for (i64 b = 0; b < half; b++) {
+    w[2 * b] = (int8_t)((bytes[b] & 15) - 8);
+    w[2 * b + 1] = (int8_t)((bytes[b] >> 4) - 8);
+  }
+  if (K % 2) w[K - 1] = (int8_t)((bytes[half] & 15) - 8);
+}
+
 // Dequantises rows [n0, n1) into w (row-major, K floats per row).
 void dequant_rows(const QArgs& a, i64 n0, i64 n1, float* w) {
-  const int per = 32 / a.bits;
-  const uint32_t mask = (1u << a.bits) - 1;
-  const int offset = 1 << (a.bits - 1);
-  const i64 W = a.words();
+  std::vector<int8_t> q(a.K);
   for (i64 n = n0; n < n1; n++) {
-    const uint32_t* row = (const uint32_t*)a.packed + n * W;
+    unpack_row(a, n, q.data());
     float* dst = w + (n - n0) * a.K;
     for (i64 g = 0, k0 = 0; k0 < a.K; g++, k0 += a.group) {
       const float s = a.scaleAt(n, g);
       const i64 k1 = std::min(a.K, k0 + a.group);
-      for (i64 k = k0; k < k1; k++) dst[k] = (float)((int)((row[k / per] >> (a.bits * (k % per))) & mask) - offset) * s;
+      for (i64 k = k0; k < k1; k++) dst[k] = (float)q[k] * s;
     }
   }
+}
+
+// A float dot product in 16 interleaved partial sums, which the compiler keeps in vector registers (a single running
+// sum is a dependency chain it may not reorder).
+inline float dot_f32(const float* x, const float* w, i64 K) {
+  constexpr int L = 16;
+  float part[L] = {};
+  i64 k = 0;
+  for (; k + L <= K; k += L)
+    for (int l = 0; l < L; l++) part[l] += x[k + l] * w[k + l];
+  float acc = 0.f;
+  for (; k < K; k++) acc += x[k] * w[k];
+  for (int l = 0; l < L; l++) acc += part[l];
+  return acc;
 }
 
 // Portable decode kernel: one output channel at a time, every row of x against it.
@@ -80,12 +110,7 @@ void gemv_portable(const QArgs& a, i64 n0, i64 n1) {
   std::vector<float> w(a.K);
   for (i64 n = n0; n < n1; n++) {
     dequant_rows(a, n, n + 1, w.data());
-    for (i64 m = 0; m < a.M; m++) {
-      const float* xr = a.x + m * a.K;
-      float acc = 0.f;
-      for (i64 k = 0; k < a.K; k++) acc += xr[k] * w[k];
-      a.out[m * a.N + n] = acc + (a.bias ? a.bias[n] : 0.f);
-    }
+    for (i64 m = 0; m < a.M; m++) a.out[m * a.N + n] = dot_f32(a.x + m * a.K, w.data(), a.K) + (a.bias ? a.bias[n] : 0.f);
   }
 }
 
@@ -327,14 +352,9 @@ void quantize_x(const QArgs& a, i64 ga, bool chunked, XQuant& xq) {
 
 // Portable form (natural-order xq, no chunks): integer dots in int32, scaled per activation group in float32.
 void gemv_i8_portable(const QArgs& a, const XQuant& xq, i64 n0, i64 n1) {
-  const int per = 32 / a.bits;
-  const uint32_t mask = (1u << a.bits) - 1;
-  const int off = 1 << (a.bits - 1);
-  const i64 W = a.words();
   std::vector<int8_t> w(a.K);
   for (i64 n = n0; n < n1; n++) {
-    const uint32_t* row = (const uint32_t*)a.packed + n * W;
-    for (i64 k = 0; k < a.K; k++) w[k] = (int8_t)((int)((row[k / per] >> (a.bits * (k % per))) & mask) - off);
+    unpack_row(a, n, w.data());
     for (i64 m = 0; m < a.M; m++) {
       const int8_t* xr = xq.q + m * xq.stride;
       float acc = 0.f;

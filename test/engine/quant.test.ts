@@ -155,6 +155,8 @@ describe('native quantised matmul vs reference', () => {
       [8, 128, 50, 4, 64], // 8 rows: the widest bf16-dot block
       [9, 256, 20, 8, null], // 8 + 1 rows, int8 per channel
       [4, 320, 31, 4, 64],
+      [2, 75, 6, 4, 25], // odd K (int4): the last byte holds one value
+      [1, 77, 5, 4, null],
     ];
     const kernels = nb.quantKernels();
     let seed = 10;
@@ -289,6 +291,7 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
       [1, 200, 17, 4, 128], // last group 72 inputs
       [2, 99, 7, 8, 33], // odd groups (int8)
       [3, 130, 5, 4, 130], // per channel, K = 130: a 2-input tail
+      [2, 75, 6, 4, 25], // odd K and odd groups (int4): the portable kernel, the last byte holding one value
       [1, 13696, 8, 8, null], // down_proj width
     ];
     let seed = 300;
