@@ -7,7 +7,7 @@
  *   npm run bench:engine -- --quick      # shorter timings
  *   GLMV_PYTHON=/path/to/python npm run bench:engine
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -26,11 +26,11 @@ import {
   resetPeak,
   scope,
   setMatmulPrecision,
-  type Tensor,
 } from '../src/engine/index.js';
 import { Rng } from '../src/util/rng.js';
 import { benchProgram } from './cli.js';
 import { cpuIsa } from './cpu.js';
+import { gemmGflops, warmGemm } from './gemm-timing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const opts = benchProgram({
@@ -97,7 +97,7 @@ function gemmPerCpuSecond(n: number, mode: F32Gemm): number {
   try {
     const a = randn([n, n]);
     const b = randn([n, n]);
-    warmGemm(a, b);
+    warmGemm(a, b, SECS);
     let it = 0;
     const c0 = cpuSeconds();
     while (cpuSeconds() - c0 < SECS) {
@@ -110,37 +110,6 @@ function gemmPerCpuSecond(n: number, mode: F32Gemm): number {
   } finally {
     nb.setF32Gemm(prev);
   }
-}
-
-/**
- * Products for a third of the measuring time before it starts: the first calls run slower (clock ramp-up, OpenMP
- * threads waking, the buffer pool filling), and one call does not cover that. The numpy peer warms up the same way.
- * Every timed product is disposed when its scope ends (the callbacks return nothing), so its buffer goes back to the
- * pool as in a training step; a kept product would cost a fresh zeroed 4 MB buffer and its page faults per call
- * (about a fifth of the time at n = 1024).
- */
-function warmGemm(a: Tensor, b: Tensor): void {
-  const t0 = performance.now();
-  do
-    scope(() => {
-      a.matmul(b);
-    });
-  while (performance.now() - t0 < (SECS * 1000) / 3);
-}
-
-function gemmOurs(n: number): number {
-  const a = randn([n, n]);
-  const b = randn([n, n]);
-  warmGemm(a, b);
-  let it = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < SECS * 1000) {
-    scope(() => {
-      a.matmul(b);
-    });
-    it++;
-  }
-  return (2 * n ** 3 * it) / ((performance.now() - t0) / 1000) / 1e9;
 }
 
 /** Wraps every backend kernel to accumulate its wall time (for the profile). */
@@ -224,7 +193,34 @@ function trainOurs(profile: boolean) {
   };
 }
 
-function main() {
+/** Runs a peer or child process to its end and parses the last line of its output as JSON (null on failure). */
+function childJson(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Record<string, number> | null> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      err += d;
+    });
+    p.on('error', () => resolve(null));
+    p.on('close', (code) => {
+      if (code !== 0) {
+        console.log(`${cmd} ${args.at(-2) ?? ''} failed: ${err.slice(-300)}`);
+        return resolve(null);
+      }
+      try {
+        resolve(JSON.parse(out.trim().split('\n').pop()!));
+      } catch {
+        resolve(null);
+      }
+    });
+  });
+}
+
+async function main() {
   const be = getBackend() as unknown as { name: string; info?: () => { threads: number; onednn: string } };
   const info = be.info?.();
   console.log(
@@ -248,7 +244,7 @@ function main() {
   const oursRounds: number[][] = [];
   const npRounds: Array<Record<string, number | string>> = [];
   for (let r = 0; r < ROUNDS; r++) {
-    oursRounds.push(sizes.map((n) => gemmOurs(n)));
+    oursRounds.push(sizes.map((n) => gemmGflops(n, SECS)));
     if (!py) continue;
     const res = spawnSync(py.bin, [join(here, 'peers', 'numpy_gemm.py'), String(SECS), ...sizes.map(String)], {
       encoding: 'utf8',
@@ -296,6 +292,51 @@ function main() {
     console.log(
       `   glmv dnnl_sgemm ${median(per.sgemm!).toFixed(0)}, glmv oneDNN matmul primitive ${median(per.matmul!).toFixed(0)}, glmv one sgemm block per thread ${median(per.split!).toFixed(0)}, numpy 1 thread ${npCpu ? npCpu.toFixed(0) : 'n/a'}`,
     );
+  }
+
+  // 1c. The envelope: two single-threaded processes at once, one per core, each its own product. Nothing is shared
+  // or split, so their sum is the most two cores give this kernel at once (clock and memory as under load); a 2-thread
+  // GEMM can only lose to it. Both sides are measured the same way, so the ratio of ratios says whose threading loses.
+  let envelope: { glmv: number[]; numpy: number[] } | null = null;
+  if (be.name === 'native' && cpus().length >= 2) {
+    const n = 1024;
+    const startAt = Date.now() + 4000;
+    const pair = (cmd: string, args: string[], env: NodeJS.ProcessEnv) =>
+      Promise.all([0, 1].map(() => childJson(cmd, args, { ...env, GEMM_START_AT: String(startAt) })));
+    const pairOurs = await pair(
+      process.execPath,
+      [...process.execArgv, join(here, 'gemm-child.ts'), String(SECS * 2), String(n)],
+      {
+        ...process.env,
+        OMP_NUM_THREADS: '1',
+      },
+    );
+    let theirs: Array<Record<string, number> | null> = [];
+    if (py) {
+      const at = Date.now() + 1500;
+      theirs = await Promise.all(
+        [0, 1].map(() =>
+          childJson(py.bin, [join(here, 'peers', 'numpy_gemm.py'), String(SECS * 2), String(n)], {
+            ...numpyEnv(),
+            OPENBLAS_NUM_THREADS: '1',
+            GEMM_START_AT: String(at),
+          }),
+        ),
+      );
+    }
+    const sum = (xs: Array<Record<string, number> | null>) =>
+      xs.every((x) => x && Number.isFinite(x[String(n)])) ? xs.map((x) => x![String(n)]!) : [];
+    envelope = { glmv: sum(pairOurs), numpy: sum(theirs) };
+    const show = (name: string, xs: number[], twoThread: number | undefined) => {
+      if (!xs.length) return `${name} n/a`;
+      const s = xs[0]! + xs[1]!;
+      return `${name} ${xs.map((x) => x.toFixed(0)).join(' + ')} = ${s.toFixed(0)} GFLOPS${twoThread ? ` (its 2-thread GEMM in 1. reaches ${((100 * twoThread) / s).toFixed(0)} %)` : ''}`;
+    };
+    console.log(
+      '\n1c. fp32 GEMM n=1024, two single-threaded processes at once, one per core (the envelope of two cores)',
+    );
+    console.log(`   ${show('glmv', envelope.glmv, ours[1])}`);
+    console.log(`   ${show('numpy', envelope.numpy, np['1024'] as number | undefined)}`);
   }
 
   // 2. train step (float32, then with bf16 GEMM inputs: mixed precision)
@@ -368,6 +409,7 @@ function main() {
           ratioPerRound: ratioSpread,
           glmvRounds: oursRounds,
           numpyRounds: npRounds,
+          envelope1024: envelope,
         },
         step: { glmv: mine, glmvBf16Gemm: mixed, torch: torchRes },
       },
@@ -378,4 +420,4 @@ function main() {
   console.log(`\nwrote ${join('runs', 'bench', 'engine.json')}`);
 }
 
-main();
+await main();

@@ -1,4 +1,6 @@
-"""numpy peer for the GEMM benchmark. Prints one JSON line {n: GFLOPS}. Usage: python numpy_gemm.py SECONDS N..."""
+"""numpy peer for the GEMM benchmark. Prints one JSON line {n: GFLOPS}. Usage: python numpy_gemm.py SECONDS N...
+
+GEMM_START_AT (ms since the epoch): wait until then, so that processes started side by side measure together."""
 import json
 import os
 import sys
@@ -9,6 +11,9 @@ import numpy as np
 # GEMM_CLOCK=cpu: GFLOP per CPU-second of this process (time.process_time) instead of wall-clock GFLOPS.
 clock = time.process_time if os.environ.get("GEMM_CLOCK") == "cpu" else time.perf_counter
 secs = float(sys.argv[1])
+start_at = float(os.environ.get("GEMM_START_AT", "0")) / 1000
+while time.time() < start_at:
+    time.sleep(0.005)
 out = {"numpy": np.__version__}
 for n in map(int, sys.argv[2:]):
     rng = np.random.default_rng(0)
