@@ -64,7 +64,11 @@ export const PipelineConfigSchema = z
     seed: z.number().int().min(0).default(0),
     data: DataSchema,
     tokenizer: z
-      .object({ vocabSize: pos().default(4096) })
+      .object({
+        vocabSize: pos().default(4096),
+        /** Numbers as runs of up to three digits (GLM-4's pre-tokenizer) or one digit per token (the lab's choice). */
+        digits: z.enum(['grouped', 'single']).default('grouped'),
+      })
       .strict()
       .prefault({}),
     /** The small model (model.arch of `glmv train`). */

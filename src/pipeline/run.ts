@@ -8,7 +8,7 @@
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { MetricsWriter } from '../util/progress.js';
-import type { PipelineConfig } from './config.js';
+import { type PipelineConfig, PipelineConfigSchema } from './config.js';
 import { dataStage } from './stages/data.js';
 import { evalStage } from './stages/eval.js';
 import { headroomStage, rlSeedsStage, rlStage } from './stages/rl.js';
@@ -50,6 +50,9 @@ export async function runPipeline(config: PipelineConfig, o: PipelineOptions): P
     // changing either on a finished run is not another run.
     // Runs started before the headroom check existed take today's settings for it.
     state.config.headroom ??= config.headroom;
+    // Fields added since the run started take their defaults (what the run used before they existed).
+    const filled = PipelineConfigSchema.safeParse(state.config);
+    if (filled.success) state.config = filled.data;
     const identity = (x: PipelineConfig) => ({ ...x, ship: null, rlSeeds: undefined });
     const changed = configChanges(identity(state.config), identity(config));
     if (changed.length) {

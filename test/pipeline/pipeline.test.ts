@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ChatModel } from '../../src/io/chat.js';
+import { GlmTokenizer } from '../../src/io/tokenizer.js';
 import { resolvePipelineConfig } from '../../src/pipeline/config.js';
 import type { StageEval } from '../../src/pipeline/evaluate.js';
 import { runPipeline } from '../../src/pipeline/run.js';
@@ -73,6 +74,44 @@ describe('glmv pipeline --tiny', () => {
     await expect(runPipeline(resolvePipelineConfig({ preset: 'quick' }), { out, quiet: true })).rejects.toThrow(
       /different config/,
     );
+  });
+
+  it('continues a run recorded before a config field existed (the field takes its default), refuses another value', async () => {
+    const old = mkdtempSync(join(tmpdir(), 'glmv-pipe-old-'));
+    cpSync(out, old, { recursive: true });
+    const file = join(old, 'pipeline.json');
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { config: { tokenizer: { digits?: string } } };
+    expect(saved.config.tokenizer.digits).toBe('grouped');
+    delete saved.config.tokenizer.digits;
+    writeFileSync(file, JSON.stringify(saved));
+    const log: string[] = [];
+    const r = await runPipeline(resolvePipelineConfig({ preset: 'tiny' }), {
+      out: old,
+      quiet: true,
+      log: (l) => log.push(l),
+    });
+    expect(r.interrupted).toBe(false);
+    expect(log.filter((l) => l.endsWith(' …'))).toEqual([]); // nothing ran again
+    await expect(
+      runPipeline(resolvePipelineConfig({ preset: 'tiny', sets: ['tokenizer.digits=single'] }), {
+        out: old,
+        quiet: true,
+      }),
+    ).rejects.toThrow(/tokenizer\.digits/);
+  });
+
+  it('tokenizer.digits=single trains a tokenizer with one digit per token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'glmv-pipe-digits-'));
+    await runPipeline(resolvePipelineConfig({ preset: 'tiny', sets: ['tokenizer.digits=single'] }), {
+      out: dir,
+      quiet: true,
+      log: () => {},
+      until: 'tokenizer',
+    });
+    const single = await GlmTokenizer.fromPretrained(join(dir, 'tokenizer', 'tokenizer'));
+    const grouped = await GlmTokenizer.fromPretrained(join(out, 'tokenizer', 'tokenizer'));
+    expect(single.encode('12345')).toHaveLength(5);
+    expect(grouped.encode('12345').length).toBeLessThan(5); // GLM-4's runs of up to three digits
   });
 
   it('measures more RL seeds on a finished run: only the new seed runs, and the report compares the seeds', async () => {

@@ -19,7 +19,7 @@ export function stageConfig(c: StageContext, stage: 'tokenizer' | 'pretrain' | '
         stage,
         run: { dir: p.tokenizer, seed },
         data: { sources: [{ path: p.data.pretrain }, { path: p.data.sft }, { path: p.data.text }] },
-        tokenizer: { vocabSize: cfg.tokenizer.vocabSize, template: 'glm41v' },
+        tokenizer: { vocabSize: cfg.tokenizer.vocabSize, digits: cfg.tokenizer.digits, template: 'glm41v' },
       };
       return parseTrainConfig(base, stage, 'pipeline tokenizer stage');
     case 'pretrain':
