@@ -4,8 +4,9 @@
  * when it finishes; the same command again skips what is done and resumes an interrupted run from its checkpoint.
  * Every number in the results comes from a run this command performed.
  */
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { writeTextAtomic } from '../model/checkpoint.js';
 import { RewardRouter } from '../reward/router.js';
 import { MetricsWriter } from '../util/progress.js';
 import { type LabConfig, LabConfigSchema } from './config.js';
@@ -46,9 +47,9 @@ export interface LabResult {
   report: string | null;
 }
 
+/** The lab's JSON files keep their one-space layout (the committed results files have it). */
 function writeJson(path: string, v: unknown): void {
-  writeFileSync(`${path}.tmp`, JSON.stringify(v, null, 1));
-  renameSync(`${path}.tmp`, path);
+  writeTextAtomic(path, JSON.stringify(v, null, 1));
 }
 
 export function readLabState(out: string): LabState | null {

@@ -3,8 +3,9 @@
  * finished stage (so a rerun resumes), and the summaries the report reads back. The runner writes them and the report
  * reads them; both import them from here.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeTextAtomic } from '../model/checkpoint.js';
 import type { PipelineConfig } from './config.js';
 
 export const STAGES = [
@@ -76,9 +77,7 @@ export function readState(out: string): PipelineState | null {
 
 /** Writes the state file atomically (a crash mid-write leaves the previous state). */
 export function writeState(out: string, s: PipelineState): void {
-  const p = runPaths(out).state;
-  writeFileSync(`${p}.tmp`, JSON.stringify(s, null, 2));
-  renameSync(`${p}.tmp`, p);
+  writeTextAtomic(runPaths(out).state, JSON.stringify(s, null, 2));
 }
 
 export interface HeadroomSummary {
