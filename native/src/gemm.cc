@@ -153,12 +153,14 @@ int set_f32_gemm_mode(int mode) {
 int bf16_gemv_enabled = 1;
 void set_bf16_gemv(bool on) { bf16_gemv_enabled = on ? 1 : 0; }
 
+bool isa_allows(unsigned mask) {
+  static const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+  return (isa & mask) == mask;
+}
+
 bool bf16_gemm_native() {
   // Respects ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA, so a lower ISA can be forced to reproduce another machine.
-  static const bool native = [] {
-    const unsigned isa = (unsigned)dnnl_get_effective_cpu_isa(), bf16 = (unsigned)dnnl_cpu_isa_avx512_core_bf16;
-    return (isa & bf16) == bf16;
-  }();
+  static const bool native = isa_allows((unsigned)dnnl_cpu_isa_avx512_core_bf16);
   return native;
 }
 
@@ -209,7 +211,8 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void gemv_bf16_rows(const
 }
 
 bool cpu_has_avx512_bf16() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512bf16");
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512bf16") && isa_allows((unsigned)dnnl_cpu_isa_avx512_core_bf16);
   return yes;
 }
 }  // namespace

@@ -43,6 +43,9 @@ void matmul_f32(const float* a, const float* b, float* out, i64 batch, i64 m, i6
 void matmul_bf16(const uint16_t* a, const uint16_t* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, i64 aB, i64 bB, float alpha, float beta);
 // Whether bf16 GEMMs run on oneDNN's bf16 kernels (AVX512_BF16 / AMX) or are widened to float32 sgemm.
 bool bf16_gemm_native();
+// Whether oneDNN's effective ISA (ONEDNN_MAX_CPU_ISA caps it) includes every feature bit of `dnnl_cpu_isa_t` mask.
+// The engine's own AVX-512 / VNNI / BF16 kernels ask it too, so one variable reproduces a lesser CPU for all of them.
+bool isa_allows(unsigned mask);
 // float32 GEMM path: 1 dnnl_sgemm, 2 cached matmul primitive, 3 one sgemm block per thread (the default); returns the
 // previous mode (benchmarks compare them in one process).
 int set_f32_gemm_mode(int mode);

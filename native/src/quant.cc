@@ -13,6 +13,7 @@
 // bf16 model's speed and precision and the weights are expanded one block at a time.
 #include <immintrin.h>
 #include <napi.h>
+#include <oneapi/dnnl/dnnl_types.h>
 
 #include <algorithm>
 #include <cmath>
@@ -216,12 +217,14 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void gemv_bf16dot_rows(co
 }
 
 bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          isa_allows((unsigned)dnnl_cpu_isa_avx512_core);
   return yes;
 }
 
 bool has_avx512_bf16() {
-  static const bool yes = has_avx512() && __builtin_cpu_supports("avx512bf16");
+  static const bool yes =
+      has_avx512() && __builtin_cpu_supports("avx512bf16") && isa_allows((unsigned)dnnl_cpu_isa_avx512_core_bf16);
   return yes;
 }
 
@@ -463,7 +466,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemv_i8_vnn
 }
 
 bool has_avx512_vnni() {
-  static const bool yes = has_avx512() && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  static const bool yes = has_avx512() && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+                          isa_allows((unsigned)dnnl_cpu_isa_avx512_core_vnni);
   return yes;
 }
 
@@ -543,7 +547,9 @@ __attribute__((target("avx2,fma,avxvnni"))) void gemv_i8_avxvnni_rows(const QArg
 }
 
 bool has_avx_vnni() {
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avxvnni");
+  // Allowed under a cap of AVX2_VNNI or of AVX-512 VNNI and above (ONEDNN_MAX_CPU_ISA=AVX2 reproduces a CPU without it).
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("avxvnni") &&
+                          (isa_allows((unsigned)dnnl_cpu_isa_avx2_vnni) || isa_allows((unsigned)dnnl_cpu_isa_avx512_core_vnni));
   return yes;
 }
 

@@ -1,0 +1,116 @@
+/**
+ * The quantised kernels on lesser CPUs. The engine's own AVX-512 / VNNI / BF16 kernels respect ONEDNN_MAX_CPU_ISA as
+ * oneDNN does, so a child process capped at an ISA runs what such a CPU runs: AVX2 (Zen 2/3, Intel before Alder
+ * Lake: the portable loops), AVX2_VNNI (Alder Lake: 256-bit VNNI), AVX512_CORE (Skylake-SP: AVX-512 without VNNI or
+ * BF16). Each must choose those kernels and give the reference backend's results, for int8 and int4 weights, int8
+ * and float activations, decode and prefill shapes.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { nativeBackend } from '../../src/engine/backends/native/index.js';
+import { fromArray, noGrad, withBackend } from '../../src/engine/index.js';
+import { type QuantBits, quantizeWeight, quantLinear, setQuantActivations } from '../../src/engine/ops/quant.js';
+import { Rng } from '../../src/util/rng.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+// [M, K, N, bits, group]: decode rows (int8 activations up to 8 rows), a prefill block, per-channel and grouped.
+const CASES: Array<[number, number, number, QuantBits, number | null]> = [
+  [1, 256, 40, 4, 128],
+  [3, 192, 17, 8, null],
+  [2, 75, 6, 4, 25],
+  [5, 320, 31, 4, 64],
+  [17, 256, 30, 8, 64],
+];
+
+function inputs(i: number) {
+  const [M, K, N, bits, group] = CASES[i]!;
+  const r = new Rng(500 + i);
+  const w = Float32Array.from({ length: N * K }, () => r.normal(0, 0.05));
+  const x = Float32Array.from({ length: M * K }, () => r.normal(0, 1));
+  const bias = Float32Array.from({ length: N }, () => r.normal(0, 1));
+  const q = quantizeWeight(fromArray(w, [N, K]), bits, group, 'bfloat16');
+  return { M, K, N, q, x: fromArray(x, [M, K]), bias: fromArray(bias, [N]) };
+}
+
+const CHILD = `
+import { fromArray, noGrad, withBackend } from './src/engine/index.js';
+import { nativeBackend } from './src/engine/backends/native/index.js';
+import { quantizeWeight, quantLinear, setQuantActivations } from './src/engine/ops/quant.js';
+import { Rng } from './src/util/rng.js';
+const cases = JSON.parse(process.argv[1]);
+const out = [];
+cases.forEach(([M, K, N, bits, group], i) => {
+  const r = new Rng(500 + i);
+  const w = Float32Array.from({ length: N * K }, () => r.normal(0, 0.05));
+  const x = Float32Array.from({ length: M * K }, () => r.normal(0, 1));
+  const bias = Float32Array.from({ length: N }, () => r.normal(0, 1));
+  const q = quantizeWeight(fromArray(w, [N, K]), bits, group, 'bfloat16');
+  const run = (mode) => {
+    const old = setQuantActivations(mode);
+    try {
+      return Array.from(withBackend('native', () => noGrad(() => quantLinear(fromArray(x, [M, K]), q, fromArray(bias, [N])))).toFloat32());
+    } finally { setQuantActivations(old); }
+  };
+  out.push({ int8: run('int8'), float: run('float') });
+});
+console.log(JSON.stringify({ kernels: nativeBackend().quantKernels(), out }));
+`;
+
+function runChild(isa: string) {
+  const r = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', CHILD, JSON.stringify(CASES)],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ONEDNN_MAX_CPU_ISA: isa, GLMV_BACKEND: 'native' },
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
+  if (r.status !== 0) throw new Error(`child (${isa}) failed: ${r.stderr.slice(-2000)}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    kernels: { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean; avxvnni: boolean };
+    out: Array<{ int8: number[]; float: number[] }>;
+  };
+}
+
+function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let scale = 1e-6;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
+  let err = 0;
+  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!) / scale);
+  return err;
+}
+
+const native = nativeBackend();
+describe.skipIf(!native)('quantised kernels on CPUs capped with ONEDNN_MAX_CPU_ISA', () => {
+  const has = native?.quantKernels();
+  const expected: Record<string, Partial<NonNullable<typeof has>>> = {
+    AVX2: { avx512: false, avx512bf16: false, avx512vnni: false, avxvnni: false },
+    AVX2_VNNI: { avx512: false, avx512bf16: false, avx512vnni: false, avxvnni: !!has?.avxvnni },
+    AVX512_CORE: { avx512: !!has?.avx512, avx512bf16: false, avx512vnni: false, avxvnni: false },
+  };
+  for (const [isa, kernels] of Object.entries(expected)) {
+    it(`${isa}: the kernels such a CPU has, the reference backend's results`, () => {
+      const child = runChild(isa);
+      expect(child.kernels).toEqual(kernels);
+      CASES.forEach((c, i) => {
+        const { M, q, x, bias } = inputs(i);
+        const ref = (mode: 'int8' | 'float') => {
+          const old = setQuantActivations(mode);
+          try {
+            return withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))).toFloat32();
+          } finally {
+            setQuantActivations(old);
+          }
+        };
+        // Prefill rows multiply bf16-rounded x and weights (the bf16 model's precision); decode rows are exact sums.
+        const tol = M > 8 ? 1e-2 : 2e-5;
+        expect(maxRel(child.out[i]!.int8, ref('int8')), `${isa} ${c.join(' ')} int8 activations`).toBeLessThan(tol);
+        expect(maxRel(child.out[i]!.float, ref('float')), `${isa} ${c.join(' ')} float activations`).toBeLessThan(tol);
+      });
+    }, 150_000);
+  }
+});
