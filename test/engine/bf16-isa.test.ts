@@ -5,12 +5,9 @@
  * ONEDNN_MAX_CPU_ISA (what a CPU without those instructions gets) must give the products of the bf16-rounded
  * operands, accumulated in float32, in every transposition and batching layout the engine uses.
  */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { availableBackends, bf16ToF32, f32ToBf16 } from '../../src/engine/index.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { runCappedIsa } from '../helpers/cappedIsa.js';
 
 // Seeded operands: [batch, m, k] and [batch, k, n] (b broadcast over the batch in the last case), as float32.
 const SHAPES = [
@@ -39,21 +36,10 @@ console.log(JSON.stringify({ info: getBackend().info(), out }));
 
 function runChild(isa: string) {
   const shapes = SHAPES.map((s, i) => ({ ...s, seed: 100 + i }));
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--input-type=module', '-e', CHILD, JSON.stringify(shapes)],
-    {
-      cwd: ROOT,
-      env: { ...process.env, ONEDNN_MAX_CPU_ISA: isa, GLMV_BACKEND: 'native' },
-      encoding: 'utf8',
-      timeout: 120_000,
-    },
-  );
-  if (r.status !== 0) throw new Error(`child (${isa}) failed: ${r.stderr.slice(-2000)}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+  return runCappedIsa<{
     info: { isa: number; bf16Gemm: string };
     out: Array<{ a: number[]; b: number[]; c: number[] }>;
-  };
+  }>(isa, CHILD, shapes);
 }
 
 const round = (x: number) => bf16ToF32(f32ToBf16(x));

@@ -5,15 +5,12 @@
  * BF16). Each must choose those kernels and give the reference backend's results, for int8 and int4 weights, int8
  * and float activations, decode and prefill shapes.
  */
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { nativeBackend } from '../../src/engine/backends/native/index.js';
 import { fromArray, noGrad, withBackend } from '../../src/engine/index.js';
 import { type QuantBits, quantizeWeight, quantLinear, setQuantActivations } from '../../src/engine/ops/quant.js';
 import { Rng } from '../../src/util/rng.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { runCappedIsa } from '../helpers/cappedIsa.js';
 
 // [M, K, N, bits, group]: decode rows (int8 activations up to 8 rows), a prefill block, per-channel and grouped.
 const CASES: Array<[number, number, number, QuantBits, number | null]> = [
@@ -59,21 +56,10 @@ console.log(JSON.stringify({ kernels: nativeBackend().quantKernels(), out }));
 `;
 
 function runChild(isa: string) {
-  const r = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '--input-type=module', '-e', CHILD, JSON.stringify(CASES)],
-    {
-      cwd: ROOT,
-      env: { ...process.env, ONEDNN_MAX_CPU_ISA: isa, GLMV_BACKEND: 'native' },
-      encoding: 'utf8',
-      timeout: 120_000,
-    },
-  );
-  if (r.status !== 0) throw new Error(`child (${isa}) failed: ${r.stderr.slice(-2000)}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+  return runCappedIsa<{
     kernels: { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean; avxvnni: boolean };
     out: Array<{ int8: number[]; float: number[] }>;
-  };
+  }>(isa, CHILD, CASES);
 }
 
 function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
