@@ -471,80 +471,31 @@ bool has_avx512_vnni() {
   return yes;
 }
 
-// The same integer dots with 256-bit AVX-VNNI (VEX VPDPBUSD: Alder Lake and later, Zen 5), for CPUs without AVX-512:
-// each 64-byte chunk is two 32-byte halves; a chunk cut by the end of a group or of the row is copied into a zeroed
-// buffer (AVX2 has no masked byte loads), so its missing weights multiply as zeros.
-__attribute__((target("avx2,fma,avxvnni"))) inline __m256i dp256(__m256i acc, __m256i w, const int8_t* x) {
+// The same integer dots with 256-bit vectors, for CPUs without AVX-512: AVX-VNNI (VEX VPDPBUSD: Alder Lake and later,
+// Zen 5) for every weight width, and plain AVX2 for int4 weights (Zen 2/3, Intel before Alder Lake). One kernel source,
+// compiled once per target (quant_avx2_rows.inc).
+__attribute__((target("avx2,fma,avxvnni"))) inline __m256i dot_avxvnni(__m256i acc, __m256i w, const int8_t* x) {
   return _mm256_dpbusd_avx_epi32(acc, w, _mm256_loadu_si256((const __m256i*)x));
 }
-
-template <int MR>
-__attribute__((target("avx2,fma,avxvnni"))) void gemv_i8_avxvnni_rows(const QArgs& a, const XQuant& xq, i64 m0,
-                                                                        i64 n0, i64 n1, float* sc) {
-  const i64 W = a.words(), G = a.groups(), AG = xq.AG, ga = xq.ga, CH = xq.CH, K = a.K;
-  const bool perChannel = G == 1;
-  const __m256i lo4 = _mm256_set1_epi8(0x0F);
-  alignas(64) uint8_t tail[64];
-  const int8_t* xb[MR];
-  for (int r = 0; r < MR; r++) xb[r] = xq.q + (m0 + r) * xq.stride;
-  for (i64 n = n0; n < n1; n++) {
-    const uint8_t* row = (const uint8_t*)(a.packed + n * W);
-    row_group_scales(a, xq, MR, m0, n, sc);
-    __m256 tot[MR];
-    for (int r = 0; r < MR; r++) tot[r] = _mm256_setzero_ps();
-    i64 xo = 0;
-    for (i64 ag = 0, k0 = 0; ag < AG; ag++, k0 += ga) {
-      const i64 k1 = std::min(K, k0 + ga);
-      __m256i acc[MR];
-      for (int r = 0; r < MR; r++) acc[r] = _mm256_setr_epi32(xq.c[(m0 + r) * AG + ag], 0, 0, 0, 0, 0, 0, 0);
-      for (i64 k = k0; k < k1; k += CH, xo += CH) {
-        const i64 nk = std::min(CH, k1 - k);
-        // The chunk's weight bytes: CH of them for int8, CH / 2 for int4 (two nibble planes).
-        const i64 bytes = a.bits == 8 ? CH : CH / 2, have = a.bits == 8 ? nk : (nk + 1) / 2;
-        const uint8_t* src = row + (a.bits == 8 ? k : k / 2);
-        if (have < bytes) {
-          std::memset(tail, 0, sizeof tail);
-          std::memcpy(tail, src, have);
-          src = tail;
-        }
-        if (a.bits == 8) {
-          const __m256i w0 = _mm256_loadu_si256((const __m256i*)src), w1 = _mm256_loadu_si256((const __m256i*)(src + 32));
-          for (int r = 0; r < MR; r++) {
-            acc[r] = dp256(acc[r], w0, xb[r] + xo);
-            acc[r] = dp256(acc[r], w1, xb[r] + xo + 32);
-          }
-        } else if (CH == 128) {  // 64 bytes: low nibbles pair with the chunk's first 64 xq bytes, high with the next
-          const __m256i v0 = _mm256_loadu_si256((const __m256i*)src), v1 = _mm256_loadu_si256((const __m256i*)(src + 32));
-          const __m256i l0 = _mm256_and_si256(v0, lo4), l1 = _mm256_and_si256(v1, lo4);
-          const __m256i h0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), lo4);
-          const __m256i h1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), lo4);
-          for (int r = 0; r < MR; r++) {
-            acc[r] = dp256(acc[r], l0, xb[r] + xo);
-            acc[r] = dp256(acc[r], l1, xb[r] + xo + 32);
-            acc[r] = dp256(acc[r], h0, xb[r] + xo + 64);
-            acc[r] = dp256(acc[r], h1, xb[r] + xo + 96);
-          }
-        } else {  // 32 bytes: low nibbles with xq bytes 0..31, high with 32..63
-          const __m256i v = _mm256_loadu_si256((const __m256i*)src);
-          const __m256i l = _mm256_and_si256(v, lo4), h = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
-          for (int r = 0; r < MR; r++) {
-            acc[r] = dp256(acc[r], l, xb[r] + xo);
-            acc[r] = dp256(acc[r], h, xb[r] + xo + 32);
-          }
-        }
-      }
-      for (int r = 0; r < MR; r++)
-        tot[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[r]), _mm256_set1_ps(sc[r * AG + ag]), tot[r]);
-    }
-    const float sw = perChannel ? a.scaleAt(n, 0) : 1.f;
-    const float b = a.bias ? a.bias[n] : 0.f;
-    for (int r = 0; r < MR; r++) {
-      alignas(32) float t[8];
-      _mm256_store_ps(t, tot[r]);
-      a.out[(m0 + r) * a.N + n] = (((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]))) * sw + b;
-    }
-  }
+__attribute__((target("avx2,fma"))) inline __m256i dot_avx2_u4(__m256i acc, __m256i w, const int8_t* x) {
+  const __m256i pairs = _mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i*)x));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
+
+#define GLMV_AVX2_ROWS gemv_i8_avxvnni_rows
+#define GLMV_AVX2_TARGET __attribute__((target("avx2,fma,avxvnni")))
+#define GLMV_AVX2_DOT dot_avxvnni
+#include "quant_avx2_rows.inc"
+#undef GLMV_AVX2_ROWS
+#undef GLMV_AVX2_TARGET
+#undef GLMV_AVX2_DOT
+#define GLMV_AVX2_ROWS gemv_i4_avx2_rows
+#define GLMV_AVX2_TARGET __attribute__((target("avx2,fma")))
+#define GLMV_AVX2_DOT dot_avx2_u4
+#include "quant_avx2_rows.inc"
+#undef GLMV_AVX2_ROWS
+#undef GLMV_AVX2_TARGET
+#undef GLMV_AVX2_DOT
 
 bool has_avx_vnni() {
   // Allowed under a cap of AVX2_VNNI or of AVX-512 VNNI and above (ONEDNN_MAX_CPU_ISA=AVX2 reproduces a CPU without it).
@@ -555,6 +506,12 @@ bool has_avx_vnni() {
 
 int force_avxvnni = 0;  // tests: 1 runs the 256-bit AVX-VNNI kernel even where AVX512-VNNI exists
 
+bool has_avx2() {
+  static const bool yes =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && isa_allows((unsigned)dnnl_cpu_isa_avx2);
+  return yes;
+}
+
 void gemv_i8(const QArgs& a, i64 ga) {
   if (ga <= 0) throw std::runtime_error("qmatmul: activation group size must be positive");
   if (a.group < a.K && a.group % ga != 0)
@@ -562,10 +519,11 @@ void gemv_i8(const QArgs& a, i64 ga) {
   const bool layout = a.bits == 8 || ga % 2 == 0;
   const bool vnni512 = !force_portable && !force_avxvnni && has_avx512_vnni() && layout;
   const bool vnni256 = !force_portable && !vnni512 && has_avx_vnni() && layout;
+  const bool avx2 = !force_portable && !vnni512 && !vnni256 && !force_avxvnni && has_avx2() && a.bits == 4 && layout;
   XQuant xq;
-  quantize_x(a, ga, vnni512 || vnni256, xq);
+  quantize_x(a, ga, vnni512 || vnni256 || avx2, xq);
   parallel_range(a.N, 16, [&](i64 b, i64 e) {
-    if (!vnni512 && !vnni256) {
+    if (!vnni512 && !vnni256 && !avx2) {
       gemv_i8_portable(a, xq, b, e);
       return;
     }
@@ -576,10 +534,14 @@ void gemv_i8(const QArgs& a, i64 ga) {
       for (; m + 4 <= a.M; m += 4) gemv_i8_vnni_rows<4>(a, xq, m, b, e, sc.data());
       for (; m + 2 <= a.M; m += 2) gemv_i8_vnni_rows<2>(a, xq, m, b, e, sc.data());
       for (; m < a.M; m++) gemv_i8_vnni_rows<1>(a, xq, m, b, e, sc.data());
-    } else {
+    } else if (vnni256) {
       for (; m + 4 <= a.M; m += 4) gemv_i8_avxvnni_rows<4>(a, xq, m, b, e, sc.data());
       for (; m + 2 <= a.M; m += 2) gemv_i8_avxvnni_rows<2>(a, xq, m, b, e, sc.data());
       for (; m < a.M; m++) gemv_i8_avxvnni_rows<1>(a, xq, m, b, e, sc.data());
+    } else {
+      for (; m + 4 <= a.M; m += 4) gemv_i4_avx2_rows<4>(a, xq, m, b, e, sc.data());
+      for (; m + 2 <= a.M; m += 2) gemv_i4_avx2_rows<2>(a, xq, m, b, e, sc.data());
+      for (; m < a.M; m++) gemv_i4_avx2_rows<1>(a, xq, m, b, e, sc.data());
     }
   });
 }
@@ -729,6 +691,7 @@ Napi::Value QKernels(const Napi::CallbackInfo& info) {
   o.Set("avx512bf16", has_avx512_bf16());
   o.Set("avx512vnni", has_avx512_vnni());
   o.Set("avxvnni", has_avx_vnni());
+  o.Set("avx2", has_avx2());
   return o;
 }
 
