@@ -471,9 +471,9 @@ bool has_avx512_vnni() {
   return yes;
 }
 
-// The same integer dots with 256-bit vectors, for CPUs without AVX-512: AVX-VNNI (VEX VPDPBUSD: Alder Lake and later,
-// Zen 5) for every weight width, and plain AVX2 for int4 weights (Zen 2/3, Intel before Alder Lake). One kernel source,
-// compiled once per target (quant_avx2_rows.inc).
+// The same integer dots with 256-bit vectors, for CPUs without AVX512-VNNI: AVX-VNNI (VEX VPDPBUSD: Alder Lake and
+// later, Zen 5), else plain AVX2 (Zen 2/3, Intel before Alder Lake, Skylake-SP). One kernel source, compiled once per
+// target (quant_avx2_rows.inc).
 __attribute__((target("avx2,fma,avxvnni"))) inline __m256i dot_avxvnni(__m256i acc, __m256i w, const int8_t* x) {
   return _mm256_dpbusd_avx_epi32(acc, w, _mm256_loadu_si256((const __m256i*)x));
 }
@@ -481,21 +481,32 @@ __attribute__((target("avx2,fma"))) inline __m256i dot_avx2_u4(__m256i acc, __m2
   const __m256i pairs = _mm256_maddubs_epi16(w, _mm256_loadu_si256((const __m256i*)x));
   return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
+__attribute__((target("avx2,fma"))) inline __m256i dot_avx2_u8(__m256i acc, __m256i w, const int8_t* x) {
+  const __m256i xv = _mm256_loadu_si256((const __m256i*)x), lo4 = _mm256_set1_epi8(0x0F);
+  const __m256i lo = _mm256_maddubs_epi16(_mm256_and_si256(w, lo4), xv);
+  const __m256i hi = _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(w, 4), lo4), xv);
+  acc = _mm256_add_epi32(acc, _mm256_madd_epi16(lo, _mm256_set1_epi16(1)));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(hi, _mm256_set1_epi16(16)));
+}
 
 #define GLMV_AVX2_ROWS gemv_i8_avxvnni_rows
 #define GLMV_AVX2_TARGET __attribute__((target("avx2,fma,avxvnni")))
-#define GLMV_AVX2_DOT dot_avxvnni
+#define GLMV_AVX2_DOT8 dot_avxvnni
+#define GLMV_AVX2_DOT4 dot_avxvnni
 #include "quant_avx2_rows.inc"
 #undef GLMV_AVX2_ROWS
 #undef GLMV_AVX2_TARGET
-#undef GLMV_AVX2_DOT
-#define GLMV_AVX2_ROWS gemv_i4_avx2_rows
+#undef GLMV_AVX2_DOT8
+#undef GLMV_AVX2_DOT4
+#define GLMV_AVX2_ROWS gemv_i8_avx2_rows
 #define GLMV_AVX2_TARGET __attribute__((target("avx2,fma")))
-#define GLMV_AVX2_DOT dot_avx2_u4
+#define GLMV_AVX2_DOT8 dot_avx2_u8
+#define GLMV_AVX2_DOT4 dot_avx2_u4
 #include "quant_avx2_rows.inc"
 #undef GLMV_AVX2_ROWS
 #undef GLMV_AVX2_TARGET
-#undef GLMV_AVX2_DOT
+#undef GLMV_AVX2_DOT8
+#undef GLMV_AVX2_DOT4
 
 bool has_avx_vnni() {
   // Allowed under a cap of AVX2_VNNI or of AVX-512 VNNI and above (ONEDNN_MAX_CPU_ISA=AVX2 reproduces a CPU without it).
@@ -519,7 +530,7 @@ void gemv_i8(const QArgs& a, i64 ga) {
   const bool layout = a.bits == 8 || ga % 2 == 0;
   const bool vnni512 = !force_portable && !force_avxvnni && has_avx512_vnni() && layout;
   const bool vnni256 = !force_portable && !vnni512 && has_avx_vnni() && layout;
-  const bool avx2 = !force_portable && !vnni512 && !vnni256 && !force_avxvnni && has_avx2() && a.bits == 4 && layout;
+  const bool avx2 = !force_portable && !vnni512 && !vnni256 && !force_avxvnni && has_avx2() && layout;
   XQuant xq;
   quantize_x(a, ga, vnni512 || vnni256 || avx2, xq);
   parallel_range(a.N, 16, [&](i64 b, i64 e) {
@@ -539,9 +550,9 @@ void gemv_i8(const QArgs& a, i64 ga) {
       for (; m + 2 <= a.M; m += 2) gemv_i8_avxvnni_rows<2>(a, xq, m, b, e, sc.data());
       for (; m < a.M; m++) gemv_i8_avxvnni_rows<1>(a, xq, m, b, e, sc.data());
     } else {
-      for (; m + 4 <= a.M; m += 4) gemv_i4_avx2_rows<4>(a, xq, m, b, e, sc.data());
-      for (; m + 2 <= a.M; m += 2) gemv_i4_avx2_rows<2>(a, xq, m, b, e, sc.data());
-      for (; m < a.M; m++) gemv_i4_avx2_rows<1>(a, xq, m, b, e, sc.data());
+      for (; m + 4 <= a.M; m += 4) gemv_i8_avx2_rows<4>(a, xq, m, b, e, sc.data());
+      for (; m + 2 <= a.M; m += 2) gemv_i8_avx2_rows<2>(a, xq, m, b, e, sc.data());
+      for (; m < a.M; m++) gemv_i8_avx2_rows<1>(a, xq, m, b, e, sc.data());
     }
   });
 }

@@ -288,7 +288,7 @@ export class NativeBackend implements Backend {
   setBf16Gemv(on: boolean): void {
     this.n.setBf16Gemv!(on);
   }
-  /** The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products, AVX512-VNNI / AVX-VNNI int8 dots, AVX2 int4 dots). */
+  /** The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products, AVX512-VNNI / AVX-VNNI / AVX2 integer dots). */
   quantKernels(): { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean; avxvnni: boolean; avx2: boolean } {
     return this.n.qKernels!() as {
       avx512: boolean;
