@@ -6,6 +6,7 @@
 // a bf16 is the top half of a float32) and run through sgemm — the same products, accumulated in float32.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -210,6 +211,56 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void gemv_bf16_rows(const
   }
 }
 
+// The same decode shape for CPUs without AVX512-BF16 (AVX2 + FMA: Zen 2/3, Intel before Cooper Lake): bf16 values
+// widened in registers (a bf16 is the top half of a float32, so the products are exact) and float32 FMAs. Without it
+// the operands would be widened to float32 in memory first (the whole weight, per call) and run through sgemm.
+// The first / last 8 of 16 bf16 values as float32.
+__attribute__((target("avx2,fma"))) inline __m256 bf16_lo_avx2(__m256i v) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(v)), 16));
+}
+__attribute__((target("avx2,fma"))) inline __m256 bf16_hi_avx2(__m256i v) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(v, 1)), 16));
+}
+
+template <int MR>
+__attribute__((target("avx2,fma"))) void gemv_bf16_rows_avx2(const uint16_t* a, const uint16_t* b, float* out, i64 m0, i64 n0, i64 n1, i64 N, i64 K) {
+  const i64 K16 = K / 16 * 16;
+  for (i64 n = n0; n < n1; n++) {
+    const uint16_t* w = b + n * K;
+    __m256 acc0[MR], acc1[MR];
+    for (int r = 0; r < MR; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
+    for (i64 k = 0; k < K16; k += 16) {
+      const __m256i wv = _mm256_loadu_si256((const __m256i*)(w + k));
+      const __m256 w0 = bf16_lo_avx2(wv), w1 = bf16_hi_avx2(wv);
+      for (int r = 0; r < MR; r++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i*)(a + (m0 + r) * K + k));
+        acc0[r] = _mm256_fmadd_ps(bf16_lo_avx2(xv), w0, acc0[r]);
+        acc1[r] = _mm256_fmadd_ps(bf16_hi_avx2(xv), w1, acc1[r]);
+      }
+    }
+    for (int r = 0; r < MR; r++) {
+      alignas(32) float t[8];
+      _mm256_store_ps(t, _mm256_add_ps(acc0[r], acc1[r]));
+      float sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
+      const uint16_t* x = a + (m0 + r) * K;
+      for (i64 k = K16; k < K; k++) {
+        const uint32_t xb = (uint32_t)x[k] << 16, wb = (uint32_t)w[k] << 16;
+        float xf, wf;
+        std::memcpy(&xf, &xb, 4);
+        std::memcpy(&wf, &wb, 4);
+        sum += xf * wf;
+      }
+      out[(m0 + r) * N + n] = sum;
+    }
+  }
+}
+
+bool cpu_has_avx2_fma() {
+  static const bool yes =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && isa_allows((unsigned)dnnl_cpu_isa_avx2);
+  return yes;
+}
+
 bool cpu_has_avx512_bf16() {
   static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                           __builtin_cpu_supports("avx512bf16") && isa_allows((unsigned)dnnl_cpu_isa_avx512_core_bf16);
@@ -220,7 +271,17 @@ bool cpu_has_avx512_bf16() {
 // The decode shape that gemv_bf16_rows covers: one product, up to 8 rows, x [m, k] and W [n, k] (y = x · Wᵀ),
 // no accumulation or scaling. Returns false where it does not apply (the caller runs oneDNN).
 bool gemv_bf16(const uint16_t* a, const uint16_t* b, float* out, i64 batch, i64 m, i64 n, i64 k, bool ta, bool tb, float alpha, float beta) {
-  if (batch != 1 || m > 8 || m < 1 || ta || !tb || alpha != 1.f || beta != 0.f || !cpu_has_avx512_bf16()) return false;
+  if (batch != 1 || m > 8 || m < 1 || ta || !tb || alpha != 1.f || beta != 0.f) return false;
+  if (!cpu_has_avx512_bf16()) {
+    if (!cpu_has_avx2_fma()) return false;
+    parallel_range(n, 16, [&](i64 b0, i64 e) {
+      i64 r = 0;
+      for (; r + 4 <= m; r += 4) gemv_bf16_rows_avx2<4>(a, b, out, r, b0, e, n, k);
+      for (; r + 2 <= m; r += 2) gemv_bf16_rows_avx2<2>(a, b, out, r, b0, e, n, k);
+      for (; r < m; r++) gemv_bf16_rows_avx2<1>(a, b, out, r, b0, e, n, k);
+    });
+    return true;
+  }
   SignalGuard guard;
   parallel_range(n, 16, [&](i64 b0, i64 e) {
     i64 r = 0;
@@ -236,6 +297,42 @@ void matmul_bf16(const uint16_t* a, const uint16_t* b, float* out, i64 batch, i6
   if (beta != 0.f && beta != 1.f) throw std::runtime_error("bf16 matmul supports beta 0 or 1");
   if (bf16_gemv_enabled && gemv_bf16(a, b, out, batch, m, n, k, ta, tb, alpha, beta)) return;
   if (!bf16_gemm_native()) {
+    if (k * n > (1 << 20)) {
+      // A large B (a weight): widened a block of output columns at a time into a reused buffer, each block's product
+      // written through a small one. Widening all of it per call (a 9B MLP weight is 224 MB as float32: a fresh
+      // allocation, its page faults and its zeroing) cost about a second per product; a block is 8 MB at k = 4096.
+      const i64 NB = std::max<i64>(16, std::min<i64>(n, (1 << 21) / k / 16 * 16));
+      std::vector<float> fa((size_t)(m * k));
+      static thread_local std::vector<float> fb, tmp;  // bounded: NB · k and m · NB floats, kept for the next call
+      if ((i64)fb.size() < NB * k) fb.resize(NB * k);
+      if ((i64)tmp.size() < m * NB) tmp.resize(m * NB);
+      for (i64 p = 0; p < batch; p++) {
+        if (p == 0 || aB != 0) widen(a + p * aB, fa.data(), m * k);
+        const uint16_t* bp = b + p * bB;
+        float* op = out + p * m * n;
+        for (i64 n0 = 0; n0 < n; n0 += NB) {
+          const i64 nb = std::min(NB, n - n0);
+          // The block of B as [nb, k] (tb: rows of the stored [n, k]) or [k, nb] (columns of the stored [k, n]).
+          if (tb)
+            widen(bp + n0 * k, fb.data(), nb * k);
+          else {
+            float* dst = fb.data();  // the calling thread's buffer (fb names another one on each OpenMP thread)
+            parallel_range(k, 64, [&](i64 r0, i64 r1) {
+              for (i64 r = r0; r < r1; r++)
+                for (i64 j = 0; j < nb; j++) {
+                  const uint32_t bits = (uint32_t)bp[r * n + n0 + j] << 16;
+                  std::memcpy(dst + r * nb + j, &bits, sizeof(float));
+                }
+            });
+          }
+          if (beta != 0.f)
+            for (i64 i = 0; i < m; i++) std::memcpy(&tmp[i * nb], op + i * n + n0, nb * sizeof(float));
+          matmul_f32(fa.data(), fb.data(), tmp.data(), 1, m, nb, k, ta, tb, 0, 0, alpha, beta);
+          for (i64 i = 0; i < m; i++) std::memcpy(op + i * n + n0, &tmp[i * nb], nb * sizeof(float));
+        }
+      }
+      return;
+    }
     // Widen the operands once (batch-broadcast ones, stride 0, only once) and run the float32 path.
     const i64 na = (aB == 0 ? 1 : batch) * m * k, nb = (bB == 0 ? 1 : batch) * k * n;
     std::vector<float> fa((size_t)na), fb((size_t)nb);

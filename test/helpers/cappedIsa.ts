@@ -15,6 +15,7 @@ export function runCappedIsa<T>(isa: string, code: string, arg: unknown): T {
     encoding: 'utf8',
     timeout: 120_000,
   });
-  if (r.status !== 0) throw new Error(`child (${isa}) failed: ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0)
+    throw new Error(`child (${isa}) failed (${r.signal ?? `exit ${r.status}`}): ${r.stderr.slice(-2000)}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as T;
 }
