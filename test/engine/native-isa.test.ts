@@ -59,7 +59,7 @@ describe.skipIf(!canCompile)('native sources on CPUs without AVX-512', () => {
     expect(files.length).toBeGreaterThan(3);
     for (const march of ['haswell', 'x86-64']) {
       // Two at a time: the machine's cores, without starving other test files.
-      const results: Array<[string, { code: number | null; err: string }]> = [];
+      const results: Array<readonly [string, { code: number | null; err: string }]> = [];
       for (let i = 0; i < files.length; i += 2)
         results.push(
           ...(await Promise.all(files.slice(i, i + 2).map(async (f) => [f, await compile(f, march)] as const))),
