@@ -55,7 +55,9 @@ Examples:
   glmv pipeline --quick --out runs/quick --set rl.run.steps=20 --set eval.n=220
   glmv pipeline --out runs/small --ship          # …then make it the model \`glmv chat\` uses by default
   glmv pipeline --out runs/small --set rlSeeds=3 # RL again from the same SFT model with seeds 1 and 2: gain ± sd
-  glmv pipeline --out runs/small --report-only   # rebuild the report`,
+  glmv pipeline --out runs/small --report-only   # rebuild the report
+  glmv pipeline --out runs/frozen --set rl.grpo.visionLrScale=0   # the RL lab's settings: vision tower frozen in RL
+  glmv pipeline --out runs/digits --set tokenizer.digits=single   # …and its tokenizer, one digit per token`,
     )
     .action(async (o: PipelineCliOptions) => {
       if (o.reportOnly) {
