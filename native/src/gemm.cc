@@ -159,6 +159,18 @@ bool isa_allows(unsigned mask) {
   return (isa & mask) == mask;
 }
 
+bool cpu_has_avx2_fma() {
+  static const bool yes =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && isa_allows((unsigned)dnnl_cpu_isa_avx2);
+  return yes;
+}
+
+bool cpu_has_avx512_bf16() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512bf16") && isa_allows((unsigned)dnnl_cpu_isa_avx512_core_bf16);
+  return yes;
+}
+
 bool bf16_gemm_native() {
   // Respects ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA, so a lower ISA can be forced to reproduce another machine.
   static const bool native = isa_allows((unsigned)dnnl_cpu_isa_avx512_core_bf16);
@@ -255,17 +267,6 @@ __attribute__((target("avx2,fma"))) void gemv_bf16_rows_avx2(const uint16_t* a, 
   }
 }
 
-bool cpu_has_avx2_fma() {
-  static const bool yes =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && isa_allows((unsigned)dnnl_cpu_isa_avx2);
-  return yes;
-}
-
-bool cpu_has_avx512_bf16() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512bf16") && isa_allows((unsigned)dnnl_cpu_isa_avx512_core_bf16);
-  return yes;
-}
 }  // namespace
 
 // The decode shape that gemv_bf16_rows covers: one product, up to 8 rows, x [m, k] and W [n, k] (y = x · Wᵀ),

@@ -46,6 +46,9 @@ bool bf16_gemm_native();
 // Whether oneDNN's effective ISA (ONEDNN_MAX_CPU_ISA caps it) includes every feature bit of `dnnl_cpu_isa_t` mask.
 // The engine's own AVX-512 / VNNI / BF16 kernels ask it too, so one variable reproduces a lesser CPU for all of them.
 bool isa_allows(unsigned mask);
+// The CPU checks the kernels choose by, each also allowed by that cap (the quantised and bf16 decode kernels share them).
+bool cpu_has_avx2_fma();
+bool cpu_has_avx512_bf16();
 // float32 GEMM path: 1 dnnl_sgemm, 2 cached matmul primitive, 3 one sgemm block per thread (the default); returns the
 // previous mode (benchmarks compare them in one process).
 int set_f32_gemm_mode(int mode);

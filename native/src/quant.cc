@@ -222,18 +222,12 @@ bool has_avx512() {
   return yes;
 }
 
-bool has_avx512_bf16() {
-  static const bool yes =
-      has_avx512() && __builtin_cpu_supports("avx512bf16") && isa_allows((unsigned)dnnl_cpu_isa_avx512_core_bf16);
-  return yes;
-}
-
 int force_portable = 0;  // tests: 1 runs the portable kernels even where AVX-512 exists
 
 // Decode with bf16 dot products (x rounded to bf16, as the bf16 model's GEMM rounds it). False when the CPU or the
 // layout does not allow it (the caller then runs the float32 kernel).
 bool gemv_bf16dot(const QArgs& a) {
-  if (force_portable || !has_avx512_bf16() || a.K % a.group != 0 || a.group % (a.bits == 4 ? 64 : 32) != 0)
+  if (force_portable || !cpu_has_avx512_bf16() || a.K % a.group != 0 || a.group % (a.bits == 4 ? 64 : 32) != 0)
     return false;
   // x rounded to bf16; int4: each 64-block split into its even then its odd elements (the two nibble planes).
   std::vector<uint16_t> xb(a.M * a.K);
@@ -517,12 +511,6 @@ bool has_avx_vnni() {
 
 int force_avxvnni = 0;  // tests: 1 runs the 256-bit AVX-VNNI kernel even where AVX512-VNNI exists
 
-bool has_avx2() {
-  static const bool yes =
-      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && isa_allows((unsigned)dnnl_cpu_isa_avx2);
-  return yes;
-}
-
 void gemv_i8(const QArgs& a, i64 ga) {
   if (ga <= 0) throw std::runtime_error("qmatmul: activation group size must be positive");
   if (a.group < a.K && a.group % ga != 0)
@@ -530,7 +518,7 @@ void gemv_i8(const QArgs& a, i64 ga) {
   const bool layout = a.bits == 8 || ga % 2 == 0;
   const bool vnni512 = !force_portable && !force_avxvnni && has_avx512_vnni() && layout;
   const bool vnni256 = !force_portable && !vnni512 && has_avx_vnni() && layout;
-  const bool avx2 = !force_portable && !vnni512 && !vnni256 && !force_avxvnni && has_avx2() && layout;
+  const bool avx2 = !force_portable && !vnni512 && !vnni256 && !force_avxvnni && cpu_has_avx2_fma() && layout;
   XQuant xq;
   quantize_x(a, ga, vnni512 || vnni256 || avx2, xq);
   parallel_range(a.N, 16, [&](i64 b, i64 e) {
@@ -699,10 +687,10 @@ Napi::Value QForcePortable(const Napi::CallbackInfo& info) {
 Napi::Value QKernels(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("avx512", has_avx512());
-  o.Set("avx512bf16", has_avx512_bf16());
+  o.Set("avx512bf16", cpu_has_avx512_bf16());
   o.Set("avx512vnni", has_avx512_vnni());
   o.Set("avxvnni", has_avx_vnni());
-  o.Set("avx2", has_avx2());
+  o.Set("avx2", cpu_has_avx2_fma());
   return o;
 }
 
