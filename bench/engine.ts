@@ -22,7 +22,6 @@ import {
   memoryStats,
   noGrad,
   optim,
-  randn,
   resetPeak,
   scope,
   setMatmulPrecision,
@@ -30,7 +29,7 @@ import {
 import { Rng } from '../src/util/rng.js';
 import { benchProgram } from './cli.js';
 import { cpuIsa } from './cpu.js';
-import { gemmGflops, warmGemm } from './gemm-timing.js';
+import { gemmGflops } from './gemm-timing.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const opts = benchProgram({
@@ -95,18 +94,7 @@ function gemmPerCpuSecond(n: number, mode: F32Gemm): number {
   if (!nb) return Number.NaN;
   const prev = nb.setF32Gemm(mode);
   try {
-    const a = randn([n, n]);
-    const b = randn([n, n]);
-    warmGemm(a, b, SECS);
-    let it = 0;
-    const c0 = cpuSeconds();
-    while (cpuSeconds() - c0 < SECS) {
-      scope(() => {
-        a.matmul(b);
-      });
-      it++;
-    }
-    return (2 * n ** 3 * it) / (cpuSeconds() - c0) / 1e9;
+    return gemmGflops(n, SECS, cpuSeconds);
   } finally {
     nb.setF32Gemm(prev);
   }
@@ -300,30 +288,25 @@ async function main() {
   let envelope: { glmv: number[]; numpy: number[] } | null = null;
   if (be.name === 'native' && cpus().length >= 2) {
     const n = 1024;
-    const startAt = Date.now() + 4000;
-    const pair = (cmd: string, args: string[], env: NodeJS.ProcessEnv) =>
-      Promise.all([0, 1].map(() => childJson(cmd, args, { ...env, GEMM_START_AT: String(startAt) })));
+    // Both processes of a pair start measuring at the same moment, once they have had `delay` ms to start up.
+    const pair = (cmd: string, args: string[], env: NodeJS.ProcessEnv, delay: number) => {
+      const at = String(Date.now() + delay);
+      return Promise.all([0, 1].map(() => childJson(cmd, args, { ...env, GEMM_START_AT: at })));
+    };
     const pairOurs = await pair(
       process.execPath,
       [...process.execArgv, join(here, 'gemm-child.ts'), String(SECS * 2), String(n)],
-      {
-        ...process.env,
-        OMP_NUM_THREADS: '1',
-      },
+      { ...process.env, OMP_NUM_THREADS: '1' },
+      4000,
     );
-    let theirs: Array<Record<string, number> | null> = [];
-    if (py) {
-      const at = Date.now() + 1500;
-      theirs = await Promise.all(
-        [0, 1].map(() =>
-          childJson(py.bin, [join(here, 'peers', 'numpy_gemm.py'), String(SECS * 2), String(n)], {
-            ...numpyEnv(),
-            OPENBLAS_NUM_THREADS: '1',
-            GEMM_START_AT: String(at),
-          }),
-        ),
-      );
-    }
+    const theirs = py
+      ? await pair(
+          py.bin,
+          [join(here, 'peers', 'numpy_gemm.py'), String(SECS * 2), String(n)],
+          { ...numpyEnv(), OPENBLAS_NUM_THREADS: '1' },
+          1500,
+        )
+      : [];
     const sum = (xs: Array<Record<string, number> | null>) =>
       xs.every((x) => x && Number.isFinite(x[String(n)])) ? xs.map((x) => x![String(n)]!) : [];
     envelope = { glmv: sum(pairOurs), numpy: sum(theirs) };

@@ -10,7 +10,7 @@ import { randn, scope, type Tensor } from '../src/engine/index.js';
  * pool as in a training step; a kept product would cost a fresh zeroed 4 MB buffer and its page faults per call
  * (about a fifth of the time at n = 1024).
  */
-export function warmGemm(a: Tensor, b: Tensor, secs: number): void {
+function warmGemm(a: Tensor, b: Tensor, secs: number): void {
   const t0 = performance.now();
   do
     scope(() => {
@@ -19,18 +19,21 @@ export function warmGemm(a: Tensor, b: Tensor, secs: number): void {
   while (performance.now() - t0 < (secs * 1000) / 3);
 }
 
-/** Wall-clock GFLOPS of an n × n × n float32 product, measured for `secs` after a warm-up. */
-export function gemmGflops(n: number, secs: number): number {
+/**
+ * GFLOPS of an n × n × n float32 product, measured for `secs` of `clock` (seconds; wall-clock by default, a
+ * process CPU clock gives GFLOP per CPU-second) after a warm-up.
+ */
+export function gemmGflops(n: number, secs: number, clock: () => number = () => performance.now() / 1000): number {
   const a = randn([n, n]);
   const b = randn([n, n]);
   warmGemm(a, b, secs);
   let it = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < secs * 1000) {
+  const t0 = clock();
+  while (clock() - t0 < secs) {
     scope(() => {
       a.matmul(b);
     });
     it++;
   }
-  return (2 * n ** 3 * it) / ((performance.now() - t0) / 1000) / 1e9;
+  return (2 * n ** 3 * it) / (clock() - t0) / 1e9;
 }
