@@ -319,11 +319,7 @@ void matmul_bf16(const uint16_t* a, const uint16_t* b, float* out, i64 batch, i6
           else {
             float* dst = fb.data();  // the calling thread's buffer (fb names another one on each OpenMP thread)
             parallel_range(k, 64, [&](i64 r0, i64 r1) {
-              for (i64 r = r0; r < r1; r++)
-                for (i64 j = 0; j < nb; j++) {
-                  const uint32_t bits = (uint32_t)bp[r * n + n0 + j] << 16;
-                  std::memcpy(dst + r * nb + j, &bits, sizeof(float));
-                }
+              for (i64 r = r0; r < r1; r++) widen(bp + r * n + n0, dst + r * nb, nb);  // short rows: widen runs serially
             });
           }
           if (beta != 0.f)
