@@ -11,6 +11,7 @@ import { fromArray, noGrad, withBackend } from '../../src/engine/index.js';
 import { type QuantBits, quantizeWeight, quantLinear, setQuantActivations } from '../../src/engine/ops/quant.js';
 import { Rng } from '../../src/util/rng.js';
 import { runCappedIsa } from '../helpers/cappedIsa.js';
+import { maxRelDiff } from '../helpers/close.js';
 
 // [M, K, N, bits, group]: decode rows (int8 activations up to 8 rows), a prefill block, per-channel and grouped.
 const CASES: Array<[number, number, number, QuantBits, number | null]> = [
@@ -63,14 +64,6 @@ function runChild(isa: string) {
   }>(isa, CHILD, CASES);
 }
 
-function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let scale = 1e-6;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
-  let err = 0;
-  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!) / scale);
-  return err;
-}
-
 const native = nativeBackend();
 describe.skipIf(!native)('quantised kernels on CPUs capped with ONEDNN_MAX_CPU_ISA', () => {
   type Kernels = ReturnType<typeof runChild>['kernels'];
@@ -100,8 +93,10 @@ describe.skipIf(!native)('quantised kernels on CPUs capped with ONEDNN_MAX_CPU_I
         };
         // Prefill rows multiply bf16-rounded x and weights (the bf16 model's precision); decode rows are exact sums.
         const tol = M > 8 ? 1e-2 : 2e-5;
-        expect(maxRel(child.out[i]!.int8, ref('int8')), `${isa} ${c.join(' ')} int8 activations`).toBeLessThan(tol);
-        expect(maxRel(child.out[i]!.float, ref('float')), `${isa} ${c.join(' ')} float activations`).toBeLessThan(tol);
+        expect(maxRelDiff(child.out[i]!.int8, ref('int8')), `${isa} ${c.join(' ')} int8 activations`).toBeLessThan(tol);
+        expect(maxRelDiff(child.out[i]!.float, ref('float')), `${isa} ${c.join(' ')} float activations`).toBeLessThan(
+          tol,
+        );
       });
     }, 150_000);
   }

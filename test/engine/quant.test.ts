@@ -30,6 +30,7 @@ import {
   withBackend,
 } from '../../src/engine/index.js';
 import { Rng } from '../../src/util/rng.js';
+import { maxRelDiff } from '../helpers/close.js';
 
 /** f() with quantLinear's decode inputs kept float (no int8 activations). */
 function floatActivations<T>(f: () => T): T {
@@ -47,14 +48,6 @@ function randn(shape: number[], seed: number, scale = 1): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = r.normal(0, scale);
   return out;
-}
-
-function maxRel(a: Float32Array | Float64Array, b: Float32Array | Float64Array): number {
-  let scale = 1e-6;
-  for (const v of b) scale = Math.max(scale, Math.abs(v));
-  let err = 0;
-  for (let i = 0; i < a.length; i++) err = Math.max(err, Math.abs(a[i]! - b[i]!) / scale);
-  return err;
 }
 
 /** float32 → bf16 → float32, round to nearest even (the native kernels' rounding). */
@@ -128,7 +121,7 @@ describe('quantised weights', () => {
       expect(ql.namedParameters().map(([n]) => n)).toEqual(['weight_packed', 'weight_scale', 'weight_shape', 'bias']);
       expect(ql.weight_shape.toArray()).toEqual([48, 128]);
       const y = noGrad(() => ql.forward(x)).toFloat32();
-      const err = maxRel(y, ref);
+      const err = maxRelDiff(y, ref);
       expect(err).toBeGreaterThan(0);
       expect(err).toBeLessThan(tol);
     }
@@ -136,7 +129,7 @@ describe('quantised weights', () => {
     const xg = fromArray(randn([2, 128], 5), [2, 128]).requireGrad();
     ql.forward(xg).sum().backward();
     const expected = F.sum(dequantizeWeight(ql.quantized), 0).toFloat32();
-    expect(maxRel(xg.grad!.toFloat32().subarray(0, 128), expected)).toBeLessThan(1e-6);
+    expect(maxRelDiff(xg.grad!.toFloat32().subarray(0, 128), expected)).toBeLessThan(1e-6);
   });
 });
 
@@ -199,13 +192,13 @@ describe('native quantised matmul vs reference', () => {
                 });
                 const what = `${label} ${path}${portable ? ' portable' : ''}`;
                 if (path === 'decode-bf16' && bf16Fits && !portable)
-                  expect(maxRel(out, refBf16x), what).toBeLessThan(2e-5);
+                  expect(maxRelDiff(out, refBf16x), what).toBeLessThan(2e-5);
                 else if (path === 'decode-bf16')
-                  expect(maxRel(out, ref), what).toBeLessThan(2e-5); // float32 kernel
+                  expect(maxRelDiff(out, ref), what).toBeLessThan(2e-5); // float32 kernel
                 else {
                   // The GEMM path computes in bf16 (x and dequantised W rounded, float32 sums) like the bf16 model.
                   const tol = path === 'gemm' ? 1e-2 : 2e-5;
-                  expect(maxRel(out, ref), what).toBeLessThan(tol);
+                  expect(maxRelDiff(out, ref), what).toBeLessThan(tol);
                 }
               }
             } finally {
@@ -214,11 +207,11 @@ describe('native quantised matmul vs reference', () => {
           }
           const auto = withBackend('native', () => noGrad(() => quantLinear(x, q, bias))).toFloat32();
           // Auto: int8 activations up to 8 rows (the reference does the same math), the GEMM path above.
-          if (M <= 8) expect(maxRel(auto, refAuto), label).toBeLessThan(2e-5);
-          else expect(maxRel(auto, ref), label).toBeLessThan(1e-2);
+          if (M <= 8) expect(maxRelDiff(auto, refAuto), label).toBeLessThan(2e-5);
+          else expect(maxRelDiff(auto, ref), label).toBeLessThan(1e-2);
           const autoFloat = floatActivations(() => withBackend('native', () => noGrad(() => quantLinear(x, q, bias))));
           // With float activations: the bf16-dot decode kernel up to 8 rows where it fits.
-          if (M <= 8) expect(maxRel(autoFloat.toFloat32(), bf16Fits ? refBf16x : ref), label).toBeLessThan(2e-5);
+          if (M <= 8) expect(maxRelDiff(autoFloat.toFloat32(), bf16Fits ? refBf16x : ref), label).toBeLessThan(2e-5);
         }
   });
 });
@@ -270,8 +263,8 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
         });
         return out;
       };
-      expect(maxRel(got, args(M <= QUANT_ACT_MAX_ROWS ? 128 : null)), `M=${M}`).toBe(0);
-      expect(maxRel(got, args(M <= QUANT_ACT_MAX_ROWS ? null : 128)), `M=${M}`).toBeGreaterThan(1e-5);
+      expect(maxRelDiff(got, args(M <= QUANT_ACT_MAX_ROWS ? 128 : null)), `M=${M}`).toBe(0);
+      expect(maxRelDiff(got, args(M <= QUANT_ACT_MAX_ROWS ? null : 128)), `M=${M}`).toBeGreaterThan(1e-5);
     }
   });
 
@@ -332,7 +325,7 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
             const out = new Float32Array(M * N);
             nb.qmatmul('float32', { ...args, out });
             const name = kernel === 'default' ? (vnni ? ' vnni' : '') : ` ${kernel}`;
-            expect(maxRel(out, ref), `${label}${name}`).toBeLessThan(2e-5);
+            expect(maxRelDiff(out, ref), `${label}${name}`).toBeLessThan(2e-5);
           } finally {
             nb.quantPortable(false);
             nb.quantAvxVnni(false);
