@@ -14,6 +14,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import type { Int8Kernel } from '../src/engine/backends/native/backend.js';
 import { nativeBackend } from '../src/engine/backends/native/index.js';
 import {
   F,
@@ -134,18 +135,25 @@ function main(): void {
       };
       if (nb && M <= 8 && getBackend().name === 'native')
         kinds.push(['int8 xf', floatKernel(q8)], ['int4 xf', floatKernel(q4)]);
-      // Where AVX512-VNNI runs by default, the 256-bit AVX-VNNI kernel (what CPUs without AVX-512 run), same run.
+      // Where AVX512-VNNI runs by default, the kernels of CPUs without it, same run: the 512-bit AVX512BW one
+      // (Skylake-SP), the 256-bit AVX-VNNI one (Alder Lake) and the AVX2 one (Zen 2/3, Intel before Alder Lake).
       const k = nb?.quantKernels();
-      if (nb && k?.avx512vnni && k.avxvnni && M <= 8 && getBackend().name === 'native') {
-        const vnni256 = (q: QuantizedWeight) => () => {
-          nb.quantAvxVnni(true);
+      if (nb && k?.avx512vnni && M <= 8 && getBackend().name === 'native') {
+        const forced = (kernel: Int8Kernel, q: QuantizedWeight) => () => {
+          nb.quantInt8Kernel(kernel);
           try {
             scope(() => void noGrad(() => quantLinear(x, q)));
           } finally {
-            nb.quantAvxVnni(false);
+            nb.quantInt8Kernel('auto');
           }
         };
-        kinds.push(['int8 avx-vnni', vnni256(q8)], ['int4 avx-vnni', vnni256(q4)]);
+        const lesser: Array<[string, Int8Kernel, boolean]> = [
+          ['avx512bw', 'avx512bw', k.avx512],
+          ['avx-vnni', 'avxvnni', k.avxvnni],
+          ['avx2', 'avx2', k.avx2],
+        ];
+        for (const [label, kernel, runs] of lesser)
+          if (runs) kinds.push([`int8 ${label}`, forced(kernel, q8)], [`int4 ${label}`, forced(kernel, q4)]);
       }
       for (const [, f] of kinds) f(); // warm-up (primitive creation, page faults)
       const wall: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]));
@@ -191,7 +199,7 @@ function main(): void {
   bar.stop();
   console.log(rows.join('\n'));
   console.log(
-    'speed-up = bf16 time / quantised time, wall / CPU (> 1: the quantised kernel is faster); int8 / int4 = quantLinear (int8 activations up to 8 rows), "xf" = float-activation decode kernel, "avx-vnni" = the 256-bit integer kernel of CPUs without AVX-512',
+    'speed-up = bf16 time / quantised time, wall / CPU (> 1: the quantised kernel is faster); int8 / int4 = quantLinear (int8 activations up to 8 rows), "xf" = float-activation decode kernel, "avx512bw" / "avx-vnni" / "avx2" = the integer kernels of CPUs without AVX512-VNNI (Skylake-SP / Alder Lake / Zen 2-3), forced',
   );
   console.log(
     `load average ${loadavg()

@@ -218,7 +218,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void gemv_bf16dot_rows(co
 
 bool has_avx512() {
   static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          isa_allows((unsigned)dnnl_cpu_isa_avx512_core);
+                          __builtin_cpu_supports("avx512vl") && isa_allows((unsigned)dnnl_cpu_isa_avx512_core);
   return yes;
 }
 
@@ -396,68 +396,42 @@ static void row_group_scales(const QArgs& a, const XQuant& xq, int MR, i64 m0, i
   }
 }
 
-// VNNI form for MR rows (xq in the chunked layout above). Chunks that pass the end of a group or of the row load
-// their weights masked (zero bytes, so zero products), so any K and group size work; int4 needs even groups.
-template <int MR>
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) void gemv_i8_vnni_rows(const QArgs& a, const XQuant& xq,
-                                                                                       i64 m0, i64 n0, i64 n1,
-                                                                                       float* sc) {
-  const i64 W = a.words(), G = a.groups(), AG = xq.AG, ga = xq.ga, CH = xq.CH, K = a.K;
-  const bool perChannel = G == 1;
-  const __m512i lo4 = _mm512_set1_epi8(0x0F);
-  const int8_t* xb[MR];
-  for (int r = 0; r < MR; r++) xb[r] = xq.q + (m0 + r) * xq.stride;
-  for (i64 n = n0; n < n1; n++) {
-    const uint8_t* row = (const uint8_t*)(a.packed + n * W);
-    row_group_scales(a, xq, MR, m0, n, sc);
-    __m512 tot[MR];
-    for (int r = 0; r < MR; r++) tot[r] = _mm512_setzero_ps();
-    i64 xo = 0;  // offset of the group's first chunk in xq
-    for (i64 ag = 0, k0 = 0; ag < AG; ag++, k0 += ga) {
-      const i64 k1 = std::min(K, k0 + ga);
-      __m512i acc[MR];
-      for (int r = 0; r < MR; r++) acc[r] = _mm512_maskz_loadu_epi32(1, xq.c.data() + (m0 + r) * AG + ag);
-      if (a.bits == 4 && CH == 128 && k1 - k0 == 128) {  // the common case: one full chunk per group
-        const __m512i v = _mm512_loadu_si512(row + k0 / 2);
-        const __m512i wl = _mm512_and_si512(v, lo4), wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
-        for (int r = 0; r < MR; r++) {
-          acc[r] = _mm512_dpbusd_epi32(acc[r], wl, _mm512_load_si512(xb[r] + xo));
-          acc[r] = _mm512_dpbusd_epi32(acc[r], wh, _mm512_load_si512(xb[r] + xo + 64));
-        }
-        xo += 128;
-      } else
-      for (i64 k = k0; k < k1; k += CH, xo += CH) {
-        const i64 nk = std::min(CH, k1 - k);
-        if (a.bits == 8) {
-          const __m512i w = nk == 64 ? _mm512_loadu_si512(row + k)
-                                     : _mm512_maskz_loadu_epi8((__mmask64)((~0ull) >> (64 - nk)), row + k);
-          for (int r = 0; r < MR; r++) acc[r] = _mm512_dpbusd_epi32(acc[r], w, _mm512_loadu_si512(xb[r] + xo));
-        } else if (CH == 128) {
-          const i64 nb = (nk + 1) / 2;
-          const __m512i v = nb == 64 ? _mm512_loadu_si512(row + k / 2)
-                                     : _mm512_maskz_loadu_epi8((__mmask64)((~0ull) >> (64 - nb)), row + k / 2);
-          const __m512i wl = _mm512_and_si512(v, lo4), wh = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
-          for (int r = 0; r < MR; r++) {
-            acc[r] = _mm512_dpbusd_epi32(acc[r], wl, _mm512_loadu_si512(xb[r] + xo));
-            acc[r] = _mm512_dpbusd_epi32(acc[r], wh, _mm512_loadu_si512(xb[r] + xo + 64));
-          }
-        } else {
-          const i64 nb = (nk + 1) / 2;
-          const __m256i v = nb == 32 ? _mm256_loadu_si256((const __m256i*)(row + k / 2))
-                                     : _mm256_maskz_loadu_epi8((__mmask32)((~0u) >> (32 - nb)), row + k / 2);
-          const __m512i vv = _mm512_inserti64x4(_mm512_castsi256_si512(v), _mm256_srli_epi16(v, 4), 1);
-          const __m512i w = _mm512_and_si512(vv, lo4);
-          for (int r = 0; r < MR; r++) acc[r] = _mm512_dpbusd_epi32(acc[r], w, _mm512_loadu_si512(xb[r] + xo));
-        }
-      }
-      for (int r = 0; r < MR; r++)
-        tot[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r]), _mm512_set1_ps(sc[r * AG + ag]), tot[r]);
-    }
-    const float sw = perChannel ? a.scaleAt(n, 0) : 1.f;
-    const float b = a.bias ? a.bias[n] : 0.f;
-    for (int r = 0; r < MR; r++) a.out[(m0 + r) * a.N + n] = _mm512_reduce_add_ps(tot[r]) * sw + b;
-  }
+// 512-bit integer dots: AVX512-VNNI's VPDPBUSD, or AVX512BW's VPMADDUBSW + VPMADDWD where VNNI is missing (the same
+// arithmetic as the AVX2 forms below: a pair of weights below 16 times xq cannot saturate 16 bits, and an 8-bit weight
+// is split into its two nibbles). One kernel source, compiled once per target (quant_avx512_rows.inc).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni"))) inline __m512i dot512_vnni(__m512i acc, __m512i w, const int8_t* x) {
+  return _mm512_dpbusd_epi32(acc, w, _mm512_loadu_si512(x));
 }
+__attribute__((target("avx512f,avx512bw"))) inline __m512i dot512_bw_u4(__m512i acc, __m512i w, const int8_t* x) {
+  const __m512i pairs = _mm512_maddubs_epi16(w, _mm512_loadu_si512(x));
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(pairs, _mm512_set1_epi16(1)));
+}
+__attribute__((target("avx512f,avx512bw"))) inline __m512i dot512_bw_u8(__m512i acc, __m512i w, const int8_t* x) {
+  const __m512i xv = _mm512_loadu_si512(x), lo4 = _mm512_set1_epi8(0x0F);
+  const __m512i lo = _mm512_maddubs_epi16(_mm512_and_si512(w, lo4), xv);
+  const __m512i hi = _mm512_maddubs_epi16(_mm512_and_si512(_mm512_srli_epi16(w, 4), lo4), xv);
+  acc = _mm512_add_epi32(acc, _mm512_madd_epi16(lo, _mm512_set1_epi16(1)));
+  return _mm512_add_epi32(acc, _mm512_madd_epi16(hi, _mm512_set1_epi16(16)));
+}
+
+#define GLMV_512_ROWS gemv_i8_vnni_rows
+#define GLMV_512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define GLMV_512_DOT8 dot512_vnni
+#define GLMV_512_DOT4 dot512_vnni
+#include "quant_avx512_rows.inc"
+#undef GLMV_512_ROWS
+#undef GLMV_512_TARGET
+#undef GLMV_512_DOT8
+#undef GLMV_512_DOT4
+#define GLMV_512_ROWS gemv_i8_avx512bw_rows
+#define GLMV_512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define GLMV_512_DOT8 dot512_bw_u8
+#define GLMV_512_DOT4 dot512_bw_u4
+#include "quant_avx512_rows.inc"
+#undef GLMV_512_ROWS
+#undef GLMV_512_TARGET
+#undef GLMV_512_DOT8
+#undef GLMV_512_DOT4
 
 bool has_avx512_vnni() {
   static const bool yes = has_avx512() && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
@@ -509,38 +483,70 @@ bool has_avx_vnni() {
   return yes;
 }
 
-int force_avxvnni = 0;  // tests: 1 runs the 256-bit AVX-VNNI kernel even where AVX512-VNNI exists
+// The int8-activation kernels, best first. force_int8 (tests, benchmarks) names one to run instead of the best this CPU
+// has; gemv_i8 refuses one the CPU lacks.
+enum Int8Kernel { I8_AUTO = 0, I8_AVX512VNNI, I8_AVXVNNI, I8_AVX512BW, I8_AVX2, I8_PORTABLE };
+const char* const int8_kernel_names[] = {"auto", "avx512vnni", "avxvnni", "avx512bw", "avx2", "portable"};
+int force_int8 = I8_AUTO;
+
+bool int8_kernel_runs(int k) {
+  switch (k) {
+    case I8_AVX512VNNI: return has_avx512_vnni();
+    case I8_AVXVNNI: return has_avx_vnni();
+    case I8_AVX512BW: return has_avx512();
+    case I8_AVX2: return cpu_has_avx2_fma();
+    default: return true;
+  }
+}
+
+// The kernel for this product: the forced one, else the best the CPU runs; the portable loop where the layout does not
+// fit the vector kernels (odd int4 activation groups) or the portable kernels are forced.
+int best_int8_kernel() {
+  for (int k = I8_AVX512VNNI; k < I8_PORTABLE; k++)
+    if (int8_kernel_runs(k)) return k;
+  return I8_PORTABLE;
+}
+
+int int8_kernel(const QArgs& a, i64 ga) {
+  if (force_portable || !(a.bits == 8 || ga % 2 == 0)) return I8_PORTABLE;
+  return force_int8 != I8_AUTO ? force_int8 : best_int8_kernel();
+}
 
 void gemv_i8(const QArgs& a, i64 ga) {
   if (ga <= 0) throw std::runtime_error("qmatmul: activation group size must be positive");
   if (a.group < a.K && a.group % ga != 0)
     throw std::runtime_error("qmatmul: the weight group size must be a multiple of the activation group size");
-  const bool layout = a.bits == 8 || ga % 2 == 0;
-  const bool vnni512 = !force_portable && !force_avxvnni && has_avx512_vnni() && layout;
-  const bool vnni256 = !force_portable && !vnni512 && has_avx_vnni() && layout;
-  const bool avx2 = !force_portable && !vnni512 && !vnni256 && !force_avxvnni && cpu_has_avx2_fma() && layout;
+  const int kernel = int8_kernel(a, ga);
+  if (!int8_kernel_runs(kernel))
+    throw std::runtime_error(std::string("qmatmul: this CPU cannot run the ") + int8_kernel_names[kernel] + " kernel");
   XQuant xq;
-  quantize_x(a, ga, vnni512 || vnni256 || avx2, xq);
+  quantize_x(a, ga, kernel != I8_PORTABLE, xq);
   parallel_range(a.N, 16, [&](i64 b, i64 e) {
-    if (!vnni512 && !vnni256 && !avx2) {
+    if (kernel == I8_PORTABLE) {
       gemv_i8_portable(a, xq, b, e);
       return;
     }
     std::vector<float> sc(8 * xq.AG + a.groups());
+    float* s = sc.data();
     i64 m = 0;
-    if (vnni512) {
-      for (; m + 8 <= a.M; m += 8) gemv_i8_vnni_rows<8>(a, xq, m, b, e, sc.data());
-      for (; m + 4 <= a.M; m += 4) gemv_i8_vnni_rows<4>(a, xq, m, b, e, sc.data());
-      for (; m + 2 <= a.M; m += 2) gemv_i8_vnni_rows<2>(a, xq, m, b, e, sc.data());
-      for (; m < a.M; m++) gemv_i8_vnni_rows<1>(a, xq, m, b, e, sc.data());
-    } else if (vnni256) {
-      for (; m + 4 <= a.M; m += 4) gemv_i8_avxvnni_rows<4>(a, xq, m, b, e, sc.data());
-      for (; m + 2 <= a.M; m += 2) gemv_i8_avxvnni_rows<2>(a, xq, m, b, e, sc.data());
-      for (; m < a.M; m++) gemv_i8_avxvnni_rows<1>(a, xq, m, b, e, sc.data());
+    if (kernel == I8_AVX512VNNI) {
+      for (; m + 8 <= a.M; m += 8) gemv_i8_vnni_rows<8>(a, xq, m, b, e, s);
+      for (; m + 4 <= a.M; m += 4) gemv_i8_vnni_rows<4>(a, xq, m, b, e, s);
+      for (; m + 2 <= a.M; m += 2) gemv_i8_vnni_rows<2>(a, xq, m, b, e, s);
+      for (; m < a.M; m++) gemv_i8_vnni_rows<1>(a, xq, m, b, e, s);
+    } else if (kernel == I8_AVX512BW) {
+      for (; m + 8 <= a.M; m += 8) gemv_i8_avx512bw_rows<8>(a, xq, m, b, e, s);
+      for (; m + 4 <= a.M; m += 4) gemv_i8_avx512bw_rows<4>(a, xq, m, b, e, s);
+      for (; m + 2 <= a.M; m += 2) gemv_i8_avx512bw_rows<2>(a, xq, m, b, e, s);
+      for (; m < a.M; m++) gemv_i8_avx512bw_rows<1>(a, xq, m, b, e, s);
+    } else if (kernel == I8_AVXVNNI) {
+      for (; m + 4 <= a.M; m += 4) gemv_i8_avxvnni_rows<4>(a, xq, m, b, e, s);
+      for (; m + 2 <= a.M; m += 2) gemv_i8_avxvnni_rows<2>(a, xq, m, b, e, s);
+      for (; m < a.M; m++) gemv_i8_avxvnni_rows<1>(a, xq, m, b, e, s);
     } else {
-      for (; m + 4 <= a.M; m += 4) gemv_i8_avx2_rows<4>(a, xq, m, b, e, sc.data());
-      for (; m + 2 <= a.M; m += 2) gemv_i8_avx2_rows<2>(a, xq, m, b, e, sc.data());
-      for (; m < a.M; m++) gemv_i8_avx2_rows<1>(a, xq, m, b, e, sc.data());
+      for (; m + 4 <= a.M; m += 4) gemv_i8_avx2_rows<4>(a, xq, m, b, e, s);
+      for (; m + 2 <= a.M; m += 2) gemv_i8_avx2_rows<2>(a, xq, m, b, e, s);
+      for (; m < a.M; m++) gemv_i8_avx2_rows<1>(a, xq, m, b, e, s);
     }
   });
 }
@@ -671,11 +677,18 @@ Napi::Value QMatmul(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// qForceAvxVnni(flag): tests run the 256-bit AVX-VNNI int8-activation kernel where AVX512-VNNI would be chosen.
-// Returns whether the CPU has AVX-VNNI.
-Napi::Value QForceAvxVnni(const Napi::CallbackInfo& info) {
-  force_avxvnni = info[0].As<Napi::Boolean>().Value() ? 1 : 0;
-  return Napi::Boolean::New(info.Env(), has_avx_vnni());
+// qInt8Kernel(name): tests and benchmarks run the named int8-activation kernel ('auto': the best this CPU has).
+// Returns whether this CPU runs it.
+Napi::Value QInt8Kernel(const Napi::CallbackInfo& info) {
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  for (int k = I8_AUTO; k <= I8_PORTABLE; k++)
+    if (name == int8_kernel_names[k]) {
+      const bool runs = int8_kernel_runs(k);
+      force_int8 = runs ? k : I8_AUTO;
+      return Napi::Boolean::New(info.Env(), runs);
+    }
+  Napi::Error::New(info.Env(), "qInt8Kernel: unknown kernel " + name).ThrowAsJavaScriptException();
+  return info.Env().Undefined();
 }
 
 Napi::Value QForcePortable(const Napi::CallbackInfo& info) {
@@ -683,7 +696,8 @@ Napi::Value QForcePortable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), has_avx512());
 }
 
-// Which decode kernels this CPU runs: { avx512, avx512bf16, avx512vnni, avxvnni }.
+// Which decode kernels this CPU runs: { avx512, avx512bf16, avx512vnni, avxvnni, avx2, int8 }; int8 names the kernel
+// int8 activations run by default.
 Napi::Value QKernels(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("avx512", has_avx512());
@@ -691,6 +705,7 @@ Napi::Value QKernels(const Napi::CallbackInfo& info) {
   o.Set("avx512vnni", has_avx512_vnni());
   o.Set("avxvnni", has_avx_vnni());
   o.Set("avx2", cpu_has_avx2_fma());
+  o.Set("int8", int8_kernel_names[best_int8_kernel()]);
   return o;
 }
 
@@ -699,7 +714,7 @@ Napi::Value QKernels(const Napi::CallbackInfo& info) {
 void register_quant(Napi::Env env, Napi::Object exports) {
   exports.Set("qmatmul", Napi::Function::New(env, QMatmul));
   exports.Set("qForcePortable", Napi::Function::New(env, QForcePortable));
-  exports.Set("qForceAvxVnni", Napi::Function::New(env, QForceAvxVnni));
+  exports.Set("qInt8Kernel", Napi::Function::New(env, QInt8Kernel));
   exports.Set("qKernels", Napi::Function::New(env, QKernels));
 }
 

@@ -1,11 +1,12 @@
 /**
  * The quantised kernels on lesser CPUs. The engine's own AVX-512 / VNNI / BF16 kernels respect ONEDNN_MAX_CPU_ISA as
  * oneDNN does, so a child process capped at an ISA runs what such a CPU runs: AVX2 (Zen 2/3, Intel before Alder
- * Lake: the portable loops), AVX2_VNNI (Alder Lake: 256-bit VNNI), AVX512_CORE (Skylake-SP: AVX-512 without VNNI or
- * BF16). Each must choose those kernels and give the reference backend's results, for int8 and int4 weights, int8
- * and float activations, decode and prefill shapes.
+ * Lake: the 256-bit AVX2 integer dots), AVX2_VNNI (Alder Lake: 256-bit VNNI), AVX512_CORE (Skylake-SP: AVX-512
+ * without VNNI or BF16, the 512-bit AVX512BW integer dots). Each must choose those kernels and give the reference
+ * backend's results, for int8 and int4 weights, int8 and float activations, decode and prefill shapes.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { QuantKernels } from '../../src/engine/backends/native/backend.js';
 import { nativeBackend } from '../../src/engine/backends/native/index.js';
 import { fromArray, noGrad, withBackend } from '../../src/engine/index.js';
 import { type QuantBits, quantizeWeight, quantLinear, setQuantActivations } from '../../src/engine/ops/quant.js';
@@ -59,7 +60,7 @@ console.log(JSON.stringify({ kernels: nativeBackend().quantKernels(), out }));
 
 function runChild(isa: string) {
   return runCappedIsa<{
-    kernels: { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean; avxvnni: boolean; avx2: boolean };
+    kernels: QuantKernels;
     out: Array<{ int8: number[]; float: number[] }>;
   }>(isa, CHILD, CASES);
 }
@@ -73,9 +74,30 @@ describe.skipIf(!native)('quantised kernels on CPUs capped with ONEDNN_MAX_CPU_I
     hw = runChild('ALL').kernels;
   }, 150_000);
   const expected: Record<string, (h: Kernels) => Kernels> = {
-    AVX2: (h) => ({ avx512: false, avx512bf16: false, avx512vnni: false, avxvnni: false, avx2: h.avx2 }),
-    AVX2_VNNI: (h) => ({ avx512: false, avx512bf16: false, avx512vnni: false, avxvnni: h.avxvnni, avx2: h.avx2 }),
-    AVX512_CORE: (h) => ({ avx512: h.avx512, avx512bf16: false, avx512vnni: false, avxvnni: false, avx2: h.avx2 }),
+    AVX2: (h) => ({
+      avx512: false,
+      avx512bf16: false,
+      avx512vnni: false,
+      avxvnni: false,
+      avx2: h.avx2,
+      int8: h.avx2 ? 'avx2' : 'portable',
+    }),
+    AVX2_VNNI: (h) => ({
+      avx512: false,
+      avx512bf16: false,
+      avx512vnni: false,
+      avxvnni: h.avxvnni,
+      avx2: h.avx2,
+      int8: h.avxvnni ? 'avxvnni' : h.avx2 ? 'avx2' : 'portable',
+    }),
+    AVX512_CORE: (h) => ({
+      avx512: h.avx512,
+      avx512bf16: false,
+      avx512vnni: false,
+      avxvnni: false,
+      avx2: h.avx2,
+      int8: h.avx512 ? 'avx512bw' : h.avx2 ? 'avx2' : 'portable',
+    }),
   };
   for (const [isa, kernels] of Object.entries(expected)) {
     it(`${isa}: the kernels such a CPU has, the reference backend's results`, () => {

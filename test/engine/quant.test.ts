@@ -9,6 +9,7 @@
  * checked against its bound (half a step per input, Σ |w| · sx / 2).
  */
 import { describe, expect, it } from 'vitest';
+import type { Int8Kernel, NativeBackend } from '../../src/engine/backends/native/backend.js';
 import { nativeBackend } from '../../src/engine/backends/native/index.js';
 import { qmatmulRef, quantizeActivations } from '../../src/engine/backends/ref/quant.js';
 import {
@@ -31,6 +32,19 @@ import {
 } from '../../src/engine/index.js';
 import { Rng } from '../../src/util/rng.js';
 import { maxRelDiff } from '../helpers/close.js';
+
+/** Every int8-activation kernel this CPU can run, to force in turn: what lesser CPUs run is checked here too. */
+function int8KernelsHere(nb: NativeBackend): Int8Kernel[] {
+  const { avx512vnni, avxvnni, avx512, avx2 } = nb.quantKernels();
+  return [
+    'auto',
+    'portable',
+    ...(avx512vnni ? (['avx512vnni'] as const) : []),
+    ...(avxvnni ? (['avxvnni'] as const) : []),
+    ...(avx512 ? (['avx512bw'] as const) : []),
+    ...(avx2 ? (['avx2'] as const) : []),
+  ];
+}
 
 /** f() with quantLinear's decode inputs kept float (no int8 activations). */
 function floatActivations<T>(f: () => T): T {
@@ -288,7 +302,8 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
       [1, 13696, 8, 8, null], // down_proj width
     ];
     let seed = 300;
-    const { avx512vnni: vnni, avxvnni } = nb.quantKernels();
+    const best = nb.quantKernels().int8;
+    const kernels = int8KernelsHere(nb);
     for (const [M, K, N, bits, group] of cases)
       for (const sd of ['float32', 'bfloat16'] as const) {
         const q = quantizeWeight(fromArray(randn([N, K], seed++, 0.05), [N, K]), bits, group, sd);
@@ -317,18 +332,15 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
         if (M <= QUANT_ACT_MAX_ROWS)
           expect(withBackend('ref', () => noGrad(() => quantLinear(x, q, bias))).toFloat32()).toEqual(ref);
         const label = `M=${M} K=${K} N=${N} int${bits} group=${group} act group=${ag} scale=${sd}`;
-        // Every kernel this CPU can run: the default, the portable loop, and the 256-bit AVX-VNNI one.
-        for (const kernel of ['default', 'portable', ...(avxvnni ? ['avxvnni'] : [])]) {
-          nb.quantPortable(kernel === 'portable');
-          nb.quantAvxVnni(kernel === 'avxvnni');
+        for (const kernel of kernels) {
+          expect(nb.quantInt8Kernel(kernel), kernel).toBe(true);
           try {
             const out = new Float32Array(M * N);
             nb.qmatmul('float32', { ...args, out });
-            const name = kernel === 'default' ? (vnni ? ' vnni' : '') : ` ${kernel}`;
-            expect(maxRelDiff(out, ref), `${label}${name}`).toBeLessThan(2e-5);
+            const name = kernel === 'auto' ? `auto (${best})` : kernel;
+            expect(maxRelDiff(out, ref), `${label} ${name}`).toBeLessThan(2e-5);
           } finally {
-            nb.quantPortable(false);
-            nb.quantAvxVnni(false);
+            nb.quantInt8Kernel('auto');
           }
         }
         // The activation quantisation's error against float x: at most half a step per input, Σ_k |w| · sx / 2.
@@ -352,16 +364,15 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
     const q = quantizeWeight(fromArray(randn([N, K], 90, 0.05), [N, K]), 8, null, 'bfloat16');
     const xf = randn([M, K], 91);
     xf[3] = Number.NaN;
-    for (const kernel of ['default', 'portable', 'avxvnni']) {
-      nb.quantPortable(kernel === 'portable');
-      nb.quantAvxVnni(kernel === 'avxvnni');
+    const kernels = int8KernelsHere(nb);
+    for (const kernel of kernels) {
+      nb.quantInt8Kernel(kernel);
       try {
         const y = withBackend('native', () => noGrad(() => quantLinear(fromArray(xf, [M, K]), q))).toFloat32();
         expect(Array.from(y.subarray(0, N)).every(Number.isNaN), kernel).toBe(true); // the row with the NaN
         expect(Array.from(y.subarray(N)).every(Number.isFinite), kernel).toBe(true);
       } finally {
-        nb.quantPortable(false);
-        nb.quantAvxVnni(false);
+        nb.quantInt8Kernel('auto');
       }
     }
   });

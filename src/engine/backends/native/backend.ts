@@ -17,6 +17,17 @@ import { bytesPer, type DType, type TypedArray } from '../../dtype.js';
 /** The float32 GEMM paths of the addon, in its numbering (1, 2, 3). */
 const F32_GEMM = ['sgemm', 'matmul', 'split'] as const;
 export type F32Gemm = (typeof F32_GEMM)[number];
+/** The int8-activation decode kernels, best first (native/src/quant.cc); 'auto' is the best this CPU runs. */
+export type Int8Kernel = 'auto' | 'avx512vnni' | 'avxvnni' | 'avx512bw' | 'avx2' | 'portable';
+/** What the quantised kernels find on this CPU (under ONEDNN_MAX_CPU_ISA's cap), and the int8 kernel they run. */
+export interface QuantKernels {
+  avx512: boolean;
+  avx512bf16: boolean;
+  avx512vnni: boolean;
+  avxvnni: boolean;
+  avx2: boolean;
+  int8: Exclude<Int8Kernel, 'auto'>;
+}
 
 export interface Addon {
   [fn: string]: (...args: unknown[]) => unknown;
@@ -266,11 +277,13 @@ export class NativeBackend implements Backend {
     return this.n.qForcePortable!(flag) as boolean;
   }
   /**
-   * Tests: run the 256-bit AVX-VNNI int8-activation kernel (the one CPUs without AVX-512 use) even where the AVX512-VNNI
-   * one exists. Returns whether the CPU has AVX-VNNI.
+   * Tests and benchmarks: run the named int8-activation kernel instead of the best this CPU has ('auto'), so that
+   * the kernels of lesser CPUs run and are timed here: 'avx512bw' (AVX-512 without VNNI: Skylake-SP), 'avxvnni'
+   * (256-bit VNNI: Alder Lake), 'avx2' (Zen 2/3, Intel before Alder Lake), 'portable'. Returns whether this CPU runs
+   * it; if not, the choice stays 'auto'.
    */
-  quantAvxVnni(flag: boolean): boolean {
-    return this.n.qForceAvxVnni!(flag) as boolean;
+  quantInt8Kernel(kernel: Int8Kernel): boolean {
+    return this.n.qInt8Kernel!(kernel) as boolean;
   }
   /**
    * Benchmarks and tests: which float32 GEMM runs — 'split' (the default: the output split in one block per thread,
@@ -288,15 +301,12 @@ export class NativeBackend implements Backend {
   setBf16Gemv(on: boolean): void {
     this.n.setBf16Gemv!(on);
   }
-  /** The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products, AVX512-VNNI / AVX-VNNI / AVX2 integer dots). */
-  quantKernels(): { avx512: boolean; avx512bf16: boolean; avx512vnni: boolean; avxvnni: boolean; avx2: boolean } {
-    return this.n.qKernels!() as {
-      avx512: boolean;
-      avx512bf16: boolean;
-      avx512vnni: boolean;
-      avxvnni: boolean;
-      avx2: boolean;
-    };
+  /**
+   * The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products, AVX512-VNNI / AVX512BW /
+   * AVX-VNNI / AVX2 integer dots).
+   */
+  quantKernels(): QuantKernels {
+    return this.n.qKernels!() as QuantKernels;
   }
   softmax(_d: DType, x: TypedArray, out: TypedArray, rows: number, cols: number, log: boolean): void {
     this.n.softmax!(x, out, rows, cols, log);
