@@ -182,6 +182,16 @@ function trainOurs(profile: boolean) {
 }
 
 /** Runs a peer or child process to its end and parses the last line of its output as JSON (null on failure). */
+/** Builds bench/fma-peak.cc for this CPU (into runs/bench) once; null where no C++ compiler is found. */
+function fmaPeakProbe(): string | null {
+  const out = join(here, '..', 'runs', 'bench', 'fma-peak');
+  mkdirSync(dirname(out), { recursive: true });
+  const r = spawnSync(process.env.CXX ?? 'g++', ['-O2', '-march=native', join(here, 'fma-peak.cc'), '-o', out], {
+    encoding: 'utf8',
+  });
+  return r.status === 0 ? out : null;
+}
+
 function childJson(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Record<string, number> | null> {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -285,7 +295,7 @@ async function main() {
   // 1c. The envelope: two single-threaded processes at once, one per core, each its own product. Nothing is shared
   // or split, so their sum is the most two cores give this kernel at once (clock and memory as under load); a 2-thread
   // GEMM can only lose to it. Both sides are measured the same way, so the ratio of ratios says whose threading loses.
-  let envelope: { glmv: number[]; numpy: number[] } | null = null;
+  let envelope: { glmv: number[]; numpy: number[]; fmaPeak: number[] } | null = null;
   if (be.name === 'native' && cpus().length >= 2) {
     const n = 1024;
     // Both processes of a pair start measuring at the same moment, once they have had `delay` ms to start up.
@@ -307,9 +317,13 @@ async function main() {
           1500,
         )
       : [];
-    const sum = (xs: Array<Record<string, number> | null>) =>
-      xs.every((x) => x && Number.isFinite(x[String(n)])) ? xs.map((x) => x![String(n)]!) : [];
-    envelope = { glmv: sum(pairOurs), numpy: sum(theirs) };
+    // The cores' fp32 FMA peak, measured the same way (one register-only FMA loop per core, at once): what no kernel
+    // can pass, so each GEMM's share of it says how much room is left.
+    const probe = fmaPeakProbe();
+    const peakPair = probe ? await pair(probe, [String(SECS)], process.env, 500) : [];
+    const sum = (xs: Array<Record<string, number> | null>, key = String(n)) =>
+      xs.length && xs.every((x) => x && Number.isFinite(x[key])) ? xs.map((x) => x![key]!) : [];
+    envelope = { glmv: sum(pairOurs), numpy: sum(theirs), fmaPeak: sum(peakPair, 'gflops') };
     const show = (name: string, xs: number[], twoThread: number | undefined) => {
       if (!xs.length) return `${name} n/a`;
       const s = xs[0]! + xs[1]!;
@@ -320,6 +334,13 @@ async function main() {
     );
     console.log(`   ${show('glmv', envelope.glmv, ours[1])}`);
     console.log(`   ${show('numpy', envelope.numpy, np['1024'] as number | undefined)}`);
+    const peak = envelope.fmaPeak.length ? envelope.fmaPeak[0]! + envelope.fmaPeak[1]! : null;
+    const pct = (x: number | undefined) => (peak && x ? `${((100 * x) / peak).toFixed(0)} %` : 'n/a');
+    console.log(
+      peak
+        ? `   fp32 FMA peak of the two cores at once ${envelope.fmaPeak.map((x) => x.toFixed(0)).join(' + ')} = ${peak.toFixed(0)} GFLOPS: glmv's 2-thread GEMM runs at ${pct(ours[1])} of it, numpy's at ${pct(np['1024'] as number | undefined)}`
+        : '   fp32 FMA peak: n/a (no C++ compiler to build bench/fma-peak.cc)',
+    );
   }
 
   // 2. train step (float32, then with bf16 GEMM inputs: mixed precision)
@@ -334,6 +355,8 @@ async function main() {
     fwd_ms: number[];
     max_rss_mb: number;
     params: number;
+    gemm_ms_per_step: number;
+    gemm1024_gflops: number;
   } | null = null;
   if (py) {
     const r = spawnSync(
@@ -360,6 +383,17 @@ async function main() {
   console.log(
     `   step, bf16 GEMMs     ${mixed.step.toFixed(1).padStart(7)} ms ${tStep ? `${tStep.toFixed(1).padStart(7)} ms` : '      n/a'}   ${tStep ? `${(mixed.step / tStep).toFixed(2)}×` : ''}   (setMatmulPrecision('bfloat16'); PyTorch column is its fp32 step)`,
   );
+  // Where the two steps' time goes: the same products in both, so the GEMM share follows each side's BLAS speed on this
+  // CPU, and the rest (attention, norms, optimizer, dispatch) is what glmv can win on a CPU where both BLAS run at peak.
+  const ourGemm = (mine.prof.find(([k]) => k === 'matmul')?.[1] ?? 0) / 3;
+  if (torchRes && tStep) {
+    console.log(
+      `   of the step, GEMMs  ${ourGemm.toFixed(1).padStart(7)} ms ${torchRes.gemm_ms_per_step.toFixed(1).padStart(7)} ms   ${(ourGemm / torchRes.gemm_ms_per_step).toFixed(2)}×   (fp32 GEMM n=1024: glmv ${ours[1]?.toFixed(0) ?? 'n/a'}, PyTorch ${torchRes.gemm1024_gflops.toFixed(0)} GFLOPS)`,
+    );
+    console.log(
+      `   the rest            ${(mine.step - ourGemm).toFixed(1).padStart(7)} ms ${(tStep - torchRes.gemm_ms_per_step).toFixed(1).padStart(7)} ms   ${((mine.step - ourGemm) / (tStep - torchRes.gemm_ms_per_step)).toFixed(2)}×`,
+    );
+  }
   console.log(
     `\n3. memory: peak tensor memory of a step (above weights and optimizer state) ${mine.peakMB.toFixed(1)} MB; process RSS ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB${torchRes ? `; PyTorch max RSS ${torchRes.max_rss_mb.toFixed(0)} MB` : ''}`,
   );
