@@ -8,52 +8,26 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { QuantKernels } from '../../src/engine/backends/native/backend.js';
 import { nativeBackend } from '../../src/engine/backends/native/index.js';
-import { fromArray, noGrad, withBackend } from '../../src/engine/index.js';
-import { type QuantBits, quantizeWeight, quantLinear, setQuantActivations } from '../../src/engine/ops/quant.js';
-import { Rng } from '../../src/util/rng.js';
+import { noGrad, withBackend } from '../../src/engine/index.js';
+import { quantLinear, setQuantActivations } from '../../src/engine/ops/quant.js';
 import { runCappedIsa } from '../helpers/cappedIsa.js';
 import { maxRelDiff } from '../helpers/close.js';
-
-// [M, K, N, bits, group]: decode rows (int8 activations up to 8 rows), a prefill block, per-channel and grouped.
-const CASES: Array<[number, number, number, QuantBits, number | null]> = [
-  [1, 256, 40, 4, 128],
-  [3, 192, 17, 8, null],
-  [2, 75, 6, 4, 25],
-  [5, 320, 31, 4, 64],
-  [2, 200, 9, 4, 40], // int4 groups of 40: chunks cut by the group's end
-  [17, 256, 30, 8, 64],
-];
-
-function inputs(i: number) {
-  const [M, K, N, bits, group] = CASES[i]!;
-  const r = new Rng(500 + i);
-  const w = Float32Array.from({ length: N * K }, () => r.normal(0, 0.05));
-  const x = Float32Array.from({ length: M * K }, () => r.normal(0, 1));
-  const bias = Float32Array.from({ length: N }, () => r.normal(0, 1));
-  const q = quantizeWeight(fromArray(w, [N, K]), bits, group, 'bfloat16');
-  return { M, K, N, q, x: fromArray(x, [M, K]), bias: fromArray(bias, [N]) };
-}
+import { QUANT_ISA_CASES, quantIsaInputs } from '../helpers/quantCases.js';
 
 const CHILD = `
-import { fromArray, noGrad, withBackend } from './src/engine/index.js';
+import { noGrad, withBackend } from './src/engine/index.js';
 import { nativeBackend } from './src/engine/backends/native/index.js';
-import { quantizeWeight, quantLinear, setQuantActivations } from './src/engine/ops/quant.js';
-import { Rng } from './src/util/rng.js';
-const cases = JSON.parse(process.argv[1]);
-const out = [];
-cases.forEach(([M, K, N, bits, group], i) => {
-  const r = new Rng(500 + i);
-  const w = Float32Array.from({ length: N * K }, () => r.normal(0, 0.05));
-  const x = Float32Array.from({ length: M * K }, () => r.normal(0, 1));
-  const bias = Float32Array.from({ length: N }, () => r.normal(0, 1));
-  const q = quantizeWeight(fromArray(w, [N, K]), bits, group, 'bfloat16');
+import { quantLinear, setQuantActivations } from './src/engine/ops/quant.js';
+import { QUANT_ISA_CASES, quantIsaInputs } from './test/helpers/quantCases.js';
+const out = QUANT_ISA_CASES.map((_, i) => {
+  const { q, x, bias } = quantIsaInputs(i);
   const run = (mode) => {
     const old = setQuantActivations(mode);
     try {
-      return Array.from(withBackend('native', () => noGrad(() => quantLinear(fromArray(x, [M, K]), q, fromArray(bias, [N])))).toFloat32());
+      return Array.from(withBackend('native', () => noGrad(() => quantLinear(x, q, bias))).toFloat32());
     } finally { setQuantActivations(old); }
   };
-  out.push({ int8: run('int8'), float: run('float') });
+  return { int8: run('int8'), float: run('float') };
 });
 console.log(JSON.stringify({ kernels: nativeBackend().quantKernels(), out }));
 `;
@@ -62,7 +36,7 @@ function runChild(isa: string) {
   return runCappedIsa<{
     kernels: QuantKernels;
     out: Array<{ int8: number[]; float: number[] }>;
-  }>(isa, CHILD, CASES);
+  }>(isa, CHILD, null);
 }
 
 const native = nativeBackend();
@@ -103,8 +77,8 @@ describe.skipIf(!native)('quantised kernels on CPUs capped with ONEDNN_MAX_CPU_I
     it(`${isa}: the kernels such a CPU has, the reference backend's results`, () => {
       const child = runChild(isa);
       expect(child.kernels).toEqual(kernels(hw));
-      CASES.forEach((c, i) => {
-        const { M, q, x, bias } = inputs(i);
+      QUANT_ISA_CASES.forEach((c, i) => {
+        const { M, q, x, bias } = quantIsaInputs(i);
         const ref = (mode: 'int8' | 'float') => {
           const old = setQuantActivations(mode);
           try {
