@@ -18,7 +18,7 @@ import { bytesPer, type DType, type TypedArray } from '../../dtype.js';
 const F32_GEMM = ['sgemm', 'matmul', 'split'] as const;
 export type F32Gemm = (typeof F32_GEMM)[number];
 /** The int8-activation decode kernels, best first (native/src/quant.cc); 'auto' is the best this CPU runs. */
-export type Int8Kernel = 'auto' | 'avx512vnni' | 'avxvnni' | 'avx512bw' | 'avx2' | 'portable';
+export type Int8Kernel = 'auto' | 'avx512vnni' | 'avx512bw' | 'avxvnni' | 'avx2' | 'portable';
 /** What the quantised kernels find on this CPU (under ONEDNN_MAX_CPU_ISA's cap), and the int8 kernel they run. */
 export interface QuantKernels {
   avx512: boolean;
