@@ -419,19 +419,11 @@ __attribute__((target("avx512f,avx512bw"))) inline __m512i dot512_bw_u8(__m512i 
 #define GLMV_512_DOT8 dot512_vnni
 #define GLMV_512_DOT4 dot512_vnni
 #include "quant_avx512_rows.inc"
-#undef GLMV_512_ROWS
-#undef GLMV_512_TARGET
-#undef GLMV_512_DOT8
-#undef GLMV_512_DOT4
 #define GLMV_512_ROWS gemv_i8_avx512bw_rows
 #define GLMV_512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define GLMV_512_DOT8 dot512_bw_u8
 #define GLMV_512_DOT4 dot512_bw_u4
 #include "quant_avx512_rows.inc"
-#undef GLMV_512_ROWS
-#undef GLMV_512_TARGET
-#undef GLMV_512_DOT8
-#undef GLMV_512_DOT4
 
 bool has_avx512_vnni() {
   static const bool yes = has_avx512() && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
@@ -462,19 +454,11 @@ __attribute__((target("avx2,fma"))) inline __m256i dot_avx2_u8(__m256i acc, __m2
 #define GLMV_AVX2_DOT8 dot_avxvnni
 #define GLMV_AVX2_DOT4 dot_avxvnni
 #include "quant_avx2_rows.inc"
-#undef GLMV_AVX2_ROWS
-#undef GLMV_AVX2_TARGET
-#undef GLMV_AVX2_DOT8
-#undef GLMV_AVX2_DOT4
 #define GLMV_AVX2_ROWS gemv_i8_avx2_rows
 #define GLMV_AVX2_TARGET __attribute__((target("avx2,fma")))
 #define GLMV_AVX2_DOT8 dot_avx2_u8
 #define GLMV_AVX2_DOT4 dot_avx2_u4
 #include "quant_avx2_rows.inc"
-#undef GLMV_AVX2_ROWS
-#undef GLMV_AVX2_TARGET
-#undef GLMV_AVX2_DOT8
-#undef GLMV_AVX2_DOT4
 
 bool has_avx_vnni() {
   // Allowed under a cap of AVX2_VNNI or of AVX-512 VNNI and above (ONEDNN_MAX_CPU_ISA=AVX2 reproduces a CPU without it).
