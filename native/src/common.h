@@ -54,6 +54,24 @@ inline void parallel_range(i64 n, i64 grain, F f) {
   }
 }
 
+// bf16 ↔ float32. A bf16 is the top half of a float32, so widening is exact. Narrowing rounds to nearest even and
+// keeps NaNs quiet NaNs; it is branch-free so loops over it vectorise.
+inline float bf16_to_f32(uint16_t h) {
+  const uint32_t u = (uint32_t)h << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t nan = (u >> 16) | 0x40u;
+  const bool isNan = (u & 0x7fffffffu) > 0x7f800000u;
+  return (uint16_t)(isNan ? nan : rounded);
+}
+
 // exp with ~2 ulp error that GCC vectorises (no libm call): Cody–Waite reduction, degree-7 polynomial,
 // exponent built with integer ops. exp(-inf) = 0, exp(NaN) = NaN.
 inline float fexp(float x) {

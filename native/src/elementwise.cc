@@ -288,23 +288,6 @@ void strided_add_f32(const float* src, const i64* ss, float* dst, const i64* ds,
   });
 }
 
-static inline float bf16_to_f32(uint16_t h) {
-  uint32_t u = (uint32_t)h << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-static inline uint16_t f32_to_bf16(float f) {
-  // Round to nearest even; NaNs stay quiet NaNs. Branch-free so the loop vectorises.
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  const uint32_t nan = (u >> 16) | 0x40u;
-  const bool isNan = (u & 0x7fffffffu) > 0x7f800000u;
-  return (uint16_t)(isNan ? nan : rounded);
-}
-
 static inline double load(const void* p, int t, i64 i) {
   switch (t) {
     case DT_F32: return ((const float*)p)[i];

@@ -181,10 +181,7 @@ namespace {
 // Operand p of a batched GEMM widened to float32: rows × cols values from src + p·stride (the layout kept).
 void widen(const uint16_t* src, float* dst, i64 count) {
 #pragma omp parallel for schedule(static) if (count > (1 << 16))
-  for (i64 i = 0; i < count; i++) {
-    const uint32_t bits = (uint32_t)src[i] << 16;
-    std::memcpy(dst + i, &bits, sizeof(float));
-  }
+  for (i64 i = 0; i < count; i++) dst[i] = bf16_to_f32(src[i]);
 }
 }  // namespace
 
@@ -255,13 +252,7 @@ __attribute__((target("avx2,fma"))) void gemv_bf16_rows_avx2(const uint16_t* a, 
       _mm256_store_ps(t, _mm256_add_ps(acc0[r], acc1[r]));
       float sum = ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
       const uint16_t* x = a + (m0 + r) * K;
-      for (i64 k = K16; k < K; k++) {
-        const uint32_t xb = (uint32_t)x[k] << 16, wb = (uint32_t)w[k] << 16;
-        float xf, wf;
-        std::memcpy(&xf, &xb, 4);
-        std::memcpy(&wf, &wb, 4);
-        sum += xf * wf;
-      }
+      for (i64 k = K16; k < K; k++) sum += bf16_to_f32(x[k]) * bf16_to_f32(w[k]);
       out[(m0 + r) * N + n] = sum;
     }
   }

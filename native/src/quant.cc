@@ -43,21 +43,9 @@ struct QArgs {
   i64 groups() const { return (K + group - 1) / group; }
   float scaleAt(i64 n, i64 g) const {
     i64 i = n * groups() + g;
-    if (!scaleBf16) return ((const float*)scale)[i];
-    uint32_t u = (uint32_t)((const uint16_t*)scale)[i] << 16;
-    float f;
-    std::memcpy(&f, &u, 4);
-    return f;
+    return scaleBf16 ? bf16_to_f32(((const uint16_t*)scale)[i]) : ((const float*)scale)[i];
   }
 };
-
-// float32 → bf16, round to nearest even; NaN stays a (quiet) NaN.
-inline uint16_t f32_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40);
-  return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-}
 
 // One row's stored values as signed integers (q = u − 2^(bits−1)), in natural order. The packed words are
 // little-endian, so a row's bytes are its values in order: int8 byte k is value k; int4 byte b holds values 2b (low
@@ -376,10 +364,7 @@ static void row_group_scales(const QArgs& a, const XQuant& xq, int MR, i64 m0, i
   if (!perChannel) {
     if (a.scaleBf16) {
       const uint16_t* p = (const uint16_t*)a.scale + n * G;
-      for (i64 g = 0; g < G; g++) {
-        const uint32_t u = (uint32_t)p[g] << 16;
-        std::memcpy(swr + g, &u, 4);
-      }
+      for (i64 g = 0; g < G; g++) swr[g] = bf16_to_f32(p[g]);
     } else
       std::memcpy(swr, (const float*)a.scale + n * G, G * sizeof(float));
   }
@@ -426,7 +411,7 @@ __attribute__((target("avx512f,avx512bw"))) inline __m512i dot512_bw_u8(__m512i 
 #include "quant_avx512_rows.inc"
 
 bool has_avx512_vnni() {
-  static const bool yes = has_avx512() && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+  static const bool yes = has_avx512() && __builtin_cpu_supports("avx512vnni") &&
                           isa_allows((unsigned)dnnl_cpu_isa_avx512_core_vnni);
   return yes;
 }
