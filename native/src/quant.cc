@@ -482,6 +482,22 @@ int int8_kernel(const QArgs& a, i64 ga) {
   return force_int8 != I8_AUTO ? force_int8 : best_int8_kernel();
 }
 
+// Each vector kernel's row blocks: 8 rows at a time where its registers allow (512 bits), then 4, 2 and 1. Indexed by
+// Int8Kernel; auto and portable have none.
+using RowsFn = void (*)(const QArgs&, const XQuant&, i64, i64, i64, float*);
+struct RowKernels {
+  RowsFn r8, r4, r2, r1;
+};
+const RowKernels int8_row_kernels[] = {
+    {},
+    {gemv_i8_vnni_rows<8>, gemv_i8_vnni_rows<4>, gemv_i8_vnni_rows<2>, gemv_i8_vnni_rows<1>},
+    {gemv_i8_avx512bw_rows<8>, gemv_i8_avx512bw_rows<4>, gemv_i8_avx512bw_rows<2>, gemv_i8_avx512bw_rows<1>},
+    {nullptr, gemv_i8_avxvnni_rows<4>, gemv_i8_avxvnni_rows<2>, gemv_i8_avxvnni_rows<1>},
+    {nullptr, gemv_i8_avx2_rows<4>, gemv_i8_avx2_rows<2>, gemv_i8_avx2_rows<1>},
+    {},
+};
+static_assert(sizeof(int8_row_kernels) / sizeof(RowKernels) == I8_PORTABLE + 1, "one entry per Int8Kernel");
+
 void gemv_i8(const QArgs& a, i64 ga) {
   if (ga <= 0) throw std::runtime_error("qmatmul: activation group size must be positive");
   if (a.group < a.K && a.group % ga != 0)
@@ -497,27 +513,13 @@ void gemv_i8(const QArgs& a, i64 ga) {
       return;
     }
     std::vector<float> sc(8 * xq.AG + a.groups());
-    float* s = sc.data();
+    const RowKernels& f = int8_row_kernels[kernel];
     i64 m = 0;
-    if (kernel == I8_AVX512VNNI) {
-      for (; m + 8 <= a.M; m += 8) gemv_i8_vnni_rows<8>(a, xq, m, b, e, s);
-      for (; m + 4 <= a.M; m += 4) gemv_i8_vnni_rows<4>(a, xq, m, b, e, s);
-      for (; m + 2 <= a.M; m += 2) gemv_i8_vnni_rows<2>(a, xq, m, b, e, s);
-      for (; m < a.M; m++) gemv_i8_vnni_rows<1>(a, xq, m, b, e, s);
-    } else if (kernel == I8_AVX512BW) {
-      for (; m + 8 <= a.M; m += 8) gemv_i8_avx512bw_rows<8>(a, xq, m, b, e, s);
-      for (; m + 4 <= a.M; m += 4) gemv_i8_avx512bw_rows<4>(a, xq, m, b, e, s);
-      for (; m + 2 <= a.M; m += 2) gemv_i8_avx512bw_rows<2>(a, xq, m, b, e, s);
-      for (; m < a.M; m++) gemv_i8_avx512bw_rows<1>(a, xq, m, b, e, s);
-    } else if (kernel == I8_AVXVNNI) {
-      for (; m + 4 <= a.M; m += 4) gemv_i8_avxvnni_rows<4>(a, xq, m, b, e, s);
-      for (; m + 2 <= a.M; m += 2) gemv_i8_avxvnni_rows<2>(a, xq, m, b, e, s);
-      for (; m < a.M; m++) gemv_i8_avxvnni_rows<1>(a, xq, m, b, e, s);
-    } else {
-      for (; m + 4 <= a.M; m += 4) gemv_i8_avx2_rows<4>(a, xq, m, b, e, s);
-      for (; m + 2 <= a.M; m += 2) gemv_i8_avx2_rows<2>(a, xq, m, b, e, s);
-      for (; m < a.M; m++) gemv_i8_avx2_rows<1>(a, xq, m, b, e, s);
-    }
+    if (f.r8)
+      for (; m + 8 <= a.M; m += 8) f.r8(a, xq, m, b, e, sc.data());
+    for (; m + 4 <= a.M; m += 4) f.r4(a, xq, m, b, e, sc.data());
+    for (; m + 2 <= a.M; m += 2) f.r2(a, xq, m, b, e, sc.data());
+    for (; m < a.M; m++) f.r1(a, xq, m, b, e, sc.data());
   });
 }
 
