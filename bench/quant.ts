@@ -135,10 +135,9 @@ function main(): void {
       };
       if (nb && M <= 8 && getBackend().name === 'native')
         kinds.push(['int8 xf', floatKernel(q8)], ['int4 xf', floatKernel(q4)]);
-      // Where AVX512-VNNI runs by default, the kernels of CPUs without it, same run: the 512-bit AVX512BW one
-      // (Skylake-SP), the 256-bit AVX-VNNI one (Alder Lake) and the AVX2 one (Zen 2/3, Intel before Alder Lake).
-      const k = nb?.quantKernels();
-      if (nb && k?.avx512vnni && M <= 8 && getBackend().name === 'native') {
+      // The vector kernels this CPU runs besides its default, forced, same run: where AVX512-VNNI is the default, those of
+      // CPUs without it — AVX512BW (Skylake-SP), AVX-VNNI (Alder Lake), AVX2 (Zen 2/3, Intel before Alder Lake).
+      if (nb && M <= 8 && getBackend().name === 'native') {
         const forced = (kernel: Int8Kernel, q: QuantizedWeight) => () => {
           nb.quantInt8Kernel(kernel);
           try {
@@ -147,13 +146,9 @@ function main(): void {
             nb.quantInt8Kernel('auto');
           }
         };
-        const lesser: Array<[string, Int8Kernel, boolean]> = [
-          ['avx512bw', 'avx512bw', k.avx512],
-          ['avx-vnni', 'avxvnni', k.avxvnni],
-          ['avx2', 'avx2', k.avx2],
-        ];
-        for (const [label, kernel, runs] of lesser)
-          if (runs) kinds.push([`int8 ${label}`, forced(kernel, q8)], [`int4 ${label}`, forced(kernel, q4)]);
+        for (const kernel of nb.quantKernels().int8.slice(1))
+          if (kernel !== 'portable')
+            kinds.push([`int8 ${kernel}`, forced(kernel, q8)], [`int4 ${kernel}`, forced(kernel, q4)]);
       }
       for (const [, f] of kinds) f(); // warm-up (primitive creation, page faults)
       const wall: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]));
@@ -199,7 +194,7 @@ function main(): void {
   bar.stop();
   console.log(rows.join('\n'));
   console.log(
-    'speed-up = bf16 time / quantised time, wall / CPU (> 1: the quantised kernel is faster); int8 / int4 = quantLinear (int8 activations up to 8 rows), "xf" = float-activation decode kernel, "avx512bw" / "avx-vnni" / "avx2" = the integer kernels of CPUs without AVX512-VNNI (Skylake-SP / Alder Lake / Zen 2-3), forced',
+    'speed-up = bf16 time / quantised time, wall / CPU (> 1: the quantised kernel is faster); int8 / int4 = quantLinear (int8 activations up to 8 rows), "xf" = float-activation decode kernel, "avx512bw" / "avxvnni" / "avx2" = the integer kernels of CPUs without AVX512-VNNI (Skylake-SP / Alder Lake / Zen 2-3), forced',
   );
   console.log(
     `load average ${loadavg()

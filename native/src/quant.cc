@@ -668,8 +668,8 @@ Napi::Value QForcePortable(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), has_avx512());
 }
 
-// Which decode kernels this CPU runs: { avx512, avx512bf16, avx512vnni, avxvnni, avx2, int8 }; int8 names the kernel
-// int8 activations run by default.
+// Which decode kernels this CPU runs: { avx512, avx512bf16, avx512vnni, avxvnni, avx2, int8 }; int8 lists the
+// int8-activation kernels it can run, best (the default) first, the portable loop last.
 Napi::Value QKernels(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("avx512", has_avx512());
@@ -677,7 +677,10 @@ Napi::Value QKernels(const Napi::CallbackInfo& info) {
   o.Set("avx512vnni", has_avx512_vnni());
   o.Set("avxvnni", has_avx_vnni());
   o.Set("avx2", cpu_has_avx2_fma());
-  o.Set("int8", int8_kernel_names[best_int8_kernel()]);
+  Napi::Array int8 = Napi::Array::New(info.Env());
+  for (int k = I8_AVX512VNNI; k <= I8_PORTABLE; k++)
+    if (int8_kernel_runs(k)) int8.Set(int8.Length(), int8_kernel_names[k]);
+  o.Set("int8", int8);
   return o;
 }
 

@@ -35,15 +35,7 @@ import { maxRelDiff } from '../helpers/close.js';
 
 /** Every int8-activation kernel this CPU can run, to force in turn: what lesser CPUs run is checked here too. */
 function int8KernelsHere(nb: NativeBackend): Int8Kernel[] {
-  const { avx512vnni, avxvnni, avx512, avx2 } = nb.quantKernels();
-  return [
-    'auto',
-    'portable',
-    ...(avx512vnni ? (['avx512vnni'] as const) : []),
-    ...(avxvnni ? (['avxvnni'] as const) : []),
-    ...(avx512 ? (['avx512bw'] as const) : []),
-    ...(avx2 ? (['avx2'] as const) : []),
-  ];
+  return ['auto', ...nb.quantKernels().int8];
 }
 
 /** f() with quantLinear's decode inputs kept float (no int8 activations). */
@@ -302,7 +294,7 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
       [1, 13696, 8, 8, null], // down_proj width
     ];
     let seed = 300;
-    const best = nb.quantKernels().int8;
+    const best = nb.quantKernels().int8[0];
     const kernels = int8KernelsHere(nb);
     for (const [M, K, N, bits, group] of cases)
       for (const sd of ['float32', 'bfloat16'] as const) {

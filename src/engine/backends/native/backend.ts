@@ -19,14 +19,17 @@ const F32_GEMM = ['sgemm', 'matmul', 'split'] as const;
 export type F32Gemm = (typeof F32_GEMM)[number];
 /** The int8-activation decode kernels, best first (native/src/quant.cc); 'auto' is the best this CPU runs. */
 export type Int8Kernel = 'auto' | 'avx512vnni' | 'avx512bw' | 'avxvnni' | 'avx2' | 'portable';
-/** What the quantised kernels find on this CPU (under ONEDNN_MAX_CPU_ISA's cap), and the int8 kernel they run. */
+/**
+ * What the quantised kernels find on this CPU (under ONEDNN_MAX_CPU_ISA's cap), and the int8-activation kernels it
+ * can run, best (the default) first, 'portable' last.
+ */
 export interface QuantKernels {
   avx512: boolean;
   avx512bf16: boolean;
   avx512vnni: boolean;
   avxvnni: boolean;
   avx2: boolean;
-  int8: Exclude<Int8Kernel, 'auto'>;
+  int8: Array<Exclude<Int8Kernel, 'auto'>>;
 }
 
 export interface Addon {
