@@ -181,7 +181,6 @@ function trainOurs(profile: boolean) {
   };
 }
 
-/** Runs a peer or child process to its end and parses the last line of its output as JSON (null on failure). */
 /** Builds bench/fma-peak.cc for this CPU (into runs/bench) once; null where no C++ compiler is found. */
 function fmaPeakProbe(): string | null {
   const out = join(here, '..', 'runs', 'bench', 'fma-peak');
@@ -192,6 +191,7 @@ function fmaPeakProbe(): string | null {
   return r.status === 0 ? out : null;
 }
 
+/** Runs a peer or child process to its end and parses the last line of its output as JSON (null on failure). */
 function childJson(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<Record<string, number> | null> {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -54,13 +54,17 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=3e-4)
     ids = torch.randint(0, V, (B, L))
     tgt = torch.randint(0, V, (B, L))
-    times, fwd = [], []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
+
+    def step():
         loss = F.cross_entropy(model(ids).view(-1, V), tgt.view(-1))
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
+
+    times, fwd = [], []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        step()
         if i >= warmup:
             times.append((time.perf_counter() - t0) * 1000)
     # Where a step's time goes: the BLAS products' own time (aten::mm / addmm / bmm, which call MKL on CPU), over 3
@@ -68,10 +72,7 @@ def main():
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for _ in range(3):
-            loss = F.cross_entropy(model(ids).view(-1, V), tgt.view(-1))
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            step()
     gemm_us = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in ("aten::mm", "aten::addmm", "aten::bmm"))
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
     for _ in range(3):
