@@ -149,6 +149,16 @@ function main(): void {
         for (const kernel of nb.quantKernels().int8.slice(1))
           if (kernel !== 'portable')
             kinds.push([`int8 ${kernel}`, forced(kernel, q8)], [`int4 ${kernel}`, forced(kernel, q4)]);
+        // The default kernels without the software prefetch of the streamed weight, same run (what it gains).
+        const noPrefetch = (f: () => void) => () => {
+          const prev = nb.setStreamPrefetch(0);
+          try {
+            f();
+          } finally {
+            nb.setStreamPrefetch(prev);
+          }
+        };
+        kinds.push(...kinds.slice(0, 3).map(([k, f]): [string, () => void] => [`${k} nopf`, noPrefetch(f)]));
       }
       for (const [, f] of kinds) f(); // warm-up (primitive creation, page faults)
       const wall: Record<string, number[]> = Object.fromEntries(kinds.map(([k]) => [k, []]));
@@ -163,7 +173,8 @@ function main(): void {
         Object.fromEntries(Object.entries(t).map(([k, v]) => [k, median(v)])) as Record<string, number>;
       const mw = med(wall);
       const mc = med(cpu);
-      const bytes = (kind: string) => (kind === 'bf16' ? 2 * N * K : kind.startsWith('int8') ? N * K : (N * K) / 2);
+      const bytes = (kind: string) =>
+        kind.startsWith('bf16') ? 2 * N * K : kind.startsWith('int8') ? N * K : (N * K) / 2;
       const fmtKind = (k: string) =>
         `${k} ${mw[k]!.toFixed(2)} ms / ${mc[k]!.toFixed(2)} CPU-ms` +
         (k === 'bf16' ? '' : ` (${(mw.bf16! / mw[k]!).toFixed(2)}× / ${(mc.bf16! / mc[k]!).toFixed(2)}× CPU)`) +
@@ -194,7 +205,7 @@ function main(): void {
   bar.stop();
   console.log(rows.join('\n'));
   console.log(
-    'speed-up = bf16 time / quantised time, wall / CPU (> 1: the quantised kernel is faster); int8 / int4 = quantLinear (int8 activations up to 8 rows), "xf" = float-activation decode kernel, "avx512bw" / "avxvnni" / "avx2" = the integer kernels of CPUs without AVX512-VNNI (Skylake-SP / Alder Lake / Zen 2-3), forced',
+    'speed-up = bf16 time / quantised time, wall / CPU (> 1: the quantised kernel is faster); int8 / int4 = quantLinear (int8 activations up to 8 rows), "xf" = float-activation decode kernel, "avx512bw" / "avxvnni" / "avx2" = the integer kernels of CPUs without AVX512-VNNI (Skylake-SP / Alder Lake / Zen 2-3), forced; "nopf" = the default kernel without its software prefetch of the weight',
   );
   console.log(
     `load average ${loadavg()

@@ -347,6 +347,19 @@ Napi::Value SetBf16Gemv(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setStreamPrefetch(bytes): how far ahead the decode kernels prefetch the weight they stream (0: off); returns the
+// distance it replaced (benchmarks compare in one process and put the previous one back).
+Napi::Value SetStreamPrefetch(const Napi::CallbackInfo& info) {
+  const i64 bytes = (i64)I(info, 0);
+  if (bytes < 0 || bytes > (1 << 20)) {
+    Napi::RangeError::New(info.Env(), "setStreamPrefetch: bytes must be in [0, 1 MiB]").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  const i64 prev = stream_prefetch_bytes;
+  stream_prefetch_bytes = bytes;
+  return Napi::Number::New(info.Env(), (double)prev);
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("threads", omp_get_max_threads());
@@ -402,6 +415,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("setThreads", SetThreads);
   REG("setF32Gemm", SetF32Gemm);
   REG("setBf16Gemv", SetBf16Gemv);
+  REG("setStreamPrefetch", SetStreamPrefetch);
   REG("info", Info);
 #undef REG
   register_mapped(env, exports);

@@ -14,6 +14,13 @@ namespace glmv {
 
 inline int max_threads() { return omp_get_max_threads(); }
 
+// Decode-shaped products (a few rows of x against a weight) stream the weight from memory once. The hardware
+// prefetchers alone keep too few lines in flight for that: prefetching each line this many bytes ahead of its use
+// raised one core's streaming rate by about a third on AMD Zen 5 (tried: 1–8 KiB; 4 KiB was best). A prefetch never
+// faults, so reading past the end of a row or a mapping is harmless.
+extern i64 stream_prefetch_bytes;
+inline void prefetch_ahead(const void* p) { __builtin_prefetch((const char*)p + stream_prefetch_bytes, 0, 3); }
+
 // oneDNN's JIT GEMM kernels (Debian oneDNN 2.6) corrupt the heap when an asynchronous signal — e.g. SIGPROF from
 // `node --cpu-prof` — lands while they run (reproduced with a plain C loop of dnnl_sgemm under setitimer). Blocking
 // asynchronous signals for the duration of a oneDNN call delays them by at most that call. Synchronous fault

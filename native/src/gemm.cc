@@ -152,6 +152,7 @@ int set_f32_gemm_mode(int mode) {
 
 // Benchmarks and tests: 0 sends decode-shaped bf16 products to oneDNN too (the comparison in one process).
 int bf16_gemv_enabled = 1;
+i64 stream_prefetch_bytes = 4096;
 void set_bf16_gemv(bool on) { bf16_gemv_enabled = on ? 1 : 0; }
 
 bool isa_allows(unsigned mask) {
@@ -200,6 +201,8 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) void gemv_bf16_rows(const
     for (int r = 0; r < MR; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
     i64 k = 0;
     for (; k + 64 <= K32; k += 64) {
+      prefetch_ahead(w + k);
+      prefetch_ahead(w + k + 32);
       const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w + k), w1 = (__m512bh)_mm512_loadu_si512(w + k + 32);
       for (int r = 0; r < MR; r++) {
         const uint16_t* x = a + (m0 + r) * K + k;
@@ -239,6 +242,7 @@ __attribute__((target("avx2,fma"))) void gemv_bf16_rows_avx2(const uint16_t* a, 
     __m256 acc0[MR], acc1[MR];
     for (int r = 0; r < MR; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
     for (i64 k = 0; k < K16; k += 16) {
+      if (k % 32 == 0) prefetch_ahead(w + k);
       const __m256i wv = _mm256_loadu_si256((const __m256i*)(w + k));
       const __m256 w0 = bf16_lo_avx2(wv), w1 = bf16_hi_avx2(wv);
       for (int r = 0; r < MR; r++) {

@@ -400,11 +400,13 @@ __attribute__((target("avx512f,avx512bw"))) inline __m512i dot512_bw_u8(__m512i 
 }
 
 #define GLMV_512_ROWS gemv_i8_vnni_rows
+#define GLMV_512_FAST gemv_i8_vnni_fast
 #define GLMV_512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 #define GLMV_512_DOT8 dot512_vnni
 #define GLMV_512_DOT4 dot512_vnni
 #include "quant_avx512_rows.inc"
 #define GLMV_512_ROWS gemv_i8_avx512bw_rows
+#define GLMV_512_FAST gemv_i8_avx512bw_fast
 #define GLMV_512_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define GLMV_512_DOT8 dot512_bw_u8
 #define GLMV_512_DOT4 dot512_bw_u4
@@ -497,6 +499,24 @@ const RowKernels int8_row_kernels[] = {
     {},
 };
 static_assert(sizeof(int8_row_kernels) / sizeof(RowKernels) == I8_PORTABLE + 1, "one entry per Int8Kernel");
+// Their forms for the common layout (int4 then int8), where a kernel has one.
+const RowKernels int8_fast_kernels[][2] = {
+    {},
+    {{gemv_i8_vnni_fast<8, 4>, gemv_i8_vnni_fast<4, 4>, gemv_i8_vnni_fast<2, 4>, gemv_i8_vnni_fast<1, 4>},
+     {gemv_i8_vnni_fast<8, 8>, gemv_i8_vnni_fast<4, 8>, gemv_i8_vnni_fast<2, 8>, gemv_i8_vnni_fast<1, 8>}},
+    {{gemv_i8_avx512bw_fast<8, 4>, gemv_i8_avx512bw_fast<4, 4>, gemv_i8_avx512bw_fast<2, 4>, gemv_i8_avx512bw_fast<1, 4>},
+     {gemv_i8_avx512bw_fast<8, 8>, gemv_i8_avx512bw_fast<4, 8>, gemv_i8_avx512bw_fast<2, 8>, gemv_i8_avx512bw_fast<1, 8>}},
+    {},
+    {},
+    {},
+};
+static_assert(sizeof(int8_fast_kernels) / sizeof(int8_fast_kernels[0]) == I8_PORTABLE + 1, "one entry per Int8Kernel");
+
+// The common layout the fast forms cover: activation groups of 128 (one int4 chunk, or two int8 chunks), K whole
+// groups, weight groups whole multiples of them or one per channel.
+bool common_layout(const QArgs& a, const XQuant& xq) {
+  return xq.ga == 128 && a.K % 128 == 0 && xq.CH == (a.bits == 4 ? 128 : 64) && (a.groups() == 1 || a.group % 128 == 0);
+}
 
 void gemv_i8(const QArgs& a, i64 ga) {
   if (ga <= 0) throw std::runtime_error("qmatmul: activation group size must be positive");
@@ -513,7 +533,8 @@ void gemv_i8(const QArgs& a, i64 ga) {
       return;
     }
     std::vector<float> sc(8 * xq.AG + a.groups());
-    const RowKernels& f = int8_row_kernels[kernel];
+    const RowKernels& fast = int8_fast_kernels[kernel][a.bits == 4 ? 0 : 1];
+    const RowKernels& f = fast.r1 && common_layout(a, xq) ? fast : int8_row_kernels[kernel];
     i64 m = 0;
     if (f.r8)
       for (; m + 8 <= a.M; m += 8) f.r8(a, xq, m, b, e, sc.data());

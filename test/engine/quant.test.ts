@@ -239,6 +239,32 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
     expect(nan.scale[1]).toBe(0);
   });
 
+  it('prefetching the streamed weight changes no result (bf16 GEMV, int8, int4), and the knob checks its range', () => {
+    const nb = nativeBackend()!;
+    const [N, K] = [37, 4096];
+    const w = fromArray(randn([N, K], 80, 0.05), [N, K]);
+    const wb = w.to('bfloat16');
+    const q4 = quantizeWeight(w, 4, 128, 'bfloat16');
+    const q8 = quantizeWeight(w, 8, null, 'bfloat16');
+    const x = fromArray(randn([3, K], 81), [3, K]);
+    const run = () =>
+      [F.linear(x.slice(0, 0, 1), wb), quantLinear(x, q4), quantLinear(x, q8)].map((t) => t.toFloat32());
+    const prev = nb.setStreamPrefetch(0);
+    try {
+      expect(prev).toBe(4096);
+      const off = withBackend('native', () => noGrad(run));
+      for (const bytes of [64, 4096, 65536]) {
+        nb.setStreamPrefetch(bytes);
+        const on = withBackend('native', () => noGrad(run));
+        for (let i = 0; i < 3; i++) expect(on[i], `${bytes} bytes, product ${i}`).toEqual(off[i]);
+      }
+      expect(() => nb.setStreamPrefetch(-1)).toThrow(/bytes must be in/);
+      expect(() => nb.setStreamPrefetch(2 ** 21)).toThrow(/bytes must be in/);
+    } finally {
+      nb.setStreamPrefetch(prev);
+    }
+  });
+
   it('the op uses int8 activations up to 8 rows (groups of 128 or the weight group) and float x above', () => {
     expect(activationGroup(128, 4096)).toBe(128);
     expect(activationGroup(64, 4096)).toBe(64);

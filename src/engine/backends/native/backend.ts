@@ -305,6 +305,13 @@ export class NativeBackend implements Backend {
     this.n.setBf16Gemv!(on);
   }
   /**
+   * Benchmarks: how many bytes ahead the decode kernels (bf16 GEMV, int8 / int4 weights) prefetch the weight they
+   * stream; 0 turns it off. Returns the distance it replaced.
+   */
+  setStreamPrefetch(bytes: number): number {
+    return this.n.setStreamPrefetch!(bytes) as number;
+  }
+  /**
    * The quantised decode kernels this CPU runs (AVX-512 float32, AVX512-BF16 dot products, AVX512-VNNI / AVX512BW /
    * AVX-VNNI / AVX2 integer dots).
    */
