@@ -77,6 +77,8 @@ interface Row {
   params?: number;
   summary?: string;
   note?: string;
+  /** With --rounds > 1: every round's decode tok/s and the decode ratio to bf16 (median, then each round's). */
+  rounds?: { decode: number[]; ratio: string };
 }
 
 interface Opts {
@@ -86,6 +88,7 @@ interface Opts {
   decode: string;
   peerDecode: string;
   peerLayers: string;
+  rounds: string;
   minFree: string;
   metrics: string;
   prepare?: boolean;
@@ -105,6 +108,11 @@ const program = new Command()
   .option('--decode <n>', 'greedy decode steps after the prefill (batch 1)', '256')
   .option('--peer-decode <n>', 'decode steps for the transformers peer', '32')
   .option('--peer-layers <n>', 'decoder layers the peer loads (40 = all; fewer when 40 do not fit in memory)', '40')
+  .option(
+    '--rounds <n>',
+    "measure the folders this many times in turn; the table gives each row's median and the decode ratio to bf16 of each round",
+    '1',
+  )
   .option('--min-free <GiB>', 'kill a measured process when MemAvailable drops under this', '2')
   .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'full9b.jsonl'))
   .option('--prepare', 'write and quantise the folders --only names, measure nothing')
@@ -115,6 +123,7 @@ const program = new Command()
 Examples:
   nice -n 15 npm run bench:9b -- --dir runs/9b
   nice -n 15 npm run bench:9b -- --dir runs/9b --only int4 --decode 64
+  npm run bench:9b -- --dir runs/9b --only bf16,int8,int4,int4-head --rounds 3   # ratios from rows measured in turn
   nice -n 15 npm run bench:9b -- --dir runs/9b --only int8,int4 --prepare   # write and quantise only
   GLMV_PYTHON=/path/to/venv/bin/python npm run bench:9b -- --dir runs/9b --only peer --peer-layers 20
   GLMV_LLAMA_CPP=/path/to/node_modules/node-llama-cpp npm run bench:9b -- --dir runs/9b --only llama-q8,llama-q4`,
@@ -386,6 +395,48 @@ function dropOtherFolders(keep: string, all: string[]): void {
       if (!mine.has(f)) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/**
+ * One row per variant from the rounds: the round with the median decode rate (the lower middle one for an even
+ * count; its other figures come with it), its decode rates over all rounds, and its decode ratio to bf16 taken within
+ * each round (wall / CPU), given as the median of the rounds then each round's. One round gives the row as measured.
+ */
+function medianRows(variants: string[], byRound: Array<Map<string, Row>>): Row[] {
+  if (byRound.length === 1) return variants.flatMap((v) => byRound[0]!.get(v) ?? []);
+  const out: Row[] = [];
+  for (const v of variants) {
+    const got = byRound.flatMap((m) => m.get(v) ?? []);
+    if (got.length === 0) continue;
+    const sorted = [...got].sort((a, b) => a.decode_tok_s - b.decode_tok_s);
+    const mid = sorted[(sorted.length - 1) >> 1]!;
+    const wall: number[] = [];
+    const cpu: number[] = [];
+    for (const m of byRound) {
+      const r = m.get(v);
+      const b = m.get('bf16');
+      if (!r || !b || v === 'bf16') continue;
+      wall.push(r.decode_tok_s / b.decode_tok_s);
+      if (r.decode_cpu_s_per_token && b.decode_cpu_s_per_token)
+        cpu.push(b.decode_cpu_s_per_token / r.decode_cpu_s_per_token);
+    }
+    const list = (x: number[]) => x.map((r) => r.toFixed(2)).join(', ');
+    const ratio =
+      wall.length > 0
+        ? `${median(wall).toFixed(2)}× / ${cpu.length ? `${median(cpu).toFixed(2)}×` : 'n/a'} (rounds: ${list(wall)} / ${list(cpu)})`
+        : '';
+    out.push({
+      ...mid,
+      note: `median of ${got.length} rounds, decode ${list(got.map((r) => r.decode_tok_s))} tok/s`,
+      rounds: { decode: got.map((r) => r.decode_tok_s), ratio },
+    });
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const o = program.parse().opts<Opts>();
   const tokens = int(o.tokens, '--tokens', 1);
@@ -399,6 +450,7 @@ async function main(): Promise<void> {
   const minFree = Number(o.minFree) * GiB;
   if (!(minFree > 0)) throw new Error(`--min-free: expected a positive number of GiB, got ${o.minFree}`);
   const peerLayers = int(o.peerLayers, '--peer-layers', 1);
+  const rounds = int(o.rounds, '--rounds', 1);
   const metrics = new MetricsWriter(o.metrics);
   const cpu = cpus()[0]?.model ?? 'cpu';
   console.log(`glmv full-size 9B bench — ${cpu}, ${cpus().length} cores, ISA: ${cpuIsa()}, load average ${load()}`);
@@ -441,49 +493,65 @@ async function main(): Promise<void> {
     return;
   }
 
-  // 2. Each folder in a fresh process.
+  // 2. Each folder in a fresh process, the folders in turn `--rounds` times. A virtual machine's memory throughput can move
+  // with its host's load over minutes (on the README's AMD VM the same int8 row decoded at 0.78 and 2.66 tok/s in one
+  // run), so a ratio between two rows is taken within each round, where they ran minutes apart, not a whole run apart.
   const rows: Row[] = [];
-  for (const [v, dir] of folders) {
-    writeTokenizer(dir);
-    dropOtherFolders(
-      dir,
-      folders.map(([, d]) => d),
-    );
-    const la = load();
-    const r = await watched(
-      process.execPath,
-      [
-        ...process.execArgv,
-        fileURLToPath(import.meta.url),
-        '--dir',
-        o.dir,
-        '--child',
+  const byRound: Array<Map<string, Row>> = [];
+  for (let round = 0; round < rounds; round++) {
+    const measured = new Map<string, Row>();
+    byRound.push(measured);
+    for (const [v, dir] of folders) {
+      writeTokenizer(dir);
+      dropOtherFolders(
         dir,
-        '--tokens',
-        String(tokens),
-        '--decode',
-        String(decode),
-      ],
-      minFree,
-    );
-    if (r.code !== 0) {
-      console.log(`${v}: ${r.killed ?? `failed (exit ${r.code}): ${r.stderr.slice(-1500)}`}`);
-      metrics.write({ phase: 'measure', variant: v, failed: r.killed ?? r.code });
-      continue;
+        folders.map(([, d]) => d),
+      );
+      const la = load();
+      const r = await watched(
+        process.execPath,
+        [
+          ...process.execArgv,
+          fileURLToPath(import.meta.url),
+          '--dir',
+          o.dir,
+          '--child',
+          dir,
+          '--tokens',
+          String(tokens),
+          '--decode',
+          String(decode),
+        ],
+        minFree,
+      );
+      if (r.code !== 0) {
+        console.log(`${v}: ${r.killed ?? `failed (exit ${r.code}): ${r.stderr.slice(-1500)}`}`);
+        metrics.write({ phase: 'measure', variant: v, failed: r.killed ?? r.code });
+        continue;
+      }
+      const row = { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Row), variant: v };
+      measured.set(v, row);
+      console.log(
+        `${v}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}: ${row.summary}, decode ${row.decode_tok_s.toFixed(2)} tok/s`,
+      );
+      metrics.write({
+        phase: 'measure',
+        ...row,
+        round,
+        cpu,
+        isa: cpuIsa(),
+        load_before: la,
+        load_after: load(),
+        min_mem_available: r.minAvail,
+      });
     }
-    const row = { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Row), variant: v };
-    rows.push(row);
-    console.log(`${v}: ${row.summary}`);
-    metrics.write({
-      phase: 'measure',
-      ...row,
-      cpu,
-      isa: cpuIsa(),
-      load_before: la,
-      load_after: load(),
-      min_mem_available: r.minAvail,
-    });
   }
+  rows.push(
+    ...medianRows(
+      folders.map(([v]) => v),
+      byRound,
+    ),
+  );
 
   // 3. The peer: transformers bf16 on the same files.
   if (only.includes('peer')) {
@@ -592,8 +660,9 @@ async function main(): Promise<void> {
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   const f = (x: number | undefined, d: number) => (x === undefined ? 'n/a' : x.toFixed(d));
   for (const r of rows) {
-    const vs =
-      base && r !== base
+    const vs = r.rounds
+      ? r.rounds.ratio
+      : base && r !== base
         ? `${(r.decode_tok_s / base.decode_tok_s).toFixed(2)}× / ${base.decode_cpu_s_per_token && r.decode_cpu_s_per_token ? `${(base.decode_cpu_s_per_token / r.decode_cpu_s_per_token).toFixed(2)}×` : 'n/a'}`
         : '';
     console.log(
