@@ -437,11 +437,13 @@ __attribute__((target("avx2,fma"))) inline __m256i dot_avx2_u8(__m256i acc, __m2
 }
 
 #define GLMV_AVX2_ROWS gemv_i8_avxvnni_rows
+#define GLMV_AVX2_FAST gemv_i8_avxvnni_fast
 #define GLMV_AVX2_TARGET __attribute__((target("avx2,fma,avxvnni")))
 #define GLMV_AVX2_DOT8 dot_avxvnni
 #define GLMV_AVX2_DOT4 dot_avxvnni
 #include "quant_avx2_rows.inc"
 #define GLMV_AVX2_ROWS gemv_i8_avx2_rows
+#define GLMV_AVX2_FAST gemv_i8_avx2_fast
 #define GLMV_AVX2_TARGET __attribute__((target("avx2,fma")))
 #define GLMV_AVX2_DOT8 dot_avx2_u8
 #define GLMV_AVX2_DOT4 dot_avx2_u4
@@ -499,15 +501,17 @@ const RowKernels int8_row_kernels[] = {
     {},
 };
 static_assert(sizeof(int8_row_kernels) / sizeof(RowKernels) == I8_PORTABLE + 1, "one entry per Int8Kernel");
-// Their forms for the common layout (int4 then int8), where a kernel has one.
+// Their forms for the common layout (int4 then int8).
 const RowKernels int8_fast_kernels[][2] = {
     {},
     {{gemv_i8_vnni_fast<8, 4>, gemv_i8_vnni_fast<4, 4>, gemv_i8_vnni_fast<2, 4>, gemv_i8_vnni_fast<1, 4>},
      {gemv_i8_vnni_fast<8, 8>, gemv_i8_vnni_fast<4, 8>, gemv_i8_vnni_fast<2, 8>, gemv_i8_vnni_fast<1, 8>}},
     {{gemv_i8_avx512bw_fast<8, 4>, gemv_i8_avx512bw_fast<4, 4>, gemv_i8_avx512bw_fast<2, 4>, gemv_i8_avx512bw_fast<1, 4>},
      {gemv_i8_avx512bw_fast<8, 8>, gemv_i8_avx512bw_fast<4, 8>, gemv_i8_avx512bw_fast<2, 8>, gemv_i8_avx512bw_fast<1, 8>}},
-    {},
-    {},
+    {{nullptr, gemv_i8_avxvnni_fast<4, 4>, gemv_i8_avxvnni_fast<2, 4>, gemv_i8_avxvnni_fast<1, 4>},
+     {nullptr, gemv_i8_avxvnni_fast<4, 8>, gemv_i8_avxvnni_fast<2, 8>, gemv_i8_avxvnni_fast<1, 8>}},
+    {{nullptr, gemv_i8_avx2_fast<4, 4>, gemv_i8_avx2_fast<2, 4>, gemv_i8_avx2_fast<1, 4>},
+     {nullptr, gemv_i8_avx2_fast<4, 8>, gemv_i8_avx2_fast<2, 8>, gemv_i8_avx2_fast<1, 8>}},
     {},
 };
 static_assert(sizeof(int8_fast_kernels) / sizeof(int8_fast_kernels[0]) == I8_PORTABLE + 1, "one entry per Int8Kernel");
