@@ -433,8 +433,11 @@ function isRaw(t: Tensor | RawTensor): t is RawTensor {
 }
 
 /**
- * Writes tensors (in the given order) to `path` atomically. The header is space-padded so the data section starts
- * 8-byte aligned, as the reference writer does.
+ * Writes tensors to `path` atomically. The header lists them in the given order; the header is space-padded so the
+ * data section starts 64-byte aligned (the reference writer pads to 8), and the data of tensors whose size is a
+ * multiple of 64 bytes comes first, in the given order, then the rest: every weight of a checkpoint then starts on a
+ * cache line, in the file and so in its memory mapping, where the decode kernels stream it (their 64-byte loads
+ * would otherwise each straddle two lines).
  */
 export function saveSafetensors(
   path: string,
@@ -444,24 +447,35 @@ export function saveSafetensors(
   const entries = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
-  let off = 0;
-  for (const [name, t] of entries) {
-    let bytes: number;
-    if (isRaw(t)) {
-      bytes = t.bytes.byteLength;
-      const want = t.shape.reduce((a, b) => a * b, 1) * ST_BYTES[t.dtype];
-      if (bytes !== want)
-        throw new Error(`saveSafetensors: '${name}' has ${bytes} bytes for [${t.shape}] ${t.dtype} (expected ${want})`);
-      header[name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [off, off + bytes] };
-    } else {
+  const sizes = entries.map(([name, t]) => {
+    if (!isRaw(t)) {
       t.assertAlive('saveSafetensors');
-      bytes = t.size * bytesPer(t.dtype);
-      header[name] = { dtype: stType(t.dtype), shape: [...t.shape], data_offsets: [off, off + bytes] };
+      return t.size * bytesPer(t.dtype);
     }
-    off += bytes;
+    const want = t.shape.reduce((a, b) => a * b, 1) * ST_BYTES[t.dtype];
+    if (t.bytes.byteLength !== want)
+      throw new Error(
+        `saveSafetensors: '${name}' has ${t.bytes.byteLength} bytes for [${t.shape}] ${t.dtype} (expected ${want})`,
+      );
+    return want;
+  });
+  const order = [...entries.keys()].sort(
+    (a, b) => Number(sizes[a]! % 64 !== 0) - Number(sizes[b]! % 64 !== 0) || a - b,
+  );
+  const start = new Array<number>(entries.length);
+  let off = 0;
+  for (const i of order) {
+    start[i] = off;
+    off += sizes[i]!;
   }
+  for (const [i, [name, t]] of entries.entries())
+    header[name] = {
+      dtype: isRaw(t) ? t.dtype : stType(t.dtype),
+      shape: [...t.shape],
+      data_offsets: [start[i]!, start[i]! + sizes[i]!],
+    };
   let json = JSON.stringify(header);
-  while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
+  json += ' '.repeat((64 - ((8 + Buffer.byteLength(json)) % 64)) % 64);
   const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   const fd = openSync(tmp, 'w');
   try {
@@ -469,7 +483,8 @@ export function saveSafetensors(
     len.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
     writeSync(fd, len);
     writeSync(fd, Buffer.from(json, 'utf8'));
-    for (const [, t] of entries) {
+    for (const i of order) {
+      const t = entries[i]![1];
       if (isRaw(t)) {
         writeAll(fd, t.bytes);
         continue;

@@ -75,6 +75,43 @@ describe('mapped safetensors', () => {
     unmapped.close();
   });
 
+  it('writes every tensor whose size is a multiple of 64 bytes on a 64-byte boundary, names in the given order', () => {
+    const path = join(dir, 'aligned.safetensors');
+    const shapeI64 = { dtype: 'I64', shape: [2], bytes: new Uint8Array(new BigInt64Array([3n, 64n]).buffer) } as const;
+    const given = {
+      weight_shape: shapeI64, // 16 bytes: would push every tensor after it off the cache line
+      weight_packed: tensor(
+        Array.from({ length: 48 }, (_, i) => [i, -i, 7 * i, i % 5]),
+        { dtype: 'int32' },
+      ),
+      odd: tensor([1, 2, 3]), // 12 bytes
+      scale: tensor(
+        Array.from({ length: 32 }, (_, i) => i / 8),
+        { dtype: 'bfloat16' },
+      ),
+    };
+    saveSafetensors(path, given, { format: 'pt' });
+    const bytes = readFileSync(path);
+    const hlen = Number(bytes.readBigUInt64LE(0));
+    expect((8 + hlen) % 64).toBe(0);
+    const header = JSON.parse(bytes.subarray(8, 8 + hlen).toString('utf8'));
+    expect(Object.keys(header)).toEqual(['__metadata__', 'weight_shape', 'weight_packed', 'odd', 'scale']);
+    for (const name of ['weight_packed', 'scale']) expect((8 + hlen + header[name].data_offsets[0]) % 64, name).toBe(0);
+    // Sizes multiple of 64 first (given order), then the rest; no holes.
+    expect(header.weight_packed.data_offsets).toEqual([0, 768]);
+    expect(header.scale.data_offsets).toEqual([768, 832]);
+    expect(header.weight_shape.data_offsets).toEqual([832, 848]);
+    expect(header.odd.data_offsets).toEqual([848, 860]);
+    expect(bytes.length).toBe(8 + hlen + 860);
+    const f = new SafetensorsFile(path);
+    expect(f.names()).toEqual(['weight_shape', 'weight_packed', 'odd', 'scale']);
+    expect(f.read('weight_packed').toArray()).toEqual(given.weight_packed.toArray());
+    expect(f.read('scale').toArray()).toEqual(given.scale.toArray());
+    expect(f.read('odd').toArray()).toEqual([1, 2, 3]);
+    expect(f.read('weight_shape').toArray()).toEqual([3, 64]);
+    f.close();
+  });
+
   it('refuses a file changed in place after it was opened', () => {
     const path = join(dir, 'changed.safetensors');
     saveSafetensors(path, { x: tensor([1, 2]) });
