@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  int64Raw,
   loadSafetensors,
   nativeLoadError,
   SAFETENSORS_LIMITS,
@@ -77,7 +78,7 @@ describe('mapped safetensors', () => {
 
   it('writes every tensor whose size is a multiple of 64 bytes on a 64-byte boundary, names in the given order', () => {
     const path = join(dir, 'aligned.safetensors');
-    const shapeI64 = { dtype: 'I64', shape: [2], bytes: new Uint8Array(new BigInt64Array([3n, 64n]).buffer) } as const;
+    const shapeI64 = int64Raw([3, 64]);
     const given = {
       weight_shape: shapeI64, // 16 bytes: would push every tensor after it off the cache line
       weight_packed: tensor(
