@@ -30,6 +30,7 @@ import { Rng } from '../src/util/rng.js';
 import { benchProgram } from './cli.js';
 import { cpuIsa } from './cpu.js';
 import { gemmGflops } from './gemm-timing.js';
+import { median } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const opts = benchProgram({
@@ -51,11 +52,6 @@ const quick = opts.quick === true;
 const SECS = quick ? 0.5 : 1.5;
 const STEPS = quick ? 5 : 15;
 const WARMUP = 3;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
 
 function findPython(): { bin: string; how: string } | null {
   const candidates: Array<[string, string]> = [];

@@ -54,6 +54,7 @@ import { quantizeCheckpoint } from '../src/model/quantize.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
 import { cpuIsa } from './cpu.js';
 import { ensureGguf, LLAMA_VARIANTS, type LlamaRow, llamaCppPackage, measureArgs } from './peers/llama-cpp.js';
+import { median } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GB = 1e9;
@@ -77,8 +78,8 @@ interface Row {
   params?: number;
   summary?: string;
   note?: string;
-  /** With --rounds > 1: every round's decode tok/s and the decode ratio to bf16 (median, then each round's). */
-  rounds?: { decode: number[]; ratio: string };
+  /** With --rounds > 1: the decode ratio to bf16, wall / CPU (the median of the rounds, then each round's). */
+  roundsRatio?: string;
 }
 
 interface Opts {
@@ -395,11 +396,6 @@ function dropOtherFolders(keep: string, all: string[]): void {
       if (!mine.has(f)) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
 }
 
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 /**
  * One row per variant from the rounds: the round with the median decode rate (the lower middle one for an even
  * count; its other figures come with it), its decode rates over all rounds, and its decode ratio to bf16 taken within
@@ -431,7 +427,7 @@ function medianRows(variants: string[], byRound: Array<Map<string, Row>>): Row[]
     out.push({
       ...mid,
       note: `median of ${got.length} rounds, decode ${list(got.map((r) => r.decode_tok_s))} tok/s`,
-      rounds: { decode: got.map((r) => r.decode_tok_s), ratio },
+      roundsRatio: ratio,
     });
   }
   return out;
@@ -660,8 +656,8 @@ async function main(): Promise<void> {
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   const f = (x: number | undefined, d: number) => (x === undefined ? 'n/a' : x.toFixed(d));
   for (const r of rows) {
-    const vs = r.rounds
-      ? r.rounds.ratio
+    const vs = r.roundsRatio
+      ? r.roundsRatio
       : base && r !== base
         ? `${(r.decode_tok_s / base.decode_tok_s).toFixed(2)}× / ${base.decode_cpu_s_per_token && r.decode_cpu_s_per_token ? `${(base.decode_cpu_s_per_token / r.decode_cpu_s_per_token).toFixed(2)}×` : 'n/a'}`
         : '';

@@ -35,7 +35,8 @@ import { ToyPolicy, toySamples } from '../src/rl/toy.js';
 import { RlTrainer } from '../src/rl/trainer.js';
 import type { Policy, PolicyItem, Rollout, RolloutEngine, RolloutPrompt, SamplingParams } from '../src/rl/types.js';
 import { benchProgram } from './cli.js';
-import { median, medianTiming, type RolloutTiming, timeRolloutCall } from './rollout-timing.js';
+import { medianTiming, type RolloutTiming, timeRolloutCall } from './rollout-timing.js';
+import { median } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, '..');

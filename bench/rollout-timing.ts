@@ -4,6 +4,8 @@
  * sampled tokens of the call.
  */
 
+import { median } from './stats.js';
+
 /** What section 4 needs of a rollout engine (another checkout's engine class satisfies it structurally). */
 export interface TimedEngine<P = unknown, S = object> {
   generate(prompts: readonly P[], groupSize: number, params: S): Promise<Array<Array<{ lossMask: Uint8Array }>>>;
@@ -29,12 +31,6 @@ export async function timeRolloutCall<P, S>(
   const c = process.cpuUsage(c0);
   const tokens = out.flat().reduce((a, r) => a + r.lossMask.reduce((x, y) => x + y, 0), 0);
   return { ms, cpuMs: (c.user + c.system) / 1000, tokens };
-}
-
-/** Median (the mean of the middle two for an even count). */
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 /** Medians of several timed calls of one engine (tokens of the last call). */
