@@ -516,11 +516,11 @@ const RowKernels int8_fast_kernels[][2] = {
 };
 static_assert(sizeof(int8_fast_kernels) / sizeof(int8_fast_kernels[0]) == I8_PORTABLE + 1, "one entry per Int8Kernel");
 
-// The common layout the fast forms cover: activation groups of 128 (one int4 chunk, or two int8 chunks), K whole
-// groups, weight groups whole multiples of them or one per channel.
-bool common_layout(const QArgs& a, const XQuant& xq) {
-  return xq.ga == 128 && a.K % 128 == 0 && xq.CH == (a.bits == 4 ? 128 : 64) && (a.groups() == 1 || a.group % 128 == 0);
-}
+// The common layout the fast forms cover: activation groups of 128 and K whole groups. The rest follows: quantize_x
+// then makes each group one int4 chunk (CH 128) or two int8 chunks (CH 64), and gemv_i8 has already refused a weight
+// group under K that is not a whole number of activation groups (so it is a multiple of 128, or there is one per
+// channel).
+bool common_layout(const XQuant& xq) { return xq.ga == 128 && xq.K % 128 == 0; }
 
 void gemv_i8(const QArgs& a, i64 ga) {
   if (ga <= 0) throw std::runtime_error("qmatmul: activation group size must be positive");
@@ -538,7 +538,7 @@ void gemv_i8(const QArgs& a, i64 ga) {
     }
     std::vector<float> sc(8 * xq.AG + a.groups());
     const RowKernels& fast = int8_fast_kernels[kernel][a.bits == 4 ? 0 : 1];
-    const RowKernels& f = fast.r1 && common_layout(a, xq) ? fast : int8_row_kernels[kernel];
+    const RowKernels& f = fast.r1 && common_layout(xq) ? fast : int8_row_kernels[kernel];
     i64 m = 0;
     if (f.r8)
       for (; m + 8 <= a.M; m += 8) f.r8(a, xq, m, b, e, sc.data());
