@@ -459,9 +459,9 @@ export function saveSafetensors(
       );
     return want;
   });
-  const order = [...entries.keys()].sort(
-    (a, b) => Number(sizes[a]! % 64 !== 0) - Number(sizes[b]! % 64 !== 0) || a - b,
-  );
+  const whole = (i: number) => sizes[i]! % 64 === 0;
+  const keys = [...entries.keys()];
+  const order = [...keys.filter(whole), ...keys.filter((i) => !whole(i))];
   const start = new Array<number>(entries.length);
   let off = 0;
   for (const i of order) {
