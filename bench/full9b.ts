@@ -42,6 +42,7 @@ import {
   type QuantBits,
   quantizeWeight,
   type RawTensor,
+  SafetensorsFile,
   saveSafetensors,
   scope,
   type Tensor,
@@ -76,6 +77,8 @@ interface Row {
   rss_after_load: number;
   peak_rss: number;
   params?: number;
+  /** After the decode: the share of the mapped weights' resident bytes mapped with 2 MiB entries (smaps_rollup). */
+  huge_mapped?: number;
   summary?: string;
   note?: string;
   /** With --rounds > 1: the decode ratio to bf16, wall / CPU (the median of the rounds, then each round's). */
@@ -94,6 +97,7 @@ interface Opts {
   metrics: string;
   prepare?: boolean;
   child?: string;
+  warm?: string;
 }
 
 const program = new Command()
@@ -118,6 +122,7 @@ const program = new Command()
   .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'full9b.jsonl'))
   .option('--prepare', 'write and quantise the folders --only names, measure nothing')
   .option('--child <dir>', 'internal: measure one folder in this process')
+  .option('--warm <dir>', "internal: map a folder's weight files as the loader does and touch every page, then exit")
   .addHelpText(
     'after',
     `
@@ -141,6 +146,19 @@ function procStatus(): { rss: number; hwm: number } {
   const s = readFileSync('/proc/self/status', 'utf8');
   const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/** FilePmdMapped over the file-backed resident bytes (Rss − Anonymous), from /proc/self/smaps_rollup (Linux). */
+function hugeMappedShare(): number | undefined {
+  let s: string;
+  try {
+    s = readFileSync('/proc/self/smaps_rollup', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0);
+  const file = kb('Rss') - kb('Anonymous');
+  return file > 0 ? kb('FilePmdMapped') / file : undefined;
 }
 
 function cpuSeconds(): number {
@@ -204,6 +222,7 @@ function child(dir: string, tokens: number, decode: number): void {
     rss_after_load: rssAfterLoad,
     peak_rss: procStatus().hwm,
     params: logicalParameters(model),
+    huge_mapped: hugeMappedShare(),
     summary,
   };
   process.stdout.write(`${JSON.stringify(row)}\n`);
@@ -386,14 +405,44 @@ function weightFiles(dir: string): string[] {
  * Drops the page cache of every other folder's weight files before a row (`dd iflag=nocache count=0`: the kernel
  * forgets a file's cached pages). Otherwise the previous row's pages, promoted to the kernel's active list by being
  * read once per token, stay while this row's freshly mapped pages are the ones reclaimed: an int8 row measured right
- * after bf16 (20.6 GB cached on a 24 GB machine) decoded at 0.78 tok/s, 2.66 alone. The row's own pages are left as
- * the kernel has them.
+ * after bf16 (20.6 GB cached on a 24 GB machine) decoded at 0.78 tok/s, 2.66 alone.
+ *
+ * With `reread`, the row's own files are dropped too and read back through a mapping as the loader makes it (`--warm`),
+ * so every row starts from the state an earlier glmv run leaves: weights cached in 2 MiB folios. Pages cached in small
+ * pieces (by a `cp`, say) cannot be mapped with 2 MiB entries, and on this VM that alone moved a bf16 decode between
+ * 1.2 and 2.0 tok/s. Returns the seconds the reread took.
  */
-function dropOtherFolders(keep: string, all: string[]): void {
+function dropOtherFolders(keep: string, all: string[], reread = false): number {
   const mine = new Set(weightFiles(keep));
   for (const dir of all)
     for (const f of weightFiles(dir))
-      if (!mine.has(f)) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
+      if (reread || !mine.has(f)) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
+  if (!reread) return 0;
+  const t = performance.now();
+  const w = spawnSync(
+    process.execPath,
+    [...process.execArgv, fileURLToPath(import.meta.url), '--dir', keep, '--warm', keep],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  if (w.status !== 0) throw new Error(`reading ${keep} back failed (exit ${w.status})`);
+  return (performance.now() - t) / 1000;
+}
+
+/** Maps each weight file of a folder (as the loader does: 2 MiB pages advised) and reads one byte of every 4 KiB. */
+function warm(dir: string): void {
+  let sum = 0;
+  for (const path of weightFiles(dir)) {
+    const f = new SafetensorsFile(path);
+    for (const name of f.names()) {
+      const data = f.read(name)._storage.data;
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      for (let i = 0; i < bytes.length; i += 4096) sum += bytes[i]!;
+    }
+    f.close();
+  }
+  if (Number.isNaN(sum)) process.exitCode = 1; // keeps the reads
 }
 
 /**
@@ -439,6 +488,10 @@ async function main(): Promise<void> {
   const decode = int(o.decode, '--decode', 0);
   if (o.child) {
     child(o.child, tokens, decode);
+    return;
+  }
+  if (o.warm) {
+    warm(o.warm);
     return;
   }
   const only = o.only.split(',').map((s) => s.trim()) as Variant[];
@@ -499,9 +552,10 @@ async function main(): Promise<void> {
     byRound.push(measured);
     for (const [v, dir] of folders) {
       writeTokenizer(dir);
-      dropOtherFolders(
+      const rereadS = dropOtherFolders(
         dir,
         folders.map(([, d]) => d),
+        true,
       );
       const la = load();
       const r = await watched(
@@ -528,7 +582,7 @@ async function main(): Promise<void> {
       const row = { ...(JSON.parse(r.stdout.trim().split('\n').pop()!) as Row), variant: v };
       measured.set(v, row);
       console.log(
-        `${v}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}: ${row.summary}, decode ${row.decode_tok_s.toFixed(2)} tok/s`,
+        `${v}${rounds > 1 ? ` (round ${round + 1}/${rounds})` : ''}: ${row.summary}, decode ${row.decode_tok_s.toFixed(2)} tok/s${row.huge_mapped === undefined ? '' : `, ${(100 * row.huge_mapped).toFixed(0)} % of the mapped weights in 2 MiB pages`}`,
       );
       metrics.write({
         phase: 'measure',
@@ -538,6 +592,7 @@ async function main(): Promise<void> {
         isa: cpuIsa(),
         load_before: la,
         load_after: load(),
+        reread_s: rereadS,
         min_mem_available: r.minAvail,
       });
     }

@@ -30,11 +30,16 @@ void release(Mapping* m) {
   }
 }
 
-// mapFd(fd, size) → handle: maps `size` bytes of an open regular file. The caller keeps (and closes) the fd.
+// mapFd(fd, size, hugePages) → handle: maps `size` bytes of an open regular file. The caller keeps (and closes) the
+// fd. hugePages asks the kernel (MADV_HUGEPAGE) to read the file into 2 MiB page-cache folios on fault and map them
+// with one page-table entry each: a decode step streams every weight once, and with 4 KiB pages each 4 KiB costs a
+// TLB miss whose page walk (two-dimensional in a virtual machine) stalls the stream. Measured on a 9B int4 decode in
+// a VM: 5.1 / 3.3 → 7.2 / 6.2 tok/s. Advice only: kernels or file systems without file-backed huge pages ignore it.
 Napi::Value MapFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   int64_t size = info[1].As<Napi::Number>().Int64Value();
+  bool huge = info.Length() > 2 && info[2].ToBoolean().Value();
   struct stat st;
   if (fstat(fd, &st) != 0) {
     Napi::Error::New(env, std::string("mapFd: fstat failed: ") + strerror(errno)).ThrowAsJavaScriptException();
@@ -55,6 +60,9 @@ Napi::Value MapFd(const Napi::CallbackInfo& info) {
       Napi::Error::New(env, std::string("mmap failed: ") + strerror(errno)).ThrowAsJavaScriptException();
       return env.Undefined();
     }
+#ifdef MADV_HUGEPAGE
+    if (huge) madvise(base, (size_t)size, MADV_HUGEPAGE);
+#endif
   }
   Mapping* m = new Mapping{base, (size_t)size, {1}};
   return Napi::External<Mapping>::New(env, m, [](Napi::Env, Mapping* p) { release(p); });

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -74,6 +74,36 @@ describe('mapped safetensors', () => {
     expect(unmapped.mapped).toBe(false);
     expect(unmapped.read('x').toArray()).toEqual([1, 2, 3]);
     unmapped.close();
+  });
+
+  it('asks the kernel for 2 MiB pages on the mapping (MADV_HUGEPAGE), unless told not to', (ctx) => {
+    // smaps lists each mapping's advice: `hg` is MADV_HUGEPAGE. Needs Linux with transparent huge pages.
+    if (!hasNative || !existsSync('/sys/kernel/mm/transparent_hugepage/enabled')) ctx.skip();
+    const path = join(dir, 'huge.safetensors');
+    saveSafetensors(path, { w: tensor(Array.from({ length: 1 << 16 }, (_, i) => i % 7)) });
+    const flags = (file: string): string[][] => {
+      const smaps = readFileSync('/proc/self/smaps', 'utf8').split('\n');
+      const out: string[][] = [];
+      for (let i = 0; i < smaps.length; i++)
+        if (smaps[i]!.endsWith(` ${file}`) && /^[0-9a-f]+-[0-9a-f]+ /.test(smaps[i]!)) {
+          const j = smaps.findIndex((l, k) => k > i && l.startsWith('VmFlags:'));
+          out.push(smaps[j]!.slice('VmFlags:'.length).trim().split(/\s+/));
+        }
+      return out;
+    };
+    const huge = new SafetensorsFile(path);
+    expect(huge.read('w').toArray()[8]).toBe(1);
+    const mapped = flags(path);
+    expect(mapped.length).toBe(1);
+    expect(mapped[0]).toContain('hg');
+    huge.close();
+    const path2 = join(dir, 'small-pages.safetensors');
+    saveSafetensors(path2, { w: tensor([1, 2, 3]) });
+    const small = new SafetensorsFile(path2, { hugePages: false });
+    expect(small.read('w').toArray()).toEqual([1, 2, 3]);
+    expect(flags(path2).length).toBe(1);
+    expect(flags(path2)[0]).not.toContain('hg');
+    small.close();
   });
 
   it('writes every tensor whose size is a multiple of 64 bytes on a 64-byte boundary, names in the given order', () => {
