@@ -289,6 +289,59 @@ struct XQuant {
 };
 
 // chunked: the VNNI kernel's layout (planes for int4); else plain rows of K (the portable kernel's).
+// One activation group x[0, n): its max |x| (NaN when any input is NaN: the output then becomes NaN), its inputs
+// quantised to q[0, n) in natural order, and Σ q. Scalar form; the AVX-512 one below gives the same bytes.
+float quantize_group_scalar(const float* x, i64 n, int8_t* q, int32_t& sum) {
+  float amax = 0.f;
+  for (i64 k = 0; k < n; k++) amax = std::max(amax, std::fabs(x[k]));
+  for (i64 k = 0; k < n; k++)
+    if (x[k] != x[k]) amax = NAN;  // std::max drops a NaN operand: keep it
+  const float inv = amax > 0.f ? 127.f / amax : 0.f;
+  sum = 0;
+  for (i64 k = 0; k < n; k++) {
+    float v = std::nearbyint(x[k] * inv);
+    v = v > 127.f ? 127.f : (v < -127.f ? -127.f : v);
+    if (v != v) v = 0.f;  // a NaN or ±inf input (inv is then 0 or NaN)
+    sum += (int)v;
+    q[k] = (int8_t)(int)v;
+  }
+  return amax;
+}
+
+// The same, 16 inputs per step. It runs once per product for every activation group, and its scalar form (NaN checks
+// in a dependent chain) took as long as a small product's integer dots (a 256 × 4096 int4 k_proj) in the decode.
+// MAXPS returns its second operand when either is NaN, so max(|x|, acc) skips NaNs as std::max does; the rounding is
+// the current mode's (nearest-even), as nearbyint's.
+__attribute__((target("avx512f,avx512bw,avx512vl"))) float quantize_group_avx512(const float* x, i64 n, int8_t* q,
+                                                                               int32_t& sum) {
+  const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  __m512 acc = _mm512_setzero_ps();
+  __mmask16 nan = 0;
+  for (i64 k = 0; k < n; k += 16) {
+    const __mmask16 live = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(live, x + k);
+    acc = _mm512_max_ps(_mm512_and_ps(v, absmask), acc);
+    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  }
+  const float amax = nan ? NAN : _mm512_reduce_max_ps(acc);
+  const float inv = amax > 0.f ? 127.f / amax : 0.f;
+  const __m512 vinv = _mm512_set1_ps(inv), hi = _mm512_set1_ps(127.f), lo = _mm512_set1_ps(-127.f);
+  __m512i isum = _mm512_setzero_si512();
+  for (i64 k = 0; k < n; k += 16) {
+    const __mmask16 live = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1);
+    __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(live, x + k), vinv),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);  // NaN → 0 (before the clamp, which would keep it)
+    const __m512i iv = _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(v, lo), hi));
+    isum = _mm512_add_epi32(isum, iv);
+    _mm512_mask_cvtepi32_storeu_epi8(q + k, live, iv);
+  }
+  sum = _mm512_reduce_add_epi32(isum);
+  return amax;
+}
+
+int force_scalar_quantize = 0;  // tests: 1 quantises activations with the scalar form
+
 void quantize_x(const QArgs& a, i64 ga, bool chunked, XQuant& xq) {
   xq.M = a.M;
   xq.K = a.K;
@@ -304,31 +357,20 @@ void quantize_x(const QArgs& a, i64 ga, bool chunked, XQuant& xq) {
   xq.s.resize(xq.M * xq.AG);
   xq.c.resize(xq.M * xq.AG);
   const int off = 1 << (a.bits - 1);
+  const bool vec = !force_scalar_quantize && has_avx512();
+  std::vector<int8_t> nat(planes ? ga : 0);  // int4: the group in natural order, then split into planes
   for (i64 m = 0; m < a.M; m++) {
     const float* xr = a.x + m * a.K;
     int8_t* d = xq.q + m * xq.stride;
     for (i64 ag = 0; ag < xq.AG; ag++) {
-      const i64 k0 = ag * ga, k1 = std::min(a.K, k0 + ga);
-      float amax = 0.f;
-      for (i64 k = k0; k < k1; k++) amax = std::max(amax, std::fabs(xr[k]));
-      for (i64 k = k0; k < k1; k++)
-        if (xr[k] != xr[k]) amax = NAN;  // std::max drops a NaN operand: keep it (the output becomes NaN)
-      const float inv = amax > 0.f ? 127.f / amax : 0.f;
-      int32_t sum = 0;
-      for (i64 c0 = k0; c0 < k1; c0 += CH) {  // chunk by chunk (the plain layout is one long chunk)
-        const i64 c1 = chunked ? std::min(k1, c0 + CH) : k1;
-        int8_t* dc = d + (c0 - k0);
-        for (i64 k = c0; k < c1; k++) {
-          float v = std::nearbyint(xr[k] * inv);
-          v = v > 127.f ? 127.f : (v < -127.f ? -127.f : v);
-          if (v != v) v = 0.f;
-          sum += (int)v;
-          const i64 i = k - c0;
-          dc[planes ? (i & 1) * (CH / 2) + (i >> 1) : i] = (int8_t)(int)v;
-        }
-        if (!chunked) break;
-      }
-      d += chunked ? (k1 - k0 + CH - 1) / CH * CH : k1 - k0;
+      const i64 k0 = ag * ga, n = std::min(a.K, k0 + ga) - k0;
+      int8_t* g = planes ? nat.data() : d;  // int8 chunks are the group in natural order, zero-padded after it
+      int32_t sum;
+      const float amax = vec ? quantize_group_avx512(xr + k0, n, g, sum) : quantize_group_scalar(xr + k0, n, g, sum);
+      if (planes)  // chunk by chunk: the chunk's even inputs, then its odd ones
+        for (i64 c0 = 0; c0 < n; c0 += CH)
+          for (i64 i = 0; i < std::min(CH, n - c0); i++) d[c0 + (i & 1) * (CH / 2) + (i >> 1)] = g[c0 + i];
+      d += chunked ? (n + CH - 1) / CH * CH : n;
       xq.s[m * xq.AG + ag] = amax / 127.f;
       xq.c[m * xq.AG + ag] = -off * sum;
     }
@@ -688,6 +730,12 @@ Napi::Value QInt8Kernel(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// qScalarQuantize(on): tests quantise activations with the scalar form (the AVX-512 one must give the same bytes).
+Napi::Value QScalarQuantize(const Napi::CallbackInfo& info) {
+  force_scalar_quantize = info[0].As<Napi::Boolean>().Value() ? 1 : 0;
+  return Napi::Boolean::New(info.Env(), has_avx512());
+}
+
 Napi::Value QForcePortable(const Napi::CallbackInfo& info) {
   force_portable = info[0].As<Napi::Boolean>().Value() ? 1 : 0;
   return Napi::Boolean::New(info.Env(), has_avx512());
@@ -714,6 +762,7 @@ Napi::Value QKernels(const Napi::CallbackInfo& info) {
 void register_quant(Napi::Env env, Napi::Object exports) {
   exports.Set("qmatmul", Napi::Function::New(env, QMatmul));
   exports.Set("qForcePortable", Napi::Function::New(env, QForcePortable));
+  exports.Set("qScalarQuantize", Napi::Function::New(env, QScalarQuantize));
   exports.Set("qInt8Kernel", Napi::Function::New(env, QInt8Kernel));
   exports.Set("qKernels", Napi::Function::New(env, QKernels));
 }

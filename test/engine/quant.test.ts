@@ -376,6 +376,56 @@ describe('int8 activations (quantLinear up to 8 rows)', () => {
       }
   });
 
+  it('the AVX-512 activation quantiser writes the same bytes as the scalar one: identical outputs, ties, NaN and ±inf included', (ctx) => {
+    const nb = nativeBackend();
+    if (!nb?.quantScalarActivations(false)) {
+      ctx.skip(); // no AVX-512: only the scalar form runs
+      return;
+    }
+    const rng = new Rng(93);
+    for (const [bits, group, K] of [
+      [4, 128, 512],
+      [4, 128, 200], // a short last group and chunk
+      [4, 32, 96],
+      [8, null, 4096],
+      [8, null, 130],
+      [8, 64, 192],
+    ] as Array<[QuantBits, number | null, number]>) {
+      const N = 24;
+      const q = quantizeWeight(fromArray(randn([N, K], 94 + K, 0.05), [N, K]), bits, group, 'bfloat16');
+      for (const M of [1, 3]) {
+        const xf = new Float32Array(M * K);
+        for (let i = 0; i < xf.length; i++) {
+          const r = rng.random();
+          // Halves on a 127-amax grid round half to even; the rest random, with zeros, −0, NaN and ±inf sprinkled.
+          xf[i] =
+            r < 0.3 ? Math.round(rng.random() * 254 - 127) + 0.5 : r < 0.35 ? (r < 0.325 ? 0 : -0) : rng.normal(0, 30);
+        }
+        xf[0] = 127;
+        if (M > 1) {
+          xf[K + 5] = Number.NaN;
+          xf[2 * K + 7] = Number.POSITIVE_INFINITY;
+          xf[2 * K + 9] = Number.NEGATIVE_INFINITY;
+        }
+        for (const kernel of ['auto', 'portable'] as Int8Kernel[]) {
+          nb.quantInt8Kernel(kernel);
+          try {
+            const run = (scalar: boolean) => {
+              nb.quantScalarActivations(scalar);
+              return withBackend('native', () => noGrad(() => quantLinear(fromArray(xf, [M, K]), q))).toFloat32();
+            };
+            const vec = run(false);
+            const scalar = run(true);
+            expect(Array.from(vec), `int${bits} g${group} K ${K} M ${M} ${kernel}`).toEqual(Array.from(scalar));
+          } finally {
+            nb.quantScalarActivations(false);
+            nb.quantInt8Kernel('auto');
+          }
+        }
+      }
+    }
+  });
+
   it('a NaN input gives NaN outputs on the native kernels, as on the reference', () => {
     const nb = nativeBackend()!;
     const [M, K, N] = [2, 256, 5];

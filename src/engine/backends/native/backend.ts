@@ -280,6 +280,13 @@ export class NativeBackend implements Backend {
     return this.n.qForcePortable!(flag) as boolean;
   }
   /**
+   * Tests: quantise activations for the int8-activation kernels with the scalar loop instead of the AVX-512 one
+   * (they must give the same bytes). Returns whether the CPU has AVX-512.
+   */
+  quantScalarActivations(flag: boolean): boolean {
+    return this.n.qScalarQuantize!(flag) as boolean;
+  }
+  /**
    * Tests and benchmarks: run the named int8-activation kernel instead of the best this CPU has ('auto'), so that
    * the kernels of lesser CPUs run and are timed here: 'avx512bw' (AVX-512 without VNNI: Skylake-SP), 'avxvnni'
    * (256-bit VNNI: Alder Lake), 'avx2' (Zen 2/3, Intel before Alder Lake), 'portable'. Returns whether this CPU runs
