@@ -42,7 +42,6 @@ import {
   type QuantBits,
   quantizeWeight,
   type RawTensor,
-  SafetensorsFile,
   saveSafetensors,
   scope,
   type Tensor,
@@ -122,7 +121,10 @@ const program = new Command()
   .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'full9b.jsonl'))
   .option('--prepare', 'write and quantise the folders --only names, measure nothing')
   .option('--child <dir>', 'internal: measure one folder in this process')
-  .option('--warm <dir>', "internal: map a folder's weight files as the loader does and touch every page, then exit")
+  .option(
+    '--warm <dir>',
+    "internal: load a folder and read its weights' pages as an earlier run leaves them, then exit",
+  )
   .addHelpText(
     'after',
     `
@@ -407,10 +409,10 @@ function weightFiles(dir: string): string[] {
  * read once per token, stay while this row's freshly mapped pages are the ones reclaimed: an int8 row measured right
  * after bf16 (20.6 GB cached on a 24 GB machine) decoded at 0.78 tok/s, 2.66 alone.
  *
- * With `reread`, the row's own files are dropped too and read back through a mapping as the loader makes it (`--warm`),
- * so every row starts from the state an earlier glmv run leaves: weights cached in 2 MiB folios. Pages cached in small
- * pieces (by a `cp`, say) cannot be mapped with 2 MiB entries, and on this VM that alone moved a bf16 decode between
- * 1.2 and 2.0 tok/s. Returns the seconds the reread took.
+ * With `reread`, the row's own files are dropped too and read back by an earlier glmv run (`--warm`: load, one short
+ * forward), so every row starts from the page cache such a run leaves: most weights in 2 MiB folios, the embedding
+ * table's touched rows in 4 KiB pages. Pages cached in small pieces (by a `cp`, say) cannot be mapped with 2 MiB entries, and on this VM that
+ * alone moved a bf16 decode between 1.2 and 2.0 tok/s. Returns the seconds the reread took.
  */
 function dropOtherFolders(keep: string, all: string[], reread = false): number {
   const mine = new Set(weightFiles(keep));
@@ -430,19 +432,10 @@ function dropOtherFolders(keep: string, all: string[], reread = false): number {
   return (performance.now() - t) / 1000;
 }
 
-/** Maps each weight file of a folder (as the loader does: 2 MiB pages advised) and reads one byte of every 4 KiB. */
+/** An earlier glmv run on a folder: load it, one forward over 8 tokens, exit. */
 function warm(dir: string): void {
-  let sum = 0;
-  for (const path of weightFiles(dir)) {
-    const f = new SafetensorsFile(path);
-    for (const name of f.names()) {
-      const data = f.read(name)._storage.data;
-      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-      for (let i = 0; i < bytes.length; i += 4096) sum += bytes[i]!;
-    }
-    f.close();
-  }
-  if (Number.isNaN(sum)) process.exitCode = 1; // keeps the reads
+  const { model, config } = Glm4vForConditionalGeneration.fromPretrained(dir, { progress: false });
+  noGrad(() => model.forward({ inputIds: [promptIds(8, config.text.vocabSize)], logitsToKeep: 1 })).logits.dispose();
 }
 
 /**

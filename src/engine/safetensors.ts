@@ -80,7 +80,7 @@ export interface SafetensorsOpenOptions {
 interface Addon {
   mapFd(fd: number, size: number, hugePages: boolean): unknown;
   mapView(handle: unknown, offset: number, length: number): ArrayBuffer;
-  mapAdvise(handle: unknown, offset: number, length: number): void;
+  mapAdviseScattered(handle: unknown, offset: number, length: number): void;
 }
 
 /** An open safetensors file: the header is parsed and validated; tensors are mapped or read on demand. */
@@ -130,11 +130,20 @@ export class SafetensorsFile {
     return [...this.tensors.keys()];
   }
 
-  /** Asks the OS to start reading a tensor's pages (mapped files; a no-op otherwise). */
-  prefetch(name: string): void {
+  /**
+   * For a tensor read in scattered rows (an embedding table), before it is first touched: map it with 4 KiB pages and
+   * fault its pages in one at a time, without readahead. The kernel maps a whole page-cache folio on a fault, so with
+   * 2 MiB folios every row a prompt touches would bring the 2 MiB around it into the RSS. Pages another reader cached
+   * in large folios still map whole. A no-op when the file is not mapped.
+   */
+  adviseScatteredReads(name: string): void {
     const info = this.tensors.get(name);
     if (!info || !this.map) return;
-    (nativeAddon() as unknown as Addon).mapAdvise(this.map, this.dataStart + info.begin, info.end - info.begin);
+    (nativeAddon() as unknown as Addon).mapAdviseScattered(
+      this.map,
+      this.dataStart + info.begin,
+      info.end - info.begin,
+    );
   }
 
   /**

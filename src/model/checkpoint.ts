@@ -12,10 +12,18 @@
  */
 import { existsSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { type DType, type Module, Parameter, SafetensorsFile, saveSafetensors, type Tensor } from '../engine/index.js';
+import {
+  type DType,
+  Embedding,
+  type Module,
+  Parameter,
+  SafetensorsFile,
+  saveSafetensors,
+  type Tensor,
+} from '../engine/index.js';
 import { describeFileKind, readRegularFileSync } from '../util/files.js';
 import { Progress } from '../util/progress.js';
-import { setParameter } from './modules.js';
+import { parameterOwner, setParameter } from './modules.js';
 
 export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
@@ -119,6 +127,11 @@ export class CheckpointReader {
     const t = this.tensors.get(name);
     if (!t) throw new Error(`checkpoint ${this.path}: no tensor '${name}'`);
     return t.file.read(name, as);
+  }
+
+  /** A tensor read in scattered rows (an embedding table): see SafetensorsFile.adviseScatteredReads. */
+  adviseScatteredReads(name: string): void {
+    this.tensors.get(name)?.file.adviseScatteredReads(name);
   }
 
   close(): void {
@@ -330,6 +343,8 @@ export function loadWeights(model: Module, reader: CheckpointReader, opts: LoadO
           .contiguous();
         if (t.dtype !== dtype) t = t.to(dtype);
       } else {
+        // An embedding table is read a row per token: mapped in 2 MiB pages, a prompt would map most of it.
+        if (parameterOwner(model, name) instanceof Embedding) reader.adviseScatteredReads(plan.source);
         t = reader.read(plan.source, dtype);
       }
       bytes += t.size * (t.dtype === 'bfloat16' ? 2 : t.dtype === 'bool' ? 1 : 4);

@@ -187,6 +187,11 @@ export function setParameter(root: Module, name: string, value: Parameter): void
   }
 }
 
+/** The module that holds a parameter ('a.b.weight' → a.b), or null. */
+export function parameterOwner(root: Module, name: string): Module | null {
+  return resolve(root, name).owner as Module | null;
+}
+
 function resolve(root: object, name: string): { owner: Record<string, unknown> | null; key: string } {
   const parts = name.split('.');
   let cur: unknown = root;

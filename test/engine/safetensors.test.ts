@@ -17,6 +17,7 @@ import { readGenerationConfig } from '../../src/io/generation-config.js';
 import { loadPreprocessorConfig } from '../../src/io/processor/config.js';
 import { CheckpointReader } from '../../src/model/checkpoint.js';
 import { loadConfig } from '../../src/model/config.js';
+import { mappingFlags } from '../helpers/smaps.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'glmv-st-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -81,19 +82,9 @@ describe('mapped safetensors', () => {
     if (!hasNative || !existsSync('/sys/kernel/mm/transparent_hugepage/enabled')) ctx.skip();
     const path = join(dir, 'huge.safetensors');
     saveSafetensors(path, { w: tensor(Array.from({ length: 1 << 16 }, (_, i) => i % 7)) });
-    const flags = (file: string): string[][] => {
-      const smaps = readFileSync('/proc/self/smaps', 'utf8').split('\n');
-      const out: string[][] = [];
-      for (let i = 0; i < smaps.length; i++)
-        if (smaps[i]!.endsWith(` ${file}`) && /^[0-9a-f]+-[0-9a-f]+ /.test(smaps[i]!)) {
-          const j = smaps.findIndex((l, k) => k > i && l.startsWith('VmFlags:'));
-          out.push(smaps[j]!.slice('VmFlags:'.length).trim().split(/\s+/));
-        }
-      return out;
-    };
     const huge = new SafetensorsFile(path);
     expect(huge.read('w').toArray()[8]).toBe(1);
-    const mapped = flags(path);
+    const mapped = mappingFlags(path);
     expect(mapped.length).toBe(1);
     expect(mapped[0]).toContain('hg');
     huge.close();
@@ -101,9 +92,35 @@ describe('mapped safetensors', () => {
     saveSafetensors(path2, { w: tensor([1, 2, 3]) });
     const small = new SafetensorsFile(path2, { hugePages: false });
     expect(small.read('w').toArray()).toEqual([1, 2, 3]);
-    expect(flags(path2).length).toBe(1);
-    expect(flags(path2)[0]).not.toContain('hg');
+    expect(mappingFlags(path2).length).toBe(1);
+    expect(mappingFlags(path2)[0]).not.toContain('hg');
     small.close();
+  });
+
+  it('maps a tensor read in scattered rows with small pages and no readahead, only the 2 MiB blocks around it', (ctx) => {
+    if (!hasNative || !existsSync('/sys/kernel/mm/transparent_hugepage/enabled')) ctx.skip();
+    const path = join(dir, 'scattered.safetensors');
+    const mib = (k: number) => tensor(Array.from({ length: (k << 20) / 4 }, (_, i) => i % 3));
+    saveSafetensors(path, { a: mib(6), emb: mib(5), z: mib(6) });
+    const f = new SafetensorsFile(path);
+    f.adviseScatteredReads('emb');
+    expect(f.read('emb').toArray()[4]).toBe(1);
+    const vmas = mappingFlags(path, true);
+    f.close();
+    // Huge pages, then the 2 MiB blocks that hold emb in small pages (at least its 5 MiB, at most 5 + 2 × 2), emb's
+    // own pages read without readahead (`rr`), then huge pages again.
+    const nh = vmas.filter((v) => v.flags.includes('nh'));
+    expect(vmas[0]!.flags).toContain('hg');
+    expect(vmas[vmas.length - 1]!.flags).toContain('hg');
+    expect(vmas.slice(1, -1)).toEqual(nh);
+    const bytes = nh.reduce((a, v) => a + v.bytes, 0);
+    expect(bytes).toBeGreaterThanOrEqual(5 << 20);
+    expect(bytes).toBeLessThanOrEqual(9 << 20);
+    const random = vmas.filter((v) => v.flags.includes('rr'));
+    expect(random.length).toBe(1);
+    expect(random[0]!.bytes).toBeGreaterThanOrEqual(5 << 20);
+    expect(random[0]!.bytes).toBeLessThanOrEqual((5 << 20) + 8192);
+    expect(vmas.reduce((a, v) => a + v.bytes, 0)).toBeGreaterThanOrEqual(17 << 20);
   });
 
   it('writes every tensor whose size is a multiple of 64 bytes on a 64-byte boundary, names in the given order', () => {

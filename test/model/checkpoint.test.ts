@@ -2,11 +2,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { F, noGrad, saveSafetensors, type Tensor } from '../../src/engine/index.js';
+import { F, nativeLoadError, noGrad, saveSafetensors, type Tensor } from '../../src/engine/index.js';
 import { CheckpointReader, INDEX_FILE } from '../../src/model/checkpoint.js';
 import { configToJson } from '../../src/model/config.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
 import { tinyConfig } from '../../src/model/presets.js';
+import { mappingFlags } from '../helpers/smaps.js';
 import { FIXTURES, loadFixture, maxAbsDiff } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'glmv-ckpt-'));
@@ -46,6 +47,22 @@ describe('checkpoints', () => {
     expect(
       new CheckpointReader(dir).tensors.get('model.language_model.layers.1.mlp.gate.e_score_correction_bias')?.dtype,
     ).toBe('F32');
+  });
+
+  it('maps the embedding table with small pages and the rest with 2 MiB pages', (ctx) => {
+    if (nativeLoadError() !== null || !existsSync('/sys/kernel/mm/transparent_hugepage/enabled')) ctx.skip();
+    const dir = fresh();
+    ref.save(dir);
+    const file = join(dir, 'model.safetensors');
+    const { model } = Glm4vForConditionalGeneration.fromPretrained(dir);
+    const areas = mappingFlags(file);
+    expect(areas.some((f) => f.includes('nh'))).toBe(true); // the blocks that hold embed_tokens
+    expect(model.namedParameters().length).toBeGreaterThan(0);
+    // Opened on its own, the same file is all 2 MiB pages.
+    const plain = new CheckpointReader(join(dir, 'model.safetensors'));
+    plain.read('model.language_model.embed_tokens.weight');
+    expect(mappingFlags(file).filter((f) => f.includes('hg')).length).toBeGreaterThan(0);
+    plain.close();
   });
 
   it('shards with an index above shardBytes, loads identically, and removes stale shards on the next save', () => {
