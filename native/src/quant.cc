@@ -314,13 +314,12 @@ float quantize_group_scalar(const float* x, i64 n, int8_t* q, int32_t& sum) {
 // the current mode's (nearest-even), as nearbyint's.
 __attribute__((target("avx512f,avx512bw,avx512vl"))) float quantize_group_avx512(const float* x, i64 n, int8_t* q,
                                                                                int32_t& sum) {
-  const __m512 absmask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   __m512 acc = _mm512_setzero_ps();
   __mmask16 nan = 0;
   for (i64 k = 0; k < n; k += 16) {
     const __mmask16 live = n - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - k)) - 1);
     const __m512 v = _mm512_maskz_loadu_ps(live, x + k);
-    acc = _mm512_max_ps(_mm512_and_ps(v, absmask), acc);
+    acc = _mm512_max_ps(_mm512_abs_ps(v), acc);
     nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
   }
   const float amax = nan ? NAN : _mm512_reduce_max_ps(acc);
