@@ -86,14 +86,14 @@ describe('mapped safetensors', () => {
     expect(huge.read('w').toArray()[8]).toBe(1);
     const mapped = mappingFlags(path);
     expect(mapped.length).toBe(1);
-    expect(mapped[0]).toContain('hg');
+    expect(mapped[0]!.flags).toContain('hg');
     huge.close();
     const path2 = join(dir, 'small-pages.safetensors');
     saveSafetensors(path2, { w: tensor([1, 2, 3]) });
     const small = new SafetensorsFile(path2, { hugePages: false });
     expect(small.read('w').toArray()).toEqual([1, 2, 3]);
     expect(mappingFlags(path2).length).toBe(1);
-    expect(mappingFlags(path2)[0]).not.toContain('hg');
+    expect(mappingFlags(path2)[0]!.flags).not.toContain('hg');
     small.close();
   });
 
@@ -105,7 +105,7 @@ describe('mapped safetensors', () => {
     const f = new SafetensorsFile(path);
     f.adviseScatteredReads('emb');
     expect(f.read('emb').toArray()[4]).toBe(1);
-    const vmas = mappingFlags(path, true);
+    const vmas = mappingFlags(path);
     f.close();
     // Huge pages, then the 2 MiB blocks that hold emb in small pages (at least its 5 MiB, at most 5 + 2 × 2), emb's
     // own pages read without readahead (`rr`), then huge pages again.

@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The memory areas this process maps from `file`, in address order, with their advice flags from /proc/self/smaps
- * (`hg`: MADV_HUGEPAGE, `nh`: MADV_NOHUGEPAGE). Linux only.
+ * The memory areas this process maps from `file`, in address order: their advice flags from /proc/self/smaps
+ * (`hg`: MADV_HUGEPAGE, `nh`: MADV_NOHUGEPAGE, `rr`: MADV_RANDOM) and sizes. Linux only.
  */
-export function mappingFlags(file: string): string[][];
-export function mappingFlags(file: string, sized: true): Array<{ flags: string[]; bytes: number }>;
-export function mappingFlags(file: string, sized = false): string[][] | Array<{ flags: string[]; bytes: number }> {
+export function mappingFlags(file: string): Array<{ flags: string[]; bytes: number }> {
   const lines = readFileSync('/proc/self/smaps', 'utf8').split('\n');
   const out: Array<{ flags: string[]; bytes: number }> = [];
   for (let i = 0; i < lines.length; i++) {
@@ -18,5 +16,5 @@ export function mappingFlags(file: string, sized = false): string[][] | Array<{ 
       bytes: Number.parseInt(m[2]!, 16) - Number.parseInt(m[1]!, 16),
     });
   }
-  return sized ? out : out.map((v) => v.flags);
+  return out;
 }
