@@ -121,10 +121,7 @@ const program = new Command()
   .option('--metrics <file>', 'JSONL metrics file', join(here, '..', 'runs', 'bench', 'full9b.jsonl'))
   .option('--prepare', 'write and quantise the folders --only names, measure nothing')
   .option('--child <dir>', 'internal: measure one folder in this process')
-  .option(
-    '--warm <dir>',
-    "internal: load a folder and read its weights' pages as an earlier run leaves them, then exit",
-  )
+  .option('--warm <dir>', 'internal: load a folder and run one short forward (an earlier run), then exit')
   .addHelpText(
     'after',
     `
@@ -408,27 +405,33 @@ function weightFiles(dir: string): string[] {
  * forgets a file's cached pages). Otherwise the previous row's pages, promoted to the kernel's active list by being
  * read once per token, stay while this row's freshly mapped pages are the ones reclaimed: an int8 row measured right
  * after bf16 (20.6 GB cached on a 24 GB machine) decoded at 0.78 tok/s, 2.66 alone.
- *
- * With `reread`, the row's own files are dropped too and read back by an earlier glmv run (`--warm`: load, one short
- * forward), so every row starts from the page cache such a run leaves: most weights in 2 MiB folios, the embedding
- * table's touched rows in 4 KiB pages. Pages cached in small pieces (by a `cp`, say) cannot be mapped with 2 MiB entries, and on this VM that
- * alone moved a bf16 decode between 1.2 and 2.0 tok/s. Returns the seconds the reread took.
  */
-function dropOtherFolders(keep: string, all: string[], reread = false): number {
+function dropOtherFolders(keep: string, all: string[]): void {
   const mine = new Set(weightFiles(keep));
-  for (const dir of all)
-    for (const f of weightFiles(dir))
-      if (reread || !mine.has(f)) spawnSync('dd', [`if=${f}`, 'iflag=nocache', 'count=0', 'status=none']);
-  if (!reread) return 0;
+  for (const dir of all) for (const f of weightFiles(dir)) if (!mine.has(f)) dropPages(f);
+}
+
+function dropPages(file: string): void {
+  spawnSync('dd', [`if=${file}`, 'iflag=nocache', 'count=0', 'status=none']);
+}
+
+/**
+ * Drops a folder's own pages and has an earlier glmv run read them back (`--warm`: load, one short forward, in its own
+ * process), so every row starts from the page cache such a run leaves: most weights in 2 MiB folios, the embedding
+ * table's touched rows in 4 KiB pages. Pages cached in small pieces (by a `cp`, say) cannot be mapped with 2 MiB
+ * entries, and on this VM that alone moved a bf16 decode between 1.2 and 2.0 tok/s. Returns the seconds it took.
+ */
+function reread(dir: string): number {
+  for (const f of weightFiles(dir)) dropPages(f);
   const t = performance.now();
   const w = spawnSync(
     process.execPath,
-    [...process.execArgv, fileURLToPath(import.meta.url), '--dir', keep, '--warm', keep],
+    [...process.execArgv, fileURLToPath(import.meta.url), '--dir', dir, '--warm', dir],
     {
       stdio: ['ignore', 'ignore', 'inherit'],
     },
   );
-  if (w.status !== 0) throw new Error(`reading ${keep} back failed (exit ${w.status})`);
+  if (w.status !== 0) throw new Error(`reading ${dir} back failed (exit ${w.status})`);
   return (performance.now() - t) / 1000;
 }
 
@@ -545,11 +548,11 @@ async function main(): Promise<void> {
     byRound.push(measured);
     for (const [v, dir] of folders) {
       writeTokenizer(dir);
-      const rereadS = dropOtherFolders(
+      dropOtherFolders(
         dir,
         folders.map(([, d]) => d),
-        true,
       );
+      const rereadS = reread(dir);
       const la = load();
       const r = await watched(
         process.execPath,

@@ -288,7 +288,6 @@ struct XQuant {
   std::vector<int32_t> c;   // [M, AG]: −2^(bits−1) · Σ xq over the group
 };
 
-// chunked: the VNNI kernel's layout (planes for int4); else plain rows of K (the portable kernel's).
 // One activation group x[0, n): its max |x| (NaN when any input is NaN: the output then becomes NaN), its inputs
 // quantised to q[0, n) in natural order, and Σ q. Scalar form; the AVX-512 one below gives the same bytes.
 float quantize_group_scalar(const float* x, i64 n, int8_t* q, int32_t& sum) {
@@ -341,6 +340,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl"))) float quantize_group_avx512
 
 int force_scalar_quantize = 0;  // tests: 1 quantises activations with the scalar form
 
+// chunked: the VNNI kernel's layout (planes for int4); else plain rows of K (the portable kernel's).
 void quantize_x(const QArgs& a, i64 ga, bool chunked, XQuant& xq) {
   xq.M = a.M;
   xq.K = a.K;
