@@ -9,6 +9,15 @@ namespace glmv {
 
 static const i64 kGrain = 1 << 15;
 
+// The tanh-GELU's gate ½(1 + tanh u), u = √(2/π)(v + 0.044715 v³), is exactly σ(2u): one exp and one division
+// instead of tanh's expm1 (a polynomial and an exp, blended) and its division. Where e^{-2u} is past fexp's clamp
+// the gate is 0, not 1/(1 + e^{88.7}), so the backward's v·σ(1 − σ) term stays 0 for very negative v.
+static inline float gelu_tanh_gate(float v) {
+  const float z = -2.f * kSqrt2OverPi * (v + 0.044715f * v * v * v);
+  const float s = 1.f / (1.f + fexp(z));
+  return z > 88.f ? 0.f : s;
+}
+
 void unary_f32(int op, const float* __restrict x, float* __restrict out, i64 n) {
   parallel_range(n, kGrain, [&](i64 b, i64 e) {
     switch (op) {
@@ -27,7 +36,7 @@ void unary_f32(int op, const float* __restrict x, float* __restrict out, i64 n) 
       case U_SIGMOID: LOOP(fsigmoid(v))
       case U_SILU: LOOP(v * fsigmoid(v))
       case U_GELU: LOOP(0.5f * v * (1.f + ferf(v * kInvSqrt2)))
-      case U_GELU_TANH: LOOP(0.5f * v * (1.f + ftanh(kSqrt2OverPi * (v + 0.044715f * v * v * v))))
+      case U_GELU_TANH: LOOP(v * gelu_tanh_gate(v))
       case U_RELU: LOOP(v > 0.f ? v : (v != v ? v : 0.f))
       case U_ABS: LOOP(std::fabs(v))
       case U_SIN: LOOP(std::sin(v))
@@ -77,10 +86,10 @@ void unary_bwd_f32(int op, const float* __restrict x, const float* __restrict y,
       case U_GELU_TANH: {
         for (i64 i = b; i < e; i++) {
           float v = x[i];
-          float u = kSqrt2OverPi * (v + 0.044715f * v * v * v);
-          float t = ftanh(u);
+          float s = gelu_tanh_gate(v);
           float du = kSqrt2OverPi * (1.f + 3.f * 0.044715f * v * v);
-          dx[i] = dy[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * du);
+          // d/dv of v·σ(2u): σ + v·σ(1 − σ)·2u'
+          dx[i] = dy[i] * (s + 2.f * v * s * (1.f - s) * du);
         }
         break;
       }

@@ -257,6 +257,9 @@ void col2im_f32(const float* cols, float* dx, i64 N, i64 C, const i64* inS, cons
 void adamw_f32(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, i64 n, float lr, float b1, float b2, float eps, float wd, float bc1, float bc2) {
   const float decay = 1.f - lr * wd, step = lr / bc1, ib2 = 1.f / bc2;
   parallel_range(n, 1 << 15, [&](i64 b, i64 e) {
+    // The pointers are captures, so GCC cannot prove the stores leave them alone and would not vectorise this loop
+    // (sqrt and a division per element, four times slower scalar); each index is independent.
+#pragma omp simd
     for (i64 i = b; i < e; i++) {
       const float gi = g[i];
       const float mi = b1 * m[i] + (1.f - b1) * gi;

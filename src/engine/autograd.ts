@@ -6,7 +6,11 @@ import type { GradNode, Tensor } from './tensor-core.js';
 
 /** What the backward pass needs from the tensor module (the ops build on this file, so it cannot import them). */
 export interface BackwardOps {
-  accumulateLeaf(leaf: Tensor, g: Tensor): void;
+  /**
+   * Adds g into leaf.grad. `sole`: nothing but this pass holds g, so it may become leaf.grad as it is; returns
+   * whether it did (the pass then must not dispose it).
+   */
+  accumulateLeaf(leaf: Tensor, g: Tensor, sole: boolean): boolean;
   add(a: Tensor, b: Tensor): Tensor;
   addInPlace(dst: Tensor, src: Tensor): void;
   zeros(shape: readonly number[], like: Tensor): Tensor;
@@ -163,8 +167,8 @@ export function runBackward(root: Tensor, grad: Tensor, ops: BackwardOps, opts: 
       const g = slot.g;
       const node = t._node;
       if (!node) {
-        ops.accumulateLeaf(t, g);
-        release(g);
+        if (ops.accumulateLeaf(t, g, refs.get(g) === 1 && g !== grad)) refs.delete(g);
+        else release(g);
         continue;
       }
       if (node.backwardInto) {

@@ -150,6 +150,18 @@ export function keep<T>(value: T): T {
 }
 
 /**
+ * `keep` for one tensor that the innermost scope tracks (or any tensor when no scope is open); false, and nothing
+ * changed, when an outer scope tracks it.
+ */
+export function keepIfInnermost(t: Disposable): boolean {
+  const top = scopes[scopes.length - 1];
+  if (!top) return true;
+  if (!top.delete(t)) return false;
+  scopes[scopes.length - 2]?.add(t);
+  return true;
+}
+
+/**
  * Runs fn; every tensor created inside and not returned (tensors found in the returned value, arrays and plain
  * objects included) or kept is disposed at the end. Async functions are supported.
  */

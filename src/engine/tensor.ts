@@ -6,7 +6,7 @@
  */
 import { type BackwardOps, type BackwardOptions, runBackward } from './autograd.js';
 import { bf16ToF32, type DType } from './dtype.js';
-import { keep } from './memory.js';
+import { keep, keepIfInnermost } from './memory.js';
 import * as C from './ops/copy.js';
 import * as E from './ops/elementwise.js';
 import * as I from './ops/indexing.js';
@@ -307,18 +307,29 @@ for (const [name, desc] of Object.entries(Object.getOwnPropertyDescriptors(Tenso
   if (name !== 'constructor') Object.defineProperty(Tensor.prototype, name, desc);
 }
 
-/** Leaf gradient accumulation: the first gradient is copied into an owned buffer, later ones are added in place. */
-export function accumulateGrad(leaf: Tensor, g: Tensor): void {
+/**
+ * Leaf gradient accumulation: later gradients are added in place into leaf.grad. The first becomes leaf.grad as it
+ * is when the caller says nothing else holds it (`sole`) and it is a whole contiguous buffer of the leaf's dtype made
+ * in the current scope (a step's weight gradients: no copy, as PyTorch's AccumulateGrad steals them); otherwise it
+ * is copied into an owned buffer. Returns whether g was taken.
+ */
+export function accumulateGrad(leaf: Tensor, g: Tensor, sole = false): boolean {
   if (leaf.grad && !leaf.grad.isDisposed) {
     E.addInPlace(leaf.grad, g, 1);
-    return;
+    return false;
+  }
+  const whole = g.offset === 0 && g._storage.refs === 1 && g._storage.data.length === g.size && g.isContiguous();
+  if (sole && whole && g.dtype === leaf.dtype && keepIfInnermost(g)) {
+    leaf.grad = g;
+    return true;
   }
   const own = g.dtype === leaf.dtype ? C.clone(g) : C.cast(g, leaf.dtype);
   leaf.grad = keep(own);
+  return false;
 }
 
 export const BACKWARD_OPS: BackwardOps = {
-  accumulateLeaf: (leaf, g) => accumulateGrad(leaf, g),
+  accumulateLeaf: (leaf, g, sole) => accumulateGrad(leaf, g, sole),
   add: (a, b) => E.add(a, b),
   addInPlace: (dst, src) => E.addInPlace(dst, src, 1),
   zeros: (shape, like) => zeros(shape, like.dtype),
