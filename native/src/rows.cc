@@ -206,12 +206,14 @@ void layernorm_bwd_f32(const float* x, const float* w, const float* mean, const 
         sgx += g[c] * ((p[c] - mu) * rs);
       }
     }
-    if (pw)
+    if (pw) {
 #pragma omp simd
       for (i64 c = 0; c < cols; c++) pw[c] += g[c] * (p[c] - mu) * rs;
-    if (pb)
+    }
+    if (pb) {
 #pragma omp simd
       for (i64 c = 0; c < cols; c++) pb[c] += g[c];
+    }
     const float a = sg / cols, bb = sgx / cols;
     if (w) {
 #pragma omp simd
@@ -256,9 +258,10 @@ void rmsnorm_bwd_f32(const float* x, const float* w, const float* rstd, const fl
       #pragma omp simd reduction(+ : sgx)
       for (i64 c = 0; c < cols; c++) sgx += g[c] * p[c];
     }
-    if (pw)
+    if (pw) {
       #pragma omp simd
       for (i64 c = 0; c < cols; c++) pw[c] += g[c] * p[c] * rs;
+    }
     const float k = rs * rs * rs / cols * sgx;
     if (w) {
       #pragma omp simd
