@@ -54,6 +54,7 @@ import { quantizeCheckpoint } from '../src/model/quantize.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
 import { cpuIsa } from './cpu.js';
 import { ensureGguf, LLAMA_VARIANTS, type LlamaRow, llamaCppPackage, measureArgs } from './peers/llama-cpp.js';
+import { hugeMappedShare, procStatus } from './proc.js';
 import { median } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -139,25 +140,6 @@ function int(v: string, name: string, min = 0): number {
   if (!Number.isInteger(n) || n < min)
     throw new Error(`${name}: expected an integer ≥ ${min}, got ${JSON.stringify(v)}`);
   return n;
-}
-
-function procStatus(): { rss: number; hwm: number } {
-  const s = readFileSync('/proc/self/status', 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-/** FilePmdMapped over the file-backed resident bytes (Rss − Anonymous), from /proc/self/smaps_rollup (Linux). */
-function hugeMappedShare(): number | undefined {
-  let s: string;
-  try {
-    s = readFileSync('/proc/self/smaps_rollup', 'utf8');
-  } catch {
-    return undefined;
-  }
-  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)?.[1] ?? 0);
-  const file = kb('Rss') - kb('Anonymous');
-  return file > 0 ? kb('FilePmdMapped') / file : undefined;
 }
 
 function cpuSeconds(): number {

@@ -34,6 +34,7 @@ import { configJsonText, countParameters, type Glm4vConfig } from '../src/model/
 import { Glm4vForConditionalGeneration } from '../src/model/glm4v.js';
 import { glm41v9bConfig } from '../src/model/presets.js';
 import { MetricsWriter, Progress } from '../src/util/progress.js';
+import { procStatus } from './proc.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GB = 1e9;
@@ -172,12 +173,6 @@ function writeCheckpoint(dir: string, cfg: Glm4vConfig, seed: number): void {
 // ---------------------------------------------------------------------------------------------------------------
 // Measuring
 
-function status(): { rss: number; hwm: number } {
-  const s = readFileSync('/proc/self/status', 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
 /** Resets the kernel's peak-RSS counter (VmHWM) for this process. */
 function resetPeakRss(): boolean {
   try {
@@ -294,12 +289,12 @@ async function main(): Promise<void> {
     console.log(`write: ${writeS.toFixed(1)} s`);
 
     // 2. Load.
-    const base = status();
+    const base = procStatus();
     const canReset = resetPeakRss();
     t0 = performance.now();
     const { model, report } = Glm4vForConditionalGeneration.fromPretrained(dir, { progress: true });
     const loadS = (performance.now() - t0) / 1000;
-    const afterLoad = status();
+    const afterLoad = procStatus();
     if (report.missing.length || report.unexpected.length)
       throw new Error('load: unexpected missing/unexpected tensors');
     metrics.write({
@@ -345,7 +340,7 @@ async function main(): Promise<void> {
     const warm = prefill();
     const last = warm.logits;
     const prefillS = warm.seconds;
-    const afterPrefill = status();
+    const afterPrefill = procStatus();
     const kvPerLayer = warm.kv / o.layers;
     const meanLayer = warm.layers.reduce((a, b) => a + b, 0) / warm.layers.length;
     const rest = prefillS - meanLayer * o.layers;
@@ -379,7 +374,7 @@ async function main(): Promise<void> {
       t0 = performance.now();
       noGrad(() => scope(() => model.getImageFeatures(px, [[1, side, side]]).shape));
       visionS = (performance.now() - t0) / 1000;
-      visionPeak = status().hwm;
+      visionPeak = procStatus().hwm;
       metrics.write({ phase: 'vision', patches: n, seconds: visionS, peak_rss: visionPeak });
       console.log(
         `vision tower: ${n} patches (${n / 4} LLM tokens) in ${visionS.toFixed(2)} s = ${(n / visionS).toFixed(1)} patches/s, peak RSS ${fmtB(visionPeak)}`,

@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { noGrad } from '../../src/engine/index.js';
 import { Glm4vForConditionalGeneration } from '../../src/model/glm4v.js';
+import { procStatus } from '../proc.js';
 import { convertGlm4vText, GGML_TYPES, type GgmlType } from './gguf.js';
 
 /** What this file uses of node-llama-cpp's API (3.x). */
@@ -222,12 +223,6 @@ export async function parity(
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-function procStatus(): { rss: number; hwm: number } {
-  const s = readFileSync('/proc/self/status', 'utf8');
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(s)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
 const cpuSeconds = () => {
