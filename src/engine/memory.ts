@@ -140,18 +140,13 @@ export function untrack(t: Disposable): void {
 
 /** Removes tensors from the current scope so they survive it (they move to the enclosing scope, if any). */
 export function keep<T>(value: T): T {
-  const top = scopes[scopes.length - 1];
-  if (!top) return value;
-  const parent = scopes[scopes.length - 2];
-  visit(value, (t) => {
-    if (top.delete(t)) parent?.add(t);
-  });
+  if (scopes.length > 0) visit(value, keepIfInnermost);
   return value;
 }
 
 /**
- * `keep` for one tensor that the innermost scope tracks (or any tensor when no scope is open); false, and nothing
- * changed, when an outer scope tracks it.
+ * `keep` for one tensor: moves it out of the innermost scope when that scope tracks it (true; also true when no scope
+ * is open); false, and nothing changed, when an outer scope tracks it.
  */
 export function keepIfInnermost(t: Disposable): boolean {
   const top = scopes[scopes.length - 1];
